@@ -84,7 +84,7 @@ CREATE SCHEMA IF NOT EXISTS quality;
 CREATE TABLE IF NOT EXISTS raw.uploads (
     upload_id      bigserial PRIMARY KEY,
     file_name      text NOT NULL,
-    sha256         char(64) NOT NULL UNIQUE,
+    sha256         char(64) NOT NULL,
     kommun_kod     text NOT NULL,
     round_id       text NOT NULL,
     received_at    timestamptz NOT NULL DEFAULT now(),
@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS raw.uploads (
     status         text NOT NULL CHECK (status IN ('landed', 'accepted', 'blocked', 'superseded')),
     status_reason  text,
     decided_at     timestamptz,
-    superseded_by  bigint REFERENCES raw.uploads (upload_id)
+    superseded_by  bigint REFERENCES raw.uploads (upload_id),
+    UNIQUE (sha256, file_name)
 );
 CREATE INDEX IF NOT EXISTS uploads_kommun_round ON raw.uploads (kommun_kod, round_id);
 

@@ -1,0 +1,164 @@
+"""Everything generated from the variable catalogue: upload templates, the upload-format document,
+dbt code-list seeds and the Great Expectations suite. `sukvinnofrid generate-artifacts` rewrites
+them; a test fails when a committed copy is stale."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .catalogue import Catalogue, load_catalogue
+from .config import get_settings
+
+TYPE_DESCRIPTIONS = {
+    "date": "Datum ÅÅÅÅ-MM-DD",
+    "code": "En kod ur kodlistan",
+    "codes": "Flera svar: en kolumn per svarsalternativ, 1 = valt, tomt = ej valt",
+    "integer": "Heltal",
+    "text": "Fritext (aldrig personnummer)",
+    "kommun": "Kommunkod (4 siffror) eller stadsdelskod, t.ex. 0180 eller 0180-EAV",
+    "risk_assessments": "Upprepad skattning: upp till sex bedömningar, tre kolumner var",
+}
+REQUIREMENT_DESCRIPTIONS = {
+    "always": "Obligatorisk",
+    "closed": "Obligatorisk när ärendet är avslutat",
+    "never": "Frivillig (tomt räknas som saknad registrering)",
+}
+
+
+def template_csv(catalogue: Catalogue) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=";", lineterminator="\n").writerow(catalogue.column_names)
+    return buffer.getvalue()
+
+
+def write_template_xlsx(catalogue: Catalogue, path: Path) -> None:
+    """An XLSX template: sheet 'Ärenden' with the header, sheet 'Koder' with every code list."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    workbook = openpyxl.Workbook()
+    cases = workbook.active
+    cases.title = "Ärenden"
+    cases.append(list(catalogue.column_names))
+    for cell in cases[1]:
+        cell.font = Font(bold=True)
+    cases.freeze_panes = "A2"
+    codes = workbook.create_sheet("Koder")
+    codes.append(["Variabel (SUV)", "Namn", "Kolumn", "Kod", "Betydelse"])
+    for row in code_rows(catalogue):
+        codes.append(row)
+    for cell in codes[1]:
+        cell.font = Font(bold=True)
+    # Fixed document properties keep the generated file byte-stable between runs.
+    import datetime as dt
+
+    workbook.properties.created = dt.datetime(2024, 1, 1)
+    workbook.properties.modified = dt.datetime(2024, 1, 1)
+    workbook.properties.creator = "SU-Kvinnofrid"
+    workbook.save(path)
+
+
+def code_rows(catalogue: Catalogue) -> list[list]:
+    rows = []
+    for variable in catalogue.variables:
+        if variable.type == "risk_assessments":
+            for code, label in variable.extra["time_points"].items():
+                rows.append([variable.suv, variable.name, "v90_N_tidpunkt", int(code), label])
+            for code, label in variable.codes.items():
+                rows.append([variable.suv, variable.name, "v90_N_instrument", code, label])
+            scale = variable.extra["scale"]
+            rows.append([variable.suv, variable.name, "v90_N_skattning",
+                         f"{scale['min']}–{scale['max']}", "Skattad risk, låg till hög"])
+            continue
+        for code, label in variable.codes.items():
+            column = f"{variable.column}_{code}" if variable.type == "codes" else variable.column
+            rows.append([variable.suv, variable.name, column, code if variable.type == "code" else 1,
+                         label])
+    return rows
+
+
+def upload_format_markdown(catalogue: Catalogue) -> str:
+    lines = [
+        "# Uppladdningsformat för SU-Kvinnofrid",
+        "",
+        "<!-- Genererad från src/sukvinnofrid/catalogue/variables.yaml med "
+        "`sukvinnofrid generate-artifacts`. Redigera inte för hand. -->",
+        "",
+        "En fil per kommun (eller stadsdel i Stockholm och Göteborg) och insamlingsomgång, med en rad",
+        "per ärende. Varje fil innehåller alla kommunens ärenden hittills, i sitt aktuella skick.",
+        "",
+        "## Fil",
+        "",
+        "- Filnamn: `sukf_<kommunkod>_<ÅÅÅÅ-MM>.csv` eller `.xlsx`, t.ex. `sukf_0180_2023-06.csv`.",
+        "  Stadsdelar: kommunkod, bindestreck och stadsdelskod, t.ex. `sukf_0180-EAV_2023-06.csv`.",
+        "  I stället för filnamnet kan en sidofil `<filnamn>.json` med "
+        '`{"kommun": "0180", "round": "2023-06"}` bifogas.',
+        "- Omgången `ÅÅÅÅ-MM` stänger sista dagen i månaden; inget datum får vara senare.",
+        "- CSV: semikolon (;) eller komma (,) som avgränsare, teckenkodning UTF-8 (med eller utan BOM)",
+        "  eller Windows-1252. XLSX: bladet `Ärenden` (annars det första bladet).",
+        "- Första raden är rubrikraden med kolumnnamnen nedan. Kolumner som saknas läses som tomma,",
+        "  utom de obligatoriska. Egna lokala kolumner får finnas men sparas inte.",
+        "- Flera svar (t.ex. insatser): en kolumn per svarsalternativ, `1` = valt, tomt eller `0` = ej valt.",
+        "- Upprepad riskbedömning (90): upp till sex bedömningar i kolumnerna `v90_1_…` till `v90_6_…`,",
+        "  fyllda från 1 utan luckor och i tidsordning (tidpunkt 1 före, 2 under, 3 efter stöd/insats).",
+        "- Personnummer får aldrig förekomma. En fil med något som ser ut som ett personnummer stoppas",
+        "  helt och sparas inte.",
+        "",
+        "## Variabler",
+        "",
+    ]
+    for phase, phase_name in catalogue.phases.items():
+        lines += [f"### {phase_name}", ""]
+        for variable in (v for v in catalogue.variables if v.phase == phase):
+            star = " *" if variable.project_specific else ""
+            lines += [
+                f"#### {variable.label}{star}",
+                "",
+                f"{variable.question}",
+                "",
+                f"- Typ: {TYPE_DESCRIPTIONS[variable.type]}. {REQUIREMENT_DESCRIPTIONS[variable.required]}.",
+            ]
+            if variable.min is not None:
+                lines.append(f"- Tillåtna värden: {variable.min}–{variable.max}.")
+            columns = catalogue.columns_of(variable.suv)
+            if variable.type == "risk_assessments":
+                scale = variable.extra["scale"]
+                lines.append("- Kolumner: `v90_N_tidpunkt`, `v90_N_instrument`, `v90_N_skattning` för "
+                             f"N = 1–{variable.extra['slots']}; skattning {scale['min']}–{scale['max']}.")
+                lines.append("- Tidpunkt: " + ", ".join(
+                    f"{code} = {label}" for code, label in variable.extra["time_points"].items()))
+            else:
+                lines.append("- Kolumner: " + ", ".join(f"`{c.name}`" for c in columns))
+            if variable.codes:
+                lines.append("- Koder:")
+                for code, label in variable.codes.items():
+                    column = f" (`{variable.column}_{code}`)" if variable.type == "codes" else ""
+                    lines.append(f"  - {code} = {label}{column}")
+            lines.append("")
+    lines += ["\\* Framtagen inom projektet SU-Kvinnofrid (inte från SUV).", ""]
+    return "\n".join(lines)
+
+
+def write_artifacts(home: Path | None = None) -> list[Path]:
+    """Regenerate every catalogue-derived file under the project home; returns the paths written."""
+    from .codelists import write_code_seeds
+    from .quality.suites import write_suites
+
+    home = home or get_settings().home
+    catalogue = load_catalogue()
+    templates = home / "templates"
+    templates.mkdir(parents=True, exist_ok=True)
+    written = []
+    csv_path = templates / "sukf_mall.csv"
+    csv_path.write_text(template_csv(catalogue), encoding="utf-8")
+    xlsx_path = templates / "sukf_mall.xlsx"
+    write_template_xlsx(catalogue, xlsx_path)
+    doc_path = home / "docs" / "upload-format.md"
+    doc_path.parent.mkdir(parents=True, exist_ok=True)
+    doc_path.write_text(upload_format_markdown(catalogue), encoding="utf-8")
+    written += [csv_path, xlsx_path, doc_path]
+    written += write_code_seeds(home / "dbt_project" / "seeds" / "codes")
+    written += write_suites(home / "expectations")
+    return written
