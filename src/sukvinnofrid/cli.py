@@ -131,10 +131,9 @@ def cmd_generate_artifacts(_: argparse.Namespace) -> int:
 
 
 def cmd_refresh_population(args: argparse.Namespace) -> int:
-    from .reference.scb import refresh_population
+    from .reference import scb
 
-    print(refresh_population(args.years))
-    return 0
+    return scb.main(["--years", *map(str, args.years)] if args.years else [])
 
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
@@ -188,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                         ).set_defaults(func=cmd_generate_artifacts)
 
     refresh = commands.add_parser("refresh-population", help="fetch adult population from SCB")
-    refresh.add_argument("--years", type=int, nargs="+", required=True)
+    refresh.add_argument("--years", type=int, nargs="+", help="default: the years in the seed")
     refresh.set_defaults(func=cmd_refresh_population)
 
     wh = commands.add_parser("warehouse", help="show the warehouse URL or stop the embedded one")

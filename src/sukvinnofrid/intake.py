@@ -65,7 +65,7 @@ def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[P
     if not files:
         return []
     with engine.connect() as conn:
-        known = set(conn.execute(sa.text("SELECT sha256, file_name FROM raw.uploads")).tuples())
+        known = {tuple(row) for row in conn.execute(sa.text("SELECT sha256, file_name FROM raw.uploads"))}
     return [p for p in files if (sha256_of(p), p.name) not in known]
 
 

@@ -1,0 +1,150 @@
+"""Reference data: län, kommuner, stadsdelar, size groups and adult population.
+
+The single copy lives in the dbt seeds under ``dbt_project/seeds/reference/``; these loaders read
+the same CSV files so Python and the warehouse never disagree. Every code is kept as text
+(``"0114"``, ``"01"``, ``"0180-EAV"``).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ..config import get_settings
+
+KOMMUN_CODE = re.compile(r"^\d{4}$")
+STADSDEL_CODE = re.compile(r"^(\d{4})-[A-Z]{3}$")
+KON = ("K", "M")
+
+
+@dataclass(frozen=True)
+class Kommun:
+    kod: str
+    namn: str
+    lan_kod: str
+
+
+@dataclass(frozen=True)
+class Stadsdel:
+    kod: str
+    kommun_kod: str
+    namn: str
+    kolada_ou_id: str | None
+
+
+@dataclass(frozen=True)
+class Storleksgrupp:
+    kod: str
+    namn: str
+    min_invanare: int
+    max_invanare: int | None
+
+    def contains(self, invanare: int) -> bool:
+        return invanare >= self.min_invanare and (
+            self.max_invanare is None or invanare <= self.max_invanare
+        )
+
+
+def reference_dir() -> Path:
+    """Directory of the reference seeds."""
+    return get_settings().dbt_project_dir / "seeds" / "reference"
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with open(reference_dir() / name, newline="", encoding="utf-8") as f:
+        return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+@cache
+def lan() -> dict[str, str]:
+    """Länskod → län name (21)."""
+    return {row["lan_kod"]: row["lan_namn"] for row in _rows("lan.csv")}
+
+
+@cache
+def kommuner() -> dict[str, Kommun]:
+    """Kommunkod → Kommun (290)."""
+    return {
+        row["kommun_kod"]: Kommun(row["kommun_kod"], row["kommun_namn"], row["lan_kod"])
+        for row in _rows("kommuner.csv")
+    }
+
+
+@cache
+def stadsdelar() -> dict[str, Stadsdel]:
+    """Stadsdel code (``0180-EAV``) → Stadsdel."""
+    return {
+        row["stadsdel_kod"]: Stadsdel(
+            row["stadsdel_kod"],
+            row["kommun_kod"],
+            row["stadsdel_namn"],
+            row.get("kolada_ou_id") or None,
+        )
+        for row in _rows("stadsdelar.csv")
+    }
+
+
+@cache
+def kommungrupper() -> dict[str, Storleksgrupp]:
+    """Size group code → Storleksgrupp, in ascending order of size."""
+    return {
+        row["storleksgrupp_kod"]: Storleksgrupp(
+            row["storleksgrupp_kod"],
+            row["storleksgrupp_namn"],
+            int(row["min_invanare"]),
+            int(row["max_invanare"]) if row["max_invanare"] else None,
+        )
+        for row in _rows("kommungrupper.csv")
+    }
+
+
+def storleksgrupp(invanare: int) -> Storleksgrupp:
+    """The size group of a kommun with this number of inhabitants."""
+    for group in kommungrupper().values():
+        if group.contains(invanare):
+            return group
+    raise ValueError(f"no kommun size group for {invanare} inhabitants")
+
+
+def reporting_unit_kommun(code: str) -> str | None:
+    """The kommun code of a reporting unit: a kommun code or a stadsdel code; None if unknown."""
+    code = (code or "").strip()
+    if KOMMUN_CODE.match(code):
+        return code if code in kommuner() else None
+    stadsdel = stadsdelar().get(code.upper())
+    return stadsdel.kommun_kod if stadsdel else None
+
+
+@cache
+def population_18plus() -> dict[tuple[str, int, str], int]:
+    """(kommun_kod, year, kon) → inhabitants aged 18+ on 31 December; kon is ``K`` or ``M``."""
+    return {
+        (row["kommun_kod"], int(row["year"]), row["kon"]): int(row["population"])
+        for row in _rows("population_18plus.csv")
+    }
+
+
+def clear_cache() -> None:
+    """Forget loaded files (after a refresh rewrote a seed, or in tests)."""
+    for loader in (lan, kommuner, stadsdelar, kommungrupper, population_18plus):
+        loader.cache_clear()
+
+
+__all__ = [
+    "KON",
+    "Kommun",
+    "Stadsdel",
+    "Storleksgrupp",
+    "clear_cache",
+    "kommungrupper",
+    "kommuner",
+    "lan",
+    "population_18plus",
+    "reference_dir",
+    "reporting_unit_kommun",
+    "stadsdelar",
+    "storleksgrupp",
+]

@@ -1,0 +1,199 @@
+"""Intake against the real embedded Postgres: dialects, encodings, blocked files, idempotence."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from conftest import scalar
+from sukvinnofrid import intake
+from sukvinnofrid.catalogue import load_catalogue
+from sukvinnofrid.readers import UploadError, identify, round_close
+
+COLUMNS = load_catalogue().column_names
+CASE = {
+    "v1_verksamhet": "1", "v2_kommun": "0180", "v3_handlaggare": "HAB", "v4_klient": "KL-ÅÄÖ1",
+    "v5_datum_aktualisering": "2023-02-01", "v14_kon": "1", "v15_alder": "34",
+    "v19_funktionsnedsattning_4": "1", "v58_utovare_kommentar": "tidigare sambo; bor kvar\nnära",
+}
+
+
+def csv_bytes(rows, *, delimiter=";", encoding="utf-8", columns=COLUMNS) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(c, "") for c in columns])
+    return buffer.getvalue().encode(encoding)
+
+
+def put(inbox: Path, name: str, data: bytes) -> Path:
+    inbox.mkdir(parents=True, exist_ok=True)
+    path = inbox / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def inbox(clean_warehouse) -> Path:
+    return Path(os.environ["SUKF_INBOX"])
+
+
+@pytest.mark.parametrize("delimiter,encoding", [(";", "utf-8"), (",", "utf-8-sig"), (";", "cp1252")])
+def test_csv_dialects_land_with_swedish_text_intact(inbox, clean_warehouse, delimiter, encoding):
+    path = put(inbox, "sukf_0180_2023-06.csv",
+               csv_bytes([CASE, dict(CASE, v4_klient="KL-2")], delimiter=delimiter, encoding=encoding))
+    result = intake.land_upload(path)
+    assert (result.status, result.rows, result.kommun_kod, result.round_id) == ("landed", 2, "0180", "2023-06")
+    assert scalar(clean_warehouse, "SELECT v4_klient FROM raw.case_records WHERE source_row = 2") == "KL-ÅÄÖ1"
+    assert scalar(clean_warehouse, "SELECT v58_utovare_kommentar FROM raw.case_records "
+                  "WHERE source_row = 3") == CASE["v58_utovare_kommentar"]
+    # Blank cells are stored as NULL, not as empty strings.
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records WHERE v20_ursprung IS NULL") == 2
+
+
+def test_xlsx_lands_and_dates_become_iso(inbox, clean_warehouse):
+    import datetime as dt
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Ärenden"
+    sheet.append(list(COLUMNS))
+    row = [CASE.get(c) for c in COLUMNS]
+    row[COLUMNS.index("v5_datum_aktualisering")] = dt.datetime(2023, 2, 1)
+    row[COLUMNS.index("v15_alder")] = 34.0
+    sheet.append(row)
+    path = inbox / "sukf_0180_2023-06.xlsx"
+    inbox.mkdir(parents=True, exist_ok=True)
+    workbook.save(path)
+    result = intake.land_upload(path)
+    assert result.status == "landed", result.message
+    assert scalar(clean_warehouse, "SELECT v5_datum_aktualisering || '/' || v15_alder "
+                  "FROM raw.case_records") == "2023-02-01/34"
+
+
+def test_original_is_archived_read_only(inbox, clean_warehouse):
+    path = put(inbox, "sukf_0180_2023-06.csv", csv_bytes([CASE]))
+    result = intake.land_upload(path)
+    archived = Path(scalar(clean_warehouse, "SELECT archive_path FROM raw.uploads"))
+    assert archived.read_bytes() == path.read_bytes()
+    assert not os.access(archived, os.W_OK) or os.geteuid() == 0
+    assert archived.stat().st_mode & 0o222 == 0
+    assert result.sha256 == intake.sha256_of(archived)
+
+
+def test_same_file_twice_is_a_no_op(inbox, clean_warehouse):
+    path = put(inbox, "sukf_0180_2023-06.csv", csv_bytes([CASE]))
+    first = intake.land_upload(path)
+    second = intake.land_upload(path)
+    assert (first.status, second.status) == ("landed", "duplicate")
+    assert second.upload_id == first.upload_id
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 1
+    assert intake.new_files(inbox) == []
+
+
+@pytest.mark.parametrize("name,data,expected", [
+    ("sukf_0180_2023-06.csv", b"", "filen är tom"),
+    ("sukf_0180_2023-06.csv", "v1;v2\n".encode("utf-16"), "UTF-16"),
+    ("sukf_0180_2023-06.csv", bytes(range(256)) * 8, "binära data"),
+    ("sukf_0180_2023-06.csv", b"\x81\x8d abc;def\n", "varken giltig UTF-8 eller Windows-1252"),
+    ("sukf_0180_2023-06.xlsx", b"PK\x03\x04 not really a zip", "Excel"),
+    ("uppgifter.csv", csv_bytes([CASE]), "kommun och insamlingsomgång framgår inte"),
+    ("sukf_9999_2023-06.csv", csv_bytes([dict(CASE, v2_kommun="9999")]), "kommunkoden 9999"),
+    ("sukf_0180_2023-13.csv", csv_bytes([CASE]), "omgången '2023-13' är inte på formen ÅÅÅÅ-MM"),
+    ("sukf_0181_2023-06.csv", csv_bytes([CASE]), "rad 2, variabel Kommun/stadsdel (2)"),
+    ("sukf_0180_2023-06.csv", csv_bytes([], columns=[c for c in COLUMNS if c != "v5_datum_aktualisering"]),
+     "Datum för aktualisering (5)"),
+    ("sukf_0180_2023-06.csv", csv_bytes([]), "inga ärenden"),
+    ("sukf_0180_2023-06.csv", csv_bytes([CASE]) + b"1;0180;x\n", "rad 3: raden har 3 fält"),
+    ("sukf_0180_2023-06.csv", csv_bytes([dict(CASE, v217_klientforslag="ring 19811218-9876")]),
+     "rad 2, variabel Klientförslag till förbättringar (217)"),
+    ("sukf_0180_2023-06.csv", "v1_verksamhet;Ã¥\n".encode("utf-8"), "fel teckenkodning"),
+])
+def test_bad_files_are_blocked_with_a_specific_message(inbox, clean_warehouse, name, data, expected):
+    path = put(inbox, name, data)
+    result = intake.land_upload(path)
+    assert result.status == "blocked"
+    assert expected in result.message
+    assert f"filen {name}" in result.message
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 0
+    assert scalar(clean_warehouse, "SELECT status FROM raw.uploads") == "blocked"
+
+
+def test_personnummer_never_reaches_a_table_or_message(inbox, clean_warehouse):
+    path = put(inbox, "sukf_0180_2023-06.csv",
+               csv_bytes([CASE, dict(CASE, v4_klient="19811218-9876", v1_verksamhet="2")]))
+    result = intake.land_upload(path)
+    assert result.status == "blocked" and "personnummer" in result.message
+    assert "9876" not in result.message
+    with clean_warehouse.connect() as conn:
+        dump = conn.exec_driver_sql("SELECT row_to_json(u)::text FROM raw.uploads u").scalars().all()
+    assert not any("9876" in row for row in dump)
+    assert scalar(clean_warehouse, "SELECT archive_path FROM raw.uploads") is None
+
+
+def test_blocked_upload_leaves_stored_rows_alone(inbox, clean_warehouse):
+    good = intake.land_upload(put(inbox, "sukf_0180_2023-06.csv", csv_bytes([CASE])))
+    bad = intake.land_upload(put(inbox, "sukf_0180_2023-06.xlsx", b"garbage"))
+    assert (good.status, bad.status) == ("landed", "blocked")
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records WHERE upload_id = :u",
+                  u=good.upload_id) == 1
+
+
+def test_unknown_columns_are_noted_but_not_stored(inbox, clean_warehouse):
+    path = put(inbox, "sukf_0180_2023-06.csv",
+               csv_bytes([dict(CASE, lokal_variabel="x")], columns=(*COLUMNS, "lokal_variabel")))
+    result = intake.land_upload(path)
+    assert result.status == "landed"
+    assert "lokal_variabel" in scalar(clean_warehouse, "SELECT status_reason FROM raw.uploads")
+
+
+def test_sidecar_identity_must_agree_with_file_name(inbox, clean_warehouse):
+    path = put(inbox, "sukf_0180_2023-06.csv", csv_bytes([CASE]))
+    (inbox / "sukf_0180_2023-06.csv.json").write_text('{"kommun": "0180", "round": "2023-05"}')
+    with pytest.raises(UploadError, match="olika kommun eller omgång"):
+        identify(path)
+    (inbox / "sukf_0180_2023-06.csv.json").write_text('{"kommun": "0180", "round": "2023-06"}')
+    assert identify(path).round_id == "2023-06"
+
+
+def test_round_closes_on_last_day_of_month():
+    assert str(round_close("2023-06")) == "2023-06-30"
+    assert str(round_close("2024-02")) == "2024-02-29"
+    assert str(round_close("2023-12")) == "2023-12-31"
+
+
+def test_killed_landing_leaves_nothing_and_rerun_lands_once(inbox, clean_warehouse, tmp_path):
+    """A process killed mid-COPY leaves no partial upload; the re-run lands the file once."""
+    rows = [dict(CASE, v4_klient=f"KL-{i}") for i in range(20_000)]
+    path = put(inbox, "sukf_0180_2023-06.csv", csv_bytes(rows))
+    script = tmp_path / "land.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, threading
+        from sukvinnofrid import intake
+        import sukvinnofrid.intake as module
+        original = module._insert_landed
+        def killing_insert(*args, **kwargs):
+            # Die inside the transaction, after the registry insert and during COPY.
+            threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
+            original(*args, **kwargs)
+            import time; time.sleep(5)
+        module._insert_landed = killing_insert
+        intake.land_upload(__import__("pathlib").Path({str(path)!r}))
+    """))
+    process = subprocess.run([sys.executable, str(script)], env=dict(os.environ), capture_output=True)
+    assert process.returncode != 0
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads") == 0
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 0
+    result = intake.land_upload(path)
+    assert result.status == "landed" and result.rows == 20_000
+    assert intake.land_upload(path).status == "duplicate"
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 20_000
