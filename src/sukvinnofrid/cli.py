@@ -141,6 +141,8 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
 
     if args.action == "stop":
         warehouse.stop_embedded()
+    elif args.action == "init":
+        warehouse.ensure_schema()
     else:
         print(warehouse.warehouse_url().render_as_string(hide_password=True))
     return 0
@@ -190,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--years", type=int, nargs="+", help="default: the years in the seed")
     refresh.set_defaults(func=cmd_refresh_population)
 
-    wh = commands.add_parser("warehouse", help="show the warehouse URL or stop the embedded one")
-    wh.add_argument("action", choices=["url", "stop"])
+    wh = commands.add_parser("warehouse", help="create the schema, show the URL, stop the embedded one")
+    wh.add_argument("action", choices=["init", "url", "stop"])
     wh.set_defaults(func=cmd_warehouse)
     return parser
 
