@@ -65,3 +65,6 @@ def _empty_dir(path: Path) -> None:
 def scalar(engine, sql: str, **params):
     with engine.connect() as conn:
         return conn.execute(sa.text(sql), params).scalar()
+
+
+os.environ.setdefault("SUKF_AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))
