@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 KOMMUNER = {"0126": "xlsx", "0580": "csv-comma-utf8-bom", "0586": "csv-semicolon-cp1252",
             "2380": "csv-semicolon-utf8"}
-ROUND = "2023-06"
+ROUND = "2023-12"
 
 
 def rows_of(path: Path):

@@ -25,7 +25,8 @@ DEMO_KOMMUNER = {
     "2380": "csv-comma-utf8-bom",     # Östersund
     "2582": "csv-semicolon-utf8",     # Boden
 }
-DEMO_ROUND = "2023-06"
+# A December round: Kolada publishes complete calendar years only.
+DEMO_ROUND = "2023-12"
 
 
 def generate_demo(inbox: Path, round_id: str, cases_per_kommun: int, seed: int) -> list[Path]:
@@ -57,10 +58,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_outputs(round_id: str) -> None:
-    from .kolada.publish import latest_publication
-
     settings = get_settings()
-    publication = latest_publication(round_id)
+    versions = sorted((settings.output / "kolada" / round_id).glob("v[0-9][0-9][0-9]"))
+    publication = versions[-1] if versions else None
     print()
     print(f"Kolada files:      {publication}" if publication else "Kolada files:      (none published)")
     print(f"Quality reports:   {settings.output / 'aterkoppling'}")

@@ -59,13 +59,14 @@ def latest_round() -> str | None:
 
 
 def publish(round_id: str | None = None) -> dict:
-    from .kolada import publish as kolada_publish
+    from .kolada import publish as publish_kolada
 
     round_id = round_id or latest_round()
     if round_id is None:
         raise RuntimeError("no accepted upload yet: nothing to publish")
-    publication = kolada_publish.publish(round_id)
-    return {"round_id": round_id, "directory": str(publication.directory)}
+    publication = publish_kolada(round_id)
+    return {"round_id": round_id, "directory": str(publication.directory),
+            "version": publication.version, "reused": publication.reused}
 
 
 def run_round(round_id: str | None = None) -> dict:
