@@ -143,7 +143,7 @@ def upload_format_markdown(catalogue: Catalogue) -> str:
 
 def write_artifacts(home: Path | None = None) -> list[Path]:
     """Regenerate every catalogue-derived file under the project home; returns the paths written."""
-    from .codelists import write_code_seeds
+    from .codelists import write_dbt_artifacts
     from .quality.suites import write_suites
 
     home = home or get_settings().home
@@ -159,6 +159,6 @@ def write_artifacts(home: Path | None = None) -> list[Path]:
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     doc_path.write_text(upload_format_markdown(catalogue), encoding="utf-8")
     written += [csv_path, xlsx_path, doc_path]
-    written += write_code_seeds(home / "dbt_project" / "seeds" / "codes")
+    written += write_dbt_artifacts(home / "dbt_project")
     written += write_suites(home / "expectations")
     return written

@@ -1,0 +1,9 @@
+{#- Schemas are exactly the configured names (staging, intermediate, marts, seeds, snapshots),
+    not <target_schema>_<name> as dbt's default does. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}

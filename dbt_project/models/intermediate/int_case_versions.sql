@@ -1,0 +1,98 @@
+{#-
+    Each case's state as of each round. For round R and reporting unit (kommun/stadsdel), the
+    unit's state is its current accepted upload with the latest round_id <= R (uploads are
+    cumulative extracts), so a round's figures do not change when later rounds arrive.
+    One row per (round_id, case_id); source_round_id is the round of the upload used.
+-#}
+with uploads as (
+    select * from {{ ref('int_uploads_in_force') }}
+),
+
+rounds as (
+    select distinct round_id from uploads
+),
+
+state_upload as (
+    -- per round and unit, the round of the upload that is the unit's state as of that round
+    select rounds.round_id, uploads.unit_kod, max(uploads.round_id) as source_round_id
+    from rounds
+    inner join uploads on uploads.round_id <= rounds.round_id
+    group by rounds.round_id, uploads.unit_kod
+),
+
+records as (
+    select * from {{ ref('int_case_records_in_force') }}
+),
+
+stadsdelar as (
+    select stadsdel_kod, kommun_kod from {{ ref('stadsdelar') }}
+),
+
+kommuner as (
+    select kommun_kod, lan_kod from {{ ref('kommuner') }}
+),
+
+versions as (
+    select
+        state_upload.round_id,
+        records.round_id as source_round_id,
+        records.case_id,
+        records.upload_id,
+        records.source_row,
+        records.unit_kod,
+        coalesce(stadsdelar.kommun_kod, left(records.unit_kod, 4)) as kommun_kod,
+        {{- select_typed_case_columns('records') }}
+    from state_upload
+    inner join records
+        on records.unit_kod = state_upload.unit_kod
+        and records.round_id = state_upload.source_round_id
+    left join stadsdelar on records.unit_kod = stadsdelar.stadsdel_kod
+)
+
+select
+    versions.round_id,
+    versions.case_id,
+    versions.source_round_id,
+    versions.upload_id,
+    versions.source_row,
+    versions.unit_kod,
+    versions.kommun_kod,
+    coalesce(kommuner.lan_kod, left(versions.kommun_kod, 2)) as lan_kod,
+    case versions.kon when 1 then 'K' when 2 then 'M' end as kon_kod,
+    {{ age_group('versions.alder') }} as aldersgrupp,
+
+    -- phases (diagram 1)
+    (versions.datum_insats is not null or {{ any_chosen('insatser', prefix='versions.') }}) as has_insats,
+    versions.datum_avslut is not null as is_closed,
+    versions.maluppfoljning is not null as has_maluppfoljning,
+    versions.avslutsorsak is not null as has_avslutsorsak,
+    (versions.forandring_valdsutsatthet is not null or versions.insatsernas_betydelse is not null
+        or versions.positiva_inslag is not null or versions.delaktighet is not null) as has_brukarenkat,
+
+    -- durations
+    versions.datum_insats - versions.datum_aktualisering as dagar_till_insats,
+    versions.datum_avslut - versions.datum_aktualisering as dagar_till_avslut,
+    {{ duration_bucket('versions.datum_avslut - versions.datum_aktualisering') }} as arendelangd_grupp,
+
+    -- counts and derived groups
+    {{ count_chosen('insatser', prefix='versions.') }} as antal_insatser,
+    {{ any_chosen('insatser', [10, 11, 12, 13], prefix='versions.') }} as has_boendeinsats,
+    {{ count_chosen('samverkan', [1, 2, 3, 4, 5, 6, 7, 8, 9], prefix='versions.') }} as antal_samverkansparter,
+    {{ any_chosen('samverkan', prefix='versions.') }} as samverkan_registrerad,
+    {{ any_chosen('initiativ', [3, 4, 5, 6, 7], prefix='versions.') }} as initiativ_annan_socialtjanst,
+    {{ any_chosen('utovare', [1, 2], prefix='versions.') }} as utovare_partner,
+    (
+        {%- for slot in risk_slots() %}
+        (versions.risk_{{ slot }}_instrument is not null)::int{% if not loop.last %} +{% endif %}
+        {%- endfor %}
+    ) as antal_riskbedomningar,
+    {%- for code in codes_of('riskbedomning') %}
+    coalesce({% for slot in risk_slots() %}versions.risk_{{ slot }}_instrument = {{ code }}{% if not loop.last %} or {% endif %}{% endfor %}, false)
+        as riskmetod_{{ code }},
+    {%- endfor %}
+    (versions.maluppfoljning = 1 and versions.forandring_valdsutsatthet = 1) is true as toppgrupp,
+
+    -- the typed registrations
+    {{- select_typed_case_columns('versions') }}
+from versions
+left join kommuner on versions.kommun_kod = kommuner.kommun_kod

@@ -1,0 +1,26 @@
+{#- Every category of every national figure: answer codes from the code-list seed (for the
+    figures marked with a code_list) plus the derived categories of national_figure_categories. -#}
+with figures as (
+    select * from {{ ref('national_figures') }}
+),
+
+codes as (
+    select * from {{ ref('codes') }}
+)
+
+select
+    figures.figure_id,
+    codes.code::text as category,
+    codes.label as category_label,
+    codes.code as sort_order
+from figures
+inner join codes
+    on figures.suv = codes.suv
+    and figures.code_list = codes.code_list
+-- "ingen samverkan" (127 code 10) is not a partner: diagram 12 counts partners 1-9
+where not (figures.figure_id = 'samverkan' and codes.code = 10)
+
+union all
+
+select figure_id, category, label, sort_order
+from {{ ref('national_figure_categories') }}

@@ -1,0 +1,75 @@
+{#-
+    Diagram 1 "Antal ärenden i olika faser", per round, level (kommun/lan/riket), area and kön
+    (T = all cases, K = kvinna, M = man), computed from the case versions as of each round so an
+    earlier round rebuilds identically after later rounds arrive.
+-#}
+with versions as (
+    select * from {{ ref('int_case_versions') }}
+),
+
+by_area as (
+    select versions.*, area.level, area.area_code
+    from versions
+    {{ area_levels('versions') }}
+),
+
+by_gender as (
+    select
+        by_area.round_id, by_area.level, by_area.area_code, gender.kon,
+        by_area.has_insats, by_area.is_closed, by_area.has_maluppfoljning,
+        by_area.has_avslutsorsak, by_area.has_brukarenkat, by_area.datum_insats
+    from by_area
+    cross join lateral (values ('T'), (by_area.kon_kod)) as gender (kon)
+    where gender.kon is not null
+),
+
+counts as (
+    select
+        round_id,
+        level,
+        area_code,
+        kon,
+        count(*) as aktualiserade,
+        count(*) filter (where has_insats) as med_insats,
+        count(*) filter (where is_closed) as avslutade,
+        count(*) filter (where is_closed and has_maluppfoljning) as med_maluppfoljning,
+        count(*) filter (where is_closed and has_brukarenkat) as med_brukarenkat,
+        count(*) filter (where not has_insats) as utan_insats,
+        count(*) filter (where not is_closed) as pagaende,
+        count(*) filter (where has_insats and datum_insats is null) as med_insats_utan_startdatum,
+        count(*) filter (where is_closed and not has_avslutsorsak) as avslutade_utan_avslutsorsak,
+        count(*) filter (where is_closed and not has_maluppfoljning) as avslutade_utan_maluppfoljning,
+        count(*) filter (where is_closed and not has_brukarenkat) as avslutade_utan_brukarenkat
+    from by_gender
+    group by round_id, level, area_code, kon
+),
+
+-- every area with cases in a round gets all three genders, zero when there are none
+grid as (
+    select distinct counts.round_id, counts.level, counts.area_code, gender.kon
+    from counts
+    cross join (values ('T'), ('K'), ('M')) as gender (kon)
+)
+
+select
+    grid.round_id,
+    grid.level,
+    grid.area_code,
+    grid.kon,
+    coalesce(counts.aktualiserade, 0) as aktualiserade,
+    coalesce(counts.med_insats, 0) as med_insats,
+    coalesce(counts.avslutade, 0) as avslutade,
+    coalesce(counts.med_maluppfoljning, 0) as med_maluppfoljning,
+    coalesce(counts.med_brukarenkat, 0) as med_brukarenkat,
+    coalesce(counts.utan_insats, 0) as utan_insats,
+    coalesce(counts.pagaende, 0) as pagaende,
+    coalesce(counts.med_insats_utan_startdatum, 0) as med_insats_utan_startdatum,
+    coalesce(counts.avslutade_utan_avslutsorsak, 0) as avslutade_utan_avslutsorsak,
+    coalesce(counts.avslutade_utan_maluppfoljning, 0) as avslutade_utan_maluppfoljning,
+    coalesce(counts.avslutade_utan_brukarenkat, 0) as avslutade_utan_brukarenkat
+from grid
+left join counts
+    on grid.round_id = counts.round_id
+    and grid.level = counts.level
+    and grid.area_code = counts.area_code
+    and grid.kon = counts.kon

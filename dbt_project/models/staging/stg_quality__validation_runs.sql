@@ -1,0 +1,17 @@
+with source as (
+    select * from {{ source('quality', 'validation_runs') }}
+)
+
+select
+    run_id,
+    upload_id,
+    suite_name,
+    started_at,
+    finished_at,
+    gx_success,
+    rows_received,
+    rows_rejected,
+    rows_warned,
+    outcome,
+    outcome_reason
+from source

@@ -1,0 +1,41 @@
+{#-
+    Typed case rows: dates as date, codes as integer, multiple choice as one boolean per answer
+    code (<key>_<code>), risk assessments as risk_<slot>_{tidpunkt,instrument,skattning}.
+    Identifiers (v3 handläggare, v4 klient) leave this model only as keyed hashes
+    (<key>_pseudonym). Free-text columns (comments, v217 klientförslag) stay in raw.
+
+    Materialised as a table, not a view: the pseudonymisation key is part of the compiled SQL and
+    must not be stored in a view definition readable from the database catalogue.
+    Columns are generated from the catalogue (macros/catalogue.sql).
+-#}
+{{ config(materialized='table') }}
+
+with source as (
+    select * from {{ source('raw', 'case_records') }}
+)
+
+select
+    upload_id
+    , source_row
+{%- for v in catalogue_variables() %}
+    {%- if v.identifier %}
+    , {{ pseudonymise(v.column) }} as {{ v.key }}_pseudonym
+    {%- elif v.type == 'kommun' %}
+    , nullif(btrim({{ v.column }}), '') as {{ v.key }}
+    {%- elif v.type == 'date' %}
+    , {{ to_date(v.column) }} as {{ v.key }}
+    {%- elif v.type in ('code', 'integer') %}
+    , {{ to_int(v.column) }} as {{ v.key }}
+    {%- elif v.type == 'codes' %}
+    {%- for code in v.codes %}
+    , {{ to_choice(v.column ~ '_' ~ code) }} as {{ v.key }}_{{ code }}
+    {%- endfor %}
+    {%- elif v.type == 'risk_assessments' %}
+    {%- for slot in range(1, v.slots + 1) %}
+    , {{ to_int('v90_' ~ slot ~ '_tidpunkt') }} as risk_{{ slot }}_tidpunkt
+    , {{ to_int('v90_' ~ slot ~ '_instrument') }} as risk_{{ slot }}_instrument
+    , {{ to_int('v90_' ~ slot ~ '_skattning') }} as risk_{{ slot }}_skattning
+    {%- endfor %}
+    {%- endif %}
+{%- endfor %}
+from source

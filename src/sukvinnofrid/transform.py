@@ -1,0 +1,109 @@
+"""Run the dbt project (staging -> intermediate -> marts) in-process.
+
+    run_dbt(["build"])   any dbt command; raises DbtError with dbt's failure summary
+    build()              seeds, models, snapshots and tests in one `dbt build`
+    docs_generate()      the dbt docs catalogue (target/index.html, catalog.json)
+
+The connection comes from `warehouse.dbt_environment()` (SUKF_PG* variables read by
+dbt_project/profiles.yml). Identifiers (klient v4, handläggare v3) are replaced by a keyed hash in
+staging; the key is SUKF_PSEUDONYM_KEY, or when unset a per-installation random key kept in
+`<home>/.warehouse/pseudonym.key` (created with mode 0600).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from pathlib import Path
+
+from . import warehouse
+from .config import get_settings
+
+log = logging.getLogger(__name__)
+
+PSEUDONYM_KEY_ENV = "SUKF_PSEUDONYM_KEY"
+_lock = threading.Lock()  # dbtRunner is not re-entrant within one process
+
+
+class DbtError(RuntimeError):
+    """A dbt invocation failed; the message is dbt's failure summary."""
+
+
+def pseudonym_key_path() -> Path:
+    return get_settings().home / ".warehouse" / "pseudonym.key"
+
+
+def pseudonym_key() -> str:
+    """The pseudonymisation key: SUKF_PSEUDONYM_KEY, else the installation's key file."""
+    if os.environ.get(PSEUDONYM_KEY_ENV):
+        return os.environ[PSEUDONYM_KEY_ENV]
+    path = pseudonym_key_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        log.warning("created a new pseudonymisation key in %s: keep it with the warehouse", path)
+    key = path.read_text().strip()
+    if not key:
+        raise DbtError(f"pseudonymisation key file {path} is empty")
+    return key
+
+
+def _environment() -> dict[str, str]:
+    env = warehouse.dbt_environment()
+    env[PSEUDONYM_KEY_ENV] = pseudonym_key()
+    return env
+
+
+def _failure_summary(result) -> str:
+    lines: list[str] = []
+    if result.exception is not None:
+        lines.append(f"{type(result.exception).__name__}: {result.exception}")
+    run_results = getattr(result.result, "results", None) or []
+    for node_result in run_results:
+        status = str(getattr(node_result, "status", ""))
+        if status.lower().split(".")[-1] in {"error", "fail", "runtimeerr"}:
+            node = getattr(node_result, "node", None)
+            name = getattr(node, "unique_id", "?")
+            message = (getattr(node_result, "message", "") or "").strip()
+            failures = getattr(node_result, "failures", None)
+            extra = f" ({failures} failing rows)" if failures else ""
+            lines.append(f"{status.split('.')[-1].upper()} {name}{extra}: {message}")
+    return "\n".join(lines) or "dbt failed without a summary (see dbt_project/logs/dbt.log)"
+
+
+def run_dbt(args: list[str], project_dir: Path | None = None) -> object:
+    """Invoke dbt in-process with the warehouse connection; raise DbtError on failure.
+
+    `project_dir` defaults to get_settings().dbt_project_dir (profiles.yml lives there too).
+    Returns dbt's result object (e.g. RunExecutionResult) for callers that want it.
+    """
+    from dbt.cli.main import dbtRunner
+
+    project_dir = Path(project_dir or get_settings().dbt_project_dir)
+    os.environ.update(_environment())
+    cli_args = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    log.info("dbt %s", " ".join(args))
+    with _lock:
+        result = dbtRunner().invoke(cli_args)
+    if not result.success:
+        raise DbtError(f"dbt {' '.join(args)} failed:\n{_failure_summary(result)}")
+    return result.result
+
+
+def build(project_dir: Path | None = None, select: list[str] | None = None) -> None:
+    """Seeds, staging/intermediate/marts models, the case-state snapshot and all data tests."""
+    args = ["build"]
+    if select:
+        args += ["--select", *select]
+    run_dbt(args, project_dir=project_dir)
+
+
+def docs_generate(project_dir: Path | None = None) -> Path:
+    """Generate the dbt docs site; returns the target directory holding index.html."""
+    project_dir = Path(project_dir or get_settings().dbt_project_dir)
+    run_dbt(["docs", "generate"], project_dir=project_dir)
+    return project_dir / "target"
