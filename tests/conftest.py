@@ -39,7 +39,7 @@ def clean_warehouse(warehouse_engine):
         for schema in ("staging", "intermediate", "marts", "snapshots", "seeds", "kolada"):
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.exec_driver_sql(
-            "TRUNCATE quality.row_findings, quality.expectation_results, quality.validation_runs,"
+            "TRUNCATE ops.dbt_builds, quality.row_findings, quality.expectation_results, quality.validation_runs,"
             " raw.case_records, raw.uploads RESTART IDENTITY CASCADE"
         )
     for var in ("SUKF_INBOX", "SUKF_ARCHIVE", "SUKF_OUTPUT"):

@@ -41,7 +41,7 @@ def test_dag_folder_and_image_match_the_repository():
     mounts = COMPOSE["services"]["airflow-scheduler"]["volumes"]
     assert f"./dags:{home}/dags:ro" in mounts
     dockerfile = (ROOT / COMPOSE["services"]["airflow-scheduler"]["build"]["dockerfile"]).read_text()
-    assert f"/opt/sukvinnofrid" in dockerfile and home == "/opt/sukvinnofrid"
+    assert "/opt/sukvinnofrid" in dockerfile and home == "/opt/sukvinnofrid"
     assert "requirements.lock" in dockerfile
     assert {p.stem for p in (ROOT / "dags").glob("su_*.py")} == {"su_intake", "su_round"}
 

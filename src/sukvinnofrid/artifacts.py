@@ -141,6 +141,47 @@ def upload_format_markdown(catalogue: Catalogue) -> str:
     return "\n".join(lines)
 
 
+SEVERITY_DESCRIPTIONS = {
+    "block": "Filen stoppas: inget från den används, tidigare godkänd fil för kommunen och omgången gäller",
+    "reject": "Raden avvisas: den hålls i karantän med sina orsaker och räknas inte i statistiken",
+    "warn": "Raden godkänns med varning: den räknas, och varningen syns i kvalitetsmåtten",
+}
+
+
+def quality_rules_markdown() -> str:
+    """The quality rules as a kommun reads them, grouped by severity."""
+    from .quality.rules import build_rules
+
+    rules = build_rules()
+    lines = [
+        "# Kvalitetsregler för uppladdningar",
+        "",
+        "<!-- Genererad från variabelkatalogen och src/sukvinnofrid/quality/rules.py med "
+        "`sukvinnofrid generate-artifacts`. Redigera inte för hand. -->",
+        "",
+        "Varje uppladdning kontrolleras med Great Expectations i databasen. Utöver reglerna nedan",
+        "stoppas en fil redan vid mottagandet om den inte går att läsa, saknar obligatoriska kolumner,",
+        "innehåller något som ser ut som ett personnummer (i vilken kolumn som helst), gäller en annan",
+        "kommun än filnamnet anger, eller har en okänd kommunkod. En fil där andelen avvisade rader är",
+        "större än den inställda gränsen (`SUKF_MAX_REJECTED_SHARE`, normalt 20 %) stoppas helt.",
+        "",
+        "Regeln för variabel 203: insatsernas betydelse ska bara anges när 202 säger att situationen",
+        "har förbättrats (1 eller 2). Annars godkänns raden med varning, eftersom svaret ändå är",
+        "klientens eget; varningen visas i återkopplingen så att kommunen kan se över registreringen.",
+        "",
+    ]
+    for severity, description in SEVERITY_DESCRIPTIONS.items():
+        selected = [rule for rule in rules if rule.severity == severity]
+        lines += [f"## {description} ({len(selected)} regler)", "",
+                  "| regel | variabel | vad är fel | rätt värde |", "| --- | --- | --- | --- |"]
+        for rule in selected:
+            variable = f"{rule.suv}" if rule.suv is not None else "–"
+            cells = (rule.rule_id, variable, rule.message, rule.hint)
+            lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write_artifacts(home: Path | None = None) -> list[Path]:
     """Regenerate every catalogue-derived file under the project home; returns the paths written."""
     from .codelists import write_dbt_artifacts
@@ -158,7 +199,9 @@ def write_artifacts(home: Path | None = None) -> list[Path]:
     doc_path = home / "docs" / "upload-format.md"
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     doc_path.write_text(upload_format_markdown(catalogue), encoding="utf-8")
-    written += [csv_path, xlsx_path, doc_path]
+    rules_path = home / "docs" / "quality-rules.md"
+    rules_path.write_text(quality_rules_markdown(), encoding="utf-8")
+    written += [csv_path, xlsx_path, doc_path, rules_path]
     written += write_dbt_artifacts(home / "dbt_project")
     written += write_suites(home / "expectations")
     return written

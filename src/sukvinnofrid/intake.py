@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -66,19 +67,19 @@ def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[P
         return []
     with engine.connect() as conn:
         known = {tuple(row) for row in conn.execute(sa.text("SELECT sha256, file_name FROM raw.uploads"))}
-    return [p for p in files if (sha256_of(p), p.name) not in known]
+    return [p for p in files if (sha256_of(p), upload_name(p)) not in known]
 
 
-def _screened_columns(header: list[str]) -> list[str]:
-    """Free-text columns where a personnummer could be typed, and columns unknown to the contract."""
-    catalogue = load_catalogue()
-    free_text = {
-        column.name
-        for column in catalogue.columns
-        if column.kind == "comment" or catalogue.variable(column.suv).type == "text"
-    }
-    known = set(catalogue.column_names)
-    return [name for name in header if name in free_text or name not in known]
+def upload_name(path: Path) -> str:
+    """The file name as stored and shown: a name that is not UTF-8 gets replacement characters."""
+    return os.fsencode(path.name).decode("utf-8", errors="replace")
+
+
+def _personnummer_column(record: dict[str, str]) -> str | None:
+    """The first column holding a personnummer; one scan of the joined row finds if any does."""
+    if not contains_personnummer("\x1f".join(record.values())):
+        return None
+    return next(column for column, value in record.items() if contains_personnummer(value))
 
 
 def _check_kommun(file_name: str, identity: UploadIdentity) -> None:
@@ -87,44 +88,45 @@ def _check_kommun(file_name: str, identity: UploadIdentity) -> None:
                           "kommuner eller stadsdelar. Kontrollera filnamnet.", code="identity")
 
 
-def _spool_rows(path: Path, identity: UploadIdentity, upload_id: int, spool):
+def _spool_rows(path: Path, name: str, identity: UploadIdentity, upload_id: int, spool):
     """Read, screen and write the rows as COPY-ready CSV; returns (row count, parsed upload)."""
     upload = open_upload(path)
     columns = load_catalogue().column_names
-    screened = _screened_columns(upload.header)
     writer = csv.writer(spool)
     count = 0
     for source_row, record in upload.rows():
-        for column in screened:
-            if contains_personnummer(record.get(column, "")):
-                raise UploadError(path.name, "innehåller något som ser ut som ett personnummer. Hela "
-                                  "filen har stoppats och ingenting har sparats. Ta bort uppgiften, "
-                                  "använd verksamhetens pseudonym och skicka filen igen.",
-                                  row=source_row, column=column, code="privacy")
+        # Every column is screened, unknown ones too: a shifted column can carry one anywhere.
+        if column := _personnummer_column(record):
+            raise UploadError(name, "innehåller något som ser ut som ett personnummer. Hela "
+                              "filen har stoppats och ingenting har sparats. Ta bort uppgiften, "
+                              "använd verksamhetens pseudonym och skicka filen igen.",
+                              row=source_row, column=column, code="privacy")
         kommun = record.get("v2_kommun", "")
         if kommun != identity.kommun_kod:
-            raise UploadError(path.name, f"kommun/stadsdel är {kommun or 'tom'} men filen gäller "
+            raise UploadError(name, f"kommun/stadsdel är {kommun or 'tom'} men filen gäller "
                               f"{identity.kommun_kod}. En fil får bara innehålla den egna kommunens "
                               "(stadsdelens) ärenden.", row=source_row, column="v2_kommun",
                               code="wrong_kommun")
-        writer.writerow([upload_id, source_row, *(record.get(name, "") for name in columns)])
+        writer.writerow([upload_id, source_row, *(record.get(column, "") for column in columns)])
         count += 1
     if count == 0:
-        raise UploadError(path.name, "filen innehåller inga ärenden (bara rubrikrad).", code="empty")
+        raise UploadError(name, "filen innehåller inga ärenden (bara rubrikrad).", code="empty")
     return count, upload
 
 
 def _archive(path: Path, identity: UploadIdentity, digest: str) -> Path:
     """Copy the original (and its sidecar) into the archive, read-only; content-addressed."""
     target_dir = get_settings().archive / identity.kommun_kod / identity.round_id / digest[:16]
-    target = target_dir / path.name
+    target = target_dir / upload_name(path)
     if not target.exists():
         target_dir.mkdir(parents=True, exist_ok=True)
-        for source in (path, path.with_name(path.name + ".json")):
-            if source.exists():
-                destination = target_dir / source.name
-                shutil.copyfile(source, destination)
-                destination.chmod(0o444)
+        shutil.copyfile(path, target)
+        target.chmod(0o444)
+        sidecar = path.with_name(path.name + ".json")
+        if sidecar.exists():
+            sidecar_copy = target_dir / (target.name + ".json")
+            shutil.copyfile(sidecar, sidecar_copy)
+            sidecar_copy.chmod(0o444)
     return target
 
 
@@ -135,6 +137,8 @@ def _register_blocked(engine: Engine, upload_id: int, path: Path, digest: str,
     # A file with personal data is not archived: the original stays with the kommun only.
     archive_path = None if error.code == "privacy" or identity is None else str(
         _archive(path, identity, digest))
+    # The message can echo file content (a sidecar value); Postgres text cannot hold NUL.
+    message = error.message.replace("\x00", "\\x00")
     with engine.begin() as conn:
         conn.execute(
             sa.text("""
@@ -143,26 +147,27 @@ def _register_blocked(engine: Engine, upload_id: int, path: Path, digest: str,
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
                         'blocked', :reason, now())
                 ON CONFLICT (sha256, file_name) DO NOTHING"""),
-            dict(upload_id=upload_id, file_name=path.name, sha256=digest, kommun=kommun,
-                 round_id=round_id, archive_path=archive_path, reason=error.message),
+            dict(upload_id=upload_id, file_name=upload_name(path), sha256=digest, kommun=kommun,
+                 round_id=round_id, archive_path=archive_path, reason=message),
         )
-    log.warning("blocked at intake: %s", error.message)
-    return IntakeResult(path.name, digest, "blocked", upload_id, kommun, round_id, 0, error.message)
+    log.warning("blocked at intake: %s", message)
+    return IntakeResult(upload_name(path), digest, "blocked", upload_id, kommun, round_id, 0, message)
 
 
 def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
     """Register and land one upload file. Never raises for bad input: it is blocked instead."""
     engine = engine or warehouse.engine()
+    name = upload_name(path)
     digest = sha256_of(path)
     with engine.connect() as conn:
         existing = conn.execute(
             sa.text("SELECT upload_id, kommun_kod, round_id, row_count FROM raw.uploads "
                     "WHERE sha256 = :sha256 AND file_name = :file_name"),
-            {"sha256": digest, "file_name": path.name}).first()
+            {"sha256": digest, "file_name": name}).first()
     if existing:
-        return IntakeResult(path.name, digest, "duplicate", existing.upload_id, existing.kommun_kod,
+        return IntakeResult(name, digest, "duplicate", existing.upload_id, existing.kommun_kod,
                             existing.round_id, existing.row_count,
-                            f"filen {path.name} har redan tagits emot (uppladdning {existing.upload_id}).")
+                            f"filen {name} har redan tagits emot (uppladdning {existing.upload_id}).")
     with engine.connect() as conn:
         # Reserved up front so the spooled rows carry it; a gap after a crash is harmless.
         upload_id = conn.execute(sa.text("SELECT nextval('raw.uploads_upload_id_seq')")).scalar_one()
@@ -170,13 +175,13 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
         try:
             identity = identify(path)
-            _check_kommun(path.name, identity)
-            rows, upload = _spool_rows(path, identity, upload_id, spool)
+            _check_kommun(name, identity)
+            rows, upload = _spool_rows(path, name, identity, upload_id, spool)
         except UploadError as error:
             return _register_blocked(engine, upload_id, path, digest, identity, error)
         except Exception as exc:  # a corrupt file can break the parsers in many ways
-            log.exception("unreadable upload %s", path.name)
-            error = UploadError(path.name, f"filen kunde inte läsas ({type(exc).__name__}). "
+            log.exception("unreadable upload %s", name)
+            error = UploadError(name, f"filen kunde inte läsas ({type(exc).__name__}). "
                                 "Kontrollera att den är en CSV- eller XLSX-fil enligt mallen.")
             return _register_blocked(engine, upload_id, path, digest, identity, error)
         archive_path = _archive(path, identity, digest)
@@ -186,10 +191,10 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
                            spool)
         except sa.exc.IntegrityError:
             # The same bytes landed concurrently by another worker: theirs stands.
-            return IntakeResult(path.name, digest, "duplicate", None, identity.kommun_kod,
-                                identity.round_id, rows, f"filen {path.name} har redan tagits emot.")
-    log.info("landed %s as upload %s (%s rows)", path.name, upload_id, rows)
-    return IntakeResult(path.name, digest, "landed", upload_id, identity.kommun_kod,
+            return IntakeResult(name, digest, "duplicate", None, identity.kommun_kod,
+                                identity.round_id, rows, f"filen {name} har redan tagits emot.")
+    log.info("landed %s as upload %s (%s rows)", name, upload_id, rows)
+    return IntakeResult(name, digest, "landed", upload_id, identity.kommun_kod,
                         identity.round_id, rows)
 
 
@@ -205,7 +210,7 @@ def _insert_landed(engine: Engine, upload_id: int, path: Path, digest: str,
                                          row_count, status, status_reason)
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
                         :file_format, :encoding, :delimiter, :rows, 'landed', :reason)"""),
-            dict(upload_id=upload_id, file_name=path.name, sha256=digest,
+            dict(upload_id=upload_id, file_name=upload_name(path), sha256=digest,
                  kommun=identity.kommun_kod, round_id=identity.round_id,
                  archive_path=str(archive_path), file_format=upload.file_format,
                  encoding=upload.encoding, delimiter=upload.delimiter, rows=rows,

@@ -41,15 +41,49 @@ def uploads_without_feedback() -> list[int]:
     from .quality import feedback
 
     with warehouse.engine().connect() as conn:
-        decided = conn.execute(sa.text(
-            "SELECT upload_id FROM raw.uploads WHERE status <> 'landed' ORDER BY upload_id")).scalars()
-        return [upload_id for upload_id in decided if not feedback.feedback_path(upload_id).exists()]
+        decided = conn.execute(sa.text("SELECT upload_id, kommun_kod, round_id FROM raw.uploads "
+                                       "WHERE status <> 'landed' ORDER BY upload_id")).all()
+    return [row.upload_id for row in decided if not feedback.report_path(*row).exists()]
 
 
-def build_warehouse() -> None:
+def build_fingerprint() -> str:
+    """What the models are built from: every upload's status, every gate run, the dbt project."""
+    import hashlib
+
+    from .transform import pseudonym_key
+
+    digest = hashlib.sha256()
+    with warehouse.engine().connect() as conn:
+        for row in conn.execute(sa.text(
+                "SELECT upload_id, status, coalesce(superseded_by, 0) FROM raw.uploads ORDER BY 1")):
+            digest.update(repr(tuple(row)).encode())
+        digest.update(repr(conn.execute(sa.text(
+            "SELECT coalesce(max(run_id), 0) FROM quality.validation_runs")).scalar()).encode())
+    project = get_settings().dbt_project_dir
+    for path in sorted(project.rglob("*")):
+        if path.is_file() and not {"target", "logs", "dbt_packages"} & set(path.relative_to(project).parts):
+            digest.update(str(path.relative_to(project)).encode() + path.read_bytes())
+    digest.update(hashlib.sha256(pseudonym_key().encode()).digest())
+    return digest.hexdigest()
+
+
+def build_warehouse() -> bool:
+    """dbt build, unless nothing it depends on changed since the last build. True if it ran."""
     from . import transform
 
+    fingerprint = build_fingerprint()
+    with warehouse.engine().connect() as conn:
+        built = conn.execute(sa.text(
+            "SELECT 1 FROM ops.dbt_builds WHERE fingerprint = :f "
+            "AND to_regclass('marts.fct_kolada_key_figures') IS NOT NULL"), {"f": fingerprint}).scalar()
+    if built:
+        log.info("warehouse unchanged since its last build: dbt build skipped")
+        return False
     transform.build()
+    with warehouse.engine().begin() as conn:
+        conn.execute(sa.text("INSERT INTO ops.dbt_builds (fingerprint) VALUES (:f) "
+                             "ON CONFLICT (fingerprint) DO UPDATE SET built_at = now()"), {"f": fingerprint})
+    return True
 
 
 def latest_round() -> str | None:

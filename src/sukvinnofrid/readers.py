@@ -18,14 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogue import load_catalogue
+from .privacy import mask_personnummer
 
 FILE_NAME = re.compile(r"(?P<kommun>\d{4}(?:-[A-ZÅÄÖ0-9]{2,6})?)_(?P<round>\d{4}-\d{2})(?![0-9])")
-ROUND_ID = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
+ROUND_ID = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])\Z")
+# A kommun code, or a stadsdel code (kommun code plus suffix), as in FILE_NAME.
+KOMMUN_KOD = re.compile(r"^\d{4}(?:-[A-ZÅÄÖ0-9]{2,6})?\Z")
 SHEET_NAME = "Ärenden"
 # The bytes Windows-1252 leaves undefined: a file containing them is in neither encoding we accept.
 _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
-# UTF-8 read as Windows-1252 and saved again as UTF-8 ("Ã¥" for "å").
-_DOUBLE_ENCODED = re.compile("Ã[\u0080-\u00bf¤¥¶–—]")
+# UTF-8 read as Windows-1252 and saved again as UTF-8 ("Ã¥" for "å"); the second byte of "Å", "Ä",
+# "Ö", "É" is 0x80-0x9F, which Windows-1252 maps to "…", "„", "–", "‰" (not to U+0080-U+009F).
+_DOUBLE_ENCODED = re.compile("Ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]")
 _CSV_FIELD_LIMIT = 100_000
 
 
@@ -43,7 +47,8 @@ class UploadError(Exception):
             where.append(f"rad {row}")
         if column is not None:
             where.append(f"variabel {describe_column(column)}")
-        self.message = f"{', '.join(where)}: {message}"
+        # A message can quote a cell (e.g. the kommun column); it must never repeat a personnummer.
+        self.message = mask_personnummer(f"{', '.join(where)}: {message}")
         super().__init__(self.message)
 
 
@@ -97,6 +102,10 @@ def identify(path: Path) -> UploadIdentity:
         raise UploadError(path.name, f"filnamn och sidofil anger olika kommun eller omgång ({described}).",
                           code="identity")
     identity = identities.pop()
+    # A sidecar can say anything; the code becomes an archive directory and a table value.
+    if not KOMMUN_KOD.match(identity.kommun_kod):
+        raise UploadError(path.name, f"kommunkoden {identity.kommun_kod!r} är inte på formen NNNN "
+                          "eller NNNN-XXX (t.ex. 0180 eller 0180-EAV).", code="identity")
     if not ROUND_ID.match(identity.round_id):
         raise UploadError(path.name, f"omgången {identity.round_id!r} är inte på formen ÅÅÅÅ-MM.",
                           code="identity")
@@ -211,7 +220,11 @@ def _open_csv(path: Path, file_name: str) -> ParsedUpload:
         handle.close()
         raise UploadError(file_name, "filen verkar ha sparats med fel teckenkodning (t.ex. 'Ã¥' i "
                           "stället för 'å'). Spara den som CSV (UTF-8).", row=1, code="encoding")
-    unknown, missing = _check_header(file_name, header)
+    try:
+        unknown, missing = _check_header(file_name, header)
+    except UploadError:
+        handle.close()
+        raise
 
     def rows() -> Iterator[list[str]]:
         try:
@@ -249,22 +262,36 @@ def _cell_text(value: object) -> str:
 def _open_xlsx(path: Path, file_name: str) -> ParsedUpload:
     import openpyxl
 
+    # Given a path, openpyxl refuses any name not ending in .xlsx/.xlsm; the content decides here
+    # (an XLSX renamed to .csv is still an XLSX), so it gets an open file.
+    handle = path.open("rb")
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise UploadError(file_name, "filen kunde inte öppnas som Excel-arbetsbok (.xlsx). Kontrollera "
-                          "att den inte är skadad eller i ett annat format.", code="unreadable") from exc
-    sheet = workbook[SHEET_NAME] if SHEET_NAME in workbook.sheetnames else workbook.worksheets[0]
-    iterator = sheet.iter_rows(values_only=True)
-    try:
-        first = next(iterator)
-    except StopIteration:
+        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+    except Exception as exc:
+        handle.close()
+        if isinstance(exc, (zipfile.BadZipFile, KeyError, OSError, ValueError)):
+            raise UploadError(file_name, "filen kunde inte öppnas som Excel-arbetsbok (.xlsx). "
+                              "Kontrollera att den inte är skadad eller i ett annat format.",
+                              code="unreadable") from exc
+        raise
+
+    def close() -> None:
         workbook.close()
-        raise UploadError(file_name, f"bladet {sheet.title!r} är tomt.", code="empty") from None
-    header = _normalise_header([_cell_text(v) for v in first])
-    while header and not header[-1]:
-        header.pop()
-    unknown, missing = _check_header(file_name, header)
+        handle.close()
+
+    try:
+        sheet = workbook[SHEET_NAME] if SHEET_NAME in workbook.sheetnames else workbook.worksheets[0]
+        iterator = sheet.iter_rows(values_only=True)
+        first = next(iterator, None)
+        if first is None:
+            raise UploadError(file_name, f"bladet {sheet.title!r} är tomt.", code="empty")
+        header = _normalise_header([_cell_text(v) for v in first])
+        while header and not header[-1]:
+            header.pop()
+        unknown, missing = _check_header(file_name, header)
+    except BaseException:
+        close()
+        raise
     width = len(header)
 
     def rows() -> Iterator[list[str]]:
@@ -277,7 +304,7 @@ def _open_xlsx(path: Path, file_name: str) -> ParsedUpload:
                 cells += [""] * (width - len(cells))
                 yield cells
         finally:
-            workbook.close()
+            close()
 
     return ParsedUpload(file_name, "xlsx", None, None, header, unknown, missing, rows())
 

@@ -80,6 +80,13 @@ def _raw_columns_sql() -> str:
 DDL = """
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS quality;
+CREATE SCHEMA IF NOT EXISTS ops;
+
+-- What the last dbt build was built from, so an unchanged warehouse is not rebuilt.
+CREATE TABLE IF NOT EXISTS ops.dbt_builds (
+    fingerprint  char(64) PRIMARY KEY,
+    built_at     timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE TABLE IF NOT EXISTS raw.uploads (
     upload_id      bigserial PRIMARY KEY,
@@ -144,6 +151,15 @@ CREATE TABLE IF NOT EXISTS quality.row_findings (
     severity    text NOT NULL CHECK (severity IN ('reject', 'warn')),
     PRIMARY KEY (run_id, source_row, rule_id)
 );
+
+-- Quality gate additions: the first failing rows of every rule (also block rules, which have
+-- no row_findings), a few wrong values of code/date/number columns for the feedback report,
+-- and GX's own verdict next to the SQL one.
+ALTER TABLE quality.expectation_results ADD COLUMN IF NOT EXISTS sample_rows integer[];
+ALTER TABLE quality.expectation_results ADD COLUMN IF NOT EXISTS example_values text[];
+ALTER TABLE quality.expectation_results ADD COLUMN IF NOT EXISTS gx_success boolean;
+ALTER TABLE quality.expectation_results ADD COLUMN IF NOT EXISTS gx_unexpected_count integer;
+CREATE INDEX IF NOT EXISTS validation_runs_upload ON quality.validation_runs (upload_id);
 """
 
 

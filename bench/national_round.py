@@ -1,0 +1,148 @@
+"""Benchmark: a national round (290 kommuner, 100 000 cases) through every stage.
+
+Usage: .venv/bin/python bench/national_round.py [--cases 100000] [--out bench/results.json]
+
+Each stage runs in its own process so its peak memory (RSS, polled) is its own; the embedded
+Postgres server's memory is not included. The floor is what the same machine needs at the
+least: PostgreSQL COPY of the same rows plus one SQL aggregate of the first key figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUND = "2023-12"
+STAGES = {
+    "intake": "from sukvinnofrid import pipeline; [pipeline.land(p) for p in pipeline.files_to_land()]",
+    "quality_gate": "from sukvinnofrid import pipeline; pipeline.quality_gate()",
+    "dbt_build": "from sukvinnofrid import pipeline; pipeline.build_warehouse()",
+    "publication": f"from sukvinnofrid import pipeline; pipeline.publish({ROUND!r})",
+}
+
+
+def run_measured(code: str, env: dict[str, str]) -> dict:
+    """Run Python code in a child process; wall time and peak RSS of it and its children."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    handle = psutil.Process(process.pid)
+    peak = 0
+    stop = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            try:
+                rss = handle.memory_info().rss + sum(
+                    c.memory_info().rss for c in handle.children(recursive=True))
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            stop.wait(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    returncode = process.wait()
+    stop.set()
+    poller.join()
+    if returncode != 0:
+        raise SystemExit(f"stage failed with exit code {returncode}: {code}")
+    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mib": round(peak / 2**20, 1)}
+
+
+def floor(env: dict[str, str], files: list[Path]) -> dict:
+    """COPY every row into one untyped table and count aktualiserade per kommun and year."""
+    code = f"""
+import time, json
+from sukvinnofrid import warehouse
+from sukvinnofrid.readers import open_upload
+from sukvinnofrid.catalogue import load_catalogue
+import csv, io, tempfile
+columns = load_catalogue().column_names
+engine = warehouse.engine()
+files = {[str(f) for f in files]!r}
+with engine.begin() as conn:
+    conn.exec_driver_sql("DROP TABLE IF EXISTS public.bench_floor")
+    conn.exec_driver_sql("CREATE UNLOGGED TABLE public.bench_floor (" + ", ".join(f'"{{c}}" text' for c in columns) + ")")
+started = time.perf_counter()
+with engine.begin() as conn:
+    cursor = conn.connection.dbapi_connection.cursor()
+    for path in files:
+        upload = open_upload(__import__('pathlib').Path(path))
+        spool = tempfile.TemporaryFile('w+', newline='')
+        writer = csv.writer(spool)
+        for _, record in upload.rows():
+            writer.writerow([record.get(c, '') for c in columns])
+        spool.seek(0)
+        cursor.copy_expert('COPY public.bench_floor FROM STDIN WITH (FORMAT csv)', spool)
+    rows = conn.exec_driver_sql("SELECT v2_kommun, substr(v5_datum_aktualisering, 1, 4), count(*) "
+                                "FROM public.bench_floor GROUP BY 1, 2").all()
+with engine.begin() as conn:
+    conn.exec_driver_sql("DROP TABLE public.bench_floor")
+print(json.dumps({{"groups": len(rows)}}))
+"""
+    return run_measured(code, env)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sukf-bench-"))
+    env = dict(os.environ, SUKF_HOME=str(ROOT), SUKF_PGDATA=str(workdir / "pgdata"),
+               SUKF_INBOX=str(workdir / "inbox"), SUKF_ARCHIVE=str(workdir / "archive"),
+               SUKF_OUTPUT=str(workdir / "output"),
+               SUKF_PSEUDONYM_KEY=os.environ.get("SUKF_PSEUDONYM_KEY", "benchmark-key"))
+    env.pop("SUKF_WAREHOUSE_URL", None)
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from sukvinnofrid import reference
+    from sukvinnofrid.synthetic import generate_round_files, national_round_plan
+
+    kommuner = sorted(reference.kommuner())
+    plan = national_round_plan(args.cases, kommuner, seed=2024)
+    started = time.perf_counter()
+    files = generate_round_files(workdir / "inbox", kommuner, [ROUND], cases_per_kommun=plan, seed=2024)
+    generated = round(time.perf_counter() - started, 1)
+    rows = sum(f.rows for f in files)
+    print(f"generated {len(files)} files, {rows} rows in {generated} s (not counted)", flush=True)
+
+    run_measured("from sukvinnofrid import warehouse; warehouse.ensure_schema()", env)
+    results: dict = {"kommuner": len(files), "rows": rows, "round": ROUND, "stages": {}}
+    for name, code in STAGES.items():
+        results["stages"][name] = run_measured(code, env)
+        print(f"{name:14} {results['stages'][name]}", flush=True)
+    end_to_end = round(sum(s["seconds"] for s in results["stages"].values()), 2)
+    results["end_to_end_seconds"] = end_to_end
+    results["floor"] = floor(env, [f.path for f in files])
+    results["ratio_end_to_end_to_floor"] = round(end_to_end / results["floor"]["seconds"], 2)
+    print(f"floor          {results['floor']}", flush=True)
+
+    rerun = {name: run_measured(code, env) for name, code in STAGES.items()}
+    results["rerun_no_new_uploads"] = rerun
+    results["rerun_seconds"] = round(sum(s["seconds"] for s in rerun.values()), 2)
+    results["machine"] = {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30)}
+    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"end to end {end_to_end} s, floor {results['floor']['seconds']} s, "
+          f"ratio {results['ratio_end_to_end_to_floor']}, re-run {results['rerun_seconds']} s")
+    print(f"written to {args.out}")
+    subprocess.run([sys.executable, "-c", "from sukvinnofrid import warehouse; warehouse.stop_embedded()"],
+                   env=env, check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""The Swedish feedback report for a kommun about one upload (Markdown and self-contained HTML).
+
+Everything that comes from the upload (file name, values, reasons registered at intake) is data:
+it is escaped for HTML and Markdown, and a value that starts with = + - @ (a spreadsheet
+formula when pasted into Excel) is prefixed with an apostrophe.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .. import warehouse
+from ..catalogue import load_catalogue
+from ..config import get_settings
+from .rules import (PHASE_TRIGGER, build_rules, is_missing, missing_variables,
+                    normalized_columns_sql, phase_reached, value_columns)
+
+MAX_RANGES = 20
+SEVERITY_ORDER = {"block": 0, "reject": 1, "warn": 2}
+SEVERITY_WORDS = {
+    "block": "Stoppar hela filen",
+    "reject": "Raden avvisas",
+    "warn": "Varning (raden används)",
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_MD_SPECIAL = "\\`*_[]{}|#<>&!~"
+
+
+def neutralise(value: object) -> str:
+    """A data value as display text that cannot run as a spreadsheet formula."""
+    text = "" if value is None else str(value)
+    text = text.replace("\r", " ").replace("\n", " ")
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _md(text: str) -> str:
+    out = []
+    for char in text:
+        if char in "<>&":
+            out.append({"<": "&lt;", ">": "&gt;", "&": "&amp;"}[char])
+        elif char in _MD_SPECIAL:
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _html(text: str) -> str:
+    # Data only ever lands in text nodes (never in attributes): < > & are what matter; quotes
+    # stay readable so the apostrophe that disarms a formula is visible.
+    return html.escape(text, quote=False)
+
+
+def compress_rows(rows: list[int], limit: int = MAX_RANGES) -> str:
+    """'2–5, 9, 12' for the first `limit` runs of rows, then 'och N till'."""
+    rows = sorted(set(rows))
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and row == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    shown = runs[:limit]
+    text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in shown)
+    rest = sum(b - a + 1 for a, b in runs[limit:])
+    if rest:
+        text += f" och {rest} till"
+    return text
+
+
+class _Doc:
+    """A small document written both as Markdown and as HTML; all text is escaped."""
+
+    def __init__(self) -> None:
+        self.md: list[str] = []
+        self.html: list[str] = []
+
+    def heading(self, level: int, text: str) -> None:
+        self.md.append(f"{'#' * level} {_md(text)}\n")
+        self.html.append(f"<h{level}>{_html(text)}</h{level}>")
+
+    def para(self, text: str, strong: bool = False) -> None:
+        self.md.append((f"**{_md(text)}**" if strong else _md(text)) + "\n")
+        self.html.append(f"<p><strong>{_html(text)}</strong></p>" if strong
+                         else f"<p>{_html(text)}</p>")
+
+    def facts(self, items: list[tuple[str, str]]) -> None:
+        self.md.extend(f"- {_md(k)}: {_md(v)}" for k, v in items)
+        self.md.append("")
+        self.html.append("<ul>" + "".join(
+            f"<li>{_html(k)}: {_html(v)}</li>" for k, v in items) + "</ul>")
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        self.md.append("| " + " | ".join(_md(h) for h in header) + " |")
+        self.md.append("|" + "---|" * len(header))
+        self.md.extend("| " + " | ".join(_md(c) for c in row) + " |" for row in rows)
+        self.md.append("")
+        self.html.append(
+            "<table><thead><tr>" + "".join(f"<th>{_html(h)}</th>" for h in header)
+            + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{_html(c)}</td>" for c in row) + "</tr>"
+                      for row in rows)
+            + "</tbody></table>")
+
+    def render_md(self) -> str:
+        return "\n".join(self.md).rstrip() + "\n"
+
+    def render_html(self, title: str) -> str:
+        style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+                 "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .6em;"
+                 "text-align:left;vertical-align:top}")
+        return (
+            "<!DOCTYPE html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'\">"
+            f"<title>{_html(title)}</title><style>{style}</style></head><body>\n"
+            + "\n".join(self.html) + "\n</body></html>\n"
+        )
+
+
+def _kommun_name(kommun_kod: str) -> str | None:
+    """The kommun's name from the reference seed, when it is there."""
+    import csv
+
+    path = get_settings().dbt_project_dir / "seeds" / "reference" / "kommuner.csv"
+    if not path.exists():
+        return None
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            values = list(row.values())
+            code = row.get("kommun_kod") or row.get("kod") or (values[0] if values else None)
+            name = row.get("kommun_namn") or row.get("namn") or row.get("kommun")
+            if code and name and code.strip() == kommun_kod.split("-")[0]:
+                return name.strip()
+    return None
+
+
+def _missing_shares(conn, where: str, params: dict) -> dict[str, float | None]:
+    """Share of missing registrations per phase among the cases that reached the phase."""
+    catalogue = load_catalogue()
+    needed: set[str] = set()
+    parts, phases = [], []
+    for phase in catalogue.phases:
+        variables = missing_variables(catalogue, phase)
+        if not variables:
+            continue
+        trigger = PHASE_TRIGGER.get(phase)
+        if trigger:
+            needed.add(catalogue.by_key(trigger).column)
+        for variable in variables:
+            needed.update(value_columns(variable, catalogue))
+        reached = phase_reached(phase, catalogue)
+        missing = " + ".join(f"count(*) FILTER (WHERE {reached} AND {is_missing(v, catalogue)})"
+                             for v in variables)
+        parts.append(f"({missing})::float, (count(*) FILTER (WHERE {reached}) * {len(variables)})")
+        phases.append(phase)
+    sql = (f"SELECT {', '.join(parts)} FROM (SELECT "
+           f"{normalized_columns_sql(sorted(needed))} FROM raw.case_records r WHERE {where}) b")
+    values = conn.execute(sa.text(sql), params).one()
+    shares = {}
+    for i, phase in enumerate(phases):
+        missing, applicable = values[2 * i], values[2 * i + 1]
+        shares[phase] = (missing / applicable) if applicable else None
+    return shares
+
+
+_NOT_REJECTED = (
+    "NOT EXISTS (SELECT 1 FROM quality.row_findings f WHERE f.upload_id = r.upload_id"
+    " AND f.source_row = r.source_row AND f.severity = 'reject' AND f.run_id ="
+    " (SELECT max(v.run_id) FROM quality.validation_runs v WHERE v.upload_id = r.upload_id))"
+)
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.1f} %".replace(".", ",")
+
+
+def write_feedback(upload_id: int, engine: Engine | None = None) -> Path:
+    """Write the feedback report of one upload; returns the Markdown path (HTML next to it)."""
+    eng = engine or warehouse.engine()
+    catalogue = load_catalogue()
+    rules = {rule.rule_id: (n, rule) for n, rule in enumerate(build_rules())}
+    with eng.connect() as conn:
+        upload = conn.execute(sa.text(
+            "SELECT * FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
+        ).mappings().one_or_none()
+        if upload is None:
+            raise LookupError(f"upload {upload_id} is not registered")
+        run = conn.execute(sa.text(
+            "SELECT * FROM quality.validation_runs WHERE upload_id = :u ORDER BY run_id DESC"
+            " LIMIT 1"), {"u": upload_id}).mappings().one_or_none()
+        problems = []
+        if run is not None:
+            problems = conn.execute(sa.text(
+                "SELECT e.rule_id, e.severity, e.unexpected_count, e.sample_rows,"
+                " e.example_values, (SELECT array_agg(f.source_row ORDER BY f.source_row)"
+                " FROM quality.row_findings f WHERE f.run_id = e.run_id"
+                " AND f.rule_id = e.rule_id) AS finding_rows"
+                " FROM quality.expectation_results e WHERE e.run_id = :r"
+                " AND e.unexpected_count > 0"), {"r": run["run_id"]}).mappings().all()
+        shares_upload = shares_riket = None
+        if run is not None and run["rows_received"]:
+            shares_upload = _missing_shares(conn, f"r.upload_id = :u AND {_NOT_REJECTED}",
+                                            {"u": upload_id})
+            shares_riket = _missing_shares(
+                conn, "r.upload_id IN (SELECT upload_id FROM raw.uploads WHERE status ="
+                f" 'accepted') AND {_NOT_REJECTED}", {})
+
+    kommun = neutralise(upload["kommun_kod"])
+    name = _kommun_name(upload["kommun_kod"])
+    kommun_text = f"{neutralise(name)} ({kommun})" if name else kommun
+    round_id = neutralise(upload["round_id"])
+    received = upload["received_at"].astimezone(ZoneInfo("Europe/Stockholm"))
+
+    doc = _Doc()
+    title = f"Återkoppling SU-Kvinnofrid: {kommun_text}, omgång {round_id}"
+    doc.heading(1, title)
+    doc.facts([
+        ("Kommun/stadsdel", kommun_text),
+        ("Insamlingsomgång", round_id),
+        ("Fil", neutralise(upload["file_name"])),
+        ("Mottagen", received.strftime("%Y-%m-%d %H:%M")),
+    ])
+
+    status = upload["status"]
+    reason = neutralise(upload["status_reason"] or (run or {}).get("outcome_reason") or "")
+    rows_received = (run or {}).get("rows_received") or 0
+    rejected = (run or {}).get("rows_rejected") or 0
+    warned = (run or {}).get("rows_warned") or 0
+    blocked = status == "blocked" or (run is not None and run["outcome"] == "blocked")
+
+    doc.heading(2, "Resultat")
+    if status == "landed" and run is None:
+        doc.para("Filen är mottagen men inte granskad ännu.", strong=True)
+    elif blocked:
+        doc.para("Stoppad: filen kan inte användas i statistiken.", strong=True)
+        if run is None:
+            doc.para("Filen stoppades redan vid mottagningen, innan raderna granskades.")
+        if reason:
+            doc.para(f"Orsak: {reason}")
+        doc.para("Rätta felen nedan och skicka in hela filen på nytt.")
+    elif warned and not rejected:
+        doc.para("Godkänd med varningar.", strong=True)
+    elif rejected or warned:
+        doc.para("Godkänd med varningar: rader med fel används inte i statistiken.", strong=True)
+    else:
+        doc.para("Godkänd.", strong=True)
+    if status == "superseded":
+        doc.para(f"Filen har senare ersatts av en nyare fil (uppladdning "
+                 f"{upload['superseded_by']}) för samma omgång.")
+
+    if run is not None:
+        doc.heading(2, "Antal rader")
+        doc.table(["", "Antal"], [
+            ["Mottagna rader", str(rows_received)],
+            ["Godkända rader", str(0 if blocked else rows_received - rejected)],
+            ["Avvisade rader", str(rejected)],
+            ["Rader med varningar", str(warned)],
+        ])
+
+    if problems:
+        doc.heading(2, "Fel och varningar")
+        ordered = sorted(problems, key=lambda p: (SEVERITY_ORDER[p["severity"]],
+                                                  rules.get(p["rule_id"], (10**6,))[0]))
+        table_rows = []
+        for problem in ordered:
+            _, rule = rules.get(problem["rule_id"], (None, None))
+            if rule is None:  # a rule of an older catalogue
+                variables, message, hint = problem["rule_id"], "", ""
+            else:
+                labels = [catalogue.variable(s).label for s in rule.suvs]
+                variables = ", ".join(labels) if labels else "Hela filen"
+                message, hint = rule.message, rule.hint
+            rows = problem["finding_rows"] or problem["sample_rows"]
+            if rows:
+                where = compress_rows(list(rows))
+                shown = len(set(rows))
+                if problem["unexpected_count"] > shown:
+                    where += f" (totalt {problem['unexpected_count']} rader)"
+            else:
+                where = "Hela filen"
+            if problem["example_values"]:
+                if problem["rule_id"] == "structure.columns":
+                    message += " Saknade kolumner: " + ", ".join(
+                        neutralise(v) for v in problem["example_values"]) + "."
+                else:
+                    message += " Felaktiga värden: " + ", ".join(
+                        "(tomt)" if v == "" else f"”{neutralise(v)}”"
+                        for v in problem["example_values"]) + "."
+            table_rows.append([SEVERITY_WORDS[problem["severity"]], variables, where,
+                               message, hint])
+        doc.table(["Typ", "Variabel", "Rader", "Vad är fel", "Så blir det rätt"], table_rows)
+        doc.para("Radnumren är radnummer i filen (rubrikraden är rad 1).")
+    elif run is not None and not blocked:
+        doc.para("Inga fel hittades.")
+
+    if shares_upload is not None:
+        doc.heading(2, "Saknade registreringar per fas")
+        doc.para("Andel obesvarade frivilliga frågor bland de ärenden som nått fasen "
+                 "(avvisade rader räknas inte). Riket är alla godkända filer i senaste "
+                 "versionen.")
+        doc.table(["Fas", "Er fil", "Riket"], [
+            [catalogue.phases[phase], _percent(share), _percent(shares_riket.get(phase))]
+            for phase, share in shares_upload.items()
+        ])
+
+    md_path = report_path(upload_id, upload["kommun_kod"], upload["round_id"])
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(doc.render_md(), encoding="utf-8")
+    md_path.with_suffix(".html").write_text(doc.render_html(title), encoding="utf-8")
+    return md_path
+
+
+def report_path(upload_id: int, kommun_kod: str, round_id: str) -> Path:
+    """Where the Markdown report of an upload goes; the HTML one sits beside it."""
+    return (get_settings().output / "aterkoppling" / _path_part(kommun_kod) / _path_part(round_id)
+            / f"upload_{int(upload_id)}.md")
+
+
+def _path_part(value: str) -> str:
+    """A kommun code or round id as one safe path component."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(value))
+    return cleaned.strip(".") or "_"

@@ -1,0 +1,354 @@
+"""The quality gate: rules per family, outcome, supersession, suite JSON and feedback report."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import PROJECT_ROOT, scalar
+from sukvinnofrid import warehouse
+from sukvinnofrid.catalogue import load_catalogue
+from sukvinnofrid.quality.feedback import compress_rows, write_feedback
+from sukvinnofrid.quality.gate import run_pending, run_quality_gate
+from sukvinnofrid.quality.rules import build_rules, rules_by_id
+from sukvinnofrid.quality.suites import SUITE_NAME, suite_json
+
+KOMMUN = "0180"
+ROUND = "2023-06"
+_sha = itertools.count(1)
+
+
+def valid_row(**overrides: str) -> dict[str, str]:
+    """A clean, complete open case (no errors, no missing registrations)."""
+    catalogue = load_catalogue()
+    row = {name: "" for name in catalogue.column_names}
+    for variable in catalogue.variables:
+        if variable.phase not in ("bakgrund", "fore"):
+            continue
+        first = next(iter(variable.codes), None)
+        if variable.type == "code":
+            row[variable.column] = str(first)
+        elif variable.type == "codes":
+            row[f"{variable.column}_{first}"] = "1"
+    row.update(
+        v1_verksamhet="1", v2_kommun=KOMMUN, v3_handlaggare="H12", v4_klient="K-001",
+        v5_datum_aktualisering="2023-01-10", v14_kon="1", v15_alder="34",
+        v90_1_tidpunkt="1", v90_1_instrument="1", v90_1_skattning="5",
+    )
+    row.update(overrides)
+    return row
+
+
+def closed_row(**overrides: str) -> dict[str, str]:
+    """A clean closed case with insats, uppföljning and brukarenkät."""
+    return valid_row(**{
+        "v117_datum_insats": "2023-02-01", "v118_insatser_4": "1", "v126_typ_av_insats": "1",
+        "v127_samverkan_5": "1", "v256_datum_avslut": "2023-05-30", "v257_avslutsorsak": "1",
+        "v161_genomforande": "1", "v192_maluppfoljning": "1",
+        "v202_forandring_valdsutsatthet": "1", "v203_insatsernas_betydelse": "4",
+        "v206_positiva_inslag": "1", "v212_delaktighet": "4", **overrides})
+
+
+def add_upload(engine, rows: list[dict], kommun: str = KOMMUN, round_id: str = ROUND,
+               status: str = "landed", file_name: str | None = None,
+               status_reason: str | None = None) -> int:
+    """Register an upload and land its rows (source_row 2, 3, ... as in the file)."""
+    with engine.begin() as conn:
+        upload_id = conn.execute(sa.text(
+            "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, row_count, status,"
+            " status_reason) VALUES (:f, :s, :k, :r, :n, :st, :sr) RETURNING upload_id"
+        ), {"f": file_name or f"sukf_{kommun}_{round_id}.csv",
+            "s": hashlib.sha256(str(next(_sha)).encode()).hexdigest(), "k": kommun,
+            "r": round_id, "n": len(rows), "st": status, "sr": status_reason}).scalar_one()
+        if rows:
+            names = load_catalogue().column_names
+            cols = ", ".join(f'"{c}"' for c in names)
+            params = ", ".join(f":c{i}" for i in range(len(names)))
+            conn.execute(sa.text(
+                f"INSERT INTO raw.case_records (upload_id, source_row, {cols})"
+                f" VALUES (:u, :row, {params})"
+            ), [{"u": upload_id, "row": n + 2, **{f"c{i}": row.get(c, "")
+                                                  for i, c in enumerate(names)}}
+                for n, row in enumerate(rows)])
+    return upload_id
+
+
+def findings(engine, upload_id: int) -> set[tuple[int, str, str]]:
+    with engine.connect() as conn:
+        return {tuple(r) for r in conn.execute(sa.text(
+            "SELECT source_row, rule_id, severity FROM quality.row_findings"
+            " WHERE upload_id = :u"), {"u": upload_id})}
+
+
+def gate(engine, rows: list[dict], **kwargs):
+    """Land `rows` after 9 clean rows (so a few rejections stay under the share limit)."""
+    clean = [valid_row(v4_klient=f"OK-{i}") for i in range(9)]
+    upload_id = add_upload(engine, clean + rows, **kwargs)
+    return run_quality_gate(upload_id, engine), upload_id
+
+
+FIRST = 11  # source_row of the first crafted row after the 9 clean ones (header = row 1)
+
+
+# --- clean uploads ---------------------------------------------------------------------------
+
+def test_clean_upload_is_accepted_without_findings(clean_warehouse):
+    result, upload_id = gate(clean_warehouse, [closed_row(v4_klient="C-1")])
+    assert result.outcome == "accepted", result.reason
+    assert result.failed_rules == {}
+    assert findings(clean_warehouse, upload_id) == set()
+    assert scalar(clean_warehouse, "SELECT status FROM raw.uploads WHERE upload_id = :u",
+                  u=upload_id) == "accepted"
+    assert scalar(clean_warehouse, "SELECT count(*) FROM quality.expectation_results"
+                  " WHERE run_id = :r", r=result.run_id) == len(build_rules())
+    # GX agrees with the SQL evaluation and built Data Docs.
+    assert result.gx_success is True
+    assert result.data_docs_path.exists()
+    assert scalar(clean_warehouse, "SELECT data_docs_path FROM quality.validation_runs"
+                  " WHERE run_id = :r", r=result.run_id) == str(result.data_docs_path)
+
+
+# --- one test per rule family: (row overrides, expected rule_id, severity) ---------------------
+
+ROW_CASES = [
+    ("required", dict(v14_kon=""), "v14_kon.required", "reject"),
+    ("required text", dict(v3_handlaggare="  "), "v3_handlaggare.required", "reject"),
+    ("date format", dict(v5_datum_aktualisering="10/01/2023"),
+     "v5_datum_aktualisering.date_format", "reject"),
+    ("real date", dict(v5_datum_aktualisering="2023-02-30"),
+     "v5_datum_aktualisering.real_date", "reject"),
+    ("integer", dict(v15_alder="34,5"), "v15_alder.integer", "reject"),
+    ("age range", dict(v15_alder="17"), "v15_alder.in_range", "reject"),
+    ("code list", dict(v14_kon="3"), "v14_kon.in_set", "reject"),
+    ("multi-choice", dict(v19_funktionsnedsattning_1="x"),
+     "v19_funktionsnedsattning_1.in_set", "reject"),
+    ("after round close", dict(v5_datum_aktualisering="2023-07-01"),
+     "v5_datum_aktualisering.after_round_close", "reject"),
+    ("before 2000", dict(v5_datum_aktualisering="1999-12-31"),
+     "v5_datum_aktualisering.before_2000", "reject"),
+    ("v117 before v5", dict(v117_datum_insats="2023-01-01", v118_insatser_4="1",
+                            v126_typ_av_insats="1", v127_samverkan_5="1"),
+     "v117_datum_insats.not_before_v5", "reject"),
+    ("v256 without v257", dict(v256_datum_avslut="2023-03-01", v161_genomforande="1",
+                               v192_maluppfoljning="1"),
+     "v257_avslutsorsak.required_when_closed", "reject"),
+    ("v257 without v256", dict(v257_avslutsorsak="1"), "v257_avslutsorsak.only_when_closed",
+     "reject"),
+    ("uppföljning in open case", dict(v192_maluppfoljning="1"),
+     "v192_maluppfoljning.only_when_closed", "reject"),
+    ("brukarenkät in open case", dict(v217_klientforslag="Mer stöd"),
+     "v217_klientforslag.only_when_closed", "reject"),
+    ("v118 without v117", dict(v118_insatser_10="1"), "v118_insatser.only_with_v117", "reject"),
+    ("v117 without v118", dict(v117_datum_insats="2023-02-01", v126_typ_av_insats="1",
+                               v127_samverkan_5="1"),
+     "v118_insatser.required_with_v117", "reject"),
+    ("risk instrument", dict(v90_1_instrument="9"), "v90_1_instrument.in_set", "reject"),
+    ("risk score", dict(v90_1_skattning="11"), "v90_1_skattning.in_scale", "reject"),
+    ("risk time point", dict(v90_1_tidpunkt="4"), "v90_1_tidpunkt.in_set", "reject"),
+    ("risk slot gap", dict(v90_3_tidpunkt="2", v90_3_instrument="1", v90_3_skattning="3"),
+     "v90_3.after_previous", "reject"),
+    ("risk order", dict(v90_1_tidpunkt="2", v90_2_tidpunkt="1", v90_2_instrument="1",
+                        v90_2_skattning="3"),
+     "v90_2_tidpunkt.not_decreasing", "reject"),
+    ("v203 without improvement", "closed:v202_forandring_valdsutsatthet=3",
+     "v203_insatsernas_betydelse.requires_v202", "warn"),
+    ("missing v192", "closed:v192_maluppfoljning=", "v192_maluppfoljning.missing", "warn"),
+    ("missing v126", dict(v117_datum_insats="2023-02-01", v118_insatser_4="1",
+                          v127_samverkan_5="1"),
+     "v126_typ_av_insats.missing", "warn"),
+]
+
+
+@pytest.mark.parametrize("overrides, rule_id, severity",
+                         [c[1:] for c in ROW_CASES], ids=[c[0] for c in ROW_CASES])
+def test_row_rule(clean_warehouse, overrides, rule_id, severity):
+    if isinstance(overrides, str):  # "closed:column=value": a closed case with one change
+        column, value = overrides.removeprefix("closed:").split("=")
+        overrides = {k: v for k, v in closed_row(**{column: value}).items() if k != "v4_klient"}
+    result, upload_id = gate(clean_warehouse, [valid_row(v4_klient="X-1", **overrides)])
+    found = findings(clean_warehouse, upload_id)
+    assert (FIRST, rule_id, severity) in found, found
+    # Only the crafted row has findings.
+    assert {row for row, _, _ in found} == {FIRST}
+    assert result.outcome == "accepted"  # 1 of 10 rows is under the share limit
+    if severity == "reject":
+        assert result.rows_rejected == 1
+    rule = rules_by_id()[rule_id]
+    assert rule.message and rule.hint
+    assert any(ch in rule.message + rule.hint for ch in "åäöÅÄÖ") or " " in rule.message
+    # GX (flag or native expectation) agrees with the SQL.
+    with clean_warehouse.connect() as conn:
+        gx_ok, gx_count, count = conn.execute(sa.text(
+            "SELECT gx_success, gx_unexpected_count, unexpected_count"
+            " FROM quality.expectation_results WHERE run_id = :r AND rule_id = :id"),
+            {"r": result.run_id, "id": rule_id}).one()
+    assert count == 1 and gx_ok is False and gx_count in (1, None)
+
+
+def test_swedish_messages_are_plain():
+    rule = rules_by_id()["v14_kon.in_set"]
+    assert rule.message == "Koden finns inte i kodlistan."
+    assert rule.hint == "Ange 1 (Kvinna) eller 2 (Man)."
+    assert rules_by_id()["v15_alder.in_range"].message.endswith("18–110.")
+
+
+def test_duplicate_case_key_rejects_the_later_row(clean_warehouse):
+    row = valid_row(v4_klient="DUP")
+    result, upload_id = gate(clean_warehouse, [row, dict(row, v4_klient=" DUP ")])
+    found = findings(clean_warehouse, upload_id)
+    assert (FIRST + 1, "case_key.unique", "reject") in found
+    assert (FIRST, "case_key.unique", "reject") not in found
+
+
+def test_wrong_kommun_blocks_the_file(clean_warehouse):
+    result, upload_id = gate(clean_warehouse, [valid_row(v4_klient="X", v2_kommun="0181")])
+    assert result.outcome == "blocked"
+    assert "Kommunkoden" in result.reason
+    with clean_warehouse.connect() as conn:
+        status, reason, decided = conn.execute(sa.text(
+            "SELECT status, status_reason, decided_at FROM raw.uploads WHERE upload_id = :u"),
+            {"u": upload_id}).one()
+        sample = conn.execute(sa.text(
+            "SELECT sample_rows FROM quality.expectation_results WHERE run_id = :r"
+            " AND rule_id = 'v2_kommun.matches_upload'"), {"r": result.run_id}).scalar()
+    assert status == "blocked" and reason.startswith("Filen stoppades") and decided
+    assert sample == [FIRST]
+
+
+def test_too_many_rejected_rows_block(clean_warehouse):
+    bad = [valid_row(v4_klient=f"B{i}", v14_kon="9") for i in range(3)]
+    result, _ = gate(clean_warehouse, bad)  # 3 of 12 = 25 % > 20 %
+    assert result.outcome == "blocked"
+    assert "för många rader" in result.reason
+
+
+def test_empty_upload_is_blocked(clean_warehouse):
+    upload_id = add_upload(clean_warehouse, [])
+    result = run_quality_gate(upload_id, clean_warehouse)
+    assert result.outcome == "blocked" and "inga ärenderader" in result.reason
+
+
+def test_missing_column_blocks(clean_warehouse):
+    upload_id = add_upload(clean_warehouse, [valid_row()])
+    try:
+        with clean_warehouse.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE raw.case_records DROP COLUMN v217_klientforslag")
+        result = run_quality_gate(upload_id, clean_warehouse)
+    finally:
+        warehouse.ensure_schema(clean_warehouse)
+    assert result.outcome == "blocked"
+    assert "v217_klientforslag" in result.reason
+    assert result.failed_rules == {"structure.columns": 1}
+
+
+# --- status transitions ----------------------------------------------------------------------
+
+def _rows_snapshot(engine, upload_id):
+    with engine.connect() as conn:
+        return (conn.execute(sa.text("SELECT * FROM raw.uploads WHERE upload_id = :u"),
+                             {"u": upload_id}).one(),
+                conn.execute(sa.text("SELECT * FROM raw.case_records WHERE upload_id = :u"
+                                     " ORDER BY source_row"), {"u": upload_id}).all())
+
+
+def test_blocked_upload_leaves_earlier_accepted_untouched(clean_warehouse):
+    first = add_upload(clean_warehouse, [valid_row()])
+    assert run_quality_gate(first, clean_warehouse).outcome == "accepted"
+    before = _rows_snapshot(clean_warehouse, first)
+    second = add_upload(clean_warehouse, [valid_row(v2_kommun="9999")])
+    assert run_quality_gate(second, clean_warehouse).outcome == "blocked"
+    assert _rows_snapshot(clean_warehouse, first) == before
+    assert before[0].status == "accepted"
+
+
+def test_accepted_upload_supersedes_the_earlier_one(clean_warehouse):
+    first = add_upload(clean_warehouse, [valid_row()])
+    other_round = add_upload(clean_warehouse, [valid_row(v5_datum_aktualisering="2022-01-10")],
+                             round_id="2022-12")
+    second = add_upload(clean_warehouse, [valid_row(), valid_row(v4_klient="K-002")])
+    results = run_pending(clean_warehouse)
+    assert [r.upload_id for r in results] == [first, other_round, second]
+    with clean_warehouse.connect() as conn:
+        status = dict(conn.execute(sa.text(
+            "SELECT upload_id, status || ':' || COALESCE(superseded_by::text, '')"
+            " FROM raw.uploads")).all())
+    assert status == {first: f"superseded:{second}", other_round: "accepted:",
+                      second: "accepted:"}
+    with pytest.raises(ValueError):
+        run_quality_gate(second, clean_warehouse)  # decided uploads are not re-run
+
+
+# --- suite -----------------------------------------------------------------------------------
+
+def test_committed_suite_is_up_to_date():
+    committed = PROJECT_ROOT / "expectations" / f"{SUITE_NAME}.json"
+    assert committed.exists(), "run sukvinnofrid.quality.suites.write_suites(Path('expectations'))"
+    assert committed.read_text(encoding="utf-8") == suite_json(), (
+        "expectations/ is stale: regenerate with write_suites(Path('expectations'))")
+
+
+def test_write_suites(tmp_path):
+    from sukvinnofrid.quality.suites import write_suites
+
+    paths = write_suites(tmp_path)
+    assert [p.name for p in paths] == [f"{SUITE_NAME}.json"]
+    assert '"rule_id": "v14_kon.in_set"' in paths[0].read_text(encoding="utf-8")
+
+
+# --- feedback --------------------------------------------------------------------------------
+
+def test_compress_rows():
+    assert compress_rows([2, 3, 4, 5, 9, 12, 13]) == "2–5, 9, 12–13"
+    assert compress_rows(list(range(2, 200, 2))) .endswith("och 79 till")
+
+
+def test_feedback_report_is_swedish_and_escaped(clean_warehouse):
+    evil = "=cmd|' /C calc'!A0"
+    rows = [valid_row(v4_klient="A", v14_kon=evil), valid_row(v4_klient="B", v59_hedersrelaterat="")]
+    result, upload_id = gate(clean_warehouse, rows,
+                             file_name="<script>alert(1)</script>.csv")
+    assert result.outcome == "accepted"
+    md_path = write_feedback(upload_id, clean_warehouse)
+    html_path = md_path.with_suffix(".html")
+    assert md_path.parent.parts[-2:] == (KOMMUN, ROUND)
+    md, page = md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")
+    for text in (md, page):
+        assert "Godkänd med varningar" in text
+        assert "Kön (14)" in text
+        assert "Koden finns inte i kodlistan." in text
+        assert "Ange 1 (Kvinna) eller 2 (Man)." in text
+        assert "Mottagna rader" in text and "Saknade registreringar per fas" in text
+        assert "<script>" not in text
+        assert "=cmd" in text
+        assert all(text[i - 1] == "'" for i in _find_all(text, "=cmd"))
+    assert "&lt;script&gt;" in page
+    assert str(FIRST) in md  # the row number of the wrong code
+
+
+def _find_all(text: str, needle: str) -> list[int]:
+    found, start = [], 0
+    while (i := text.find(needle, start)) >= 0:
+        found.append(i)
+        start = i + 1
+    return found
+
+
+def test_feedback_for_upload_blocked_at_intake(clean_warehouse):
+    upload_id = add_upload(clean_warehouse, [], status="blocked",
+                           status_reason="Filen innehåller personnummer på rad 4.")
+    md = write_feedback(upload_id, clean_warehouse).read_text(encoding="utf-8")
+    assert "Stoppad" in md
+    assert "redan vid mottagningen" in md
+    assert "personnummer på rad 4" in md
+
+
+def test_feedback_for_blocked_upload_lists_rows(clean_warehouse):
+    rows = [valid_row(v4_klient=f"W{i}", v2_kommun="0181") for i in range(25)]
+    upload_id = add_upload(clean_warehouse, rows)
+    run_quality_gate(upload_id, clean_warehouse)
+    md = write_feedback(upload_id, clean_warehouse).read_text(encoding="utf-8")
+    assert "Stoppad" in md and "Kommun/stadsdel (2)" in md
+    assert "2–26" in md
