@@ -16,11 +16,13 @@ log = logging.getLogger(__name__)
 
 def land(path: str) -> dict:
     """Land one upload file (idempotent); returns the intake result as a dict for XCom."""
+    warehouse.ensure_available()
     warehouse.ensure_schema()
     return asdict(intake.land_upload(Path(path)))
 
 
 def files_to_land() -> list[str]:
+    warehouse.ensure_available()
     warehouse.ensure_schema()
     return [str(p) for p in intake.new_files()]
 
@@ -29,6 +31,7 @@ def quality_gate() -> list[dict]:
     """Validate every landed upload and write each kommun's feedback report."""
     from .quality import feedback, gate
 
+    warehouse.ensure_available()
     warehouse.ensure_schema()
     results = gate.run_pending()
     for upload_id in uploads_without_feedback():
@@ -71,6 +74,7 @@ def build_warehouse() -> bool:
     """dbt build, unless nothing it depends on changed since the last build. True if it ran."""
     from . import transform
 
+    warehouse.ensure_available()
     fingerprint = build_fingerprint()
     with warehouse.engine().connect() as conn:
         built = conn.execute(sa.text(
@@ -95,6 +99,7 @@ def latest_round() -> str | None:
 def publish(round_id: str | None = None) -> dict:
     from .kolada import publish as publish_kolada
 
+    warehouse.ensure_available()
     round_id = round_id or latest_round()
     if round_id is None:
         raise RuntimeError("no accepted upload yet: nothing to publish")

