@@ -143,6 +143,10 @@ def cmd_warehouse(args: argparse.Namespace) -> int:
         warehouse.stop_embedded()
     elif args.action == "init":
         warehouse.ensure_schema()
+    elif args.action == "roles":
+        from . import roles
+
+        print(", ".join(roles.ensure_roles(passwords=roles.passwords_from_env())))
     else:
         print(warehouse.warehouse_url().render_as_string(hide_password=True))
     return 0
@@ -192,8 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--years", type=int, nargs="+", help="default: the years in the seed")
     refresh.set_defaults(func=cmd_refresh_population)
 
-    wh = commands.add_parser("warehouse", help="create the schema, show the URL, stop the embedded one")
-    wh.add_argument("action", choices=["init", "url", "stop"])
+    wh = commands.add_parser("warehouse", help="create the schema or the stage roles, show the URL, "
+                             "stop the embedded server")
+    wh.add_argument("action", choices=["init", "roles", "url", "stop"])
     wh.set_defaults(func=cmd_warehouse)
     return parser
 

@@ -1,0 +1,329 @@
+"""Stage roles: intake writes only raw, the quality gate decides, dbt owns the models, publication
+reads only marts. Checked on the embedded server through SET ROLE (roles.role_engine)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import psycopg2.errors
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import ProgrammingError
+
+from sukvinnofrid import roles, warehouse
+from sukvinnofrid.quality.gate import run_quality_gate
+
+LOGINS = tuple(roles.login_name(role) for role in roles.GROUP_ROLES)
+
+
+def _drop_roles(engine) -> None:
+    with engine.begin() as conn:
+        existing = set(conn.execute(sa.text(
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY(:names)"),
+            {"names": [*LOGINS, *roles.GROUP_ROLES]}).scalars())
+        for name in (*LOGINS, *roles.GROUP_ROLES):
+            if name in existing:
+                conn.exec_driver_sql(f'DROP OWNED BY "{name}" CASCADE')
+                conn.exec_driver_sql(f'DROP ROLE "{name}"')
+
+
+@pytest.fixture
+def roled(clean_warehouse):
+    """The clean warehouse with the stage roles and a small marts table; roles dropped after."""
+    _drop_roles(clean_warehouse)
+    engines: dict[str, sa.Engine] = {}
+    with clean_warehouse.begin() as conn:  # as dbt would have built it (before the roles)
+        conn.exec_driver_sql("CREATE SCHEMA marts")
+        conn.exec_driver_sql(
+            "CREATE TABLE marts.fct_kolada_key_figures (kpi text, kommun_kod text, value numeric)")
+        conn.exec_driver_sql("INSERT INTO marts.fct_kolada_key_figures VALUES ('U1', '0180', 3)")
+    roles.ensure_roles(clean_warehouse)
+
+    def as_role(role: str) -> sa.Engine:
+        if role not in engines:
+            engines[role] = roles.role_engine(role)
+        return engines[role]
+
+    yield as_role
+    for eng in engines.values():
+        eng.dispose()
+    _drop_roles(clean_warehouse)
+    with clean_warehouse.begin() as conn:
+        for schema in roles.DBT_SCHEMAS:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@contextmanager
+def denied():
+    """The statement fails with a real permission error (not e.g. a missing table)."""
+    with pytest.raises(ProgrammingError) as info:
+        yield
+    assert isinstance(info.value.orig, psycopg2.errors.InsufficientPrivilege), info.value.orig
+
+
+def run(engine, statement: str, **params):
+    with engine.begin() as conn:
+        result = conn.execute(sa.text(statement), params)
+        return result.all() if result.returns_rows else result.rowcount
+
+
+def new_upload(engine, sha: str = "a" * 64) -> int:
+    with engine.begin() as conn:
+        upload_id = conn.execute(sa.text(
+            "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, row_count, status)"
+            " VALUES ('sukf_0180_2023-06.csv', :s, '0180', '2023-06', 1, 'landed')"
+            " RETURNING upload_id"), {"s": sha}).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO raw.case_records (upload_id, source_row, v2_kommun) VALUES (:u, 2, '0180')"),
+            {"u": upload_id})
+    return upload_id
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+def test_intake_inserts_raw_rows_and_uses_the_upload_sequence(roled):
+    intake = roled(roles.INTAKE)
+    upload_id = new_upload(intake)
+    assert run(intake, "SELECT nextval('raw.uploads_upload_id_seq')")[0][0] > upload_id
+    assert run(intake, "SELECT count(*) FROM raw.case_records")[0][0] == 1
+
+
+def test_intake_cannot_change_or_delete_raw_rows(roled):
+    intake = roled(roles.INTAKE)
+    upload_id = new_upload(intake)
+    with denied():
+        run(intake, "UPDATE raw.uploads SET status = 'accepted' WHERE upload_id = :u", u=upload_id)
+    with denied():
+        run(intake, "DELETE FROM raw.uploads WHERE upload_id = :u", u=upload_id)
+    with denied():
+        run(intake, "DELETE FROM raw.case_records")
+    with denied():
+        run(intake, "TRUNCATE raw.case_records")
+
+
+def test_intake_has_no_access_to_quality_marts_or_ops(roled):
+    intake = roled(roles.INTAKE)
+    with denied():
+        run(intake, "SELECT * FROM quality.validation_runs")
+    with denied():
+        run(intake, "INSERT INTO quality.row_findings VALUES (1, 1, 2, 'r', 'warn')")
+    with denied():
+        run(intake, "CREATE TABLE marts.intruder (x int)")
+    with denied():
+        run(intake, "SELECT * FROM marts.fct_kolada_key_figures")
+    with denied():
+        run(intake, "SELECT * FROM ops.dbt_builds")
+    with denied():
+        run(intake, "CREATE TABLE raw.intruder (x int)")
+    with denied():
+        run(intake, "CREATE TABLE public.intruder (x int)")
+    with denied():
+        run(intake, "CREATE SCHEMA intruder")
+
+
+# --- quality -----------------------------------------------------------------------------------
+
+def test_quality_decides_uploads_but_cannot_delete_raw_rows(roled):
+    upload_id = new_upload(roled(roles.INTAKE))
+    quality = roled(roles.QUALITY)
+    assert run(quality, "UPDATE raw.uploads SET status = 'blocked', status_reason = 'x',"
+                        " decided_at = now() WHERE upload_id = :u", u=upload_id) == 1
+    with denied():
+        run(quality, "UPDATE raw.uploads SET kommun_kod = '0181' WHERE upload_id = :u", u=upload_id)
+    with denied():
+        run(quality, "DELETE FROM raw.case_records")
+    with denied():
+        run(quality, "UPDATE raw.case_records SET v2_kommun = '0181'")
+    with denied():
+        run(quality, "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, status)"
+                     " VALUES ('f', :s, '0180', '2023-06', 'landed')", s="b" * 64)
+    with denied():
+        run(quality, "SELECT * FROM marts.fct_kolada_key_figures")
+
+
+def test_quality_gate_runs_as_the_quality_role(roled):
+    upload_id = new_upload(roled(roles.INTAKE))
+    result = run_quality_gate(upload_id, roled(roles.QUALITY))
+    assert result.outcome in ("accepted", "blocked")
+    with warehouse.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT status FROM raw.uploads WHERE upload_id = :u"),
+                            {"u": upload_id}).scalar() == result.outcome
+        assert conn.execute(sa.text("SELECT count(*) FROM quality.validation_runs")).scalar() == 1
+        # the unlogged work table was created and dropped by the quality role
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'quality'"
+            " AND tablename LIKE 'gate_batch_%'")).scalar() == 0
+
+
+# --- transform ---------------------------------------------------------------------------------
+
+def test_transform_reads_raw_and_quality_and_owns_the_models(roled):
+    new_upload(roled(roles.INTAKE))
+    transform = roled(roles.TRANSFORM)
+    assert run(transform, "SELECT count(*) FROM raw.case_records")[0][0] == 1
+    assert run(transform, "SELECT count(*) FROM quality.validation_runs")[0][0] == 0
+    run(transform, "INSERT INTO ops.dbt_builds (fingerprint) VALUES (:f)", f="f" * 64)
+    run(transform, "DELETE FROM ops.dbt_builds")
+    # dbt: a new schema, tables in the dbt schemas, replacing a table built before the roles
+    run(transform, "CREATE SCHEMA IF NOT EXISTS sukf_scratch")
+    run(transform, "CREATE TABLE sukf_scratch.t AS SELECT 1 AS x")
+    run(transform, "CREATE VIEW staging.stg_cases AS SELECT upload_id FROM raw.case_records")
+    run(transform, "CREATE TABLE marts.fct_new AS SELECT count(*) AS n FROM staging.stg_cases")
+    run(transform, "ALTER TABLE marts.fct_kolada_key_figures RENAME TO fct_kolada_key_figures__dbt_backup")
+    run(transform, "CREATE TABLE marts.fct_kolada_key_figures AS"
+                   " SELECT * FROM marts.fct_kolada_key_figures__dbt_backup")
+    run(transform, "DROP TABLE marts.fct_kolada_key_figures__dbt_backup")
+    with denied():
+        run(transform, "INSERT INTO raw.case_records (upload_id, source_row) VALUES (1, 99)")
+    with denied():
+        run(transform, "UPDATE raw.uploads SET status = 'accepted'")
+    with denied():
+        run(transform, "INSERT INTO quality.row_findings VALUES (1, 1, 2, 'r', 'warn')")
+    # publication reads what the transform role built (default privileges)
+    publish = roled(roles.PUBLISH)
+    assert run(publish, "SELECT n FROM marts.fct_new") == [(1,)]
+    assert run(publish, "SELECT value FROM marts.fct_kolada_key_figures") == [(3,)]
+    with warehouse.engine().begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA sukf_scratch CASCADE")
+
+
+# --- publish -----------------------------------------------------------------------------------
+
+def test_publish_reads_only_marts(roled):
+    new_upload(roled(roles.INTAKE))
+    publish = roled(roles.PUBLISH)
+    assert run(publish, "SELECT kpi, kommun_kod FROM marts.fct_kolada_key_figures") == [("U1", "0180")]
+    for table in ("raw.case_records", "raw.uploads", "quality.validation_runs",
+                  "quality.row_findings", "quality.expectation_results", "ops.dbt_builds"):
+        with denied():
+            run(publish, f"SELECT * FROM {table}")
+    with denied():
+        run(publish, "INSERT INTO marts.fct_kolada_key_figures VALUES ('U2', '0180', 1)")
+    with denied():
+        run(publish, "DELETE FROM marts.fct_kolada_key_figures")
+    with denied():
+        run(publish, "CREATE TABLE marts.intruder (x int)")
+    run(roled(roles.TRANSFORM), "CREATE VIEW staging.stg_x AS SELECT 1 AS x")
+    with denied():
+        run(publish, "SELECT * FROM staging.stg_x")
+
+
+def test_publish_reads_marts_tables_the_owner_builds_after_setup(roled):
+    with warehouse.engine().begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE marts.fct_later AS SELECT 2 AS x")
+    assert run(roled(roles.PUBLISH), "SELECT x FROM marts.fct_later") == [(2,)]
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+def test_ensure_roles_is_idempotent_and_hands_dbt_schemas_to_transform(roled, clean_warehouse):
+    first = roles.ensure_roles(clean_warehouse)
+    second = roles.ensure_roles(clean_warehouse)
+    assert first == second == list(roles.GROUP_ROLES)
+    with clean_warehouse.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles"
+            " WHERE rolname LIKE 'sukf\\_%' ORDER BY rolname")).all()
+        assert [tuple(r) for r in rows] == [(name, False, False, False, False)
+                                            for name in sorted(roles.GROUP_ROLES)]
+        owners = dict(conn.execute(sa.text(
+            "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace"
+            " WHERE nspname = ANY(:s)"), {"s": list(roles.DBT_SCHEMAS)}).all())
+        assert owners == dict.fromkeys(roles.DBT_SCHEMAS, roles.TRANSFORM)
+        assert conn.execute(sa.text(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = 'marts'"
+            " AND tablename = 'fct_kolada_key_figures'")).scalar() == roles.TRANSFORM
+    # still exactly the intended privileges after the second run
+    intake = roled(roles.INTAKE)
+    new_upload(intake)
+    with denied():
+        run(intake, "DELETE FROM raw.uploads")
+
+
+def test_login_users_from_passwords_without_leaking_them(roled, clean_warehouse, caplog):
+    secrets = {roles.INTAKE: "intake-S3cret!pw", roles.PUBLISH: "publish-'quoted\"-pw"}
+    assert roles.passwords_from_env({"SUKF_INTAKE_PASSWORD": secrets[roles.INTAKE],
+                                     "SUKF_PUBLISH_PASSWORD": secrets[roles.PUBLISH],
+                                     "SUKF_QUALITY_PASSWORD": ""}) == secrets
+    with caplog.at_level(logging.DEBUG):
+        touched = roles.ensure_roles(clean_warehouse, passwords=secrets)
+        again = roles.ensure_roles(clean_warehouse, passwords=secrets)
+    assert touched == again == [*roles.GROUP_ROLES, "sukf_intake_login", "sukf_publish_login"]
+    for text in (repr(touched), caplog.text):
+        for password in secrets.values():
+            assert password not in text
+    with clean_warehouse.connect() as conn:
+        logins = dict(conn.execute(sa.text(
+            "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'sukf\\_%\\_login'")).all())
+        assert logins == {"sukf_intake_login": True, "sukf_publish_login": True}
+        member_of = conn.execute(sa.text(
+            "SELECT pg_has_role('sukf_publish_login', 'sukf_publish', 'MEMBER')")).scalar()
+        assert member_of
+        stored = conn.execute(sa.text(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'sukf_intake_login'")).scalar()
+        assert stored.startswith(("SCRAM-SHA-256$", "md5")) and secrets[roles.INTAKE] not in stored
+    # a login session acts as its group role (what it creates belongs to the group)
+    login_engine = sa.create_engine(roles.login_url(roles.PUBLISH, {}))
+    try:
+        with login_engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT current_user")).scalar() == roles.PUBLISH
+            assert conn.execute(sa.text(
+                "SELECT count(*) FROM marts.fct_kolada_key_figures")).scalar() == 1
+            with denied():
+                conn.execute(sa.text("SELECT * FROM raw.uploads"))
+    finally:
+        login_engine.dispose()
+
+
+def test_unknown_role_is_refused():
+    with pytest.raises(ValueError):
+        roles.role_engine("postgres")
+    with pytest.raises(ValueError):
+        roles.login_name("sukf_admin")
+
+
+# --- dbt as the transform login ------------------------------------------------------------------
+
+def test_dbt_builds_as_the_transform_login_and_publish_reads_the_mart(roled, clean_warehouse,
+                                                                       tmp_path, monkeypatch):
+    """The whole dbt project runs as sukf_transform_login (the embedded server trusts local
+    connections, so no password is needed here) and replaces a mart built before the roles."""
+    import shutil
+
+    from conftest import PROJECT_ROOT
+    from sukvinnofrid import transform
+
+    roles.ensure_roles(clean_warehouse, passwords={roles.TRANSFORM: "only-for-this-test"})
+    project = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_ROOT / "dbt_project", project,
+                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.rmtree(project / "seeds" / "reference", ignore_errors=True)
+    shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "dbt" / "reference",
+                    project / "seeds" / "reference")
+    as_admin = warehouse.dbt_environment
+    monkeypatch.setattr(warehouse, "dbt_environment", lambda: {
+        **as_admin(), "SUKF_PGUSER": "sukf_transform_login", "SUKF_PGPASSWORD": ""})
+
+    transform.build(project_dir=project)
+
+    with clean_warehouse.connect() as conn:
+        owners = set(conn.execute(sa.text(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = ANY(:s) AND c.relkind IN ('r', 'v')"),
+            {"s": list(roles.DBT_SCHEMAS)}).scalars())
+    assert owners == {roles.TRANSFORM}
+    publish = roled(roles.PUBLISH)
+    assert run(publish, "SELECT count(*) FROM marts.fct_kolada_key_figures") == [(0,)]
+    with denied():
+        run(publish, "SELECT * FROM intermediate.int_cases")
+
+
+def test_login_url_takes_the_password_from_the_environment():
+    url = roles.login_url(roles.INTAKE, {"SUKF_INTAKE_PASSWORD": "pw-from-env"})
+    assert url.username == "sukf_intake_login" and url.password == "pw-from-env"
+    assert "pw-from-env" not in str(url)  # str() masks the password
+    assert url.database == warehouse.warehouse_url().database
+    assert roles.login_url(roles.PUBLISH, {}).password is None  # never the owner's password
+    with pytest.raises(ValueError):
+        roles.login_url("postgres")
