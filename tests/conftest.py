@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +21,7 @@ os.environ.setdefault("SUKF_PSEUDONYM_KEY", "test-key-not-a-secret")
 import sqlalchemy as sa  # noqa: E402
 
 from sukvinnofrid import warehouse  # noqa: E402
+from sukvinnofrid.catalogue import load_catalogue  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +63,17 @@ def _empty_dir(path: Path) -> None:
                 child.chmod(0o600)
                 child.unlink()
     path.mkdir(parents=True, exist_ok=True)
+
+
+def csv_bytes(rows, *, delimiter=";", encoding="utf-8", columns=None) -> bytes:
+    """An upload in CSV: the catalogue header (or `columns`) and one line per row dict."""
+    columns = columns or load_catalogue().column_names
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(c, "") for c in columns])
+    return buffer.getvalue().encode(encoding)
 
 
 def scalar(engine, sql: str, **params):

@@ -21,7 +21,14 @@ Fixture (kommun 0180 Stockholm, län 01; kommun 1280 Malmö, län 12; rounds 202
   b2   K  45  2022-12-01 2022-12-20  4              2023-02-15 3    3    -             2   -
   b3   K  33  2023-01-15 2023-01-16  1,2,7,10,15    -          -    -    -             1   FREDA,samtal
   b4   M  60  2023-04-01 -           -              -          -    -    -             2   -
-  b5   K  80  2023-05-20 2023-05-25  1              -          -    -    -             -   -
+  b5   K  80  2023-05-20 (none)      1              -          -    -    -             -   -
+  (b5 has an insats (v118) but no start date v117: counted in med_insats, not in Kolada's)
+
+What is asserted: the funnel (phases and missing registrations) of both rounds, the Kolada key
+figures, and EVERY figure of fct_national_figures at riket level, breakdown 'alla', round 2
+(NATIONAL_R2: numerator, denominator and share/mean of every category, computed by hand), plus
+some breakdowns; and that round 1's rows of fct_case_funnel and fct_national_figures are
+identical before and after round 2 arrives.
 
 Reference seeds: the test runs a copy of dbt_project/ whose seeds/reference/ are the small
 fictional copies in tests/fixtures/dbt/reference/ (population 0180 2023 K 4000 M 3900;
@@ -33,8 +40,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import shutil
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -175,9 +183,93 @@ FUNNEL_COLUMNS = ("aktualiserade", "med_insats", "avslutade", "med_maluppfoljnin
                   "med_brukarenkat")
 
 
+MISSING_COLUMNS = ("utan_insats", "pagaende", "med_insats_utan_startdatum",
+                   "avslutade_utan_avslutsorsak", "avslutade_utan_maluppfoljning",
+                   "avslutade_utan_brukarenkat")
+
+
 def _funnel(engine) -> dict[tuple, tuple]:
     rows = _rows(engine, "SELECT * FROM marts.fct_case_funnel")
     return {(r["round_id"], r["level"], r["area_code"], r["kon"]): r for r in rows}
+
+
+def _national(engine, period: str) -> dict[tuple, dict]:
+    """Every row of fct_national_figures for one period (all levels, areas and breakdowns)."""
+    rows = _rows(engine, "SELECT * FROM marts.fct_national_figures WHERE period = :p", p=period)
+    national = {(r["figure_id"], r["level"], r["area_code"], r["breakdown"],
+                 r["breakdown_value"], r["category"]): r for r in rows}
+    assert len(national) == len(rows)
+    return national
+
+
+# fct_national_figures, riket, breakdown 'alla', round 2 (2023-12): the 12 cases a1..a7, b1..b5
+# (see the case table in the module docstring; "closed" = a1 a2 a3 a4 a7 b1 b2).
+# figure_id: (denominator, number of categories, {category: numerator} for every category with
+# a non-zero numerator); every other category has numerator 0 and share 0.0. share_pct =
+# round(100 * numerator / denominator, 1); mean_value = round(numerator / denominator, 1).
+NATIONAL_R2 = {
+    # all 12 cases have kön: K a1 a2 a4 a5 a7 b1 b2 b3 b5 = 9, M a3 a6 b4 = 3
+    "kon": (12, 2, {"1": 9, "2": 3}),
+    # ages a1 30 a2 22 a3 40 a4 50 a5 70 a6 19 a7 35 b1 28 b2 45 b3 33 b4 60 b5 80:
+    # 18-24 a2 a6; 25-34 a1 b1 b3; 35-44 a3 a7; 45-54 a4 b2; 55-64 b4; 65-74 a5; 75+ b5
+    "aldersgrupp": (12, 7, {"18-24": 2, "25-34": 3, "35-44": 2, "45-54": 2, "55-64": 1,
+                            "65-74": 1, "75+": 1}),
+    # v20: 1 a1 a3 a5 a7 b2 b5; 2 a6 b3; 3 a4; 4 a2 b1; 5 b4
+    "ursprung": (12, 5, {"1": 6, "2": 2, "3": 1, "4": 2, "5": 1}),
+    # v59 (b5 blank -> 11): 1 a2 a6 b3; 2 a1 a3 a5 a7 b1 b2 b4; 3 a4
+    "hedersrelaterat": (11, 3, {"1": 3, "2": 7, "3": 1}),
+    # v49 (b5 none -> 11): 1 a1 a2 a3 a6 a7 b1 b2; 4 a6; 5 a4; 8 a2 b3; 10 b4; 13 a5;
+    # annan_socialtjanst (3-7): a4 a6. 14 codes + annan_socialtjanst
+    "initiativ": (11, 15, {"1": 7, "4": 1, "5": 1, "8": 2, "10": 1, "13": 1,
+                           "annan_socialtjanst": 2}),
+    # v19: a1 4, a2 2, b3 3 (nobody else answered)
+    "funktionsnedsattning": (3, 5, {"2": 1, "3": 1, "4": 1}),
+    # v67 (b5 blank -> 11): 1 a3 b2; 2 a1 a4 a5 a7 b1 b4; 3 a2 a6 b3
+    "valdets_grad": (11, 3, {"1": 2, "2": 6, "3": 3}),
+    # v58 (all 12): 1 a4 b1; 2 a1 a3 a7 b1 b2; 3 a2 a6 b3; 4 a2; 5 a5 b5; 6 b3 b4;
+    # partner (1-2): a1 a3 a4 a7 b1 b2
+    "utovare": (12, 7, {"1": 2, "2": 5, "3": 3, "4": 1, "5": 2, "6": 2, "partner": 6}),
+    # insats (v117 or v118) of all 12: a1 a2 a4 a5 a6 b1 b2 b3 b5 (b5 without v117)
+    "med_insats": (12, 1, {"ja": 9}),
+    # v118 among those 9: 1 a2 a5 b3 b5; 2 b3; 3 a1 a5 b1; 4 a1 a2 a4 a6 b1 b2; 7 a2 b1 b3;
+    # 10 a2 b3; 13 a6; 15 a6 b3; boende (10-13): a2 a6 b3. 19 codes + boende
+    "insatser": (9, 20, {"1": 4, "2": 1, "3": 3, "4": 6, "7": 3, "10": 2, "13": 1, "15": 2,
+                         "boende": 3}),
+    # insatser per case: a1 2 + a2 4 + a4 1 + a5 2 + a6 3 + b1 3 + b2 1 + b3 5 + b5 1 = 22 / 9
+    "antal_insatser": (9, 1, {"medel": 22}),
+    # v126: a1 1, a2 1, a4 2
+    "typ_av_insats": (3, 3, {"1": 2, "2": 1}),
+    # v161: a1 1, a2 2, a4 3, b1 1, b2 3
+    "genomforande": (5, 4, {"1": 2, "2": 1, "3": 2}),
+    # partners 1-9: a1 [7], a2 [5 7], a6 [7 8], b1 [6], b3 [5 6 7] (a3, b2: only 10 "ingen")
+    "samverkan": (5, 9, {"5": 2, "6": 2, "7": 4, "8": 1}),
+    # registered (incl. ingen): those 5 + a3 b2 = 7: 0 a3 b2; 1 a1 b1; 2 a2 a6; 3+ b3
+    "antal_samverkansparter": (7, 4, {"0": 2, "1": 2, "2": 2, "3+": 1}),
+    # partners: 1 + 2 + 2 + 1 + 3 = 9 over 5 cases = 1.8
+    "medel_samverkansparter": (5, 1, {"medel": 9}),
+    # closed with v257 (a7 has none): 1 a1 a2 b1; 3 a3 b2; 4 a4
+    "avslutsorsak": (6, 7, {"1": 3, "3": 2, "4": 1}),
+    # closed with v192 (a4, a7 have none): 1 a1 b1; 2 a2; 3 b2; 5 a3
+    "maluppfoljning": (5, 5, {"1": 2, "2": 1, "3": 1, "5": 1}),
+    # days v5 -> v256: a3 19, a7 19, b2 76 | a1 106 | a2 263, a4 255, b1 182
+    "arendelangd": (7, 5, {"0-90": 3, "91-180": 1, "181-270": 3}),
+    # brukarenkät among the 7 closed: a1 a2 b1
+    "brukarenkat_besvarad": (7, 1, {"ja": 3}),
+    # v202: a1 1, a2 2, b1 1
+    "forandring_valdsutsatthet": (3, 6, {"1": 2, "2": 1}),
+    # v203: a1 5, b1 4 (a2 did not answer it)
+    "insatsernas_betydelse": (2, 6, {"4": 1, "5": 1}),
+    # v212: a1 4, a2 5, b1 4
+    "delaktighet": (3, 6, {"4": 2, "5": 1}),
+    # v206: a1 1, b1 1
+    "positiva_inslag": (2, 3, {"1": 2}),
+    # v192 = 1 and v202 = 1 among the 7 closed: a1 b1
+    "toppgrupp": (7, 1, {"ja": 2}),
+    # at least one v90 slot: a1 a2 a6 b1 b3 = 5 of 12; nej the other 7
+    "riskbedomning": (12, 2, {"ja": 5, "nej": 7}),
+    # instruments among those 5: FREDA (1) a1 a2 b1 b3; Patriark (3) a6; samtal utan metod (6) b3
+    "riskmetod": (5, 6, {"1": 4, "3": 1, "6": 1}),
+}
 
 
 def test_build_end_to_end(clean_warehouse, project_copy):
@@ -187,6 +279,7 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     _load_round_1(engine)
     transform.build(project_dir=project_copy)
     funnel_r1_before = {k: v for k, v in _funnel(engine).items() if k[0] == R1}
+    national_r1_before = _national(engine, R1)
 
     # Round 1 (2023-06): a1..a5 + b1..b5 = 10 cases.
     #   med_insats: a1 a2 a4 b1 b2 b3 b5 = 7 (a3, a5, b4 have none)
@@ -202,8 +295,26 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert phases(funnel_r1_before[(R1, "riket", "00", "M")]) == (2, 0, 1, 1, 0)
     assert phases(funnel_r1_before[(R1, "kommun", "0180", "T")]) == (5, 3, 2, 2, 1)
     assert phases(funnel_r1_before[(R1, "lan", "12", "T")]) == (5, 4, 2, 2, 1)
-    assert funnel_r1_before[(R1, "riket", "00", "T")]["utan_insats"] == 3
-    assert funnel_r1_before[(R1, "riket", "00", "T")]["avslutade_utan_brukarenkat"] == 2
+    # missing registrations, round 1: no insats a3 a5 b4; open a2 a4 a5 b3 b4 b5; insats
+    # without start date b5; the 4 closed all have v257 and v192; no brukarenkät a3 b2
+    r1 = funnel_r1_before[(R1, "riket", "00", "T")]
+    assert {c: r1[c] for c in MISSING_COLUMNS} == {
+        "utan_insats": 3, "pagaende": 6, "med_insats_utan_startdatum": 1,
+        "avslutade_utan_avslutsorsak": 0, "avslutade_utan_maluppfoljning": 0,
+        "avslutade_utan_brukarenkat": 2}
+
+    # national figures, round 1 (riket, alla), different from round 2's, so the rebuild check
+    # below compares real content: med_insats 7/10; closed a1 a3 b1 b2 -> avslutsorsak 1: a1 b1,
+    # 3: a3 b2; toppgrupp a1 b1 of the 4 closed
+    def r1_figure(figure_id, category):
+        row = national_r1_before[(figure_id, "riket", "00", "alla", "alla", category)]
+        return row["numerator"], row["denominator"], row["share_pct"]
+
+    assert r1_figure("med_insats", "ja") == (7, 10, Decimal("70.0"))
+    assert r1_figure("avslutsorsak", "1") == (2, 4, Decimal("50.0"))
+    assert r1_figure("avslutsorsak", "3") == (2, 4, Decimal("50.0"))
+    assert r1_figure("toppgrupp", "ja") == (2, 4, Decimal("50.0"))
+    assert r1_figure("riskbedomning", "ja") == (4, 10, Decimal("40.0"))  # a1 a2 b1 b3
 
     # pseudonyms: no clear-text klient past raw
     assert _rows(engine, "SELECT count(*) AS n FROM staging.stg_raw__case_records"
@@ -215,8 +326,12 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     transform.build(project_dir=project_copy)
     funnel = _funnel(engine)
 
-    # round 1 rebuilds identically
+    # round 1 rebuilds identically after round 2 arrived: the funnel and every row (all levels,
+    # areas, breakdowns, categories) of the national figures
     assert {k: v for k, v in funnel.items() if k[0] == R1} == funnel_r1_before
+    national_r1_after = _national(engine, R1)
+    assert national_r1_after.keys() == national_r1_before.keys()
+    assert national_r1_after == national_r1_before
 
     # Round 2 (2023-12): a1..a7 (0180 2023-12 upload) + b1..b5 (1280 carried forward) = 12.
     #   med_insats: a1 a2 a4 a5 a6 b1 b2 b3 b5 = 9
@@ -224,9 +339,16 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     #   brukarenkät among closed: a1 a2 b1 = 3
     riket = funnel[(R2, "riket", "00", "T")]
     assert phases(riket) == (12, 9, 7, 5, 3)
-    assert riket["avslutade_utan_avslutsorsak"] == 1  # a7
-    assert riket["avslutade_utan_maluppfoljning"] == 2  # a4, a7
-    assert riket["pagaende"] == 5  # a5 a6 b3 b4 b5
+    # missing registrations, round 2: no insats a3 a7 b4; open a5 a6 b3 b4 b5; insats without
+    # start date b5; closed without v257 a7, without v192 a4 a7, without brukarenkät a3 a4 a7 b2
+    assert {c: riket[c] for c in MISSING_COLUMNS} == {
+        "utan_insats": 3, "pagaende": 5, "med_insats_utan_startdatum": 1,
+        "avslutade_utan_avslutsorsak": 1, "avslutade_utan_maluppfoljning": 2,
+        "avslutade_utan_brukarenkat": 4}
+    # phases and missing registrations add up
+    assert riket["med_insats"] + riket["utan_insats"] == riket["aktualiserade"]
+    assert riket["avslutade"] + riket["pagaende"] == riket["aktualiserade"]
+    assert riket["med_brukarenkat"] + riket["avslutade_utan_brukarenkat"] == riket["avslutade"]
     assert phases(funnel[(R2, "kommun", "0180", "T")]) == (7, 5, 5, 3, 2)
     assert phases(funnel[(R2, "kommun", "0180", "M")]) == (2, 1, 1, 1, 0)  # a3, a6
     assert phases(funnel[(R2, "kommun", "1280", "T")]) == (5, 4, 2, 2, 1)
@@ -259,7 +381,8 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert value("med_insats", "0180", 2023, "K") == (3, 4000, Decimal("7.5"))
     assert value("med_insats", "0180", 2023, "M") == (1, 3900, Decimal("2.6"))  # 2.56
     assert value("med_insats", "1280", 2022, "T") == (2, 3900, Decimal("5.1"))  # b1 b2
-    assert value("med_insats", "1280", 2023, "T") == (2, 4100, Decimal("4.9"))  # b3 b5: 4.88
+    # 1280 2023: b3 only (b5 has insatser but no start date v117, so no year): 2.44
+    assert value("med_insats", "1280", 2023, "T") == (1, 4100, Decimal("2.4"))
     # mal_helt_delvis by year of v256, v192 in (1, 2): 0180 a1 (1), a2 (2); 1280 b1 (1)
     assert value("mal_helt_delvis", "0180", 2023, "T") == (2, 7900, Decimal("2.5"))  # 2.53
     assert value("mal_helt_delvis", "1280", 2023, "T") == (1, 4100, Decimal("2.4"))  # 2.44
@@ -284,9 +407,6 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # the snapshot kept a2's state change (open in round 1, closed in round 2)
     assert _rows(engine, "SELECT count(*) AS n FROM snapshots.case_state_snapshot")[0]["n"] == 12 + 3
 
-    docs = transform.docs_generate(project_dir=project_copy)
-    assert (docs / "index.html").exists() and (docs / "catalog.json").exists()
-
     # ------------------------------------------------------------ national figures (round 2)
     national = {
         (r["figure_id"], r["breakdown"], r["breakdown_value"], r["category"]): r
@@ -298,6 +418,28 @@ def test_build_end_to_end(clean_warehouse, project_copy):
         row = national[(figure_id, breakdown, breakdown_value, category)]
         measure = row["share_pct"] if row["kind"] == "share" else row["mean_value"]
         return row["numerator"], row["denominator"], measure
+
+    # every figure of the seed is in the fixture and matches the hand computation exactly
+    seeded = {r["figure_id"]: r["kind"] for r in csv.DictReader(
+        (PROJECT / "seeds" / "figures" / "national_figures.csv").open(encoding="utf-8"))}
+    assert NATIONAL_R2.keys() == seeded.keys()
+    alla = [k for k in national if k[1] == "alla"]
+    assert {k[0] for k in alla} == seeded.keys()
+    for figure_id, (denominator, n_categories, numerators) in NATIONAL_R2.items():
+        categories = {k[3] for k in alla if k[0] == figure_id}
+        assert len(categories) == n_categories, figure_id
+        assert numerators.keys() <= categories, figure_id
+        for category in categories:
+            row = national[(figure_id, "alla", "alla", category)]
+            numerator = numerators.get(category, 0)
+            scale = 100 if seeded[figure_id] == "share" else 1
+            rounded = (Decimal(scale * numerator) / Decimal(denominator)).quantize(
+                Decimal("0.1"), rounding=ROUND_HALF_UP)
+            assert (row["numerator"], row["denominator"], row["n"]) == (
+                numerator, denominator, denominator), (figure_id, category)
+            assert (row["share_pct"], row["mean_value"]) == (
+                (rounded, None) if seeded[figure_id] == "share" else (None, rounded)), (
+                figure_id, category)
 
     assert figure("kon", "1") == (9, 12, Decimal("75.0"))  # a1 a2 a4 a5 a7 b1 b2 b3 b5
     assert figure("aldersgrupp", "25-34") == (3, 12, Decimal("25.0"))  # a1 b1 b3
@@ -377,8 +519,32 @@ def test_failing_dbt_raises_dbt_error(clean_warehouse, project_copy):
         transform.run_dbt(["run", "--select", "broken"], project_dir=project_copy)
 
 
-def test_build_on_an_empty_warehouse(clean_warehouse, project_copy):
+def test_build_and_docs_on_an_empty_warehouse(clean_warehouse, project_copy):
+    """The project builds with no uploads at all (empty marts), and `dbt docs generate`
+    (transform.docs_generate) then writes the docs site, catalog.json with the built marts and
+    their columns, and manifest.json with the marts and the exposures."""
     transform.build(project_dir=project_copy)
     for table in ("marts.fct_case_funnel", "marts.fct_kolada_key_figures",
                   "marts.fct_national_figures", "intermediate.int_cases"):
         assert _rows(clean_warehouse, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
+
+    target = transform.docs_generate(project_dir=project_copy)
+    assert (target / "index.html").exists()
+    catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    for mart in ("fct_case_funnel", "fct_kolada_key_figures", "fct_national_figures"):
+        node = catalog["nodes"][f"model.sukvinnofrid.{mart}"]
+        assert node["metadata"]["schema"] == "marts"
+        assert node["columns"], mart
+        assert manifest["nodes"][f"model.sukvinnofrid.{mart}"]["description"], mart
+    columns = catalog["nodes"]["model.sukvinnofrid.fct_national_figures"]["columns"]
+    assert {"figure_id", "numerator", "denominator", "share_pct", "mean_value"} <= set(columns)
+    exposures = manifest["exposures"]
+    assert set(exposures) == {"exposure.sukvinnofrid.kolada_key_figures",
+                              "exposure.sukvinnofrid.kommun_feedback_reports",
+                              "exposure.sukvinnofrid.national_report"}
+    assert exposures["exposure.sukvinnofrid.kolada_key_figures"]["depends_on"]["nodes"] == [
+        "model.sukvinnofrid.fct_kolada_key_figures"]
+    for name in ("kommun_feedback_reports", "national_report"):
+        assert set(exposures[f"exposure.sukvinnofrid.{name}"]["depends_on"]["nodes"]) == {
+            "model.sukvinnofrid.fct_case_funnel", "model.sukvinnofrid.fct_national_figures"}

@@ -14,7 +14,6 @@ example gets a unique file name so the sha256/name dedupe never hides a case.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import gc
 import io
@@ -30,6 +29,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import csv_bytes
 from sukvinnofrid import intake
 from sukvinnofrid.catalogue import load_catalogue
 from sukvinnofrid.privacy import contains_personnummer, luhn_check_digit, mask_personnummer
@@ -132,15 +132,6 @@ def case_rows(draw, min_size=1, max_size=6):
             row.setdefault(column, draw(st.sampled_from(["1", "0", "", "2", "99"])))
         rows.append(row)
     return rows
-
-
-def csv_bytes(rows, *, delimiter=";", encoding="utf-8", columns=COLUMNS) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([row.get(c, "") for c in columns])
-    return buffer.getvalue().encode(encoding)
 
 
 def xlsx_bytes(rows, columns=COLUMNS) -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import subprocess
 import sys
@@ -13,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from conftest import scalar
+from conftest import csv_bytes, scalar
 from sukvinnofrid import intake
 from sukvinnofrid.catalogue import load_catalogue
 from sukvinnofrid.readers import UploadError, identify, round_close
@@ -24,15 +22,6 @@ CASE = {
     "v5_datum_aktualisering": "2023-02-01", "v14_kon": "1", "v15_alder": "34",
     "v19_funktionsnedsattning_4": "1", "v58_utovare_kommentar": "tidigare sambo; bor kvar\nnära",
 }
-
-
-def csv_bytes(rows, *, delimiter=";", encoding="utf-8", columns=COLUMNS) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([row.get(c, "") for c in columns])
-    return buffer.getvalue().encode(encoding)
 
 
 def put(inbox: Path, name: str, data: bytes) -> Path:
