@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -38,31 +39,25 @@ def warehouse_engine():
 @pytest.fixture
 def clean_warehouse(warehouse_engine):
     """An empty warehouse: raw and quality tables truncated, dbt-built schemas dropped."""
-    with warehouse_engine.begin() as conn:
-        for schema in ("staging", "intermediate", "marts", "snapshots", "seeds", "kolada"):
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        conn.exec_driver_sql(
-            "TRUNCATE ops.dbt_builds, quality.row_findings, quality.expectation_results, quality.validation_runs,"
-            " raw.case_records, raw.uploads RESTART IDENTITY CASCADE"
-        )
-    for var in ("SUKF_INBOX", "SUKF_ARCHIVE", "SUKF_OUTPUT"):
-        _empty_dir(Path(os.environ[var]))
+    wipe_warehouse(warehouse_engine)
     return warehouse_engine
 
 
-def _empty_dir(path: Path) -> None:
-    import shutil
-
-    if path.exists():
-        for child in path.iterdir():
-            if child.is_dir():
-                for sub in child.rglob("*"):
-                    sub.chmod(0o700 if sub.is_dir() else 0o600)
-                shutil.rmtree(child)
-            else:
-                child.chmod(0o600)
-                child.unlink()
-    path.mkdir(parents=True, exist_ok=True)
+def wipe_warehouse(engine) -> None:
+    with engine.begin() as conn:
+        for schema in ("staging", "intermediate", "marts", "snapshots", "seeds", "kolada"):
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.exec_driver_sql(
+            "TRUNCATE ops.dbt_builds, quality.row_findings, quality.expectation_results,"
+            " quality.validation_runs, raw.case_records, raw.uploads RESTART IDENTITY CASCADE"
+        )
+    for var in ("SUKF_INBOX", "SUKF_ARCHIVE", "SUKF_OUTPUT"):
+        path = Path(os.environ[var])
+        if path.exists():
+            for child in path.rglob("*"):
+                child.chmod(0o700 if child.is_dir() else 0o600)
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
 
 
 def csv_bytes(rows, *, delimiter=";", encoding="utf-8", columns=None) -> bytes:

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +59,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from conftest import wipe_warehouse
 from sukvinnofrid import intake, transform
 from sukvinnofrid.synthetic import generate_round_files, national_round_plan
 
@@ -73,24 +73,6 @@ SEED = 11
 
 
 # --------------------------------------------------------------------------- the built round
-
-
-def _wipe(engine) -> None:
-    """What conftest's clean_warehouse does (that fixture is function-scoped)."""
-    with engine.begin() as conn:
-        for schema in ("staging", "intermediate", "marts", "snapshots", "seeds", "kolada"):
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        conn.exec_driver_sql(
-            "TRUNCATE ops.dbt_builds, quality.row_findings, quality.expectation_results,"
-            " quality.validation_runs, raw.case_records, raw.uploads RESTART IDENTITY CASCADE"
-        )
-    for var in ("SUKF_INBOX", "SUKF_ARCHIVE", "SUKF_OUTPUT"):
-        path = Path(os.environ[var])
-        if path.exists():
-            for child in path.rglob("*"):
-                child.chmod(0o700 if child.is_dir() else 0o600)
-            shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
 
 
 @dataclass
@@ -115,7 +97,7 @@ class National:
 @pytest.fixture(scope="module")
 def national(warehouse_engine, tmp_path_factory) -> National:
     engine = warehouse_engine
-    _wipe(engine)
+    wipe_warehouse(engine)
     tmp = tmp_path_factory.mktemp("national")
     project = tmp / "dbt_project"
     shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs",
@@ -146,7 +128,7 @@ def national(warehouse_engine, tmp_path_factory) -> National:
     assert len(riket) == 1
     national = National(figures, riket[0], sum(r["level"] == "kommun" for r in funnel))
     yield national
-    _wipe(engine)
+    wipe_warehouse(engine)
 
 
 # --------------------------------------------------------------------------- measuring

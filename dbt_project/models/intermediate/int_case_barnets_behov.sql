@@ -1,17 +1,2 @@
 {#- One row per case (latest state) and chosen answer code of multiple-choice variable 'barnets_behov'. -#}
-with cases as (
-    select * from {{ ref('int_cases') }}
-)
-
-select
-    cases.case_id,
-    cases.kommun_kod,
-    chosen.code as behov_kod
-from cases
-cross join lateral (
-    values
-    {%- for code in codes_of('barnets_behov') %}
-        ({{ code }}, cases.barnets_behov_{{ code }}){% if not loop.last %},{% endif %}
-    {%- endfor %}
-) as chosen (code, is_chosen)
-where chosen.is_chosen
+{{ chosen_codes_bridge('barnets_behov', 'behov_kod') }}
