@@ -24,16 +24,26 @@ Fixture (kommun 0180 Stockholm, län 01; kommun 1280 Malmö, län 12; rounds 202
   b5   K  80  2023-05-20 (none)      1              -          -    -    -             -   -
   (b5 has an insats (v118) but no start date v117: counted in med_insats, not in Kolada's)
 
+  risk assessments (v90 slot: instrument score; 1 FREDA, 3 Patriark, 6 samtal utan metod):
+  a1 [1: FREDA 6]; a2 R1 [1: FREDA 8, 2: FREDA 7], R2 adds [3: FREDA 9]; a6 R2 [1: Patriark 9,
+  2: Patriark 6]; b1 [1: FREDA 5, 2: FREDA 5]; b3 [1: FREDA 9, 2: samtal 8]
+
+  kommun size groups (fixture kommungrupper: 1 <5 000, 2 5 000-9 999, 3 10 000-99 999,
+  4 100 000+, by adults 18+ in the latest year): 0180 2023 4000+3900 = 7900 -> 2;
+  1280 2023 2100+2000 = 4100 -> 1. Years of v5: 2022 a1 b1 b2; 2023 a2..a7 b3 b4 b5.
+
 What is asserted: the funnel (phases and missing registrations) of both rounds, the Kolada key
 figures, and EVERY figure of fct_national_figures at riket level, breakdown 'alla', round 2
 (NATIONAL_R2: numerator, denominator and share/mean of every category, computed by hand), plus
-some breakdowns; and that round 1's rows of fct_case_funnel and fct_national_figures are
-identical before and after round 2 arrives.
+some breakdowns (incl. storleksgrupp and riskinstrument), the period_type 'year' rows (cases by
+the calendar year of v5, latest state); and that round 1's rows of fct_case_funnel and
+fct_national_figures are identical before and after round 2 arrives.
 
 Reference seeds: the test runs a copy of dbt_project/ whose seeds/reference/ are the small
 fictional copies in tests/fixtures/dbt/reference/ (population 0180 2023 K 4000 M 3900;
-1280 2022 K 2000 M 1900; 1280 2023 K 2100 M 2000; no 0180 2022), so the expected values do not
-depend on the real SCB files.
+1280 2022 K 2000 M 1900; 1280 2023 K 2100 M 2000; no 0180 2022; fictional size-group limits
+so that the two kommuner fall in different groups), so the expected values do not depend on
+the real SCB files.
 """
 
 from __future__ import annotations
@@ -269,6 +279,11 @@ NATIONAL_R2 = {
     "riskbedomning": (12, 2, {"ja": 5, "nej": 7}),
     # instruments among those 5: FREDA (1) a1 a2 b1 b3; Patriark (3) a6; samtal utan metod (6) b3
     "riskmetod": (5, 6, {"1": 4, "3": 1, "6": 1}),
+    # at least two scored slots: a2 8 -> 9 (last of 8, 7, 9) hogre; a6 9 -> 6 lagre;
+    # b1 5 -> 5 oforandrad; b3 9 -> 8 lagre (a1 has one slot)
+    "riskforandring": (4, 3, {"lagre": 2, "oforandrad": 1, "hogre": 1}),
+    # size group of the case's kommun: 1 (1280) b1..b5; 2 (0180) a1..a7; groups 3, 4 none
+    "storleksgrupp": (12, 4, {"1": 5, "2": 7}),
 }
 
 
@@ -315,6 +330,13 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert r1_figure("avslutsorsak", "3") == (2, 4, Decimal("50.0"))
     assert r1_figure("toppgrupp", "ja") == (2, 4, Decimal("50.0"))
     assert r1_figure("riskbedomning", "ja") == (4, 10, Decimal("40.0"))  # a1 a2 b1 b3
+    # riskforandring, round 1: a2 8 -> 7 lagre (its third slot comes in round 2), b1 5 -> 5,
+    # b3 9 -> 8 lagre; a1 has one slot
+    assert r1_figure("riskforandring", "lagre") == (2, 3, Decimal("66.7"))
+    assert r1_figure("riskforandring", "oforandrad") == (1, 3, Decimal("33.3"))
+    assert r1_figure("riskforandring", "hogre") == (0, 3, Decimal("0.0"))
+    # storleksgrupp, round 1: a1..a5 in 0180 (group 2), b1..b5 in 1280 (group 1)
+    assert r1_figure("storleksgrupp", "2") == (5, 10, Decimal("50.0"))
 
     # pseudonyms: no clear-text klient past raw
     assert _rows(engine, "SELECT count(*) AS n FROM staging.stg_raw__case_records"
@@ -402,8 +424,12 @@ def test_build_end_to_end(clean_warehouse, project_copy):
         ["25-34", "18-24", "35-44", "45-54", "65-74", "18-24", "35-44",  # a1..a7
          "25-34", "45-54", "25-34", "55-64", "75+"])  # b1..b5
     assert _rows(engine, "SELECT count(*) AS n FROM intermediate.int_case_insatser")[0]["n"] == 22
-    # slots: a1 1, a2 2, a6 1, b1 2, b3 2
-    assert _rows(engine, "SELECT count(*) AS n FROM intermediate.int_risk_assessments")[0]["n"] == 8
+    # slots: a1 1, a2 3, a6 2, b1 2, b3 2
+    assert _rows(engine, "SELECT count(*) AS n FROM intermediate.int_risk_assessments")[0]["n"] == 10
+    # size groups by adults 18+ in the latest year: 0180 7900 (2023) -> 2, 1280 4100 (2023) -> 1
+    assert {(r["kommun_kod"], r["population_year"], r["population_18plus"], r["storleksgrupp_kod"])
+            for r in _rows(engine, "SELECT * FROM intermediate.int_kommun_storleksgrupper")} == {
+        ("0180", 2023, 7900, "2"), ("1280", 2023, 4100, "1")}
     # the snapshot kept a2's state change (open in round 1, closed in round 2)
     assert _rows(engine, "SELECT count(*) AS n FROM snapshots.case_state_snapshot")[0]["n"] == 12 + 3
 
@@ -484,6 +510,119 @@ def test_build_end_to_end(clean_warehouse, project_copy):
                          " WHERE figure_id = 'med_insats' AND level = 'kommun'"
                          " AND area_code = '1280' AND period = :p", p=R2) == [
         {"numerator": 4, "denominator": 5}]
+
+    # ------------------------------------------------------------ riskforandring by instrument
+    # riskinstrument (riket, figure riskforandring only): same instrument in every scored slot,
+    # else 'olika': 1 FREDA a2 (hogre) b1 (oforandrad); 3 Patriark a6 (lagre); olika b3 (lagre)
+    assert figure("riskforandring", "hogre", "riskinstrument", "1") == (1, 2, Decimal("50.0"))
+    assert figure("riskforandring", "oforandrad", "riskinstrument", "1") == (
+        1, 2, Decimal("50.0"))
+    assert figure("riskforandring", "lagre", "riskinstrument", "1") == (0, 2, Decimal("0.0"))
+    assert figure("riskforandring", "lagre", "riskinstrument", "3") == (1, 1, Decimal("100.0"))
+    assert figure("riskforandring", "lagre", "riskinstrument", "olika") == (
+        1, 1, Decimal("100.0"))
+    assert {k[2] for k in national if k[1] == "riskinstrument"} == {"1", "3", "olika"}
+    assert {k[0] for k in national if k[1] == "riskinstrument"} == {"riskforandring"}
+
+    # ------------------------------------------------------------ storleksgrupp (riket, round 2)
+    # group 2 = 0180 (a1..a7), group 1 = 1280 (b1..b5); no cases in groups 3 and 4
+    assert {k[2] for k in national if k[1] == "storleksgrupp"} == {"1", "2"}
+    # kön K: a1 a2 a4 a5 a7 of 7; b1 b2 b3 b5 of 5
+    assert figure("kon", "1", "storleksgrupp", "2") == (5, 7, Decimal("71.4"))
+    assert figure("kon", "1", "storleksgrupp", "1") == (4, 5, Decimal("80.0"))
+    # våldets grad (v67): 0180 1 a3; 2 a1 a4 a5 a7; 3 a2 a6 | 1280 1 b2; 2 b1 b4; 3 b3 (b5 blank)
+    assert figure("valdets_grad", "2", "storleksgrupp", "2") == (4, 7, Decimal("57.1"))
+    assert figure("valdets_grad", "3", "storleksgrupp", "2") == (2, 7, Decimal("28.6"))
+    assert figure("valdets_grad", "2", "storleksgrupp", "1") == (2, 4, Decimal("50.0"))
+    assert figure("valdets_grad", "1", "storleksgrupp", "1") == (1, 4, Decimal("25.0"))
+    # med_insats: a1 a2 a4 a5 a6 of 7; b1 b2 b3 b5 of 5
+    assert figure("med_insats", "ja", "storleksgrupp", "2") == (5, 7, Decimal("71.4"))
+    assert figure("med_insats", "ja", "storleksgrupp", "1") == (4, 5, Decimal("80.0"))
+    # stödsamtal (118:4) among cases with insatser: a1 a2 a4 a6 of 5; b1 b2 of 4
+    assert figure("insatser", "4", "storleksgrupp", "2") == (4, 5, Decimal("80.0"))
+    assert figure("insatser", "4", "storleksgrupp", "1") == (2, 4, Decimal("50.0"))
+    # insatser per case: a1 2 + a2 4 + a4 1 + a5 2 + a6 3 = 12 / 5; b1 3 + b2 1 + b3 5 + b5 1 = 10 / 4
+    assert figure("antal_insatser", "medel", "storleksgrupp", "2") == (12, 5, Decimal("2.4"))
+    assert figure("antal_insatser", "medel", "storleksgrupp", "1") == (10, 4, Decimal("2.5"))
+    # avslutsorsak (closed with v257): a1 1, a2 1, a3 3, a4 4 | b1 1, b2 3
+    assert figure("avslutsorsak", "1", "storleksgrupp", "2") == (2, 4, Decimal("50.0"))
+    assert figure("avslutsorsak", "4", "storleksgrupp", "2") == (1, 4, Decimal("25.0"))
+    assert figure("avslutsorsak", "3", "storleksgrupp", "1") == (1, 2, Decimal("50.0"))
+    # maluppfoljning (closed with v192): a1 1, a2 2, a3 5 | b1 1, b2 3
+    assert figure("maluppfoljning", "1", "storleksgrupp", "2") == (1, 3, Decimal("33.3"))
+    assert figure("maluppfoljning", "5", "storleksgrupp", "2") == (1, 3, Decimal("33.3"))
+    assert figure("maluppfoljning", "3", "storleksgrupp", "1") == (1, 2, Decimal("50.0"))
+    # the share of cases per size group: 1 b1..b5 5/12, 2 a1..a7 7/12, 3 and 4 none
+    assert figure("storleksgrupp", "1") == (5, 12, Decimal("41.7"))
+    assert figure("storleksgrupp", "2") == (7, 12, Decimal("58.3"))
+    assert figure("storleksgrupp", "3") == (0, 12, Decimal("0.0"))
+
+    # ------------------------------------------------------------ calendar years (v5)
+    # period_type 'year': each case in its latest state (round 2) in the year of its v5:
+    # 2022 a1 (0180) b1 b2 (1280); 2023 a2..a7 (0180) b3 b4 b5 (1280)
+    years = {
+        (r["figure_id"], r["level"], r["area_code"], r["breakdown"], r["breakdown_value"],
+         r["category"], r["period"]): r
+        for r in _rows(engine, "SELECT * FROM marts.fct_national_figures"
+                               " WHERE period_type = 'year'")
+    }
+    assert len(years) == len(_rows(engine, "SELECT 1 FROM marts.fct_national_figures"
+                                           " WHERE period_type = 'year'"))
+    assert {k[6] for k in years} == {"2022", "2023"}
+    assert {r["period_type"] for r in _rows(
+        engine, "SELECT DISTINCT period_type FROM marts.fct_national_figures")} == {"round", "year"}
+
+    def year_figure(figure_id, category, year, level="riket", area="00", breakdown="alla",
+                    breakdown_value="alla"):
+        row = years[(figure_id, level, area, breakdown, breakdown_value, category, year)]
+        measure = row["share_pct"] if row["kind"] == "share" else row["mean_value"]
+        return row["numerator"], row["denominator"], measure
+
+    # the cases per year (med_insats's population = all cases) match the v5 years, and per
+    # kommun the Kolada 'aktualiserade' counts: 0180 2022 1, 2023 6; 1280 2022 2, 2023 3
+    for (level, area, year), cases in {
+            ("riket", "00", "2022"): 3, ("riket", "00", "2023"): 9,
+            ("kommun", "0180", "2022"): 1, ("kommun", "0180", "2023"): 6,
+            ("kommun", "1280", "2022"): 2, ("kommun", "1280", "2023"): 3,
+            ("lan", "01", "2023"): 6, ("lan", "12", "2022"): 2}.items():
+        assert year_figure("med_insats", "ja", year, level, area)[1] == cases, (level, area, year)
+        if level == "kommun":
+            assert value("aktualiserade", area, int(year), "T")[0] == cases
+    # med_insats: 2022 a1 b1 b2 all; 2023 a2 a4 a5 a6 b3 b5 (not a3 a7 b4)
+    assert year_figure("med_insats", "ja", "2022") == (3, 3, Decimal("100.0"))
+    assert year_figure("med_insats", "ja", "2023") == (6, 9, Decimal("66.7"))
+    # kön K: 2022 a1 b1 b2; 2023 a2 a4 a5 a7 b3 b5 (M a3 a6 b4)
+    assert year_figure("kon", "1", "2022") == (3, 3, Decimal("100.0"))
+    assert year_figure("kon", "1", "2023") == (6, 9, Decimal("66.7"))
+    assert year_figure("kon", "2", "2023") == (3, 9, Decimal("33.3"))
+    # insatser per case: 2022 a1 2 + b1 3 + b2 1 = 6 / 3; 2023 a2 4 + a4 1 + a5 2 + a6 3 + b3 5
+    # + b5 1 = 16 / 6 = 2.67
+    assert year_figure("antal_insatser", "medel", "2022") == (6, 3, Decimal("2.0"))
+    assert year_figure("antal_insatser", "medel", "2023") == (16, 6, Decimal("2.7"))
+    # avslutsorsak: 2022 a1 1, b1 1, b2 3; 2023 a2 1, a3 3, a4 4 (a7 has none)
+    assert year_figure("avslutsorsak", "1", "2022") == (2, 3, Decimal("66.7"))
+    assert year_figure("avslutsorsak", "1", "2023") == (1, 3, Decimal("33.3"))
+    # riskforandring: 2022 b1 oforandrad (a1 one slot); 2023 a2 hogre, a6 lagre, b3 lagre
+    assert year_figure("riskforandring", "oforandrad", "2022") == (1, 1, Decimal("100.0"))
+    assert year_figure("riskforandring", "lagre", "2023") == (2, 3, Decimal("66.7"))
+    # kommun level: 1280 2022 b1 b2 both with insats
+    assert year_figure("med_insats", "ja", "2022", "kommun", "1280") == (2, 2, Decimal("100.0"))
+    # breakdowns at riket: 2023 by storleksgrupp 1 (b3 b4 b5): K b3 b5; by kön M: a6 3 insatser
+    assert year_figure("kon", "1", "2023", breakdown="storleksgrupp", breakdown_value="1") == (
+        2, 3, Decimal("66.7"))
+    assert year_figure("antal_insatser", "medel", "2023", breakdown="kon",
+                       breakdown_value="M") == (3, 1, Decimal("3.0"))
+    assert {k[3] for k in years if k[1] != "riket"} == {"alla"}
+    # every case of round 2 (the latest state) has a v5, so for every figure and category the
+    # years add up to round 2 at riket, breakdown 'alla'
+    for figure_id, (denominator, _, numerators) in NATIONAL_R2.items():
+        rows = [r for k, r in years.items() if k[0] == figure_id and k[1] == "riket"
+                and k[3] == "alla"]
+        categories = {r["category"] for r in rows}
+        assert sum(r["denominator"] for r in rows) == denominator * len(categories), figure_id
+        for category in categories:
+            assert sum(r["numerator"] for r in rows if r["category"] == category) == (
+                numerators.get(category, 0)), (figure_id, category)
 
 
 def test_build_with_the_real_reference_seeds(clean_warehouse):

@@ -7,18 +7,19 @@ with figures as (
     where figures.kind = 'share'
       and (
         (figures.code_list = 'answer' and variables.type = 'code')
-        or figures.figure_id in ('aldersgrupp', 'arendelangd', 'antal_samverkansparter', 'riskbedomning')
+        or figures.figure_id in ('aldersgrupp', 'arendelangd', 'antal_samverkansparter', 'riskbedomning',
+                                'riskforandring', 'storleksgrupp')
       )
 )
 
 select
     national.figure_id, national.breakdown, national.breakdown_value, national.level,
-    national.area_code, national.period,
+    national.area_code, national.period_type, national.period,
     sum(national.numerator) as numerators,
     max(national.denominator) as denominator,
     sum(national.share_pct) as shares
 from {{ ref('fct_national_figures') }} as national
 inner join figures on national.figure_id = figures.figure_id
-group by 1, 2, 3, 4, 5, 6
+group by 1, 2, 3, 4, 5, 6, 7
 having sum(national.numerator) <> max(national.denominator)
     or abs(sum(national.share_pct) - 100) > 1

@@ -1,5 +1,6 @@
 {#- Every category of every national figure: answer codes from the code-list seed (for the
-    figures marked with a code_list) plus the derived categories of national_figure_categories. -#}
+    figures marked with a code_list) plus the derived categories of national_figure_categories,
+    and for figure storleksgrupp the size groups of seed kommungrupper (smallest first). -#}
 with figures as (
     select * from {{ ref('national_figures') }}
 ),
@@ -24,3 +25,12 @@ union all
 
 select figure_id, category, label, sort_order
 from {{ ref('national_figure_categories') }}
+
+union all
+
+select
+    'storleksgrupp',
+    storleksgrupp_kod,
+    storleksgrupp_namn,
+    (row_number() over (order by min_invanare))::int
+from {{ ref('kommungrupper') }}

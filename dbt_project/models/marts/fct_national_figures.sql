@@ -4,8 +4,13 @@
     broken down by kön, åldersgrupp, hederskontext, riskbedömning, ursprung, våldets grad,
     måluppföljning and ärendelängd (so e.g. diagram 21 = aldersgrupp by hedersrelaterat,
     diagram 23 = insatser by hedersrelaterat, diagram 24/25 = by kön, diagram 17 = avslutsorsak
-    by arendelangd, diagram 10 = antal_insatser by every breakdown).
-    One row per figure, breakdown value, category, level, area and round; categories without
+    by arendelangd, diagram 10 = antal_insatser by every breakdown), by storleksgrupp (the
+    kommun's size group, measured in adults 18+) and, for riskforandring only, by
+    riskinstrument.
+    Periods (int_case_periods): period_type 'round' (period = round_id, the cases as of that
+    round) and period_type 'year' (period = ÅÅÅÅ, the cases aktualiserade that calendar year
+    (v5), each in its latest state), so the figures form time series both ways.
+    One row per figure, breakdown value, category, level, area and period; categories without
     cases are 0.
 -#}
 with facts as (
@@ -13,7 +18,7 @@ with facts as (
 ),
 
 versions as (
-    select * from {{ ref('int_case_versions') }}
+    select * from {{ ref('int_case_periods') }}
 ),
 
 figures as (
@@ -25,14 +30,15 @@ categories as (
 ),
 
 case_groups as (
-    select versions.round_id, versions.case_id, area.level, area.area_code,
+    select versions.period_type, versions.period, versions.case_id, area.level, area.area_code,
         'alla' as breakdown, 'alla' as breakdown_value
     from versions
     {{ area_levels('versions') }}
 
     union all
 
-    select versions.round_id, versions.case_id, 'riket', '00', groups.breakdown, groups.breakdown_value
+    select versions.period_type, versions.period, versions.case_id, 'riket', '00',
+        groups.breakdown, groups.breakdown_value
     from versions
     cross join lateral (values
         ('kon', versions.kon_kod),
@@ -43,14 +49,18 @@ case_groups as (
         ('ursprung', versions.ursprung::text),
         ('valdets_grad', versions.valdets_grad::text),
         ('maluppfoljning', versions.maluppfoljning::text),
-        ('arendelangd', versions.arendelangd_grupp)
+        ('arendelangd', versions.arendelangd_grupp),
+        ('storleksgrupp', versions.storleksgrupp_kod),
+        -- only used for figure riskforandring (see grouped)
+        ('riskinstrument', versions.riskforandring_instrument)
     ) as groups (breakdown, breakdown_value)
     where groups.breakdown_value is not null
 ),
 
 grouped as (
     select
-        facts.round_id,
+        facts.period_type,
+        facts.period,
         facts.figure_id,
         case_groups.level,
         case_groups.area_code,
@@ -60,9 +70,11 @@ grouped as (
         sum(facts.value) as total
     from facts
     inner join case_groups
-        on facts.round_id = case_groups.round_id
+        on facts.period_type = case_groups.period_type
+        and facts.period = case_groups.period
         and facts.case_id = case_groups.case_id
-    group by 1, 2, 3, 4, 5, 6, 7
+    where case_groups.breakdown <> 'riskinstrument' or facts.figure_id = 'riskforandring'
+    group by 1, 2, 3, 4, 5, 6, 7, 8
 ),
 
 denominators as (
@@ -85,8 +97,8 @@ select
     categories.sort_order,
     denominators.level,
     denominators.area_code,
-    'round' as period_type,
-    denominators.round_id as period,
+    denominators.period_type,
+    denominators.period,
     coalesce(numerators.total, 0) as numerator,
     denominators.total as denominator,
     case when figures.kind = 'share'
@@ -99,7 +111,8 @@ from denominators
 inner join figures on denominators.figure_id = figures.figure_id
 inner join categories on denominators.figure_id = categories.figure_id
 left join numerators
-    on denominators.round_id = numerators.round_id
+    on denominators.period_type = numerators.period_type
+    and denominators.period = numerators.period
     and denominators.figure_id = numerators.figure_id
     and denominators.level = numerators.level
     and denominators.area_code = numerators.area_code

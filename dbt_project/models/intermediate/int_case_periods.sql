@@ -1,0 +1,73 @@
+{#-
+    The cases per period of the national figures, one row per (period_type, period, case_id):
+    - period_type 'round', period = round_id: every case as of that round (int_case_versions),
+      so a round's figures do not change when later rounds arrive;
+    - period_type 'year', period = the calendar year (ÅÅÅÅ) of datum för aktualisering (v5):
+      every case in its latest state (int_cases), counted in the year it was aktualiserad
+      (cases without v5 have no year row).
+    With every column of int_case_versions plus
+    - storleksgrupp_kod: the kommun's size group (int_kommun_storleksgrupper; adults 18+);
+    - antal_riskskattningar: filled v90 slots with a score (skattning);
+    - riskforandring: for cases with at least two scored slots, the last score (highest slot)
+      against the first (lowest slot): 'lagre' | 'oforandrad' | 'hogre'; null otherwise;
+    - riskforandring_instrument: for those cases the instrument code (text) when every scored
+      slot used the same instrument, else 'olika'.
+-#}
+with versions as (
+    select * from {{ ref('int_case_versions') }}
+),
+
+latest as (
+    select round_id, case_id from {{ ref('int_cases') }}
+),
+
+periods as (
+    select 'round'::text as period_type, versions.round_id::text as period, versions.*
+    from versions
+
+    union all
+
+    select 'year'::text, extract(year from versions.datum_aktualisering)::int::text, versions.*
+    from versions
+    inner join latest
+        on versions.round_id = latest.round_id
+        and versions.case_id = latest.case_id
+    where versions.datum_aktualisering is not null
+),
+
+size_groups as (
+    select kommun_kod, storleksgrupp_kod from {{ ref('int_kommun_storleksgrupper') }}
+)
+
+select
+    periods.*,
+    size_groups.storleksgrupp_kod,
+    risk.antal_skattningar as antal_riskskattningar,
+    case when risk.antal_skattningar >= 2 then
+        case
+            when risk.sista < risk.forsta then 'lagre'
+            when risk.sista = risk.forsta then 'oforandrad'
+            else 'hogre'
+        end
+    end as riskforandring,
+    case when risk.antal_skattningar >= 2 then
+        case when risk.antal_instrument = 1 and risk.med_instrument = risk.antal_skattningar
+            then risk.instrument::text else 'olika' end
+    end as riskforandring_instrument
+from periods
+left join size_groups on periods.kommun_kod = size_groups.kommun_kod
+cross join lateral (
+    select
+        count(*) as antal_skattningar,
+        (array_agg(slot.skattning order by slot.slot))[1] as forsta,
+        (array_agg(slot.skattning order by slot.slot desc))[1] as sista,
+        count(distinct slot.instrument) as antal_instrument,
+        count(slot.instrument) as med_instrument,
+        min(slot.instrument) as instrument
+    from (values
+        {%- for slot in risk_slots() %}
+        ({{ slot }}, periods.risk_{{ slot }}_instrument, periods.risk_{{ slot }}_skattning){% if not loop.last %},{% endif %}
+        {%- endfor %}
+    ) as slot (slot, instrument, skattning)
+    where slot.skattning is not null
+) as risk
