@@ -142,6 +142,8 @@ def test_defect(corpus, name):
         assert case["intake"].status == "blocked", case["intake"]
         assert upload.status == "blocked" and case["gate"] is None
         assert detail in upload.status_reason, upload.status_reason
+        if defect.source_row is not None:  # the kommun is told where
+            assert f"rad {defect.source_row}," in upload.status_reason, upload.status_reason
         assert found == set()
         return
     assert case["intake"].status == "landed", case["intake"].message

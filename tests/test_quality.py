@@ -8,13 +8,14 @@ import itertools
 import pytest
 import sqlalchemy as sa
 
-from conftest import PROJECT_ROOT, scalar
+from conftest import PROJECT_ROOT, scalar, wipe_warehouse
 from sukvinnofrid import warehouse
 from sukvinnofrid.catalogue import load_catalogue
 from sukvinnofrid.quality.feedback import compress_rows, write_feedback
 from sukvinnofrid.quality.gate import run_pending, run_quality_gate
 from sukvinnofrid.quality.rules import build_rules, rules_by_id
 from sukvinnofrid.quality.suites import SUITE_NAME, suite_json
+from sukvinnofrid.reference import kommuner
 
 KOMMUN = "0180"
 ROUND = "2023-06"
@@ -352,3 +353,154 @@ def test_feedback_for_blocked_upload_lists_rows(clean_warehouse):
     md = write_feedback(upload_id, clean_warehouse).read_text(encoding="utf-8")
     assert "Stoppad" in md and "Kommun/stadsdel (2)" in md
     assert "2–26" in md
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+def _batch_uploads(engine) -> list[int]:
+    """Uploads covering every decision: clean, rejected rows, blocked, superseded, empty."""
+    def clean(kommun):
+        return [valid_row(v2_kommun=kommun, v4_klient=f"OK-{i}") for i in range(9)]
+
+    return [
+        add_upload(engine, clean("1480"), kommun="1480", file_name="clean.csv"),
+        add_upload(engine, clean("1280") + [valid_row(v2_kommun="1280", v4_klient="R",
+                                                      v14_kon="9", v15_alder="12")],
+                   kommun="1280", file_name="rejected.csv"),
+        add_upload(engine, clean(KOMMUN) + [valid_row(v4_klient="W", v2_kommun="0181")],
+                   file_name="wrong_kommun.csv"),
+        add_upload(engine, clean("0380") + [valid_row(v2_kommun="0380", v4_klient="D"),
+                                            valid_row(v2_kommun="0380", v4_klient=" D ")],
+                   kommun="0380", file_name="first.csv"),
+        add_upload(engine, [], kommun="0580", file_name="empty.csv"),
+        add_upload(engine, clean("0380") + [closed_row(v2_kommun="0380", v4_klient="C",
+                                                       v192_maluppfoljning="")],
+                   kommun="0380", file_name="second.csv"),
+        add_upload(engine, [valid_row(v2_kommun="0380", v4_klient=f"B{i}", v14_kon="9")
+                            for i in range(3)] + clean("0380")[:3],
+                   kommun="0380", file_name="too_many.csv"),
+    ]
+
+
+def _decisions(engine) -> list[tuple]:
+    """Everything the gate stored, per upload in upload order (ids and times left out)."""
+    with engine.connect() as conn:
+        uploads = conn.execute(sa.text(
+            "SELECT upload_id, file_name, status, status_reason, superseded_by"
+            " FROM raw.uploads ORDER BY upload_id")).all()
+        name = {u.upload_id: u.file_name for u in uploads}
+        out = []
+        for u in uploads:
+            run = conn.execute(sa.text(
+                "SELECT run_id, rows_received, rows_rejected, rows_warned, outcome,"
+                " outcome_reason FROM quality.validation_runs WHERE upload_id = :u"),
+                {"u": u.upload_id}).one()
+            results = conn.execute(sa.text(
+                "SELECT rule_id, severity, success, unexpected_count, element_count,"
+                " sample_rows, example_values FROM quality.expectation_results"
+                " WHERE run_id = :r ORDER BY rule_id"), {"r": run.run_id}).all()
+            found = conn.execute(sa.text(
+                "SELECT source_row, rule_id, severity FROM quality.row_findings"
+                " WHERE run_id = :r AND upload_id = :u ORDER BY 1, 2"),
+                {"r": run.run_id, "u": u.upload_id}).all()
+            out.append((u.file_name, u.status, u.status_reason, name.get(u.superseded_by),
+                        tuple(run[1:]), [tuple(r) for r in results], [tuple(f) for f in found]))
+    return out
+
+
+def test_batch_decides_like_one_by_one(clean_warehouse):
+    one_by_one = [run_quality_gate(u, clean_warehouse) for u in _batch_uploads(clean_warehouse)]
+    expected = _decisions(clean_warehouse)
+    wipe_warehouse(clean_warehouse)
+
+    uploads = _batch_uploads(clean_warehouse)
+    results = run_pending(clean_warehouse)
+    assert [r.upload_id for r in results] == uploads
+    assert _decisions(clean_warehouse) == expected
+    assert [(r.outcome, r.status, r.rows_rejected, r.rows_warned, r.failed_rules)
+            for r in results] == [(r.outcome, r.status, r.rows_rejected, r.rows_warned,
+                                   r.failed_rules) for r in one_by_one]
+    statuses = [(name, status, superseded_by) for name, status, _, superseded_by, *_ in expected]
+    assert statuses == [
+        ("clean.csv", "accepted", None), ("rejected.csv", "accepted", None),
+        ("wrong_kommun.csv", "blocked", None), ("first.csv", "superseded", "second.csv"),
+        ("empty.csv", "blocked", None), ("second.csv", "accepted", None),
+        ("too_many.csv", "blocked", None)]
+    # One GX validation and one Data Docs site for the whole batch; run ids in upload order.
+    with clean_warehouse.connect() as conn:
+        runs = conn.execute(sa.text(
+            "SELECT run_id, data_docs_path, gx_success FROM quality.validation_runs"
+            " WHERE rows_received > 0 ORDER BY upload_id")).all()
+    assert len({r.data_docs_path for r in runs}) == 1
+    assert runs[0].data_docs_path.endswith(f"run_{runs[0].run_id}/index.html")
+    assert results[0].data_docs_path.exists()
+    assert [r.run_id for r in runs] == sorted(r.run_id for r in runs)
+    assert {r.gx_success for r in runs} == {False}  # the batch has failing rows
+
+
+def test_batch_of_twenty(clean_warehouse):
+    codes = sorted(kommuner())[:20]
+    uploads = [add_upload(clean_warehouse,
+                          [valid_row(v2_kommun=code, v4_klient=f"K{i}") for i in range(10)]
+                          + ([valid_row(v2_kommun=code, v4_klient="X", v14_kon="7")]
+                             if n % 4 == 0 else []),
+                          kommun=code)
+               for n, code in enumerate(codes)]
+    results = run_pending(clean_warehouse)
+    assert [r.upload_id for r in results] == uploads
+    assert {r.status for r in results} == {"accepted"}
+    assert [r.rows_rejected for r in results] == [1 if n % 4 == 0 else 0 for n in range(20)]
+    for n, (result, upload_id) in enumerate(zip(results, uploads)):
+        expected = {(12, "v14_kon.in_set", "reject")} if n % 4 == 0 else set()
+        assert findings(clean_warehouse, upload_id) == expected
+
+
+def test_one_failing_decision_does_not_lose_the_others(clean_warehouse, monkeypatch):
+    from sukvinnofrid.quality import gate as gate_module
+
+    first = add_upload(clean_warehouse, [valid_row()])
+    broken = add_upload(clean_warehouse, [valid_row(v2_kommun="1480")], kommun="1480")
+    last = add_upload(clean_warehouse, [valid_row(v2_kommun="0380")], kommun="0380")
+    decide = gate_module._decide
+
+    def failing(eng, upload, run_id, batch):
+        if upload["upload_id"] == broken:
+            raise RuntimeError("simulated failure")
+        return decide(eng, upload, run_id, batch)
+
+    monkeypatch.setattr(gate_module, "_decide", failing)
+    with pytest.raises(gate_module.GateError) as error:
+        run_pending(clean_warehouse)
+    assert error.value.failed == [broken]
+    assert [r.upload_id for r in error.value.results] == [first, last]
+    with clean_warehouse.connect() as conn:
+        status = dict(conn.execute(sa.text("SELECT upload_id, status FROM raw.uploads")).all())
+        assert conn.execute(sa.text("SELECT count(*) FROM quality.validation_runs"
+                                    " WHERE upload_id = :u"), {"u": broken}).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'quality'"
+                                    " AND tablename LIKE 'gate\\_%'")).scalar() == 0
+    assert status == {first: "accepted", broken: "landed", last: "accepted"}
+    monkeypatch.undo()
+    assert [r.upload_id for r in run_pending(clean_warehouse)] == [broken]
+
+
+def test_failing_batch_falls_back_to_one_by_one(clean_warehouse, monkeypatch):
+    from sukvinnofrid.quality import gate as gate_module
+
+    first = add_upload(clean_warehouse, [valid_row()])
+    second = add_upload(clean_warehouse, [valid_row(v2_kommun="1480")], kommun="1480")
+    run_gx = gate_module._run_gx
+
+    def failing(name, query, rules, result_format):
+        with clean_warehouse.connect() as conn:
+            uploads = conn.exec_driver_sql(
+                f"SELECT count(DISTINCT upload_id) FROM ({query}) b").scalar()
+        if uploads > 1:
+            raise RuntimeError("simulated batch failure")
+        return run_gx(name, query, rules, result_format)
+
+    monkeypatch.setattr(gate_module, "_run_gx", failing)
+    results = run_pending(clean_warehouse)
+    assert [(r.upload_id, r.status) for r in results] == [(first, "accepted"),
+                                                          (second, "accepted")]
+    assert results[0].data_docs_path != results[1].data_docs_path

@@ -4,7 +4,9 @@ reads only marts. Checked on the embedded server through SET ROLE (roles.role_en
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg2.errors
 import pytest
@@ -327,3 +329,42 @@ def test_login_url_takes_the_password_from_the_environment():
     assert roles.login_url(roles.PUBLISH, {}).password is None  # never the owner's password
     with pytest.raises(ValueError):
         roles.login_url("postgres")
+
+
+@pytest.mark.slow
+def test_a_whole_round_runs_with_each_stage_on_its_own_login(clean_warehouse, monkeypatch):
+    """Production wiring: with the stage passwords set, every stage connects as its own login."""
+    from sukvinnofrid import pipeline
+    from sukvinnofrid.synthetic import generate_round_files
+
+    _drop_roles(clean_warehouse)
+    passwords = {variable: f"pw-{role}" for role, variable in roles.PASSWORD_ENV.items()}
+    roles.ensure_roles(clean_warehouse, passwords=dict(zip(roles.PASSWORD_ENV, passwords.values())))
+    for variable, password in passwords.items():
+        monkeypatch.setenv(variable, password)
+    warehouse.stage_engine.cache_clear()
+    try:
+        assert warehouse.stage_url("intake").username == "sukf_intake_login"
+        assert warehouse.dbt_environment()["SUKF_PGUSER"] == "sukf_transform_login"
+        generate_round_files(Path(os.environ["SUKF_INBOX"]), ["0580", "2380"], ["2023-12"],
+                             cases_per_kommun=40, seed=5)
+        result = pipeline.run_round("2023-12")
+        assert [r["status"] for r in result["landed"]] == ["landed", "landed"]
+        assert [r["outcome"] for r in result["gated"]] == ["accepted", "accepted"]
+        assert Path(result["published"]["directory"], "data.json").exists()
+        with pytest.raises(ProgrammingError) as denied:
+            with warehouse.stage_engine("publish").connect() as conn:
+                conn.execute(sa.text("SELECT count(*) FROM raw.uploads"))
+        assert isinstance(denied.value.orig, psycopg2.errors.InsufficientPrivilege)
+        with clean_warehouse.connect() as conn:
+            owner = conn.execute(sa.text(
+                "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = "
+                "'marts.fct_kolada_key_figures'::regclass")).scalar()
+        assert owner == roles.TRANSFORM
+    finally:
+        for eng in {warehouse.stage_engine(s) for s in ("intake", "quality", "transform", "publish")}:
+            if eng is not warehouse.engine():
+                eng.dispose()
+        warehouse.stage_engine.cache_clear()
+        monkeypatch.undo()
+        _drop_roles(clean_warehouse)

@@ -14,36 +14,40 @@ from .config import get_settings
 log = logging.getLogger(__name__)
 
 
+def _prepare(stage: str):
+    """The stage's engine once the warehouse answers; the owner also creates the schema (in
+    production, `sukvinnofrid warehouse init` does that and the stages have no right to)."""
+    warehouse.ensure_available(warehouse.stage_url(stage))
+    if not warehouse.stage_logins_configured():
+        warehouse.ensure_schema()
+    return warehouse.stage_engine(stage)
+
+
 def land(path: str) -> dict:
     """Land one upload file (idempotent); returns the intake result as a dict for XCom."""
-    warehouse.ensure_available()
-    warehouse.ensure_schema()
-    return asdict(intake.land_upload(Path(path)))
+    return asdict(intake.land_upload(Path(path), _prepare("intake")))
 
 
 def files_to_land() -> list[str]:
-    warehouse.ensure_available()
-    warehouse.ensure_schema()
-    return [str(p) for p in intake.new_files()]
+    return [str(p) for p in intake.new_files(engine=_prepare("intake"))]
 
 
 def quality_gate() -> list[dict]:
     """Validate every landed upload and write each kommun's feedback report."""
     from .quality import feedback, gate
 
-    warehouse.ensure_available()
-    warehouse.ensure_schema()
-    results = gate.run_pending()
-    for upload_id in uploads_without_feedback():
-        feedback.write_feedback(upload_id)
+    engine = _prepare("quality")
+    results = gate.run_pending(engine)
+    for upload_id in uploads_without_feedback(engine):
+        feedback.write_feedback(upload_id, engine)
     return [asdict(result) for result in results]
 
 
-def uploads_without_feedback() -> list[int]:
+def uploads_without_feedback(engine) -> list[int]:
     """Decided uploads whose feedback report has not been written yet."""
     from .quality import feedback
 
-    with warehouse.engine().connect() as conn:
+    with engine.connect() as conn:
         decided = conn.execute(sa.text("SELECT upload_id, kommun_kod, round_id FROM raw.uploads "
                                        "WHERE status <> 'landed' ORDER BY upload_id")).all()
     return [row.upload_id for row in decided if not feedback.report_path(*row).exists()]
@@ -56,7 +60,7 @@ def build_fingerprint() -> str:
     from .transform import pseudonym_key
 
     digest = hashlib.sha256()
-    with warehouse.engine().connect() as conn:
+    with warehouse.stage_engine("transform").connect() as conn:
         for row in conn.execute(sa.text(
                 "SELECT upload_id, status, coalesce(superseded_by, 0) FROM raw.uploads ORDER BY 1")):
             digest.update(repr(tuple(row)).encode())
@@ -74,9 +78,9 @@ def build_warehouse() -> bool:
     """dbt build, unless nothing it depends on changed since the last build. True if it ran."""
     from . import transform
 
-    warehouse.ensure_available()
+    engine = _prepare("transform")
     fingerprint = build_fingerprint()
-    with warehouse.engine().connect() as conn:
+    with engine.connect() as conn:
         built = conn.execute(sa.text(
             "SELECT 1 FROM ops.dbt_builds WHERE fingerprint = :f "
             "AND to_regclass('marts.fct_kolada_key_figures') IS NOT NULL"), {"f": fingerprint}).scalar()
@@ -84,26 +88,28 @@ def build_warehouse() -> bool:
         log.info("warehouse unchanged since its last build: dbt build skipped")
         return False
     transform.build()
-    with warehouse.engine().begin() as conn:
+    with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO ops.dbt_builds (fingerprint) VALUES (:f) "
                              "ON CONFLICT (fingerprint) DO UPDATE SET built_at = now()"), {"f": fingerprint})
     return True
 
 
-def latest_round() -> str | None:
-    with warehouse.engine().connect() as conn:
-        return conn.execute(sa.text(
-            "SELECT max(round_id) FROM raw.uploads WHERE status IN ('accepted', 'superseded')")).scalar()
+def latest_round(engine) -> str | None:
+    """The latest round in the marts (publication reads nothing else)."""
+    with engine.connect() as conn:
+        if conn.execute(sa.text("SELECT to_regclass('marts.fct_case_funnel')")).scalar() is None:
+            return None
+        return conn.execute(sa.text("SELECT max(round_id) FROM marts.fct_case_funnel")).scalar()
 
 
 def publish(round_id: str | None = None) -> dict:
     from .kolada import publish as publish_kolada
 
-    warehouse.ensure_available()
-    round_id = round_id or latest_round()
+    engine = _prepare("publish")
+    round_id = round_id or latest_round(engine)
     if round_id is None:
         raise RuntimeError("no accepted upload yet: nothing to publish")
-    publication = publish_kolada(round_id)
+    publication = publish_kolada(round_id, engine)
     return {"round_id": round_id, "directory": str(publication.directory),
             "version": publication.version, "reused": publication.reused}
 

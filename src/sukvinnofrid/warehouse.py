@@ -7,6 +7,7 @@ and the dbt schemas (`staging`, `intermediate`, `marts`, `snapshots`, `seeds`).
 from __future__ import annotations
 
 import logging
+import os
 from functools import cache
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,9 +45,35 @@ def engine() -> Engine:
     return sa.create_engine(warehouse_url(), pool_pre_ping=True, future=True)
 
 
-def connection_parts() -> dict[str, str]:
+def stage_logins_configured() -> bool:
+    """Production runs each stage with its own login (see roles.py) once their passwords are set."""
+    from .roles import PASSWORD_ENV
+
+    return any(os.environ.get(variable) for variable in PASSWORD_ENV.values())
+
+
+def stage_url(stage: str) -> URL:
+    """The URL a pipeline stage (intake, quality, transform, publish) connects with: its own login
+    when SUKF_<STAGE>_PASSWORD is set, else the warehouse owner's."""
+    from .roles import PASSWORD_ENV, login_url
+
+    role = f"sukf_{stage}"
+    if role not in PASSWORD_ENV:
+        raise ValueError(f"unknown stage {stage!r}")
+    return login_url(role) if os.environ.get(PASSWORD_ENV[role]) else warehouse_url()
+
+
+@cache
+def stage_engine(stage: str) -> Engine:
+    url = stage_url(stage)
+    if url == warehouse_url():
+        return engine()
+    return sa.create_engine(url, pool_pre_ping=True, future=True)
+
+
+def connection_parts(url: URL | None = None) -> dict[str, str]:
     """Host, port, user, password and database of the warehouse (host may be a socket dir)."""
-    url = warehouse_url()
+    url = url or warehouse_url()
     host = url.host or parse_qs(urlsplit(url.render_as_string(hide_password=False)).query).get(
         "host", ["localhost"]
     )[0]
@@ -60,8 +87,8 @@ def connection_parts() -> dict[str, str]:
 
 
 def dbt_environment() -> dict[str, str]:
-    """Environment variables read by dbt_project/profiles.yml."""
-    parts = connection_parts()
+    """Environment variables read by dbt_project/profiles.yml: dbt runs as the transform stage."""
+    parts = connection_parts(stage_url("transform"))
     return {f"SUKF_PG{k.upper()}": v for k, v in parts.items()}
 
 
@@ -189,7 +216,7 @@ def ensure_available(url: URL | None = None, attempts: int = 4, delay: float = 2
     went away. Raises WarehouseUnavailable naming the server after the last attempt."""
     import time
 
-    embedded = url is None and not get_settings().warehouse_url
+    embedded = not get_settings().warehouse_url
     url = url or warehouse_url()
     last_error: Exception | None = None
     for attempt in range(1, attempts + 1):
