@@ -38,8 +38,11 @@ def quality_gate() -> list[dict]:
 
     engine = _prepare("quality")
     results = gate.run_pending(engine)
-    for upload_id in uploads_without_feedback(engine):
-        feedback.write_feedback(upload_id, engine)
+    pending_reports = uploads_without_feedback(engine)
+    if pending_reports:
+        riket = feedback.riket_missing_shares(engine)
+        for upload_id in pending_reports:
+            feedback.write_feedback(upload_id, engine, riket)
     return [asdict(result) for result in results]
 
 

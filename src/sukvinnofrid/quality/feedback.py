@@ -180,8 +180,18 @@ def _percent(share: float | None) -> str:
     return "–" if share is None else f"{share * 100:.1f} %".replace(".", ",")
 
 
-def write_feedback(upload_id: int, engine: Engine | None = None) -> Path:
-    """Write the feedback report of one upload; returns the Markdown path (HTML next to it)."""
+def riket_missing_shares(engine: Engine | None = None) -> dict[str, float | None]:
+    """Missing registrations per phase over every accepted upload: the riket comparison of the
+    reports. Computed once per batch of reports, not once per report."""
+    with (engine or warehouse.engine()).connect() as conn:
+        return _missing_shares(conn, "r.upload_id IN (SELECT upload_id FROM raw.uploads WHERE "
+                               f"status = 'accepted') AND {_NOT_REJECTED}", {})
+
+
+def write_feedback(upload_id: int, engine: Engine | None = None,
+                   riket_shares: dict[str, float | None] | None = None) -> Path:
+    """Write the feedback report of one upload; returns the Markdown path (HTML next to it).
+    `riket_shares` (from `riket_missing_shares`) saves recomputing riket for every report."""
     eng = engine or warehouse.engine()
     catalogue = load_catalogue()
     rules = {rule.rule_id: (n, rule) for n, rule in enumerate(build_rules())}
@@ -207,9 +217,7 @@ def write_feedback(upload_id: int, engine: Engine | None = None) -> Path:
         if run is not None and run["rows_received"]:
             shares_upload = _missing_shares(conn, f"r.upload_id = :u AND {_NOT_REJECTED}",
                                             {"u": upload_id})
-            shares_riket = _missing_shares(
-                conn, "r.upload_id IN (SELECT upload_id FROM raw.uploads WHERE status ="
-                f" 'accepted') AND {_NOT_REJECTED}", {})
+            shares_riket = riket_shares if riket_shares is not None else riket_missing_shares(eng)
 
     kommun = neutralise(upload["kommun_kod"])
     name = _kommun_name(upload["kommun_kod"])
