@@ -13,6 +13,13 @@
     One row per figure, breakdown value, category, level, area and period; categories without
     cases are 0.
 -#}
+{#- The grouping sets aggregate by hashing when there is memory for it (else by ~12 sorts of the
+    joined facts); `set local` lasts only for this model's transaction. -#}
+{{ config(pre_hook="set local work_mem = '256MB'") }}
+{%- set breakdowns = ['kon', 'aldersgrupp', 'hedersrelaterat', 'riskbedomning', 'ursprung',
+                      'valdets_grad', 'maluppfoljning', 'arendelangd', 'storleksgrupp',
+                      'riskinstrument'] -%}
+
 with facts as (
     select * from {{ ref('int_figure_case_facts') }}
 ),
@@ -29,52 +36,78 @@ categories as (
     select * from {{ ref('int_figure_categories') }}
 ),
 
-case_groups as (
-    select versions.period_type, versions.period, versions.case_id, area.level, area.area_code,
-        'alla' as breakdown, 'alla' as breakdown_value
-    from versions
-    {{ area_levels('versions') }}
-
-    union all
-
-    select versions.period_type, versions.period, versions.case_id, 'riket', '00',
-        groups.breakdown, groups.breakdown_value
-    from versions
-    cross join lateral (values
-        ('kon', versions.kon_kod),
-        ('aldersgrupp', versions.aldersgrupp),
-        ('hedersrelaterat', case versions.hedersrelaterat
-            when 1 then 'ja' when 2 then 'nej' when 3 then 'vet_inte' end),
-        ('riskbedomning', case when versions.antal_riskbedomningar > 0 then 'ja' else 'nej' end),
-        ('ursprung', versions.ursprung::text),
-        ('valdets_grad', versions.valdets_grad::text),
-        ('maluppfoljning', versions.maluppfoljning::text),
-        ('arendelangd', versions.arendelangd_grupp),
-        ('storleksgrupp', versions.storleksgrupp_kod),
-        -- only used for figure riskforandring (see grouped)
-        ('riskinstrument', versions.riskforandring_instrument)
-    ) as groups (breakdown, breakdown_value)
-    where groups.breakdown_value is not null
-),
-
-grouped as (
+-- Every fact with its case's attributes: the area codes and the value of each breakdown (null
+-- when the case has none; riskinstrument only for figure riskforandring).
+case_facts as (
     select
         facts.period_type,
         facts.period,
         facts.figure_id,
-        case_groups.level,
-        case_groups.area_code,
-        case_groups.breakdown,
-        case_groups.breakdown_value,
         facts.category,
-        sum(facts.value) as total
+        facts.value,
+        versions.kommun_kod,
+        versions.lan_kod,
+        versions.kon_kod as kon,
+        versions.aldersgrupp,
+        case versions.hedersrelaterat
+            when 1 then 'ja' when 2 then 'nej' when 3 then 'vet_inte' end as hedersrelaterat,
+        case when versions.antal_riskbedomningar > 0 then 'ja' else 'nej' end as riskbedomning,
+        versions.ursprung::text as ursprung,
+        versions.valdets_grad::text as valdets_grad,
+        versions.maluppfoljning::text as maluppfoljning,
+        versions.arendelangd_grupp as arendelangd,
+        versions.storleksgrupp_kod as storleksgrupp,
+        case when facts.figure_id = 'riskforandring'
+            then versions.riskforandring_instrument end as riskinstrument
     from facts
-    inner join case_groups
-        on facts.period_type = case_groups.period_type
-        and facts.period = case_groups.period
-        and facts.case_id = case_groups.case_id
-    where case_groups.breakdown <> 'riskinstrument' or facts.figure_id = 'riskforandring'
-    group by 1, 2, 3, 4, 5, 6, 7, 8
+    inner join versions
+        on facts.period_type = versions.period_type
+        and facts.period = versions.period
+        and facts.case_id = versions.case_id
+),
+
+-- One pass over the facts: breakdown 'alla' per kommun, län and riket ('00'), and at riket level
+-- per value of each breakdown (cases without a value are left out of that breakdown).
+grouping_sets as (
+    select
+        period_type,
+        period,
+        figure_id,
+        case
+            when grouping(kommun_kod) = 0 then 'kommun'
+            when grouping(lan_kod) = 0 then 'lan'
+            else 'riket'
+        end as level,
+        case
+            when grouping(kommun_kod) = 0 then kommun_kod
+            when grouping(lan_kod) = 0 then lan_kod
+            else '00'
+        end as area_code,
+        case
+            {%- for breakdown in breakdowns %}
+            when grouping({{ breakdown }}) = 0 then '{{ breakdown }}'
+            {%- endfor %}
+            else 'alla'
+        end as breakdown,
+        case
+            {%- for breakdown in breakdowns %}
+            when grouping({{ breakdown }}) = 0 then {{ breakdown }}
+            {%- endfor %}
+            else 'alla'
+        end as breakdown_value,
+        category,
+        sum(value) as total
+    from case_facts
+    group by period_type, period, figure_id, category, grouping sets (
+        (kommun_kod), (lan_kod), (),
+        {%- for breakdown in breakdowns %}
+        ({{ breakdown }}){% if not loop.last %},{% endif %}
+        {%- endfor %}
+    )
+),
+
+grouped as (
+    select * from grouping_sets where breakdown_value is not null
 ),
 
 denominators as (
