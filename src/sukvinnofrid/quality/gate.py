@@ -43,7 +43,7 @@ from sqlalchemy.engine import URL, Engine
 from .. import warehouse
 from ..catalogue import load_catalogue
 from ..config import get_settings
-from .rules import Rule, build_rules, lit, normalized_columns_sql, q, round_close_sql
+from .rules import Rule, build_rules, lit, upload_rows_sql, with_flag_columns
 from .suites import SUITE_NAME, build_suite
 
 log = logging.getLogger(__name__)
@@ -168,22 +168,8 @@ def _flag_sql(rule: Rule, upload_ids: list[int]) -> str:
 
 def _batch_sql(upload_ids: list[int], columns: list[str], rules: tuple[Rule, ...]) -> str:
     """`rules.batch_query` for several uploads: their rows, normalised, with the flag columns."""
-    ids = ", ".join(str(int(u)) for u in upload_ids)
-    base = (
-        "SELECT r.upload_id, r.source_row,\n    "
-        + normalized_columns_sql(columns)
-        + ",\n    u.kommun_kod AS _upload_kommun,\n    "
-        + round_close_sql("u.round_id") + " AS _round_close\n"
-        + "FROM raw.case_records r JOIN raw.uploads u ON u.upload_id = r.upload_id\n"
-        + f"WHERE r.upload_id IN ({ids})"
-    )
-    flags = [rule for rule in rules if rule.sql is not None]
-    if not flags:
-        return base
-    flag_sql = ",\n    ".join(
-        f"(({_flag_sql(rule, upload_ids)}) IS TRUE) AS {q(rule.flag_column)}" for rule in flags)
-    # OFFSET 0: normalise each column once per row, then compute the flags over the result.
-    return f"SELECT b.*,\n    {flag_sql}\nFROM (\n{base}\nOFFSET 0) b"
+    flags = [(rule, _flag_sql(rule, upload_ids)) for rule in rules if rule.sql is not None]
+    return with_flag_columns(upload_rows_sql(upload_ids, columns), flags)
 
 
 @dataclass

@@ -610,27 +610,37 @@ def round_close_sql(round_expr: str) -> str:
             f"(to_date({round_expr}, 'YYYY-MM') + interval '1 month' - interval '1 day')::date END)")
 
 
-def batch_query(upload_id: int, columns: list[str] | tuple[str, ...] | None = None,
-                rules: tuple[Rule, ...] | None = None) -> str:
-    """SQL of the batch relation of one upload (see the module docstring).
-
-    With `rules`, the relation also has one boolean column per row rule (`Rule.flag_column`,
-    TRUE for an unexpected row): the gate materialises this once per upload, so every rule is
-    computed once and GX and the row findings read plain columns.
-    """
+def upload_rows_sql(upload_ids: list[int] | tuple[int, ...],
+                    columns: list[str] | tuple[str, ...] | None = None) -> str:
+    """The rows of some uploads, normalised, with the upload's kommun and round close date."""
     columns = tuple(columns) if columns is not None else load_catalogue().column_names
-    base = (
+    ids = ", ".join(str(int(u)) for u in upload_ids)
+    return (
         "SELECT r.upload_id, r.source_row,\n    "
         + normalized_columns_sql(columns)
         + ",\n    u.kommun_kod AS _upload_kommun,\n    "
         + round_close_sql("u.round_id") + " AS _round_close\n"
         + "FROM raw.case_records r JOIN raw.uploads u ON u.upload_id = r.upload_id\n"
-        + f"WHERE r.upload_id = {int(upload_id)}"
+        + f"WHERE r.upload_id IN ({ids})"
     )
-    flags = [rule for rule in (rules or ()) if rule.sql is not None]
+
+
+def with_flag_columns(base: str, flags: list[tuple[Rule, str]]) -> str:
+    """`base` plus one boolean column per (rule, SQL of its unexpected-row condition)."""
     if not flags:
         return base
-    flag_sql = ",\n    ".join(
-        f"(({rule.render_sql(upload_id)}) IS TRUE) AS {q(rule.flag_column)}" for rule in flags)
+    flag_sql = ",\n    ".join(f"(({sql}) IS TRUE) AS {q(rule.flag_column)}" for rule, sql in flags)
     # OFFSET 0: normalise each column once per row, then compute the flags over the result.
     return f"SELECT b.*,\n    {flag_sql}\nFROM (\n{base}\nOFFSET 0) b"
+
+
+def batch_query(upload_id: int, columns: list[str] | tuple[str, ...] | None = None,
+                rules: tuple[Rule, ...] | None = None) -> str:
+    """SQL of the batch relation of one upload (see the module docstring).
+
+    With `rules`, the relation also has one boolean column per row rule (`Rule.flag_column`,
+    TRUE for an unexpected row), so every rule is computed once and GX and the row findings
+    read plain columns.
+    """
+    flags = [(rule, rule.render_sql(upload_id)) for rule in (rules or ()) if rule.sql is not None]
+    return with_flag_columns(upload_rows_sql([upload_id], columns), flags)
