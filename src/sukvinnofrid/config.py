@@ -53,10 +53,6 @@ class Settings:
     def dbt_project_dir(self) -> Path:
         return self.home / "dbt_project"
 
-    @property
-    def expectations_dir(self) -> Path:
-        return self.home / "expectations"
-
 
 @cache
 def get_settings() -> Settings:

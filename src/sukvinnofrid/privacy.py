@@ -9,7 +9,6 @@ logged: callers get only the masked text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 _CANDIDATE = re.compile(
     r"(?<![0-9])(?P<century>(?:18|19|20)[0-9]{2}|[0-9]{2})"
@@ -53,11 +52,3 @@ def mask_personnummer(text: str) -> str:
     for start, end in reversed(spans):
         text = text[:start] + MASK + text[end:]
     return text
-
-
-@dataclass(frozen=True)
-class PrivacyFinding:
-    """Where a personnummer was found; the value itself is never kept."""
-
-    source_row: int
-    column: str

@@ -24,7 +24,6 @@ personnummer. Named defects (``DEFECTS``) can be injected per (kommun, round) fi
 from __future__ import annotations
 
 import bisect
-import calendar
 import csv
 import datetime as dt
 import io
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sukvinnofrid.catalogue import load_catalogue, risk_column
+from sukvinnofrid.readers import round_close
 
 __all__ = [
     "DEFECTS",
@@ -129,16 +129,6 @@ class GeneratedFile:
 # Rounds and file names
 # --------------------------------------------------------------------------------------------
 
-_ROUND = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-def round_close(round_id: str) -> dt.date:
-    """The closing date of a round 'ÅÅÅÅ-MM': the last day of that month."""
-    match = _ROUND.match(round_id)
-    if not match or not 1 <= int(match[2]) <= 12:
-        raise ValueError(f"round id must be ÅÅÅÅ-MM, got {round_id!r}")
-    year, month = int(match[1]), int(match[2])
-    return dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
 def file_name(kommun_kod: str, round_id: str, fmt: str = DEFAULT_FORMAT) -> str:

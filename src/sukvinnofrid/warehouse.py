@@ -19,8 +19,6 @@ from .config import get_settings
 
 log = logging.getLogger(__name__)
 
-UPLOAD_STATUSES = ("landed", "accepted", "blocked", "superseded")
-
 
 @cache
 def warehouse_url() -> URL:

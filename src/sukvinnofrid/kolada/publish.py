@@ -38,7 +38,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .. import __version__
+from .. import reference
 from ..config import get_settings
+from ..readers import ROUND_ID
+from ..reference import Kommun, read_kommuner
 from .definitions import Definitions, KpiDefinition, load_definitions
 from .disclosure import (
     GENDER_ORDER,
@@ -48,7 +51,6 @@ from .disclosure import (
     CellDecision,
     apply_disclosure,
 )
-from .reference import Kommun, load_kommuner
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,6 @@ DATA_FILES = ("data.json", "data.csv", "kpi.json")
 MANIFEST = "manifest.json"
 PUBLISHED_AT = "published_at.txt"
 CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "status")
-_ROUND_ID = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _VERSION_DIR = re.compile(r"^v(\d{3,})$")
 _KOMMUN_KOD = re.compile(r"^\d{4}$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -421,7 +422,7 @@ def publish(
     to `<output_dir>/<round_id>/vNNN/`. Raises MissingPopulationError (the reference-data gate)
     before anything is written.
     """
-    if not _ROUND_ID.match(round_id or ""):
+    if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
     if engine is None:
         from ..warehouse import engine as warehouse_engine
@@ -429,9 +430,7 @@ def publish(
         engine = warehouse_engine()
     definitions = definitions or load_definitions()
     settings = definitions.settings
-    kommuner = load_kommuner(kommuner_csv)
-    if kommuner is None:
-        log.warning("reference kommun list not found; län from kommun code, no names")
+    kommuner = read_kommuner(kommuner_csv) if kommuner_csv else reference.kommuner()
 
     rows = read_mart(engine)
     cells = build_cells(rows, definitions, round_id, kommuner)

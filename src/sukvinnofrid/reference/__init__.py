@@ -64,13 +64,20 @@ def lan() -> dict[str, str]:
     return {row["lan_kod"]: row["lan_namn"] for row in _rows("lan.csv")}
 
 
+def read_kommuner(path: Path) -> dict[str, Kommun]:
+    """Kommunkod → Kommun from a file laid out like kommuner.csv."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return {
+            row["kommun_kod"].strip(): Kommun(row["kommun_kod"].strip(),
+                                              row["kommun_namn"].strip(), row["lan_kod"].strip())
+            for row in csv.DictReader(f)
+        }
+
+
 @cache
 def kommuner() -> dict[str, Kommun]:
     """Kommunkod → Kommun (290)."""
-    return {
-        row["kommun_kod"]: Kommun(row["kommun_kod"], row["kommun_namn"], row["lan_kod"])
-        for row in _rows("kommuner.csv")
-    }
+    return read_kommuner(reference_dir() / "kommuner.csv")
 
 
 @cache
