@@ -201,8 +201,13 @@ def ensure_schema(eng: Engine | None = None) -> None:
     with eng.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(74657)"))
         conn.exec_driver_sql(DDL.replace("{columns}", _raw_columns_sql()))
+        existing = set(conn.execute(sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'case_records'")).scalars())
+        # Only what is missing: each ALTER TABLE locks the table against concurrent landings.
         for name in load_catalogue().column_names:
-            conn.exec_driver_sql(f'ALTER TABLE raw.case_records ADD COLUMN IF NOT EXISTS "{name}" text')
+            if name not in existing:
+                conn.exec_driver_sql(f'ALTER TABLE raw.case_records ADD COLUMN "{name}" text')
 
 
 class WarehouseUnavailable(RuntimeError):
