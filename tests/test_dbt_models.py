@@ -661,8 +661,18 @@ def test_failing_dbt_raises_dbt_error(clean_warehouse, project_copy):
 def test_build_and_docs_on_an_empty_warehouse(clean_warehouse, project_copy):
     """The project builds with no uploads at all (empty marts), and `dbt docs generate`
     (transform.docs_generate) then writes the docs site, catalog.json with the built marts and
-    their columns, and manifest.json with the marts and the exposures."""
+    their columns, and manifest.json with the marts and the exposures. Tables and views that
+    no model makes any more (left by an upgrade) are dropped from the model schemas only."""
+    with clean_warehouse.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS intermediate; CREATE SCHEMA IF NOT EXISTS marts;"
+                             "CREATE TABLE intermediate.int_retired_facts AS SELECT 1 AS case_id;"
+                             "CREATE VIEW marts.fct_retired AS SELECT 1 AS n;"
+                             "CREATE SCHEMA IF NOT EXISTS kolada; CREATE TABLE kolada.kept_apart AS SELECT 1 AS n")
     transform.build(project_dir=project_copy)
+    assert _rows(clean_warehouse, "SELECT to_regclass('intermediate.int_retired_facts') AS t,"
+                                  " to_regclass('marts.fct_retired') AS v,"
+                                  " to_regclass('kolada.kept_apart') AS k") == [
+        {"t": None, "v": None, "k": "kolada.kept_apart"}]
     for table in ("marts.fct_case_funnel", "marts.fct_kolada_key_figures",
                   "marts.fct_national_figures", "intermediate.int_cases"):
         assert _rows(clean_warehouse, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0

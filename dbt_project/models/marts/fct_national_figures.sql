@@ -13,19 +13,67 @@
     One row per figure, breakdown value, category, level, area and period; categories without
     cases are 0.
 -#}
-{#- The grouping sets aggregate by hashing when there is memory for it (else by ~12 sorts of the
-    joined facts); `set local` lasts only for this model's transaction. -#}
+{#- One pass over int_case_periods: each case's contribution to every figure and category (the
+    rules of macro national_figure_rules, the categories of int_figure_categories) as columns,
+    summed per grouping set; a few hundred integer sums per case instead of a row per case and
+    category. -#}
 {{ config(pre_hook="set local work_mem = '256MB'") }}
-{%- set breakdowns = ['kon', 'aldersgrupp', 'hedersrelaterat', 'riskbedomning', 'ursprung',
-                      'valdets_grad', 'maluppfoljning', 'arendelangd', 'storleksgrupp',
-                      'riskinstrument'] -%}
+{%- set breakdowns = {
+    'kon': 'kon_kod',
+    'aldersgrupp': 'aldersgrupp',
+    'hedersrelaterat': "case hedersrelaterat when 1 then 'ja' when 2 then 'nej' when 3 then 'vet_inte' end",
+    'riskbedomning': "case when antal_riskbedomningar > 0 then 'ja' else 'nej' end",
+    'ursprung': 'ursprung::text',
+    'valdets_grad': 'valdets_grad::text',
+    'maluppfoljning': 'maluppfoljning::text',
+    'arendelangd': 'arendelangd_grupp',
+    'storleksgrupp': 'storleksgrupp_kod',
+    'riskinstrument': 'riskforandring_instrument',
+} -%}
+{%- set rules = national_figure_rules() -%}
+{#- (figure_id, category, what the case adds); category none = the figure's population -#}
+{%- set measures = [] -%}
+{%- if execute -%}
+    {%- set categories = run_query("select figure_id, category from " ~ ref('int_figure_categories')
+                                   ~ " order by figure_id, sort_order, category") -%}
+    {%- for figure_id in categories.columns[0].values() | unique -%}
+        {%- if figure_id not in rules -%}
+            {{ exceptions.raise_compiler_error("national figure " ~ figure_id ~ " has no rule in national_figure_rules()") }}
+        {%- endif -%}
+        {%- do measures.append((figure_id, none, 'in_' ~ figure_id ~ '::int')) -%}
+        {%- for row in categories.rows if row[0] == figure_id -%}
+            {%- do measures.append((figure_id, row[1],
+                'case when in_' ~ figure_id ~ ' and ' ~ national_figure_category_condition(rules, figure_id, row[1])
+                ~ ' then ' ~ rules[figure_id].get('value', 1) ~ ' else 0 end')) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+{%- endif -%}
 
-with facts as (
-    select * from {{ ref('int_figure_case_facts') }}
+with populations as (
+    select
+        *,
+        {%- for figure_id, rule in rules.items() %}
+        coalesce({{ rule['population'] }}, false) as in_{{ figure_id }},
+        {%- endfor %}
+        {%- for breakdown, expression in breakdowns.items() %}
+        {{ expression }} as by_{{ breakdown }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ ref('int_case_periods') }}
 ),
 
-versions as (
-    select * from {{ ref('int_case_periods') }}
+case_measures as (
+    select
+        period_type,
+        period,
+        kommun_kod,
+        lan_kod,
+        {%- for breakdown in breakdowns %}
+        by_{{ breakdown }},
+        {%- endfor %}
+        {%- for measure in measures %}
+        {{ measure[2] }} as measure_{{ loop.index }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from populations
 ),
 
 figures as (
@@ -36,43 +84,12 @@ categories as (
     select * from {{ ref('int_figure_categories') }}
 ),
 
--- Every fact with its case's attributes: the area codes and the value of each breakdown (null
--- when the case has none; riskinstrument only for figure riskforandring).
-case_facts as (
-    select
-        facts.period_type,
-        facts.period,
-        facts.figure_id,
-        facts.category,
-        facts.value,
-        versions.kommun_kod,
-        versions.lan_kod,
-        versions.kon_kod as kon,
-        versions.aldersgrupp,
-        case versions.hedersrelaterat
-            when 1 then 'ja' when 2 then 'nej' when 3 then 'vet_inte' end as hedersrelaterat,
-        case when versions.antal_riskbedomningar > 0 then 'ja' else 'nej' end as riskbedomning,
-        versions.ursprung::text as ursprung,
-        versions.valdets_grad::text as valdets_grad,
-        versions.maluppfoljning::text as maluppfoljning,
-        versions.arendelangd_grupp as arendelangd,
-        versions.storleksgrupp_kod as storleksgrupp,
-        case when facts.figure_id = 'riskforandring'
-            then versions.riskforandring_instrument end as riskinstrument
-    from facts
-    inner join versions
-        on facts.period_type = versions.period_type
-        and facts.period = versions.period
-        and facts.case_id = versions.case_id
-),
-
--- One pass over the facts: breakdown 'alla' per kommun, län and riket ('00'), and at riket level
--- per value of each breakdown (cases without a value are left out of that breakdown).
+-- breakdown 'alla' per kommun, län and riket ('00'), and at riket level per value of each
+-- breakdown (cases without a value are left out of that breakdown)
 grouping_sets as (
     select
         period_type,
         period,
-        figure_id,
         case
             when grouping(kommun_kod) = 0 then 'kommun'
             when grouping(lan_kod) = 0 then 'lan'
@@ -85,37 +102,54 @@ grouping_sets as (
         end as area_code,
         case
             {%- for breakdown in breakdowns %}
-            when grouping({{ breakdown }}) = 0 then '{{ breakdown }}'
+            when grouping(by_{{ breakdown }}) = 0 then '{{ breakdown }}'
             {%- endfor %}
             else 'alla'
         end as breakdown,
         case
             {%- for breakdown in breakdowns %}
-            when grouping({{ breakdown }}) = 0 then {{ breakdown }}
+            when grouping(by_{{ breakdown }}) = 0 then by_{{ breakdown }}
             {%- endfor %}
             else 'alla'
         end as breakdown_value,
-        category,
-        sum(value) as total
-    from case_facts
-    group by period_type, period, figure_id, category, grouping sets (
+        {%- for measure in measures %}
+        sum(measure_{{ loop.index }}) as measure_{{ loop.index }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from case_measures
+    group by period_type, period, grouping sets (
         (kommun_kod), (lan_kod), (),
         {%- for breakdown in breakdowns %}
-        ({{ breakdown }}){% if not loop.last %},{% endif %}
+        (by_{{ breakdown }}){% if not loop.last %},{% endif %}
         {%- endfor %}
     )
 ),
 
-grouped as (
-    select * from grouping_sets where breakdown_value is not null
-),
-
-denominators as (
-    select * from grouped where category is null
-),
-
-numerators as (
-    select * from grouped where category is not null
+-- one row per group, figure and category: the category's total beside the population's
+figure_totals as (
+    select
+        grouping_sets.period_type,
+        grouping_sets.period,
+        grouping_sets.level,
+        grouping_sets.area_code,
+        grouping_sets.breakdown,
+        grouping_sets.breakdown_value,
+        totals.figure_id,
+        totals.category,
+        totals.numerator,
+        totals.denominator
+    from grouping_sets
+    cross join lateral (values
+        {%- set population_index = namespace(value=0) %}
+        {%- for measure in measures %}
+        {%- if measure[1] is none %}{% set population_index.value = loop.index %}{% else %}
+        ('{{ measure[0] }}', '{{ measure[1] | replace("'", "''") }}', measure_{{ loop.index }}, measure_{{ population_index.value }}){% if not loop.last %},{% endif %}
+        {%- endif %}
+        {%- endfor %}
+    ) as totals (figure_id, category, numerator, denominator)
+    where grouping_sets.breakdown_value is not null
+        and totals.denominator > 0
+        -- riskinstrument is a breakdown of figure riskforandring only
+        and (grouping_sets.breakdown <> 'riskinstrument' or totals.figure_id = 'riskforandring')
 )
 
 select
@@ -123,32 +157,25 @@ select
     figures.diagram,
     figures.title,
     figures.kind,
-    denominators.breakdown,
-    denominators.breakdown_value,
+    figure_totals.breakdown,
+    figure_totals.breakdown_value,
     categories.category,
     categories.category_label,
     categories.sort_order,
-    denominators.level,
-    denominators.area_code,
-    denominators.period_type,
-    denominators.period,
-    coalesce(numerators.total, 0) as numerator,
-    denominators.total as denominator,
+    figure_totals.level,
+    figure_totals.area_code,
+    figure_totals.period_type,
+    figure_totals.period,
+    figure_totals.numerator,
+    figure_totals.denominator,
     case when figures.kind = 'share'
-        then round(100.0 * coalesce(numerators.total, 0) / denominators.total, 1) end as share_pct,
+        then round(100.0 * figure_totals.numerator / figure_totals.denominator, 1) end as share_pct,
     case when figures.kind = 'mean'
-        then round(coalesce(numerators.total, 0)::numeric / denominators.total, 1) end as mean_value,
+        then round(figure_totals.numerator::numeric / figure_totals.denominator, 1) end as mean_value,
     -- the N the report prints beside a diagram: the cases in the figure's population
-    denominators.total as n
-from denominators
-inner join figures on denominators.figure_id = figures.figure_id
-inner join categories on denominators.figure_id = categories.figure_id
-left join numerators
-    on denominators.period_type = numerators.period_type
-    and denominators.period = numerators.period
-    and denominators.figure_id = numerators.figure_id
-    and denominators.level = numerators.level
-    and denominators.area_code = numerators.area_code
-    and denominators.breakdown = numerators.breakdown
-    and denominators.breakdown_value = numerators.breakdown_value
-    and categories.category = numerators.category
+    figure_totals.denominator as n
+from figure_totals
+inner join figures on figure_totals.figure_id = figures.figure_id
+inner join categories
+    on figure_totals.figure_id = categories.figure_id
+    and figure_totals.category = categories.category
