@@ -40,9 +40,7 @@ def quality_gate() -> list[dict]:
     results = gate.run_pending(engine)
     pending_reports = uploads_without_feedback(engine)
     if pending_reports:
-        riket = feedback.riket_missing_shares(engine)
-        for upload_id in pending_reports:
-            feedback.write_feedback(upload_id, engine, riket)
+        feedback.write_feedback_reports(pending_reports, engine)
     return [asdict(result) for result in results]
 
 

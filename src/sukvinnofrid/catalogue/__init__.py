@@ -7,7 +7,7 @@ template, docs) asks this module instead of repeating names or codes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import yaml
@@ -72,16 +72,21 @@ class Catalogue:
                 return variable
         raise KeyError(f"no variable with key {key!r}")
 
-    @property
+    # Computed once per catalogue: the rule builders ask for them thousands of times.
+    @cached_property
     def columns(self) -> tuple[Column, ...]:
         return tuple(c for v in self.variables for c in _variable_columns(v))
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.columns)
 
+    @cached_property
+    def _columns_by_suv(self) -> dict[int, tuple[Column, ...]]:
+        return {v.suv: tuple(c for c in self.columns if c.suv == v.suv) for v in self.variables}
+
     def columns_of(self, suv: int) -> tuple[Column, ...]:
-        return tuple(column for column in self.columns if column.suv == suv)
+        return self._columns_by_suv.get(suv, ())
 
     def required_columns(self) -> tuple[str, ...]:
         """Columns that must be present in the header of every upload."""

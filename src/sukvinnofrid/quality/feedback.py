@@ -123,25 +123,20 @@ class _Doc:
         )
 
 
-def _kommun_name(kommun_kod: str) -> str | None:
-    """The kommun's name from the reference seed, when it is there."""
-    import csv
+def _reporting_unit_name(code: str) -> str | None:
+    """The kommun's (or stadsdel's) name from the reference seeds, when it is there."""
+    from .. import reference
 
-    path = get_settings().dbt_project_dir / "seeds" / "reference" / "kommuner.csv"
-    if not path.exists():
-        return None
-    with path.open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            values = list(row.values())
-            code = row.get("kommun_kod") or row.get("kod") or (values[0] if values else None)
-            name = row.get("kommun_namn") or row.get("namn") or row.get("kommun")
-            if code and name and code.strip() == kommun_kod.split("-")[0]:
-                return name.strip()
-    return None
+    code = code.strip()
+    if code in reference.kommuner():
+        return reference.kommuner()[code].namn
+    stadsdel = reference.stadsdelar().get(code.upper())
+    return stadsdel.namn if stadsdel else None
 
 
-def _missing_shares(conn, where: str, params: dict) -> dict[str, float | None]:
-    """Share of missing registrations per phase among the cases that reached the phase."""
+def _phase_columns() -> tuple[list[str], list[str], set[str]]:
+    """The phases with missing-registration variables, their SQL (missing count, applicable
+    count) pairs, and the columns the SQL reads."""
     catalogue = load_catalogue()
     needed: set[str] = set()
     parts, phases = [], []
@@ -159,14 +154,29 @@ def _missing_shares(conn, where: str, params: dict) -> dict[str, float | None]:
                              for v in variables)
         parts.append(f"({missing})::float, (count(*) FILTER (WHERE {reached}) * {len(variables)})")
         phases.append(phase)
-    sql = (f"SELECT {', '.join(parts)} FROM (SELECT "
-           f"{normalized_columns_sql(sorted(needed))} FROM raw.case_records r WHERE {where}) b")
-    values = conn.execute(sa.text(sql), params).one()
-    shares = {}
-    for i, phase in enumerate(phases):
-        missing, applicable = values[2 * i], values[2 * i + 1]
-        shares[phase] = (missing / applicable) if applicable else None
+    return phases, parts, needed
+
+
+def _missing_shares(conn, where: str, params: dict,
+                    per_upload: bool = False) -> dict[int | None, dict[str, float | None]]:
+    """Share of missing registrations per phase among the cases that reached the phase, over
+    the rows matching `where`: {None: shares}, or with `per_upload` {upload_id: shares} for
+    every upload with such rows (one query either way)."""
+    phases, parts, needed = _phase_columns()
+    key = "b.upload_id" if per_upload else "NULL::bigint"
+    sql = (f"SELECT {key}, {', '.join(parts)} FROM (SELECT r.upload_id, "
+           f"{normalized_columns_sql(sorted(needed))} FROM raw.case_records r WHERE {where}) b"
+           + (" GROUP BY b.upload_id" if per_upload else ""))
+    shares: dict[int | None, dict[str, float | None]] = {}
+    for upload_id, *values in conn.execute(sa.text(sql), params):
+        shares[upload_id] = {
+            phase: (values[2 * i] / values[2 * i + 1]) if values[2 * i + 1] else None
+            for i, phase in enumerate(phases)}
     return shares
+
+
+def _no_shares() -> dict[str, float | None]:
+    return dict.fromkeys(_phase_columns()[0])
 
 
 _NOT_REJECTED = (
@@ -185,13 +195,32 @@ def riket_missing_shares(engine: Engine | None = None) -> dict[str, float | None
     reports. Computed once per batch of reports, not once per report."""
     with (engine or warehouse.engine()).connect() as conn:
         return _missing_shares(conn, "r.upload_id IN (SELECT upload_id FROM raw.uploads WHERE "
-                               f"status = 'accepted') AND {_NOT_REJECTED}", {})
+                               f"status = 'accepted') AND {_NOT_REJECTED}", {})[None]
+
+
+def upload_missing_shares(upload_ids: list[int],
+                          engine: Engine | None = None) -> dict[int, dict[str, float | None]]:
+    """Missing registrations per phase of each upload's usable rows, in one query."""
+    with (engine or warehouse.engine()).connect() as conn:
+        found = _missing_shares(conn, f"r.upload_id = ANY(:ids) AND {_NOT_REJECTED}",
+                                {"ids": list(upload_ids)}, per_upload=True)
+    return {upload_id: found.get(upload_id) or _no_shares() for upload_id in upload_ids}
+
+
+def write_feedback_reports(upload_ids: list[int], engine: Engine | None = None) -> list[Path]:
+    """Write the reports of several uploads, with the shares of all of them queried at once."""
+    eng = engine or warehouse.engine()
+    riket = riket_missing_shares(eng)
+    shares = upload_missing_shares(upload_ids, eng)
+    return [write_feedback(upload_id, eng, riket, shares[upload_id]) for upload_id in upload_ids]
 
 
 def write_feedback(upload_id: int, engine: Engine | None = None,
-                   riket_shares: dict[str, float | None] | None = None) -> Path:
+                   riket_shares: dict[str, float | None] | None = None,
+                   upload_shares: dict[str, float | None] | None = None) -> Path:
     """Write the feedback report of one upload; returns the Markdown path (HTML next to it).
-    `riket_shares` (from `riket_missing_shares`) saves recomputing riket for every report."""
+    The shares (from `riket_missing_shares` and `upload_missing_shares`) are queried here
+    when not given."""
     eng = engine or warehouse.engine()
     catalogue = load_catalogue()
     rules = {rule.rule_id: (n, rule) for n, rule in enumerate(build_rules())}
@@ -215,12 +244,12 @@ def write_feedback(upload_id: int, engine: Engine | None = None,
                 " AND e.unexpected_count > 0"), {"r": run["run_id"]}).mappings().all()
         shares_upload = shares_riket = None
         if run is not None and run["rows_received"]:
-            shares_upload = _missing_shares(conn, f"r.upload_id = :u AND {_NOT_REJECTED}",
-                                            {"u": upload_id})
+            shares_upload = (upload_shares if upload_shares is not None
+                             else upload_missing_shares([upload_id], eng)[upload_id])
             shares_riket = riket_shares if riket_shares is not None else riket_missing_shares(eng)
 
     kommun = neutralise(upload["kommun_kod"])
-    name = _kommun_name(upload["kommun_kod"])
+    name = _reporting_unit_name(upload["kommun_kod"])
     kommun_text = f"{neutralise(name)} ({kommun})" if name else kommun
     round_id = neutralise(upload["round_id"])
     received = upload["received_at"].astimezone(ZoneInfo("Europe/Stockholm"))

@@ -32,7 +32,9 @@ normalise 100 000 rows and recompute the cross-field SQL again (measured: 30-40 
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +46,6 @@ from .. import warehouse
 from ..catalogue import load_catalogue
 from ..config import get_settings
 from .rules import Rule, build_rules, lit, upload_rows_sql, with_flag_columns
-from .suites import SUITE_NAME, build_suite
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,12 @@ def _fmt(n: int) -> str:
 def _run_gx(url: URL, name: str, query: str, rules: tuple[Rule, ...],
             result_format: dict | str = GX_RESULT_FORMAT) -> tuple[bool | None, dict, Path]:
     """Validate the batch with GX; returns (success, {rule_id: (success, count)}, docs index)."""
+    # GX is imported here, not at module level: importing it costs seconds, and a gate run
+    # with nothing to validate should not pay for it.
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from .suites import build_suite
 
     docs_dir = get_settings().output / "data_docs" / name
     context = gx.get_context(mode="ephemeral")
@@ -200,6 +205,10 @@ def _prepare(eng: Engine, batch: _Batch) -> None:
     if not ids:
         return
     rules = batch.row_rules
+    # Import GX (seconds of Python) on another thread while Postgres builds the work table.
+    gx_import = threading.Thread(target=importlib.import_module, args=("great_expectations",),
+                                 name="import-great-expectations", daemon=True)
+    gx_import.start()
     with eng.begin() as conn:
         # Fresh statistics: right after intake landed a round, autovacuum has not analysed the
         # new rows yet, and the per-upload subqueries (unique case key) get nested-loop plans
@@ -211,6 +220,7 @@ def _prepare(eng: Engine, batch: _Batch) -> None:
                              f"{_batch_sql(ids, _present_columns(batch), rules)}")
         if rules:
             _collect_findings(conn, batch, ids)
+    gx_import.join()
     total = sum(batch.rows.values())
     result_format = GX_RESULT_FORMAT if total <= GX_DETAIL_MAX_ROWS else "BOOLEAN_ONLY"
     batch.gx = _run_gx(eng.url, batch.name, f"SELECT * FROM {batch.table}", batch.run_rules,
@@ -343,6 +353,8 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
             "unexpected_count": count, "element_count": rows, "sample_rows": sample,
             "example_values": examples, "gx_success": gx_ok, "gx_unexpected_count": gx_count,
         })
+
+    from .suites import SUITE_NAME
 
     with eng.begin() as conn:
         # Serialise decisions for one kommun and round.
