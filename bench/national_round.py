@@ -24,7 +24,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 ROUND = "2023-12"
 STAGES = {
-    "intake": "from sukvinnofrid import pipeline; [pipeline.land(p) for p in pipeline.files_to_land()]",
+    "intake": "from sukvinnofrid import pipeline; pipeline.land_new_files()",
     "quality_gate": "from sukvinnofrid import pipeline; pipeline.quality_gate()",
     "dbt_build": "from sukvinnofrid import pipeline; pipeline.build_warehouse()",
     "publication": f"from sukvinnofrid import pipeline; pipeline.publish({ROUND!r})",

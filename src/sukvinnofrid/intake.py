@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import logging
 import os
 import shutil
@@ -92,6 +93,7 @@ def _spool_rows(path: Path, name: str, identity: UploadIdentity, upload_id: int,
     """Read, screen and write the rows as COPY-ready CSV; returns (row count, parsed upload)."""
     upload = open_upload(path)
     columns = load_catalogue().column_names
+    blanks = itertools.repeat("")  # a column missing from the file is stored empty
     writer = csv.writer(spool)
     count = 0
     for source_row, record in upload.rows():
@@ -107,7 +109,7 @@ def _spool_rows(path: Path, name: str, identity: UploadIdentity, upload_id: int,
                               f"{identity.kommun_kod}. En fil får bara innehålla den egna kommunens "
                               "(stadsdelens) ärenden.", row=source_row, column="v2_kommun",
                               code="wrong_kommun")
-        writer.writerow([upload_id, source_row, *(record.get(column, "") for column in columns)])
+        writer.writerow([upload_id, source_row, *map(record.get, columns, blanks)])
         count += 1
     if count == 0:
         raise UploadError(name, "filen innehåller inga ärenden (bara rubrikrad).", code="empty")

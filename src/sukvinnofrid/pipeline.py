@@ -32,6 +32,12 @@ def files_to_land() -> list[str]:
     return [str(p) for p in intake.new_files(engine=_prepare("intake"))]
 
 
+def land_new_files() -> list[dict]:
+    """Land every new inbox file in this process (the DAG maps `land` over the files instead)."""
+    engine = _prepare("intake")
+    return [asdict(intake.land_upload(path, engine)) for path in intake.new_files(engine=engine)]
+
+
 def quality_gate() -> list[dict]:
     """Validate every landed upload and write each kommun's feedback report."""
     from .quality import feedback, gate
@@ -117,7 +123,7 @@ def publish(round_id: str | None = None) -> dict:
 
 def run_round(round_id: str | None = None) -> dict:
     """Intake, gate, dbt build and publication without a scheduler."""
-    landed = [land(path) for path in files_to_land()]
+    landed = land_new_files()
     gated = quality_gate()
     build_warehouse()
     published = publish(round_id)

@@ -132,13 +132,14 @@ class ParsedUpload:
         personal data but never stored)."""
         width = len(self.header)
         for source_row, values in enumerate(self._rows or iter(()), start=2):
-            if not any(v.strip() for v in values):
+            stripped = list(map(str.strip, values))
+            if not any(stripped):
                 continue
             if len(values) != width:
                 raise UploadError(self.file_name, f"raden har {len(values)} fält men rubrikraden har "
                                   f"{width}. Kontrollera avgränsare och citattecken.",
                                   row=source_row, code="structure")
-            yield source_row, dict(zip(self.header, (v.strip() for v in values)))
+            yield source_row, dict(zip(self.header, stripped))
 
 
 def _normalise_header(names: list[str]) -> list[str]:
@@ -229,11 +230,11 @@ def _open_csv(path: Path, file_name: str) -> ParsedUpload:
     def rows() -> Iterator[list[str]]:
         try:
             for row_number, values in enumerate(reader, start=2):
-                for value in values:
-                    if _DOUBLE_ENCODED.search(value):
-                        raise UploadError(file_name, "texten verkar ha sparats med fel teckenkodning "
-                                          "(t.ex. 'Ã¥' i stället för 'å'). Spara filen som CSV (UTF-8).",
-                                          row=row_number, code="encoding")
+                # One search over the joined row (the separator cannot be part of a match).
+                if _DOUBLE_ENCODED.search("\x1f".join(values)):
+                    raise UploadError(file_name, "texten verkar ha sparats med fel teckenkodning "
+                                      "(t.ex. 'Ã¥' i stället för 'å'). Spara filen som CSV (UTF-8).",
+                                      row=row_number, code="encoding")
                 yield values
         except csv.Error as exc:
             raise UploadError(file_name, f"raden kunde inte tolkas som CSV ({exc}).",
