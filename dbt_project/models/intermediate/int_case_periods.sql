@@ -39,6 +39,8 @@ size_groups as (
     select kommun_kod, storleksgrupp_kod from {{ ref('int_kommun_storleksgrupper') }}
 )
 
+{%- set slots = risk_slots() %}
+
 select
     periods.*,
     size_groups.storleksgrupp_kod,
@@ -51,23 +53,29 @@ select
         end
     end as riskforandring,
     case when risk.antal_skattningar >= 2 then
-        case when risk.antal_instrument = 1 and risk.med_instrument = risk.antal_skattningar
-            then risk.instrument::text else 'olika' end
+        -- the instrument when every scored slot names the first scored slot's one
+        case when coalesce(
+            {%- for slot in slots %}
+            (periods.risk_{{ slot }}_skattning is null
+                or periods.risk_{{ slot }}_instrument = first_scored.instrument){% if not loop.last %} and{% endif %}
+            {%- endfor %}, false)
+            then first_scored.instrument::text else 'olika' end
     end as riskforandring_instrument
 from periods
 left join size_groups on periods.kommun_kod = size_groups.kommun_kod
+-- plain expressions over the slots (no per-row subquery): scored slots, first and last score
 cross join lateral (
     select
-        count(*) as antal_skattningar,
-        (array_agg(slot.skattning order by slot.slot))[1] as forsta,
-        (array_agg(slot.skattning order by slot.slot desc))[1] as sista,
-        count(distinct slot.instrument) as antal_instrument,
-        count(slot.instrument) as med_instrument,
-        min(slot.instrument) as instrument
-    from (values
-        {%- for slot in risk_slots() %}
-        ({{ slot }}, periods.risk_{{ slot }}_instrument, periods.risk_{{ slot }}_skattning){% if not loop.last %},{% endif %}
-        {%- endfor %}
-    ) as slot (slot, instrument, skattning)
-    where slot.skattning is not null
+        {%- for slot in slots %}
+        (periods.risk_{{ slot }}_skattning is not null)::int{% if not loop.last %} +{% endif %}
+        {%- endfor %} as antal_skattningar,
+        coalesce({% for slot in slots %}periods.risk_{{ slot }}_skattning{% if not loop.last %}, {% endif %}{% endfor %}) as forsta,
+        coalesce({% for slot in slots | reverse %}periods.risk_{{ slot }}_skattning{% if not loop.last %}, {% endif %}{% endfor %}) as sista
 ) as risk
+cross join lateral (
+    select case
+        {%- for slot in slots %}
+        when periods.risk_{{ slot }}_skattning is not null then periods.risk_{{ slot }}_instrument
+        {%- endfor %}
+    end as instrument
+) as first_scored
