@@ -10,7 +10,7 @@ run (building the metric graph of the suite, Data Docs) whatever the row count:
    unlogged work table `quality.gate_batch_<run_id>` (`<run_id>`: the batch's first run id).
    A rule whose SQL names the upload (`:upload_id`, e.g. the unique case key) is evaluated per
    upload of the batch, so every flag means exactly what it means for the upload alone.
-2. Great Expectations validates the work table once (one checkpoint) through a SQL query asset
+2. Great Expectations validates the work table once (one checkpoint) through a SQL table asset
    with the generated suite, and builds one Data Docs site for the gate run:
    `output/data_docs/run_<run_id>/index.html`.
 3. The failing rows of every rule and upload come from the flag columns (the same rule SQL),
@@ -98,9 +98,11 @@ def _fmt(n: int) -> str:
 
 # --- Great Expectations -----------------------------------------------------------------------
 
-def _run_gx(url: URL, name: str, query: str, rules: tuple[Rule, ...],
+def _run_gx(url: URL, name: str, table: str, rules: tuple[Rule, ...],
             result_format: dict | str = GX_RESULT_FORMAT) -> tuple[bool | None, dict, Path]:
-    """Validate the batch with GX; returns (success, {rule_id: (success, count)}, docs index)."""
+    """Validate the work table `table` (schema.name) with GX; returns (success,
+    {rule_id: (success, count)}, docs index). A table asset, not a query asset: for a query
+    GX runs the whole query once just to learn its column names."""
     # GX is imported here, not at module level: importing it costs seconds, and a gate run
     # with nothing to validate should not pay for it.
     import great_expectations as gx
@@ -120,10 +122,13 @@ def _run_gx(url: URL, name: str, query: str, rules: tuple[Rule, ...],
                           "base_directory": str(docs_dir)},
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     })
-    url = url.render_as_string(hide_password=False)
+    # GX wants the schema in the connection (its schema_name is deprecated): a search_path.
+    schema_name, table_name = table.split(".")
+    options = " ".join(filter(None, [url.query.get("options"), f"-csearch_path={schema_name}"]))
+    url = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
     datasource = context.data_sources.add_sql("warehouse", connection_string=url)
     try:
-        asset = datasource.add_query_asset(name, query=query)
+        asset = datasource.add_table_asset(name, table_name=table_name)
         batch_definition = asset.add_batch_definition_whole_table("batch")
         suite = context.suites.add(build_suite(rules))
         validation = context.validation_definitions.add(gx.ValidationDefinition(
@@ -223,7 +228,7 @@ def _prepare(eng: Engine, batch: _Batch) -> None:
     gx_import.join()
     total = sum(batch.rows.values())
     result_format = GX_RESULT_FORMAT if total <= GX_DETAIL_MAX_ROWS else "BOOLEAN_ONLY"
-    batch.gx = _run_gx(eng.url, batch.name, f"SELECT * FROM {batch.table}", batch.run_rules,
+    batch.gx = _run_gx(eng.url, batch.name, batch.table, batch.run_rules,
                        result_format)
     _cross_check(batch)
 
