@@ -5,6 +5,9 @@ Usage: .venv/bin/python bench/national_round.py [--cases 100000] [--out bench/re
 Each stage runs in its own process so its peak memory (RSS, polled) is its own; the embedded
 Postgres server's memory is not included. The floor is what the same machine needs at the
 least: PostgreSQL COPY of the same rows plus one SQL aggregate of the first key figure.
+A re-run with no new uploads is measured on the same warehouse, and a round of every tenth
+kommun (the same cases per kommun) in a warehouse of its own gives peak memory against the
+number of files.
 """
 
 from __future__ import annotations
@@ -94,6 +97,41 @@ print(json.dumps({{"groups": len(rows)}}))
     return run_measured(code, env)
 
 
+def environment(workdir: Path) -> dict[str, str]:
+    """A warehouse, inbox, archive and output of the benchmark's own under `workdir`."""
+    env = dict(os.environ, SUKF_HOME=str(ROOT), SUKF_PGDATA=str(workdir / "pgdata"),
+               SUKF_INBOX=str(workdir / "inbox"), SUKF_ARCHIVE=str(workdir / "archive"),
+               SUKF_OUTPUT=str(workdir / "output"),
+               SUKF_PSEUDONYM_KEY=os.environ.get("SUKF_PSEUDONYM_KEY", "benchmark-key"))
+    env.pop("SUKF_WAREHOUSE_URL", None)
+    return env
+
+
+def generate(workdir: Path, kommuner: list[str], plan: dict[str, int]) -> list:
+    from sukvinnofrid.synthetic import generate_round_files
+
+    started = time.perf_counter()
+    files = generate_round_files(workdir / "inbox", kommuner, [ROUND],
+                                 cases_per_kommun={k: plan[k] for k in kommuner}, seed=2024)
+    print(f"generated {len(files)} files, {sum(f.rows for f in files)} rows in "
+          f"{time.perf_counter() - started:.1f} s (not counted)", flush=True)
+    return files
+
+
+def run_stages(env: dict[str, str]) -> dict[str, dict]:
+    run_measured("from sukvinnofrid import warehouse; warehouse.ensure_schema()", env)
+    stages = {}
+    for name, code in STAGES.items():
+        stages[name] = run_measured(code, env)
+        print(f"{name:14} {stages[name]}", flush=True)
+    return stages
+
+
+def stop_warehouse(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-c", "from sukvinnofrid import warehouse; warehouse.stop_embedded()"],
+                   env=env, check=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=100_000)
@@ -102,29 +140,17 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sukf-bench-"))
-    env = dict(os.environ, SUKF_HOME=str(ROOT), SUKF_PGDATA=str(workdir / "pgdata"),
-               SUKF_INBOX=str(workdir / "inbox"), SUKF_ARCHIVE=str(workdir / "archive"),
-               SUKF_OUTPUT=str(workdir / "output"),
-               SUKF_PSEUDONYM_KEY=os.environ.get("SUKF_PSEUDONYM_KEY", "benchmark-key"))
-    env.pop("SUKF_WAREHOUSE_URL", None)
-
     sys.path.insert(0, str(ROOT / "src"))
     from sukvinnofrid import reference
-    from sukvinnofrid.synthetic import generate_round_files, national_round_plan
+    from sukvinnofrid.synthetic import national_round_plan
 
     kommuner = sorted(reference.kommuner())
     plan = national_round_plan(args.cases, kommuner, seed=2024)
-    started = time.perf_counter()
-    files = generate_round_files(workdir / "inbox", kommuner, [ROUND], cases_per_kommun=plan, seed=2024)
-    generated = round(time.perf_counter() - started, 1)
+    env = environment(workdir / "national")
+    files = generate(workdir / "national", kommuner, plan)
     rows = sum(f.rows for f in files)
-    print(f"generated {len(files)} files, {rows} rows in {generated} s (not counted)", flush=True)
-
-    run_measured("from sukvinnofrid import warehouse; warehouse.ensure_schema()", env)
-    results: dict = {"kommuner": len(files), "rows": rows, "round": ROUND, "stages": {}}
-    for name, code in STAGES.items():
-        results["stages"][name] = run_measured(code, env)
-        print(f"{name:14} {results['stages'][name]}", flush=True)
+    results: dict = {"kommuner": len(files), "rows": rows, "round": ROUND,
+                     "stages": run_stages(env)}
     end_to_end = round(sum(s["seconds"] for s in results["stages"].values()), 2)
     results["end_to_end_seconds"] = end_to_end
     results["floor"] = floor(env, [f.path for f in files])
@@ -134,13 +160,24 @@ def main() -> int:
     rerun = {name: run_measured(code, env) for name, code in STAGES.items()}
     results["rerun_no_new_uploads"] = rerun
     results["rerun_seconds"] = round(sum(s["seconds"] for s in rerun.values()), 2)
+    stop_warehouse(env)
+
+    # Memory against the number of files: every tenth kommun, the same cases per kommun.
+    print("a tenth of the files, for peak memory against the number of files:", flush=True)
+    tenth_env = environment(workdir / "tenth")
+    tenth_files = generate(workdir / "tenth", kommuner[::10], plan)
+    tenth = run_stages(tenth_env)
+    stop_warehouse(tenth_env)
+    results["peak_rss_mib_by_files"] = {
+        name: {len(tenth_files): tenth[name]["peak_rss_mib"],
+               len(files): results["stages"][name]["peak_rss_mib"]} for name in STAGES}
+
     results["machine"] = {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30)}
     args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"end to end {end_to_end} s, floor {results['floor']['seconds']} s, "
           f"ratio {results['ratio_end_to_end_to_floor']}, re-run {results['rerun_seconds']} s")
+    print(f"peak memory (MiB) by number of files: {results['peak_rss_mib_by_files']}")
     print(f"written to {args.out}")
-    subprocess.run([sys.executable, "-c", "from sukvinnofrid import warehouse; warehouse.stop_embedded()"],
-                   env=env, check=False)
     return 0
 
 
