@@ -658,6 +658,18 @@ def test_failing_dbt_raises_dbt_error(clean_warehouse, project_copy):
         transform.run_dbt(["run", "--select", "broken"], project_dir=project_copy)
 
 
+def test_national_figure_without_a_rule_fails_to_compile(clean_warehouse, project_copy):
+    """A figure added to the seeds without its case-level rule (macro national_figure_rules)
+    stops the build with a message naming it, instead of silently giving no rows."""
+    figures = project_copy / "seeds" / "figures"
+    with (figures / "national_figures.csv").open("a", encoding="utf-8") as handle:
+        handle.write("ny_figur,,Ny figur,share,,,alla ärenden\n")
+    with (figures / "national_figure_categories.csv").open("a", encoding="utf-8") as handle:
+        handle.write("ny_figur,ja,Ja,1\n")
+    with pytest.raises(transform.DbtError, match="ny_figur has no rule"):
+        transform.build(project_dir=project_copy, select=["+fct_national_figures"])
+
+
 def test_build_and_docs_on_an_empty_warehouse(clean_warehouse, project_copy):
     """The project builds with no uploads at all (empty marts), and `dbt docs generate`
     (transform.docs_generate) then writes the docs site, catalog.json with the built marts and
