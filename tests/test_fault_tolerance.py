@@ -69,3 +69,23 @@ def test_corrected_upload_replaces_the_earlier_one_everywhere_downstream(clean_w
                   "WHERE figure = 'aktualiserade' AND gender = 'T'") == original.rows - 10
     assert scalar(clean_warehouse, "SELECT max(aktualiserade) FROM marts.fct_case_funnel "
                   "WHERE level = 'riket' AND kon = 'T'") == original.rows - 10
+
+
+def test_a_new_pseudonym_key_rebuilds_every_model_from_scratch(clean_warehouse, monkeypatch):
+    """The models are incremental, so a new key (or a changed dbt project) must not leave rows
+    pseudonymised with the old one: build_warehouse then runs a full refresh."""
+    inbox = Path(os.environ["SUKF_INBOX"])
+    generate_round_files(inbox, ["0580"], [ROUND], cases_per_kommun=20, seed=5)
+    pipeline.run_round(ROUND)
+    pseudonyms = "SELECT string_agg(klient_pseudonym, ',' ORDER BY source_row) FROM {}"
+    staged = scalar(clean_warehouse, pseudonyms.format("staging.stg_raw__case_records"))
+    versions = scalar(clean_warehouse, pseudonyms.format("intermediate.int_case_versions"))
+    assert pipeline.build_warehouse() is False  # nothing changed
+
+    monkeypatch.setenv("SUKF_PSEUDONYM_KEY", "a-rotated-key")
+    assert pipeline.build_warehouse() is True
+    rotated = scalar(clean_warehouse, pseudonyms.format("staging.stg_raw__case_records"))
+    assert rotated != staged and len(rotated) == len(staged)
+    assert scalar(clean_warehouse, pseudonyms.format("intermediate.int_case_versions")) not in (
+        versions, None)
+    assert pipeline.build_warehouse() is False

@@ -60,19 +60,13 @@ def uploads_without_feedback(engine) -> list[int]:
     return [row.upload_id for row in decided if not feedback.report_path(*row).exists()]
 
 
-def build_fingerprint() -> str:
-    """What the models are built from: every upload's status, every gate run, the dbt project."""
+def project_fingerprint() -> str:
+    """The dbt project's files and the pseudonym key: what the models compute and how."""
     import hashlib
 
     from .transform import pseudonym_key
 
     digest = hashlib.sha256()
-    with warehouse.stage_engine("transform").connect() as conn:
-        for row in conn.execute(sa.text(
-                "SELECT upload_id, status, coalesce(superseded_by, 0) FROM raw.uploads ORDER BY 1")):
-            digest.update(repr(tuple(row)).encode())
-        digest.update(repr(conn.execute(sa.text(
-            "SELECT coalesce(max(run_id), 0) FROM quality.validation_runs")).scalar()).encode())
     project = get_settings().dbt_project_dir
     for path in sorted(project.rglob("*")):
         if path.is_file() and not {"target", "logs", "dbt_packages"} & set(path.relative_to(project).parts):
@@ -81,23 +75,49 @@ def build_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def build_fingerprint(project: str) -> str:
+    """What the models are built from: every upload's status, every gate run, the project."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with warehouse.stage_engine("transform").connect() as conn:
+        for row in conn.execute(sa.text(
+                "SELECT upload_id, status, coalesce(superseded_by, 0) FROM raw.uploads ORDER BY 1")):
+            digest.update(repr(tuple(row)).encode())
+        digest.update(repr(conn.execute(sa.text(
+            "SELECT coalesce(max(run_id), 0) FROM quality.validation_runs")).scalar()).encode())
+    digest.update(project.encode())
+    return digest.hexdigest()
+
+
 def build_warehouse() -> bool:
-    """dbt build, unless nothing it depends on changed since the last build. True if it ran."""
+    """dbt build, unless nothing it depends on changed since the last build. True if it ran.
+
+    The models are incremental (new uploads, changed rounds); after a change of the project or
+    the pseudonym key they are rebuilt from scratch."""
     from . import transform
 
     engine = _prepare("transform")
-    fingerprint = build_fingerprint()
+    project = project_fingerprint()
+    fingerprint = build_fingerprint(project)
     with engine.connect() as conn:
         built = conn.execute(sa.text(
             "SELECT 1 FROM ops.dbt_builds WHERE fingerprint = :f "
             "AND to_regclass('marts.fct_kolada_key_figures') IS NOT NULL"), {"f": fingerprint}).scalar()
+        last_project = conn.execute(sa.text(
+            "SELECT project_fingerprint FROM ops.dbt_builds ORDER BY built_at DESC LIMIT 1")).scalar()
     if built:
         log.info("warehouse unchanged since its last build: dbt build skipped")
         return False
-    transform.build()
+    full_refresh = last_project != project
+    if full_refresh:
+        log.info("dbt project or pseudonym key changed since the last build: full refresh")
+    transform.build(full_refresh=full_refresh)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO ops.dbt_builds (fingerprint) VALUES (:f) "
-                             "ON CONFLICT (fingerprint) DO UPDATE SET built_at = now()"), {"f": fingerprint})
+        conn.execute(sa.text(
+            "INSERT INTO ops.dbt_builds (fingerprint, project_fingerprint) VALUES (:f, :p) "
+            "ON CONFLICT (fingerprint) DO UPDATE SET built_at = now(), project_fingerprint = :p"),
+            {"f": fingerprint, "p": project})
     return True
 
 

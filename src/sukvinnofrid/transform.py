@@ -94,11 +94,16 @@ def run_dbt(args: list[str], project_dir: Path | None = None) -> object:
     return result.result
 
 
-def build(project_dir: Path | None = None, select: list[str] | None = None) -> None:
-    """Seeds, staging/intermediate/marts models, the case-state snapshot and all data tests."""
+def build(project_dir: Path | None = None, select: list[str] | None = None,
+          full_refresh: bool = False) -> None:
+    """Seeds, staging/intermediate/marts models, the case-state snapshot and all data tests.
+    The incremental models add only new uploads and rebuild only changed rounds; `full_refresh`
+    rebuilds them from scratch (needed when the models, seeds or pseudonym key changed)."""
     args = ["build"]
     if select:
         args += ["--select", *select]
+    if full_refresh:
+        args.append("--full-refresh")
     run_dbt(args, project_dir=project_dir)
 
 

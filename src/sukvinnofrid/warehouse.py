@@ -119,6 +119,9 @@ CREATE TABLE IF NOT EXISTS ops.dbt_builds (
     fingerprint  char(64) PRIMARY KEY,
     built_at     timestamptz NOT NULL DEFAULT now()
 );
+-- The part of the fingerprint that is the dbt project and the pseudonym key: when it changes,
+-- the incremental models are rebuilt from scratch.
+ALTER TABLE ops.dbt_builds ADD COLUMN IF NOT EXISTS project_fingerprint char(64);
 
 CREATE TABLE IF NOT EXISTS raw.uploads (
     upload_id      bigserial PRIMARY KEY,

@@ -13,6 +13,15 @@
     - riskforandring_instrument: for those cases the instrument code (text) when every scored
       slot used the same instrument, else 'olika'.
 -#}
+{#- Incremental: the round periods of rounds whose inputs changed (int_round_inputs) and every
+    calendar-year period (a later round can change any case's latest state) are rebuilt. -#}
+-- depends_on: {{ ref('int_round_inputs') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_stale_rounds(round_column='period', always_rebuilt=\"built.period_type = 'year'\") }}",
+) }}
+
 with versions as (
     select * from {{ ref('int_case_versions') }}
 ),
@@ -24,6 +33,8 @@ latest as (
 periods as (
     select 'round'::text as period_type, versions.round_id::text as period, versions.*
     from versions
+    where {{ round_not_built('versions.round_id', round_column='period',
+                             built_where="built.period_type = 'round'") }}
 
     union all
 

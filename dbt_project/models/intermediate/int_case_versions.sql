@@ -4,20 +4,30 @@
     cumulative extracts), so a round's figures do not change when later rounds arrive.
     One row per (round_id, case_id); source_round_id is the round of the upload used.
 -#}
+{#- Incremental by round: only rounds whose inputs changed are rebuilt (int_round_inputs). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_stale_rounds() }}",
+) }}
+
 with uploads as (
     select * from {{ ref('int_uploads_in_force') }}
 ),
 
 rounds as (
-    select distinct round_id from uploads
+    select round_id, round_inputs
+    from {{ ref('int_round_inputs') }}
+    where {{ round_not_built('int_round_inputs.round_id') }}
 ),
 
 state_upload as (
     -- per round and unit, the round of the upload that is the unit's state as of that round
-    select rounds.round_id, uploads.unit_kod, max(uploads.round_id) as source_round_id
+    select rounds.round_id, rounds.round_inputs, uploads.unit_kod,
+        max(uploads.round_id) as source_round_id
     from rounds
     inner join uploads on uploads.round_id <= rounds.round_id
-    group by rounds.round_id, uploads.unit_kod
+    group by rounds.round_id, rounds.round_inputs, uploads.unit_kod
 ),
 
 records as (
@@ -35,6 +45,7 @@ kommuner as (
 versions as (
     select
         state_upload.round_id,
+        state_upload.round_inputs,
         records.round_id as source_round_id,
         records.case_id,
         records.upload_id,
@@ -51,6 +62,7 @@ versions as (
 
 select
     versions.round_id,
+    versions.round_inputs,
     versions.case_id,
     versions.source_round_id,
     versions.upload_id,

@@ -17,7 +17,15 @@
     rules of macro national_figure_rules, the categories of int_figure_categories) as columns,
     summed per grouping set; a few hundred integer sums per case instead of a row per case and
     category. -#}
-{{ config(pre_hook="set local work_mem = '256MB'") }}
+{#- Incremental like int_case_periods: stale or new round periods and every year period are
+    rebuilt. The grouping sets hash when there is memory for it; `set local` lasts only for this
+    model's transaction. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook=["set local work_mem = '256MB'",
+              "{{ delete_stale_rounds(round_column='period', always_rebuilt=\"built.period_type = 'year'\") }}"],
+) }}
 {%- set breakdowns = {
     'kon': 'kon_kod',
     'aldersgrupp': 'aldersgrupp',
@@ -58,7 +66,14 @@ with populations as (
         {%- for breakdown, expression in breakdowns.items() %}
         {{ expression }} as by_{{ breakdown }}{% if not loop.last %},{% endif %}
         {%- endfor %}
-    from {{ ref('int_case_periods') }}
+    from {{ ref('int_case_periods') }} as case_periods
+    where case_periods.period_type = 'year'
+        or {{ round_not_built('case_periods.period', round_column='period',
+                              built_where="built.period_type = 'round'") }}
+),
+
+round_inputs as (
+    select * from {{ ref('int_round_inputs') }}
 ),
 
 case_measures as (
@@ -173,9 +188,14 @@ select
     case when figures.kind = 'mean'
         then round(figure_totals.numerator::numeric / figure_totals.denominator, 1) end as mean_value,
     -- the N the report prints beside a diagram: the cases in the figure's population
-    figure_totals.denominator as n
+    figure_totals.denominator as n,
+    -- what a round period was built from (int_round_inputs); null for calendar years
+    round_inputs.round_inputs
 from figure_totals
 inner join figures on figure_totals.figure_id = figures.figure_id
+left join round_inputs
+    on figure_totals.period_type = 'round'
+    and figure_totals.period = round_inputs.round_id
 inner join categories
     on figure_totals.figure_id = categories.figure_id
     and figure_totals.category = categories.category

@@ -5,13 +5,18 @@
     (<key>_pseudonym). Free-text columns (comments, v217 klientförslag) stay in raw.
 
     Materialised as a table, not a view: the pseudonymisation key is part of the compiled SQL and
-    must not be stored in a view definition readable from the database catalogue.
+    must not be stored in a view definition readable from the database catalogue. Incremental:
+    an upload's rows never change once landed, so only uploads not typed yet are added (a new
+    key or catalogue needs a full refresh; sukvinnofrid.pipeline.build_warehouse does that).
     Columns are generated from the catalogue (macros/catalogue.sql).
 -#}
-{{ config(materialized='table') }}
+{{ config(materialized='incremental', incremental_strategy='append') }}
 
 with source as (
     select * from {{ source('raw', 'case_records') }}
+    {%- if is_incremental() %}
+    where upload_id not in (select distinct upload_id from {{ this }})
+    {%- endif %}
 )
 
 select
