@@ -12,9 +12,7 @@ case_records as (
 ),
 
 latest_run as (
-    select distinct on (upload_id) upload_id, run_id
-    from {{ ref('stg_quality__validation_runs') }}
-    order by upload_id, started_at desc, run_id desc
+    select * from {{ ref('int_upload_latest_runs') }}
 ),
 
 rejected_rows as (
