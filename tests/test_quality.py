@@ -504,3 +504,20 @@ def test_failing_batch_falls_back_to_one_by_one(clean_warehouse, monkeypatch):
     assert [(r.upload_id, r.status) for r in results] == [(first, "accepted"),
                                                           (second, "accepted")]
     assert results[0].data_docs_path != results[1].data_docs_path
+
+
+def test_riket_comparison_is_per_round(clean_warehouse):
+    """Uploads are cumulative extracts: the riket column of a report compares with the accepted
+    uploads of the same round only, not with the same cases again from other rounds."""
+    from sukvinnofrid.quality.feedback import riket_missing_shares, upload_missing_shares
+
+    earlier = add_upload(clean_warehouse, [valid_row(v4_klient=f"A{n}", v59_hedersrelaterat="")
+                                           for n in range(4)], round_id="2022-12", status="accepted")
+    later = add_upload(clean_warehouse, [valid_row(v4_klient=f"A{n}") for n in range(4)],
+                       status="accepted")
+    add_upload(clean_warehouse, [valid_row(v59_hedersrelaterat="")], status="blocked",
+               file_name="not_counted.csv")
+    riket = riket_missing_shares(["2022-12", ROUND], clean_warehouse)
+    uploads = upload_missing_shares([earlier, later], clean_warehouse)
+    assert riket == {"2022-12": uploads[earlier], ROUND: uploads[later]}
+    assert riket["2022-12"] != riket[ROUND]

@@ -157,19 +157,17 @@ def _phase_columns() -> tuple[list[str], list[str], set[str]]:
     return phases, parts, needed
 
 
-def _missing_shares(conn, where: str, params: dict,
-                    per_upload: bool = False) -> dict[int | None, dict[str, float | None]]:
+def _missing_shares(conn, where: str, params: dict, key: str) -> dict:
     """Share of missing registrations per phase among the cases that reached the phase, over
-    the rows matching `where`: {None: shares}, or with `per_upload` {upload_id: shares} for
-    every upload with such rows (one query either way)."""
+    the rows `r` (raw.case_records, with their upload `u`) matching `where`, per value of `key`
+    (e.g. `r.upload_id`, `u.round_id`): {key value: {phase: share}}, in one query."""
     phases, parts, needed = _phase_columns()
-    key = "b.upload_id" if per_upload else "NULL::bigint"
-    sql = (f"SELECT {key}, {', '.join(parts)} FROM (SELECT r.upload_id, "
-           f"{normalized_columns_sql(sorted(needed))} FROM raw.case_records r WHERE {where}) b"
-           + (" GROUP BY b.upload_id" if per_upload else ""))
-    shares: dict[int | None, dict[str, float | None]] = {}
-    for upload_id, *values in conn.execute(sa.text(sql), params):
-        shares[upload_id] = {
+    sql = (f"SELECT b.key, {', '.join(parts)} FROM (SELECT {key} AS key, "
+           f"{normalized_columns_sql(sorted(needed))} FROM raw.case_records r "
+           f"JOIN raw.uploads u ON u.upload_id = r.upload_id WHERE {where}) b GROUP BY b.key")
+    shares = {}
+    for key_value, *values in conn.execute(sa.text(sql), params):
+        shares[key_value] = {
             phase: (values[2 * i] / values[2 * i + 1]) if values[2 * i + 1] else None
             for i, phase in enumerate(phases)}
     return shares
@@ -190,29 +188,36 @@ def _percent(share: float | None) -> str:
     return "–" if share is None else f"{share * 100:.1f} %".replace(".", ",")
 
 
-def riket_missing_shares(engine: Engine | None = None) -> dict[str, float | None]:
-    """Missing registrations per phase over every accepted upload: the riket comparison of the
-    reports. Computed once per batch of reports, not once per report."""
+def riket_missing_shares(round_ids: list[str],
+                         engine: Engine | None = None) -> dict[str, dict[str, float | None]]:
+    """Missing registrations per phase over every accepted upload of each round: the riket
+    comparison of the reports (uploads are cumulative extracts, so one round at a time)."""
     with (engine or warehouse.engine()).connect() as conn:
-        return _missing_shares(conn, "r.upload_id IN (SELECT upload_id FROM raw.uploads WHERE "
-                               f"status = 'accepted') AND {_NOT_REJECTED}", {})[None]
+        found = _missing_shares(conn, f"u.status = 'accepted' AND u.round_id = ANY(:rounds) AND "
+                                f"{_NOT_REJECTED}", {"rounds": list(round_ids)}, key="u.round_id")
+    return {round_id: found.get(round_id) or _no_shares() for round_id in round_ids}
 
 
 def upload_missing_shares(upload_ids: list[int],
                           engine: Engine | None = None) -> dict[int, dict[str, float | None]]:
-    """Missing registrations per phase of each upload's usable rows, in one query."""
+    """Missing registrations per phase of each upload's usable rows."""
     with (engine or warehouse.engine()).connect() as conn:
         found = _missing_shares(conn, f"r.upload_id = ANY(:ids) AND {_NOT_REJECTED}",
-                                {"ids": list(upload_ids)}, per_upload=True)
+                                {"ids": list(upload_ids)}, key="r.upload_id")
     return {upload_id: found.get(upload_id) or _no_shares() for upload_id in upload_ids}
 
 
 def write_feedback_reports(upload_ids: list[int], engine: Engine | None = None) -> list[Path]:
     """Write the reports of several uploads, with the shares of all of them queried at once."""
     eng = engine or warehouse.engine()
-    riket = riket_missing_shares(eng)
+    with eng.connect() as conn:
+        round_of = dict(conn.execute(sa.text(
+            "SELECT upload_id, round_id FROM raw.uploads WHERE upload_id = ANY(:ids)"),
+            {"ids": list(upload_ids)}).all())
+    riket = riket_missing_shares(sorted(set(round_of.values())), eng)
     shares = upload_missing_shares(upload_ids, eng)
-    return [write_feedback(upload_id, eng, riket, shares[upload_id]) for upload_id in upload_ids]
+    return [write_feedback(upload_id, eng, riket[round_of[upload_id]], shares[upload_id])
+            for upload_id in upload_ids]
 
 
 def write_feedback(upload_id: int, engine: Engine | None = None,
@@ -246,7 +251,8 @@ def write_feedback(upload_id: int, engine: Engine | None = None,
         if run is not None and run["rows_received"]:
             shares_upload = (upload_shares if upload_shares is not None
                              else upload_missing_shares([upload_id], eng)[upload_id])
-            shares_riket = riket_shares if riket_shares is not None else riket_missing_shares(eng)
+            shares_riket = (riket_shares if riket_shares is not None
+                            else riket_missing_shares([upload["round_id"]], eng)[upload["round_id"]])
 
     kommun = neutralise(upload["kommun_kod"])
     name = _reporting_unit_name(upload["kommun_kod"])
@@ -339,8 +345,8 @@ def write_feedback(upload_id: int, engine: Engine | None = None,
     if shares_upload is not None:
         doc.heading(2, "Saknade registreringar per fas")
         doc.para("Andel obesvarade frivilliga frågor bland de ärenden som nått fasen "
-                 "(avvisade rader räknas inte). Riket är alla godkända filer i senaste "
-                 "versionen.")
+                 "(avvisade rader räknas inte). Riket är alla godkända filer för samma "
+                 "insamlingsomgång, i senaste versionen.")
         doc.table(["Fas", "Er fil", "Riket"], [
             [catalogue.phases[phase], _percent(share), _percent(shares_riket.get(phase))]
             for phase, share in shares_upload.items()
