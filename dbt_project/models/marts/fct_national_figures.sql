@@ -16,10 +16,9 @@
 {#- One pass over int_case_periods: each case's contribution to every figure and category (the
     rules of macro national_figure_rules, the categories of int_figure_categories) as columns,
     summed per grouping set; a few hundred integer sums per case instead of a row per case and
-    category. -#}
-{#- Incremental like int_case_periods: stale or new round periods and every year period are
-    rebuilt. The grouping sets hash when there is memory for it; `set local` lasts only for this
-    model's transaction. -#}
+    category. Incremental like int_case_periods: stale or new round periods and every year
+    period are rebuilt. The grouping sets hash when there is memory for it; `set local` lasts
+    only for this model's transaction. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
