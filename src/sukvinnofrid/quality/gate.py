@@ -46,6 +46,7 @@ from .. import warehouse
 from ..catalogue import load_catalogue
 from ..config import get_settings
 from .rules import Rule, build_rules, lit, upload_rows_sql, with_flag_columns
+from .suites import SUITE_NAME, build_suite
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,6 @@ def _run_gx(url: URL, name: str, table: str, rules: tuple[Rule, ...],
     # with nothing to validate should not pay for it.
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    from .suites import build_suite
 
     docs_dir = get_settings().output / "data_docs" / name
     context = gx.get_context(mode="ephemeral")
@@ -358,8 +357,6 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
             "unexpected_count": count, "element_count": rows, "sample_rows": sample,
             "example_values": examples, "gx_success": gx_ok, "gx_unexpected_count": gx_count,
         })
-
-    from .suites import SUITE_NAME
 
     with eng.begin() as conn:
         # Serialise decisions for one kommun and round.

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import great_expectations as gx
-import great_expectations.expectations as gxe
+from typing import TYPE_CHECKING
 
 from .rules import Rule, build_rules
+
+# GX is imported where a suite is built, not here: importing it costs seconds, and the gate
+# needs SUITE_NAME even when it has nothing to validate.
+if TYPE_CHECKING:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
 
 SUITE_NAME = "su_kvinnofrid_upload"
 # The pipeline severity as GX's own severity (shown in Data Docs; decisions use the rule's).
@@ -33,6 +37,8 @@ def rule_meta(rule: Rule) -> dict:
 
 
 def build_expectation(rule: Rule) -> gxe.Expectation:
+    import great_expectations.expectations as gxe
+
     name, kwargs = rule.gx_expectation()
     meta = rule_meta(rule)
     extra = {}
@@ -50,6 +56,8 @@ def build_expectation(rule: Rule) -> gxe.Expectation:
 
 
 def build_suite(rules: tuple[Rule, ...] | None = None) -> gx.ExpectationSuite:
+    import great_expectations as gx
+
     rules = rules if rules is not None else build_rules()
     return gx.ExpectationSuite(
         name=SUITE_NAME,
