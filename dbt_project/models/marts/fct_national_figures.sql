@@ -25,11 +25,12 @@
     pre_hook=["set local work_mem = '256MB'",
               "{{ delete_stale_rounds(round_column='period', always_rebuilt=\"built.period_type = 'year'\") }}"],
 ) }}
+{%- set rules = national_figure_rules() -%}
 {%- set breakdowns = {
     'kon': 'kon_kod',
     'aldersgrupp': 'aldersgrupp',
     'hedersrelaterat': "case hedersrelaterat when 1 then 'ja' when 2 then 'nej' when 3 then 'vet_inte' end",
-    'riskbedomning': "case when antal_riskbedomningar > 0 then 'ja' else 'nej' end",
+    'riskbedomning': rules['riskbedomning']['category'],
     'ursprung': 'ursprung::text',
     'valdets_grad': 'valdets_grad::text',
     'maluppfoljning': 'maluppfoljning::text',
@@ -37,7 +38,6 @@
     'storleksgrupp': 'storleksgrupp_kod',
     'riskinstrument': 'riskforandring_instrument',
 } -%}
-{%- set rules = national_figure_rules() -%}
 {#- (figure_id, category, what the case adds); category none = the figure's population -#}
 {%- set measures = [] -%}
 {%- if execute -%}
