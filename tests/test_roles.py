@@ -117,6 +117,8 @@ def test_intake_has_no_access_to_quality_marts_or_ops(roled):
     with denied():
         run(intake, "SELECT * FROM ops.dbt_builds")
     with denied():
+        run(intake, "SELECT * FROM secrets.pseudonym_key")
+    with denied():
         run(intake, "CREATE TABLE raw.intruder (x int)")
     with denied():
         run(intake, "CREATE TABLE public.intruder (x int)")
@@ -190,6 +192,39 @@ def test_transform_reads_raw_and_quality_and_owns_the_models(roled):
         conn.exec_driver_sql("DROP SCHEMA sukf_scratch CASCADE")
 
 
+def test_only_the_transform_stage_stores_and_reads_the_pseudonym_key(roled, clean_warehouse,
+                                                                     monkeypatch):
+    """The key the staging hash reads: the transform stage stores it before each dbt run and dbt
+    (as that stage) reads it; no other stage may read, write or even look up the table."""
+    from sukvinnofrid import transform
+
+    monkeypatch.setenv(transform.PSEUDONYM_KEY_ENV, "key-for-the-roles-test")
+    for role in (roles.INTAKE, roles.QUALITY, roles.PUBLISH):
+        engine = roled(role)
+        for statement in ("SELECT key FROM secrets.pseudonym_key",
+                          "INSERT INTO secrets.pseudonym_key (key) VALUES ('stolen')",
+                          "DELETE FROM secrets.pseudonym_key"):
+            with denied():
+                run(engine, statement)
+        with pytest.raises(ProgrammingError):
+            transform.store_pseudonym_key(engine)
+    transform_engine = roled(roles.TRANSFORM)
+    with clean_warehouse.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM secrets.pseudonym_key")
+    assert transform.store_pseudonym_key(transform_engine) is True
+    assert transform.store_pseudonym_key(transform_engine) is False
+    assert run(transform_engine, "SELECT key FROM secrets.pseudonym_key") == [("key-for-the-roles-test",)]
+    with clean_warehouse.connect() as conn:
+        owner = conn.execute(sa.text("SELECT current_user")).scalar()
+        grantees = set(conn.execute(sa.text(
+            "SELECT DISTINCT grantee FROM information_schema.table_privileges"
+            " WHERE table_schema = 'secrets'")).scalars())
+        schema_users = {role for role in roles.GROUP_ROLES if conn.execute(sa.text(
+            "SELECT has_schema_privilege(:r, 'secrets', 'USAGE')"), {"r": role}).scalar()}
+    assert grantees <= {owner, roles.TRANSFORM}
+    assert schema_users == {roles.TRANSFORM}
+
+
 # --- publish -----------------------------------------------------------------------------------
 
 def test_publish_reads_only_marts(roled):
@@ -197,7 +232,8 @@ def test_publish_reads_only_marts(roled):
     publish = roled(roles.PUBLISH)
     assert run(publish, "SELECT kpi, kommun_kod FROM marts.fct_kolada_key_figures") == [("U1", "0180")]
     for table in ("raw.case_records", "raw.uploads", "quality.validation_runs",
-                  "quality.row_findings", "quality.expectation_results", "ops.dbt_builds"):
+                  "quality.row_findings", "quality.expectation_results", "ops.dbt_builds",
+                  "secrets.pseudonym_key"):
         with denied():
             run(publish, f"SELECT * FROM {table}")
     with denied():

@@ -31,9 +31,12 @@ coalesce(btrim({{ column }}) = '1', false)
 
 {#- Keyed hash of an identifier (klient, handläggare): sha256 over key || '|' || value.
     pgcrypto is not available on the embedded server, so this is a keyed sha256 rather than an
-    HMAC; the key comes from SUKF_PSEUDONYM_KEY (set by sukvinnofrid.transform). -#}
+    HMAC. The key is read from the warehouse (secrets.pseudonym_key, stored there by
+    sukvinnofrid.transform, readable only by the owner and sukf_transform), never rendered into
+    the SQL: dbt writes that SQL to target/ and logs/. An uncorrelated subquery: read once per
+    query. -#}
 {% macro pseudonymise(column) -%}
 case when nullif(btrim({{ column }}), '') is not null then
-    encode(sha256(convert_to('{{ env_var("SUKF_PSEUDONYM_KEY") | replace("'", "''") }}' || '|' || btrim({{ column }}), 'UTF8')), 'hex')
+    encode(sha256(convert_to((select key from secrets.pseudonym_key) || '|' || btrim({{ column }}), 'UTF8')), 'hex')
 end
 {%- endmacro %}

@@ -15,6 +15,7 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 |                  | schema quality (including its unlogged work tables)                         |
 | `sukf_transform` | SELECT raw.* and quality.*, CREATE on the database (dbt creates and owns    |
 |                  | staging, intermediate, marts, seeds, snapshots), read/write ops.dbt_builds  |
+|                  | and secrets.pseudonym_key (the key the staging hash reads)                  |
 | `sukf_publish`   | SELECT on the marts tables, nothing else                                    |
 
 A login user `<role>_login` is a member of its group and has `role` set to the group at login,
@@ -56,7 +57,7 @@ PASSWORD_ENV = {
 # Schemas built by dbt (dbt_project.yml); owned by sukf_transform.
 DBT_SCHEMAS = ("staging", "intermediate", "marts", "seeds", "snapshots")
 # Schemas created by warehouse.ensure_schema and owned by the warehouse owner.
-OWNER_SCHEMAS = ("raw", "quality", "ops")
+OWNER_SCHEMAS = ("raw", "quality", "ops", "secrets")
 # Columns of raw.uploads the quality gate decides.
 UPLOAD_DECISION_COLUMNS = ("status", "status_reason", "decided_at", "superseded_by")
 INTAKE_TABLES = ("uploads", "case_records")
@@ -240,6 +241,10 @@ def _grant_transform(run, db) -> None:
     run(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, r))
     run(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(r))
     run(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ops.dbt_builds TO {}").format(r))
+    # The pseudonymisation key: the transform stage stores it (transform.store_pseudonym_key)
+    # and dbt's staging hash reads it; no other stage may.
+    run(sql.SQL("GRANT USAGE ON SCHEMA secrets TO {}").format(r))
+    run(sql.SQL("GRANT SELECT, INSERT, DELETE ON secrets.pseudonym_key TO {}").format(r))
 
 
 def _grant_publish(run) -> None:

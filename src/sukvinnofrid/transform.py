@@ -8,15 +8,23 @@ The connection comes from `warehouse.dbt_environment()` (SUKF_PG* variables read
 dbt_project/profiles.yml). Identifiers (klient v4, handläggare v3) are replaced by a keyed hash in
 staging; the key is SUKF_PSEUDONYM_KEY, or when unset a per-installation random key kept in
 `<home>/.warehouse/pseudonym.key` (created with mode 0600).
+
+dbt writes the SQL it runs to target/ and logs/, so the key is never part of it: before each dbt
+invocation `store_pseudonym_key` puts it in the warehouse table `secrets.pseudonym_key`
+(readable only by the owner and sukf_transform), and the `pseudonymise` macro reads it there.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import os
 import secrets
 import threading
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from . import warehouse
 from .config import get_settings
@@ -52,10 +60,30 @@ def pseudonym_key() -> str:
     return key
 
 
-def _environment() -> dict[str, str]:
-    env = warehouse.dbt_environment()
-    env[PSEUDONYM_KEY_ENV] = pseudonym_key()
-    return env
+def store_pseudonym_key(engine: sa.Engine | None = None) -> bool:
+    """Put the key where the staging model's hash reads it (`secrets.pseudonym_key`, one row),
+    unless it is there already; True if it was written. Compared by digest and sent with COPY,
+    so no SQL statement (nor a server log of one) carries the key."""
+    key = pseudonym_key()
+    engine = engine or warehouse.stage_engine("transform")
+    with engine.begin() as conn:
+        if conn.execute(sa.text("SELECT to_regclass('secrets.pseudonym_key')")).scalar() is None:
+            raise DbtError("the warehouse has no table secrets.pseudonym_key: run "
+                           "`sukvinnofrid warehouse init` and `sukvinnofrid warehouse roles` as its owner")
+        # One writer at a time (readers are not blocked): two processes cannot both insert.
+        conn.execute(sa.text("LOCK TABLE secrets.pseudonym_key IN SHARE ROW EXCLUSIVE MODE"))
+        stored = conn.execute(sa.text(
+            "SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') FROM secrets.pseudonym_key"
+        )).scalar()
+        if stored == hashlib.sha256(key.encode("utf-8")).hexdigest():
+            return False
+        conn.execute(sa.text("DELETE FROM secrets.pseudonym_key"))
+        quoted = '"' + key.replace('"', '""') + '"\n'
+        with conn.connection.cursor() as cursor:
+            cursor.copy_expert("COPY secrets.pseudonym_key (key) FROM STDIN WITH (FORMAT csv)",
+                               io.StringIO(quoted))
+    log.info("pseudonymisation key stored in the warehouse (secrets.pseudonym_key)")
+    return True
 
 
 def _failure_summary(result) -> str:
@@ -84,10 +112,11 @@ def run_dbt(args: list[str], project_dir: Path | None = None) -> object:
     from dbt.cli.main import dbtRunner
 
     project_dir = Path(project_dir or get_settings().dbt_project_dir)
-    os.environ.update(_environment())
+    os.environ.update(warehouse.dbt_environment())
     cli_args = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     log.info("dbt %s", " ".join(args))
     with _lock:
+        store_pseudonym_key()
         result = dbtRunner().invoke(cli_args)
     if not result.success:
         raise DbtError(f"dbt {' '.join(args)} failed:\n{_failure_summary(result)}")

@@ -1,7 +1,8 @@
 """The Postgres warehouse: the embedded server by default, an external one when configured.
 
 Schemas: `raw` (uploads as landed, append-only), `quality` (validation runs and row outcomes),
-and the dbt schemas (`staging`, `intermediate`, `marts`, `snapshots`, `seeds`).
+`ops` (dbt build fingerprints), `secrets` (the pseudonymisation key) and the dbt schemas
+(`staging`, `intermediate`, `marts`, `snapshots`, `seeds`).
 """
 
 from __future__ import annotations
@@ -122,6 +123,16 @@ CREATE TABLE IF NOT EXISTS ops.dbt_builds (
 -- The part of the fingerprint that is the dbt project and the pseudonym key: when it changes,
 -- the incremental models are rebuilt from scratch.
 ALTER TABLE ops.dbt_builds ADD COLUMN IF NOT EXISTS project_fingerprint char(64);
+
+-- The pseudonymisation key, which the staging model's keyed hash reads here instead of from its
+-- SQL (dbt writes that to files). Written by sukvinnofrid.transform; only the owner and
+-- sukf_transform may read it (roles.py).
+CREATE SCHEMA IF NOT EXISTS secrets;
+CREATE TABLE IF NOT EXISTS secrets.pseudonym_key (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    key        text NOT NULL CHECK (key <> ''),
+    stored_at  timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE TABLE IF NOT EXISTS raw.uploads (
     upload_id      bigserial PRIMARY KEY,
