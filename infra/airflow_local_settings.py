@@ -1,0 +1,27 @@
+"""Airflow cluster policy of the production image (copied to $AIRFLOW_HOME/config/).
+
+Every task runs on the Celery queue of its pipeline stage, and docker-compose.yml gives each
+queue its own worker service holding only that stage's warehouse login: the worker that reads
+kommuner's files cannot read the marts, the one that publishes cannot read raw uploads, and only
+the transform worker has the pseudonymisation key. A task that names no stage is refused when
+the DAG is parsed, so it cannot wait forever on a queue no worker serves.
+"""
+
+from __future__ import annotations
+
+from airflow.exceptions import AirflowClusterPolicyViolation
+
+# dag_id -> {task_id: stage}; the stage is the Celery queue and the SUKF_<STAGE>_PASSWORD login.
+STAGE_OF_TASK = {
+    "su_intake": {"find_new_uploads": "intake", "land_upload": "intake", "announce": "intake"},
+    "su_round": {"quality_gate": "quality", "dbt_build": "transform", "publish_kolada": "publish"},
+}
+
+
+def task_policy(task) -> None:
+    stage = STAGE_OF_TASK.get(task.dag_id, {}).get(task.task_id)
+    if stage is None:
+        raise AirflowClusterPolicyViolation(
+            f"task {task.dag_id}.{task.task_id} has no pipeline stage: add it to STAGE_OF_TASK in "
+            "infra/airflow_local_settings.py (the stage decides its worker and warehouse login)")
+    task.queue = stage
