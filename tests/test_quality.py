@@ -114,46 +114,56 @@ def test_clean_upload_is_accepted_without_findings(clean_warehouse):
 
 # --- one test per rule family: (row overrides, expected rule_id, severity) ---------------------
 
+# reject: the row is not a case in scope; error: the case counts, the value as "uppgift saknas";
+# warn: a missing registration or an answer that does not fit (docs/quality-rules.md)
 ROW_CASES = [
-    ("required", dict(v14_kon=""), "v14_kon.required", "reject"),
-    ("required text", dict(v3_handlaggare="  "), "v3_handlaggare.required", "reject"),
+    ("no klient", dict(v4_klient=""), "v4_klient.required", "reject"),
+    ("no kommun", dict(v2_kommun=""), "v2_kommun.required", "reject"),
+    ("no aktualisering", dict(v5_datum_aktualisering=""), "v5_datum_aktualisering.required",
+     "reject"),
     ("date format", dict(v5_datum_aktualisering="10/01/2023"),
      "v5_datum_aktualisering.date_format", "reject"),
     ("real date", dict(v5_datum_aktualisering="2023-02-30"),
      "v5_datum_aktualisering.real_date", "reject"),
-    ("integer", dict(v15_alder="34,5"), "v15_alder.integer", "reject"),
-    ("age range", dict(v15_alder="17"), "v15_alder.in_range", "reject"),
-    ("code list", dict(v14_kon="3"), "v14_kon.in_set", "reject"),
-    ("multi-choice", dict(v19_funktionsnedsattning_1="x"),
-     "v19_funktionsnedsattning_1.in_set", "reject"),
     ("after round close", dict(v5_datum_aktualisering="2023-07-01"),
      "v5_datum_aktualisering.after_round_close", "reject"),
+    ("under 18", dict(v15_alder="17"), "v15_alder.out_of_scope", "reject"),
+    ("no kön", dict(v14_kon=""), "v14_kon.required", "error"),
+    ("no handläggare", dict(v3_handlaggare="  "), "v3_handlaggare.required", "error"),
+    ("integer", dict(v15_alder="34,5"), "v15_alder.integer", "error"),
+    ("age over 110", dict(v15_alder="111"), "v15_alder.in_range", "error"),
+    ("code list", dict(v14_kon="3"), "v14_kon.in_set", "error"),
+    ("multi-choice", dict(v19_funktionsnedsattning_1="x"),
+     "v19_funktionsnedsattning_1.in_set", "error"),
     ("before 2000", dict(v5_datum_aktualisering="1999-12-31"),
-     "v5_datum_aktualisering.before_2000", "reject"),
+     "v5_datum_aktualisering.before_2000", "error"),
     ("v117 before v5", dict(v117_datum_insats="2023-01-01", v118_insatser_4="1",
                             v126_typ_av_insats="1", v127_samverkan_5="1"),
-     "v117_datum_insats.not_before_v5", "reject"),
+     "v117_datum_insats.not_before_v5", "error"),
+    ("v117 after round close", dict(v117_datum_insats="2023-07-03", v118_insatser_4="1",
+                                    v126_typ_av_insats="1", v127_samverkan_5="1"),
+     "v117_datum_insats.after_round_close", "error"),
     ("v256 without v257", dict(v256_datum_avslut="2023-03-01", v161_genomforande="1",
                                v192_maluppfoljning="1"),
-     "v257_avslutsorsak.required_when_closed", "reject"),
-    ("v257 without v256", dict(v257_avslutsorsak="1"), "v257_avslutsorsak.only_when_closed",
-     "reject"),
+     "v257_avslutsorsak.required_when_closed", "error"),
+    ("v257 without v256", dict(v257_avslutsorsak="1"), "v256_datum_avslut.required_when_closed",
+     "error"),
     ("uppföljning in open case", dict(v192_maluppfoljning="1"),
-     "v192_maluppfoljning.only_when_closed", "reject"),
+     "v192_maluppfoljning.only_when_closed", "error"),
     ("brukarenkät in open case", dict(v217_klientforslag="Mer stöd"),
-     "v217_klientforslag.only_when_closed", "reject"),
-    ("v118 without v117", dict(v118_insatser_10="1"), "v118_insatser.only_with_v117", "reject"),
-    ("v117 without v118", dict(v117_datum_insats="2023-02-01", v126_typ_av_insats="1",
-                               v127_samverkan_5="1"),
-     "v118_insatser.required_with_v117", "reject"),
-    ("risk instrument", dict(v90_1_instrument="9"), "v90_1_instrument.in_set", "reject"),
-    ("risk score", dict(v90_1_skattning="11"), "v90_1_skattning.in_scale", "reject"),
-    ("risk time point", dict(v90_1_tidpunkt="4"), "v90_1_tidpunkt.in_set", "reject"),
+     "v217_klientforslag.only_when_closed", "error"),
+    ("risk instrument", dict(v90_1_instrument="9"), "v90_1_instrument.in_set", "error"),
+    ("risk score", dict(v90_1_skattning="11"), "v90_1_skattning.in_scale", "error"),
+    ("risk time point", dict(v90_1_tidpunkt="4"), "v90_1_tidpunkt.in_set", "error"),
     ("risk slot gap", dict(v90_3_tidpunkt="2", v90_3_instrument="1", v90_3_skattning="3"),
-     "v90_3.after_previous", "reject"),
+     "v90_3.after_previous", "error"),
     ("risk order", dict(v90_1_tidpunkt="2", v90_2_tidpunkt="1", v90_2_instrument="1",
                         v90_2_skattning="3"),
-     "v90_2_tidpunkt.not_decreasing", "reject"),
+     "v90_2_tidpunkt.not_decreasing", "error"),
+    ("v118 without v117", dict(v118_insatser_10="1"), "v118_insatser.only_with_v117", "warn"),
+    ("v117 without v118", dict(v117_datum_insats="2023-02-01", v126_typ_av_insats="1",
+                               v127_samverkan_5="1"),
+     "v118_insatser.required_with_v117", "warn"),
     ("v203 without improvement", "closed:v202_forandring_valdsutsatthet=3",
      "v203_insatsernas_betydelse.requires_v202", "warn"),
     ("missing v192", "closed:v192_maluppfoljning=", "v192_maluppfoljning.missing", "warn"),
@@ -169,14 +179,14 @@ def test_row_rule(clean_warehouse, overrides, rule_id, severity):
     if isinstance(overrides, str):  # "closed:column=value": a closed case with one change
         column, value = overrides.removeprefix("closed:").split("=")
         overrides = {k: v for k, v in closed_row(**{column: value}).items() if k != "v4_klient"}
-    result, upload_id = gate(clean_warehouse, [valid_row(v4_klient="X-1", **overrides)])
+    result, upload_id = gate(clean_warehouse, [valid_row(**({"v4_klient": "X-1"} | overrides))])
     found = findings(clean_warehouse, upload_id)
     assert (FIRST, rule_id, severity) in found, found
     # Only the crafted row has findings.
     assert {row for row, _, _ in found} == {FIRST}
     assert result.outcome == "accepted"  # 1 of 10 rows is under the share limit
-    if severity == "reject":
-        assert result.rows_rejected == 1
+    assert (result.rows_rejected, result.rows_with_errors) == (
+        int(severity == "reject"), int(severity == "error"))
     rule = rules_by_id()[rule_id]
     assert rule.message and rule.hint
     assert any(ch in rule.message + rule.hint for ch in "åäöÅÄÖ") or " " in rule.message
@@ -191,9 +201,24 @@ def test_row_rule(clean_warehouse, overrides, rule_id, severity):
 
 def test_swedish_messages_are_plain():
     rule = rules_by_id()["v14_kon.in_set"]
-    assert rule.message == "Koden finns inte i kodlistan."
+    assert rule.message == ("Koden finns inte i kodlistan. Ärendet räknas; uppgiften räknas som "
+                            "saknad tills den är rättad.")
     assert rule.hint == "Ange 1 (Kvinna) eller 2 (Man)."
-    assert rules_by_id()["v15_alder.in_range"].message.endswith("18–110.")
+    assert "18–110" in rules_by_id()["v15_alder.in_range"].message
+    assert "yngre än 18 år" in rules_by_id()["v15_alder.out_of_scope"].message
+
+
+def test_only_rows_that_are_not_cases_are_rejected():
+    """The principle of docs/quality-rules.md: a row is rejected only when its case key cannot
+    be read, it was aktualiserad after the round closed, the klient is under 18 or the key is
+    repeated; every other rule keeps the case (error or warning), or blocks the whole file."""
+    rejecting = {rule.rule_id for rule in build_rules() if rule.severity == "reject"}
+    assert rejecting == {
+        "v2_kommun.required", "v4_klient.required", "v5_datum_aktualisering.required",
+        "v5_datum_aktualisering.date_format", "v5_datum_aktualisering.real_date",
+        "v5_datum_aktualisering.after_round_close", "v15_alder.out_of_scope", "case_key.unique"}
+    assert {rule.rule_id for rule in build_rules() if rule.severity == "block"} == {
+        "structure.columns", "v2_kommun.matches_upload"}
 
 
 def test_duplicate_case_key_rejects_the_later_row(clean_warehouse):
@@ -220,8 +245,8 @@ def test_wrong_kommun_blocks_the_file(clean_warehouse):
 
 
 def test_too_many_rejected_rows_block(clean_warehouse):
-    bad = [valid_row(v4_klient=f"B{i}", v14_kon="9") for i in range(3)]
-    result, _ = gate(clean_warehouse, bad)  # 3 of 12 = 25 % > 20 %
+    bad = [valid_row(v4_klient=f"B{i}", v15_alder="16") for i in range(3)]
+    result, _ = gate(clean_warehouse, bad)  # 3 of 12 = 25 % > 20 % are not cases
     assert result.outcome == "blocked"
     assert "för många rader" in result.reason
 
@@ -317,9 +342,10 @@ def test_feedback_report_is_swedish_and_escaped(clean_warehouse):
     assert md_path.parent.parts[-2:] == (KOMMUN, ROUND)
     md, page = md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")
     for text in (md, page):
-        assert "Godkänd med varningar" in text
+        assert "Godkänd, med anmärkningar nedan" in text
+        assert "Fel: rätta till nästa omgång (ärendet räknas)" in text
         assert "Kön (14)" in text
-        assert "Koden finns inte i kodlistan." in text
+        assert "Koden finns inte i kodlistan. Ärendet räknas" in text
         assert "Ange 1 (Kvinna) eller 2 (Man)." in text
         assert "Mottagna rader" in text and "Saknade registreringar per fas" in text
         assert "<script>" not in text
@@ -365,7 +391,9 @@ def _batch_uploads(engine) -> list[int]:
     return [
         add_upload(engine, clean("1480"), kommun="1480", file_name="clean.csv"),
         add_upload(engine, clean("1280") + [valid_row(v2_kommun="1280", v4_klient="R",
-                                                      v14_kon="9", v15_alder="12")],
+                                                      v14_kon="9", v15_alder="12"),
+                                            valid_row(v2_kommun="1280", v4_klient="E",
+                                                      v14_kon="9")],
                    kommun="1280", file_name="rejected.csv"),
         add_upload(engine, clean(KOMMUN) + [valid_row(v4_klient="W", v2_kommun="0181")],
                    file_name="wrong_kommun.csv"),
@@ -376,7 +404,7 @@ def _batch_uploads(engine) -> list[int]:
         add_upload(engine, clean("0380") + [closed_row(v2_kommun="0380", v4_klient="C",
                                                        v192_maluppfoljning="")],
                    kommun="0380", file_name="second.csv"),
-        add_upload(engine, [valid_row(v2_kommun="0380", v4_klient=f"B{i}", v14_kon="9")
+        add_upload(engine, [valid_row(v2_kommun="0380", v4_klient=f"B{i}", v15_alder="17")
                             for i in range(3)] + clean("0380")[:3],
                    kommun="0380", file_name="too_many.csv"),
     ]
@@ -392,7 +420,8 @@ def _decisions(engine) -> list[tuple]:
         out = []
         for u in uploads:
             run = conn.execute(sa.text(
-                "SELECT run_id, rows_received, rows_rejected, rows_warned, outcome,"
+                "SELECT run_id, rows_received, rows_rejected, rows_with_errors, rows_warned,"
+                " outcome,"
                 " outcome_reason FROM quality.validation_runs WHERE upload_id = :u"),
                 {"u": u.upload_id}).one()
             results = conn.execute(sa.text(
@@ -417,9 +446,10 @@ def test_batch_decides_like_one_by_one(clean_warehouse):
     results = run_pending(clean_warehouse)
     assert [r.upload_id for r in results] == uploads
     assert _decisions(clean_warehouse) == expected
-    assert [(r.outcome, r.status, r.rows_rejected, r.rows_warned, r.failed_rules)
-            for r in results] == [(r.outcome, r.status, r.rows_rejected, r.rows_warned,
-                                   r.failed_rules) for r in one_by_one]
+    assert [(r.outcome, r.status, r.rows_rejected, r.rows_with_errors, r.rows_warned,
+             r.failed_rules) for r in results] == [
+        (r.outcome, r.status, r.rows_rejected, r.rows_with_errors, r.rows_warned, r.failed_rules)
+        for r in one_by_one]
     statuses = [(name, status, superseded_by) for name, status, _, superseded_by, *_ in expected]
     assert statuses == [
         ("clean.csv", "accepted", None), ("rejected.csv", "accepted", None),
@@ -442,16 +472,19 @@ def test_batch_of_twenty(clean_warehouse):
     codes = sorted(kommuner())[:20]
     uploads = [add_upload(clean_warehouse,
                           [valid_row(v2_kommun=code, v4_klient=f"K{i}") for i in range(10)]
-                          + ([valid_row(v2_kommun=code, v4_klient="X", v14_kon="7")]
+                          + ([valid_row(v2_kommun=code, v4_klient="X", v14_kon="7"),
+                              valid_row(v2_kommun=code, v4_klient="Y", v15_alder="17")]
                              if n % 4 == 0 else []),
                           kommun=code)
                for n, code in enumerate(codes)]
     results = run_pending(clean_warehouse)
     assert [r.upload_id for r in results] == uploads
     assert {r.status for r in results} == {"accepted"}
-    assert [r.rows_rejected for r in results] == [1 if n % 4 == 0 else 0 for n in range(20)]
+    assert [(r.rows_rejected, r.rows_with_errors) for r in results] == [
+        (1, 1) if n % 4 == 0 else (0, 0) for n in range(20)]
     for n, (result, upload_id) in enumerate(zip(results, uploads)):
-        expected = {(12, "v14_kon.in_set", "reject")} if n % 4 == 0 else set()
+        expected = ({(12, "v14_kon.in_set", "error"), (13, "v15_alder.out_of_scope", "reject")}
+                    if n % 4 == 0 else set())
         assert findings(clean_warehouse, upload_id) == expected
 
 

@@ -21,7 +21,8 @@ TYPE_DESCRIPTIONS = {
     "risk_assessments": "Upprepad skattning: upp till sex bedömningar, tre kolumner var",
 }
 REQUIREMENT_DESCRIPTIONS = {
-    "always": "Obligatorisk",
+    "key": "Obligatorisk: identifierar ärendet, en rad utan den räknas inte",
+    "always": "Obligatorisk (saknas den räknas ärendet ändå, med uppgiften som saknad)",
     "closed": "Obligatorisk när ärendet är avslutat",
     "never": "Frivillig (tomt räknas som saknad registrering)",
 }
@@ -44,6 +45,12 @@ def write_template_xlsx(catalogue: Catalogue, path: Path) -> None:
     cases.append(list(catalogue.column_names))
     for cell in cases[1]:
         cell.font = Font(bold=True)
+        # Codes, identifiers and free text as text: Excel would store a typed 0126 as 126.
+        # Dates, ages and risk scores keep Excel's General format.
+        column = catalogue.columns[cell.column - 1]
+        if (catalogue.variable(column.suv).type not in ("date", "integer")
+                and column.kind != "risk_score"):
+            cases.column_dimensions[cell.column_letter].number_format = "@"
     cases.freeze_panes = "A2"
     codes = workbook.create_sheet("Koder")
     codes.append(["Variabel (SUV)", "Namn", "Kolumn", "Kod", "Betydelse"])
@@ -143,31 +150,51 @@ def upload_format_markdown(catalogue: Catalogue) -> str:
 
 SEVERITY_DESCRIPTIONS = {
     "block": "Filen stoppas: inget från den används, tidigare godkänd fil för kommunen och omgången gäller",
-    "reject": "Raden avvisas: den hålls i karantän med sina orsaker och räknas inte i statistiken",
-    "warn": "Raden godkänns med varning: den räknas, och varningen syns i kvalitetsmåtten",
+    "reject": "Raden räknas inte: den är inte ett ärende i omgången och hålls i karantän med sina orsaker",
+    "error": "Fel att rätta till nästa omgång: ärendet räknas, den felaktiga uppgiften räknas som saknad",
+    "warn": "Varning: ärendet räknas, varningen syns i återkopplingen och i kvalitetsmåtten",
 }
 
 
 def quality_rules_markdown() -> str:
-    """The quality rules as a kommun reads them, grouped by severity."""
+    """The quality rules as a kommun reads them: the principle, then the rules by severity."""
     from .quality.rules import build_rules
 
     rules = build_rules()
+    catalogue = load_catalogue()
+    key = ", ".join(v.label for v in catalogue.case_key())
     lines = [
         "# Kvalitetsregler för uppladdningar",
         "",
         "<!-- Genererad från variabelkatalogen och src/sukvinnofrid/quality/rules.py med "
         "`sukvinnofrid generate-artifacts`. Redigera inte för hand. -->",
         "",
-        "Varje uppladdning kontrolleras med Great Expectations i databasen. Utöver reglerna nedan",
-        "stoppas en fil redan vid mottagandet om den inte går att läsa, saknar obligatoriska kolumner,",
-        "innehåller något som ser ut som ett personnummer (i vilken kolumn som helst), gäller en annan",
-        "kommun än filnamnet anger, eller har en okänd kommunkod. En fil där andelen avvisade rader är",
-        "större än den inställda gränsen (`SUKF_MAX_REJECTED_SHARE`, normalt 20 %) stoppas helt.",
+        "## Principen: ett ärende som finns räknas",
         "",
-        "Regeln för variabel 203: insatsernas betydelse ska bara anges när 202 säger att situationen",
-        "har förbättrats (1 eller 2). Annars godkänns raden med varning, eftersom svaret ändå är",
-        "klientens eget; varningen visas i återkopplingen så att kommunen kan se över registreringen.",
+        "Statistiken räknar ärenden på samma sätt som rapporten *Socialtjänstens stöd till",
+        "våldsutsatta vuxna* (SKR 2024): alla aktualiserade ärenden ingår, och ett ärende där en",
+        "uppgift saknas eller är fel visas som en saknad registrering (orange i diagram 1), inte som",
+        "ett ärende mindre. Därför gäller för varje regel nedan:",
+        "",
+        f"- **En rad räknas inte** bara när den inte är ett ärende i omgången: ärendenyckeln ({key})",
+        "  går inte att läsa, ärendet aktualiserades efter omgångens sista dag, klienten är under",
+        "  18 år (uppföljningen gäller vuxna), eller samma ärende (samma nyckel) finns på en",
+        "  tidigare rad. Ett ärende räknas en gång per kommun, oavsett verksamhet.",
+        "- **Alla andra fel behåller ärendet i statistiken.** En saknad uppgift, en kod utanför",
+        "  kodlistan eller ett datum i fel ordning gör att just den uppgiften räknas som \"uppgift",
+        "  saknas\" (ett datum i fel ordning: fasen kan inte placeras i tid). Kommunen får veta det",
+        "  som *fel att rätta till nästa omgång* eller som *varning*.",
+        "- **Hela filen stoppas** bara när den inte går att läsa, saknar kolumnerna för",
+        "  ärendenyckeln, innehåller något som ser ut som ett personnummer (var som helst i filen,",
+        "  filnamnet eller sidofilen), innehåller rader för en annan kommun, gäller en omgång som",
+        "  inte har stängt ännu, eller när andelen rader som inte räknas är större än den inställda",
+        "  gränsen (`SUKF_MAX_REJECTED_SHARE`, normalt 20 %).",
+        "",
+        "Ett ärende är avslutat när datum för avslut (256) eller avslutsorsak (257) är ifyllt; då",
+        "ska båda finnas. Ett ärende har fått stöd/insats när datum för insats (117) eller minst en",
+        "insats (118) är ifyllt. Regeln för variabel 203: insatsernas betydelse ska bara anges när",
+        "202 säger att situationen har förbättrats (1 eller 2). Annars blir det en varning, eftersom",
+        "svaret ändå är klientens eget.",
         "",
     ]
     for severity, description in SEVERITY_DESCRIPTIONS.items():

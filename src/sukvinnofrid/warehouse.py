@@ -182,7 +182,7 @@ CREATE TABLE IF NOT EXISTS quality.expectation_results (
     expectation_type  text NOT NULL,
     suv               integer,
     column_name       text,
-    severity          text NOT NULL CHECK (severity IN ('block', 'reject', 'warn')),
+    severity          text NOT NULL CHECK (severity IN ('block', 'reject', 'error', 'warn')),
     success           boolean NOT NULL,
     unexpected_count  integer NOT NULL DEFAULT 0,
     element_count     integer,
@@ -194,7 +194,7 @@ CREATE TABLE IF NOT EXISTS quality.row_findings (
     upload_id   bigint NOT NULL,
     source_row  integer NOT NULL,
     rule_id     text NOT NULL,
-    severity    text NOT NULL CHECK (severity IN ('reject', 'warn')),
+    severity    text NOT NULL CHECK (severity IN ('reject', 'error', 'warn')),
     PRIMARY KEY (run_id, source_row, rule_id)
 );
 
@@ -206,6 +206,29 @@ ALTER TABLE quality.expectation_results ADD COLUMN IF NOT EXISTS example_values 
 ALTER TABLE quality.expectation_results ADD COLUMN IF NOT EXISTS gx_success boolean;
 ALTER TABLE quality.expectation_results ADD COLUMN IF NOT EXISTS gx_unexpected_count integer;
 CREATE INDEX IF NOT EXISTS validation_runs_upload ON quality.validation_runs (upload_id);
+
+-- Severity 'error' (the case counts, the wrong value as a missing registration): warehouses
+-- created before it existed get the wider CHECK, once.
+ALTER TABLE quality.validation_runs ADD COLUMN IF NOT EXISTS rows_with_errors integer;
+DO $$
+DECLARE
+    item record;
+BEGIN
+    FOR item IN
+        SELECT c.conrelid::regclass AS tbl, c.conname,
+               CASE c.conrelid WHEN 'quality.row_findings'::regclass
+                    THEN $c$CHECK (severity IN ('reject', 'error', 'warn'))$c$
+                    ELSE $c$CHECK (severity IN ('block', 'reject', 'error', 'warn'))$c$ END AS def
+        FROM pg_constraint c
+        WHERE c.conrelid IN ('quality.row_findings'::regclass,
+                             'quality.expectation_results'::regclass)
+          AND c.contype = 'c' AND strpos(pg_get_constraintdef(c.oid), 'severity') > 0
+          AND strpos(pg_get_constraintdef(c.oid), 'error') = 0
+    LOOP
+        EXECUTE 'ALTER TABLE ' || item.tbl || ' DROP CONSTRAINT ' || quote_ident(item.conname)
+                || ', ADD CONSTRAINT ' || quote_ident(item.conname) || ' ' || item.def;
+    END LOOP;
+END $$;
 """
 
 

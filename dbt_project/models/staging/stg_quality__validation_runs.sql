@@ -11,6 +11,7 @@ select
     gx_success,
     rows_received,
     rows_rejected,
+    rows_with_errors,
     rows_warned,
     outcome,
     outcome_reason

@@ -1,6 +1,9 @@
 {#-
-    Typed case rows: dates as date, codes as integer, multiple choice as one boolean per answer
-    code (<key>_<code>), risk assessments as risk_<slot>_{tidpunkt,instrument,skattning}.
+    Typed case rows: dates as date (a value that is not a real date is null, and
+    <key>_angivet tells whether anything was registered), codes and integers as integer, multiple
+    choice as one boolean per answer code (<key>_<code>), risk assessments as
+    risk_<slot>_{tidpunkt,instrument,skattning}. Rename and cast only: whether a value is a
+    valid answer is decided in intermediate (int_case_records_in_force).
     Identifiers (v3 handläggare, v4 klient) leave this model only as keyed hashes
     (<key>_pseudonym). Free-text columns (comments, v217 klientförslag) stay in raw.
 
@@ -29,6 +32,8 @@ select
     , nullif(btrim({{ v.column }}), '') as {{ v.key }}
     {%- elif v.type == 'date' %}
     , {{ to_date(v.column) }} as {{ v.key }}
+    -- registered at all (a date that is not a real date still shows the phase was reached)
+    , nullif(btrim({{ v.column }}), '') is not null as {{ v.key }}_angivet
     {%- elif v.type in ('code', 'integer') %}
     , {{ to_int(v.column) }} as {{ v.key }}
     {%- elif v.type == 'codes' %}

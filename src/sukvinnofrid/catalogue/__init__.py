@@ -13,7 +13,7 @@ from importlib import resources
 import yaml
 
 VARIABLE_TYPES = {"date", "code", "codes", "integer", "text", "kommun", "risk_assessments"}
-REQUIREMENTS = {"always", "closed", "never"}
+REQUIREMENTS = {"key", "always", "closed", "never"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Variable:
     identifier: bool = False
     min: int | None = None
     max: int | None = None
+    out_of_scope_below: int | None = None  # a smaller value means the row is not a case in scope
     extra: dict = field(default_factory=dict)
 
     @property
@@ -58,7 +59,9 @@ class Column:
 @dataclass(frozen=True)
 class Catalogue:
     variables: tuple[Variable, ...]
-    phases: dict[str, str]
+    phases: dict[str, str]  # phase key -> Swedish name, in case order
+    phase_triggers: dict[str, tuple[str, ...]]  # phase -> keys of the variables that open it
+    earliest_date: str  # ÅÅÅÅ-MM-DD: no date of a case is earlier
 
     def variable(self, suv: int) -> Variable:
         for variable in self.variables:
@@ -89,8 +92,13 @@ class Catalogue:
         return self._columns_by_suv.get(suv, ())
 
     def required_columns(self) -> tuple[str, ...]:
-        """Columns that must be present in the header of every upload."""
-        return tuple(v.column for v in self.variables if v.required == "always")
+        """Columns that must be present in the header of every upload: the case key. Any other
+        column missing from a file is read as blank (a missing registration)."""
+        return tuple(v.column for v in self.case_key())
+
+    def case_key(self) -> tuple[Variable, ...]:
+        """The variables that identify a case (ärende): kommun, klient, datum för aktualisering."""
+        return tuple(v for v in self.variables if v.required == "key")
 
     def risk_slots(self) -> int:
         return self.by_key("riskbedomning").extra["slots"]
@@ -123,7 +131,7 @@ def _variable_columns(variable: Variable) -> list[Column]:
 
 def _parse(entry: dict) -> Variable:
     known = {"suv", "key", "name", "question", "phase", "type", "required", "codes", "comment",
-             "project", "identifier", "min", "max"}
+             "project", "identifier", "min", "max", "out_of_scope_below"}
     variable = Variable(
         suv=entry["suv"],
         key=entry["key"],
@@ -138,6 +146,7 @@ def _parse(entry: dict) -> Variable:
         identifier=bool(entry.get("identifier", False)),
         min=entry.get("min"),
         max=entry.get("max"),
+        out_of_scope_below=entry.get("out_of_scope_below"),
         extra={k: v for k, v in entry.items() if k not in known},
     )
     if variable.type not in VARIABLE_TYPES:
@@ -154,10 +163,17 @@ def load_catalogue() -> Catalogue:
     text = resources.files(__package__).joinpath("variables.yaml").read_text(encoding="utf-8")
     document = yaml.safe_load(text)
     variables = tuple(_parse(entry) for entry in document["variables"])
-    phases = dict(document["phases"])
+    phases = {key: entry["name"] for key, entry in document["phases"].items()}
+    triggers = {key: tuple(entry.get("reached_when_any") or ())
+                for key, entry in document["phases"].items()}
+    keys = {v.key for v in variables}
     for variable in variables:
         if variable.phase not in phases:
             raise ValueError(f"variable {variable.suv}: unknown phase {variable.phase!r}")
     if len({v.suv for v in variables}) != len(variables):
         raise ValueError("duplicate SUV numbers in the catalogue")
-    return Catalogue(variables=variables, phases=phases)
+    unknown = {key for keys_ in triggers.values() for key in keys_} - keys
+    if unknown:
+        raise ValueError(f"phase triggers name unknown variables: {sorted(unknown)}")
+    return Catalogue(variables=variables, phases=phases, phase_triggers=triggers,
+                     earliest_date=str(document["earliest_date"]))

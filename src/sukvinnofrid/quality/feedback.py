@@ -17,15 +17,18 @@ from sqlalchemy.engine import Engine
 from .. import warehouse
 from ..catalogue import load_catalogue
 from ..config import get_settings
-from .rules import (PHASE_TRIGGER, build_rules, is_missing, missing_variables,
+from ..formats import swedish_int, swedish_percent
+from ..intake import unknown_columns_in
+from .rules import (build_rules, is_missing, missing_variables,
                     normalized_columns_sql, phase_reached, value_columns)
 
 MAX_RANGES = 20
-SEVERITY_ORDER = {"block": 0, "reject": 1, "warn": 2}
+SEVERITY_ORDER = {"block": 0, "reject": 1, "error": 2, "warn": 3}
 SEVERITY_WORDS = {
     "block": "Stoppar hela filen",
-    "reject": "Raden avvisas",
-    "warn": "Varning (raden används)",
+    "reject": "Raden räknas inte (inte ett ärende i omgången)",
+    "error": "Fel: rätta till nästa omgång (ärendet räknas)",
+    "warn": "Varning (ärendet räknas)",
 }
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MD_SPECIAL = "\\`*_[]{}|#<>&!~"
@@ -144,9 +147,8 @@ def _phase_columns() -> tuple[list[str], list[str], set[str]]:
         variables = missing_variables(catalogue, phase)
         if not variables:
             continue
-        trigger = PHASE_TRIGGER.get(phase)
-        if trigger:
-            needed.add(catalogue.by_key(trigger).column)
+        for trigger in catalogue.phase_triggers.get(phase, ()):
+            needed.update(value_columns(catalogue.by_key(trigger), catalogue))
         for variable in variables:
             needed.update(value_columns(variable, catalogue))
         reached = phase_reached(phase, catalogue)
@@ -185,7 +187,7 @@ _NOT_REJECTED = (
 
 
 def _percent(share: float | None) -> str:
-    return "–" if share is None else f"{share * 100:.1f} %".replace(".", ",")
+    return "–" if share is None else swedish_percent(share, decimals=1)
 
 
 def riket_missing_shares(round_ids: list[str],
@@ -274,6 +276,7 @@ def write_feedback(upload_id: int, engine: Engine | None = None,
     reason = neutralise(upload["status_reason"] or (run or {}).get("outcome_reason") or "")
     rows_received = (run or {}).get("rows_received") or 0
     rejected = (run or {}).get("rows_rejected") or 0
+    with_errors = (run or {}).get("rows_with_errors") or 0
     warned = (run or {}).get("rows_warned") or 0
     blocked = status == "blocked" or (run is not None and run["outcome"] == "blocked")
 
@@ -287,23 +290,38 @@ def write_feedback(upload_id: int, engine: Engine | None = None,
         if reason:
             doc.para(f"Orsak: {reason}")
         doc.para("Rätta felen nedan och skicka in hela filen på nytt.")
-    elif warned and not rejected:
-        doc.para("Godkänd med varningar.", strong=True)
-    elif rejected or warned:
-        doc.para("Godkänd med varningar: rader med fel används inte i statistiken.", strong=True)
     else:
-        doc.para("Godkänd.", strong=True)
+        doc.para("Godkänd." if not (rejected or with_errors or warned) else
+                 "Godkänd, med anmärkningar nedan.", strong=True)
+        if rejected:
+            doc.para(f"{swedish_int(rejected)} rader är inte ärenden i omgången (till exempel "
+                     "utan klient eller datum för aktualisering, dubbletter eller klienter under "
+                     "18 år) och räknas inte i statistiken.")
+        if with_errors:
+            doc.para(f"{swedish_int(with_errors)} rader har fel som ska rättas till nästa omgång. "
+                     "Ärendena räknas, men de felaktiga uppgifterna räknas som saknade "
+                     "registreringar tills de är rättade.")
+        if warned:
+            doc.para(f"{swedish_int(warned)} rader har varningar, oftast saknade registreringar "
+                     "av frivilliga frågor. Ärendena räknas.")
     if status == "superseded":
         doc.para(f"Filen har senare ersatts av en nyare fil (uppladdning "
                  f"{upload['superseded_by']}) för samma omgång.")
 
+    not_saved = unknown_columns_in(upload["status_reason"])
+    if not_saved:
+        doc.heading(2, "Kolumner som inte sparades")
+        doc.para("Filen hade kolumner som inte finns i mallen. De har inte lästs in eller sparats: "
+                 f"{neutralise(not_saved)}.")
+
     if run is not None:
         doc.heading(2, "Antal rader")
         doc.table(["", "Antal"], [
-            ["Mottagna rader", str(rows_received)],
-            ["Godkända rader", str(0 if blocked else rows_received - rejected)],
-            ["Avvisade rader", str(rejected)],
-            ["Rader med varningar", str(warned)],
+            ["Mottagna rader", swedish_int(rows_received)],
+            ["Ärenden som räknas", swedish_int(0 if blocked else rows_received - rejected)],
+            ["Rader som inte räknas", swedish_int(rejected)],
+            ["Rader med fel att rätta", swedish_int(with_errors)],
+            ["Rader med varningar", swedish_int(warned)],
         ])
 
     if problems:

@@ -45,6 +45,7 @@ from sqlalchemy.engine import URL, Engine
 from .. import warehouse
 from ..catalogue import load_catalogue
 from ..config import get_settings
+from ..formats import swedish_int, swedish_percent
 from .rules import Rule, build_rules, lit, upload_rows_sql, with_flag_columns
 from .suites import SUITE_NAME, build_suite
 
@@ -52,10 +53,14 @@ log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 1000  # failing rows kept per rule in expectation_results.sample_rows
 EXAMPLE_VALUES = 5  # wrong values kept per rule (code, date and number columns only)
+# Upload values stay out of GX's results and Data Docs (GX writes them into the HTML
+# unescaped, and they are the kommun's data): counts and the failing rows' upload_id and
+# source_row only. The kommun's report shows values, escaped (quality/feedback.py).
 GX_RESULT_FORMAT = {
     "result_format": "SUMMARY",
     "unexpected_index_column_names": ["upload_id", "source_row"],
     "partial_unexpected_count": 20,
+    "exclude_unexpected_values": True,
 }
 # Above this many rows (of the whole batch) GX only reports success per expectation
 # (BOOLEAN_ONLY): SUMMARY costs two extra queries per expectation (measured at 100 000 rows:
@@ -72,7 +77,8 @@ class GateResult:
     reason: str  # Swedish, as stored in raw.uploads.status_reason
     status: str  # the upload's status after the gate (accepted | blocked | superseded)
     rows_received: int
-    rows_rejected: int
+    rows_rejected: int  # not cases in scope: out of the statistics
+    rows_with_errors: int  # counted, with the wrong values as missing registrations
     rows_warned: int
     gx_success: bool | None  # GX's verdict on the whole batch (None: the upload had no rows)
     data_docs_path: Path | None  # the batch's Data Docs (None: the upload had no rows)
@@ -87,14 +93,6 @@ class GateError(RuntimeError):
         super().__init__(f"quality gate failed for uploads {failed}; the others were decided")
         self.failed = failed
         self.results = results
-
-
-def _percent(share: float) -> str:
-    return f"{share * 100:.0f} %".replace(".", ",")
-
-
-def _fmt(n: int) -> str:
-    return f"{n:,}".replace(",", "\u00a0")
 
 
 # --- Great Expectations -----------------------------------------------------------------------
@@ -194,7 +192,8 @@ class _Batch:
     rows: dict[int, int]
     # upload_id -> rule_id -> (unexpected count, first failing source_rows, example values)
     evaluated: dict[int, dict[str, tuple]] = field(default_factory=dict)
-    marked: dict[int, tuple[int, int]] = field(default_factory=dict)  # -> (rejected, warned)
+    # upload_id -> (rejected, with errors, warned): rows with at least one finding of each
+    marked: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     gx: tuple[bool | None, dict, Path | None] = (None, {}, None)
 
 
@@ -275,8 +274,9 @@ def _collect_findings(conn, batch: _Batch, ids: list[int]) -> None:
                     count, sample, _ = evaluated[upload_id][rule.rule_id]
                     evaluated[upload_id][rule.rule_id] = (count, sample, examples)
     batch.evaluated = evaluated
-    batch.marked = {upload_id: (rejected, warned) for upload_id, rejected, warned in conn.execute(
+    batch.marked = {upload_id: tuple(counts) for upload_id, *counts in conn.execute(
         sa.text("SELECT upload_id, count(DISTINCT source_row) FILTER (WHERE severity = 'reject'),"
+                " count(DISTINCT source_row) FILTER (WHERE severity = 'error'),"
                 " count(DISTINCT source_row) FILTER (WHERE severity = 'warn')"
                 f" FROM {batch.findings} GROUP BY upload_id"))}
 
@@ -305,12 +305,12 @@ def _block_reason(failed: dict[str, int], by_id: dict[str, Rule], missing_column
         return "Filen stoppades: den innehåller inga ärenderader."
     blocking = [rule_id for rule_id in failed if by_id[rule_id].severity == "block"]
     if blocking:
-        parts = [f"{by_id[r].message} (gäller {_fmt(failed[r])} rader)" for r in blocking]
+        parts = [f"{by_id[r].message} (gäller {swedish_int(failed[r])} rader)" for r in blocking]
         return "Filen stoppades: " + " ".join(parts)
     if rejected / rows > max_share:
-        return (f"Filen stoppades: för många rader har fel som gör att de inte kan användas "
-                f"({_fmt(rejected)} av {_fmt(rows)}, {_percent(rejected / rows)}; gränsen är "
-                f"{_percent(max_share)}).")
+        return (f"Filen stoppades: för många rader är inte ärenden som kan räknas "
+                f"({swedish_int(rejected)} av {swedish_int(rows)}, {swedish_percent(rejected / rows)}; gränsen är "
+                f"{swedish_percent(max_share)}).")
     return None
 
 
@@ -333,16 +333,18 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
         evaluated["structure.columns"] = (
             len(batch.missing_columns), None, batch.missing_columns[:EXAMPLE_VALUES])
     failed = {rule_id: count for rule_id, (count, _, _) in evaluated.items() if count}
-    rejected, warned = batch.marked.get(upload_id, (0, 0))
+    rejected, with_errors, warned = batch.marked.get(upload_id, (0, 0, 0))
     reason = _block_reason(failed, by_id, batch.missing_columns, rows, rejected,
                            get_settings().max_rejected_share)
     outcome = "blocked" if reason else "accepted"
     if outcome == "accepted":
-        reason = f"Godkänd: {_fmt(rows - rejected)} av {_fmt(rows)} rader kan användas"
+        reason = f"Godkänd: {swedish_int(rows - rejected)} av {swedish_int(rows)} rader räknas"
         if rejected:
-            reason += f", {_fmt(rejected)} rader avvisades"
+            reason += f", {swedish_int(rejected)} rader är inte ärenden i omgången"
+        if with_errors:
+            reason += f", {swedish_int(with_errors)} rader har fel att rätta"
         if warned:
-            reason += f", {_fmt(warned)} rader har varningar"
+            reason += f", {swedish_int(warned)} rader har varningar"
         reason += "."
     if upload["status_reason"]:  # notes from intake (unknown columns ...) stay for the kommun
         reason += " " + upload["status_reason"]
@@ -369,18 +371,19 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
                              f"({same.get(upload_id)!r})")
         conn.execute(sa.text(
             "INSERT INTO quality.validation_runs (run_id, upload_id, suite_name, rows_received,"
-            " gx_success, data_docs_path, finished_at, rows_rejected, rows_warned, outcome,"
-            " outcome_reason) VALUES (:run, :u, :s, :n, :g, :d, clock_timestamp(), :rj, :w, :o,"
-            " :reason)"
+            " gx_success, data_docs_path, finished_at, rows_rejected, rows_with_errors,"
+            " rows_warned, outcome, outcome_reason) VALUES (:run, :u, :s, :n, :g, :d,"
+            " clock_timestamp(), :rj, :e, :w, :o, :reason)"
         ), {"run": run_id, "u": upload_id, "s": SUITE_NAME, "n": rows, "g": gx_success,
-            "d": str(docs_index) if docs_index else None, "rj": rejected, "w": warned,
+            "d": str(docs_index) if docs_index else None, "rj": rejected, "e": with_errors,
+            "w": warned,
             "o": outcome, "reason": reason})
         if rows and batch.row_rules:
             conn.execute(sa.text(
                 "INSERT INTO quality.row_findings (run_id, upload_id, source_row, rule_id,"
                 " severity) SELECT :run_id, upload_id, source_row, rule_id, severity"
                 f" FROM {batch.findings} WHERE upload_id = :upload_id"
-                " AND severity IN ('reject', 'warn') ORDER BY source_row, rule_id"
+                " AND severity IN ('reject', 'error', 'warn') ORDER BY source_row, rule_id"
             ), {"run_id": run_id, "upload_id": upload_id})
         conn.execute(_EXPECTATION_RESULTS.insert(), results)
 
@@ -402,7 +405,8 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
 
     return GateResult(
         upload_id=upload_id, run_id=run_id, outcome=outcome, reason=reason, status=status,
-        rows_received=rows, rows_rejected=rejected, rows_warned=warned, gx_success=gx_success,
+        rows_received=rows, rows_rejected=rejected, rows_with_errors=with_errors,
+        rows_warned=warned, gx_success=gx_success,
         data_docs_path=docs_index, failed_rules=failed,
     )
 
@@ -485,9 +489,9 @@ def _gate_batch(eng: Engine, upload_ids: list[int]) -> tuple[list[GateResult], l
                 continue
             result.seconds = time.monotonic() - started
             results.append(result)
-            log.info("upload %s: %s (%s rows, %s rejected, %s warned)", result.upload_id,
-                     result.outcome, result.rows_received, result.rows_rejected,
-                     result.rows_warned)
+            log.info("upload %s: %s (%s rows, %s rejected, %s with errors, %s warned)",
+                     result.upload_id, result.outcome, result.rows_received,
+                     result.rows_rejected, result.rows_with_errors, result.rows_warned)
     finally:
         _drop_work_tables(eng, batch)
     log.info("quality gate: %s uploads, %s rows in %.1f s (%.1f s to validate the batch)",

@@ -8,13 +8,23 @@ as NULL (so `"v14_kon" IS NULL` means "blank"), plus two helper columns:
 - `_upload_kommun`: the upload's `raw.uploads.kommun_kod`;
 - `_round_close`: the last day of the round month (`raw.uploads.round_id` = 'ÅÅÅÅ-MM').
 
-Severity: `block` stops the whole file, `reject` drops the row, `warn` only reports it.
+Severities, by the principle "a case that exists is counted" (docs/quality-rules.md):
+
+- `block` stops the whole file (the file is not this kommun's: a row names another kommun);
+- `reject` takes the row out of the statistics, only when the row is not a case in scope: its
+  case key (kommun, klient, datum för aktualisering) cannot be read, it was aktualiserad after
+  the round closed, the klient is under 18, or the same case is on an earlier row;
+- `error` keeps the case: the wrong or missing value counts as "uppgift saknas" (a date out of
+  order: the phase it dates cannot be placed in time), and the kommun corrects it next round;
+- `warn` keeps the case: a missing registration of an optional answer, or an answer that does
+  not fit another one.
+
 A rule with `sql=None` is table-level (the structure rule) and is checked on the column list.
 A rule's SQL may contain the placeholder `:upload_id` (filled by `Rule.render_sql`).
 
 Rules that relate variables to each other name variables by catalogue *key* in the small
-tables below (the phase triggers, the case key, the conditional questions); everything else
-(codes, ranges, formats, phases, requirements) is read from the catalogue.
+tables below (the phase triggers, the conditional questions); everything else (codes, ranges,
+formats, phases, requirements, the case key) is read from the catalogue.
 """
 
 from __future__ import annotations
@@ -24,23 +34,15 @@ from functools import cache
 
 from ..catalogue import Catalogue, Variable, load_catalogue, risk_column
 
-SEVERITIES = ("block", "reject", "warn")
-EARLIEST_DATE = "2000-01-01"
+SEVERITIES = ("block", "reject", "error", "warn")
+# Severities whose rows still count in the statistics.
+KEPT_SEVERITIES = ("error", "warn")
 DATE_REGEX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 INTEGER_REGEX = r"^[0-9]+$"
 CHOICE_VALUES = ("1", "0")
 
-# A case has reached a phase when the trigger date is given (None: every case has).
-PHASE_TRIGGER = {
-    "bakgrund": None,
-    "fore": None,
-    "under": "datum_insats",
-    "efter": "datum_avslut",
-    "brukaruppfoljning": "datum_avslut",
-}
-CLOSE_DATE_KEY = "datum_avslut"
-# The case key: unique within one upload.
-CASE_KEY = ("kommun", "verksamhet", "klient", "datum_aktualisering")
+# The phase whose triggers make a case closed (the catalogue's phases say what opens each).
+CLOSED_PHASE = "efter"
 # Variables that are answered together with a date: given iff the date is given.
 GIVEN_WITH_DATE = (("insatser", "datum_insats"),)
 # Conditional follow-up questions: (key, depends on key, codes of that variable that open it).
@@ -48,6 +50,9 @@ GIVEN_WITH_DATE = (("insatser", "datum_insats"),)
 # where v202 says the situation has improved (1 Förbättrats mycket, 2 Förbättrats lite).
 # A warning, not a rejection: the answer may still be informative.
 CONDITIONAL = (("insatsernas_betydelse", "forandring_valdsutsatthet", (1, 2)),)
+
+# How each severity keeps or drops the row, in the kommun's words (feedback, docs).
+KEPT_NOTE = "Ärendet räknas; uppgiften räknas som saknad tills den är rättad."
 
 
 @dataclass(frozen=True)
@@ -153,14 +158,30 @@ def is_missing(variable: Variable, catalogue: Catalogue) -> str:
 
 
 def phase_reached(phase: str, catalogue: Catalogue) -> str:
-    trigger = PHASE_TRIGGER.get(phase)
-    return "TRUE" if trigger is None else given(catalogue.by_key(trigger).column)
+    """SQL: the case has reached the phase (any trigger variable registered)."""
+    triggers = [catalogue.by_key(key) for key in catalogue.phase_triggers.get(phase, ())]
+    if not triggers:
+        return "TRUE"
+    return "(" + " OR ".join(is_given(v, catalogue) for v in triggers) + ")"
+
+
+def phase_trigger_labels(phase: str, catalogue: Catalogue) -> str:
+    """How a kommun reads what opens a phase: 'Datum … (117) eller Stöd … (118)'."""
+    return _join_or([catalogue.by_key(key).label for key in catalogue.phase_triggers.get(phase, ())])
 
 
 # --- Swedish wording ---------------------------------------------------------------------------
 
+def _join(parts: list[str], word: str) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" {word} " + parts[-1]
+
+
 def _join_or(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " eller " + parts[-1]
+    return _join(parts, "eller")
+
+
+def _join_and(parts: list[str]) -> str:
+    return _join(parts, "och")
 
 
 def sentence(text: str) -> str:
@@ -184,6 +205,11 @@ def _format_hint(variable: Variable) -> str:
 
 # --- rule families -----------------------------------------------------------------------------
 
+def _key_or_error(variable: Variable) -> str:
+    """A wrong case-key value means the row is not a case; any other wrong value is an error."""
+    return "reject" if variable.required == "key" else "error"
+
+
 def _structure_rule(catalogue: Catalogue) -> Rule:
     return Rule(
         rule_id="structure.columns",
@@ -206,7 +232,7 @@ def _kommun_rules(variable: Variable) -> list[Rule]:
         suv=variable.suv,
         column=variable.column,
         severity="block",
-        sql=f"upper(COALESCE({c}, '')) <> upper(COALESCE(_upload_kommun, ''))",
+        sql=f"{c} IS NOT NULL AND upper({c}) <> upper(COALESCE(_upload_kommun, ''))",
         message="Kommunkoden på raden stämmer inte med den kommun filen lämnades in för.",
         hint="Ange samma kommun- eller stadsdelskod på varje rad som i filnamnet, "
              "till exempel 0180 eller 0180-EAV.",
@@ -216,13 +242,18 @@ def _kommun_rules(variable: Variable) -> list[Rule]:
 
 
 def _required_rule(variable: Variable) -> Rule:
+    if variable.required == "key":
+        message = ("Uppgiften saknas. Den behövs för att känna igen ärendet, så raden räknas "
+                   "inte i statistiken.")
+    else:
+        message = f"Uppgiften saknas men ska alltid fyllas i. {KEPT_NOTE}"
     return Rule(
         rule_id=f"{variable.column}.required",
         suv=variable.suv,
         column=variable.column,
-        severity="reject",
+        severity=_key_or_error(variable),
         sql=blank(variable.column),
-        message="Uppgiften saknas men ska alltid fyllas i.",
+        message=message,
         hint=_format_hint(variable),
         family="required",
         expectation="ExpectColumnValuesToNotBeNull",
@@ -230,16 +261,19 @@ def _required_rule(variable: Variable) -> Rule:
     )
 
 
-def _date_rules(variable: Variable) -> list[Rule]:
+def _date_rules(variable: Variable, catalogue: Catalogue) -> list[Rule]:
+    earliest = catalogue.earliest_date
     col = variable.column
     c = q(col)
     hint = _format_hint(variable)
+    severity = _key_or_error(variable)
+    outcome = ("Raden räknas inte i statistiken." if severity == "reject" else KEPT_NOTE)
     return [
         Rule(
             rule_id=f"{col}.date_format",
-            suv=variable.suv, column=col, severity="reject",
+            suv=variable.suv, column=col, severity=severity,
             sql=f"{c} IS NOT NULL AND {c} !~ {lit(DATE_REGEX)}",
-            message="Datumet är inte skrivet som ÅÅÅÅ-MM-DD.",
+            message=f"Datumet är inte skrivet som ÅÅÅÅ-MM-DD. {outcome}",
             hint=hint, family="date_format",
             expectation="ExpectColumnValuesToMatchRegex",
             expectation_kwargs={"column": col, "regex": DATE_REGEX},
@@ -247,25 +281,31 @@ def _date_rules(variable: Variable) -> list[Rule]:
         ),
         Rule(
             rule_id=f"{col}.real_date",
-            suv=variable.suv, column=col, severity="reject",
+            suv=variable.suv, column=col, severity=severity,
             sql=f"{c} ~ {lit(DATE_REGEX)} AND NOT pg_input_is_valid({c}, 'date')",
-            message="Datumet finns inte i kalendern (till exempel 31 april eller månad 13).",
+            message="Datumet finns inte i kalendern (till exempel 31 april eller månad 13). "
+                    + outcome,
             hint=hint, family="real_date", show_values=True,
         ),
         Rule(
             rule_id=f"{col}.after_round_close",
-            suv=variable.suv, column=col, severity="reject",
+            suv=variable.suv, column=col, severity=severity,
             sql=f"{as_date(col)} > _round_close",
-            message="Datumet ligger efter insamlingsomgångens sista dag.",
+            message=("Ärendet aktualiserades efter insamlingsomgångens sista dag och hör till en "
+                     "senare omgång. Raden räknas inte i den här omgången."
+                     if severity == "reject" else
+                     f"Datumet ligger efter insamlingsomgångens sista dag. {KEPT_NOTE}"),
             hint="Ange ett datum som inte är senare än den sista dagen i omgångens månad.",
             family="date_range", show_values=True,
         ),
         Rule(
-            rule_id=f"{col}.before_{EARLIEST_DATE[:4]}",
-            suv=variable.suv, column=col, severity="reject",
-            sql=f"{as_date(col)} < DATE {lit(EARLIEST_DATE)}",
-            message=f"Datumet ligger före {EARLIEST_DATE}.",
-            hint=f"Ange ett datum från {EARLIEST_DATE} och framåt.",
+            rule_id=f"{col}.before_{earliest[:4]}",
+            suv=variable.suv, column=col, severity="error",
+            sql=f"{as_date(col)} < DATE {lit(earliest)}",
+            message=f"Datumet ligger före {earliest}, vilket inte är rimligt. "
+                    + ("Ärendet räknas med datumet som det står." if severity == "reject"
+                       else KEPT_NOTE),
+            hint=f"Ange ett datum från {earliest} och framåt.",
             family="date_range", show_values=True,
         ),
     ]
@@ -273,31 +313,44 @@ def _date_rules(variable: Variable) -> list[Rule]:
 
 def _integer_rules(variable: Variable) -> list[Rule]:
     col = variable.column
+    c = q(col)
+    digits = f"{c} ~ {lit(INTEGER_REGEX)}"
     rules = [Rule(
         rule_id=f"{col}.integer",
-        suv=variable.suv, column=col, severity="reject",
-        sql=f"{q(col)} IS NOT NULL AND {q(col)} !~ {lit(INTEGER_REGEX)}",
-        message="Värdet är inte ett heltal.",
+        suv=variable.suv, column=col, severity="error",
+        sql=f"{c} IS NOT NULL AND NOT {digits}",
+        message=f"Värdet är inte ett heltal. {KEPT_NOTE}",
         hint=_format_hint(variable) + " Skriv bara siffror, utan decimaler eller text.",
         family="integer",
         expectation="ExpectColumnValuesToMatchRegex",
         expectation_kwargs={"column": col, "regex": INTEGER_REGEX},
         show_values=True,
     )]
-    if variable.min is not None or variable.max is not None:
-        bounds = []
-        if variable.min is not None:
-            bounds.append(f"{q(col)}::numeric < {variable.min}")
-        if variable.max is not None:
-            bounds.append(f"{q(col)}::numeric > {variable.max}")
+    # CASE: the casts must only run on digits (Postgres may reorder AND operands).
+    if variable.out_of_scope_below is not None:
+        rules.append(Rule(
+            rule_id=f"{col}.out_of_scope",
+            suv=variable.suv, column=col, severity="reject",
+            sql=f"(CASE WHEN {digits} THEN {c}::numeric < {variable.out_of_scope_below}"
+                f" ELSE false END)",
+            message=f"Klienten är yngre än {variable.out_of_scope_below} år. SU-Kvinnofrid följer "
+                    f"upp stödet till vuxna, så raden räknas inte i statistiken.",
+            hint=f"Registrera bara ärenden där klienten är {variable.out_of_scope_below} år "
+                 "eller äldre, och kontrollera åldern.",
+            family="scope", show_values=True,
+        ))
+    bounds = []
+    if variable.min is not None and variable.min > (variable.out_of_scope_below or -1):
+        bounds.append(f"{c}::numeric < {variable.min}")
+    if variable.max is not None:
+        bounds.append(f"{c}::numeric > {variable.max}")
+    if bounds:
         rules.append(Rule(
             rule_id=f"{col}.in_range",
-            suv=variable.suv, column=col, severity="reject",
-            # CASE: the cast must only run on digits (Postgres may reorder AND operands).
-            sql=f"(CASE WHEN {q(col)} ~ {lit(INTEGER_REGEX)} THEN {' OR '.join(bounds)}"
-                f" ELSE false END)",
+            suv=variable.suv, column=col, severity="error",
+            sql=f"(CASE WHEN {digits} THEN {' OR '.join(bounds)} ELSE false END)",
             message=f"Värdet ligger utanför det tillåtna intervallet "
-                    f"{variable.min}–{variable.max}.",
+                    f"{variable.min}–{variable.max}. {KEPT_NOTE}",
             hint=_format_hint(variable),
             family="range", show_values=True,
         ))
@@ -309,9 +362,9 @@ def _in_set_rule(variable: Variable, column: str, codes: dict[int, str], message
     values = [str(code) for code in codes]
     return Rule(
         rule_id=f"{column}.in_set",
-        suv=variable.suv, column=column, severity="reject",
+        suv=variable.suv, column=column, severity="error",
         sql=f"{q(column)} IS NOT NULL AND {q(column)} NOT IN ({', '.join(lit(v) for v in values)})",
-        message=message, hint=hint, family=family,
+        message=f"{message} {KEPT_NOTE}", hint=hint, family=family,
         expectation="ExpectColumnValuesToBeInSet",
         expectation_kwargs={"column": column, "value_set": values},
         show_values=True,
@@ -356,12 +409,12 @@ def _risk_rules(variable: Variable) -> list[Rule]:
             code_hint(variable.codes), family="risk"))
         rules.append(Rule(
             rule_id=f"{s}.in_scale",
-            suv=variable.suv, column=s, severity="reject",
+            suv=variable.suv, column=s, severity="error",
             sql=f"(CASE WHEN {q(s)} IS NULL THEN false WHEN {q(s)} !~ {lit(INTEGER_REGEX)}"
                 f" THEN true ELSE {q(s)}::numeric < {scale['min']}"
                 f" OR {q(s)}::numeric > {scale['max']} END)",
             message=f"Skattningen i riskbedömning {slot} ligger inte på skalan "
-                    f"{scale['min']}–{scale['max']}.",
+                    f"{scale['min']}–{scale['max']}. {KEPT_NOTE}",
             hint=f"Ange ett heltal från {scale['min']} (låg risk) till {scale['max']} (hög risk).",
             family="risk", show_values=True,
         ))
@@ -377,18 +430,19 @@ def _risk_rules(variable: Variable) -> list[Rule]:
             previous = [risk_column(slot - 1, p) for p in ("tidpunkt", "instrument", "skattning")]
             rules.append(Rule(
                 rule_id=f"v{variable.suv}_{slot}.after_previous",
-                suv=variable.suv, column=None, severity="reject",
+                suv=variable.suv, column=None, severity="error",
                 sql=f"{any_given(slot_columns)} AND {all_blank(previous)}",
-                message=f"Riskbedömning {slot} är ifylld fast riskbedömning {slot - 1} är tom.",
+                message=f"Riskbedömning {slot} är ifylld fast riskbedömning {slot - 1} är tom. "
+                        "Bedömningen räknas ändå.",
                 hint="Fyll i riskbedömningarna i tur och ordning från nummer 1, utan luckor.",
                 family="risk",
             ))
             rules.append(Rule(
                 rule_id=f"{t}.not_decreasing",
-                suv=variable.suv, column=t, severity="reject",
+                suv=variable.suv, column=t, severity="error",
                 sql=f"{as_int(t)} < {as_int(previous[0])}",
                 message=f"Tidpunkten för riskbedömning {slot} ligger före tidpunkten för "
-                        f"riskbedömning {slot - 1}.",
+                        f"riskbedömning {slot - 1}. Bedömningarna jämförs i tidpunktsordning.",
                 hint="Registrera riskbedömningarna i tidsordning: före, under och sedan efter "
                      "stödet/insatsen.",
                 family="risk",
@@ -397,16 +451,18 @@ def _risk_rules(variable: Variable) -> list[Rule]:
 
 
 def _date_order_rules(catalogue: Catalogue) -> list[Rule]:
-    """Dates of the catalogue are in case order (aktualisering ≤ insats ≤ avslut)."""
+    """Dates of the catalogue are in case order (aktualisering ≤ insats ≤ avslut); of two dates
+    out of order the later one in that order cannot be placed in time."""
     dates = [v for v in catalogue.variables if v.type == "date"]
     rules = []
     for index, later in enumerate(dates):
         for earlier in dates[:index]:
             rules.append(Rule(
                 rule_id=f"{later.column}.not_before_v{earlier.suv}",
-                suv=later.suv, column=later.column, severity="reject",
+                suv=later.suv, column=later.column, severity="error",
                 sql=f"{as_date(later.column)} < {as_date(earlier.column)}",
-                message=f"{later.label} ligger före {earlier.label}.",
+                message=f"{later.label} ligger före {earlier.label}. Ärendet räknas, men "
+                        f"{later.name.lower()} räknas som saknat tills det är rättat.",
                 hint=f"{later.name} kan inte vara tidigare än {earlier.name.lower()}.",
                 family="date_order", related_suvs=(earlier.suv,),
             ))
@@ -414,55 +470,67 @@ def _date_order_rules(catalogue: Catalogue) -> list[Rule]:
 
 
 def _closed_rules(catalogue: Catalogue) -> list[Rule]:
-    close = catalogue.by_key(CLOSE_DATE_KEY)
-    closed_phases = {p for p, key in PHASE_TRIGGER.items() if key == CLOSE_DATE_KEY}
+    """A case is closed when a date or a reason for closing is registered. Then both are
+    required; the other answers of the closed phases belong to closed cases only."""
+    triggers = catalogue.phase_triggers[CLOSED_PHASE]
+    closed = phase_reached(CLOSED_PHASE, catalogue)
+    opened_by = phase_trigger_labels(CLOSED_PHASE, catalogue)
+    closed_phases = {p for p, keys in catalogue.phase_triggers.items() if keys == triggers}
     rules = []
     for variable in catalogue.variables:
         if variable.required == "closed":
             rules.append(Rule(
                 rule_id=f"{variable.column}.required_when_closed",
-                suv=variable.suv, column=variable.column, severity="reject",
-                sql=f"{given(close.column)} AND {is_missing(variable, catalogue)}",
-                message=f"Ärendet är avslutat men uppgift saknas om {variable.label}.",
+                suv=variable.suv, column=variable.column, severity="error",
+                sql=f"{closed} AND {is_missing(variable, catalogue)}",
+                message=f"Ärendet är avslutat ({opened_by} är ifyllt) men uppgift saknas om "
+                        f"{variable.label}. {KEPT_NOTE}",
                 hint=f"Ange {variable.name.lower()} för alla avslutade ärenden. "
                      + _format_hint(variable),
-                family="closed", related_suvs=(close.suv,),
+                family="closed",
+                related_suvs=tuple(catalogue.by_key(k).suv for k in triggers
+                                   if k != variable.key),
             ))
-        if variable.phase in closed_phases and variable.key != CLOSE_DATE_KEY:
+        elif variable.phase in closed_phases:
             rules.append(Rule(
                 rule_id=f"{variable.column}.only_when_closed",
-                suv=variable.suv, column=variable.column, severity="reject",
-                sql=f"{blank(close.column)} AND {is_given(variable, catalogue)}",
-                message=f"Uppgiften är ifylld men ärendet är inte avslutat "
-                        f"({close.label} saknas).",
+                suv=variable.suv, column=variable.column, severity="error",
+                sql=f"NOT {closed} AND {is_given(variable, catalogue)}",
+                message=f"Uppgiften är ifylld men ärendet är inte avslutat (varken "
+                        f"{_join_and([catalogue.by_key(k).label for k in triggers])} är "
+                        "ifyllt). Ärendet räknas som pågående och svaret räknas inte förrän "
+                        "ärendet är avslutat.",
                 hint=f"Fyll bara i uppgiften för avslutade ärenden, det vill säga när "
-                     f"{close.label} är ifyllt.",
-                family="closed", related_suvs=(close.suv,),
+                     f"{opened_by} är ifyllt.",
+                family="closed",
+                related_suvs=tuple(catalogue.by_key(k).suv for k in triggers),
             ))
     return rules
 
 
 def _given_with_date_rules(catalogue: Catalogue) -> list[Rule]:
+    """An insats and its start date go together; either alone is a missing registration."""
     rules = []
     for key, date_key in GIVEN_WITH_DATE:
         variable, date = catalogue.by_key(key), catalogue.by_key(date_key)
         rules += [
             Rule(
                 rule_id=f"{variable.column}.required_with_v{date.suv}",
-                suv=variable.suv, column=None, severity="reject",
+                suv=variable.suv, column=None, severity="warn",
                 sql=f"{given(date.column)} AND {is_missing(variable, catalogue)}",
                 message=f"{date.label} är ifyllt men inget alternativ är valt för "
-                        f"{variable.label}.",
+                        f"{variable.label}. Ärendet räknas som ett ärende med insats, med "
+                        "insatsen som saknad registrering.",
                 hint=f"Markera med 1 minst ett alternativ för {variable.name.lower()} när "
                      f"{date.name.lower()} är ifyllt.",
                 family="given_with_date", related_suvs=(date.suv,),
             ),
             Rule(
                 rule_id=f"{variable.column}.only_with_v{date.suv}",
-                suv=variable.suv, column=None, severity="reject",
+                suv=variable.suv, column=None, severity="warn",
                 sql=f"{blank(date.column)} AND {is_given(variable, catalogue)}",
                 message=f"Alternativ är markerade för {variable.label} men {date.label} "
-                        f"saknas.",
+                        "saknas. Insatsen räknas, med startdatumet som saknad registrering.",
                 hint=f"Ange {date.name.lower()} (ÅÅÅÅ-MM-DD) när stöd eller insatser är "
                      f"registrerade.",
                 family="given_with_date", related_suvs=(date.suv,),
@@ -491,7 +559,7 @@ def _conditional_rules(catalogue: Catalogue) -> list[Rule]:
 
 
 def _case_key_rule(catalogue: Catalogue) -> Rule:
-    key_vars = [catalogue.by_key(k) for k in CASE_KEY]
+    key_vars = catalogue.case_key()
     names = ", ".join(v.label for v in key_vars)
     # A row is a duplicate when an earlier row of the same upload has the same (non-blank) key.
     # The subquery is uncorrelated (the upload id is filled in), so Postgres runs it once.
@@ -505,7 +573,9 @@ def _case_key_rule(catalogue: Catalogue) -> Rule:
              " JOIN raw.case_records e ON e.upload_id = d.upload_id"
              f" AND e.source_row < d.source_row AND {same_key}"
              " WHERE d.upload_id = :upload_id)"),
-        message=f"Samma ärende finns redan på en tidigare rad i filen ({names}).",
+        message=f"Samma ärende ({names}) finns redan på en tidigare rad i filen, även om "
+                "andra uppgifter skiljer sig. Ett ärende räknas en gång per kommun: raden "
+                "räknas inte.",
         hint="Varje ärende ska finnas på en rad. Ta bort dubbletten eller rätta uppgifterna.",
         family="unique", related_suvs=tuple(v.suv for v in key_vars),
     )
@@ -514,10 +584,10 @@ def _case_key_rule(catalogue: Catalogue) -> Rule:
 def missing_variables(catalogue: Catalogue, phase: str | None = None) -> list[Variable]:
     """Optional variables whose blank counts as a missing registration once the phase is reached.
 
-    Leaves out free text, the phase trigger dates, the variables with a stricter rule of their
-    own (required when closed, given together with a date) and the conditional follow-ups.
+    Leaves out free text, the phase trigger variables, the variables with a stricter rule of
+    their own (required when closed, given together with a date) and the conditional follow-ups.
     """
-    triggers = {key for key in PHASE_TRIGGER.values() if key}
+    triggers = {key for keys in catalogue.phase_triggers.values() for key in keys}
     stricter = {key for key, _ in GIVEN_WITH_DATE} | {key for key, _, _ in CONDITIONAL}
     return [
         v for v in catalogue.variables
@@ -534,10 +604,8 @@ def _missing_rules(catalogue: Catalogue) -> list[Rule]:
         if variable.phase == "brukaruppfoljning":
             continue
         reached = phase_reached(variable.phase, catalogue)
-        trigger = PHASE_TRIGGER[variable.phase]
-        when = ""
-        if trigger:
-            when = f", fast {catalogue.by_key(trigger).label} är ifyllt"
+        triggers = catalogue.phase_triggers[variable.phase]
+        when = f", fast {phase_trigger_labels(variable.phase, catalogue)} är ifyllt" if triggers else ""
         rules.append(Rule(
             rule_id=f"{variable.column}.missing",
             suv=variable.suv, column=variable.column if variable.type != "codes" else None,
@@ -549,7 +617,7 @@ def _missing_rules(catalogue: Catalogue) -> list[Rule]:
                 "Fyll i riskbedömningen (tidpunkt, instrument och skattning)."
                 if variable.type == "risk_assessments" else _format_hint(variable)),
             family="missing",
-            related_suvs=(catalogue.by_key(trigger).suv,) if trigger else (),
+            related_suvs=tuple(catalogue.by_key(k).suv for k in triggers),
         ))
     return rules
 
@@ -560,13 +628,12 @@ def build_rules(catalogue: Catalogue | None = None) -> tuple[Rule, ...]:
     catalogue = catalogue or load_catalogue()
     rules: list[Rule] = [_structure_rule(catalogue)]
     for variable in catalogue.variables:
+        if variable.required in ("key", "always"):
+            rules.append(_required_rule(variable))
         if variable.type == "kommun":
             rules += _kommun_rules(variable)
-            continue
-        if variable.required == "always":
-            rules.append(_required_rule(variable))
         if variable.type == "date":
-            rules += _date_rules(variable)
+            rules += _date_rules(variable, catalogue)
         elif variable.type == "integer":
             rules += _integer_rules(variable)
         elif variable.type == "code":

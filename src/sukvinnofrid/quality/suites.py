@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 SUITE_NAME = "su_kvinnofrid_upload"
 # The pipeline severity as GX's own severity (shown in Data Docs; decisions use the rule's).
-GX_SEVERITY = {"block": "critical", "reject": "warning", "warn": "info"}
+GX_SEVERITY = {"block": "critical", "reject": "warning", "error": "warning", "warn": "info"}
 
 
 def rule_meta(rule: Rule) -> dict:
