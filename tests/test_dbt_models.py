@@ -29,14 +29,14 @@ Fixture (kommun 0180 Stockholm, län 01; kommun 1280 Malmö, län 12; rounds 202
   2: Patriark 6]; b1 [1: FREDA 5, 2: FREDA 5]; b3 [1: FREDA 9, 2: samtal 8]
 
   kommun size groups (fixture kommungrupper: 1 <5 000, 2 5 000-9 999, 3 10 000-99 999,
-  4 100 000+, by adults 18+ in the latest year): 0180 2023 4000+3900 = 7900 -> 2;
-  1280 2023 2100+2000 = 4100 -> 1. Years of v5: 2022 a1 b1 b2; 2023 a2..a7 b3 b4 b5.
+  4 100 000+, by inhabitants in the latest year, fixture population_total): 0180 2023 7 900
+  -> 2; 1280 2023 4 100 -> 1. Years of v5: 2022 a1 b1 b2; 2023 a2..a7 b3 b4 b5.
 
 What is asserted: the funnel (phases and missing registrations) of both rounds, the Kolada key
 figures, and EVERY figure of fct_national_figures at riket level, breakdown 'alla', round 2
 (NATIONAL_R2: numerator, denominator and share/mean of every category, computed by hand), plus
 some breakdowns (incl. storleksgrupp and riskinstrument), the period_type 'year' rows (cases by
-the calendar year of v5, latest state); and that round 1's rows of fct_case_funnel and
+the calendar year of v5, as of each round); and that round 1's rows of fct_case_funnel and
 fct_national_figures are identical before and after round 2 arrives.
 
 Reference seeds: the test runs a copy of dbt_project/ whose seeds/reference/ are the small
@@ -67,9 +67,14 @@ FIXTURES = ROOT / "tests" / "fixtures" / "dbt"
 REFERENCE_FILES = {
     "kommuner.csv": ["kommun_kod", "kommun_namn", "lan_kod"],
     "lan.csv": ["lan_kod", "lan_namn"],
-    "stadsdelar.csv": ["stadsdel_kod", "kommun_kod", "stadsdel_namn", "kolada_ou_id"],
+    "stadsdelar.csv": ["stadsdel_kod", "kommun_kod", "stadsdel_namn", "kolada_ou_id",
+                       "kolada_ou_id_status"],
     "kommungrupper.csv": ["storleksgrupp_kod", "storleksgrupp_namn", "min_invanare", "max_invanare"],
-    "population_18plus.csv": ["kommun_kod", "year", "kon", "population"],
+    "befolkningsgrupper.csv": ["befolkningsgrupp_kod", "befolkningsgrupp_namn", "min_invanare",
+                               "max_invanare"],
+    "population_18plus.csv": ["kommun_kod", "year", "kon", "population", "source"],
+    "population_total.csv": ["kommun_kod", "year", "population", "source"],
+    "population_18plus_stadsdelar.csv": ["stadsdel_kod", "year", "kon", "population", "source"],
 }
 
 R1, R2 = "2023-06", "2023-12"
@@ -203,20 +208,24 @@ def _funnel(engine) -> dict[tuple, tuple]:
     return {(r["round_id"], r["level"], r["area_code"], r["kon"]): r for r in rows}
 
 
-def _national(engine, period: str) -> dict[tuple, dict]:
-    """Every row of fct_national_figures for one period (all levels, areas and breakdowns)."""
-    rows = _rows(engine, "SELECT * FROM marts.fct_national_figures WHERE period = :p", p=period)
+def _national(engine, round_id: str) -> dict[tuple, dict]:
+    """Every row of fct_national_figures of one round (all periods, levels, areas and
+    breakdowns)."""
+    rows = _rows(engine, "SELECT * FROM marts.fct_national_figures WHERE round_id = :r",
+                 r=round_id)
     national = {(r["figure_id"], r["level"], r["area_code"], r["breakdown"],
-                 r["breakdown_value"], r["category"]): r for r in rows}
+                 r["breakdown_value"], r["category"], r["period"]): r for r in rows}
     assert len(national) == len(rows)
     return national
 
 
 # fct_national_figures, riket, breakdown 'alla', round 2 (2023-12): the 12 cases a1..a7, b1..b5
 # (see the case table in the module docstring; "closed" = a1 a2 a3 a4 a7 b1 b2).
-# figure_id: (denominator, number of categories, {category: numerator} for every category with
-# a non-zero numerator); every other category has numerator 0 and share 0.0. share_pct =
-# round(100 * numerator / denominator, 1); mean_value = round(numerator / denominator, 1).
+# figure_id: (denominator = n, number of categories besides 'saknas', {category: numerator} for
+# every category with a non-zero numerator); every other category has numerator 0 and share
+# 0.0. share_pct = round(100 * numerator / n, 1); mean_value = round(numerator / n, 1).
+# POPULATION_R2: each figure's population (n_population); its category 'saknas' counts the
+# population without a usable answer, n_population - n.
 NATIONAL_R2 = {
     # all 12 cases have kön: K a1 a2 a4 a5 a7 b1 b2 b3 b5 = 9, M a3 a6 b4 = 3
     "kon": (12, 2, {"1": 9, "2": 3}),
@@ -260,7 +269,7 @@ NATIONAL_R2 = {
     # closed with v257 (a7 has none): 1 a1 a2 b1; 3 a3 b2; 4 a4
     "avslutsorsak": (6, 7, {"1": 3, "3": 2, "4": 1}),
     # closed with v192 (a4, a7 have none): 1 a1 b1; 2 a2; 3 b2; 5 a3
-    "maluppfoljning": (5, 5, {"1": 2, "2": 1, "3": 1, "5": 1}),
+    "maluppfoljning": (5, 6, {"1": 2, "2": 1, "3": 1, "5": 1, "helt_delvis": 3}),
     # days v5 -> v256: a3 19, a7 19, b2 76 | a1 106 | a2 263, a4 255, b1 182
     "arendelangd": (7, 5, {"0-90": 3, "91-180": 1, "181-270": 3}),
     # brukarenkät among the 7 closed: a1 a2 b1
@@ -268,9 +277,9 @@ NATIONAL_R2 = {
     # v202: a1 1, a2 2, b1 1
     "forandring_valdsutsatthet": (3, 6, {"1": 2, "2": 1}),
     # v203: a1 5, b1 4 (a2 did not answer it)
-    "insatsernas_betydelse": (2, 6, {"4": 1, "5": 1}),
+    "insatsernas_betydelse": (2, 7, {"4": 1, "5": 1, "stor_avgorande": 2}),
     # v212: a1 4, a2 5, b1 4
-    "delaktighet": (3, 6, {"4": 2, "5": 1}),
+    "delaktighet": (3, 7, {"4": 2, "5": 1, "stor_mycket_stor": 3}),
     # v206: a1 1, b1 1
     "positiva_inslag": (2, 3, {"1": 2}),
     # v192 = 1 and v202 = 1 among the 7 closed: a1 b1
@@ -279,11 +288,34 @@ NATIONAL_R2 = {
     "riskbedomning": (12, 2, {"ja": 5, "nej": 7}),
     # instruments among those 5: FREDA (1) a1 a2 b1 b3; Patriark (3) a6; samtal utan metod (6) b3
     "riskmetod": (5, 6, {"1": 4, "3": 1, "6": 1}),
-    # at least two scored slots: a2 8 -> 9 (last of 8, 7, 9) hogre; a6 9 -> 6 lagre;
-    # b1 5 -> 5 oforandrad; b3 9 -> 8 lagre (a1 has one slot)
-    "riskforandring": (4, 3, {"lagre": 2, "oforandrad": 1, "hogre": 1}),
+    # two scored slots with the same instrument: a2 FREDA 8 -> 9 (first 8, last of 8, 7, 9)
+    # hogre; a6 Patriark 9 -> 6 lagre; b1 FREDA 5 -> 5 oforandrad (b3's FREDA and samtal are
+    # one each; a1 has one slot)
+    "riskforandring": (3, 3, {"lagre": 1, "oforandrad": 1, "hogre": 1}),
     # size group of the case's kommun: 1 (1280) b1..b5; 2 (0180) a1..a7; groups 3, 4 none
     "storleksgrupp": (12, 4, {"1": 5, "2": 7}),
+    # the three causes of diagram 17 among the closed with v257: a1 1, a2 1, a3 3, a4 4, b1 1,
+    # b2 3, all within 360 days (durations above)
+    "avslutsorsak_langd": (6, 3, {"1": 3, "3": 2, "4": 1}),
+    # inhabitants 7 900 (0180) and 4 100 (1280): befolkningsgrupp 1 (0-14 999)
+    "befolkningsgrupp": (12, 5, {"1": 12}),
+}
+POPULATION_R2 = {
+    "kon": 12, "aldersgrupp": 12, "ursprung": 12, "hedersrelaterat": 12, "initiativ": 12,
+    "funktionsnedsattning": 12, "valdets_grad": 12, "utovare": 12, "med_insats": 12,
+    # the 9 with an insats (v117 or v118)
+    "insatser": 9, "antal_insatser": 9, "typ_av_insats": 9,
+    # closed with insats: a1 a2 a4 b1 b2
+    "genomforande": 5, "samverkan": 5, "antal_samverkansparter": 12,
+    "medel_samverkansparter": 5,
+    # closed (v256 or v257): a1 a2 a3 a4 a7 b1 b2
+    "avslutsorsak": 7, "avslutsorsak_langd": 6, "maluppfoljning": 7, "arendelangd": 7,
+    "brukarenkat_besvarad": 7, "toppgrupp": 7,
+    # closed with a brukarenkät: a1 a2 b1
+    "forandring_valdsutsatthet": 3, "insatsernas_betydelse": 3, "delaktighet": 3,
+    "positiva_inslag": 3,
+    "riskbedomning": 12, "riskmetod": 5, "riskforandring": 3, "storleksgrupp": 12,
+    "befolkningsgrupp": 12,
 }
 
 
@@ -322,7 +354,7 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # below compares real content: med_insats 7/10; closed a1 a3 b1 b2 -> avslutsorsak 1: a1 b1,
     # 3: a3 b2; toppgrupp a1 b1 of the 4 closed
     def r1_figure(figure_id, category):
-        row = national_r1_before[(figure_id, "riket", "00", "alla", "alla", category)]
+        row = national_r1_before[(figure_id, "riket", "00", "alla", "alla", category, R1)]
         return row["numerator"], row["denominator"], row["share_pct"]
 
     assert r1_figure("med_insats", "ja") == (7, 10, Decimal("70.0"))
@@ -330,11 +362,11 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert r1_figure("avslutsorsak", "3") == (2, 4, Decimal("50.0"))
     assert r1_figure("toppgrupp", "ja") == (2, 4, Decimal("50.0"))
     assert r1_figure("riskbedomning", "ja") == (4, 10, Decimal("40.0"))  # a1 a2 b1 b3
-    # riskforandring, round 1: a2 8 -> 7 lagre (its third slot comes in round 2), b1 5 -> 5,
-    # b3 9 -> 8 lagre; a1 has one slot
-    assert r1_figure("riskforandring", "lagre") == (2, 3, Decimal("66.7"))
-    assert r1_figure("riskforandring", "oforandrad") == (1, 3, Decimal("33.3"))
-    assert r1_figure("riskforandring", "hogre") == (0, 3, Decimal("0.0"))
+    # riskforandring within one instrument, round 1: a2 FREDA 8 -> 7 lagre (its third slot
+    # comes in round 2), b1 FREDA 5 -> 5; b3 has one FREDA and one samtal (no pair), a1 one slot
+    assert r1_figure("riskforandring", "lagre") == (1, 2, Decimal("50.0"))
+    assert r1_figure("riskforandring", "oforandrad") == (1, 2, Decimal("50.0"))
+    assert r1_figure("riskforandring", "hogre") == (0, 2, Decimal("0.0"))
     # storleksgrupp, round 1: a1..a5 in 0180 (group 2), b1..b5 in 1280 (group 1)
     assert r1_figure("storleksgrupp", "2") == (5, 10, Decimal("50.0"))
 
@@ -378,41 +410,35 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert len(funnel) == 2 * (1 + 2 + 2) * 3  # rounds x (riket, 2 län, 2 kommuner) x T/K/M
 
     # ------------------------------------------------------------ Kolada key figures
+    # Round 2, every case in the year of its v5. 0180's upload in force is round 2's (covers
+    # 2022 and 2023); 1280's is round 1's (2023-06: covers 2022, not the whole of 2023).
     kolada = {
         (r["figure"], r["kommun_kod"], r["year"], r["gender"]): r
-        for r in _rows(engine, "SELECT * FROM marts.fct_kolada_key_figures")
+        for r in _rows(engine, "SELECT * FROM marts.fct_kolada_key_figures WHERE round_id = :r",
+                       r=R2)
     }
 
     def value(figure, kommun, year, gender):
         row = kolada[(figure, kommun, year, gender)]
-        return row["case_count"], row["population_18plus"], row["value_per_10000"]
+        value = row["value_per_10000"]
+        return (row["case_count"], row["population_18plus"], row["covered"],
+                None if value is None else round(value, 1))
 
-    # aktualiserade by year of v5. 0180 2023: a2 a3 a4 a5 a6 a7 = 6 (K 4, M 2) / 7900
-    assert value("aktualiserade", "0180", 2023, "T") == (6, 7900, Decimal("7.6"))  # 7.59
-    assert value("aktualiserade", "0180", 2023, "K") == (4, 4000, Decimal("10.0"))
-    assert value("aktualiserade", "0180", 2023, "M") == (2, 3900, Decimal("5.1"))  # 5.13
-    # 0180 2022: a1, no population for 2022 -> value null
-    assert value("aktualiserade", "0180", 2022, "T") == (1, None, None)
-    # 1280 2022: b1 b2 (K) / 3900; 2023: b3 b5 (K), b4 (M) / 4100
-    assert value("aktualiserade", "1280", 2022, "T") == (2, 3900, Decimal("5.1"))  # 5.13
-    assert value("aktualiserade", "1280", 2022, "M") == (0, 1900, Decimal("0.0"))
-    assert value("aktualiserade", "1280", 2023, "T") == (3, 4100, Decimal("7.3"))  # 7.32
-    assert value("aktualiserade", "1280", 2023, "K") == (2, 2100, Decimal("9.5"))  # 9.52
-    # med_insats by year of v117. 0180 2023: a2 a4 a5 a6 = 4 (K 3, M 1); 2022: a1
-    assert value("med_insats", "0180", 2023, "T") == (4, 7900, Decimal("5.1"))  # 5.06
-    assert value("med_insats", "0180", 2023, "K") == (3, 4000, Decimal("7.5"))
-    assert value("med_insats", "0180", 2023, "M") == (1, 3900, Decimal("2.6"))  # 2.56
-    assert value("med_insats", "1280", 2022, "T") == (2, 3900, Decimal("5.1"))  # b1 b2
-    # 1280 2023: b3 only (b5 has insatser but no start date v117, so no year): 2.44
-    assert value("med_insats", "1280", 2023, "T") == (1, 4100, Decimal("2.4"))
-    # mal_helt_delvis by year of v256, v192 in (1, 2): 0180 a1 (1), a2 (2); 1280 b1 (1)
-    assert value("mal_helt_delvis", "0180", 2023, "T") == (2, 7900, Decimal("2.5"))  # 2.53
-    assert value("mal_helt_delvis", "1280", 2023, "T") == (1, 4100, Decimal("2.4"))  # 2.44
-    assert value("mal_helt_delvis", "1280", 2023, "M") == (0, 2000, Decimal("0.0"))
-    # both kommuner have aktualiserade in 2022 and 2023, so every figure has a row for both
-    # years: mal_helt_delvis 2022 is a true zero (null value where the population is missing)
-    assert value("mal_helt_delvis", "1280", 2022, "T") == (0, 3900, Decimal("0.0"))
-    assert value("mal_helt_delvis", "0180", 2022, "T") == (0, None, None)
+    # 0180 2023: a2..a7 = 6 (K a2 a4 a5 a7, M a3 a6) / 7 900; insats a2 a4 a5 a6; closed with
+    # insats and 192 in (1, 2): a2 (a1 is aktualiserad 2022)
+    assert value("aktualiserade", "0180", 2023, "T") == (6, 7900, True, Decimal("7.6"))
+    assert value("aktualiserade", "0180", 2023, "M") == (2, 3900, True, Decimal("5.1"))
+    assert value("med_insats", "0180", 2023, "T") == (4, 7900, True, Decimal("5.1"))
+    assert value("mal_helt_delvis", "0180", 2023, "T") == (1, 7900, True, Decimal("1.3"))
+    # 0180 2022: a1, no population for 2022 -> no value
+    assert value("aktualiserade", "0180", 2022, "T") == (1, None, True, None)
+    assert value("mal_helt_delvis", "0180", 2022, "T") == (1, None, True, None)
+    # 1280 2022: b1 b2 / 3 900; mål: b1 (b2's 192 is 3)
+    assert value("aktualiserade", "1280", 2022, "T") == (2, 3900, True, Decimal("5.1"))
+    assert value("mal_helt_delvis", "1280", 2022, "T") == (1, 3900, True, Decimal("2.6"))
+    assert value("med_insats", "1280", 2022, "M") == (0, 1900, True, Decimal("0.0"))
+    # 1280 2023: its upload in force is round 1's: not covered, no value (never 0)
+    assert value("aktualiserade", "1280", 2023, "T")[2:] == (False, None)
     # 3 figures x 2 years x 2 kommuner x 3 genders
     assert len(kolada) == 3 * 2 * 2 * 3
 
@@ -426,10 +452,12 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert _rows(engine, "SELECT count(*) AS n FROM intermediate.int_case_insatser")[0]["n"] == 22
     # slots: a1 1, a2 3, a6 2, b1 2, b3 2
     assert _rows(engine, "SELECT count(*) AS n FROM intermediate.int_risk_assessments")[0]["n"] == 10
-    # size groups by adults 18+ in the latest year: 0180 7900 (2023) -> 2, 1280 4100 (2023) -> 1
-    assert {(r["kommun_kod"], r["population_year"], r["population_18plus"], r["storleksgrupp_kod"])
+    # size groups by inhabitants in the latest year: 0180 7900 (2023) -> 2, 1280 4100 (2023)
+    # -> 1; befolkningsgrupp 1 (under 15 000) both
+    assert {(r["kommun_kod"], r["population_year"], r["invanare"], r["storleksgrupp_kod"],
+             r["befolkningsgrupp_kod"])
             for r in _rows(engine, "SELECT * FROM intermediate.int_kommun_storleksgrupper")} == {
-        ("0180", 2023, 7900, "2"), ("1280", 2023, 4100, "1")}
+        ("0180", 2023, 7900, "2", "1"), ("1280", 2023, 4100, "1", "1")}
     # the snapshot kept a2's state change (open in round 1, closed in round 2)
     assert _rows(engine, "SELECT count(*) AS n FROM snapshots.case_state_snapshot")[0]["n"] == 12 + 3
 
@@ -437,7 +465,7 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     national = {
         (r["figure_id"], r["breakdown"], r["breakdown_value"], r["category"]): r
         for r in _rows(engine, "SELECT * FROM marts.fct_national_figures"
-                               " WHERE level = 'riket' AND period = :p", p=R2)
+                               " WHERE level = 'riket' AND round_id = :p AND period = :p", p=R2)
     }
 
     def figure(figure_id, category, breakdown="alla", breakdown_value="alla"):
@@ -452,9 +480,13 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     alla = [k for k in national if k[1] == "alla"]
     assert {k[0] for k in alla} == seeded.keys()
     for figure_id, (denominator, n_categories, numerators) in NATIONAL_R2.items():
-        categories = {k[3] for k in alla if k[0] == figure_id}
+        categories = {k[3] for k in alla if k[0] == figure_id} - {"saknas"}
         assert len(categories) == n_categories, figure_id
         assert numerators.keys() <= categories, figure_id
+        population = POPULATION_R2[figure_id]
+        saknas = national[(figure_id, "alla", "alla", "saknas")]
+        assert (saknas["numerator"], saknas["denominator"], saknas["n"], saknas["n_population"]) == (
+            population - denominator, population, denominator, population), figure_id
         for category in categories:
             row = national[(figure_id, "alla", "alla", category)]
             numerator = numerators.get(category, 0)
@@ -507,21 +539,19 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert figure("aldersgrupp", "18-24", "hedersrelaterat", "ja") == (2, 3, Decimal("66.7"))
     # kommun level 1280 (b1..b5): med_insats 4 of 5
     assert _rows(engine, "SELECT numerator, denominator FROM marts.fct_national_figures"
-                         " WHERE figure_id = 'med_insats' AND level = 'kommun'"
-                         " AND area_code = '1280' AND period = :p", p=R2) == [
+                         " WHERE figure_id = 'med_insats' AND level = 'kommun' AND category = 'ja'"
+                         " AND area_code = '1280' AND breakdown = 'alla' AND period = :p", p=R2) == [
         {"numerator": 4, "denominator": 5}]
 
     # ------------------------------------------------------------ riskforandring by instrument
-    # riskinstrument (riket, figure riskforandring only): same instrument in every scored slot,
-    # else 'olika': 1 FREDA a2 (hogre) b1 (oforandrad); 3 Patriark a6 (lagre); olika b3 (lagre)
+    # riskinstrument (riket, figure riskforandring only): the instrument compared within:
+    # 1 FREDA a2 (hogre) b1 (oforandrad); 3 Patriark a6 (lagre)
     assert figure("riskforandring", "hogre", "riskinstrument", "1") == (1, 2, Decimal("50.0"))
     assert figure("riskforandring", "oforandrad", "riskinstrument", "1") == (
         1, 2, Decimal("50.0"))
     assert figure("riskforandring", "lagre", "riskinstrument", "1") == (0, 2, Decimal("0.0"))
     assert figure("riskforandring", "lagre", "riskinstrument", "3") == (1, 1, Decimal("100.0"))
-    assert figure("riskforandring", "lagre", "riskinstrument", "olika") == (
-        1, 1, Decimal("100.0"))
-    assert {k[2] for k in national if k[1] == "riskinstrument"} == {"1", "3", "olika"}
+    assert {k[2] for k in national if k[1] == "riskinstrument"} == {"1", "3"}
     assert {k[0] for k in national if k[1] == "riskinstrument"} == {"riskforandring"}
 
     # ------------------------------------------------------------ storleksgrupp (riket, round 2)
@@ -558,71 +588,47 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert figure("storleksgrupp", "3") == (0, 12, Decimal("0.0"))
 
     # ------------------------------------------------------------ calendar years (v5)
-    # period_type 'year': each case in its latest state (round 2) in the year of its v5:
-    # 2022 a1 (0180) b1 b2 (1280); 2023 a2..a7 (0180) b3 b4 b5 (1280)
+    # period_type 'year' as of round 2: the cases aktualiserade that year, from units whose
+    # upload covers the whole year: 2022 a1 (0180) b1 b2 (1280); 2023 a2..a7 (0180 only: 1280's
+    # upload in force is round 1's, so b3 b4 b5 are in no year of round 2)
     years = {
         (r["figure_id"], r["level"], r["area_code"], r["breakdown"], r["breakdown_value"],
          r["category"], r["period"]): r
         for r in _rows(engine, "SELECT * FROM marts.fct_national_figures"
-                               " WHERE period_type = 'year'")
+                               " WHERE round_id = :r AND period_type = 'year'", r=R2)
     }
-    assert len(years) == len(_rows(engine, "SELECT 1 FROM marts.fct_national_figures"
-                                           " WHERE period_type = 'year'"))
     assert {k[6] for k in years} == {"2022", "2023"}
-    assert {r["period_type"] for r in _rows(
-        engine, "SELECT DISTINCT period_type FROM marts.fct_national_figures")} == {"round", "year"}
+    # kommun figures are by round only
+    assert {k[1] for k in years} == {"lan", "riket"}
 
     def year_figure(figure_id, category, year, level="riket", area="00", breakdown="alla",
                     breakdown_value="alla"):
         row = years[(figure_id, level, area, breakdown, breakdown_value, category, year)]
         measure = row["share_pct"] if row["kind"] == "share" else row["mean_value"]
-        return row["numerator"], row["denominator"], measure
+        return row["numerator"], row["n"], measure
 
-    # the cases per year (med_insats's population = all cases) match the v5 years, and per
-    # kommun the Kolada 'aktualiserade' counts: 0180 2022 1, 2023 6; 1280 2022 2, 2023 3
-    for (level, area, year), cases in {
-            ("riket", "00", "2022"): 3, ("riket", "00", "2023"): 9,
-            ("kommun", "0180", "2022"): 1, ("kommun", "0180", "2023"): 6,
-            ("kommun", "1280", "2022"): 2, ("kommun", "1280", "2023"): 3,
-            ("lan", "01", "2023"): 6, ("lan", "12", "2022"): 2}.items():
-        assert year_figure("med_insats", "ja", year, level, area)[1] == cases, (level, area, year)
-        if level == "kommun":
-            assert value("aktualiserade", area, int(year), "T")[0] == cases
-    # med_insats: 2022 a1 b1 b2 all; 2023 a2 a4 a5 a6 b3 b5 (not a3 a7 b4)
     assert year_figure("med_insats", "ja", "2022") == (3, 3, Decimal("100.0"))
-    assert year_figure("med_insats", "ja", "2023") == (6, 9, Decimal("66.7"))
-    # kön K: 2022 a1 b1 b2; 2023 a2 a4 a5 a7 b3 b5 (M a3 a6 b4)
-    assert year_figure("kon", "1", "2022") == (3, 3, Decimal("100.0"))
-    assert year_figure("kon", "1", "2023") == (6, 9, Decimal("66.7"))
-    assert year_figure("kon", "2", "2023") == (3, 9, Decimal("33.3"))
-    # insatser per case: 2022 a1 2 + b1 3 + b2 1 = 6 / 3; 2023 a2 4 + a4 1 + a5 2 + a6 3 + b3 5
-    # + b5 1 = 16 / 6 = 2.67
+    assert year_figure("med_insats", "ja", "2023") == (4, 6, Decimal("66.7"))  # a2 a4 a5 a6
+    assert year_figure("kon", "1", "2023") == (4, 6, Decimal("66.7"))  # a2 a4 a5 a7
+    assert year_figure("kon", "2", "2023") == (2, 6, Decimal("33.3"))  # a3 a6
+    # insatser per case: 2022 a1 2 + b1 3 + b2 1 = 6 / 3; 2023 a2 4 + a4 1 + a5 2 + a6 3 = 10 / 4
     assert year_figure("antal_insatser", "medel", "2022") == (6, 3, Decimal("2.0"))
-    assert year_figure("antal_insatser", "medel", "2023") == (16, 6, Decimal("2.7"))
+    assert year_figure("antal_insatser", "medel", "2023") == (10, 4, Decimal("2.5"))
     # avslutsorsak: 2022 a1 1, b1 1, b2 3; 2023 a2 1, a3 3, a4 4 (a7 has none)
     assert year_figure("avslutsorsak", "1", "2022") == (2, 3, Decimal("66.7"))
     assert year_figure("avslutsorsak", "1", "2023") == (1, 3, Decimal("33.3"))
-    # riskforandring: 2022 b1 oforandrad (a1 one slot); 2023 a2 hogre, a6 lagre, b3 lagre
+    # riskforandring: 2022 b1 oforandrad; 2023 a2 hogre, a6 lagre
     assert year_figure("riskforandring", "oforandrad", "2022") == (1, 1, Decimal("100.0"))
-    assert year_figure("riskforandring", "lagre", "2023") == (2, 3, Decimal("66.7"))
-    # kommun level: 1280 2022 b1 b2 both with insats
-    assert year_figure("med_insats", "ja", "2022", "kommun", "1280") == (2, 2, Decimal("100.0"))
-    # breakdowns at riket: 2023 by storleksgrupp 1 (b3 b4 b5): K b3 b5; by kön M: a6 3 insatser
-    assert year_figure("kon", "1", "2023", breakdown="storleksgrupp", breakdown_value="1") == (
-        2, 3, Decimal("66.7"))
+    assert year_figure("riskforandring", "lagre", "2023") == (1, 2, Decimal("50.0"))
+    # län 12 (1280) has 2022 only; by kön at riket: M 2023 a3 a6, a6 has 3 insatser
+    assert year_figure("med_insats", "ja", "2022", "lan", "12") == (2, 2, Decimal("100.0"))
+    assert ("med_insats", "lan", "12", "alla", "alla", "ja", "2023") not in years
     assert year_figure("antal_insatser", "medel", "2023", breakdown="kon",
                        breakdown_value="M") == (3, 1, Decimal("3.0"))
-    assert {k[3] for k in years if k[1] != "riket"} == {"alla"}
-    # every case of round 2 (the latest state) has a v5, so for every figure and category the
-    # years add up to round 2 at riket, breakdown 'alla'
-    for figure_id, (denominator, _, numerators) in NATIONAL_R2.items():
-        rows = [r for k, r in years.items() if k[0] == figure_id and k[1] == "riket"
-                and k[3] == "alla"]
-        categories = {r["category"] for r in rows}
-        assert sum(r["denominator"] for r in rows) == denominator * len(categories), figure_id
-        for category in categories:
-            assert sum(r["numerator"] for r in rows if r["category"] == category) == (
-                numerators.get(category, 0)), (figure_id, category)
+    # and round 1's years (as of round 1: 2022 only, the complete year): a1 b1 b2
+    assert {r["period"] for r in _rows(engine, "SELECT DISTINCT period FROM marts.fct_national_figures"
+                                               " WHERE round_id = :r AND period_type = 'year'",
+                                       r=R1)} == {"2022"}
 
 
 def test_build_with_the_real_reference_seeds(clean_warehouse):
@@ -696,9 +702,9 @@ def test_national_figure_without_a_rule_fails_to_compile(clean_warehouse, projec
     stops the build with a message naming it, instead of silently giving no rows."""
     figures = project_copy / "seeds" / "figures"
     with (figures / "national_figures.csv").open("a", encoding="utf-8") as handle:
-        handle.write("ny_figur,,Ny figur,share,,,alla ärenden\n")
+        handle.write("ny_figur,,Ny figur,share,,,alla ärenden,alla ärenden,ingen,\n")
     with (figures / "national_figure_categories.csv").open("a", encoding="utf-8") as handle:
-        handle.write("ny_figur,ja,Ja,1\n")
+        handle.write("ny_figur,ja,Ja,1,\n")
     with pytest.raises(transform.DbtError, match="ny_figur has no rule"):
         transform.build(project_dir=project_copy, select=["+fct_national_figures"])
 

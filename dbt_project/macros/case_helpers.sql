@@ -54,7 +54,10 @@ end
     {%- for v in catalogue_variables() -%}
         {%- if v.identifier -%}
             {%- do columns.append(v.key ~ '_pseudonym') -%}
-        {%- elif v.type in ('kommun', 'date', 'code', 'integer') -%}
+        {%- elif v.type == 'date' -%}
+            {%- do columns.append(v.key) -%}
+            {%- do columns.append(v.key ~ '_angivet') -%}
+        {%- elif v.type in ('kommun', 'code', 'integer') -%}
             {%- do columns.append(v.key) -%}
         {%- elif v.type == 'codes' -%}
             {%- for code in v.codes -%}{%- do columns.append(v.key ~ '_' ~ code) -%}{%- endfor -%}

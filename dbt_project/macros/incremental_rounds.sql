@@ -25,3 +25,9 @@
     true
     {%- endif -%}
 {%- endmacro %}
+
+{#- The last calendar year a round 'ÅÅÅÅ-MM' covers completely (it closes on its month's last
+    day): the round's year for a December round, else the year before. -#}
+{% macro last_complete_year(round_expression) -%}
+    (left({{ round_expression }}, 4)::int - case when right({{ round_expression }}, 2) = '12' then 0 else 1 end)
+{%- endmacro %}

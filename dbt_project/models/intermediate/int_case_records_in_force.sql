@@ -1,8 +1,19 @@
 {#-
-    The rows the statistics use: per reporting unit (kommun or stadsdel) and round, the current
-    accepted upload, minus the rows its latest gate run rejected. One row per case: when a case
-    key occurs twice in an upload the last row wins.
+    The cases the statistics count: per reporting unit (kommun or stadsdel) and round, the rows
+    of the current accepted upload that are cases in scope, each registration as the
+    statistics read it (macro valid_registrations: a wrong answer is null, "uppgift saknas").
+
+    A row is a case unless it is not one in scope (docs/quality-rules.md): its latest gate run
+    rejected it, or (the case definition itself, so no row that is not a case ever counts) its
+    key cannot be read (no klient, no valid datum för aktualisering), it was aktualiserad after
+    the round closed, or the klient is under 18. One ärende is counted once per kommun: the case
+    key is (unit, klient, datum för aktualisering), without verksamhet, and when a key occurs
+    twice in an upload the first row counts (the gate rejects the later ones as duplicates).
+
+    Phases: has_insats when a start date (v117, valid or not) or an insats (v118) is registered;
+    is_closed when a date (v256, valid or not) or a reason (v257) for closing is registered.
 -#}
+{%- set scope = catalogue_variables() | selectattr('out_of_scope_below', 'defined') | list -%}
 with uploads as (
     select * from {{ ref('int_uploads_in_force') }}
 ),
@@ -22,25 +33,35 @@ rejected_rows as (
     where findings.severity = 'reject'
 ),
 
-kept as (
+cases as (
     select
         uploads.unit_kod,
         uploads.round_id,
-        case_records.*,
+        case_records.upload_id,
+        case_records.source_row,
         md5(concat_ws('|',
             uploads.unit_kod,
-            coalesce(case_records.verksamhet::text, ''),
-            coalesce(case_records.klient_pseudonym, ''),
-            coalesce(case_records.datum_aktualisering::text, '')
-        )) as case_id
+            case_records.klient_pseudonym,
+            case_records.datum_aktualisering::text
+        )) as case_id,
+        {{ phase_reached('under', 'case_records') }} as has_insats,
+        {{ phase_reached('efter', 'case_records') }} as is_closed,
+        {{ valid_registrations('case_records', 'uploads.round_end_date') }}
     from case_records
     inner join uploads on case_records.upload_id = uploads.upload_id
     left join rejected_rows
         on case_records.upload_id = rejected_rows.upload_id
         and case_records.source_row = rejected_rows.source_row
     where rejected_rows.upload_id is null
+        and case_records.kommun is not null
+        and case_records.klient_pseudonym is not null
+        and case_records.datum_aktualisering is not null
+        and case_records.datum_aktualisering <= uploads.round_end_date
+        {%- for v in scope %}
+        and (case_records.{{ v.key }} is null or case_records.{{ v.key }} >= {{ v.out_of_scope_below }})
+        {%- endfor %}
 )
 
 select distinct on (upload_id, case_id) *
-from kept
-order by upload_id, case_id, source_row desc
+from cases
+order by upload_id, case_id, source_row

@@ -3,6 +3,8 @@
     unit's state is its current accepted upload with the latest round_id <= R (uploads are
     cumulative extracts), so a round's figures do not change when later rounds arrive.
     One row per (round_id, case_id); source_round_id is the round of the upload used.
+    The registrations are as the statistics count them (int_case_records_in_force: a wrong
+    answer is null), with the derived groups every figure uses.
 -#}
 {#- Incremental by round: only rounds whose inputs changed are rebuilt (int_round_inputs). -#}
 {{ config(
@@ -10,6 +12,7 @@
     incremental_strategy='append',
     pre_hook="{{ delete_stale_rounds() }}",
 ) }}
+{%- set slots = risk_slots() %}
 
 with uploads as (
     select * from {{ ref('int_uploads_in_force') }}
@@ -52,6 +55,8 @@ versions as (
         records.source_row,
         records.unit_kod,
         coalesce(stadsdelar.kommun_kod, left(records.unit_kod, 4)) as kommun_kod,
+        records.has_insats,
+        records.is_closed,
         {{- select_typed_case_columns('records') }}
     from state_upload
     inner join records
@@ -73,15 +78,15 @@ select
     case versions.kon when 1 then 'K' when 2 then 'M' end as kon_kod,
     {{ age_group('versions.alder') }} as aldersgrupp,
 
-    -- phases (diagram 1)
-    (versions.datum_insats is not null or {{ any_chosen('insatser', prefix='versions.') }}) as has_insats,
-    versions.datum_avslut is not null as is_closed,
+    -- phases (diagram 1): as registered; the answers of a phase count once it is reached
+    versions.has_insats,
+    versions.is_closed,
     versions.maluppfoljning is not null as has_maluppfoljning,
     versions.avslutsorsak is not null as has_avslutsorsak,
     (versions.forandring_valdsutsatthet is not null or versions.insatsernas_betydelse is not null
         or versions.positiva_inslag is not null or versions.delaktighet is not null) as has_brukarenkat,
 
-    -- durations
+    -- durations (null when a date is missing or cannot be placed)
     versions.datum_insats - versions.datum_aktualisering as dagar_till_insats,
     versions.datum_avslut - versions.datum_aktualisering as dagar_till_avslut,
     {{ duration_bucket('versions.datum_avslut - versions.datum_aktualisering') }} as arendelangd_grupp,
@@ -93,18 +98,54 @@ select
     {{ any_chosen('samverkan', prefix='versions.') }} as samverkan_registrerad,
     {{ any_chosen('initiativ', [3, 4, 5, 6, 7], prefix='versions.') }} as initiativ_annan_socialtjanst,
     {{ any_chosen('utovare', [1, 2], prefix='versions.') }} as utovare_partner,
+    -- one value per case for the breakdown (several kinds: 'flera')
+    case
+        when {{ count_chosen('funktionsnedsattning', [1, 2, 3], prefix='versions.') }} > 1 then 'flera'
+        when versions.funktionsnedsattning_1 then 'fysisk'
+        when versions.funktionsnedsattning_2 then 'psykisk'
+        when versions.funktionsnedsattning_3 then 'intellektuell'
+        when versions.funktionsnedsattning_4 then 'nej'
+        when versions.funktionsnedsattning_5 then 'vet_ej'
+    end as funktionsnedsattning_grupp,
     (
-        {%- for slot in risk_slots() %}
+        {%- for slot in slots %}
         (versions.risk_{{ slot }}_instrument is not null)::int{% if not loop.last %} +{% endif %}
         {%- endfor %}
     ) as antal_riskbedomningar,
     {%- for code in codes_of('riskbedomning') %}
-    coalesce({% for slot in risk_slots() %}versions.risk_{{ slot }}_instrument = {{ code }}{% if not loop.last %} or {% endif %}{% endfor %}, false)
+    coalesce({% for slot in slots %}versions.risk_{{ slot }}_instrument = {{ code }}{% if not loop.last %} or {% endif %}{% endfor %}, false)
         as riskmetod_{{ code }},
     {%- endfor %}
+    -- risk change within one instrument (the report compares FREDA with FREDA, samtal with
+    -- samtal): the instrument with the most scored assessments (ties: the lower code), its
+    -- first and last score in time-point order (then slot order); null below two
+    risk.instrument as riskforandring_instrument,
+    risk.antal as antal_riskskattningar,
+    case
+        when risk.sista < risk.forsta then 'lagre'
+        when risk.sista = risk.forsta then 'oforandrad'
+        when risk.sista > risk.forsta then 'hogre'
+    end as riskforandring,
     (versions.maluppfoljning = 1 and versions.forandring_valdsutsatthet = 1) is true as toppgrupp,
 
-    -- the typed registrations
+    -- the registrations
     {{- select_typed_case_columns('versions') }}
 from versions
 left join kommuner on versions.kommun_kod = kommuner.kommun_kod
+left join lateral (
+    select
+        assessment.instrument::text as instrument,
+        count(*) as antal,
+        (array_agg(assessment.skattning order by assessment.tidpunkt nulls last, assessment.slot))[1] as forsta,
+        (array_agg(assessment.skattning order by assessment.tidpunkt desc nulls first, assessment.slot desc))[1] as sista
+    from (values
+        {%- for slot in slots %}
+        ({{ slot }}, versions.risk_{{ slot }}_tidpunkt, versions.risk_{{ slot }}_instrument, versions.risk_{{ slot }}_skattning){% if not loop.last %},{% endif %}
+        {%- endfor %}
+    ) as assessment (slot, tidpunkt, instrument, skattning)
+    where assessment.instrument is not null and assessment.skattning is not null
+    group by assessment.instrument
+    having count(*) >= 2
+    order by count(*) desc, assessment.instrument
+    limit 1
+) as risk on true

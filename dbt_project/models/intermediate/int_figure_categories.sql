@@ -1,6 +1,8 @@
 {#- Every category of every national figure: answer codes from the code-list seed (for the
-    figures marked with a code_list) plus the derived categories of national_figure_categories,
-    and for figure storleksgrupp the size groups of seed kommungrupper (smallest first). -#}
+    figures marked with a code_list), the derived categories of national_figure_categories, the
+    size groups of seeds kommungrupper and befolkningsgrupper (smallest first), and for every
+    figure 'saknas' (uppgift saknas: the cases of its population without a usable answer).
+    `parts`: the codes a summary category of a single-answer figure adds up ('1|2'). -#}
 with figures as (
     select * from {{ ref('national_figures') }}
 ),
@@ -13,7 +15,8 @@ select
     figures.figure_id,
     codes.code::text as category,
     codes.label as category_label,
-    codes.code as sort_order
+    codes.code as sort_order,
+    null::text as parts
 from figures
 inner join codes
     on figures.suv = codes.suv
@@ -23,7 +26,7 @@ where not (figures.figure_id = 'samverkan' and codes.code = 10)
 
 union all
 
-select figure_id, category, label, sort_order
+select figure_id, category, label, sort_order, parts
 from {{ ref('national_figure_categories') }}
 
 union all
@@ -32,5 +35,21 @@ select
     'storleksgrupp',
     storleksgrupp_kod,
     storleksgrupp_namn,
-    (row_number() over (order by min_invanare))::int
+    (row_number() over (order by min_invanare))::int,
+    null
 from {{ ref('kommungrupper') }}
+
+union all
+
+select
+    'befolkningsgrupp',
+    befolkningsgrupp_kod,
+    befolkningsgrupp_namn,
+    (row_number() over (order by min_invanare))::int,
+    null
+from {{ ref('befolkningsgrupper') }}
+
+union all
+
+select figure_id, 'saknas', 'Uppgift saknas', 999, null
+from figures

@@ -1,36 +1,38 @@
 {#-
-    Each kommun's size group (seed kommungrupper) by its number of inhabitants aged 18 and over
-    (seed population_18plus, K + M) in the latest year for which both are known. NOTE: the size
-    measure is the ADULT population, because that is the population seed the project holds; the
-    group limits (kommungrupper) are meant for the total population, so a kommun near a limit
-    may land one group lower than with total population. A kommun without a population has no
-    row (its cases have no size group).
+    Each kommun's size, by its total number of inhabitants (seed population_total) in the latest
+    year the seed holds for it, in two groupings:
+    - storleksgrupp (seed kommungrupper): the report's one named band, 40 000-99 999 invånare
+      ("Cirka 40 procent av alla ärendena", seed 000 at Diagram 1), is group 3;
+    - befolkningsgrupp (seed befolkningsgrupper): Öppna jämförelser's five groups (seed 003).
+    A kommun without a population has no row (its cases have no size group).
 -#}
 with population as (
-    select kommun_kod, year, sum(population) as population_18plus
-    from {{ ref('population_18plus') }}
-    where kon in ('K', 'M') and population is not null
-    group by kommun_kod, year
-    having count(distinct kon) = 2
-),
-
-latest as (
-    select distinct on (kommun_kod) kommun_kod, year, population_18plus
-    from population
+    select distinct on (kommun_kod) kommun_kod, year, population
+    from {{ ref('population_total') }}
+    where population is not null
     order by kommun_kod, year desc
 ),
 
-groups as (
+storleksgrupper as (
     select * from {{ ref('kommungrupper') }}
+),
+
+befolkningsgrupper as (
+    select * from {{ ref('befolkningsgrupper') }}
 )
 
 select
-    latest.kommun_kod,
-    latest.year as population_year,
-    latest.population_18plus,
-    groups.storleksgrupp_kod,
-    groups.storleksgrupp_namn
-from latest
-inner join groups
-    on latest.population_18plus >= groups.min_invanare
-    and (groups.max_invanare is null or latest.population_18plus <= groups.max_invanare)
+    population.kommun_kod,
+    population.year as population_year,
+    population.population as invanare,
+    storleksgrupper.storleksgrupp_kod,
+    storleksgrupper.storleksgrupp_namn,
+    befolkningsgrupper.befolkningsgrupp_kod,
+    befolkningsgrupper.befolkningsgrupp_namn
+from population
+left join storleksgrupper
+    on population.population >= storleksgrupper.min_invanare
+    and (storleksgrupper.max_invanare is null or population.population <= storleksgrupper.max_invanare)
+left join befolkningsgrupper
+    on population.population >= befolkningsgrupper.min_invanare
+    and (befolkningsgrupper.max_invanare is null or population.population <= befolkningsgrupper.max_invanare)

@@ -1,7 +1,10 @@
 {#-
-    Diagram 1 "Antal ärenden i olika faser", per round, level (kommun/lan/riket), area and kön
-    (T = all cases, K = kvinna, M = man), computed from the case versions as of each round so an
-    earlier round rebuilds identically after later rounds arrive.
+    Diagram 1 "Antal ärenden i olika faser" (seed 000 line 320-328), per round, level
+    (kommun/lan/riket), area and kön (T = all cases, K = kvinna, M = man; a case without kön
+    counts in T only), from the case versions as of each round so an earlier round rebuilds
+    identically after later rounds arrive. The phases (aktualiserade, med_insats, avslutade,
+    med_maluppfoljning, med_brukarenkat) and, in orange in the report, the missing
+    registrations: a wrong or missing answer is counted here, never a reason to drop the case.
 -#}
 with versions as (
     select * from {{ ref('int_case_versions') }}
@@ -17,7 +20,8 @@ by_gender as (
     select
         by_area.round_id, by_area.level, by_area.area_code, gender.kon,
         by_area.has_insats, by_area.is_closed, by_area.has_maluppfoljning,
-        by_area.has_avslutsorsak, by_area.has_brukarenkat, by_area.datum_insats
+        by_area.has_avslutsorsak, by_area.has_brukarenkat, by_area.datum_insats,
+        by_area.datum_avslut
     from by_area
     cross join lateral (values ('T'), (by_area.kon_kod)) as gender (kon)
     where gender.kon is not null
@@ -37,6 +41,7 @@ counts as (
         count(*) filter (where not has_insats) as utan_insats,
         count(*) filter (where not is_closed) as pagaende,
         count(*) filter (where has_insats and datum_insats is null) as med_insats_utan_startdatum,
+        count(*) filter (where is_closed and datum_avslut is null) as avslutade_utan_avslutsdatum,
         count(*) filter (where is_closed and not has_avslutsorsak) as avslutade_utan_avslutsorsak,
         count(*) filter (where is_closed and not has_maluppfoljning) as avslutade_utan_maluppfoljning,
         count(*) filter (where is_closed and not has_brukarenkat) as avslutade_utan_brukarenkat
@@ -64,6 +69,7 @@ select
     coalesce(counts.utan_insats, 0) as utan_insats,
     coalesce(counts.pagaende, 0) as pagaende,
     coalesce(counts.med_insats_utan_startdatum, 0) as med_insats_utan_startdatum,
+    coalesce(counts.avslutade_utan_avslutsdatum, 0) as avslutade_utan_avslutsdatum,
     coalesce(counts.avslutade_utan_avslutsorsak, 0) as avslutade_utan_avslutsorsak,
     coalesce(counts.avslutade_utan_maluppfoljning, 0) as avslutade_utan_maluppfoljning,
     coalesce(counts.avslutade_utan_brukarenkat, 0) as avslutade_utan_brukarenkat

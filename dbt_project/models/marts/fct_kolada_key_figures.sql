@@ -1,83 +1,189 @@
 {#-
-    The three Kolada key figures per kommun, year and kön, per 10 000 inhabitants aged 18+,
-    from the cases' latest state:
-      aktualiserade   - cases by year of datum för aktualisering (v5)
-      med_insats      - cases with an insats, by year the first insats started (v117);
-                        cases with insatser but no v117 date cannot be placed in a year
-      mal_helt_delvis - closed cases whose måluppföljning (v192) is 1 (mål uppnått) or
-                        2 (delvis uppnått), by year of datum avslut (v256)
-    Rows: per figure, every kommun-year with aktualiserade cases or with cases of the figure,
-    x T/K/M; case_count 0 (a true zero) when none. T population = K + M.
+    The three Kolada key figures (src/sukvinnofrid/kolada/kpis.yaml) of every round as of itself
+    (int_case_versions), per reporting unit, year and kön, per 10 000 inhabitants aged 18+.
+
+    Definitions (the KPI titles: "Vuxna aktualiserade i IFO p.g.a. våld i nära relation/
+    hedersrelaterat våld ..."; every case is counted in the calendar year of its datum för
+    aktualisering, v5, so the three are nested: U30752 <= U30751 <= U30750 in every cell):
+      aktualiserade   (U30750) - every case;
+      med_insats      (U30751) - cases that got at least one insats: a start date (v117) or an
+                                 insats (v118) registered;
+      mal_helt_delvis (U30752) - cases that got an insats, are closed (v256 or v257) and whose
+                                 individual goal was reached fully or partly (v192 = 1 or 2);
+                                 SKR: "fått insatser ... och där ärendet avslutats för att det
+                                 övergripande målet med insatserna har nåtts helt eller delvis".
+    Rows: for each round, unit and figure, every year from the unit's first aktualisering up to
+    the last year the round covers completely, x T/K/M; case_count 0 is a true zero. `covered`
+    says whether the unit's upload in force for the round covers the whole year (its round
+    closed on 31 December of that year or later); an uncovered cell has no value (published as
+    not reported, never as 0).
+    Units: a kommun (area_type 'kommun', kolada_id = kommun code), or a Stockholm/Göteborg
+    stadsdel (area_type 'ou', kolada_id = its Kolada OU id). A kommun reporting by stadsdel gets
+    a kommun row whose value is the mean of its participating (covering) stadsdelar' values, as
+    the KPI description says (value_method 'medel_stadsdelar', units = stadsdelar behind it).
+    population_18plus from the population seeds (T = K + M); population_source 'scb' or
+    'approximation' (any approximation behind a value makes it one). Withholding of small
+    counts happens when publishing.
 -#}
-with cases as (
-    select * from {{ ref('int_cases') }}
+with versions as (
+    select * from {{ ref('int_case_versions') }}
+),
+
+units as (
+    select distinct
+        round_id,
+        unit_kod,
+        kommun_kod,
+        source_round_id,
+        unit_kod <> kommun_kod as is_stadsdel
+    from versions
+),
+
+unit_years as (
+    select
+        units.*,
+        year.year,
+        units.source_round_id >= year.year::text || '-12' as covered
+    from units
+    inner join (
+        select round_id, unit_kod, min(extract(year from datum_aktualisering))::int as first_year
+        from versions
+        group by round_id, unit_kod
+    ) as first_case
+        on units.round_id = first_case.round_id
+        and units.unit_kod = first_case.unit_kod
+    cross join lateral generate_series(
+        first_case.first_year, {{ last_complete_year('units.round_id') }}
+    ) as year (year)
 ),
 
 case_figures as (
-    select 'aktualiserade' as figure, kommun_kod, extract(year from datum_aktualisering)::int as year, kon_kod
-    from cases
-    where datum_aktualisering is not null
+    select round_id, unit_kod, 'aktualiserade' as figure,
+        extract(year from datum_aktualisering)::int as year, kon_kod
+    from versions
     union all
-    select 'med_insats', kommun_kod, extract(year from datum_insats)::int, kon_kod
-    from cases
-    where has_insats and datum_insats is not null
+    select round_id, unit_kod, 'med_insats', extract(year from datum_aktualisering)::int, kon_kod
+    from versions
+    where has_insats
     union all
-    select 'mal_helt_delvis', kommun_kod, extract(year from datum_avslut)::int, kon_kod
-    from cases
-    where is_closed and maluppfoljning in (1, 2)
+    select round_id, unit_kod, 'mal_helt_delvis', extract(year from datum_aktualisering)::int, kon_kod
+    from versions
+    where has_insats and is_closed and maluppfoljning in (1, 2)
 ),
 
 counts as (
-    select case_figures.figure, case_figures.kommun_kod, case_figures.year, gender.gender, count(*) as case_count
+    select case_figures.round_id, case_figures.unit_kod, case_figures.figure, case_figures.year,
+        gender.gender, count(*) as case_count
     from case_figures
     cross join lateral (values ('T'), (case_figures.kon_kod)) as gender (gender)
     where gender.gender is not null
-    group by 1, 2, 3, 4
-),
-
--- A kommun takes part in a year when it has aktualiserade cases that year: every figure gets a
--- row (true zero when no case) for those kommun-years, plus the kommun-years where the figure
--- itself has cases (an insats or avslut in a year without new aktualiseringar).
-kommun_years as (
-    select distinct figures.figure, case_figures.kommun_kod, case_figures.year
-    from case_figures
-    cross join (values ('aktualiserade'), ('med_insats'), ('mal_helt_delvis')) as figures (figure)
-    where case_figures.figure = 'aktualiserade' or case_figures.figure = figures.figure
+    group by 1, 2, 3, 4, 5
 ),
 
 grid as (
-    select kommun_years.figure, kommun_years.kommun_kod, kommun_years.year, gender.gender
-    from kommun_years
+    select unit_years.*, figures.figure, gender.gender
+    from unit_years
+    cross join (values ('aktualiserade'), ('med_insats'), ('mal_helt_delvis')) as figures (figure)
     cross join (values ('T'), ('K'), ('M')) as gender (gender)
 ),
 
-population as (
-    select kommun_kod, year, kon as gender, population from {{ ref('population_18plus') }}
-    union all
+unit_population as (
     -- T = K + M, only when both are known
-    select kommun_kod, year, 'T', sum(population)
+    select kommun_kod as unit_kod, year, kon as gender, population, source
+    from {{ ref('population_18plus') }}
+    union all
+    select kommun_kod, year, 'T', sum(population), min(source)
     from {{ ref('population_18plus') }}
     where kon in ('K', 'M')
     group by kommun_kod, year
     having count(distinct kon) = 2
+    union all
+    select stadsdel_kod, year, kon, population, source
+    from {{ ref('population_18plus_stadsdelar') }}
+    union all
+    select stadsdel_kod, year, 'T', sum(population), min(source)
+    from {{ ref('population_18plus_stadsdelar') }}
+    where kon in ('K', 'M')
+    group by stadsdel_kod, year
+    having count(distinct kon) = 2
+),
+
+unit_values as (
+    select
+        grid.round_id,
+        grid.figure,
+        grid.unit_kod,
+        grid.kommun_kod,
+        grid.is_stadsdel,
+        grid.year,
+        grid.gender,
+        grid.covered,
+        coalesce(counts.case_count, 0) as case_count,
+        unit_population.population as population_18plus,
+        unit_population.source as population_source,
+        case when grid.covered
+            then coalesce(counts.case_count, 0) * 10000.0 / nullif(unit_population.population, 0)
+        end as value_per_10000
+    from grid
+    left join counts
+        on grid.round_id = counts.round_id
+        and grid.unit_kod = counts.unit_kod
+        and grid.figure = counts.figure
+        and grid.year = counts.year
+        and grid.gender = counts.gender
+    left join unit_population
+        on grid.unit_kod = unit_population.unit_kod
+        and grid.year = unit_population.year
+        and grid.gender = unit_population.gender
+),
+
+stadsdelar as (
+    select stadsdel_kod, kolada_ou_id from {{ ref('stadsdelar') }}
+),
+
+by_stadsdel as (
+    -- a kommun reporting by stadsdel: the mean of its covering stadsdelar' values
+    select
+        round_id,
+        figure,
+        kommun_kod,
+        year,
+        gender,
+        bool_or(covered) as covered,
+        coalesce(sum(case_count) filter (where covered), 0) as case_count,
+        case when bool_and(population_18plus is not null) filter (where covered)
+            then sum(population_18plus) filter (where covered) end as population_18plus,
+        case when bool_or(population_source = 'approximation') filter (where covered)
+            then 'approximation' else 'scb' end as population_source,
+        case when count(*) filter (where covered and value_per_10000 is null) = 0
+            then avg(value_per_10000) filter (where covered) end as value_per_10000,
+        count(*) filter (where covered) as units
+    from unit_values
+    where is_stadsdel
+    group by round_id, figure, kommun_kod, year, gender
 )
 
 select
-    grid.figure,
-    grid.kommun_kod,
-    grid.year,
-    grid.gender,
-    coalesce(counts.case_count, 0) as case_count,
-    population.population as population_18plus,
-    round(coalesce(counts.case_count, 0) * 10000.0 / nullif(population.population, 0), 1)
-        as value_per_10000
-from grid
-left join counts
-    on grid.figure = counts.figure
-    and grid.kommun_kod = counts.kommun_kod
-    and grid.year = counts.year
-    and grid.gender = counts.gender
-left join population
-    on grid.kommun_kod = population.kommun_kod
-    and grid.year = population.year
-    and grid.gender = population.gender
+    round_id, figure, 'kommun' as area_type, kommun_kod, kommun_kod as unit_kod,
+    kommun_kod as kolada_id, year, gender, covered, case_count, population_18plus,
+    population_source, value_per_10000, 'kvot' as value_method, 1 as units
+from unit_values
+where not is_stadsdel
+
+union all
+
+select
+    round_id, figure, 'kommun', kommun_kod, kommun_kod, kommun_kod, year, gender, covered,
+    case_count, population_18plus, population_source, value_per_10000, 'medel_stadsdelar', units
+from by_stadsdel
+
+union all
+
+select
+    unit_values.round_id, unit_values.figure, 'ou', unit_values.kommun_kod, unit_values.unit_kod,
+    stadsdelar.kolada_ou_id, unit_values.year, unit_values.gender, unit_values.covered,
+    unit_values.case_count, unit_values.population_18plus, unit_values.population_source,
+    unit_values.value_per_10000, 'kvot', 1
+from unit_values
+inner join stadsdelar on unit_values.unit_kod = stadsdelar.stadsdel_kod
+where unit_values.is_stadsdel
