@@ -24,6 +24,7 @@ from sukvinnofrid.kolada import (
 )
 from sukvinnofrid.kolada import disclosure as D
 from sukvinnofrid.kolada.definitions import CATALOGUE_FIELDS
+from sukvinnofrid import versioned
 from sukvinnofrid.kolada.publish import csv_safe, last_complete_year
 
 # the package exports the function `publish`, which shadows the module attribute
@@ -54,22 +55,27 @@ def kommuner_csv(tmp_path) -> Path:
     return path
 
 
-def load_mart(engine, rows) -> None:
-    """rows: (figure, kommun, year, gender, case_count, population or None)."""
+def load_mart(engine, rows, round_id=ROUND) -> None:
+    """rows: (figure, kommun, year, gender, case_count, population or None), kommun cells of
+    `round_id`, every year covered, population from SCB (the mart's shape: see
+    dbt_project/models/marts/fct_kolada_key_figures.sql)."""
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS marts")
         conn.exec_driver_sql("DROP TABLE IF EXISTS marts.fct_kolada_key_figures")
         conn.exec_driver_sql(
-            "CREATE TABLE marts.fct_kolada_key_figures (figure text, kommun_kod text, year int,"
-            " gender text, case_count int, population_18plus int, value_per_10000 numeric)"
+            "CREATE TABLE marts.fct_kolada_key_figures (round_id text, figure text,"
+            " area_type text, kommun_kod text, unit_kod text, kolada_id text, year int,"
+            " gender text, covered boolean, case_count int, population_18plus int,"
+            " population_source text, value_per_10000 numeric, value_method text, units int)"
         )
         conn.execute(
             sa.text(
-                "INSERT INTO marts.fct_kolada_key_figures"
-                " (figure, kommun_kod, year, gender, case_count, population_18plus)"
-                " VALUES (:f, :k, :y, :g, :c, :p)"
+                "INSERT INTO marts.fct_kolada_key_figures (round_id, figure, area_type,"
+                " kommun_kod, unit_kod, kolada_id, year, gender, covered, case_count,"
+                " population_18plus, population_source, value_method, units)"
+                " VALUES (:r, :f, 'kommun', :k, :k, :k, :y, :g, true, :c, :p, 'scb', 'kvot', 1)"
             ),
-            [dict(zip("fkygcp", row)) for row in rows],
+            [dict(zip("fkygcp", row), r=round_id) for row in rows],
         )
         conn.exec_driver_sql(
             "UPDATE marts.fct_kolada_key_figures"
@@ -138,10 +144,10 @@ def test_kpi_definitions():
         assert entry["publ_period"] == "2025"
         assert entry["prel_publication_date"] is None and entry["publication_date"] is None
         assert kpi.published_genders == ("T",)
-        assert "färre än 5 ärenden" in entry["description"]
-    assert [k.year_basis["variable"] for k in defs.kpis] == [
-        "datum_aktualisering", "datum_insats", "datum_avslut"
-    ]
+        assert "{suppression_rule}" in entry["description"]  # filled in when publishing
+        assert "{population_source}" in entry["description"]
+    # every case counts in the year it was aktualiserad, for all three (nested figures)
+    assert [k.year_basis["variable"] for k in defs.kpis] == ["datum_aktualisering"] * 3
     assert defs.settings.min_count == 5
     assert defs.settings.withheld_status == ".."
     assert defs.settings.decimals == 1
@@ -284,7 +290,8 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     out = Path(os.environ["SUKF_OUTPUT"]) / "kolada" / ROUND / "v001"
     assert pub.directory == out and pub.version == "v001" and not pub.reused
     assert sorted(p.name for p in out.iterdir()) == [
-        "data.csv", "data.json", "kpi.json", "manifest.json", "published_at.txt"
+        "data.csv", "data.json", "kpi.json", "manifest.json", "oudata.csv", "oudata.json",
+        "published_at.txt"
     ]
 
     def item(m, value, status):
@@ -325,11 +332,16 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     }
     assert kpi["values"][0]["title"].startswith("Vuxna aktualiserade i IFO p.g.a. våld")
     assert "våld" in (out / "kpi.json").read_text(encoding="utf-8")  # ensure_ascii=False
+    # the published description states the disclosure rule and the population source
+    description = kpi["values"][0]["description"]
+    assert "Värden som bygger på 1–4 ärenden redovisas inte (markeras ..)" in description
+    assert "även ett värde som bygger på 5 eller fler ärenden saknas" in description
+    assert "SCB:s folkmängd 31 december" in description and "{" not in description
 
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     import hashlib
 
-    for name in ("data.json", "data.csv", "kpi.json"):
+    for name in ("data.json", "data.csv", "oudata.json", "oudata.csv", "kpi.json"):
         assert manifest["files"][name]["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest()
         assert manifest["files"][name]["sha256"] == pub.sha256[name]
     assert manifest["round"] == ROUND
@@ -337,8 +349,10 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     assert manifest["code"]["git_commit"] is None or len(manifest["code"]["git_commit"]) == 40
     assert manifest["rows"]["data.json"] == 5 and manifest["rows"]["data.csv"] == 5
     assert manifest["rows"]["withheld_by_reason"] == {
-        "primary": 1, "secondary-gender": 0, "secondary-lan": 1, "secondary-riket": 0
+        "primary": 1, "secondary-gender": 0, "secondary-ou": 0, "secondary-lan": 1,
+        "secondary-riket": 0
     }
+    assert manifest["preliminary"] is False and manifest["suppression"] in description
     assert manifest["settings"]["min_count"] == 5
     assert "published_at" not in json.dumps(manifest)
     reasons = {(d.cell.kommun, d.cell.gender): d.reason for d in pub.decisions}
@@ -405,7 +419,7 @@ def test_failed_write_leaves_no_half_publication(clean_warehouse, kommuner_csv, 
     def broken_rename(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(publish_module.os, "rename", broken_rename)
+    monkeypatch.setattr(versioned.os, "rename", broken_rename)
     with pytest.raises(OSError, match="disk gone"):
         publish(ROUND, clean_warehouse, out, kommuner_csv=kommuner_csv)
     assert [p.name for p in (out / ROUND).iterdir()] == [".lock"]
@@ -416,8 +430,16 @@ def test_failed_write_leaves_no_half_publication(clean_warehouse, kommuner_csv, 
 def test_bad_round_id_and_missing_mart(clean_warehouse, tmp_path):
     with pytest.raises(ValueError):
         publish("../2025-06", clean_warehouse, tmp_path)
-    with pytest.raises(publish_module.PublicationError, match="does not exist"):
+    with pytest.raises(publish_module.PublicationError, match="finns inte"):
         publish(ROUND, clean_warehouse, tmp_path)
+    # a round that has not closed, and a round with no upload, are refused
+    with pytest.raises(publish_module.PublicationError, match="stänger 2099-12-31"):
+        publish("2099-12", clean_warehouse, tmp_path)
+    load_mart(clean_warehouse, SMALL_ROWS)
+    with clean_warehouse.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE marts.fct_case_funnel (round_id text)")
+    with pytest.raises(publish_module.PublicationError, match="inga godkända uppladdningar"):
+        publish("2024-12", clean_warehouse, tmp_path)
 
 
 # ----------------------------------------------------------------------------------------------

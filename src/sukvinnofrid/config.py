@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 
 def _project_home() -> Path:
@@ -24,8 +26,11 @@ class Settings:
     warehouse_url: str | None
     # Share of rejected rows above which the whole upload is blocked.
     max_rejected_share: float
-    # Published Kolada cells with a count below this are withheld.
+    # Published cells with a count below this are withheld.
     min_publish_count: int
+    # Publish with population figures that are approximations (not SCB's), marked preliminary.
+    # The shipped population seeds are approximations: only the demo and tests allow them.
+    allow_approximate_population: bool = False
 
     @property
     def var(self) -> Path:
@@ -50,6 +55,14 @@ class Settings:
         return Path(os.environ.get("SUKF_PGDATA", self.home / ".warehouse" / "pgdata"))
 
     @property
+    def today(self) -> dt.date:
+        """Today in Sweden (a round is closed from the day after its last day); SUKF_TODAY
+        (ÅÅÅÅ-MM-DD) sets it for tests and reruns."""
+        if "SUKF_TODAY" in os.environ:
+            return dt.date.fromisoformat(os.environ["SUKF_TODAY"])
+        return dt.datetime.now(ZoneInfo("Europe/Stockholm")).date()
+
+    @property
     def dbt_project_dir(self) -> Path:
         return self.home / "dbt_project"
 
@@ -61,4 +74,6 @@ def get_settings() -> Settings:
         warehouse_url=os.environ.get("SUKF_WAREHOUSE_URL") or None,
         max_rejected_share=float(os.environ.get("SUKF_MAX_REJECTED_SHARE", "0.2")),
         min_publish_count=int(os.environ.get("SUKF_MIN_PUBLISH_COUNT", "5")),
+        allow_approximate_population=os.environ.get(
+            "SUKF_ALLOW_APPROXIMATE_POPULATION", "").lower() in {"1", "true", "yes", "ja"},
     )

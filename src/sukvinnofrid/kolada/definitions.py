@@ -57,6 +57,7 @@ class KpiDefinition:
 class PublishSettings:
     min_count: int
     withheld_status: str
+    not_covered_status: str
     decimals: int
     complete_years_only: bool
     aggregate_levels: tuple[str, ...]
@@ -65,6 +66,7 @@ class PublishSettings:
         return {
             "min_count": self.min_count,
             "withheld_status": self.withheld_status,
+            "not_covered_status": self.not_covered_status,
             "decimals": self.decimals,
             "complete_years_only": self.complete_years_only,
             "aggregate_levels": list(self.aggregate_levels),
@@ -100,6 +102,11 @@ def load_definitions(path: Path | None = None) -> Definitions:
     withheld_status = raw_settings.get("withheld_status", "..")
     if not isinstance(withheld_status, str) or not withheld_status:
         raise DefinitionError("settings.withheld_status must be a non-empty text")
+    not_covered_status = raw_settings.get("not_covered_status", "-")
+    if not isinstance(not_covered_status, str) or not not_covered_status \
+            or not_covered_status == withheld_status:
+        raise DefinitionError("settings.not_covered_status must be a non-empty text other than "
+                              "withheld_status")
     decimals = raw_settings.get("decimals", 1)
     if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 6:
         raise DefinitionError(f"settings.decimals must be an integer 0..6, got {decimals!r}")
@@ -109,6 +116,7 @@ def load_definitions(path: Path | None = None) -> Definitions:
     settings = PublishSettings(
         min_count=min_count,
         withheld_status=withheld_status,
+        not_covered_status=not_covered_status,
         decimals=decimals,
         complete_years_only=bool(raw_settings.get("complete_years_only", True)),
         aggregate_levels=levels,

@@ -1,50 +1,32 @@
-"""Disclosure control of the Kolada cells: primary and secondary suppression (pure functions).
+"""Disclosure control of the Kolada cells (pure functions) on the shared rule of
+`sukvinnofrid.disclosure` (primary and secondary suppression, stated there exactly).
 
-A *cell* is one KPI, kommun, year and gender with its case count and its value (antal/10 000
-vuxna invånare). Since the adult population is public (SCB), a published value gives away the
-case count, so the rules below are stated on counts. Suppression is decided per KPI and year;
-cells of different KPIs or years never influence each other.
+A *cell* is one KPI, unit (kommun, or a stadsdel published as Kolada OU data), year and gender
+with its case count and its value (antal/10 000 vuxna invånare). Since the adult population is
+public (SCB), a published value gives away the case count, so the rules are stated on counts.
+Suppression is decided per KPI and year; cells of different KPIs or years never influence each
+other. The relations, in the order each pass checks them:
 
-Rule, exactly as implemented (`apply_disclosure`):
+a. Gender, per unit (``T = K + M``), when the unit has all of T, K and M. A gender that is not
+   published is an unknown of the relation but never withheld: with only T published, K and M
+   are both unknown and nothing happens; with T and K published and M sensitive, T or K is
+   withheld (reason ``secondary-gender``).
+b. Stadsdelar, per kommun reporting by stadsdel and gender: the kommun's value is the mean of its
+   stadsdelar' values, so the kommun cell and its stadsdel cells form one relation
+   (``secondary-ou``).
+c. Län, per published gender (when ``"lan"`` is in ``aggregate_levels``): the län total (the sum
+   over its kommuner with a cell) may be published elsewhere, so the kommun cells of a län form a
+   relation (``secondary-lan``).
+d. Riket, per published gender (``"riket"``): all kommun cells (``secondary-riket``).
+Län comes before riket: a län complement also protects the riket total, so fewer cells are lost.
+Complementary cells: the smallest count first, zeros last; ties by kommun code (b-d) or by the
+gender order T, K, M (a).
 
-1. Primary suppression. A cell is *sensitive* when ``1 <= case_count < min_count``. A sensitive
-   cell of a published gender is withheld (reason ``primary``). A count of 0 is a true zero and
-   is published as 0.0.
-
-2. Secondary suppression, repeated until nothing changes (the withheld set only grows, so it
-   ends), each pass in this order and in sorted order within a step:
-
-   a. Gender relation, per kommun (``T = K + M``), only when the kommun has all of T, K and M.
-      A member is *hidden* when its gender is not published or it is withheld. If exactly one
-      member is hidden and that member is sensitive or withheld, the visible members would give
-      it away, so one more published, not yet withheld member is withheld (reason
-      ``secondary-gender``). With only T published, K and M are both hidden and nothing happens;
-      with T and K published and M sensitive, T or K is withheld.
-
-   b. Län relation, per published gender and län (when ``"lan"`` is in ``aggregate_levels``):
-      the län total is the sum over the kommuner of the län that have a cell. If exactly one
-      cell of the län is withheld, one more cell of the same län is withheld
-      (``secondary-lan``).
-
-   c. Riket relation, per published gender (when ``"riket"`` is in ``aggregate_levels``): the
-      riket total is the sum over all kommuner with a cell. If exactly one cell is withheld, one
-      more is withheld (``secondary-riket``).
-
-   Län comes before riket: a län complement also protects the riket total, so fewer cells are
-   lost than the other way round.
-
-   Choice of the complementary cell (every step): among the candidates (published gender, not
-   withheld, in the relation) the smallest count, but counts of 0 last (withholding a true zero
-   adds no uncertainty: the attacker would still learn the withheld cell exactly when the zero is
-   guessed); ties broken by kommun code (b, c) or by the gender order T, K, M (a).
-
-   A relation with a lone withheld cell and no candidate (e.g. a län where only one kommun has a
-   cell) cannot be protected inside the publication; it is reported in ``notes`` so that the
-   corresponding total is not published elsewhere.
-
-3. A published cell gets its value rounded half up to ``decimals`` and status ``""``; a withheld
-   cell gets value ``None`` and status ``withheld_status`` whatever the marker. Cells of a gender
-   that is not published are returned with ``in_output`` False (value None, status "").
+A cell that its unit's uploads do not cover (the kommun has not reported the whole year) is not
+a count at all: it is published without a value, with `not_covered_status`, and is in no
+relation. A published cell gets its value rounded half up to ``decimals`` and status ``""``; a
+withheld cell gets value ``None`` and status ``withheld_status``. Cells of a gender that is not
+published are returned with ``in_output`` False (value None, status "").
 """
 
 from __future__ import annotations
@@ -54,30 +36,36 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from ..disclosure import PRIMARY, Relation, protect
+
 GENDER_ORDER = ("T", "K", "M")
 
 PUBLISHED = "published"
 NOT_PUBLISHED_GENDER = "gender-not-published"
-PRIMARY = "primary"
+NOT_COVERED = "not-covered"
 SECONDARY_GENDER = "secondary-gender"
+SECONDARY_OU = "secondary-ou"
 SECONDARY_LAN = "secondary-lan"
 SECONDARY_RIKET = "secondary-riket"
-WITHHELD_REASONS = (PRIMARY, SECONDARY_GENDER, SECONDARY_LAN, SECONDARY_RIKET)
+WITHHELD_REASONS = (PRIMARY, SECONDARY_GENDER, SECONDARY_OU, SECONDARY_LAN, SECONDARY_RIKET)
 
 
 @dataclass(frozen=True)
 class Cell:
     kpi: str
-    kommun: str
+    kommun: str  # the kommun (of a stadsdel, for an OU cell)
     year: int
     gender: str
     case_count: int
     value: Decimal | float | None  # antal/10 000 vuxna invånare, unrounded
     lan: str = ""  # län code; defaults to the first two digits of the kommun code
+    ou: str = ""  # Kolada OU id of a stadsdel; empty for a kommun cell
+    covered: bool = True  # the unit's uploads cover the whole year
+    by_stadsdel: bool = False  # a kommun cell whose value is the mean of its stadsdelar
 
     @property
-    def key(self) -> tuple[str, int, str, str]:
-        return (self.kpi, self.year, self.kommun, self.gender)
+    def key(self) -> tuple[str, int, str, str, str]:
+        return (self.kpi, self.year, self.kommun, self.ou, self.gender)
 
     @property
     def lan_code(self) -> str:
@@ -90,7 +78,7 @@ class CellDecision:
     in_output: bool  # the gender is published: the cell goes into the Kolada files
     value: float | None
     status: str
-    reason: str  # one of PUBLISHED, NOT_PUBLISHED_GENDER, WITHHELD_REASONS
+    reason: str  # one of PUBLISHED, NOT_PUBLISHED_GENDER, NOT_COVERED, WITHHELD_REASONS
     detail: str = ""
 
     @property
@@ -110,12 +98,43 @@ def round_value(value: Decimal | float, decimals: int) -> float:
     return float(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
-def is_sensitive(case_count: int, min_count: int) -> bool:
-    return 1 <= case_count < min_count
-
-
-def _complement_order(cell: Cell) -> tuple:
-    return (cell.case_count == 0, cell.case_count, cell.kommun, GENDER_ORDER.index(cell.gender))
+def _relations(group: list[Cell], published: set[str],
+               aggregate_levels: Sequence[str]) -> list[Relation]:
+    """The relations of one KPI and year, in checking order (see the module docstring)."""
+    relations: list[Relation] = []
+    by_unit: dict[tuple[str, str], dict[str, Cell]] = defaultdict(dict)
+    for cell in group:
+        by_unit[(cell.kommun, cell.ou)][cell.gender] = cell
+    for (kommun, ou), triple in sorted(by_unit.items()):
+        if set(triple) == set(GENDER_ORDER):
+            unit = f"stadsdel {ou}" if ou else f"kommun {kommun}"
+            relations.append(Relation(tuple(triple[g].key for g in GENDER_ORDER),
+                                      SECONDARY_GENDER, f"{unit} T = K + M"))
+    for gender in GENDER_ORDER:
+        by_kommun: dict[str, list[Cell]] = defaultdict(list)
+        for cell in group:
+            if cell.gender == gender:
+                by_kommun[cell.kommun].append(cell)
+        for kommun, cells in sorted(by_kommun.items()):
+            if any(c.by_stadsdel for c in cells) and any(c.ou for c in cells):
+                relations.append(Relation(tuple(c.key for c in sorted(cells, key=lambda c: c.ou)),
+                                          SECONDARY_OU,
+                                          f"kommun {kommun} medel av stadsdelar, gender {gender}"))
+    for level, reason in (("lan", SECONDARY_LAN), ("riket", SECONDARY_RIKET)):
+        if level not in aggregate_levels:
+            continue
+        for gender in GENDER_ORDER:
+            if gender not in published:
+                continue
+            members: dict[str, list[Cell]] = defaultdict(list)
+            for cell in group:
+                if cell.gender == gender and not cell.ou:
+                    members[cell.lan_code if level == "lan" else "riket"].append(cell)
+            for name, cells in sorted(members.items()):
+                label = (f"län {name} total, gender {gender}" if level == "lan"
+                         else f"riket total, gender {gender}")
+                relations.append(Relation(tuple(c.key for c in cells), reason, label))
+    return relations
 
 
 def apply_disclosure(
@@ -124,6 +143,7 @@ def apply_disclosure(
     published_genders: Sequence[str],
     min_count: int,
     withheld_status: str = "..",
+    not_covered_status: str = "-",
     decimals: int = 1,
     aggregate_levels: Sequence[str] = ("lan", "riket"),
 ) -> DisclosureResult:
@@ -150,73 +170,27 @@ def apply_disclosure(
     notes: list[str] = []
     groups: dict[tuple[str, int], list[Cell]] = defaultdict(list)
     for cell in by_key.values():
-        groups[(cell.kpi, cell.year)].append(cell)
-
+        if cell.covered:
+            groups[(cell.kpi, cell.year)].append(cell)
     for (kpi, year), group in sorted(groups.items()):
-        group_notes: set[str] = set()
-        for cell in group:
-            if cell.gender in published and is_sensitive(cell.case_count, min_count):
-                reasons[cell.key] = (PRIMARY, f"case_count {cell.case_count} < {min_count}")
-
-        def withheld(cell: Cell) -> bool:
-            return cell.key in reasons
-
-        def protect(members: list[Cell], reason: str, label: str) -> bool:
-            candidates = sorted(
-                (c for c in members if c.gender in published and not withheld(c)),
-                key=_complement_order,
-            )
-            if not candidates:
-                group_notes.add(
-                    f"{kpi} {year} {label}: a withheld cell has no complementary cell; "
-                    "do not publish this total"
-                )
-                return False
-            reasons[candidates[0].key] = (reason, label)
-            return True
-
-        by_kommun: dict[str, dict[str, Cell]] = defaultdict(dict)
-        for cell in group:
-            by_kommun[cell.kommun][cell.gender] = cell
-
-        changed = True
-        while changed:
-            changed = False
-            # (a) gender relation T = K + M per kommun
-            for kommun in sorted(by_kommun):
-                triple = by_kommun[kommun]
-                if set(triple) != set(GENDER_ORDER):
-                    continue
-                members = [triple[g] for g in GENDER_ORDER]
-                hidden = [c for c in members if c.gender not in published or withheld(c)]
-                if len(hidden) == 1 and (
-                    withheld(hidden[0]) or is_sensitive(hidden[0].case_count, min_count)
-                ):
-                    changed |= protect(members, SECONDARY_GENDER, f"kommun {kommun} T = K + M")
-            # (b) län totals, (c) riket totals, per published gender
-            for level, reason in (("lan", SECONDARY_LAN), ("riket", SECONDARY_RIKET)):
-                if level not in aggregate_levels:
-                    continue
-                for gender in GENDER_ORDER:
-                    if gender not in published:
-                        continue
-                    relations: dict[str, list[Cell]] = defaultdict(list)
-                    for cell in group:
-                        if cell.gender == gender:
-                            relations[cell.lan_code if level == "lan" else "riket"].append(cell)
-                    for name in sorted(relations):
-                        members = relations[name]
-                        if sum(1 for c in members if withheld(c)) == 1:
-                            label = f"län {name} total, gender {gender}" if level == "lan" else (
-                                f"riket total, gender {gender}"
-                            )
-                            changed |= protect(members, reason, label)
-        notes.extend(sorted(group_notes))
+        counts = {cell.key: cell.case_count for cell in group}
+        result = protect(
+            counts, _relations(group, published, aggregate_levels), min_count=min_count,
+            published=lambda key: key[4] in published,
+            order=lambda key: (counts[key] == 0, counts[key], key[2], key[3],
+                               GENDER_ORDER.index(key[4])),
+            primary_detail=lambda key: f"case_count {counts[key]} < {min_count}",
+        )
+        reasons.update(result.withheld)
+        notes.extend(sorted(f"{kpi} {year} {note}" for note in result.notes))
 
     decisions = []
-    for cell in sorted(by_key.values(), key=lambda c: (c.kpi, c.year, c.kommun, GENDER_ORDER.index(c.gender))):
+    for cell in sorted(by_key.values(),
+                       key=lambda c: (c.kpi, c.year, c.kommun, c.ou, GENDER_ORDER.index(c.gender))):
         if cell.gender not in published:
             decisions.append(CellDecision(cell, False, None, "", NOT_PUBLISHED_GENDER))
+        elif not cell.covered:
+            decisions.append(CellDecision(cell, True, None, not_covered_status, NOT_COVERED))
         elif cell.key in reasons:
             reason, detail = reasons[cell.key]
             decisions.append(CellDecision(cell, True, None, withheld_status, reason, detail))

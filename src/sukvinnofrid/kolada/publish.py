@@ -1,36 +1,37 @@
 """Publish the key figures of a round as Kolada v3 files in a new, immutable, versioned directory.
 
     output/kolada/<round_id>/v001/
-        data.json        Kolada v3 data envelope (all published cells, one page)
+        data.json        Kolada v3 data envelope (all published kommun cells, one page)
         data.csv         the same cells flat: kpi;municipality;period;gender;value;status
+        oudata.json      Kolada v3 OU data envelope: the Stockholm/Göteborg stadsdelar
+        oudata.csv       the same cells flat: kpi;ou;period;gender;value;status
         kpi.json         Kolada v3 KPI envelope (catalogue metadata of the published KPIs)
-        manifest.json    round, code version, settings, row counts, sha256 of the three files
+        manifest.json    round, code version, settings, population source, suppression rule,
+                         row counts, sha256 of the data files
         published_at.txt when this version was written (UTC); the only non-reproducible file
 
-Everything except published_at.txt is a pure function of the mart, kpis.yaml and the code
-version, so publishing an unchanged round again gives byte-identical files; `publish` then
-returns the latest version instead of writing a new one. A version is written into a temporary
-directory next to it and renamed into place, so a failure never leaves a half publication.
+A round is published as of itself: only the mart rows of that round (fct_kolada_key_figures is
+computed per round from the uploads in force for it), so re-publishing an earlier round after
+later rounds arrived gives the same bytes. A round with no accepted upload, or one that has not
+closed yet, is refused. Everything except published_at.txt is a pure function of the mart,
+kpis.yaml and the code version, so publishing an unchanged round again gives byte-identical
+files; `publish` then returns the latest version instead of writing a new one. A version is
+written into a temporary directory next to it and renamed into place, so a failure never leaves
+a half publication.
 """
 
 from __future__ import annotations
 
 import csv
-import fcntl
-import hashlib
+import datetime as dt
 import io
 import json
 import logging
-import os
 import re
-import shutil
 import subprocess
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,13 @@ from sqlalchemy.engine import Engine
 from .. import __version__
 from .. import reference
 from ..config import get_settings
-from ..readers import ROUND_ID
+from ..readers import ROUND_ID, round_close
 from ..reference import Kommun, read_kommuner
+from ..versioned import json_bytes, sha256_hex, write_version
 from .definitions import Definitions, KpiDefinition, load_definitions
 from .disclosure import (
     GENDER_ORDER,
+    NOT_COVERED,
     PRIMARY,
     WITHHELD_REASONS,
     Cell,
@@ -55,17 +58,17 @@ from .disclosure import (
 log = logging.getLogger(__name__)
 
 MART_TABLE = "marts.fct_kolada_key_figures"
-DATA_FILES = ("data.json", "data.csv", "kpi.json")
+DATA_FILES = ("data.json", "data.csv", "oudata.json", "oudata.csv", "kpi.json")
 MANIFEST = "manifest.json"
-PUBLISHED_AT = "published_at.txt"
 CSV_COLUMNS = ("kpi", "municipality", "period", "gender", "value", "status")
-_VERSION_DIR = re.compile(r"^v(\d{3,})$")
+OU_CSV_COLUMNS = ("kpi", "ou", "period", "gender", "value", "status")
 _KOMMUN_KOD = re.compile(r"^\d{4}$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class PublicationError(RuntimeError):
-    """The round cannot be published (no mart, no rows, bad reference data)."""
+    """The round cannot be published (no mart, no such round, bad reference data). The message
+    is Swedish: the statistics team reads it."""
 
 
 class ReferenceDataError(PublicationError):
@@ -106,6 +109,7 @@ class Publication:
     sha256: dict[str, str]  # file name -> sha256 of DATA_FILES
     decisions: tuple[CellDecision, ...]  # every cell read, with its disclosure decision
     notes: tuple[str, ...]  # relations secondary suppression could not protect
+    preliminary: bool = False  # published with approximate population figures
 
     @property
     def files(self) -> dict[str, Path]:
@@ -119,25 +123,48 @@ class Publication:
 @dataclass(frozen=True)
 class MartRow:
     figure: str
+    area_type: str  # kommun | ou
     kommun_kod: str
+    kolada_id: str  # the kommun code, or a stadsdel's Kolada OU id
     year: int
     gender: str
+    covered: bool  # the unit's uploads cover the whole year
     case_count: int
     population_18plus: int | None
+    population_source: str | None  # scb | approximation
     value_per_10000: Any
+    value_method: str  # kvot | medel_stadsdelar
 
 
-def read_mart(engine: Engine) -> list[MartRow]:
+def read_mart(engine: Engine, round_id: str) -> list[MartRow]:
+    """The mart rows of one round (the round as of itself); refuses a round the marts lack."""
     with engine.connect() as conn:
         if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": MART_TABLE}).scalar() is None:
-            raise PublicationError(f"{MART_TABLE} does not exist: run the dbt build first")
+            raise PublicationError(f"{MART_TABLE} finns inte: kör dbt build först.")
         result = conn.execute(
             sa.text(
-                f"SELECT figure, kommun_kod, year, gender, case_count, population_18plus,"
-                f" value_per_10000 FROM {MART_TABLE}"
-            )
+                f"SELECT figure, area_type, kommun_kod, kolada_id, year, gender, covered,"
+                f" case_count, population_18plus, population_source, value_per_10000,"
+                f" value_method FROM {MART_TABLE} WHERE round_id = :round"
+            ),
+            {"round": round_id},
         )
-        return [MartRow(*row) for row in result]
+        rows = [MartRow(*row) for row in result]
+        if not rows and not conn.execute(sa.text(
+                "SELECT EXISTS (SELECT 1 FROM marts.fct_case_funnel WHERE round_id = :round)"),
+                {"round": round_id}).scalar():
+            raise PublicationError(
+                f"Omgång {round_id} har inga godkända uppladdningar: det finns inget att publicera.")
+        return rows
+
+
+def check_round_closed(round_id: str, today: dt.date | None = None) -> None:
+    """A round is published once it has closed (the last day of its month has passed)."""
+    close = round_close(round_id)
+    today = today or get_settings().today
+    if close >= today:
+        raise PublicationError(
+            f"Omgång {round_id} stänger {close.isoformat()} och kan inte publiceras förrän efter det.")
 
 
 def last_complete_year(round_id: str) -> int:
@@ -150,14 +177,6 @@ def last_complete_year(round_id: str) -> int:
 # rendering
 
 
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def csv_safe(text: str) -> str:
     """Neutralise spreadsheet formula injection: a text starting with = + - @ TAB CR gets a '."""
     return "'" + text if text.startswith(_FORMULA_START) else text
@@ -167,18 +186,19 @@ def _value_text(value: float | None) -> str:
     return "" if value is None else json.dumps(value)
 
 
-def render_data(decisions: Iterable[CellDecision]) -> list[dict]:
+def render_data(decisions: Iterable[CellDecision], ou: bool = False) -> list[dict]:
+    """The v3 data items of the kommun cells (or, `ou`, the stadsdel cells as OU data)."""
     items: dict[tuple, list[CellDecision]] = defaultdict(list)
     for d in decisions:
-        if d.in_output:
-            items[(d.cell.kpi, d.cell.year, d.cell.kommun)].append(d)
+        if d.in_output and bool(d.cell.ou) == ou:
+            items[(d.cell.kpi, d.cell.year, d.cell.ou or d.cell.kommun)].append(d)
     values = []
-    for (kpi, year, kommun), cells in sorted(items.items()):
+    for (kpi, year, unit), cells in sorted(items.items()):
         cells.sort(key=lambda d: GENDER_ORDER.index(d.cell.gender))
         values.append(
             {
                 "kpi": kpi,
-                "municipality": kommun,
+                "ou" if ou else "municipality": unit,
                 "period": year,
                 "values": [
                     {
@@ -195,30 +215,40 @@ def render_data(decisions: Iterable[CellDecision]) -> list[dict]:
     return values
 
 
-def render_files(values: list[dict], kpis: Iterable[KpiDefinition]) -> dict[str, bytes]:
-    data_json = _json_bytes(
-        {"count": len(values), "next_url": None, "previous_url": None, "values": values}
-    )
+def _envelope(values: list[dict]) -> bytes:
+    return json_bytes({"count": len(values), "next_url": None, "previous_url": None,
+                        "values": values})
+
+
+def _flat_csv(values: list[dict], columns: tuple[str, ...]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
+    unit = columns[1]
     for item in values:
         for v in item["values"]:
-            writer.writerow(
-                [
-                    csv_safe(item["kpi"]),
-                    csv_safe(item["municipality"]),
-                    str(item["period"]),
-                    csv_safe(v["gender"]),
-                    _value_text(v["value"]),
-                    csv_safe(v["status"]),
-                ]
-            )
-    catalogue = [kpi.catalogue_entry() for kpi in kpis]
-    kpi_json = _json_bytes(
-        {"count": len(catalogue), "next_url": None, "previous_url": None, "values": catalogue}
-    )
-    return {"data.json": data_json, "data.csv": buf.getvalue().encode("utf-8"), "kpi.json": kpi_json}
+            # statuses are our own markers ('..', '-'), not data: no formula neutralising
+            writer.writerow([csv_safe(item["kpi"]), csv_safe(item[unit]), str(item["period"]),
+                             csv_safe(v["gender"]), _value_text(v["value"]), v["status"]])
+    return buf.getvalue().encode("utf-8")
+
+
+def render_files(values: list[dict], ou_values: list[dict], kpis: Iterable[KpiDefinition],
+                 descriptions: dict[str, str] | None = None) -> dict[str, bytes]:
+    """The data files; `descriptions` fills placeholders of the KPI descriptions."""
+    catalogue = []
+    for kpi in kpis:
+        entry = kpi.catalogue_entry()
+        for placeholder, text in (descriptions or {}).items():
+            entry["description"] = entry["description"].replace(placeholder, text)
+        catalogue.append(entry)
+    return {
+        "data.json": _envelope(values),
+        "data.csv": _flat_csv(values, CSV_COLUMNS),
+        "oudata.json": _envelope(ou_values),
+        "oudata.csv": _flat_csv(ou_values, OU_CSV_COLUMNS),
+        "kpi.json": _envelope(catalogue),
+    }
 
 
 def git_commit() -> str | None:
@@ -242,105 +272,42 @@ def render_manifest(
     round_id: str,
     files: dict[str, bytes],
     values: list[dict],
+    ou_values: list[dict],
     decisions: tuple[CellDecision, ...],
     definitions: Definitions,
     notes: tuple[str, ...],
+    population_text: str,
+    preliminary: bool,
 ) -> bytes:
     out = [d for d in decisions if d.in_output]
     withheld = {reason: sum(1 for d in out if d.reason == reason) for reason in WITHHELD_REASONS}
+    ou_status = sorted({sd.kolada_ou_id_status for sd in reference.stadsdelar().values()
+                        if sd.kolada_ou_id in {item["ou"] for item in ou_values}})
     manifest = {
         "round": round_id,
         "code": {"package": "sukvinnofrid", "version": __version__, "git_commit": git_commit()},
         "settings": definitions.settings.as_dict(),
         "kpis": [kpi.id for kpi in definitions.kpis],
-        "years": sorted({item["period"] for item in values}),
+        "years": sorted({item["period"] for item in values + ou_values}),
+        "preliminary": preliminary,
+        "population": population_text,
+        "suppression": suppression_rule(definitions.settings),
+        "ou_ids": ou_status,
         "rows": {
             "data.json": len(values),
-            "data.csv": len(out),
+            "data.csv": sum(1 for d in out if not d.cell.ou),
+            "oudata.json": len(ou_values),
+            "oudata.csv": sum(1 for d in out if d.cell.ou),
             "kpi.json": len(definitions.kpis),
-            "cells_published": sum(1 for d in out if not d.withheld),
+            "cells_published": sum(1 for d in out if d.reason == "published"),
             "cells_withheld": sum(withheld.values()),
+            "cells_not_covered": sum(1 for d in out if d.reason == NOT_COVERED),
             "withheld_by_reason": withheld,
         },
-        "files": {name: {"bytes": len(files[name]), "sha256": _sha256(files[name])} for name in DATA_FILES},
+        "files": {name: {"bytes": len(files[name]), "sha256": sha256_hex(files[name])} for name in DATA_FILES},
         "notes": list(notes),
     }
-    return _json_bytes(manifest)
-
-
-# ----------------------------------------------------------------------------------------------
-# writing
-
-
-@contextmanager
-def _round_lock(round_dir: Path):
-    round_dir.mkdir(parents=True, exist_ok=True)
-    with open(round_dir / ".lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _versions(round_dir: Path) -> list[tuple[int, Path]]:
-    found = []
-    for child in round_dir.iterdir():
-        m = _VERSION_DIR.match(child.name)
-        if m and child.is_dir():
-            found.append((int(m.group(1)), child))
-    return sorted(found)
-
-
-def _same_content(directory: Path, files: dict[str, bytes]) -> bool:
-    try:
-        return all((directory / name).read_bytes() == data for name, data in files.items())
-    except OSError:
-        return False
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_tree(path: Path) -> None:
-    for sub in path.rglob("*"):
-        sub.chmod(0o700 if sub.is_dir() else 0o600)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _write_version(round_dir: Path, number: int, files: dict[str, bytes]) -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=round_dir))
-    try:
-        for name, data in files.items():
-            path = tmp / name
-            with open(path, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            path.chmod(0o444)
-        tmp.chmod(0o755)
-        _fsync_dir(tmp)
-        while True:
-            final = round_dir / f"v{number:03d}"
-            try:
-                # A version directory is never empty, so rename refuses to replace one.
-                os.rename(tmp, final)
-                break
-            except OSError:
-                if not final.exists():
-                    raise
-                number += 1
-        _fsync_dir(round_dir)
-        return final
-    except BaseException:
-        if tmp.exists():
-            _remove_tree(tmp)
-        raise
+    return json_bytes(manifest)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -356,9 +323,11 @@ def build_cells(
     """Check the mart rows against definitions and reference data; cells per KPI id."""
     by_figure = definitions.by_figure()
     max_year = last_complete_year(round_id) if definitions.settings.complete_years_only else None
+    ou_names = {sd.kolada_ou_id: sd.namn for sd in reference.stadsdelar().values() if sd.kolada_ou_id}
     cells: dict[str, list[Cell]] = defaultdict(list)
     unknown: set[str] = set()
     missing: dict[tuple[str, int, str], list[str]] = defaultdict(list)
+    names: dict[str, str | None] = {}
     skipped_figures: set[str] = set()
     for row in rows:
         kpi = by_figure.get(row.figure)
@@ -371,10 +340,13 @@ def build_cells(
         if not _KOMMUN_KOD.match(kod) or (kommuner is not None and kod not in kommuner):
             unknown.add(kod)
             continue
-        if row.gender in kpi.published_genders and (
+        ou = row.kolada_id if row.area_type == "ou" else ""
+        unit = ou or kod
+        names[unit] = ou_names.get(ou) if ou else (kommuner[kod].namn if kommuner else None)
+        if row.covered and row.gender in kpi.published_genders and (
             row.population_18plus is None or row.population_18plus <= 0 or row.value_per_10000 is None
         ):
-            missing[(kod, row.year, row.gender)].append(kpi.id)
+            missing[(unit, row.year, row.gender)].append(kpi.id)
         cells[kpi.id].append(
             Cell(
                 kpi=kpi.id,
@@ -384,6 +356,9 @@ def build_cells(
                 case_count=int(row.case_count),
                 value=row.value_per_10000,
                 lan=kommuner[kod].lan_kod if kommuner is not None else "",
+                ou=ou,
+                covered=bool(row.covered),
+                by_stadsdel=row.value_method == "medel_stadsdelar",
             )
         )
     if skipped_figures:
@@ -395,17 +370,42 @@ def build_cells(
     if missing:
         raise MissingPopulationError(
             MissingPopulation(
-                kommun_kod=kod,
-                kommun_namn=kommuner[kod].namn if kommuner else None,
+                kommun_kod=unit,
+                kommun_namn=names.get(unit),
                 year=year,
                 gender=gender,
                 kpis=tuple(sorted(set(kpi_ids))),
             )
-            for (kod, year, gender), kpi_ids in sorted(
+            for (unit, year, gender), kpi_ids in sorted(
                 missing.items(), key=lambda kv: (kv[0][0], kv[0][1], GENDER_ORDER.index(kv[0][2]))
             )
         )
     return cells
+
+
+def population_note(sources: set[str]) -> tuple[str, bool]:
+    """The published statement of where the population comes from, and whether it makes the
+    publication preliminary (any approximation behind a published value)."""
+    preliminary = "approximation" in sources
+    text = ("Befolkningen 18 år och äldre är SCB:s folkmängd 31 december (tabell BE0101N1) per "
+            "kommun; för stadsdelar i Stockholm och Göteborg städernas egen statistik.")
+    if preliminary:
+        text = ("PRELIMINÄRA VÄRDEN: befolkningen 18 år och äldre är en uppskattning, inte SCB:s "
+                "folkmängd, och värdena ändras när SCB:s siffror läses in.")
+    return text, preliminary
+
+
+def suppression_rule(settings) -> str:
+    """The published statement of the disclosure rule (sukvinnofrid.disclosure), in full."""
+    return (
+        f"Värden som bygger på 1–{settings.min_count - 1} ärenden redovisas inte "
+        f"(markeras {settings.withheld_status}), och ytterligare värden redovisas inte så att "
+        "inget av dem kan räknas fram ur andra publicerade värden (kvinnor och män, länet, riket "
+        "och stadsdelarna i Stockholm och Göteborg). Därför kan även ett värde som bygger på "
+        f"{settings.min_count} eller fler ärenden saknas. 0 är en verklig nolla. Ett år som "
+        f"kommunen inte har rapporterat i sin helhet redovisas utan värde (markeras "
+        f"{settings.not_covered_status})."
+    )
 
 
 def publish(
@@ -415,27 +415,33 @@ def publish(
     *,
     kommuner_csv: Path | None = None,
     definitions: Definitions | None = None,
+    allow_approximate_population: bool | None = None,
 ) -> Publication:
     """Publish the mart's key figures for `round_id` (ÅÅÅÅ-MM) as a new Kolada version.
 
     `output_dir` is the Kolada output root (default `<settings.output>/kolada`); the version goes
-    to `<output_dir>/<round_id>/vNNN/`. Raises MissingPopulationError (the reference-data gate)
-    before anything is written.
+    to `<output_dir>/<round_id>/vNNN/`. Refuses (PublicationError, before anything is written) a
+    round that has not closed or has no accepted upload, missing population
+    (MissingPopulationError) and, unless allowed (SUKF_ALLOW_APPROXIMATE_POPULATION), population
+    figures that are approximations; allowed, the publication is marked preliminary.
     """
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
+    check_round_closed(round_id)
     if engine is None:
         from ..warehouse import engine as warehouse_engine
 
         engine = warehouse_engine()
     definitions = definitions or load_definitions()
     settings = definitions.settings
+    if allow_approximate_population is None:
+        allow_approximate_population = get_settings().allow_approximate_population
     kommuner = read_kommuner(kommuner_csv) if kommuner_csv else reference.kommuner()
 
-    rows = read_mart(engine)
+    rows = read_mart(engine, round_id)
     cells = build_cells(rows, definitions, round_id, kommuner)
     if not cells:
-        raise PublicationError(f"{MART_TABLE} has no rows to publish for round {round_id}")
+        raise PublicationError(f"Omgång {round_id} har inga värden att publicera.")
 
     decisions: list[CellDecision] = []
     notes: list[str] = []
@@ -445,6 +451,7 @@ def publish(
             published_genders=kpi.published_genders,
             min_count=settings.min_count,
             withheld_status=settings.withheld_status,
+            not_covered_status=settings.not_covered_status,
             decimals=settings.decimals,
             aggregate_levels=settings.aggregate_levels,
         )
@@ -452,30 +459,28 @@ def publish(
         notes.extend(result.notes)
     decisions_t = tuple(decisions)
     notes_t = tuple(notes)
+    by_figure = definitions.by_figure()
+    sources = {row.population_source or "approximation" for row in rows
+               if row.covered and row.figure in by_figure
+               and row.gender in by_figure[row.figure].published_genders}
+    population_text, preliminary = population_note(sources)
+    if preliminary and not allow_approximate_population:
+        raise PublicationError(
+            "Befolkningsuppgifterna är uppskattningar, inte SCB:s siffror: kör "
+            "`sukvinnofrid refresh-population` där SCB kan nås, eller publicera preliminärt med "
+            "SUKF_ALLOW_APPROXIMATE_POPULATION=1.")
     values = render_data(decisions_t)
-    files = render_files(values, definitions.kpis)
+    ou_values = render_data(decisions_t, ou=True)
+    files = render_files(values, ou_values, definitions.kpis,
+                         descriptions={"{population_source}": population_text,
+                                       "{suppression_rule}": suppression_rule(settings)})
 
     root = Path(output_dir) if output_dir is not None else get_settings().output / "kolada"
-    round_dir = root / round_id
-    with _round_lock(round_dir):
-        for stale in round_dir.glob(".tmp-*"):
-            _remove_tree(stale)  # left by a publisher that died; we hold the lock
-        versions = _versions(round_dir)
-        if versions and _same_content(versions[-1][1], files):
-            directory = versions[-1][1]
-            log.info("round %s unchanged: reusing %s", round_id, directory)
-            reused = True
-        else:
-            manifest = render_manifest(round_id, files, values, decisions_t, definitions, notes_t)
-            published_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "\n"
-            number = versions[-1][0] + 1 if versions else 1
-            directory = _write_version(
-                round_dir,
-                number,
-                {**files, MANIFEST: manifest, PUBLISHED_AT: published_at.encode("ascii")},
-            )
-            log.info("round %s published to %s", round_id, directory)
-            reused = False
+    directory, reused = write_version(
+        root / round_id, files,
+        extra=lambda: {MANIFEST: render_manifest(round_id, files, values, ou_values, decisions_t,
+                                                 definitions, notes_t, population_text,
+                                                 preliminary)})
     for note in notes_t:
         log.warning("disclosure: %s", note)
     n_primary = sum(1 for d in decisions_t if d.reason == PRIMARY)
@@ -485,7 +490,8 @@ def publish(
         version=directory.name,
         directory=directory,
         reused=reused,
-        sha256={name: _sha256(data) for name, data in files.items()},
+        sha256={name: sha256_hex(data) for name, data in files.items()},
         decisions=decisions_t,
         notes=notes_t,
+        preliminary=preliminary,
     )

@@ -33,6 +33,7 @@ class Stadsdel:
     kommun_kod: str
     namn: str
     kolada_ou_id: str | None
+    kolada_ou_id_status: str | None = None  # 'provisional' (our placeholder) or 'rka'
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def stadsdelar() -> dict[str, Stadsdel]:
             row["kommun_kod"],
             row["stadsdel_namn"],
             row.get("kolada_ou_id") or None,
+            row.get("kolada_ou_id_status") or None,
         )
         for row in _rows("stadsdelar.csv")
     }

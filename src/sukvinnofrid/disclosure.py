@@ -1,0 +1,108 @@
+"""Disclosure control of published counts: primary and secondary suppression (pure functions).
+
+Every published figure (the Kolada key figures, the funnel, the national figures) is a table of
+counts of cases, some of which add up to others: T = K + M, the kommuner of a län add up to the
+län, the categories of a figure add up to its N, a kommun's value is the mean of its
+stadsdelar. A published share, mean or value per 10 000 gives its count away (the N and the
+population are public), so the rules are stated on counts.
+
+The rule, exactly as `protect` implements it:
+
+1. Primary suppression: a published cell whose count is 1 .. min_count-1 is withheld. A count of
+   0 is a true zero and is published.
+2. Secondary suppression, repeated until nothing changes (the withheld set only grows, so it
+   ends), relation by relation in the order given: a relation is a set of cells of which any one
+   can be computed from the others (a sum or a mean with a known total). A cell of it is
+   *unknown* when it is withheld or not published at all. When exactly one cell of a relation is
+   unknown and that cell is withheld or sensitive (1 .. min_count-1), the others would give it
+   away: one more published cell of the relation is withheld, the one first in `order` (callers
+   put the smallest count first and zeros last: withholding a true zero protects nothing, since a
+   reader who guesses it learns the withheld cell exactly).
+   A relation with a lone unknown cell and no published cell left to withhold cannot be
+   protected inside the publication: it is reported in `notes`, so that its total is not
+   published elsewhere.
+
+So a withheld 6 or 10 is one of the "further values withheld so that none can be derived".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+PRIMARY = "primary"
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Cells of which any one can be derived from the others (e.g. a total and its parts, or
+    the parts of a total that is published elsewhere)."""
+
+    members: tuple[Hashable, ...]
+    reason: str  # why a cell withheld for this relation is withheld, e.g. 'secondary-lan'
+    label: str  # what the relation is, for notes and decisions
+
+
+@dataclass(frozen=True)
+class Protection:
+    withheld: dict[Hashable, tuple[str, str]]  # cell -> (reason, detail)
+    notes: tuple[str, ...]
+
+
+def is_sensitive(count: int, min_count: int) -> bool:
+    return 1 <= count < min_count
+
+
+def smallest_first(counts: Mapping[Hashable, int],
+                   tie: Callable[[Hashable], tuple] = lambda key: (key,)) -> Callable:
+    """The usual order of complementary cells: the smallest count first, zeros last."""
+    return lambda key: (counts[key] == 0, counts[key], *tie(key))
+
+
+def protect(counts: Mapping[Hashable, int], relations: Iterable[Relation], *, min_count: int,
+            published: Callable[[Hashable], bool] = lambda key: True,
+            order: Callable[[Hashable], tuple] | None = None,
+            primary_detail: Callable[[Hashable], str] | None = None) -> Protection:
+    """Decide which cells are withheld (see the module docstring).
+
+    `counts` holds every cell's count, published or not; `published(key)` says whether the cell
+    is in the publication at all (e.g. a gender that is not published is an unknown of its
+    relations, but is never withheld); `order` sorts the complementary candidates.
+    """
+    if min_count < 1:
+        raise ValueError("min_count must be at least 1")
+    relations: Sequence[Relation] = list(relations)
+    for relation in relations:
+        unknown_cells = [key for key in relation.members if key not in counts]
+        if unknown_cells:
+            raise ValueError(f"{relation.label}: cells without a count {unknown_cells[:3]}")
+    order = order or smallest_first(counts)
+    withheld: dict[Hashable, tuple[str, str]] = {}
+    for key, count in counts.items():
+        if count is None or count < 0:
+            raise ValueError(f"count must be a non-negative integer for {key!r}")
+        if published(key) and is_sensitive(count, min_count):
+            withheld[key] = (PRIMARY, primary_detail(key) if primary_detail
+                             else f"count {count} < {min_count}")
+    notes: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for relation in relations:
+            unknown = [key for key in relation.members if key in withheld or not published(key)]
+            if len(unknown) != 1:
+                continue
+            (lone,) = unknown
+            if lone not in withheld and not is_sensitive(counts[lone], min_count):
+                continue
+            candidates = sorted((key for key in relation.members
+                                 if published(key) and key not in withheld), key=order)
+            if not candidates:
+                note = (f"{relation.label}: a withheld cell has no complementary cell; "
+                        "do not publish this total")
+                if note not in notes:
+                    notes.append(note)
+                continue
+            withheld[candidates[0]] = (relation.reason, relation.label)
+            changed = True
+    return Protection(withheld=withheld, notes=tuple(notes))

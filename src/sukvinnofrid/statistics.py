@@ -1,0 +1,482 @@
+"""The statistics of a round, published as of itself: the case funnel (Diagram 1) and the
+national figures (Diagrams 2-27) per kommun, län and riket, every cell protected by the same
+disclosure rule as the Kolada key figures (`sukvinnofrid.disclosure`).
+
+    output/statistik/<round_id>/v001/
+        tratt.csv              Diagram 1 per area and kön (Swedish Excel: ';', UTF-8 with BOM,
+                               decimal comma; withheld cells '..')
+        nationella_figurer.csv every national figure per period, area, breakdown and category
+        statistik.json         the same two tables for machines (numbers as numbers, null when
+                               withheld, with the status of every value)
+        definitioner.json      each figure's definition as the report states it
+        manifest.json          round, the disclosure rule in words, preliminary or not, counts,
+                               sha256 of the files
+        published_at.txt
+
+Everything is read from the marts (fct_case_funnel, fct_national_figures, dim_national_figures):
+no figure is computed again here, only withheld. Relations the disclosure control protects
+(each a set of counts any one of which follows from the others):
+- kön: T = K + M + (kön saknas), per area, phase and figure category;
+- geography: a län = its kommuner, riket = its län;
+- the funnel's phases: aktualiserade = med_insats + utan_insats = avslutade + pågående;
+  avslutade = med_måluppföljning + utan = med_brukarenkät + utan; and each "utan"-count of a
+  phase with its (unpublished) complement;
+- a figure's N = its categories (single answer); its population = N + uppgift saknas; a summary
+  category (helt eller delvis) = its codes; a multiple-choice category with its (unpublished)
+  complement N - category; a breakdown's values + the cases without a value = 'alla'.
+A share is withheld with its count; when a figure's N is withheld, so are all its shares and
+its mean (a share and its count give the N away).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from . import __version__, reference
+from .config import get_settings
+from .disclosure import Relation, protect
+from .formats import swedish_number
+from .kolada.publish import PublicationError, check_round_closed, git_commit
+from .readers import ROUND_ID
+from .versioned import json_bytes, sha256_hex, write_version
+
+log = logging.getLogger(__name__)
+
+WITHHELD = ".."
+FUNNEL_PHASES = ("aktualiserade", "med_insats", "avslutade", "med_maluppfoljning",
+                 "med_brukarenkat")
+FUNNEL_MISSING = ("utan_insats", "pagaende", "med_insats_utan_startdatum",
+                  "avslutade_utan_avslutsdatum", "avslutade_utan_avslutsorsak",
+                  "avslutade_utan_maluppfoljning", "avslutade_utan_brukarenkat")
+FUNNEL_COLUMNS = FUNNEL_PHASES + FUNNEL_MISSING
+# total = parts: the funnel's additive relations; a name starting with '~' is a complement that
+# is not published (derivable as total minus the published part)
+FUNNEL_SUMS = (
+    ("aktualiserade", ("med_insats", "utan_insats")),
+    ("aktualiserade", ("avslutade", "pagaende")),
+    ("avslutade", ("med_maluppfoljning", "avslutade_utan_maluppfoljning")),
+    ("avslutade", ("med_brukarenkat", "avslutade_utan_brukarenkat")),
+    ("med_insats", ("med_insats_utan_startdatum", "~med_startdatum")),
+    ("avslutade", ("avslutade_utan_avslutsdatum", "~med_avslutsdatum")),
+    ("avslutade", ("avslutade_utan_avslutsorsak", "~med_avslutsorsak")),
+)
+KON = ("T", "K", "M")
+LEVEL_NAMES = {"kommun": "kommun", "lan": "län", "riket": "riket"}
+PERIOD_NAMES = {"round": "omgång", "year": "år"}
+N, POPULATION = "#n", "#population"  # the pseudo-categories of a figure group's N and population
+
+
+@dataclass(frozen=True)
+class StatisticsPublication:
+    round_id: str
+    version: str
+    directory: Path
+    reused: bool
+    withheld: int  # cells withheld (primary and secondary)
+    notes: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _rows(conn, sql: str, **params) -> list[dict]:
+    return [dict(row._mapping) for row in conn.execute(sa.text(sql), params)]
+
+
+def read_round(engine: Engine, round_id: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """The funnel, the national figures and the figure definitions of one round."""
+    with engine.connect() as conn:
+        for table in ("marts.fct_case_funnel", "marts.fct_national_figures",
+                      "marts.dim_national_figures"):
+            if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
+                raise PublicationError(f"{table} finns inte: kör dbt build först.")
+        funnel = _rows(conn, "SELECT * FROM marts.fct_case_funnel WHERE round_id = :r"
+                             " ORDER BY level, area_code, kon", r=round_id)
+        if not funnel:
+            raise PublicationError(
+                f"Omgång {round_id} har inga godkända uppladdningar: det finns inget att publicera.")
+        figures = _rows(
+            conn,
+            "SELECT figure_id, diagram, title, kind, breakdown, breakdown_value, category,"
+            " category_label, sort_order, category_parts, level, area_code, period_type, period,"
+            " numerator, denominator, share_pct, mean_value, n, n_population, n_saknas, n_answers"
+            " FROM marts.fct_national_figures WHERE round_id = :r ORDER BY period_type, period,"
+            " figure_id, level, area_code, breakdown, breakdown_value, sort_order, category",
+            r=round_id)
+        definitions = _rows(conn, "SELECT * FROM marts.dim_national_figures ORDER BY figure_id")
+    return funnel, figures, definitions
+
+
+# ---------------------------------------------------------------------------------------------
+# disclosure
+
+
+def _geography(levels: dict[str, set[str]]) -> dict[str, list[str]]:
+    """The areas that add up to each län and to riket ('00'), among the areas present."""
+    kommuner = reference.kommuner()
+    parts: dict[str, list[str]] = defaultdict(list)
+    for kommun in sorted(levels.get("kommun", ())):
+        lan = kommuner[kommun].lan_kod if kommun in kommuner else kommun[:2]
+        parts[("lan", lan)].append(("kommun", kommun))
+    for lan in sorted(levels.get("lan", ())):
+        parts[("riket", "00")].append(("lan", lan))
+    return parts
+
+
+def protect_funnel(funnel: list[dict], min_count: int):
+    """Disclosure decisions of the funnel cells: (level, area, kon, column) -> (reason, detail)."""
+    counts: dict[tuple, int] = {}
+    areas: dict[str, set[str]] = defaultdict(set)
+    by_area: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for row in funnel:
+        areas[row["level"]].add(row["area_code"])
+        by_area[(row["level"], row["area_code"])][row["kon"]] = row
+        for column in FUNNEL_COLUMNS:
+            counts[(row["level"], row["area_code"], row["kon"], column)] = row[column]
+    relations: list[Relation] = []
+    for (level, area), by_kon in sorted(by_area.items()):
+        for kon in KON:
+            row = by_kon.get(kon)
+            if row is None:
+                continue
+            for total, parts in FUNNEL_SUMS:
+                for part in parts:
+                    if part.startswith("~"):
+                        published_part = next(p for p in parts if not p.startswith("~"))
+                        counts[(level, area, kon, part)] = row[total] - row[published_part]
+                relations.append(Relation(
+                    tuple((level, area, kon, c) for c in (total, *parts)), "secondary-fas",
+                    f"{level} {area} {kon}: {total} = {' + '.join(parts)}"))
+        if all(k in by_kon for k in KON):
+            for column in FUNNEL_COLUMNS:
+                counts[(level, area, "~X", column)] = (
+                    by_kon["T"][column] - by_kon["K"][column] - by_kon["M"][column])
+                relations.append(Relation(
+                    tuple((level, area, kon, column) for kon in (*KON, "~X")), "secondary-kon",
+                    f"{level} {area} {column}: T = K + M + kön saknas"))
+    for (level, area), parts in sorted(_geography(areas).items()):
+        for kon in KON:
+            for column in FUNNEL_COLUMNS:
+                members = [(level, area, kon, column)] + [(*p, kon, column) for p in parts]
+                if all(m in counts for m in members):
+                    relations.append(Relation(tuple(members), f"secondary-{level}",
+                                              f"{kon} {column}: {level} {area} = summan"))
+    return protect(counts, relations, min_count=min_count,
+                   published=lambda key: not key[2].startswith("~")
+                   and not key[3].startswith("~"))
+
+
+def _group_key(row: dict) -> tuple:
+    return (row["period_type"], row["period"], row["figure_id"], row["level"], row["area_code"],
+            row["breakdown"], row["breakdown_value"])
+
+
+# the cross-tabulations: breakdown -> the breakdowns of its two dimensions
+CROSS_BREAKDOWNS = {"kon_hedersrelaterat": ("kon", "hedersrelaterat"),
+                    "kon_aldersgrupp": ("kon", "aldersgrupp")}
+
+
+def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:
+    """(total group, part groups, what the parts are): geography (kommuner of a län, län of
+    riket) and breakdowns (the values of a breakdown, and the cases without one, add up to
+    'alla'; a cross-tabulation's cells add up to each of its two breakdowns' cells)."""
+    present = set(groups)
+    areas: dict[str, set[str]] = defaultdict(set)
+    by_area: dict[tuple, list[tuple]] = defaultdict(list)
+    for group in present:
+        areas[group[3]].add(group[4])
+        by_area[group[:5]].append(group)
+    sums = []
+    geography = _geography(areas)
+    for group in sorted(present):
+        period_type, period, figure, level, area, breakdown, value = group
+        parts = [(period_type, period, figure, *p, breakdown, value)
+                 for p in geography.get((level, area), [])]
+        parts = [p for p in parts if p in present]
+        if parts:
+            sums.append((group, parts, "geografi"))
+        if breakdown == "alla":
+            by_breakdown: dict[str, list[tuple]] = defaultdict(list)
+            for other in by_area[group[:5]]:
+                if other[5] != "alla" and other[5] not in CROSS_BREAKDOWNS:
+                    by_breakdown[other[5]].append(other)
+            sums += [(group, sorted(parts), name) for name, parts in sorted(by_breakdown.items())]
+        elif breakdown in CROSS_BREAKDOWNS:
+            continue
+        else:
+            for cross, dimensions in CROSS_BREAKDOWNS.items():
+                if breakdown not in dimensions:
+                    continue
+                position = dimensions.index(breakdown)
+                parts = [other for other in by_area[group[:5]]
+                         if other[5] == cross and other[6].split("|")[position] == value]
+                if parts:
+                    sums.append((group, sorted(parts), cross))
+    return sums
+
+
+def protect_figures(figures: list[dict], answer_types: dict[str, str], min_count: int):
+    """Disclosure decisions of the national-figure cells: (group, category) -> (reason, detail),
+    the group being (period_type, period, figure, level, area, breakdown, breakdown_value) and
+    the category an answer, 'saknas', or N / POPULATION (the group's N and population)."""
+    counts: dict[tuple, int] = {}
+    categories: dict[tuple, list[str]] = {}
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in figures:
+        groups[_group_key(row)].append(row)
+    relations: list[Relation] = []
+    for group, rows in groups.items():
+        first = rows[0]
+        label = "/".join(str(part) for part in group)
+        counts[(group, N)] = first["n"]
+        counts[(group, POPULATION)] = first["n_population"]
+        counts[(group, "saknas")] = first["n_saknas"]
+        categories[group] = [N, POPULATION, "saknas"]
+        relations.append(Relation(((group, POPULATION), (group, N), (group, "saknas")),
+                                  "secondary-saknas", f"{label}: population = N + saknas"))
+        if first["kind"] == "mean":
+            continue  # its category holds a sum of counts, not cases: protected through its N
+        answers = [row for row in rows if row["category"] != "saknas"]
+        for row in answers:
+            counts[(group, row["category"])] = row["numerator"]
+            categories[group].append(row["category"])
+        codes = [row["category"] for row in answers if row["sort_order"] < 100]
+        if answer_types.get(first["figure_id"]) == "multiple" or len(codes) == 1:
+            for row in answers:  # each answer with its complement: the N minus the answer
+                rest = (group, "~ej " + row["category"])
+                counts[rest] = first["n"] - row["numerator"]
+                relations.append(Relation(((group, N), (group, row["category"]), rest),
+                                          "secondary-kategori",
+                                          f"{label}: N = {row['category']} + övriga"))
+        else:
+            relations.append(Relation(tuple((group, c) for c in [N, *codes]),
+                                      "secondary-kategori", f"{label}: N = summan av kategorierna"))
+            for row in answers:
+                if row["category_parts"]:
+                    parts = row["category_parts"].split("|")
+                    relations.append(Relation(
+                        ((group, row["category"]), *((group, p) for p in parts)),
+                        "secondary-kategori", f"{label}: {row['category']} = {' + '.join(parts)}"))
+    for total, parts, name in _sums(groups):
+        for category in categories[total]:
+            members = [(total, category)] + [(p, category) for p in parts if (p, category) in counts]
+            if len(members) < 2:
+                continue
+            if name != "geografi":  # the cases without a value of the breakdown
+                rest = (total, f"~utan {name}: {category}")
+                counts[rest] = counts[(total, category)] - sum(counts[m] for m in members[1:])
+                members.append(rest)
+            relations.append(Relation(tuple(members), f"secondary-{name}",
+                                      f"{'/'.join(map(str, total))} {category}: summan över {name}"))
+    return protect(counts, relations, min_count=min_count,
+                   published=lambda key: not str(key[1]).startswith("~"))
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+
+def _area_name(level: str, code: str) -> str:
+    if level == "riket":
+        return "Riket"
+    if level == "lan":
+        return reference.lan().get(code, code)
+    kommun = reference.kommuner().get(code)
+    return kommun.namn if kommun else code
+
+
+def _number(value, decimals: int = 1) -> str:
+    return "" if value is None else swedish_number(Decimal(str(value)), decimals)
+
+
+def excel_csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
+    """CSV that Swedish Excel opens as it is: ';', UTF-8 with BOM, decimal comma (the values
+    are formatted by the caller)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def funnel_table(funnel: list[dict], withheld: dict) -> list[dict]:
+    """The funnel rows; a withheld count is '..'."""
+    table = []
+    for row in funnel:
+        key = (row["level"], row["area_code"], row["kon"])
+        values = {column: WITHHELD if (*key, column) in withheld else row[column]
+                  for column in FUNNEL_COLUMNS}
+        table.append({"niva": LEVEL_NAMES[row["level"]], "omrade_kod": row["area_code"],
+                      "omrade": _area_name(row["level"], row["area_code"]), "kon": row["kon"],
+                      **values})
+    return table
+
+
+def figures_table(figures: list[dict], withheld: dict) -> list[dict]:
+    """The national-figure rows. A value is a number, '..' when withheld, or None when it does
+    not apply (a mean figure has no count or share, a share figure no mean). A withheld count
+    takes its share with it; a withheld N every share and the mean of its group."""
+    table = []
+    for row in figures:
+        group = _group_key(row)
+        saknas = row["category"] == "saknas"
+        base = POPULATION if saknas else N
+        counted = row["kind"] == "share" or saknas
+
+        def shown(key, value):
+            return WITHHELD if key in withheld else value
+
+        count = shown((group, row["category"]), row["numerator"]) if counted else None
+        share = None
+        if counted:
+            share = WITHHELD if WITHHELD in (count, shown((group, base), 0)) else row["share_pct"]
+        mean = None if counted else shown((group, N), row["mean_value"])
+        table.append({
+            "period_typ": PERIOD_NAMES[row["period_type"]], "period": row["period"],
+            "niva": LEVEL_NAMES[row["level"]], "omrade_kod": row["area_code"],
+            "omrade": _area_name(row["level"], row["area_code"]),
+            "figur": row["figure_id"], "diagram": row["diagram"], "titel": row["title"],
+            "uppdelning": row["breakdown"], "uppdelning_varde": row["breakdown_value"],
+            "kategori": row["category"], "kategori_namn": row["category_label"],
+            "antal": count, "n": shown((group, N), row["n"]), "andel_procent": share,
+            "medelvarde": mean, "n_population": shown((group, POPULATION), row["n_population"]),
+            "n_svar": None if row["n_answers"] is None else shown((group, N), row["n_answers"]),
+        })
+    return table
+
+
+def _cell(value, decimals: int | None = None) -> str:
+    if value is None:
+        return ""
+    if value == WITHHELD or decimals is None:
+        return str(value)
+    return _number(value, decimals)
+
+
+def render_files(round_id: str, funnel: list[dict], figures: list[dict],
+                 definitions: list[dict]) -> dict[str, bytes]:
+    funnel_header = ["omgång", "nivå", "områdeskod", "område", "kön", *FUNNEL_COLUMNS]
+    funnel_csv = excel_csv(funnel_header, (
+        [round_id, r["niva"], r["omrade_kod"], r["omrade"], r["kon"],
+         *(_cell(r[c]) for c in FUNNEL_COLUMNS)] for r in funnel))
+    figure_header = ["omgång", "periodtyp", "period", "nivå", "områdeskod", "område", "figur",
+                     "diagram", "titel", "uppdelning", "uppdelningsvärde", "kategori",
+                     "kategorinamn", "antal", "n", "andel (%)", "medelvärde", "n population",
+                     "n svar"]
+    figures_csv = excel_csv(figure_header, (
+        [round_id, r["period_typ"], r["period"], r["niva"], r["omrade_kod"], r["omrade"],
+         r["figur"], _cell(r["diagram"]), r["titel"], r["uppdelning"], r["uppdelning_varde"],
+         r["kategori"], r["kategori_namn"], _cell(r["antal"]), _cell(r["n"]),
+         _cell(r["andel_procent"], 1), _cell(r["medelvarde"], 1), _cell(r["n_population"]),
+         _cell(r["n_svar"])]
+        for r in figures))
+    return {
+        "tratt.csv": funnel_csv,
+        "nationella_figurer.csv": figures_csv,
+        "statistik.json": json_bytes(_jsonable(statistics_document(round_id, funnel, figures)),
+                                     compact=True),
+        "definitioner.json": json_bytes(_jsonable(definitions_document(definitions, figures))),
+    }
+
+
+FUNNEL_JSON_COLUMNS = ("niva", "omrade_kod", "kon", *FUNNEL_COLUMNS)
+FIGURE_JSON_COLUMNS = ("period_typ", "period", "niva", "omrade_kod", "figur", "uppdelning",
+                       "uppdelning_varde", "kategori", "antal", "n", "andel_procent",
+                       "medelvarde", "n_population", "n_svar")
+
+
+def statistics_document(round_id: str, funnel: list[dict], figures: list[dict]) -> dict:
+    """Both tables column-wise (one list per row, names in 'kolumner'), the area names once."""
+    areas: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in (*funnel, *figures):
+        areas[row["niva"]][row["omrade_kod"]] = row["omrade"]
+    return {
+        "omgang": round_id,
+        "omraden": {level: dict(sorted(names.items())) for level, names in sorted(areas.items())},
+        "tratt": {"kolumner": list(FUNNEL_JSON_COLUMNS),
+                  "rader": [[row[c] for c in FUNNEL_JSON_COLUMNS] for row in funnel]},
+        "nationella_figurer": {"kolumner": list(FIGURE_JSON_COLUMNS),
+                               "rader": [[row[c] for c in FIGURE_JSON_COLUMNS] for row in figures]},
+    }
+
+
+def definitions_document(definitions: list[dict], figures: list[dict]) -> dict:
+    """Each figure's definition as the report states it, with its categories and labels."""
+    categories: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in figures:
+        categories[row["figur"]][row["kategori"]] = row["kategori_namn"]
+    return {"figurer": [{**definition, "kategorier": categories.get(definition["figure_id"], {})}
+                        for definition in definitions]}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def suppression_text(min_count: int) -> str:
+    return (f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}), och ytterligare "
+            "antal redovisas inte så att inget av dem kan räknas fram ur andra publicerade värden "
+            "(kvinnor och män, kommunerna i ett län och länen i riket, trattens faser, en figurs "
+            "kategorier och dess N, uppdelningarnas värden). Därför kan även ett antal som är "
+            f"{min_count} eller större saknas. En andel redovisas inte när dess antal inte gör det, "
+            "och när en figurs N inte redovisas gör inte heller dess andelar och medelvärde det. "
+            "0 är en verklig nolla.")
+
+
+def publish_statistics(round_id: str, engine: Engine | None = None,
+                       output_dir: Path | None = None,
+                       min_count: int | None = None) -> StatisticsPublication:
+    """Publish the round's funnel and national figures (see the module docstring); counts
+    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld."""
+    if not ROUND_ID.match(round_id or ""):
+        raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
+    check_round_closed(round_id)
+    if engine is None:
+        from .warehouse import engine as warehouse_engine
+
+        engine = warehouse_engine()
+    min_count = min_count or get_settings().min_publish_count
+    funnel, figures, definitions = read_round(engine, round_id)
+    funnel_protection = protect_funnel(funnel, min_count)
+    answer_types = {d["figure_id"]: d["answer_type"] for d in definitions}
+    figure_protection = protect_figures(figures, answer_types, min_count)
+    files = render_files(round_id, funnel_table(funnel, funnel_protection.withheld),
+                         figures_table(figures, figure_protection.withheld), definitions)
+    notes = funnel_protection.notes + figure_protection.notes
+    withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
+
+    def manifest() -> dict[str, bytes]:
+        return {"manifest.json": json_bytes({
+            "round": round_id,
+            "code": {"package": "sukvinnofrid", "version": __version__,
+                     "git_commit": git_commit()},
+            "min_count": min_count,
+            "suppression": suppression_text(min_count),
+            "cells_withheld": withheld,
+            "rows": {"tratt.csv": len(funnel), "nationella_figurer.csv": len(figures)},
+            "files": {name: {"bytes": len(data), "sha256": sha256_hex(data)}
+                      for name, data in files.items()},
+            "notes": list(notes),
+        })}
+
+    root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
+    directory, reused = write_version(root / round_id, files, extra=manifest)
+    log.info("statistics of round %s: %s (%s cells withheld)", round_id, directory, withheld)
+    return StatisticsPublication(round_id, directory.name, directory, reused, withheld, notes)
