@@ -13,9 +13,15 @@ that date. So a case progresses between rounds, keeps its key
 (v2_kommun, v1_verksamhet, v4_klient, v5_datum_aktualisering), and closed cases stay closed.
 
 The distributions are calibrated to the national figures of SKR's report on SU-Kvinnofrid
-2021-2023 (see /work/shared/seeds/README.md). Clean output always satisfies the structural rules
-(dates in order and within [2000-01-01, round close], v257 iff v256, efter-phase and brukarenkät
-answers only in closed cases, v203 only when v202 is 1 or 2, v118 codes iff v117, age 18-110,
+2021-2023 (see /work/shared/seeds/README.md and seeds/figures.md), with the report's
+definitions: the shares of a figure are over the cases with an answer, and diagram 9's shares
+over the cases with an insats (N = 2 623). Like the report's data, a clean round has the missing
+registrations the report shows (``MISSING_REGISTRATIONS``): kön missing in 22 and ålder in 64 of
+3 070 cases, no utövare in 57, closed cases without a reason for closing (257) or without a
+date of closing (256: the report's diagram 16 has N = 2 163 of the 2 421 closed cases), insatser
+without a start date, v203 answered by 818 of 878 respondents (also when 202 shows no
+improvement). Otherwise clean output satisfies the structural rules (dates in order and within
+[2000-01-01, round close], efter-phase and brukarenkät answers only in closed cases, age 18-110,
 risk slots filled from 1 with non-decreasing time points, unique case keys) and never contains a
 personnummer. Named defects (``DEFECTS``) can be injected per (kommun, round) file; the returned
 ``GeneratedFile.defects`` say exactly where.
@@ -229,26 +235,47 @@ _AVSLUT_INSATS = _Table([(1, 0.41), (2, 0.009), (3, 0.28), (4, 0.15), (5, 0.05),
                          (7, 0.08)])
 _AVSLUT_NO_INSATS = _Table([(2, 0.35), (3, 0.35), (4, 0.20), (5, 0.03), (7, 0.07)])
 # case duration buckets (days from v5 to v256), by avslutsorsak
-_DUR_GOAL = _Table([((1, 90), 0.42), ((91, 180), 0.32), ((181, 360), 0.17), ((361, 720), 0.09)])
-_DUR_OTHER = _Table([((1, 90), 0.56), ((91, 180), 0.28), ((181, 360), 0.11), ((361, 720), 0.05)])
+# (diagram 16: many under three months, half as many three to six, some over a year; diagram
+# 17: N = 1 526 within the four 90-day periods of the 2 421 closed with a reason)
+_DUR_GOAL = _Table([((1, 90), 0.32), ((91, 180), 0.26), ((181, 360), 0.18), ((361, 540), 0.24)])
+_DUR_OTHER = _Table([((1, 90), 0.48), ((91, 180), 0.24), ((181, 360), 0.12), ((361, 540), 0.16)])
 _DUR_UTREDNING = _Table([((1, 90), 0.80), ((91, 180), 0.18), ((181, 360), 0.02)])
 # genomförande (v161) in closed cases with insats
-_GENOMF_GOAL = _Table([(1, 0.75), (2, 0.15), (3, 0.03), (4, 0.03), (None, 0.04)])
-_GENOMF_OTHER = _Table([(1, 0.285), (2, 0.20), (3, 0.40), (4, 0.062), (None, 0.053)])
+_GENOMF_GOAL = _Table([(1, 0.70), (2, 0.20), (3, 0.03), (4, 0.03), (None, 0.04)])
+_GENOMF_OTHER = _Table([(1, 0.255), (2, 0.23), (3, 0.40), (4, 0.062), (None, 0.053)])
 # måluppföljning (v192) in closed cases, by avslutsorsak
-_MALUPPF_GOAL = _Table([(1, 0.75), (2, 0.15), (5, 0.08), (None, 0.02)])
+_MALUPPF_GOAL = _Table([(1, 0.70), (2, 0.19), (5, 0.09), (None, 0.02)])
 _MALUPPF_OTHER = _Table([(1, 0.16), (2, 0.25), (3, 0.145), (4, 0.09), (5, 0.33), (None, 0.025)])
 # brukarenkät
 _V202_TOP = _Table([(1, 0.50), (2, 0.21), (3, 0.07), (4, 0.01), (6, 0.21)])
 _V202_OTHER = _Table([(1, 0.48), (2, 0.22), (3, 0.10), (4, 0.012), (5, 0.005), (6, 0.183)])
-_V203 = _Table([(5, 0.16), (4, 0.46), (3, 0.10), (2, 0.06), (1, 0.01), (6, 0.21)])
+# v203 (diagram 19, N = 818 of 878): asked "om situationen har förbättrats", but answered by 93 %
+# of the respondents: by nearly all whose situation improved, and by 78 % of the others, mostly
+# "vet inte", so that the shares over all 818 answers are the report's.
+_V203_IMPROVED = _Table([(5, 0.22), (4, 0.635), (3, 0.08), (2, 0.045), (6, 0.02)])
+_V203_OTHER = _Table([(6, 0.75), (3, 0.10), (2, 0.10), (1, 0.05)])
+_V203_OTHER_RATE = 0.78
 _V206 = _Table([(1, 0.80), (2, 0.05), (3, 0.12), (None, 0.03)])
 _V212 = _Table([(5, 0.28), (4, 0.32), (3, 0.10), (2, 0.035), (1, 0.015), (6, 0.25)])
 
-# insatser (v118) given an insats, for the average case; modified per case (HRV, risk, age)
-_INSATS_BASE = {4: 0.74, 3: 0.62, 7: 0.345, 10: 0.245, 1: 0.22, 2: 0.05, 8: 0.04, 6: 0.04,
-                5: 0.03, 11: 0.03, 9: 0.02, 13: 0.02, 19: 0.02, 12: 0.005, 14: 0.005}
+# insatser (v118) among the cases with an insats (diagram 9, N = 2 623: stödsamtal 63 %,
+# rådgivning 52 %, genomgång av säkerhet 28 %, skyddat boende 21 %, praktiskt stöd 18 %, boende
+# at least 27 %; 2.4 per case), for the average case; modified per case (HRV, risk, age)
+_INSATS_BASE = {4: 0.66, 3: 0.505, 7: 0.285, 10: 0.205, 1: 0.18, 2: 0.10, 8: 0.12, 5: 0.06,
+                6: 0.05, 9: 0.04, 11: 0.05, 13: 0.05, 14: 0.02, 19: 0.04, 12: 0.01}
 _INSATS_HRV_ONLY = {15: 0.20, 16: 0.04, 17: 0.03, 18: 0.10}
+# diagram 23: stödsamtal is the one insats HRV cases get less often (52 % against 66 %)
+_STODSAMTAL_HRV = 0.75
+# The report's missing registrations (seeds/figures.md): shares of all cases, of the closed
+# cases and of the cases with an insats.
+MISSING_REGISTRATIONS = {
+    "kon": 22 / 3070,  # diagram 2: 2 858 + 190 = 3 048 of 3 070 with kön
+    "alder": 64 / 3070,  # diagram 3: N = 3 006
+    "utovare": 57 / 3070,  # diagram 8: N = 3 013
+    "avslutsorsak": 0.012,  # closed cases without v257 (2 421 with one)
+    "datum_avslut": 0.105,  # closed cases without v256 (diagram 16: N = 2 163)
+    "datum_insats": 0.01,  # insatser without a start date
+}
 
 _COMMENTS_GENERIC = (
     "Se journalanteckning", "Uppgift från klienten", "Osäker uppgift",
@@ -365,10 +392,13 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
     add((lay.i(3), rng.choice(kommun.handlaggare)))
     add((lay.i(4), v4))
     add((lay.i(5), v5.isoformat()))
-    add((lay.i(14), "1" if rng.random() < 0.94 else "2"))
+    kon = "1" if rng.random() < 0.94 else "2"
+    if rng.random() >= MISSING_REGISTRATIONS["kon"]:
+        add((lay.i(14), kon))
     lo, hi = _AGE_GROUP.draw(rng)
     age = rng.randint(lo, hi)
-    add((lay.i(15), str(age)))
+    if rng.random() >= MISSING_REGISTRATIONS["alder"]:
+        add((lay.i(15), str(age)))
 
     # funktionsnedsättning (19)
     r = rng.random()
@@ -397,15 +427,18 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
             add((lay.choice(41, c), "1"))
         maybe_comment(base, 41)
 
-    # initiativ (49): klienten själv 59 %, another social-services unit (3-7) 24 %
+    # initiativ (49), diagram 6: klienten själv 59 %, another social-services unit (3-7) 24 %,
+    # N = 3 317 answers for 3 070 cases (about one in ten names a second initiative)
     if rng.random() >= 0.02:
-        chosen = set()
-        if rng.random() < 0.60:
-            chosen.add(1)
-        if rng.random() < 0.245:
-            chosen.add(rng.choice((3, 3, 4, 5, 5, 5, 6, 7)))
-        if not chosen or rng.random() < 0.10:
-            chosen.add(_INITIATIV_OTHER.draw(rng))
+        r = rng.random()
+        if r < 0.59:
+            chosen = {1}
+        elif r < 0.83:
+            chosen = {rng.choice((3, 3, 4, 5, 5, 5, 6, 7))}
+        else:
+            chosen = {_INITIATIV_OTHER.draw(rng)}
+        if rng.random() < 0.10:
+            chosen.add(1 if 1 not in chosen and rng.random() < 0.3 else _INITIATIV_OTHER.draw(rng))
         for c in sorted(chosen):
             add((lay.choice(49, c), "1"))
         maybe_comment(base, 49, 0.4 if 14 in chosen else 0.01)
@@ -439,6 +472,8 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
         utovare.add(6)
     if not utovare:
         utovare.add(rng.choice((3, 4, 5, 6, 6)))
+    if rng.random() < MISSING_REGISTRATIONS["utovare"]:
+        utovare.clear()
     for c in sorted(utovare):
         add((lay.choice(58, c), "1"))
     maybe_comment(base, 58, 0.3 if 6 in utovare else 0.01)
@@ -470,7 +505,8 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
         delay = min(delay, rng.randint(0, duration))
         case.insats_date = v5 + dt.timedelta(days=delay)
         under = case.under
-        under.append((lay.i(117), case.insats_date.isoformat()))
+        if rng.random() >= MISSING_REGISTRATIONS["datum_insats"]:
+            under.append((lay.i(117), case.insats_date.isoformat()))
         mult = (1.08 if has_risk else 0.78) * (1.12 if is_hrv else 1.0)
         if 65 <= age <= 74:
             mult *= 0.75
@@ -478,6 +514,8 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
         for code, p in _INSATS_BASE.items():
             if code == 10 and is_hrv:
                 p *= 1.6
+            if code == 4 and is_hrv:
+                p *= _STODSAMTAL_HRV
             if rng.random() < min(0.96, p * mult):
                 codes.append(code)
         if is_hrv:
@@ -545,8 +583,12 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
 
     # --- efter: avslut (256, 257, 161, 192)
     closed = case.closed
-    closed.append((lay.i(256), close_date.isoformat()))
-    closed.append((lay.i(257), str(reason)))
+    missing = rng.random()
+    if missing >= MISSING_REGISTRATIONS["datum_avslut"]:
+        closed.append((lay.i(256), close_date.isoformat()))
+    if not (MISSING_REGISTRATIONS["datum_avslut"] <= missing
+            < MISSING_REGISTRATIONS["datum_avslut"] + MISSING_REGISTRATIONS["avslutsorsak"]):
+        closed.append((lay.i(257), str(reason)))
     maybe_comment(closed, 257, 0.2 if reason in (5, 7) else 0.01)
     if has_insats:
         genomf = (_GENOMF_GOAL if reason == 1 else _GENOMF_OTHER).draw(rng)
@@ -565,8 +607,11 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
             days=0 if rng.random() < 0.6 else rng.randint(1, 21))
         v202 = (_V202_TOP if v192 == 1 else _V202_OTHER).draw(rng)
         survey.append((lay.i(202), str(v202)))
-        if v202 in (1, 2) and rng.random() < 0.99:
-            survey.append((lay.i(203), str(_V203.draw(rng))))
+        if v202 in (1, 2):
+            if rng.random() < 0.99:
+                survey.append((lay.i(203), str(_V203_IMPROVED.draw(rng))))
+        elif rng.random() < _V203_OTHER_RATE:
+            survey.append((lay.i(203), str(_V203_OTHER.draw(rng))))
         v206 = _V206.draw(rng)
         if v206 is not None:
             survey.append((lay.i(206), str(v206)))
@@ -658,10 +703,11 @@ class _Injector:
         self.found.append(Defect(name, None if r is None else r + 2, column))
 
     def closed(self, r: int) -> bool:
-        return self.get(r, 256) != ""
+        return self.get(r, 256) != "" or self.get(r, 257) != ""
 
     def insats(self, r: int) -> bool:
-        return self.get(r, 117) != ""
+        return self.get(r, 117) != "" and any(
+            self.rows[r][self.ix[c]] == "1" for c in self.lay.choice_columns(118))
 
     def n_slots(self, r: int) -> int:
         row = self.rows[r]
@@ -974,12 +1020,13 @@ def generate_round_files(
     seed: int = 1,
     formats: Mapping[str, str] | None = None,
     defects: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    since: dt.date | None = None,
 ) -> list[GeneratedFile]:
     """Write one upload file per kommun and round into `out_dir`; return what was written.
 
     `cases_per_kommun` is the number of cases a kommun has aktualiserat over the whole period
-    (about 12 months before the first round's close up to the last round's close); each round's
-    file holds the cases aktualiserade by its closing date. `formats` maps kommun code to one of
+    (from `since`, by default 364 days before the first round's close, up to the last round's
+    close); each round's file holds the cases aktualiserade by its closing date. `formats` maps kommun code to one of
     FORMATS (default csv-semicolon-utf8). `defects` maps (kommun, round) to defect names.
     """
     out_dir = Path(out_dir)
@@ -1011,7 +1058,7 @@ def generate_round_files(
             raise ValueError(f"utf16 applies to CSV files, {kommun} is written as xlsx")
 
     lay = _layout()
-    start = max(EARLIEST_DATE, closes[0] - dt.timedelta(days=364))
+    start = max(EARLIEST_DATE, since or closes[0] - dt.timedelta(days=364))
     end = closes[-1]
     generated: list[GeneratedFile] = []
     for kommun in kommuner:
