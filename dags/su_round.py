@@ -1,7 +1,8 @@
 """SU-Kvinnofrid round: quality gate → dbt build → Kolada publication, whenever uploads land.
 
 Triggered by the intake DAG's asset; `round_id` (ÅÅÅÅ-MM) picks the round to publish, by default
-the latest round with an accepted upload.
+the latest round with an accepted upload. Logic lives in `sukvinnofrid.pipeline`, the failure
+e-mail in `sukvinnofrid.notify`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,24 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from sukvinnofrid import pipeline
+from sukvinnofrid import notify, pipeline
+
+DOC_MD = """
+### SU-Kvinnofrid: kvalitetskontroll, lagret och Kolada
+
+Startar när **su_intake** har tagit emot nya filer (eller manuellt, med `round_id` ÅÅÅÅ-MM för
+den omgång som ska publiceras; utan den publiceras den senaste omgången).
+
+1. **quality_gate** kontrollerar varje mottagen fil mot variabelkatalogens regler (Great
+   Expectations) och skriver återkopplingen till kommunen. Resultatet (fliken XCom) är en rad per
+   fil: kommun, omgång, beslut (`outcome`: godkänd `accepted` eller stoppad `blocked`), antal
+   rader, avvisade rader, rader med fel, varningar, och var Data Docs och återkopplingen finns.
+2. **dbt_build** bygger statistiken (staging → intermediate → marts); hoppas över om inget nytt
+   har kommit in.
+3. **publish_kolada** skriver Kolada-filerna för omgången (en ny version bara när något ändrats).
+
+Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUKF_ALERT_EMAIL`).
+"""
 
 
 @dag(
@@ -20,21 +38,27 @@ from sukvinnofrid import pipeline
     start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Stockholm"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
+    doc_md=DOC_MD,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=20),
+                  "on_failure_callback": notify.task_failed},
     params={"round_id": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$")},
     tags=["su-kvinnofrid", "round"],
 )
 def su_round():
-    @task
+    @task(execution_timeout=timedelta(hours=1))
     def quality_gate() -> list[dict]:
+        """Kvalitetskontroll och återkoppling; resultatet är en sammanfattning per fil."""
         return pipeline.quality_gate()
 
-    @task
-    def dbt_build() -> None:
-        pipeline.build_warehouse()
+    @task(execution_timeout=timedelta(hours=1))
+    def dbt_build() -> bool:
+        """dbt build av lagrets modeller; resultatet är false om inget hade ändrats (inget byggdes)."""
+        return pipeline.build_warehouse()
 
-    @task(outlets=[Asset(pipeline.KOLADA_ASSET)])
+    @task(outlets=[Asset(pipeline.KOLADA_ASSET)], execution_timeout=timedelta(minutes=15),
+          multiple_outputs=False)
     def publish_kolada(params: dict | None = None) -> dict:
+        """Kolada-filerna för omgången."""
         return pipeline.publish((params or {}).get("round_id"))
 
     quality_gate() >> dbt_build() >> publish_kolada()

@@ -1,4 +1,5 @@
-"""The whole chain through the real Airflow DAGs (`airflow dags test`) on the embedded Postgres."""
+"""The whole chain through the real Airflow DAGs (`airflow dags test`) on the embedded Postgres:
+every task succeeds on its first try, with the result (XCom) it should have."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 
 from conftest import scalar
 from sukvinnofrid import airflow_local
@@ -40,6 +42,15 @@ def rows_of(path: Path):
     return [dict(zip(header, row)) for row in body if any(row)]
 
 
+def stored_gate_runs(engine) -> dict[int, dict]:
+    """Each upload's gate run as the warehouse stored it."""
+    with engine.connect() as conn:
+        return {row.upload_id: dict(row._mapping) for row in conn.execute(sa.text(
+            "SELECT u.upload_id, u.kommun_kod, u.round_id, u.status, r.outcome, r.rows_received,"
+            " r.rows_rejected, r.rows_warned, r.data_docs_path FROM raw.uploads u"
+            " JOIN quality.validation_runs r USING (upload_id)"))}
+
+
 def test_demo_round_through_the_real_dags(clean_warehouse):
     inbox = Path(os.environ["SUKF_INBOX"])
     files = generate_round_files(inbox, list(KOMMUNER), [ROUND], cases_per_kommun=70, seed=7,
@@ -49,23 +60,50 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
         for row in rows_of(generated.path):
             expected[(generated.kommun_kod, int(row["v5_datum_aktualisering"][:4]))] += 1
 
-    airflow_local.test_dag("su_intake")
+    # Every task succeeds on its first try (run_dag raises otherwise), with the result it should.
+    intake = airflow_local.run_dag("su_intake")
+    assert all(task.state == "success" and task.try_number == 1 for task in intake.tasks)
+    assert intake.results("find_new_uploads") == [sorted(str(f.path) for f in files)]
+    landed = {task.label: task.result for task in intake.tasks if task.task_id == "land_upload"}
+    assert landed == {f.path.name: {
+        "file_name": f.path.name, "upload_id": landed[f.path.name]["upload_id"],
+        "kommun": f.kommun_kod, "round": ROUND, "status": "landed", "rows": f.rows, "message": None,
+    } for f in files}
+    assert intake.results("announce") == [{"landed": 4}]
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'landed'") == 4
-    airflow_local.test_dag("su_round", {"round_id": ROUND})
+
+    round_run = airflow_local.run_dag("su_round", {"round_id": ROUND})
+    assert all(task.state == "success" and task.try_number == 1 for task in round_run.tasks)
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'accepted'") == 4
+    (gated,) = round_run.results("quality_gate")
+    stored = stored_gate_runs(clean_warehouse)
+    rows = {f.kommun_kod: f.rows for f in files}
+    assert sorted(summary["upload_id"] for summary in gated) == sorted(stored)
+    for summary in gated:
+        run = stored[summary["upload_id"]]
+        assert (summary["kommun"], summary["round"], summary["outcome"], summary["status"]) == (
+            run["kommun_kod"], run["round_id"], "accepted", "accepted")
+        assert summary["rows_received"] == run["rows_received"] == rows[summary["kommun"]]
+        assert (summary["rows_rejected"], summary["rows_warned"]) == (run["rows_rejected"],
+                                                                      run["rows_warned"])
+        assert summary["data_docs"] == run["data_docs_path"] and Path(summary["data_docs"]).exists()
+        assert Path(summary["feedback_report"]).exists()
+    assert round_run.results("dbt_build") == [True]
+    (published,) = round_run.results("publish_kolada")
+    assert (published["round_id"], published["version"], published["reused"]) == (ROUND, "v001", False)
 
     output = Path(os.environ["SUKF_OUTPUT"])
     data_files = sorted(output.glob(f"kolada/{ROUND}/v*/data.json"))
-    assert len(data_files) == 1
+    assert data_files == [Path(published["directory"]) / "data.json"]
     document = json.loads(data_files[0].read_text(encoding="utf-8"))
-    published = {}
+    published_cells = {}
     for item in document["values"]:
         if item["kpi"] == "U30750":
             (cell,) = [v for v in item["values"] if v["gender"] == "T"]
-            published[(item["municipality"], item["period"])] = cell
-    assert set(published) == set(expected)
+            published_cells[(item["municipality"], item["period"])] = cell
+    assert set(published_cells) == set(expected)
     for key, count in expected.items():
-        cell = published[key]
+        cell = published_cells[key]
         assert cell["count"] == 1
         population = scalar(clean_warehouse, "SELECT population_18plus FROM marts.fct_kolada_key_figures "
                             "WHERE figure = 'aktualiserade' AND kommun_kod = :k AND year = :y "
@@ -75,14 +113,23 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
                        k=key[0], y=key[1])
         assert cases == count
         if count >= int(os.environ.get("SUKF_MIN_PUBLISH_COUNT", "5")):
-            assert cell["value"] == pytest.approx(round(count * 10_000 / population, 1))
+            assert cell["value"] == pytest.approx(round(count * 10_000 / float(population), 1))
         else:
             assert cell["value"] is None
 
     reports = sorted(output.glob("aterkoppling/*/*/upload_*.html"))
     assert len(reports) == 4
 
-    # A second run with no new uploads changes nothing and publishes the same files.
-    airflow_local.test_dag("su_intake")
-    airflow_local.test_dag("su_round", {"round_id": ROUND})
+    # A second run with no new uploads: intake finds nothing (the mapped task and the announcement
+    # are skipped, so su_round is not triggered); su_round run by hand gates nothing, skips the
+    # dbt build and publishes the same files.
+    again = airflow_local.run_dag("su_intake")
+    assert {(t.task_id, t.state, t.try_number) for t in again.tasks} == {
+        ("find_new_uploads", "success", 1), ("land_upload", "skipped", 0), ("announce", "skipped", 0)}
+    assert again.results("find_new_uploads") == [[]]
+    round_again = airflow_local.run_dag("su_round", {"round_id": ROUND})
+    assert all(task.state == "success" and task.try_number == 1 for task in round_again.tasks)
+    assert round_again.results("quality_gate") == [[]]
+    assert round_again.results("dbt_build") == [False]
+    assert round_again.results("publish_kolada") == [{**published, "reused": True}]
     assert sorted(output.glob(f"kolada/{ROUND}/v*/data.json")) == data_files

@@ -1,17 +1,29 @@
-"""The steps of the chain, as plain functions: DAG tasks and the CLI call these."""
+"""The steps of the chain, as plain functions: DAG tasks and the CLI call these.
+
+What the steps return is JSON-safe (Airflow keeps it as the task's XCom, shown in the UI) and
+carries no personnummer: file names and messages are masked.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from . import intake, warehouse
 from .config import get_settings
+from .privacy import contains_personnummer, mask_personnummer
 
 log = logging.getLogger(__name__)
+
+# progress(stage, done, total): called as a stage starts (done 0), advances and ends (done total).
+Progress = Callable[[str, int, int], None]
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    """No progress shown (Airflow tasks log their own)."""
 
 
 def _prepare(stage: str):
@@ -23,31 +35,98 @@ def _prepare(stage: str):
     return warehouse.stage_engine(stage)
 
 
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask_personnummer(text)
+
+
+def intake_summary(result: intake.IntakeResult) -> dict:
+    """One file's intake verdict as the DAG and the CLI show it."""
+    return {"file_name": _masked(result.file_name), "upload_id": result.upload_id,
+            "kommun": result.kommun_kod, "round": result.round_id, "status": result.status,
+            "rows": result.rows, "message": _masked(result.message)}
+
+
+def shown_file_name(path: str) -> str:
+    """An inbox file's name as Airflow shows it (the mapped intake task's label)."""
+    return mask_personnummer(Path(path).name)
+
+
 def land(path: str) -> dict:
-    """Land one upload file (idempotent); returns the intake result as a dict for XCom."""
-    return asdict(intake.land_upload(Path(path), _prepare("intake")))
+    """Land one upload file (idempotent); returns its intake summary."""
+    return intake_summary(intake.land_upload(Path(path), _prepare("intake")))
 
 
 def files_to_land() -> list[str]:
-    return [str(p) for p in intake.new_files(engine=_prepare("intake"))]
+    """The new inbox files, for the intake DAG to map over.
 
-
-def land_new_files() -> list[dict]:
-    """Land every new inbox file in this process (the DAG maps `land` over the files instead)."""
+    A file whose name carries a personnummer, or is not UTF-8, is landed right here instead: such
+    a name must not reach Airflow's metadata DB (XCom, task arguments, map index), and a name
+    that is not UTF-8 cannot travel in XCom's JSON."""
     engine = _prepare("intake")
-    return [asdict(intake.land_upload(path, engine)) for path in intake.new_files(engine=engine)]
+    paths = []
+    for path in intake.new_files(engine=engine):
+        # upload_name differs from the name when that is not UTF-8 (or is masked).
+        if contains_personnummer(path.name) or intake.upload_name(path) != path.name:
+            intake.land_upload(path, engine)
+        else:
+            paths.append(str(path))
+    return paths
 
 
-def quality_gate() -> list[dict]:
-    """Validate every landed upload and write each kommun's feedback report."""
+def land_new_files(progress: Progress = _silent, paths: list[Path] | None = None) -> list[dict]:
+    """Land every new inbox file (or the given files) in this process, one after the other; the
+    intake DAG maps `land` over the files instead."""
+    engine = _prepare("intake")
+    paths = intake.new_files(engine=engine) if paths is None else paths
+    results = []
+    for done, path in enumerate(paths):
+        progress("intake", done, len(paths))
+        results.append(intake_summary(intake.land_upload(path, engine)))
+    progress("intake", len(paths), len(paths))
+    return results
+
+
+def quality_gate(progress: Progress = _silent) -> list[dict]:
+    """Validate every landed upload and write each kommun's feedback report; returns the gate
+    summary of each upload decided now."""
     from .quality import feedback, gate
 
     engine = _prepare("quality")
+    with engine.connect() as conn:
+        pending = conn.execute(sa.text(
+            "SELECT count(*) FROM raw.uploads WHERE status = 'landed'")).scalar_one()
+    progress("quality_gate", 0, pending)
     results = gate.run_pending(engine)
     pending_reports = uploads_without_feedback(engine)
     if pending_reports:
         feedback.write_feedback_reports(pending_reports, engine)
-    return [asdict(result) for result in results]
+    progress("quality_gate", len(results), len(results))
+    return gate_summaries(results, engine)
+
+
+def gate_summaries(results: list, engine) -> list[dict]:
+    """Per upload: verdict, rows, where its Data Docs and feedback report are."""
+    from .quality import feedback
+
+    if not results:
+        return []
+    with engine.connect() as conn:
+        uploads = {row.upload_id: row for row in conn.execute(sa.text(
+            "SELECT upload_id, kommun_kod, round_id FROM raw.uploads WHERE upload_id = ANY(:ids)"),
+            {"ids": [result.upload_id for result in results]})}
+    summaries = []
+    for result in results:
+        upload = uploads[result.upload_id]
+        summaries.append({
+            "upload_id": result.upload_id, "kommun": upload.kommun_kod, "round": upload.round_id,
+            "outcome": result.outcome, "status": result.status, "reason": _masked(result.reason),
+            "rows_received": result.rows_received, "rows_rejected": result.rows_rejected,
+            "rows_with_errors": result.rows_with_errors, "rows_warned": result.rows_warned,
+            "data_docs": str(result.data_docs_path) if result.data_docs_path else None,
+            "feedback_report": str(feedback.report_path(result.upload_id, upload.kommun_kod,
+                                                        upload.round_id)),
+        })
+    return summaries
 
 
 def uploads_without_feedback(engine) -> list[int]:
@@ -141,12 +220,16 @@ def publish(round_id: str | None = None) -> dict:
             "version": publication.version, "reused": publication.reused}
 
 
-def run_round(round_id: str | None = None) -> dict:
+def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict:
     """Intake, gate, dbt build and publication without a scheduler."""
-    landed = land_new_files()
-    gated = quality_gate()
+    landed = land_new_files(progress)
+    gated = quality_gate(progress)
+    progress("dbt_build", 0, 1)
     build_warehouse()
+    progress("dbt_build", 1, 1)
+    progress("publish", 0, 1)
     published = publish(round_id)
+    progress("publish", 1, 1)
     return {"landed": landed, "gated": gated, "published": published,
             "feedback_dir": str(get_settings().output / "aterkoppling")}
 
