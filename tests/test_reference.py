@@ -90,7 +90,11 @@ def test_stadsdelar():
         assert stadsdel.kod == kod
         assert re.fullmatch(r"\d{4}-[A-Z]{3}", kod)
         assert kod[:4] == stadsdel.kommun_kod
-        assert stadsdel.kolada_ou_id is None
+        # every stadsdel has an OU id for its Kolada unit data; ours are provisional until RKA
+        # sets them (the manifest says so)
+        assert re.fullmatch(r"V15E\d{7}", stadsdel.kolada_ou_id)
+        assert stadsdel.kolada_ou_id_status == "provisional"
+    assert len({s.kolada_ou_id for s in stadsdelar.values()}) == 23
     assert stadsdelar["0180-EAV"].namn == "Enskede-Årsta-Vantör"
     assert stadsdelar["1480-ANG"].namn == "Angered"
 
@@ -164,12 +168,22 @@ def test_parse_pxweb_json_rejects_other_shapes():
         scb.parse_pxweb_json({"dataset": {}})
 
 
-def test_build_query_selects_adults():
+def test_parse_pxweb_json_sums_every_age_for_the_total():
+    assert scb.parse_pxweb_json(_payload(), min_age=0) == [
+        ("0114", 2023, "K", 1001),
+        ("2403", 2023, "K", 41),
+        ("2403", 2023, "M", 63),  # with the 40 under 18
+        ("2403", 2024, "K", 0),
+        ("2403", 2024, "M", 13),
+    ]
+
+
+def test_build_query_selects_every_age():
     query = scb.build_query(["0114", "2403"], [2023])
     selections = {q["code"]: q["selection"]["values"] for q in query["query"]}
     assert selections["Region"] == ["0114", "2403"]
-    assert selections["Alder"][0] == "18" and selections["Alder"][-1] == "100+"
-    assert len(selections["Alder"]) == 83
+    assert selections["Alder"][0] == "0" and selections["Alder"][-1] == "100+"
+    assert len(selections["Alder"]) == 101
     assert selections["Kon"] == ["1", "2"]
     assert selections["ContentsCode"] == ["BE0101N1"]
     assert selections["Tid"] == ["2023"]
@@ -177,11 +191,12 @@ def test_build_query_selects_adults():
 
 
 def test_refresh_population_offline(tmp_path, monkeypatch):
-    """A refresh with SCB's answer faked: fetched years replaced, others kept, note rewritten."""
+    """A refresh with SCB's answer faked: fetched years replaced and marked 'scb', others kept,
+    the total population written beside, note rewritten."""
     out = tmp_path / "population_18plus.csv"
     out.write_text(
-        "kommun_kod,year,kon,population\n0114,2021,K,1\n0114,2021,M,2\n"
-        "0114,2022,K,3\n0114,2022,M,4\n",
+        "kommun_kod,year,kon,population,source\n0114,2021,K,1,approximation\n"
+        "0114,2021,M,2,approximation\n0114,2022,K,3,approximation\n0114,2022,M,4,approximation\n",
         encoding="utf-8",
     )
     calls = []
@@ -193,7 +208,7 @@ def test_refresh_population_offline(tmp_path, monkeypatch):
         data = [
             {"key": [kod, age, kon, year], "values": ["2"]}
             for kod in selections["Region"]
-            for age in ("18", "40")
+            for age in ("5", "18", "40")
             for kon in ("1", "2")
         ]
         return {"columns": _payload()["columns"], "data": data}
@@ -208,8 +223,14 @@ def test_refresh_population_offline(tmp_path, monkeypatch):
     with open(out, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 + 290 * 2
-    assert {r["population"] for r in rows if r["year"] == "2022"} == {"4"}
-    assert [r["population"] for r in rows if r["year"] == "2021"] == ["1", "2"]
+    assert {(r["population"], r["source"]) for r in rows if r["year"] == "2022"} == {("4", "scb")}
+    assert [(r["population"], r["source"]) for r in rows if r["year"] == "2021"] == [
+        ("1", "approximation"), ("2", "approximation")]
+    with open(tmp_path / "population_total.csv", newline="", encoding="utf-8") as f:
+        totals = list(csv.DictReader(f))
+    # every age of both sexes: 3 ages x 2 x 2
+    assert len(totals) == 290 and {(t["year"], t["population"], t["source"]) for t in totals} == {
+        ("2022", "12", "scb")}
     note = (tmp_path / "population_18plus.source.md").read_text(encoding="utf-8")
     assert "BE0101N1" in note and "Fetched from SCB on" in note and "2021" in note
 

@@ -1,9 +1,12 @@
-"""Refresh the adult population seed from Statistics Sweden (SCB).
+"""Refresh the population seeds from Statistics Sweden (SCB).
 
 The only code in the package that goes to the network, and only when run explicitly
 (``sukvinnofrid refresh-population``). It queries SCB's PxWeb API v1 for table BE0101N1
 (folkmängd on 31 December by region, age and kön), sums ages 18 and over per kommun, kön and
-year, and rewrites ``population_18plus.csv`` and its source note.
+year (``population_18plus.csv``, the denominator of the Kolada key figures) and every age per
+kommun and year (``population_total.csv``, the size of the kommun for its size groups), marks
+the fetched rows ``scb`` (the shipped ones are ``approximation``: publication refuses them unless
+allowed) and rewrites the source note.
 
 The parsing of SCB's answer is the pure function :func:`parse_pxweb_json`, testable offline.
 """
@@ -30,13 +33,15 @@ from . import clear_cache, kommuner, reference_dir
 API_URL = "https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BE0101A/BefolkningNy"
 CONTENTS_CODE = "BE0101N1"  # Folkmängd
 ADULT_AGE = 18
-AGES = [str(age) for age in range(ADULT_AGE, 100)] + ["100+"]
+AGES = [str(age) for age in range(0, 100)] + ["100+"]
 KON_FROM_SCB = {"1": "M", "2": "K"}
 TIMEOUT_SECONDS = 60
 FIRST_YEAR = 1968
 
 POPULATION_FILE = "population_18plus.csv"
-HEADER = ("kommun_kod", "year", "kon", "population")
+TOTAL_FILE = "population_total.csv"
+HEADER = ("kommun_kod", "year", "kon", "population", "source")
+TOTAL_HEADER = ("kommun_kod", "year", "population", "source")
 
 
 class ScbError(RuntimeError):
@@ -48,7 +53,7 @@ class ScbUnavailableError(ScbError):
 
 
 def build_query(region_codes: Sequence[str], years: Sequence[int]) -> dict:
-    """The PxWeb v1 query: given kommuner, ages 18..100+, both sexes, folkmängd, given years."""
+    """The PxWeb v1 query: given kommuner, every age 0..100+, both sexes, folkmängd, years."""
 
     def item(code: str, values: Iterable[str]) -> dict:
         return {"code": code, "selection": {"filter": "item", "values": list(values)}}
@@ -75,13 +80,15 @@ def _count(value: str) -> int | None:
     return int(value) if value.lstrip("-").isdigit() else None  # "..", "." = not available
 
 
-def parse_pxweb_json(payload: dict) -> list[tuple[str, int, str, int]]:
-    """Sum a PxWeb "json" answer into ``(kommun_kod, year, kon, population_18plus)`` rows.
+def parse_pxweb_json(payload: dict, min_age: int = ADULT_AGE) -> list[tuple[str, int, str, int]]:
+    """Sum a PxWeb "json" answer into ``(kommun_kod, year, kon, population)`` rows, the
+    population of ages ``min_age`` and over.
 
     ``payload`` is ``{"columns": [{"code": "Region", "type": "d"}, ...], "data": [{"key":
     [region, age, sex, year], "values": ["123"]}, ...]}``. The key holds one value per
     non-content column, in the order of ``columns``; the values one per content column. Ages
-    below 18 and non-age totals are ignored, kön 1/2 becomes ``M``/``K``. Rows are sorted.
+    below ``min_age`` and non-age totals are ignored, kön 1/2 becomes ``M``/``K``. Rows are
+    sorted.
     """
     columns = payload.get("columns")
     data = payload.get("data")
@@ -101,7 +108,7 @@ def parse_pxweb_json(payload: dict) -> list[tuple[str, int, str, int]]:
     for record in data:
         key, values = record["key"], record["values"]
         age = _age(key[i_age])
-        if age is None or age < ADULT_AGE:
+        if age is None or age < min_age:
             continue
         kon = KON_FROM_SCB.get(key[i_kon])
         if kon is None:
@@ -137,14 +144,15 @@ def _post_json(url: str, query: dict, timeout: float = TIMEOUT_SECONDS) -> dict:
         raise ScbError(f"SCB's answer is not JSON: {body[:200]!r}") from exc
 
 
-def _read_rows(path: Path) -> list[tuple[str, int, str, int]]:
+def _read_rows(path: Path, header: tuple[str, ...] = HEADER) -> list[tuple]:
+    """The rows of a population seed, typed (year and population as int); a seed written
+    before it had a source column reads as 'approximation'."""
     if not path.exists():
         return []
     with open(path, newline="", encoding="utf-8") as f:
-        return [
-            (r["kommun_kod"], int(r["year"]), r["kon"], int(r["population"]))
-            for r in csv.DictReader(f)
-        ]
+        return [tuple(int(r[c]) if c in ("year", "population") else
+                      (r.get(c) or "approximation") for c in header)
+                for r in csv.DictReader(f)]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -160,9 +168,8 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _csv_text(rows: Iterable[tuple[str, int, str, int]]) -> str:
-    lines = [",".join(HEADER)]
-    lines += [f"{kommun},{year},{kon},{n}" for kommun, year, kon, n in rows]
+def _csv_text(rows: Iterable[tuple], header: tuple[str, ...] = HEADER) -> str:
+    lines = [",".join(header)] + [",".join(str(value) for value in row) for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -174,22 +181,27 @@ def source_note(fetched_years: Sequence[int], approximate_years: Sequence[int], 
         "- **Source:** Statistics Sweden (SCB), Statistikdatabasen table BE0101N1",
         '  "Folkmängden efter region, civilstånd, ålder och kön. År 1968–" (subject BE0101, table',
         "  `BE0101A/BefolkningNy`, content code `BE0101N1` Folkmängd), population on 31 December.",
-        "- **Contents:** inhabitants aged 18 and over, per kommun (290), kön (`K` kvinnor, `M` män)",
-        "  and year: ages 18, 19, …, 100+ summed.",
+        "- **Contents:** `population_18plus.csv`: inhabitants aged 18 and over, per kommun (290),",
+        "  kön (`K` kvinnor, `M` män) and year (ages 18, 19, …, 100+ summed);",
+        "  `population_total.csv`: every inhabitant per kommun and year (the size groups).",
         f"- **Fetched from SCB on {day.isoformat()}** (PxWeb API v1, {API_URL}) by",
-        f"  `sukvinnofrid refresh-population`: years {fetched} are SCB's exact figures.",
+        f"  `sukvinnofrid refresh-population`: years {fetched} are SCB's exact figures",
+        "  (source `scb` in the seeds).",
     ]
     if approximate_years:
         approx = ", ".join(str(y) for y in sorted(approximate_years))
         lines += [
             f"- **Years {approx} are still the shipped approximations** prepared offline (rounded",
-            "  estimates, not SCB's figures); refresh them once SCB has published them.",
+            "  estimates, not SCB's figures; source `approximation`): publication refuses them",
+            "  unless SUKF_ALLOW_APPROXIMATE_POPULATION is set; refresh them once SCB has",
+            "  published them.",
         ]
     return "\n".join(lines) + "\n"
 
 
 def refresh_population(years: list[int], out_path: Path | None = None) -> Path:
-    """Fetch SCB's adult population for ``years`` and rewrite the seed; returns its path.
+    """Fetch SCB's population for ``years`` and rewrite the adult and total population seeds
+    (the total seed sits beside ``out_path``); returns the adult seed's path.
 
     Rows of other years already in the file are kept. Raises :class:`ScbUnavailableError`
     without a network and :class:`ScbError` if SCB's answer is incomplete; the seed is only
@@ -206,21 +218,29 @@ def refresh_population(years: list[int], out_path: Path | None = None) -> Path:
     out_path = Path(out_path) if out_path is not None else reference_dir() / POPULATION_FILE
     regions = sorted(kommuner())
 
-    fetched: list[tuple[str, int, str, int]] = []
-    for n, year in enumerate(years):  # one year per call: 290 x 83 x 2 cells, under SCB's limit
+    fetched: list[tuple] = []
+    totals: dict[tuple[str, int], int] = {}
+    for n, year in enumerate(years):  # one year per call: 290 x 101 x 2 cells, under SCB's limit
         if n:
             time.sleep(0.5)  # SCB allows 30 calls per 10 seconds
-        rows = parse_pxweb_json(_post_json(API_URL, build_query(regions, [year])))
+        payload = _post_json(API_URL, build_query(regions, [year]))
+        rows = parse_pxweb_json(payload)
         got = {(kommun, kon) for kommun, y, kon, _ in rows if y == year}
         missing = {(k, kon) for k in regions for kon in ("K", "M")} - got
         if missing:
             raise ScbError(f"SCB's answer for {year} lacks {len(missing)} kommun/kön cells")
-        fetched += [r for r in rows if r[1] == year and r[0] in kommuner()]
+        fetched += [(*r, "scb") for r in rows if r[1] == year and r[0] in kommuner()]
+        for kommun, y, _, count in parse_pxweb_json(payload, min_age=0):
+            if y == year and kommun in kommuner():
+                totals[(kommun, y)] = totals.get((kommun, y), 0) + count
 
     kept = [r for r in _read_rows(out_path) if r[1] not in years]
-    rows = sorted(kept + fetched)
-    _write_atomic(out_path, _csv_text(rows))
-    approximate = sorted({r[1] for r in kept})
+    _write_atomic(out_path, _csv_text(sorted(kept + fetched)))
+    total_path = out_path.with_name(TOTAL_FILE)
+    kept_totals = [r for r in _read_rows(total_path, TOTAL_HEADER) if r[1] not in years]
+    _write_atomic(total_path, _csv_text(
+        sorted(kept_totals + [(k, y, n, "scb") for (k, y), n in totals.items()]), TOTAL_HEADER))
+    approximate = sorted({r[1] for r in kept if r[-1] != "scb"})
     note = out_path.with_name(f"{out_path.stem}.source.md")
     _write_atomic(note, source_note(years, approximate, dt.date.today()))
     clear_cache()
