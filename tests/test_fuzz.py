@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 from conftest import csv_bytes
 from sukvinnofrid import intake
 from sukvinnofrid.catalogue import load_catalogue
-from sukvinnofrid.privacy import contains_personnummer, luhn_check_digit, mask_personnummer
+from sukvinnofrid.privacy import (ByteScreen, TextScreen, contains_personnummer,
+                                  luhn_check_digit, mask_personnummer)
 from sukvinnofrid.readers import UploadError, open_upload
 
 COLUMNS = list(load_catalogue().column_names)
@@ -351,6 +352,8 @@ def test_mixed_encodings_are_blocked(clean_warehouse, rows, delimiter, utf8_text
 @example(sidecar=json.dumps({"kommun": "0180\u0000", "round": ROUND}).encode(), named=True)
 @example(sidecar=json.dumps({"kommun": "0180", "round": ROUND + "\n"}).encode(), named=False)
 @example(sidecar=json.dumps({"kommun": "0180\n", "round": ROUND}).encode(), named=False)
+@example(sidecar=b"[" * 30_000 + b"]" * 30_000, named=False)  # deeper than the JSON parser goes
+@example(sidecar=b"{" * 70_000, named=True)  # larger than a sidecar may be
 def test_fuzzed_sidecar(clean_warehouse, sidecar, named):
     name = unique_name(".csv") if named else f"uppgifter_{next(_counter)}.csv"
     path = put(name, csv_bytes([{"v2_kommun": KOMMUN, "v4_klient": "KL-1"}]))
@@ -430,26 +433,37 @@ def test_file_name_not_in_utf8(clean_warehouse):
 # --- privacy ----------------------------------------------------------------------------------
 
 NO_DIGITS = st.text(st.characters(exclude_categories=["Nd", "Cs"]), max_size=20)
+# Every way a person, a word processor or another encoding separates the date from the last
+# four digits.
+SEPARATORS = ["", "-", "+", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015",
+              "\u2212", "\ufe63", "\uff0d", " ", "\u00a0", "\u2009", "\u202f", " - ",
+              " \u2013 ", "\u00a0-\u00a0", "  \u2014  "]
 
 
 @st.composite
 def personnummer(draw):
+    """(as written, its 10 digits): a personnummer or samordningsnummer, 10 or 12 digits, with
+    any separator (Unicode digits too: a fullwidth number is still one)."""
     born = draw(st.dates(dt.date(1850, 1, 1), dt.date(2029, 12, 31)))
     day = born.day + (60 if draw(st.booleans()) else 0)  # samordningsnummer
     serial = draw(st.integers(0, 999))
     nine = f"{born.year % 100:02d}{born.month:02d}{day:02d}{serial:03d}"
     check = luhn_check_digit(nine)
     twelve = draw(st.booleans())
-    separator = draw(st.sampled_from(["", "-", "+"]))
+    separator = draw(st.sampled_from(SEPARATORS))
     date_part = f"{born.year}" if twelve else f"{born.year % 100:02d}"
     formatted = f"{date_part}{born.month:02d}{day:02d}{separator}{serial:03d}{check}"
+    if draw(st.integers(0, 9)) == 0:  # fullwidth digits
+        formatted = formatted.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
     return formatted, f"{nine}{check}"
 
 
-@settings(derandomize=True, deadline=None, max_examples=500)
+@settings(derandomize=True, deadline=None, max_examples=800)
 @given(pnr=personnummer(), before=NO_DIGITS, after=NO_DIGITS)
 @example(pnr=("19811218-9876", "8112189876"), before="ring ", after="")
 @example(pnr=("811218+9876", "8112189876"), before="", after=" tack")
+@example(pnr=("811218\u20139876", "8112189876"), before="pnr ", after="")
+@example(pnr=("811278 9873", "8112789873"), before="", after="")
 def test_personnummer_is_found_and_masked(pnr, before, after):
     formatted, digits = pnr
     text = f"{before}{formatted}{after}"
@@ -461,13 +475,15 @@ def test_personnummer_is_found_and_masked(pnr, before, after):
     assert masked.startswith(before) and masked.endswith(after)
 
 
+# Characters that never join two digit runs into one number (no spaces, dashes or plus).
+JOINERS_EXCLUDED = st.characters(categories=["L"]) | st.sampled_from(list(".,;:!?()/_*#%&\n\t"))
+
+
 @st.composite
 def letters_and_short_numbers(draw):
     parts = []
     for _ in range(draw(st.integers(0, 8))):
-        # Letters (never -, + or space, which would join two runs into one number) between runs.
-        parts.append(draw(st.text(st.characters(categories=["L", "P"], exclude_characters="-+ "),
-                                  min_size=1, max_size=6)))
+        parts.append(draw(st.text(JOINERS_EXCLUDED, min_size=1, max_size=6)))
         parts.append(draw(st.from_regex(r"[0-9]{1,9}", fullmatch=True)))
     return "".join(parts)
 
@@ -477,3 +493,55 @@ def letters_and_short_numbers(draw):
 def test_letters_and_short_digit_runs_are_never_flagged(text):
     assert not contains_personnummer(text)
     assert mask_personnummer(text) == text
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(date=st.dates(dt.date(1900, 1, 1), dt.date(2099, 12, 31)),
+       layout=st.sampled_from(["%Y-%m-%d", "%Y%m%d", "%y%m%d", "%d/%m/%Y", "%Y-%m-%d %H:%M"]),
+       number=st.integers(0, 99_999_999), glue=st.sampled_from([";", ",", "\t", "\x1f", "\n"]))
+def test_ordinary_values_side_by_side_are_never_flagged(date, layout, number, glue):
+    """Dates, amounts and codes in neighbouring cells (joined as cells are for one search)."""
+    text = glue.join([date.strftime(layout), str(number), "1", "0180", "2023-06"])
+    assert not contains_personnummer(text)
+
+
+def _pieces(text: str, cuts: list[int]) -> list[str]:
+    bounds = [0, *sorted(c % (len(text) + 1) for c in cuts), len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+DIGITISH = st.text(st.sampled_from(list("0123456789") + ["-", "\u2013", " ", "\u00a0", "+",
+                                                         "a", "\x1f", "\n"]), max_size=80)
+
+
+@settings(derandomize=True, deadline=None, max_examples=800)
+@given(text=st.one_of(DIGITISH, st.tuples(DIGITISH, personnummer(), DIGITISH).map(
+    lambda t: t[0] + t[1][0] + t[2])), cuts=st.lists(st.integers(0, 200), max_size=8))
+def test_streamed_screen_finds_exactly_what_a_search_of_the_whole_finds(text, cuts):
+    """A file is screened in pieces: a number cut in two is still found, and a long digit run
+    cut anywhere is still no personnummer."""
+    screen = TextScreen()
+    for piece in _pieces(text, cuts):
+        screen.feed(piece)
+    assert screen.close() == contains_personnummer(text)
+
+
+@settings(derandomize=True, deadline=None, max_examples=400)
+@given(pnr=personnummer(), before=letters_and_short_numbers(), after=letters_and_short_numbers(),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16", "utf-16-le",
+                                 "utf-16-be"]),
+       cuts=st.lists(st.integers(0, 400), max_size=5), present=st.booleans())
+def test_byte_screen_finds_it_in_every_encoding(pnr, before, after, encoding, cuts, present):
+    """Raw bytes of unknown encoding (a CSV, a part of an XLSX, a binary): found in UTF-8,
+    Windows-1252 and UTF-16 of either byte order, however the bytes are cut; text without one
+    stays clean in every decoding."""
+    text = f"{before} {pnr[0]} {after}" if present else f"{before} {after}"
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError:
+        data = text.encode("utf-8")
+    screen = ByteScreen()
+    for a, b in zip([0, *sorted(c % (len(data) + 1) for c in cuts)],
+                    [*sorted(c % (len(data) + 1) for c in cuts), len(data)]):
+        screen.feed(data[a:b])
+    assert screen.close() == present
