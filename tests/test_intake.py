@@ -10,6 +10,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import csv_bytes, scalar
 from sukvinnofrid import intake
@@ -97,7 +99,7 @@ def test_same_file_twice_is_a_no_op(inbox, clean_warehouse):
     ("sukf_0180_2023-06.xlsx", b"PK\x03\x04 not really a zip", "Excel"),
     ("uppgifter.csv", csv_bytes([CASE]), "kommun och insamlingsomgång framgår inte"),
     ("sukf_9999_2023-06.csv", csv_bytes([dict(CASE, v2_kommun="9999")]), "kommunkoden 9999"),
-    ("sukf_0180_2023-13.csv", csv_bytes([CASE]), "omgången '2023-13' är inte på formen ÅÅÅÅ-MM"),
+    ("sukf_0180_2023-13.csv", csv_bytes([CASE]), "omgången '2023-13' är ingen giltig månad"),
     ("sukf_0181_2023-06.csv", csv_bytes([CASE]), "rad 2, variabel Kommun/stadsdel (2)"),
     ("sukf_0180_2023-06.csv", csv_bytes([], columns=[c for c in COLUMNS if c != "v5_datum_aktualisering"]),
      "Datum för aktualisering (5)"),
@@ -106,6 +108,11 @@ def test_same_file_twice_is_a_no_op(inbox, clean_warehouse):
     ("sukf_0180_2023-06.csv", csv_bytes([dict(CASE, v217_klientforslag="ring 19811218-9876")]),
      "rad 2, variabel Klientförslag till förbättringar (217)"),
     ("sukf_0180_2023-06.csv", "v1_verksamhet;Ã¥\n".encode("utf-8"), "fel teckenkodning"),
+    ("sukf_0180_2023-06.xlsm", csv_bytes([CASE]), "filtypen (.xlsm) tas inte emot"),
+    ("sukf_0180_2023-06.ods", csv_bytes([CASE]), "filtypen (.ods) tas inte emot"),
+    ("sukf_0180_2099-12.csv", csv_bytes([dict(CASE, v5_datum_aktualisering="2099-12-01")]),
+     "omgången 2099-12 har inte stängt ännu: den stänger 2099-12-31"),
+    ("sukf_0180_2023-06.csv", csv_bytes([CASE]) + b"\n" + b";" * (5 * 2**20), "en rad i filen är längre"),
 ])
 def test_bad_files_are_blocked_with_a_specific_message(inbox, clean_warehouse, name, data, expected):
     path = put(inbox, name, data)
@@ -142,7 +149,26 @@ def test_unknown_columns_are_noted_but_not_stored(inbox, clean_warehouse):
                csv_bytes([dict(CASE, lokal_variabel="x")], columns=(*COLUMNS, "lokal_variabel")))
     result = intake.land_upload(path)
     assert result.status == "landed"
-    assert "lokal_variabel" in scalar(clean_warehouse, "SELECT status_reason FROM raw.uploads")
+    reason = scalar(clean_warehouse, "SELECT status_reason FROM raw.uploads")
+    assert intake.unknown_columns_in(reason) == "lokal_variabel"
+
+
+@given(unknown=st.lists(st.from_regex(r"[a-zåäö_0-9 ()<>=.-]{1,20}", fullmatch=True), max_size=70,
+                        unique=True),
+       missing=st.lists(st.sampled_from(COLUMNS), max_size=20, unique=True),
+       verdict=st.sampled_from(["", "Godkänd: 3 av 3 rader räknas. ", "Filen stoppades: x. "]))
+def test_unknown_columns_are_read_back_from_any_status_reason(unknown, missing, verdict):
+    """The feedback report lists the columns intake did not save, from the status reason the
+    gate writes (its verdict, then intake's notes)."""
+    notes = intake._header_notes(unknown, missing)
+    listed = intake.unknown_columns_in(verdict + (notes or ""))
+    if not unknown:
+        assert listed is None
+        return
+    expected = ", ".join(unknown[:intake.NOTE_MAX_COLUMNS])
+    if len(unknown) > intake.NOTE_MAX_COLUMNS:
+        expected += f" och {len(unknown) - intake.NOTE_MAX_COLUMNS} till"
+    assert listed == expected
 
 
 def test_sidecar_identity_must_agree_with_file_name(inbox, clean_warehouse):

@@ -1,9 +1,15 @@
-"""Intake: register each upload by sha256, archive the original read-only, land its rows in `raw`.
+"""Intake: screen each upload, register it by sha256, archive the original read-only, land its
+rows in `raw`.
 
-One upload is landed in one transaction (registry row + COPY of all rows), so a crash leaves
-nothing half-landed and a re-run lands it once. The same bytes delivered again are a no-op.
-Files that cannot be landed (unreadable, wrong structure, personal data, unknown kommun) are
-registered as `blocked` with a Swedish reason and no rows.
+Every file in the inbox (sidecars and hidden files aside) gets a verdict and a Swedish message.
+Before anything is stored or logged, the whole upload is screened (`readers.screen_upload`): a
+personnummer anywhere in it (every sheet, header, cell, part of an XLSX, the file name, the
+sidecar) blocks it, and such a file is never archived; its name is stored masked. A file that
+could not be screened whole (beyond the size bounds, binary, unreadable as a workbook) is not
+archived either. One upload is landed in one transaction (registry row + COPY of all rows), so a
+crash leaves nothing half-landed and a re-run lands it once. The same bytes delivered again are
+a no-op. Files that cannot be landed are registered as `blocked` with a Swedish reason and no
+rows.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ import csv
 import hashlib
 import itertools
 import logging
-import os
 import shutil
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +30,22 @@ from sqlalchemy.engine import Engine
 from . import reference, warehouse
 from .catalogue import load_catalogue
 from .config import get_settings
-from .privacy import contains_personnummer
-from .readers import UploadError, UploadIdentity, identify, open_upload
+from .readers import (KOMMUN_COLUMN, Deadline, UploadError, UploadIdentity, identify, open_upload,
+                      round_close, screen_upload, sidecar_path, upload_name)
 
 log = logging.getLogger(__name__)
 
+# The extensions a kommun's upload may have (the content then decides how it is read: an XLSX
+# named .xls is read, a real .xls is refused); any other file is blocked with a message.
 UPLOAD_SUFFIXES = {".csv", ".txt", ".xlsx", ".xls"}
+SIDECAR_SUFFIX = ".json"
+UNKNOWN_COLUMNS_NOTE = "Okända kolumner har inte sparats: "
+NOTE_MAX_COLUMNS = 50
 
 
 @dataclass(frozen=True)
 class IntakeResult:
-    file_name: str
+    file_name: str  # as stored: a personnummer in it is masked
     sha256: str
     status: str  # landed | blocked | duplicate
     upload_id: int | None
@@ -53,11 +64,18 @@ def sha256_of(path: Path) -> str:
 
 
 def inbox_files(inbox: Path | None = None) -> list[Path]:
-    """Upload files waiting in the inbox (sidecars excluded), oldest name first."""
+    """Every file waiting in the inbox or in a folder of it (in production each kommun delivers
+    into its own folder: docker-compose.yml's sftp service), by name: each gets a verdict.
+    Sidecars (`.json`) travel with their upload; hidden files (a name starting with '.', as
+    partial transfers are named) and symbolic links are not uploads."""
     inbox = inbox or get_settings().inbox
     if not inbox.exists():
         return []
-    return sorted(p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in UPLOAD_SUFFIXES)
+    folders = [p for p in inbox.iterdir()
+               if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+    return sorted(p for p in itertools.chain(inbox.iterdir(), *(f.iterdir() for f in folders))
+                  if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
+                  and p.suffix.lower() != SIDECAR_SUFFIX)
 
 
 def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[Path]:
@@ -71,46 +89,62 @@ def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[P
     return [p for p in files if (sha256_of(p), upload_name(p)) not in known]
 
 
-def upload_name(path: Path) -> str:
-    """The file name as stored and shown: a name that is not UTF-8 gets replacement characters."""
-    return os.fsencode(path.name).decode("utf-8", errors="replace")
+def _read_identity(path: Path, name: str) -> tuple[UploadIdentity | None, UploadError | None]:
+    """The upload's kommun and round, or the error and what could be read of them (so that a
+    blocked file's message still reaches its kommun)."""
+    try:
+        return identify(path, name), None
+    except UploadError as error:
+        return error.identity, error
 
 
-def _personnummer_column(record: dict[str, str]) -> str | None:
-    """The first column holding a personnummer; one scan of the joined row finds if any does."""
-    if not contains_personnummer("\x1f".join(record.values())):
-        return None
-    return next(column for column, value in record.items() if contains_personnummer(value))
+def _check_file_type(name: str, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix in UPLOAD_SUFFIXES:
+        return
+    shown = suffix or "utan filändelse"
+    raise UploadError(name, f"filtypen ({shown}) tas inte emot. Skicka filen som .csv eller .xlsx "
+                      "(utan makron) enligt mallen.", code="file_type")
 
 
-def _check_kommun(file_name: str, identity: UploadIdentity) -> None:
+def _check_kommun(name: str, identity: UploadIdentity) -> None:
     if reference.reporting_unit_kommun(identity.kommun_kod) is None:
-        raise UploadError(file_name, f"kommunkoden {identity.kommun_kod} finns inte bland Sveriges "
+        raise UploadError(name, f"kommunkoden {identity.kommun_kod} finns inte bland Sveriges "
                           "kommuner eller stadsdelar. Kontrollera filnamnet.", code="identity")
 
 
-def _spool_rows(path: Path, name: str, identity: UploadIdentity, upload_id: int, spool):
-    """Read, screen and write the rows as COPY-ready CSV; returns (row count, parsed upload)."""
-    upload = open_upload(path)
+def _check_round_closed(name: str, identity: UploadIdentity) -> None:
+    """A round's figures are only complete once it has closed: an earlier file is refused."""
+    close = round_close(identity.round_id)
+    if get_settings().today <= close:
+        raise UploadError(name, f"omgången {identity.round_id} har inte stängt ännu: den stänger "
+                          f"{close.isoformat()}. Skicka filen efter det datumet.",
+                          code="round_open")
+
+
+def _spool_rows(path: Path, name: str, identity: UploadIdentity, upload_id: int, spool,
+                deadline: Deadline):
+    """Read the rows (already screened) and write them as COPY-ready CSV; returns (row count,
+    parsed upload)."""
+    upload = open_upload(path, name, deadline)
     columns = load_catalogue().column_names
     blanks = itertools.repeat("")  # a column missing from the file is stored empty
     writer = csv.writer(spool)
     count = 0
-    for source_row, record in upload.rows():
-        # Every column is screened, unknown ones too: a shifted column can carry one anywhere.
-        if column := _personnummer_column(record):
-            raise UploadError(name, "innehåller något som ser ut som ett personnummer. Hela "
-                              "filen har stoppats och ingenting har sparats. Ta bort uppgiften, "
-                              "använd verksamhetens pseudonym och skicka filen igen.",
-                              row=source_row, column=column, code="privacy")
-        kommun = record.get("v2_kommun", "")
-        if kommun != identity.kommun_kod:
-            raise UploadError(name, f"kommun/stadsdel är {kommun or 'tom'} men filen gäller "
-                              f"{identity.kommun_kod}. En fil får bara innehålla den egna kommunens "
-                              "(stadsdelens) ärenden.", row=source_row, column="v2_kommun",
-                              code="wrong_kommun")
-        writer.writerow([upload_id, source_row, *map(record.get, columns, blanks)])
-        count += 1
+    try:
+        for source_row, record in upload.rows():
+            # A blank kommun lands (the gate rejects the row: its case key cannot be read);
+            # another kommun's code blocks the file.
+            kommun = record.get(KOMMUN_COLUMN, "")
+            if kommun and kommun.upper() != identity.kommun_kod.upper():
+                raise UploadError(name, f"kommun/stadsdel är {kommun} men filen gäller "
+                                  f"{identity.kommun_kod}. En fil får bara innehålla den egna "
+                                  "kommunens (stadsdelens) ärenden.", row=source_row,
+                                  column=KOMMUN_COLUMN, code="wrong_kommun")
+            writer.writerow([upload_id, source_row, *map(record.get, columns, blanks)])
+            count += 1
+    finally:
+        upload.close()
     if count == 0:
         raise UploadError(name, "filen innehåller inga ärenden (bara rubrikrad).", code="empty")
     return count, upload
@@ -124,21 +158,23 @@ def _archive(path: Path, identity: UploadIdentity, digest: str) -> Path:
         target_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         target.chmod(0o444)
-        sidecar = path.with_name(path.name + ".json")
+        sidecar = sidecar_path(path)
         if sidecar.exists():
-            sidecar_copy = target_dir / (target.name + ".json")
+            sidecar_copy = target_dir / (target.name + SIDECAR_SUFFIX)
             shutil.copyfile(sidecar, sidecar_copy)
             sidecar_copy.chmod(0o444)
     return target
 
 
-def _register_blocked(engine: Engine, upload_id: int, path: Path, digest: str,
-                      identity: UploadIdentity | None, error: UploadError) -> IntakeResult:
+def _register_blocked(engine: Engine, upload_id: int, path: Path, name: str, digest: str,
+                      identity: UploadIdentity | None, error: UploadError,
+                      archivable: bool) -> IntakeResult:
     kommun = identity.kommun_kod if identity else ""
     round_id = identity.round_id if identity else ""
-    # A file with personal data is not archived: the original stays with the kommun only.
-    archive_path = None if error.code == "privacy" or identity is None else str(
-        _archive(path, identity, digest))
+    # Only a file screened whole and clean is kept; with personal data, or beyond the bounds,
+    # the original stays with the kommun only.
+    archive_path = (str(_archive(path, identity, digest))
+                    if archivable and error.code != "privacy" and identity and round_id else None)
     # The message can echo file content (a sidecar value); Postgres text cannot hold NUL.
     message = error.message.replace("\x00", "\\x00")
     with engine.begin() as conn:
@@ -149,15 +185,24 @@ def _register_blocked(engine: Engine, upload_id: int, path: Path, digest: str,
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
                         'blocked', :reason, now())
                 ON CONFLICT (sha256, file_name) DO NOTHING"""),
-            dict(upload_id=upload_id, file_name=upload_name(path), sha256=digest, kommun=kommun,
+            dict(upload_id=upload_id, file_name=name, sha256=digest, kommun=kommun,
                  round_id=round_id, archive_path=archive_path, reason=message),
         )
     log.warning("blocked at intake: %s", message)
-    return IntakeResult(upload_name(path), digest, "blocked", upload_id, kommun, round_id, 0, message)
+    return IntakeResult(name, digest, "blocked", upload_id, kommun, round_id, 0, message)
+
+
+def _log_unexpected(name: str, exc: Exception) -> None:
+    """An exception's text can quote the file it was reading: only its class and where it was
+    raised are logged."""
+    frames = traceback.extract_tb(exc.__traceback__)[-6:]
+    log.error("unreadable upload %s: %s at %s", name, type(exc).__name__,
+              " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames)))
 
 
 def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
-    """Register and land one upload file. Never raises for bad input: it is blocked instead."""
+    """Screen, register and land one upload file. Never raises for bad input: it is blocked
+    instead."""
     engine = engine or warehouse.engine()
     name = upload_name(path)
     digest = sha256_of(path)
@@ -173,23 +218,32 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
     with engine.connect() as conn:
         # Reserved up front so the spooled rows carry it; a gap after a crash is harmless.
         upload_id = conn.execute(sa.text("SELECT nextval('raw.uploads_upload_id_seq')")).scalar_one()
-    identity = None
+    deadline = Deadline(name)
+    identity, identity_error = _read_identity(path, name)
+    archivable = False
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
         try:
-            identity = identify(path)
+            # Screened whole before any other check can block it (a blocked file is archived).
+            archivable = screen_upload(path, name, deadline)
+            if identity_error:
+                raise identity_error
+            _check_file_type(name, path)
             _check_kommun(name, identity)
-            rows, upload = _spool_rows(path, name, identity, upload_id, spool)
+            _check_round_closed(name, identity)
+            rows, upload = _spool_rows(path, name, identity, upload_id, spool, deadline)
         except UploadError as error:
-            return _register_blocked(engine, upload_id, path, digest, identity, error)
+            return _register_blocked(engine, upload_id, path, name, digest, identity, error,
+                                     archivable)
         except Exception as exc:  # a corrupt file can break the parsers in many ways
-            log.exception("unreadable upload %s", name)
+            _log_unexpected(name, exc)
             error = UploadError(name, f"filen kunde inte läsas ({type(exc).__name__}). "
                                 "Kontrollera att den är en CSV- eller XLSX-fil enligt mallen.")
-            return _register_blocked(engine, upload_id, path, digest, identity, error)
+            return _register_blocked(engine, upload_id, path, name, digest, identity, error,
+                                     archivable)
         archive_path = _archive(path, identity, digest)
         spool.seek(0)
         try:
-            _insert_landed(engine, upload_id, path, digest, identity, archive_path, upload, rows,
+            _insert_landed(engine, upload_id, name, digest, identity, archive_path, upload, rows,
                            spool)
         except sa.exc.IntegrityError:
             # The same bytes landed concurrently by another worker: theirs stands.
@@ -200,7 +254,7 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
                         identity.round_id, rows)
 
 
-def _insert_landed(engine: Engine, upload_id: int, path: Path, digest: str,
+def _insert_landed(engine: Engine, upload_id: int, name: str, digest: str,
                    identity: UploadIdentity, archive_path: Path, upload, rows: int, spool) -> None:
     """The registry row and every case row, in one transaction."""
     columns = ", ".join(f'"{c}"' for c in load_catalogue().column_names)
@@ -212,7 +266,7 @@ def _insert_landed(engine: Engine, upload_id: int, path: Path, digest: str,
                                          row_count, status, status_reason)
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
                         :file_format, :encoding, :delimiter, :rows, 'landed', :reason)"""),
-            dict(upload_id=upload_id, file_name=upload_name(path), sha256=digest,
+            dict(upload_id=upload_id, file_name=name, sha256=digest,
                  kommun=identity.kommun_kod, round_id=identity.round_id,
                  archive_path=str(archive_path), file_format=upload.file_format,
                  encoding=upload.encoding, delimiter=upload.delimiter, rows=rows,
@@ -224,13 +278,25 @@ def _insert_landed(engine: Engine, upload_id: int, path: Path, digest: str,
 
 
 def _header_notes(unknown: list[str], missing_optional: list[str]) -> str | None:
+    """Intake's notes for the kommun; the unknown columns come last, so that the feedback report
+    can list them (`unknown_columns_in`) after the gate has put its verdict in front."""
     notes = []
-    if unknown:
-        notes.append(f"Okända kolumner har inte sparats: {', '.join(unknown)}.")
     if missing_optional:
         notes.append(f"{len(missing_optional)} frivilliga kolumner saknades och har lästs som tomma: "
                      f"{', '.join(missing_optional[:10])}{' …' if len(missing_optional) > 10 else ''}.")
+    if unknown:
+        more = (f" och {len(unknown) - NOTE_MAX_COLUMNS} till"
+                if len(unknown) > NOTE_MAX_COLUMNS else "")
+        notes.append(f"{UNKNOWN_COLUMNS_NOTE}{', '.join(unknown[:NOTE_MAX_COLUMNS])}{more}.")
     return " ".join(notes) or None
+
+
+def unknown_columns_in(status_reason: str | None) -> str | None:
+    """The columns intake did not save ('a, b'), as its note in an upload's status reason
+    lists them, or None."""
+    if not status_reason or UNKNOWN_COLUMNS_NOTE not in status_reason:
+        return None
+    return status_reason.rsplit(UNKNOWN_COLUMNS_NOTE, 1)[1].removesuffix(".")
 
 
 def land_inbox(inbox: Path | None = None, engine: Engine | None = None) -> list[IntakeResult]:
