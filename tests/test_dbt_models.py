@@ -740,11 +740,11 @@ def test_build_and_docs_on_an_empty_warehouse(clean_warehouse, project_copy):
     columns = catalog["nodes"]["model.sukvinnofrid.fct_national_figures"]["columns"]
     assert {"figure_id", "numerator", "denominator", "share_pct", "mean_value"} <= set(columns)
     exposures = manifest["exposures"]
+    # the exposures are the outputs that exist: the Kolada files and the round's statistics
     assert set(exposures) == {"exposure.sukvinnofrid.kolada_key_figures",
-                              "exposure.sukvinnofrid.kommun_feedback_reports",
-                              "exposure.sukvinnofrid.national_report"}
+                              "exposure.sukvinnofrid.round_statistics"}
     assert exposures["exposure.sukvinnofrid.kolada_key_figures"]["depends_on"]["nodes"] == [
         "model.sukvinnofrid.fct_kolada_key_figures"]
-    for name in ("kommun_feedback_reports", "national_report"):
-        assert set(exposures[f"exposure.sukvinnofrid.{name}"]["depends_on"]["nodes"]) == {
-            "model.sukvinnofrid.fct_case_funnel", "model.sukvinnofrid.fct_national_figures"}
+    assert set(exposures["exposure.sukvinnofrid.round_statistics"]["depends_on"]["nodes"]) == {
+        "model.sukvinnofrid.fct_case_funnel", "model.sukvinnofrid.fct_national_figures",
+        "model.sukvinnofrid.dim_national_figures"}

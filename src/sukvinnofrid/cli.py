@@ -234,14 +234,16 @@ def gate_summary_lines(results: list[dict]) -> list[str]:
     return lines
 
 
-def _publication_line(published: dict) -> str:
-    return (f"Kolada-filer för {published['round_id']}: {published['directory']}"
-            + (" (oförändrade sedan förra publiceringen)" if published["reused"] else ""))
+def _publication_lines(published: dict) -> list[str]:
+    return [f"Kolada-filer för {published['round_id']}: {published['directory']}"
+            + (" (oförändrade sedan förra publiceringen)" if published["reused"] else "")
+            + (" – PRELIMINÄRA (uppskattad befolkning)" if published.get("preliminary") else ""),
+            f"Statistik:      {published['statistics_directory']}"]
 
 
 def _output_lines(published: dict | None = None) -> list[str]:
     settings = get_settings()
-    return [*([_publication_line(published)] if published else []),
+    return [*(_publication_lines(published) if published else []),
             f"Återkoppling:   {settings.output / 'aterkoppling'}",
             f"Data Docs:      {settings.output / 'data_docs'}"]
 
@@ -283,6 +285,10 @@ def generate_demo(inbox: Path, round_id: str, cases_per_kommun: int, seed: int) 
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import airflow_local, pipeline, warehouse
 
+    # The demo publishes with the shipped population seeds, which are approximations: allowed
+    # here (and in the DAG runs, which inherit the environment), the files marked preliminary.
+    os.environ["SUKF_ALLOW_APPROXIMATE_POPULATION"] = "1"
+    get_settings.cache_clear()
     settings = get_settings()
     warehouse.ensure_schema()
     files = generate_demo(settings.inbox, args.round, args.cases, args.seed)
@@ -387,7 +393,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(published)
     else:
-        print(_publication_line(published))
+        _print(_publication_lines(published))
     return 0
 
 
@@ -565,7 +571,7 @@ _STEP_FAILURES = [
     ("sukvinnofrid.warehouse", "WarehouseUnavailable", "lagret går inte att nå"),
     ("sukvinnofrid.transform", "DbtError", "dbt misslyckades"),
     ("sukvinnofrid.quality.gate", "GateError", "kvalitetskontrollen kunde inte avgöra alla filer"),
-    ("sukvinnofrid.kolada.publish", "PublicationError", "Kolada-publiceringen stoppades"),
+    ("sukvinnofrid.kolada.publish", "PublicationError", "publiceringen stoppades"),
     ("sukvinnofrid.airflow_local", "DagRunFailed", "Airflow-körningen misslyckades"),
     ("sukvinnofrid.reference.scb", "ScbError", "SCB"),
 ]

@@ -201,23 +201,36 @@ def build_warehouse() -> bool:
 
 
 def latest_round(engine) -> str | None:
-    """The latest round in the marts (publication reads nothing else)."""
+    """The latest closed round in the marts (publication reads nothing else)."""
+    from .readers import round_close
+
     with engine.connect() as conn:
         if conn.execute(sa.text("SELECT to_regclass('marts.fct_case_funnel')")).scalar() is None:
             return None
-        return conn.execute(sa.text("SELECT max(round_id) FROM marts.fct_case_funnel")).scalar()
+        rounds = conn.execute(sa.text(
+            "SELECT DISTINCT round_id FROM marts.fct_case_funnel ORDER BY round_id DESC")).scalars()
+        today = get_settings().today
+        return next((r for r in rounds if round_close(r) < today), None)
 
 
 def publish(round_id: str | None = None) -> dict:
+    """Publish a round (default: the latest closed round): the Kolada key figures and the
+    round's statistics tables, both protected by the same disclosure rule."""
     from .kolada import publish as publish_kolada
+    from .kolada.publish import PublicationError
+    from .statistics import publish_statistics
 
     engine = _prepare("publish")
     round_id = round_id or latest_round(engine)
     if round_id is None:
-        raise RuntimeError("no accepted upload yet: nothing to publish")
+        raise PublicationError("ingen stängd omgång har godkända uppladdningar: inget att "
+                               "publicera.")
     publication = publish_kolada(round_id, engine)
+    statistics = publish_statistics(round_id, engine)
     return {"round_id": round_id, "directory": str(publication.directory),
-            "version": publication.version, "reused": publication.reused}
+            "version": publication.version, "reused": publication.reused,
+            "preliminary": publication.preliminary,
+            "statistics_directory": str(statistics.directory)}
 
 
 def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict:
