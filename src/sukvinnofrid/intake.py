@@ -223,11 +223,12 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
     archivable = False
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
         try:
-            # Screened whole before any other check can block it (a blocked file is archived).
+            # A file of another type is refused unread (and so never archived); any other file
+            # is screened whole before another check can block it (a blocked file is archived).
+            _check_file_type(name, path)
             archivable = screen_upload(path, name, deadline)
             if identity_error:
                 raise identity_error
-            _check_file_type(name, path)
             _check_kommun(name, identity)
             _check_round_closed(name, identity)
             rows, upload = _spool_rows(path, name, identity, upload_id, spool, deadline)
