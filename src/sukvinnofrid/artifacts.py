@@ -209,6 +209,91 @@ def quality_rules_markdown() -> str:
     return "\n".join(lines)
 
 
+def figures_markdown(home: Path) -> str:
+    """What every published figure counts (for the statistics team), from the figures seed (the
+    definitions beside the rules) and the Kolada KPI definitions: one source, generated here."""
+    from .kolada import load_definitions
+    from .statistics import suppression_text
+
+    seeds = home / "dbt_project" / "seeds" / "figures"
+    with open(seeds / "national_figures.csv", newline="", encoding="utf-8") as handle:
+        figures = list(csv.DictReader(handle))
+    definitions = load_definitions()
+    lines = [
+        "# Vad figurerna räknar",
+        "",
+        "<!-- Genererad från dbt_project/seeds/figures/national_figures.csv och "
+        "src/sukvinnofrid/kolada/kpis.yaml med `sukvinnofrid generate-artifacts`. "
+        "Redigera inte för hand. -->",
+        "",
+        "Figurerna är rapporten *Socialtjänstens stöd till våldsutsatta vuxna* (SKR 2024, seed 000)",
+        "räknad på samma sätt som rapporten räknar. Definitionerna står en gång, bredvid reglerna i",
+        "dbt (`macros/national_figures.sql`), och publiceras med varje omgång",
+        "(`output/statistik/<omgång>/v<NNN>/definitioner.json`).",
+        "",
+        "## Grunder för alla figurer",
+        "",
+        "- **Ärenden, inte personer.** Det som räknas är ärenden, som i rapporten. Ett ärende är",
+        "  kommun (eller stadsdel), klient och datum för aktualisering; samma ärende räknas en gång",
+        "  per kommun även om det registrerats av flera verksamheter. Klienten identifieras bara med",
+        "  verksamhetens egen pseudonym, så samma person i två kommuner (eller med två pseudonymer)",
+        "  räknas som två ärenden.",
+        "- **Ett ärende som finns räknas** (docs/quality-rules.md): bara rader som inte är ärenden i",
+        "  omgången räknas inte. En saknad eller felaktig uppgift visas som *uppgift saknas*.",
+        "- **N** är antalet ärenden i figurens population som har ett användbart svar: det N som",
+        "  rapporten skriver vid diagrammet, och nämnaren i andelarna. *Uppgift saknas* är resten av",
+        "  populationen, och dess andel är av hela populationen. Vid flervalsfrågor redovisas både N",
+        "  som ärenden och antalet svar (diagram 6: N = 3 317 svar).",
+        "- **En omgång publiceras som sig själv.** Omgång ÅÅÅÅ-MM räknas på varje kommuns senast",
+        "  godkända uppladdning till och med den omgången (uppladdningarna är kumulativa uttag), så en",
+        "  publicerad omgång ändras aldrig när senare omgångar kommer in.",
+        "- **År** är kalenderåret för datum för aktualisering. Ett år redovisas bara när omgången",
+        "  täcker hela året, och en kommuns ärenden det året bara när kommunens uppladdning täcker",
+        "  hela året (annars redovisas kommunens år utan värde, aldrig som 0).",
+        "- **Ärendet har fått stöd/insats** när datum för insats (117) eller minst en insats (118) är",
+        "  registrerad; **ärendet är avslutat** när datum för avslut (256) eller avslutsorsak (257) är",
+        "  registrerad.",
+        "",
+        "## De nationella figurerna",
+        "",
+        "| figur | diagram | population | N (nämnaren) | i rapporten | rapportens N |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for figure in figures:
+        cells = (f"{figure['title']} (`{figure['figure_id']}`)", figure["diagram"] or "text",
+                 figure["population"], figure["answered"], figure["source"],
+                 figure["report_n"] or "–")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += [
+        "",
+        "## Kolada-nyckeltalen",
+        "",
+        "Per kommun och år, antal per 10 000 invånare 18 år och äldre. För Stockholm och Göteborg",
+        "är värdet medelvärdet av de deltagande stadsdelarnas värden, och stadsdelarnas värden",
+        "publiceras som enhetsdata (OU).",
+        "",
+    ]
+    for kpi in definitions.kpis:
+        lines += [f"### {kpi.id} {kpi.title}", "",
+                  kpi.description.replace("{suppression_rule} ", "").replace(
+                      "{population_source} ", ""),
+                  "", f"Året: {kpi.year_basis['variable']} (variabel {kpi.year_basis['suv']}).",
+                  ""]
+    lines += [
+        "## Röjandekontroll",
+        "",
+        "Samma regel för varje publicerad cell (Kolada-filerna, tratten och de nationella",
+        "figurerna; `sukvinnofrid.disclosure`), med gränsen `SUKF_MIN_PUBLISH_COUNT` (normalt 5):",
+        "",
+        suppression_text(definitions.settings.min_count),
+        "",
+        "I Kolada-filerna markeras ett år som kommunen inte har rapporterat i sin helhet med "
+        f"`{definitions.settings.not_covered_status}` (utan värde).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def write_artifacts(home: Path | None = None) -> list[Path]:
     """Regenerate every catalogue-derived file under the project home; returns the paths written."""
     from .codelists import write_dbt_artifacts
@@ -228,7 +313,9 @@ def write_artifacts(home: Path | None = None) -> list[Path]:
     doc_path.write_text(upload_format_markdown(catalogue), encoding="utf-8")
     rules_path = home / "docs" / "quality-rules.md"
     rules_path.write_text(quality_rules_markdown(), encoding="utf-8")
-    written += [csv_path, xlsx_path, doc_path, rules_path]
+    figures_path = home / "docs" / "figures.md"
+    figures_path.write_text(figures_markdown(get_settings().home), encoding="utf-8")
+    written += [csv_path, xlsx_path, doc_path, rules_path, figures_path]
     written += write_dbt_artifacts(home / "dbt_project")
     written += write_suites(home / "expectations")
     return written

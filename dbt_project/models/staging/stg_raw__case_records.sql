@@ -7,8 +7,8 @@
     Identifiers (v3 handläggare, v4 klient) leave this model only as keyed hashes
     (<key>_pseudonym). Free-text columns (comments, v217 klientförslag) stay in raw.
 
-    Materialised as a table, not a view: the pseudonymisation key is part of the compiled SQL and
-    must not be stored in a view definition readable from the database catalogue. Incremental:
+    Materialised as a table, not a view: the hash reads the key from secrets.pseudonym_key, which
+    only the transform stage may read, so no view may carry that read to other roles. Incremental:
     an upload's rows never change once landed, so only uploads not typed yet are added (a new
     key or catalogue needs a full refresh; sukvinnofrid.pipeline.build_warehouse does that).
     Columns are generated from the catalogue (macros/catalogue.sql).
