@@ -155,11 +155,13 @@ class Placement:
 
 
 @st.composite
-def placed_personnummer(draw) -> Placement:
+def placed_personnummer(draw, positions=tuple(sorted(POSITIONS))) -> Placement:
+    """An upload with a personnummer in one of `positions`, in one of the formats there."""
+    position = draw(st.sampled_from(positions))
     pnr = draw(personnummer())
-    position = draw(st.sampled_from(sorted(POSITIONS)))
-    if position in ("number_cell", "scientific_number") and pnr.digits.startswith("0"):
-        position = "cell"  # as a number, 0101010008 is 101010008: no personnummer any more
+    if position in ("number_cell", "scientific_number"):
+        # As a number, 0101010008 is 101010008: no personnummer any more.
+        pnr = draw(personnummer().filter(lambda p: not p.digits.startswith("0")))
     fmt = draw(st.sampled_from(POSITIONS[position]))
     if fmt == "csv":
         fmt = draw(st.sampled_from(CSV_ENCODINGS))
@@ -249,21 +251,34 @@ def assert_nothing_kept(engine, result, pnr: Pnr, log_text: str) -> None:
     assert scalar(engine, "SELECT count(*) FROM raw.case_records") == 0
 
 
-@settings(DB_SETTINGS, max_examples=250)
-@given(case=placed_personnummer())
-@example(case=Placement(f"sukf_{KOMMUN}_{ROUND}_dash.csv", "cell", "utf-8",
-                       Pnr("811218\u20139876", "8112189876"),
-                       csv_bytes([dict(CASE, v4_klient="811218\u20139876")]), None))
-def test_personnummer_anywhere_blocks_and_is_never_kept(clean_warehouse, caplog, case):
+def land_and_check_nothing_kept(engine, caplog, case: Placement) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.clear()
-    result = intake.land_upload(put(case.name, case.data, case.sidecar), clean_warehouse)
-    assert_nothing_kept(clean_warehouse, result, case.pnr, caplog.text)
+    result = intake.land_upload(put(case.name, case.data, case.sidecar), engine)
+    assert_nothing_kept(engine, result, case.pnr, caplog.text)
     if case.position == "file_name":
         assert "ÅÅMMDD-XXXX" in result.file_name
     if case.position in ("cell", "header", "after_wrong_kommun_row", "after_broken_row",
                          "blank_header", "first_of_two_blank_headers") and case.fmt != "utf-16":
         assert ", rad " in result.message  # the kommun is told where (UTF-16 is not read)
+
+
+@pytest.mark.parametrize("position", sorted(POSITIONS))
+@settings(DB_SETTINGS, max_examples=15)
+@given(data=st.data())
+def test_personnummer_in_every_position_in_every_spelling(clean_warehouse, caplog, position, data):
+    land_and_check_nothing_kept(clean_warehouse, caplog,
+                                data.draw(placed_personnummer(positions=(position,))))
+
+
+@settings(DB_SETTINGS, max_examples=150)
+@given(case=placed_personnummer())
+@example(case=Placement(f"sukf_{KOMMUN}_{ROUND}_dash.csv", "cell", "utf-8",
+                       Pnr("811218\u20139876", "8112189876"),
+                       csv_bytes([dict(CASE, v4_klient="811218\u20139876")]), None))
+def test_personnummer_anywhere_blocks_and_is_never_kept(clean_warehouse, caplog, case):
+    """Positions and spellings mixed, one upload after another in one warehouse."""
+    land_and_check_nothing_kept(clean_warehouse, caplog, case)
 
 
 @settings(DB_SETTINGS, max_examples=20)
