@@ -324,6 +324,23 @@ def test_reader_failure_is_logged_without_the_cell(clean_warehouse, caplog):
     assert archived_files() == []  # not screened whole as the reader renders it
 
 
+def test_unexpected_reader_error_is_logged_by_class_and_place_only(clean_warehouse, caplog,
+                                                                 monkeypatch):
+    """Whatever a parser raises, its text (which can quote the file) stays out of the log and
+    the message; the class and where it was raised are logged."""
+    def broken_reader(*args, **kwargs):
+        raise ValueError("could not convert '811218-9876 hemlig text' to float")
+
+    monkeypatch.setattr(intake, "open_upload", broken_reader)
+    caplog.set_level(logging.DEBUG)
+    result = intake.land_upload(put(f"sukf_{KOMMUN}_{ROUND}_e.csv", csv_bytes(good_rows())),
+                                clean_warehouse)
+    assert result.status == "blocked" and "(ValueError)" in result.message
+    assert "ValueError at" in caplog.text and "broken_reader" in caplog.text
+    for text in (caplog.text, result.message, uploads_dump(clean_warehouse)):
+        assert "hemlig" not in text and not contains_personnummer(text)
+
+
 def test_synthetic_clean_files_are_never_flagged(tmp_path):
     """The false-positive rate of the screen on the generator's clean files is zero (every
     format; many kommuner, two rounds)."""
