@@ -86,7 +86,22 @@ def col(suv: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+# The missing registrations a clean round has by design, as the report's data has them
+# (synthetic.MISSING_REGISTRATIONS): kön or ålder blank, a closed case with its date or its reason
+# for closing blank, insatser without a start date, v203 answered without an improvement. The
+# defects that make the same patterns on purpose are checked by their own check below.
+BY_DESIGN_DEFECTS = {"avslutsorsak_without_avslut", "avslut_without_avslutsorsak",
+                     "v203_without_improvement", "insats_without_date"}
+
+
+def is_closed(row: dict[str, str]) -> bool:
+    """Closed: a date or a reason for closing registered (docs/quality-rules.md)."""
+    return bool(row[col(256)] or row[col(257)])
+
+
 def rule_violations(row: dict[str, str], kommun: str, close: dt.date) -> list[str]:
+    """What a clean generated row may not have (the rules of docs/quality-rules.md, less the
+    missing registrations the generator makes by design)."""
     bad: list[str] = []
     get = lambda suv: row[col(suv)]  # noqa: E731
     if get(2) != kommun:
@@ -114,9 +129,9 @@ def rule_violations(row: dict[str, str], kommun: str, close: dt.date) -> list[st
         return bad
     if not get(5):
         bad.append("v5 blank")
-    if get(14) not in ("1", "2"):
+    if get(14) not in ("", "1", "2"):
         bad.append("v14")
-    if not get(15).isdigit() or not 18 <= int(get(15)) <= 110:
+    if get(15) and (not get(15).isdigit() or not 18 <= int(get(15)) <= 110):
         bad.append("v15")
     v5 = date(get(5))
     v117 = date(get(117)) if get(117) else None
@@ -127,17 +142,13 @@ def rule_violations(row: dict[str, str], kommun: str, close: dt.date) -> list[st
         bad.append("v256 < v5")
     if v117 and v256 and v256 < v117:
         bad.append("v256 < v117")
-    if bool(get(256)) != bool(get(257)):
-        bad.append("v257 iff v256")
-    if not v256:
+    if not get(256) and not get(257):
         for suv in CLOSED_ONLY:
             if any(row[c.name] for c in _COLUMNS_OF[suv]):
                 bad.append(f"v{suv} in open case")
-    if get(203) and get(202) not in ("1", "2"):
-        bad.append("v203 without improvement")
     chosen_118 = any(row[name] for name in CHOICES[118])
-    if chosen_118 != bool(v117):
-        bad.append("v118 iff v117")
+    if v117 and not chosen_118:
+        bad.append("v117 without v118")
     if row[f"{col(127)}_10"] and sum(1 for name in CHOICES[127] if row[name]) > 1:
         bad.append("v127 none combined")
     # risk assessments
@@ -153,7 +164,7 @@ def rule_violations(row: dict[str, str], kommun: str, close: dt.date) -> list[st
                 bad.append(f"v90 slot {slot} value")
             if t < previous_time:
                 bad.append("v90 time order")
-            if t == 3 and not v256:
+            if t == 3 and not is_closed(row):
                 bad.append("v90 efter in open case")
             previous_time = t
     if filled != sorted(filled, reverse=True):
@@ -385,8 +396,8 @@ ROW_DEFECT_CHECKS = {
     "kon_invalid": lambda v, row: v == "3",
     "avslutsorsak_without_avslut": lambda v, row: v != "" and row["v256_datum_avslut"] == "",
     "avslut_without_avslutsorsak": lambda v, row: v == "" and row["v256_datum_avslut"] != "",
-    "brukarenkat_in_open_case": lambda v, row: v != "" and row["v256_datum_avslut"] == "",
-    "maluppfoljning_in_open_case": lambda v, row: v != "" and row["v256_datum_avslut"] == "",
+    "brukarenkat_in_open_case": lambda v, row: v != "" and not is_closed(row),
+    "maluppfoljning_in_open_case": lambda v, row: v != "" and not is_closed(row),
     "v203_without_improvement": lambda v, row: (
         v != "" and row["v202_forandring_valdsutsatthet"] not in ("1", "2")),
     "insats_without_date": lambda v, row: v == "" and any(
@@ -435,8 +446,10 @@ def test_row_defect_shows_up_where_reported(single_defect_files, name):
     assert ROW_DEFECT_CHECKS[name](row[defect.column], row), (name, row[defect.column])
     if name == "wrong_kommun_in_rows":
         assert row[defect.column] != gf.kommun_kod
-    # the defect row breaks the rules (or the privacy screen); every other row is clean
-    if not name.startswith("personnummer") and name != "formula_injection":
+    # the defect row breaks the rules (or the privacy screen, or is one of the report's missing
+    # registrations, made on purpose); every other row is clean
+    if not name.startswith("personnummer") and name not in BY_DESIGN_DEFECTS | {
+            "formula_injection"}:
         assert rule_violations(row, gf.kommun_kod, round_close(gf.round_id)), name
     assert_clean(gf, skip_rows={defect.source_row})
 
@@ -551,11 +564,11 @@ def share(rows, predicate, within=lambda r: True) -> float:
 
 
 def closed(r):
-    return r["v256_datum_avslut"] != ""
+    return is_closed(r)
 
 
 def has_insats(r):
-    return r["v117_datum_insats"] != ""
+    return r["v117_datum_insats"] != "" or any(r[name] == "1" for name in CHOICES[118])
 
 
 def n_insatser(r):
@@ -570,9 +583,13 @@ def test_calibration_main_figures(national):
     rows = national
     assert 2900 <= len(rows) <= 3100
     hrv = lambda r: r["v59_hedersrelaterat"] == "1"  # noqa: E731
-    assert share(rows, lambda r: r["v14_kon"] == "1") == pytest.approx(94, abs=2)
-    assert share(rows, lambda r: 25 <= int(r["v15_alder"]) <= 44) == pytest.approx(64, abs=3)
-    assert share(rows, lambda r: 18 <= int(r["v15_alder"]) <= 24) == pytest.approx(12, abs=2.5)
+    # shares over the cases with the answer, as the report's diagrams (diagram 3: N = 3 006)
+    kon = lambda r: r["v14_kon"] != ""  # noqa: E731
+    age = lambda r: r["v15_alder"] != ""  # noqa: E731
+    assert share(rows, lambda r: r["v14_kon"] == "1", kon) == pytest.approx(94, abs=2)
+    assert share(rows, age) == pytest.approx(100 * 3006 / 3070, abs=1)
+    assert share(rows, lambda r: 25 <= int(r["v15_alder"]) <= 44, age) == pytest.approx(64, abs=3)
+    assert share(rows, lambda r: 18 <= int(r["v15_alder"]) <= 24, age) == pytest.approx(12, abs=2.5)
     assert share(rows, lambda r: r["v20_ursprung"] == "1") == pytest.approx(57, abs=3)
     assert share(rows, lambda r: r["v20_ursprung"] == "4") == pytest.approx(24, abs=3)
     assert share(rows, hrv) == pytest.approx(10, abs=2.5)
@@ -583,10 +600,12 @@ def test_calibration_main_figures(national):
     assert share(rows, lambda r: "1" in (r["v58_utovare_1"], r["v58_utovare_2"])) == \
         pytest.approx(90, abs=2.5)
     assert share(rows, has_insats) == pytest.approx(85, abs=3)
-    assert share(rows, lambda r: r["v118_insatser_4"] == "1") == pytest.approx(63, abs=3)
-    assert share(rows, lambda r: r["v118_insatser_3"] == "1") == pytest.approx(52, abs=3)
-    assert share(rows, lambda r: r["v118_insatser_10"] == "1") == pytest.approx(21, abs=3)
-    with_insats = [r for r in rows if has_insats(r)]
+    # diagram 9: over the cases with an insats (N = 2 623)
+    assert share(rows, lambda r: r["v118_insatser_4"] == "1", has_insats) == pytest.approx(63, abs=3)
+    assert share(rows, lambda r: r["v118_insatser_3"] == "1", has_insats) == pytest.approx(52, abs=3)
+    assert share(rows, lambda r: r["v118_insatser_10"] == "1", has_insats) == \
+        pytest.approx(21, abs=3)
+    with_insats = [r for r in rows if any(r[name] == "1" for name in CHOICES[118])]
     mean = sum(map(n_insatser, with_insats)) / len(with_insats)
     assert mean == pytest.approx(2.4, abs=0.2)
     hrv_cases = [r for r in with_insats if hrv(r)]
@@ -607,9 +626,11 @@ def test_calibration_closed_cases(national):
     rows = national
     answered = lambda r: r["v202_forandring_valdsutsatthet"] != ""  # noqa: E731
     assert share(rows, closed) > 55
-    assert share(rows, lambda r: r["v257_avslutsorsak"] == "1", closed) == pytest.approx(32, abs=4)
-    assert share(rows, lambda r: r["v257_avslutsorsak"] == "3", closed) == pytest.approx(31, abs=4)
-    assert share(rows, lambda r: r["v192_maluppfoljning"] == "1", closed) == \
+    reason = lambda r: r["v257_avslutsorsak"] != ""  # noqa: E731
+    goal = lambda r: r["v192_maluppfoljning"] != ""  # noqa: E731
+    assert share(rows, lambda r: r["v257_avslutsorsak"] == "1", reason) == pytest.approx(32, abs=4)
+    assert share(rows, lambda r: r["v257_avslutsorsak"] == "3", reason) == pytest.approx(31, abs=4)
+    assert share(rows, lambda r: r["v192_maluppfoljning"] == "1", goal) == \
         pytest.approx(35, abs=4)
     assert share(rows, answered, closed) == pytest.approx(36, abs=5)
     assert share(rows, lambda r: r["v202_forandring_valdsutsatthet"] == "1", answered) == \
@@ -618,35 +639,27 @@ def test_calibration_closed_cases(national):
         return r["v192_maluppfoljning"] == "1" and r["v202_forandring_valdsutsatthet"] == "1"
 
     assert share(rows, top, closed) == pytest.approx(11, abs=3)
-    genomf = lambda r: closed(r) and has_insats(r)  # noqa: E731
+    genomf = lambda r: closed(r) and has_insats(r) and r["v161_genomforande"] != ""  # noqa: E731
     assert share(rows, lambda r: r["v161_genomforande"] == "1", genomf) == pytest.approx(46, abs=5)
+    dated = lambda r: r["v256_datum_avslut"] != ""  # noqa: E731
     durations = [(date(r["v256_datum_avslut"]) - date(r["v5_datum_aktualisering"])).days
-                 for r in rows if closed(r)]
+                 for r in rows if dated(r)]
     short = sum(d <= 90 for d in durations)
     middle = sum(90 < d <= 180 for d in durations)
     assert short > len(durations) / 2 and short > 1.5 * middle > 0
     # longer cases more often end with the goal reached
-    goal = lambda lo, hi: share(  # noqa: E731
+    reached = lambda lo, hi: share(  # noqa: E731
         rows, lambda r: r["v257_avslutsorsak"] == "1",
-        lambda r: closed(r) and lo <= (date(r["v256_datum_avslut"])
-                                       - date(r["v5_datum_aktualisering"])).days <= hi)
-    assert goal(91, 400) > goal(0, 90) + 5
-
-
-def test_generation_speed(tmp_path):
-    kommuner = [f"{k:04d}" for k in range(20)]
-    start = time.perf_counter()
-    files = generate_round_files(tmp_path, kommuner, ["2023-12"], cases_per_kommun=500, seed=1)
-    elapsed = time.perf_counter() - start
-    assert sum(f.rows for f in files) == 10_000
-    assert elapsed < 6  # 100 000 cases take ~8 s on one core
+        lambda r: dated(r) and reason(r) and lo <= (date(r["v256_datum_avslut"])
+                                                    - date(r["v5_datum_aktualisering"])).days <= hi)
+    assert reached(91, 400) > reached(0, 90) + 5
 
 
 @pytest.mark.slow
 def test_national_size_round(tmp_path):
+    """A national round (290 kommuner, 100 000 cases) is generated; its speed is measured in
+    bench/national_round.py, not here."""
     kommuner = [f"{k:04d}" for k in range(290)]
     plan = national_round_plan(100_000, kommuner, seed=1)
-    start = time.perf_counter()
     files = generate_round_files(tmp_path, kommuner, ["2023-12"], cases_per_kommun=plan, seed=1)
-    assert time.perf_counter() - start < 60
     assert sum(f.rows for f in files) == 100_000

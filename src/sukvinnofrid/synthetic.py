@@ -247,8 +247,8 @@ _GENOMF_OTHER = _Table([(1, 0.255), (2, 0.23), (3, 0.40), (4, 0.062), (None, 0.0
 _MALUPPF_GOAL = _Table([(1, 0.70), (2, 0.19), (5, 0.09), (None, 0.02)])
 _MALUPPF_OTHER = _Table([(1, 0.16), (2, 0.25), (3, 0.145), (4, 0.09), (5, 0.33), (None, 0.025)])
 # brukarenkät
-_V202_TOP = _Table([(1, 0.50), (2, 0.21), (3, 0.07), (4, 0.01), (6, 0.21)])
-_V202_OTHER = _Table([(1, 0.48), (2, 0.22), (3, 0.10), (4, 0.012), (5, 0.005), (6, 0.183)])
+_V202_TOP = _Table([(1, 0.54), (2, 0.20), (3, 0.06), (4, 0.01), (6, 0.19)])
+_V202_OTHER = _Table([(1, 0.51), (2, 0.21), (3, 0.09), (4, 0.012), (5, 0.005), (6, 0.173)])
 # v203 (diagram 19, N = 818 of 878): asked "om situationen har förbättrats", but answered by 93 %
 # of the respondents: by nearly all whose situation improved, and by 78 % of the others, mostly
 # "vet inte", so that the shares over all 818 answers are the report's.
