@@ -180,6 +180,27 @@ def test_sidecar_identity_must_agree_with_file_name(inbox, clean_warehouse):
     assert identify(path).round_id == "2023-06"
 
 
+@pytest.mark.parametrize("folder, name, verdict", [
+    ("0180", "sukf_0180_2023-06.csv", "landed"),
+    ("0180-eav", "sukf_0180-EAV_2023-06.csv", "landed"),  # folder names in any case
+    ("1280", "sukf_0180_2023-06.csv", "blocked"),  # another kommun's folder
+    ("0180", "sukf_0180-EAV_2023-06.csv", "blocked"),  # the kommun's folder is not the stadsdel's
+    ("0180-EAV", "sukf_0180_2023-06.csv", "blocked"),
+])
+def test_a_kommun_delivers_only_its_own_files_into_its_folder(inbox, clean_warehouse, folder,
+                                                               name, verdict):
+    """In production each kommun (stadsdel) has an SFTP account confined to `<inbox>/<code>/`:
+    a file there must be that kommun's, or one kommun could deliver another's data."""
+    unit = name.split("_")[1]
+    path = put(inbox / folder, name, csv_bytes([dict(CASE, v2_kommun=unit)]))
+    assert path in intake.inbox_files()
+    result = intake.land_upload(path)
+    assert result.status == verdict, result.message
+    if verdict == "blocked":
+        assert f"leveransmappen för {folder}" in result.message
+        assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 0
+
+
 def test_round_closes_on_last_day_of_month():
     assert str(round_close("2023-06")) == "2023-06-30"
     assert str(round_close("2024-02")) == "2024-02-29"

@@ -554,3 +554,16 @@ def test_riket_comparison_is_per_round(clean_warehouse):
     uploads = upload_missing_shares([earlier, later], clean_warehouse)
     assert riket == {"2022-12": uploads[earlier], ROUND: uploads[later]}
     assert riket["2022-12"] != riket[ROUND]
+
+
+def test_a_file_whose_round_or_kommun_cannot_be_read_gets_a_named_feedback_folder():
+    """Round 2023-13 is blocked at intake with an empty round: its report is filed under
+    okand_omgang (and a missing kommun under okand_kommun), never under '_'."""
+    from sukvinnofrid.quality.feedback import report_path
+
+    assert report_path(7, "0180", "").parts[-3:] == ("0180", "okand_omgang", "upload_7.md")
+    assert report_path(7, "", "").parts[-3:] == ("okand_kommun", "okand_omgang", "upload_7.md")
+    assert report_path(7, "../..", "2023-06").parts[-3:] == ("okand_kommun", "2023-06",
+                                                            "upload_7.md")
+    assert report_path(7, "0180-EAV", "2023-06").parts[-3:] == ("0180-EAV", "2023-06",
+                                                               "upload_7.md")

@@ -113,6 +113,20 @@ def _check_kommun(name: str, identity: UploadIdentity) -> None:
                           "kommuner eller stadsdelar. Kontrollera filnamnet.", code="identity")
 
 
+def _check_delivery_folder(name: str, path: Path, identity: UploadIdentity) -> None:
+    """A file delivered into a kommun's own folder of the inbox (production: one SFTP account per
+    kommun or stadsdel, confined to `<inbox>/<code>/`) must be that kommun's: otherwise one kommun
+    could deliver another's data."""
+    inbox = get_settings().inbox.resolve()
+    folder = path.resolve().parent
+    if folder == inbox:
+        return
+    if folder.name.upper() != identity.kommun_kod.upper():
+        raise UploadError(name, f"filen ligger i leveransmappen för {folder.name} men gäller "
+                          f"{identity.kommun_kod}. En kommun (stadsdel) kan bara lämna sina egna "
+                          "filer.", code="identity")
+
+
 def _check_round_closed(name: str, identity: UploadIdentity) -> None:
     """A round's figures are only complete once it has closed: an earlier file is refused."""
     close = round_close(identity.round_id)
@@ -230,6 +244,7 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
             if identity_error:
                 raise identity_error
             _check_kommun(name, identity)
+            _check_delivery_folder(name, path, identity)
             _check_round_closed(name, identity)
             rows, upload = _spool_rows(path, name, identity, upload_id, spool, deadline)
         except UploadError as error:

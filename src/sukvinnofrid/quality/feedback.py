@@ -378,12 +378,14 @@ def write_feedback(upload_id: int, engine: Engine | None = None,
 
 
 def report_path(upload_id: int, kommun_kod: str, round_id: str) -> Path:
-    """Where the Markdown report of an upload goes; the HTML one sits beside it."""
-    return (get_settings().output / "aterkoppling" / _path_part(kommun_kod) / _path_part(round_id)
-            / f"upload_{int(upload_id)}.md")
+    """Where the Markdown report of an upload goes; the HTML one sits beside it. A file whose
+    kommun or round could not be read (e.g. round 2023-13) files under okand_kommun /
+    okand_omgang."""
+    return (get_settings().output / "aterkoppling" / _path_part(kommun_kod, "okand_kommun")
+            / _path_part(round_id, "okand_omgang") / f"upload_{int(upload_id)}.md")
 
 
-def _path_part(value: str) -> str:
+def _path_part(value: str | None, unknown: str) -> str:
     """A kommun code or round id as one safe path component."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(value))
-    return cleaned.strip(".") or "_"
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(value or ""))
+    return cleaned.strip("._") or unknown
