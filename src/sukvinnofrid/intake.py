@@ -117,10 +117,9 @@ def _check_delivery_folder(name: str, path: Path, identity: UploadIdentity) -> N
     """A file delivered into a kommun's own folder of the inbox (production: one SFTP account per
     kommun or stadsdel, confined to `<inbox>/<code>/`) must be that kommun's: otherwise one kommun
     could deliver another's data."""
-    inbox = get_settings().inbox.resolve()
     folder = path.resolve().parent
-    if folder == inbox:
-        return
+    if folder.parent != get_settings().inbox.resolve():
+        return  # not in a kommun folder of the inbox (the inbox itself, a file given by path)
     if folder.name.upper() != identity.kommun_kod.upper():
         raise UploadError(name, f"filen ligger i leveransmappen för {folder.name} men gäller "
                           f"{identity.kommun_kod}. En kommun (stadsdel) kan bara lämna sina egna "

@@ -31,25 +31,17 @@ from {{ ref('national_figure_categories') }}
 
 union all
 
+{%- for figure_id, seed in [('storleksgrupp', 'kommungrupper'), ('befolkningsgrupp', 'befolkningsgrupper')] %}
 select
-    'storleksgrupp',
-    storleksgrupp_kod,
-    storleksgrupp_namn,
+    '{{ figure_id }}',
+    {{ figure_id }}_kod,
+    {{ figure_id }}_namn,
     (row_number() over (order by min_invanare))::int,
     null
-from {{ ref('kommungrupper') }}
+from {{ ref(seed) }}
 
 union all
 
-select
-    'befolkningsgrupp',
-    befolkningsgrupp_kod,
-    befolkningsgrupp_namn,
-    (row_number() over (order by min_invanare))::int,
-    null
-from {{ ref('befolkningsgrupper') }}
-
-union all
-
+{% endfor -%}
 select figure_id, 'saknas', 'Uppgift saknas', 999, null
 from figures

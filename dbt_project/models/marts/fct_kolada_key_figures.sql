@@ -88,24 +88,9 @@ grid as (
 ),
 
 unit_population as (
-    -- T = K + M, only when both are known
-    select kommun_kod as unit_kod, year, kon as gender, population, source
-    from {{ ref('population_18plus') }}
+    {{ population_by_gender('population_18plus', 'kommun_kod') }}
     union all
-    select kommun_kod, year, 'T', sum(population), min(source)
-    from {{ ref('population_18plus') }}
-    where kon in ('K', 'M')
-    group by kommun_kod, year
-    having count(distinct kon) = 2
-    union all
-    select stadsdel_kod, year, kon, population, source
-    from {{ ref('population_18plus_stadsdelar') }}
-    union all
-    select stadsdel_kod, year, 'T', sum(population), min(source)
-    from {{ ref('population_18plus_stadsdelar') }}
-    where kon in ('K', 'M')
-    group by stadsdel_kod, year
-    having count(distinct kon) = 2
+    {{ population_by_gender('population_18plus_stadsdelar', 'stadsdel_kod') }}
 ),
 
 unit_values as (
