@@ -1,8 +1,11 @@
-"""SU-Kvinnofrid round: quality gate → dbt build → Kolada publication, whenever uploads land.
+"""SU-Kvinnofrid round: quality gate → dbt build → publication → the round's site, whenever
+uploads land.
 
 Triggered by the intake DAG's asset; `round_id` (ÅÅÅÅ-MM) picks the round to publish, by default
-the latest round with an accepted upload. Logic lives in `sukvinnofrid.pipeline`, the failure
-e-mail in `sukvinnofrid.notify`.
+the latest round with an accepted upload. With SUKF_REQUIRE_APPROVAL set (in the environment the
+DAG is parsed in), a draft and its Granskning are written first and the publication waits for a
+person's approval (Airflow's human-in-the-loop ApprovalOperator). Logic lives in
+`sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, Param, dag, task
 
 from sukvinnofrid import notify, pipeline
@@ -26,7 +30,15 @@ den omgång som ska publiceras; utan den publiceras den senaste omgången).
    rader, avvisade rader, rader med fel, varningar, och var Data Docs och återkopplingen finns.
 2. **dbt_build** bygger statistiken (staging → intermediate → marts); hoppas över om inget nytt
    har kommit in.
-3. **publish_kolada** skriver Kolada-filerna för omgången (en ny version bara när något ändrats).
+3. **publish_kolada** skriver Kolada-filerna och statistiken för omgången (en ny version bara
+   när något ändrats).
+4. **report** skriver omgångens webbplats, `output/rapport/<omgång>/index.html`: omgångskonsol,
+   nationell rapport, kommun- och länssidor, granskning och nedladdning.
+
+Med `SUKF_REQUIRE_APPROVAL` satt skriver **review** först ett utkast av publiceringen och dess
+webbplats med granskningen (`output/granskning/<omgång>/rapport/granskning.html`), och
+**approve_publication** väntar på att någon godkänner publiceringen under *Required Actions*
+(Godkänn: publiceringen och webbplatsen skrivs; Avvisa: inget publiceras).
 
 Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUKF_ALERT_EMAIL`).
 """
@@ -61,7 +73,34 @@ def su_round():
         """Kolada-filerna för omgången."""
         return pipeline.publish((params or {}).get("round_id"))
 
-    quality_gate() >> dbt_build() >> publish_kolada()
+    @task(inlets=[Asset(pipeline.KOLADA_ASSET)], outlets=[Asset(pipeline.REPORT_ASSET)],
+          execution_timeout=timedelta(minutes=15))
+    def report(published: dict) -> dict:
+        """Omgångens webbplats (output/rapport/<omgång>/index.html)."""
+        return pipeline.report(published["round_id"])
+
+    built = quality_gate() >> dbt_build()
+    published = publish_kolada()
+    if pipeline.approval_required():
+        @task(execution_timeout=timedelta(minutes=15))
+        def review(params: dict | None = None) -> dict:
+            """Utkast av publiceringen och webbplatsen med granskningen, före godkännandet."""
+            return pipeline.review((params or {}).get("round_id"))
+
+        approval = ApprovalOperator(
+            task_id="approve_publication",
+            subject="SU-Kvinnofrid: godkänn publiceringen av omgång "
+                    "{{ ti.xcom_pull(task_ids='review')['round_id'] }}",
+            body="Granska omgången innan Kolada-filerna och statistiken publiceras: "
+                 "{{ ti.xcom_pull(task_ids='review')['granskning'] }}\n\n"
+                 "Godkänn: publiceringen och webbplatsen skrivs. Avvisa: inget publiceras.",
+            response_timeout=timedelta(days=14),
+            doc_md="Väntar på att statistikteamet godkänner publiceringen efter granskningen.",
+        )
+        built >> review() >> approval >> published
+    else:
+        built >> published
+    report(published)
 
 
 su_round()

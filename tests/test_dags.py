@@ -52,7 +52,8 @@ def test_both_dags_parse_without_errors(parsed):
     assert parsed["errors"] == {}
     assert set(parsed["dags"]) == {"su_intake", "su_round"}
     assert set(parsed["dags"]["su_intake"]["tasks"]) == {"find_new_uploads", "land_upload", "announce"}
-    assert set(parsed["dags"]["su_round"]["tasks"]) == {"quality_gate", "dbt_build", "publish_kolada"}
+    assert set(parsed["dags"]["su_round"]["tasks"]) == {"quality_gate", "dbt_build", "publish_kolada",
+                                                        "report"}
 
 
 def test_every_dag_and_task_is_described_in_swedish_for_the_statistics_team(parsed):

@@ -153,6 +153,7 @@ _STAGES = {  # stage -> (label, what it counts: one, several)
     "quality_gate": ("Kvalitetskontroll", ("fil att kontrollera", "filer att kontrollera")),
     "dbt_build": ("dbt build", None),
     "publish": ("Kolada-publicering", None),
+    "report": ("Webbplatsen", None),
 }
 _INTAKE_STATUS = {"landed": "mottagna", "blocked": "stoppade", "duplicate": "redan mottagna"}
 _GATE_STATUS = {"accepted": "godkända", "blocked": "stoppade", "superseded": "ersatta"}
@@ -241,11 +242,17 @@ def _publication_lines(published: dict) -> list[str]:
             f"Statistik:      {published['statistics_directory']}"]
 
 
-def _output_lines(published: dict | None = None) -> list[str]:
+def _site_lines(site: dict) -> list[str]:
+    return [f"Webbplats:      {site['index']}"
+            + ("" if site["written"] else " (oförändrad)")]
+
+
+def _output_lines(published: dict | None = None, site: dict | None = None) -> list[str]:
     settings = get_settings()
     return [*(_publication_lines(published) if published else []),
             f"Återkoppling:   {settings.output / 'aterkoppling'}",
-            f"Data Docs:      {settings.output / 'data_docs'}"]
+            f"Data Docs:      {settings.output / 'data_docs'}",
+            *(_site_lines(site) if site else [])]
 
 
 def _print(lines: list[str]) -> None:
@@ -297,6 +304,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with _quiet_dbt(args):
             result = pipeline.run_round(args.round, progress=Progress())
         landed, gated, published = result["landed"], result["gated"], result["published"]
+        site = result["report"]
     else:
         print("DAG su_intake (airflow dags test) …", flush=True)
         intake_run = airflow_local.run_dag("su_intake")
@@ -310,10 +318,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         landed = intake_run.results("land_upload")
         (gated,) = round_run.results("quality_gate")
         (published,) = round_run.results("publish_kolada")
+        (site,) = round_run.results("report")
     print()
+    # the round's site last: it is where a newcomer starts
     _print([*intake_summary_lines(landed), "", *gate_summary_lines(gated), "",
             *_output_lines(published),
-            f"Lagret:         {'externt' if settings.warehouse_url else settings.embedded_pgdata}"])
+            f"Lagret:         {'externt' if settings.warehouse_url else settings.embedded_pgdata}",
+            *_site_lines(site)])
     return 0
 
 
@@ -406,7 +417,26 @@ def cmd_run_round(args: argparse.Namespace) -> int:
         _print_json(result)
     else:
         _print([*intake_summary_lines(result["landed"]), "",
-                *gate_summary_lines(result["gated"]), "", *_output_lines(result["published"])])
+                *gate_summary_lines(result["gated"]), "",
+                *_output_lines(result["published"], result["report"])])
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import pipeline
+    from .report import RoundNotPublished
+
+    try:
+        site = pipeline.report(args.round)
+    except RoundNotPublished as problem:
+        raise UserError(str(problem)) from problem
+    if args.json:
+        _print_json(site)
+    else:
+        _print([f"Webbplatsen för omgång {site['round_id']}: {site['pages']} sidor på "
+                f"{swedish_number(site['seconds'], 1)} s"
+                + ("" if site["written"] else " (oförändrad: inget skrevs)"),
+                f"Öppna:          {site['index']}"])
     return 0
 
 
@@ -530,6 +560,13 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(run_round)
     run_round.set_defaults(func=cmd_run_round)
 
+    report = commands.add_parser("report", help="skriv omgångens webbplats: omgångskonsol, "
+                                 "nationell rapport, kommun- och länssidor, granskning")
+    report.add_argument("--round", type=_round_id, metavar="ÅÅÅÅ-MM",
+                        help="omgång ÅÅÅÅ-MM som är publicerad (standard: den senaste stängda)")
+    _json_flag(report)
+    report.set_defaults(func=cmd_report)
+
     commands.add_parser("generate-artifacts",
                         help="skapa mallar, dokumentation, kodlistor och GX-sviter ur katalogen"
                         ).set_defaults(func=cmd_generate_artifacts)
@@ -571,6 +608,7 @@ _STEP_FAILURES = [
     ("sukvinnofrid.warehouse", "WarehouseUnavailable", "lagret går inte att nå"),
     ("sukvinnofrid.transform", "DbtError", "dbt misslyckades"),
     ("sukvinnofrid.quality.gate", "GateError", "kvalitetskontrollen kunde inte avgöra alla filer"),
+    ("sukvinnofrid.report.sources", "ReportError", "webbplatsen kunde inte skrivas"),
     ("sukvinnofrid.kolada.publish", "PublicationError", "publiceringen stoppades"),
     ("sukvinnofrid.airflow_local", "DagRunFailed", "Airflow-körningen misslyckades"),
     ("sukvinnofrid.reference.scb", "ScbError", "SCB"),

@@ -7,6 +7,7 @@ carries no personnummer: file names and messages are masked.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -233,8 +234,49 @@ def publish(round_id: str | None = None) -> dict:
             "statistics_directory": str(statistics.directory)}
 
 
+def _site_summary(site) -> dict:
+    return {"round_id": site.round_id, "directory": str(site.directory),
+            "index": str(site.index), "pages": site.pages, "written": site.written,
+            "seconds": site.seconds}
+
+
+def report(round_id: str | None = None) -> dict:
+    """Write the round's site (default: the latest closed round) from its publications:
+    output/rapport/<round>/index.html. Unchanged data writes nothing."""
+    from . import report as site
+
+    engine = _prepare("publish")
+    round_id = round_id or latest_round(engine)
+    if round_id is None:
+        raise site.RoundNotPublished("ingen stängd omgång har godkända uppladdningar: ingen "
+                                     "webbplats att skriva.")
+    return _site_summary(site.render_round(round_id, engine))
+
+
+def review(round_id: str | None = None) -> dict:
+    """Before an approved publication: the round published as a draft, and its site with
+    Granskning, under output/granskning/<round>/ (see sukvinnofrid.report.review_round)."""
+    from . import report as site
+
+    engine = _prepare("publish")
+    round_id = round_id or latest_round(engine)
+    if round_id is None:
+        raise site.RoundNotPublished("ingen stängd omgång har godkända uppladdningar: inget att "
+                                     "granska.")
+    summary = _site_summary(site.review_round(round_id, engine))
+    summary["granskning"] = str(Path(summary["directory"]) / "granskning.html")
+    return summary
+
+
+def approval_required() -> bool:
+    """SUKF_REQUIRE_APPROVAL set: su_round waits for a person's approval in Airflow before it
+    publishes (the demo and the tests run without)."""
+    return os.environ.get("SUKF_REQUIRE_APPROVAL", "").strip().lower() in {"1", "true", "yes", "ja"}
+
+
 def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict:
-    """Intake, gate, dbt build and publication without a scheduler."""
+    """Intake, gate, dbt build, publication and the round's site without a scheduler (the
+    person running it decides to publish: no approval step)."""
     landed = land_new_files(progress)
     gated = quality_gate(progress)
     progress("dbt_build", 0, 1)
@@ -243,10 +285,14 @@ def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict
     progress("publish", 0, 1)
     published = publish(round_id)
     progress("publish", 1, 1)
-    return {"landed": landed, "gated": gated, "published": published,
+    progress("report", 0, 1)
+    site = report(published["round_id"])
+    progress("report", 1, 1)
+    return {"landed": landed, "gated": gated, "published": published, "report": site,
             "feedback_dir": str(get_settings().output / "aterkoppling")}
 
 
 # Airflow asset names linking the DAGs (the DAG files build Asset objects from these).
 RAW_ASSET = "su_kvinnofrid_raw_case_records"
 KOLADA_ASSET = "su_kvinnofrid_kolada_publication"
+REPORT_ASSET = "su_kvinnofrid_round_site"

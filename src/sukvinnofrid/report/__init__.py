@@ -1,0 +1,95 @@
+"""The round's site: what a person reads of a round, written from its protected publications.
+
+    output/rapport/<round>/
+        index.html          start: the pages below and every participating kommun, stadsdel, län
+        omgang.html         round console (internal): every expected unit, its delivery status,
+                            rows, rejected rows, warnings, missing registrations against riket,
+                            its feedback report; totals; the same over earlier rounds
+        riket.html          national report: Diagram 1 and every figure of diagrams 2-27 with its
+                            table, N, definition and footnotes, beside the previous round
+        granskning.html     review (internal): large changes, outliers, expected units missing
+        nedladdning.html    downloads: every table as CSV for Swedish Excel, one XLSX workbook
+        kommun/<kod>.html, stadsdel/<kod>.html, lan/<kod>.html
+        data/               the downloads
+        style.css
+
+`render_round` reads the latest version of the round's statistics publication
+(output/statistik) and Kolada publication (output/kolada), the previous round's statistics, and
+the report marts (dim_reporting_units, fct_round_deliveries, fct_key_figure_comparisons, withheld
+by `protection`). Nothing is computed again from cases. The site is static and self-contained
+(no script, no request to another host; the round console links to the feedback reports in
+output/aterkoppling). Unchanged data gives the same bytes, and then nothing is written.
+
+`review_round` is the same site for a round not yet approved: the round is published as a draft
+into output/granskning/<round>/ (statistik/, kolada/) and its site written to
+output/granskning/<round>/rapport/, marked as a draft, for the statistics team to review before
+the approval in Airflow lets the real publication go out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from ..config import get_settings
+from .site import build_site, write_site
+from .sources import ReportError, RoundNotPublished, read_sources
+
+__all__ = ["ReportError", "RoundNotPublished", "Site", "render_round", "review_round"]
+
+
+@dataclass(frozen=True)
+class Site:
+    round_id: str
+    directory: Path
+    pages: int
+    written: bool  # False: the site already held exactly these files
+    seconds: float
+
+    @property
+    def index(self) -> Path:
+        return self.directory / "index.html"
+
+
+def _engine(engine: Engine | None) -> Engine:
+    if engine is not None:
+        return engine
+    from ..warehouse import engine as warehouse_engine
+
+    return warehouse_engine()
+
+
+def _render(round_id: str, engine: Engine, output: Path, statistik_root: Path,
+            kolada_root: Path, site_dir: Path, draft: bool) -> Site:
+    started = time.perf_counter()
+    sources = read_sources(round_id, engine, statistik_root, kolada_root,
+                           published_statistik_root=output / "statistik")
+    files = build_site(sources, site_dir, output, draft=draft)
+    written = write_site(site_dir, files)
+    pages = sum(1 for name in files if name.endswith(".html"))
+    return Site(round_id, site_dir, pages, written, round(time.perf_counter() - started, 2))
+
+
+def render_round(round_id: str, engine: Engine | None = None, output: Path | None = None) -> Site:
+    """Write the site of a published round to <output>/rapport/<round>/."""
+    output = Path(output) if output is not None else get_settings().output
+    return _render(round_id, _engine(engine), output, output / "statistik", output / "kolada",
+                   output / "rapport" / round_id, draft=False)
+
+
+def review_round(round_id: str, engine: Engine | None = None, output: Path | None = None) -> Site:
+    """Publish the round as a draft under <output>/granskning/<round>/ and write its site there
+    (marked as a draft), for review before the publication is approved."""
+    from ..kolada.publish import publish as publish_kolada
+    from ..statistics import publish_statistics
+
+    output = Path(output) if output is not None else get_settings().output
+    engine = _engine(engine)
+    draft = output / "granskning" / round_id
+    publish_kolada(round_id, engine, output_dir=draft / "kolada")
+    publish_statistics(round_id, engine, output_dir=draft / "statistik")
+    return _render(round_id, engine, output, draft / "statistik", draft / "kolada",
+                   draft / "rapport", draft=True)
