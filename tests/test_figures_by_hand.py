@@ -457,6 +457,19 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     insatser = next(f for f in definitions["figurer"] if f["figure_id"] == "insatser")
     assert insatser["report_n"] == 2623 and "Diagram 9" in insatser["source"]
 
+    # -------------------------------------------------------------- a changed row is seen
+    # the same inputs reuse the version without protecting again; one changed mart row of the
+    # round (or another minimum) is a new version with the change in it
+    assert publish_statistics(R2, engine, out / "statistik3", min_count=3).reused
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE marts.fct_national_figures SET title = 'ändrad titel' "
+            f"WHERE round_id = '{R2}' AND figure_id = 'insatser'")
+    changed = publish_statistics(R2, engine, out / "statistik3", min_count=3)
+    assert (changed.version, changed.reused) == ("v002", False)
+    assert "ändrad titel" in (changed.directory / "nationella_figurer.csv").read_text("utf-8-sig")
+    assert publish_statistics(R2, engine, out / "statistik3", min_count=4).version == "v003"
+
 
 def _assert_nothing_derivable(cells: dict, min_count: int) -> None:
     """An attacker's check, independent of the disclosure code: every published count is 0 or

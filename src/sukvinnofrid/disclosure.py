@@ -27,6 +27,8 @@ So a withheld 6 or 10 is one of the "further values withheld so that none can be
 
 from __future__ import annotations
 
+import heapq
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -72,37 +74,58 @@ def protect(counts: Mapping[Hashable, int], relations: Iterable[Relation], *, mi
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
     relations: Sequence[Relation] = list(relations)
-    for relation in relations:
-        unknown_cells = [key for key in relation.members if key not in counts]
-        if unknown_cells:
-            raise ValueError(f"{relation.label}: cells without a count {unknown_cells[:3]}")
     order = order or smallest_first(counts)
+    hidden = set()
     withheld: dict[Hashable, tuple[str, str]] = {}
     for key, count in counts.items():
         if count is None or count < 0:
             raise ValueError(f"count must be a non-negative integer for {key!r}")
-        if published(key) and is_sensitive(count, min_count):
+        if not published(key):
+            hidden.add(key)
+        elif is_sensitive(count, min_count):
             withheld[key] = (PRIMARY, primary_detail(key) if primary_detail
                              else f"count {count} < {min_count}")
+    # Passes over the relations in the order given, repeated until one withholds nothing. A
+    # relation's outcome depends only on which of its members are withheld, so a pass visits
+    # only the relations that could act: at first those with a sensitive member, then those
+    # with a member withheld since they were last visited. The same decisions as visiting
+    # every relation every pass, in time proportional to the changes.
+    of_cell: dict[Hashable, list[int]] = defaultdict(list)
+    this_pass: list[int] = []
+    for index, relation in enumerate(relations):
+        sensitive = False
+        for key in relation.members:
+            count = counts.get(key)
+            if count is None:
+                raise ValueError(f"{relation.label}: cell without a count {key!r}")
+            sensitive = sensitive or is_sensitive(count, min_count)
+            of_cell[key].append(index)
+        if sensitive:
+            this_pass.append(index)  # ascending, so already a heap
+    pending = set(this_pass)
+    next_pass: list[int] = []
     notes: list[str] = []
-    changed = True
-    while changed:
-        changed = False
-        for relation in relations:
-            unknown = [key for key in relation.members if key in withheld or not published(key)]
-            if len(unknown) != 1:
-                continue
-            (lone,) = unknown
-            if lone not in withheld and not is_sensitive(counts[lone], min_count):
-                continue
+    while this_pass:
+        index = heapq.heappop(this_pass)
+        pending.discard(index)
+        relation = relations[index]
+        unknown = [key for key in relation.members if key in withheld or key in hidden]
+        if len(unknown) == 1 and (unknown[0] in withheld
+                                  or is_sensitive(counts[unknown[0]], min_count)):
             candidates = sorted((key for key in relation.members
-                                 if published(key) and key not in withheld), key=order)
+                                 if key not in hidden and key not in withheld), key=order)
             if not candidates:
                 note = (f"{relation.label}: a withheld cell has no complementary cell; "
                         "do not publish this total")
                 if note not in notes:
                     notes.append(note)
-                continue
-            withheld[candidates[0]] = (relation.reason, relation.label)
-            changed = True
+            else:
+                withheld[candidates[0]] = (relation.reason, relation.label)
+                for other in of_cell[candidates[0]]:
+                    if other in pending:
+                        continue
+                    pending.add(other)  # later in this pass, or else in the next one
+                    heapq.heappush(this_pass if other > index else next_pass, other)
+        if not this_pass:
+            this_pass, next_pass = next_pass, []
     return Protection(withheld=withheld, notes=tuple(notes))

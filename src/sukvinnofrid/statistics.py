@@ -9,9 +9,12 @@ disclosure rule as the Kolada key figures (`sukvinnofrid.disclosure`).
         statistik.json         the same two tables for machines (numbers as numbers, null when
                                withheld, with the status of every value)
         definitioner.json      each figure's definition as the report states it
-        manifest.json          round, the disclosure rule in words, preliminary or not, counts,
-                               sha256 of the files
+        manifest.json          round, the disclosure rule in words, counts, sha256 of the files
+                               and of the inputs (the round's mart rows, the code, the rule)
         published_at.txt
+
+Publishing again with the same inputs returns the latest version without reading the rows
+again; different inputs that give the same files also reuse it (`sukvinnofrid.versioned`).
 
 Everything is read from the marts (fct_case_funnel, fct_national_figures, dim_national_figures):
 no figure is computed again here, only withheld. Relations the disclosure control protects
@@ -44,15 +47,16 @@ from sqlalchemy.engine import Engine
 
 from . import __version__, reference
 from .config import get_settings
-from .disclosure import Relation, protect
+from .disclosure import Protection, Relation, protect
 from .formats import swedish_number
 from .kolada.publish import PublicationError, check_round_closed, git_commit
 from .readers import ROUND_ID
-from .versioned import json_bytes, sha256_hex, write_version
+from .versioned import code_digest, json_bytes, latest_manifest, sha256_hex, write_version
 
 log = logging.getLogger(__name__)
 
 WITHHELD = ".."
+MANIFEST = "manifest.json"
 FUNNEL_PHASES = ("aktualiserade", "med_insats", "avslutade", "med_maluppfoljning",
                  "med_brukarenkat")
 FUNNEL_MISSING = ("utan_insats", "pagaende", "med_insats_utan_startdatum",
@@ -91,16 +95,38 @@ class StatisticsPublication:
 
 
 def _rows(conn, sql: str, **params) -> list[dict]:
-    return [dict(row._mapping) for row in conn.execute(sa.text(sql), params)]
+    result = conn.execute(sa.text(sql), params)
+    columns = list(result.keys())
+    return [dict(zip(columns, row)) for row in result]
+
+
+MARTS = ("marts.fct_case_funnel", "marts.fct_national_figures", "marts.dim_national_figures")
+
+
+def _check_marts(conn) -> None:
+    for table in MARTS:
+        if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
+            raise PublicationError(f"{table} finns inte: kör dbt build först.")
+
+
+def input_digest(engine: Engine, round_id: str) -> str:
+    """A digest of every mart row a round's statistics are made of (a sum of 64-bit row hashes
+    and the row counts: one scan, no sort), so an unchanged round is not protected again."""
+    parts = []
+    with engine.connect() as conn:
+        _check_marts(conn)
+        for table in MARTS:
+            where = "" if table.startswith("marts.dim_") else " WHERE round_id = :r"
+            parts.append(conn.execute(sa.text(
+                f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text"
+                f" FROM {table} t{where}"), {"r": round_id}).one())
+    return sha256_hex(repr(parts).encode())
 
 
 def read_round(engine: Engine, round_id: str) -> tuple[list[dict], list[dict], list[dict]]:
     """The funnel, the national figures and the figure definitions of one round."""
     with engine.connect() as conn:
-        for table in ("marts.fct_case_funnel", "marts.fct_national_figures",
-                      "marts.dim_national_figures"):
-            if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
-                raise PublicationError(f"{table} finns inte: kör dbt build först.")
+        _check_marts(conn)
         funnel = _rows(conn, "SELECT * FROM marts.fct_case_funnel WHERE round_id = :r"
                              " ORDER BY level, area_code, kon", r=round_id)
         if not funnel:
@@ -110,7 +136,8 @@ def read_round(engine: Engine, round_id: str) -> tuple[list[dict], list[dict], l
             conn,
             "SELECT figure_id, diagram, title, kind, breakdown, breakdown_value, category,"
             " category_label, sort_order, category_parts, level, area_code, period_type, period,"
-            " numerator, denominator, share_pct, mean_value, n, n_population, n_saknas, n_answers"
+            " numerator, denominator, share_pct::float8 AS share_pct,"
+            " mean_value::float8 AS mean_value, n, n_population, n_saknas, n_answers"
             " FROM marts.fct_national_figures WHERE round_id = :r ORDER BY period_type, period,"
             " figure_id, level, area_code, breakdown, breakdown_value, sort_order, category",
             r=round_id)
@@ -230,57 +257,66 @@ def protect_figures(figures: list[dict], answer_types: dict[str, str], min_count
     """Disclosure decisions of the national-figure cells: (group, category) -> (reason, detail),
     the group being (period_type, period, figure, level, area, breakdown, breakdown_value) and
     the category an answer, 'saknas', or N / POPULATION (the group's N and population)."""
-    counts: dict[tuple, int] = {}
-    categories: dict[tuple, list[str]] = {}
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    by_group: dict[tuple, list[dict]] = defaultdict(list)
     for row in figures:
-        groups[_group_key(row)].append(row)
+        by_group[_group_key(row)].append(row)
+    # cells are (group number, category) while deciding: cheap to hash, sorted as the groups
+    groups = sorted(by_group)
+    number = {group: i for i, group in enumerate(groups)}
+    counts: dict[tuple, int] = {}
+    categories: dict[int, list[str]] = {}
     relations: list[Relation] = []
-    for group, rows in groups.items():
+    for g, group in enumerate(groups):
+        rows = by_group[group]
         first = rows[0]
         label = "/".join(str(part) for part in group)
-        counts[(group, N)] = first["n"]
-        counts[(group, POPULATION)] = first["n_population"]
-        counts[(group, "saknas")] = first["n_saknas"]
-        categories[group] = [N, POPULATION, "saknas"]
-        relations.append(Relation(((group, POPULATION), (group, N), (group, "saknas")),
+        counts[(g, N)] = first["n"]
+        counts[(g, POPULATION)] = first["n_population"]
+        counts[(g, "saknas")] = first["n_saknas"]
+        categories[g] = [N, POPULATION, "saknas"]
+        relations.append(Relation(((g, POPULATION), (g, N), (g, "saknas")),
                                   "secondary-saknas", f"{label}: population = N + saknas"))
         if first["kind"] == "mean":
             continue  # its category holds a sum of counts, not cases: protected through its N
         answers = [row for row in rows if row["category"] != "saknas"]
         for row in answers:
-            counts[(group, row["category"])] = row["numerator"]
-            categories[group].append(row["category"])
+            counts[(g, row["category"])] = row["numerator"]
+            categories[g].append(row["category"])
         codes = [row["category"] for row in answers if row["sort_order"] < 100]
         if answer_types.get(first["figure_id"]) == "multiple" or len(codes) == 1:
             for row in answers:  # each answer with its complement: the N minus the answer
-                rest = (group, "~ej " + row["category"])
+                rest = (g, "~ej " + row["category"])
                 counts[rest] = first["n"] - row["numerator"]
-                relations.append(Relation(((group, N), (group, row["category"]), rest),
+                relations.append(Relation(((g, N), (g, row["category"]), rest),
                                           "secondary-kategori",
                                           f"{label}: N = {row['category']} + övriga"))
         else:
-            relations.append(Relation(tuple((group, c) for c in [N, *codes]),
+            relations.append(Relation(tuple((g, c) for c in [N, *codes]),
                                       "secondary-kategori", f"{label}: N = summan av kategorierna"))
             for row in answers:
                 if row["category_parts"]:
                     parts = row["category_parts"].split("|")
                     relations.append(Relation(
-                        ((group, row["category"]), *((group, p) for p in parts)),
+                        ((g, row["category"]), *((g, p) for p in parts)),
                         "secondary-kategori", f"{label}: {row['category']} = {' + '.join(parts)}"))
     for total, parts, name in _sums(groups):
-        for category in categories[total]:
-            members = [(total, category)] + [(p, category) for p in parts if (p, category) in counts]
+        t, part_numbers = number[total], [number[p] for p in parts]
+        for category in categories[t]:
+            members = [(t, category)] + [(p, category) for p in part_numbers
+                                         if (p, category) in counts]
             if len(members) < 2:
                 continue
             if name != "geografi":  # the cases without a value of the breakdown
-                rest = (total, f"~utan {name}: {category}")
-                counts[rest] = counts[(total, category)] - sum(counts[m] for m in members[1:])
+                rest = (t, f"~utan {name}: {category}")
+                counts[rest] = counts[(t, category)] - sum(counts[m] for m in members[1:])
                 members.append(rest)
             relations.append(Relation(tuple(members), f"secondary-{name}",
                                       f"{'/'.join(map(str, total))} {category}: summan över {name}"))
-    return protect(counts, relations, min_count=min_count,
-                   published=lambda key: not str(key[1]).startswith("~"))
+    protection = protect(counts, relations, min_count=min_count,
+                         published=lambda key: not key[1].startswith("~"))
+    return Protection(withheld={(groups[g], category): decision
+                                for (g, category), decision in protection.withheld.items()},
+                      notes=protection.notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,9 +420,8 @@ def render_files(round_id: str, funnel: list[dict], figures: list[dict],
     return {
         "tratt.csv": funnel_csv,
         "nationella_figurer.csv": figures_csv,
-        "statistik.json": json_bytes(_jsonable(statistics_document(round_id, funnel, figures)),
-                                     compact=True),
-        "definitioner.json": json_bytes(_jsonable(definitions_document(definitions, figures))),
+        "statistik.json": json_bytes(statistics_document(round_id, funnel, figures), compact=True),
+        "definitioner.json": json_bytes(definitions_document(definitions, figures)),
     }
 
 
@@ -420,16 +455,6 @@ def definitions_document(definitions: list[dict], figures: list[dict]) -> dict:
                         for definition in definitions]}
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
 def suppression_text(min_count: int) -> str:
     return (f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}), och ytterligare "
             "antal redovisas inte så att inget av dem kan räknas fram ur andra publicerade värden "
@@ -453,6 +478,13 @@ def publish_statistics(round_id: str, engine: Engine | None = None,
 
         engine = warehouse_engine()
     min_count = min_count or get_settings().min_publish_count
+    root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
+    inputs = sha256_hex(f"{input_digest(engine, round_id)} {code_digest()} {min_count}".encode())
+    latest = latest_manifest(root / round_id, MANIFEST)
+    if latest and latest[1].get("inputs_sha256") == inputs:
+        directory, manifest = latest  # the same rows, code and rule: the same bytes
+        return StatisticsPublication(round_id, directory.name, directory, True,
+                                     manifest["cells_withheld"], tuple(manifest["notes"]))
     funnel, figures, definitions = read_round(engine, round_id)
     funnel_protection = protect_funnel(funnel, min_count)
     answer_types = {d["figure_id"]: d["answer_type"] for d in definitions}
@@ -463,10 +495,11 @@ def publish_statistics(round_id: str, engine: Engine | None = None,
     withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
 
     def manifest() -> dict[str, bytes]:
-        return {"manifest.json": json_bytes({
+        return {MANIFEST: json_bytes({
             "round": round_id,
             "code": {"package": "sukvinnofrid", "version": __version__,
                      "git_commit": git_commit()},
+            "inputs_sha256": inputs,
             "min_count": min_count,
             "suppression": suppression_text(min_count),
             "cells_withheld": withheld,
@@ -476,7 +509,6 @@ def publish_statistics(round_id: str, engine: Engine | None = None,
             "notes": list(notes),
         })}
 
-    root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
     directory, reused = write_version(root / round_id, files, extra=manifest)
     log.info("statistics of round %s: %s (%s cells withheld)", round_id, directory, withheld)
     return StatisticsPublication(round_id, directory.name, directory, reused, withheld, notes)

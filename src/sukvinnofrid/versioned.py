@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,32 @@ def json_bytes(obj: Any, compact: bool = False) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@cache
+def code_digest() -> str:
+    """sha256 of what a publication's bytes depend on besides the marts: the package's source
+    and the reference seeds (area names, geography). A git commit is not enough: an image
+    built from the allowlist has no .git, and a working tree may differ from its commit."""
+    from .reference import reference_dir
+
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([*package.rglob("*.py"), *package.rglob("*.yaml"),
+                        *reference_dir().glob("*.csv")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def latest_manifest(round_dir: Path, name: str) -> tuple[Path, dict] | None:
+    """The latest version of a round and its manifest (`name`), or None."""
+    existing = versions(round_dir)
+    if not existing:
+        return None
+    try:
+        return existing[-1][1], json.loads((existing[-1][1] / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 @contextmanager
