@@ -6,6 +6,9 @@
   instruments (code_list 'instrument') and the time points (code_list 'time_point').
 - `dbt_project/macros/catalogue.sql`: the variables and their codes as a Jinja structure, so the
   staging model and the bridge tables loop over the catalogue instead of repeating it.
+- `dbt_project/models/{staging,intermediate}/_*__generated.yml`: the properties of the case-row
+  models, the hand-written half in `dbt_project/case_models.yml` plus a described column for
+  every catalogue variable (`case_model_properties`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import io
 import json
 from pathlib import Path
 
-from .catalogue import Catalogue, load_catalogue
+import yaml
+
+from .catalogue import Catalogue, Variable, load_catalogue
 from .config import get_settings
 
 VARIABLES_HEADER = ("suv", "key", "name", "phase", "type", "required")
@@ -89,6 +94,162 @@ def catalogue_macro(catalogue: Catalogue | None = None) -> str:
     )
 
 
+CASE_MODELS_SPEC = "case_models.yml"
+# Where the properties of a model go, by its name's prefix (dbt reads them from there).
+CASE_MODEL_FILES = {"stg_": "models/staging/_staging__generated.yml",
+                    "int_": "models/intermediate/_intermediate__generated.yml"}
+CASE_MODEL_KEYS = ("catalogue_columns", "instrument_columns", "inherits")
+CLOSED_PHASE = "efter"  # macro valid_registrations' closed_phase
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def _code_list(codes: dict) -> str:
+    return "; ".join(f"{code} = {label}" for code, label in codes.items())
+
+
+def _closed_phase_answer(catalogue: Catalogue, variable: Variable) -> bool:
+    """An answer that counts only in a closed case (as macro valid_registrations reads it): a
+    code of a phase opened the way the closed phase is, other than the closing answers."""
+    closing = catalogue.phase_triggers[CLOSED_PHASE]
+    return (variable.type == "code" and variable.key not in closing
+            and catalogue.phase_triggers[variable.phase] == closing)
+
+
+def catalogue_column_descriptions(catalogue: Catalogue, counted: bool) -> dict[str, str]:
+    """Column name -> description of every typed registration column (the columns of
+    typed_case_columns() in macros/case_helpers.sql): as landed in stg_raw__case_records, or as
+    the statistics read them (`counted`, macro valid_registrations)."""
+    missing = "Null (uppgift saknas)"
+    columns: dict[str, str] = {}
+    earlier_dates: list[Variable] = []
+    for v in catalogue.variables:
+        source = f"{v.name} ({v.suv}), column `{v.column}`"
+        about = f"{source}: {_sentence(v.question)}"
+        if v.identifier:
+            columns[f"{v.key}_pseudonym"] = (
+                f"{v.name} ({v.suv}) pseudonymised: sha256(key || '|' || `{v.column}`) in hex, the "
+                "key read from secrets.pseudonym_key; null when blank. The value stays in raw.")
+        elif v.type == "kommun":
+            columns[v.key] = f"{source}: the kommun or stadsdel code as uploaded (trimmed)."
+        elif v.type == "code":
+            if not counted:
+                rule = ("Any whole number as typed (int_case_records_in_force reads a code outside "
+                        "the list as uppgift saknas); null when not a whole number.")
+            elif _closed_phase_answer(catalogue, v):
+                rule = f"{missing} when not one of the codes, and in a case that is not closed."
+            else:
+                rule = f"{missing} when not one of the codes."
+            columns[v.key] = f"{about} Codes: {_code_list(v.codes)}. {rule}"
+        elif v.type == "integer":
+            rule = (f"{missing} outside {v.min}–{v.max}." if counted else
+                    "A whole number as typed; null when not one.")
+            if v.out_of_scope_below is not None:
+                rule += f" A row below {v.out_of_scope_below} is not a case in scope."
+            columns[v.key] = f"{about} {rule}"
+        elif v.type == "date":
+            if v.required == "key":
+                rule = "The case's key date: a row without a valid one is not a case."
+            elif counted:
+                before = ", ".join(f"{d.name.lower()} ({d.suv})" for d in earlier_dates)
+                rule = (f"{missing} before {catalogue.earliest_date}, after the round closed or "
+                        f"before {before} (the date cannot be placed in time).")
+            else:
+                rule = "The date; null when blank or not a real date ÅÅÅÅ-MM-DD."
+            columns[v.key] = f"{about} {rule}"
+            columns[f"{v.key}_angivet"] = (
+                f"{source}: anything is registered, a valid date or not (a registration shows that "
+                "the case reached the date's phase).")
+            earlier_dates.append(v)
+        elif v.type == "codes":
+            for code, label in v.codes.items():
+                columns[f"{v.key}_{code}"] = (
+                    f"{v.name} ({v.suv}), column `{v.column}_{code}`: {label}. True when chosen "
+                    "(1), false when blank or anything else.")
+        elif v.type == "risk_assessments":
+            scale = v.extra["scale"]
+            parts = {
+                "tidpunkt": ("when it was made",
+                             _code_list({int(k): t for k, t in v.extra["time_points"].items()}),
+                             "not one of these"),
+                "instrument": ("the instrument", _code_list(v.codes), "not one of these"),
+                "skattning": ("the risk scored", f"{scale['min']} (low) to {scale['max']} (high)",
+                              f"outside {scale['min']}–{scale['max']}"),
+            }
+            for slot in range(1, v.extra["slots"] + 1):
+                for part, (what, values, invalid) in parts.items():
+                    rule = f" {missing} when {invalid}." if counted else ""
+                    columns[f"risk_{slot}_{part}"] = (
+                        f"{v.name} ({v.suv}), assessment {slot}, column `v90_{slot}_{part}`: "
+                        f"{what}, {values}.{rule}")
+    return columns
+
+
+def instrument_column_descriptions(catalogue: Catalogue, prefix: str) -> dict[str, str]:
+    """Column name -> description of one boolean per risk instrument (<prefix>_<code>)."""
+    risk = next(v for v in catalogue.variables if v.type == "risk_assessments")
+    return {f"{prefix}_{code}": f"At least one risk assessment ({risk.suv}) with instrument "
+                                f"{code} = {label}." for code, label in risk.codes.items()}
+
+
+def _merge_columns(base: list[dict], own: list[dict]) -> list[dict]:
+    """`base` columns with the model's own entries merged in by name (their keys win); own
+    columns that are not in `base` first, in their order."""
+    own_by_name = {c["name"]: c for c in own}
+    names = {c["name"] for c in base}
+    return ([c for c in own if c["name"] not in names]
+            + [{**c, **own_by_name.get(c["name"], {})} for c in base])
+
+
+def case_model_properties(catalogue: Catalogue | None = None,
+                          spec_path: Path | None = None) -> dict[str, str]:
+    """The generated properties files of the case-row models: relative path -> YAML text."""
+    catalogue = catalogue or load_catalogue()
+    spec_path = spec_path or get_settings().dbt_project_dir / CASE_MODELS_SPEC
+    # folded descriptions (>) end in a newline that would only make the output quoted
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    for entry in spec["models"]:
+        for item in (entry, *entry.get("columns", [])):
+            if "description" in item:
+                item["description"] = item["description"].strip()
+    resolved: dict[str, dict] = {}
+    files: dict[str, list[dict]] = {path: [] for path in CASE_MODEL_FILES.values()}
+    for entry in spec["models"]:
+        model = {k: v for k, v in entry.items() if k not in CASE_MODEL_KEYS}
+        own = model.pop("columns", [])
+        if "inherits" in entry:
+            # descriptions travel with a select *, data tests stay on the model that has them
+            base = [{"name": c["name"], "description": c["description"]}
+                    for c in resolved[entry["inherits"]]["columns"] if "description" in c]
+        else:
+            generated: dict[str, str] = {}
+            if "instrument_columns" in entry:
+                generated |= instrument_column_descriptions(catalogue, entry["instrument_columns"])
+            if "catalogue_columns" in entry:
+                generated |= catalogue_column_descriptions(
+                    catalogue, counted=entry["catalogue_columns"] == "counted")
+            base = [{"name": name, "description": text} for name, text in generated.items()]
+        model["columns"] = _merge_columns(base, own)
+        resolved[model["name"]] = model
+        prefix = next(p for p in CASE_MODEL_FILES if model["name"].startswith(p))
+        files[CASE_MODEL_FILES[prefix]].append(model)
+    header = (f"# GENERATED by sukvinnofrid.codelists from dbt_project/{CASE_MODELS_SPEC} and the "
+              "variable catalogue:\n# do not edit. Edit case_models.yml (descriptions, tests) or "
+              "catalogue/variables.yaml,\n# then run `sukvinnofrid generate-artifacts`.\n")
+    return {path: header + yaml.dump({"version": 2, "models": models}, Dumper=_PlainDumper,
+                                     sort_keys=False, allow_unicode=True, width=100)
+            for path, models in files.items()}
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors and aliases: every entry reads on its own."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -110,6 +271,8 @@ def write_dbt_artifacts(project_dir: Path | None = None) -> list[Path]:
     project_dir = Path(project_dir or get_settings().dbt_project_dir)
     paths = write_code_seeds(project_dir / "seeds" / "codes")
     paths.append(_write(project_dir / "macros" / "catalogue.sql", catalogue_macro()))
+    paths += [_write(project_dir / relative, text)
+              for relative, text in case_model_properties().items()]
     return paths
 
 
