@@ -740,11 +740,18 @@ def test_build_and_docs_on_an_empty_warehouse(clean_warehouse, project_copy):
     columns = catalog["nodes"]["model.sukvinnofrid.fct_national_figures"]["columns"]
     assert {"figure_id", "numerator", "denominator", "share_pct", "mean_value"} <= set(columns)
     exposures = manifest["exposures"]
-    # the exposures are the outputs that exist: the Kolada files and the round's statistics
+    # the exposures are the outputs that exist: the Kolada files, the round's statistics and
+    # the round's site
     assert set(exposures) == {"exposure.sukvinnofrid.kolada_key_figures",
-                              "exposure.sukvinnofrid.round_statistics"}
+                              "exposure.sukvinnofrid.round_statistics",
+                              "exposure.sukvinnofrid.round_site"}
     assert exposures["exposure.sukvinnofrid.kolada_key_figures"]["depends_on"]["nodes"] == [
         "model.sukvinnofrid.fct_kolada_key_figures"]
     assert set(exposures["exposure.sukvinnofrid.round_statistics"]["depends_on"]["nodes"]) == {
         "model.sukvinnofrid.fct_case_funnel", "model.sukvinnofrid.fct_national_figures",
         "model.sukvinnofrid.dim_national_figures"}
+    assert set(exposures["exposure.sukvinnofrid.round_site"]["depends_on"]["nodes"]) == {
+        f"model.sukvinnofrid.{mart}" for mart in (
+            "fct_case_funnel", "fct_national_figures", "dim_national_figures",
+            "fct_kolada_key_figures", "dim_reporting_units", "fct_round_deliveries",
+            "fct_key_figure_comparisons")}

@@ -72,7 +72,8 @@ def _replace_once(path, old: str, new: str) -> None:
 
 def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project_copy):
     """One build of round 1, then:
-    - its unit tests ran in `dbt build` (run_results.json) and passed;
+    - its unit tests ran in `dbt build` with unit tests (run_results.json) and passed, and a
+      round's build leaves them out;
     - `dbt docs generate` on the embedded warehouse documents every built column of the published
       marts and the case-row models, and nothing else (manifest.json against catalog.json); the
       marts' descriptions are column comments in catalog.json, and their contracts declare the
@@ -82,11 +83,17 @@ def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project
     - with the closed-phase rule of valid_registrations and the N of the mean figure
       antal_insatser changed, exactly the unit tests of those rules fail."""
     _load_round_1(clean_warehouse)
-    transform.build(project_dir=project_copy)
     target = project_copy / "target"
-    run_results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
-    assert {r["unique_id"].split(".")[-1]: r["status"] for r in run_results["results"]
-            if r["unique_id"].startswith("unit_test.")} == {name: "pass" for name in UNIT_TESTS}
+
+    def unit_test_results() -> dict[str, str]:
+        run_results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+        return {r["unique_id"].split(".")[-1]: r["status"] for r in run_results["results"]
+                if r["unique_id"].startswith("unit_test.")}
+
+    transform.build(project_dir=project_copy)
+    assert unit_test_results() == {}
+    transform.build(project_dir=project_copy, unit_tests=True)
+    assert unit_test_results() == {name: "pass" for name in UNIT_TESTS}
 
     assert transform.docs_generate(project_dir=project_copy) == target
     catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))["nodes"]

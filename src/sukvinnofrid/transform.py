@@ -124,15 +124,19 @@ def run_dbt(args: list[str], project_dir: Path | None = None) -> object:
 
 
 def build(project_dir: Path | None = None, select: list[str] | None = None,
-          full_refresh: bool = False) -> None:
+          full_refresh: bool = False, unit_tests: bool = False) -> None:
     """Seeds, staging/intermediate/marts models, the case-state snapshot and all data tests.
     The incremental models add only new uploads and rebuild only changed rounds; `full_refresh`
-    rebuilds them from scratch (needed when the models, seeds or pseudonym key changed)."""
+    rebuilds them from scratch (needed when the models, seeds or pseudonym key changed).
+    The dbt unit tests test the models' code, not the data, so a round's build leaves them out
+    (as dbt recommends for production); `unit_tests` runs them too (the test suite, CI)."""
     args = ["build"]
     if select:
         args += ["--select", *select]
     if full_refresh:
         args.append("--full-refresh")
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     run_dbt(args, project_dir=project_dir)
 
 
