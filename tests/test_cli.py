@@ -132,8 +132,8 @@ def test_a_count_or_port_that_is_not_a_positive_integer_is_refused(value, option
 @given(argv=st.lists(st.text(min_size=1, max_size=10), min_size=1, max_size=4))
 def test_an_unknown_command_or_option_is_refused(argv):
     parser_commands = {"demo", "generate", "intake", "gate", "build", "publish", "run-round",
-                       "generate-artifacts", "refresh-population", "warehouse", "dbt", "airflow",
-                       "-h", "--help", "-v", "--verbose"}
+                       "report", "generate-artifacts", "refresh-population", "warehouse", "dbt",
+                       "airflow", "-h", "--help", "-v", "--verbose"}
     if argv[0] in parser_commands or any(a.startswith(("--h", "--v", "-v", "-h")) for a in argv):
         return
     assert_usage_error(*run(*argv))
@@ -223,8 +223,8 @@ def test_every_option_and_argument_has_help_text():
 
 
 @pytest.mark.parametrize("command", ["demo", "generate", "intake", "gate", "build", "publish",
-                                     "run-round", "generate-artifacts", "refresh-population",
-                                     "warehouse", "airflow"])
+                                     "run-round", "report", "generate-artifacts",
+                                     "refresh-population", "warehouse", "airflow"])
 def test_help_is_swedish_and_exits_0(command):
     code, out, err = run(command, "--help")
     assert code == 0 and err == ""
@@ -266,9 +266,9 @@ def test_run_round_shows_progress_and_a_summary_table_and_json_on_request(clean_
     assert code == 0, err
     # Progress on stderr: each stage starts and ends, with its time.
     for line in ("Mottagning: 3 nya filer …", "Kvalitetskontroll: 2 filer att kontrollera …",
-                 "dbt build …", "Kolada-publicering …"):
+                 "dbt build …", "Kolada-publicering …", "Webbplatsen …"):
         assert line in err
-    assert len(re.findall(r": klart \(\d+,\d s\)", err)) == 4
+    assert len(re.findall(r": klart \(\d+,\d s\)", err)) == 5
     # The summary on stdout: tables, not JSON, and not dbt's line per node.
     assert not out.lstrip().startswith(("{", "[")) and " START " not in out + err
     assert "DBT_QUIET" not in os.environ
@@ -282,6 +282,7 @@ def test_run_round_shows_progress_and_a_summary_table_and_json_on_request(clean_
     assert table["godkända"][2] == str(rejected) and table["godkända"][4] == str(warned)
     assert "Stoppade vid mottagningen:\n  filen sukf_0126_2023-12.csv" in out
     assert f"Kolada-filer för {ROUND}: " in out and "Återkoppling:" in out and "Data Docs:" in out
+    assert f"Webbplats:      {os.environ['SUKF_OUTPUT']}/rapport/{ROUND}/index.html" in out
     if good >= 1000:
         assert f"{good // 1000}{NBSP}" in out  # Swedish thousands
 

@@ -25,12 +25,12 @@ NOT_APPLICABLE = "–"
 
 # Fills of the series, darkest first; patterns are defined once per page (PATTERN_DEFS).
 BAR_STYLES = (
-    ('fill="#1d3557"', "mörk"),
-    ('fill="url(#sk-streck)" stroke="#1d3557" stroke-width="1"', "randig"),
-    ('fill="#9fb4c9" stroke="#1d3557" stroke-width="1"', "ljus"),
-    ('fill="url(#sk-prick)" stroke="#1d3557" stroke-width="1"', "prickig"),
-    ('fill="#ffffff" stroke="#1d3557" stroke-width="1.5"', "vit"),
-    ('fill="#5f6b78"', "grå"),
+    'fill="#1d3557"',  # dark
+    'fill="url(#sk-streck)" stroke="#1d3557" stroke-width="1"',  # striped
+    'fill="#9fb4c9" stroke="#1d3557" stroke-width="1"',  # light
+    'fill="url(#sk-prick)" stroke="#1d3557" stroke-width="1"',  # dotted
+    'fill="#ffffff" stroke="#1d3557" stroke-width="1.5"',  # white
+    'fill="#5f6b78"',  # grey
 )
 MISSING_STYLE = 'fill="url(#sk-saknas)" stroke="#8a4b00" stroke-width="1"'
 LINE_STYLES = (  # (stroke-dasharray, marker, colour)
@@ -157,8 +157,8 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
     plot_left, plot_right = label_width + 10, width - 70
     numbers = [v for s in series for v in s.values if isinstance(v, (int, float))]
     largest = max(numbers, default=0)
-    maximum, ticks = (100.0, [0, 25, 50, 75, 100]) if unit == "%" and largest > 50 else _axis(
-        largest)
+    maximum, ticks = (100.0, [0, 25, 50, 75, 100]) if unit == "%" and (
+        largest > 50 or largest <= 0) else _axis(largest)
     scale = (plot_right - plot_left) / maximum
     bar, gap = 13, 3
     group = len(series) * (bar + gap) + 10
@@ -168,7 +168,7 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
     top = 10
     if len(series) > 1:
         legend, top = _legend([s.name for s in series],
-                              [_bar_swatch(BAR_STYLES[i % len(BAR_STYLES)][0])
+                              [_bar_swatch(BAR_STYLES[i % len(BAR_STYLES)])
                                for i in range(len(series))], 10, 16, width - 10)
         body.append(legend)
     height = top + sum(heights) + 28
@@ -188,10 +188,12 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
             if isinstance(value, (int, float)):
                 length = max(value * scale, 0)
                 body.append(f'<rect x="{plot_left}" y="{by}" width="{length:.1f}" height="{bar}" '
-                            f'{BAR_STYLES[s_index % len(BAR_STYLES)][0]}/>')
+                            f'{BAR_STYLES[s_index % len(BAR_STYLES)]}/>')
                 end = plot_left + length
             else:
-                end = plot_left
+                if value == WITHHELD:
+                    body.append(_withheld_mark(plot_left, by + bar / 2))
+                end = plot_left + (8 if value == WITHHELD else 0)
             body.append(f'<text x="{end + 4:.1f}" y="{by + 11}">'
                         f'{escape(number_text(value, unit))}</text>')
         y += row_height
@@ -213,7 +215,7 @@ def funnel_chart(chart_id: str, title: str, phases: Sequence[tuple[str, object, 
     scale = (plot_right - plot_left) / maximum
     bar, row = 20, 34
     legend, top = _legend(["med registrering", "saknar registrering"],
-                          [_bar_swatch(BAR_STYLES[0][0]), _bar_swatch(MISSING_STYLE)],
+                          [_bar_swatch(BAR_STYLES[0]), _bar_swatch(MISSING_STYLE)],
                           plot_left, 16, width - 10)
     top += 4
     height = top + row * len(phases) + 10
@@ -223,9 +225,12 @@ def funnel_chart(chart_id: str, title: str, phases: Sequence[tuple[str, object, 
         body.append(f'<text x="{label_width}" y="{y + 14}" text-anchor="end">{escape(label)}'
                     f'</text>')
         x = plot_left
+        if WITHHELD in (count, missing):
+            body.append(_withheld_mark(x, y + bar / 2))
+            x += 8
         if isinstance(count, (int, float)):
             body.append(f'<rect x="{x}" y="{y}" width="{count * scale:.1f}" height="{bar}" '
-                        f'{BAR_STYLES[0][0]}/>')
+                        f'{BAR_STYLES[0]}/>')
             x += count * scale
         if isinstance(missing, (int, float)) and missing:
             body.append(f'<rect x="{x:.1f}" y="{y}" width="{missing * scale:.1f}" '
@@ -244,6 +249,12 @@ def funnel_chart(chart_id: str, title: str, phases: Sequence[tuple[str, object, 
     if any(WITHHELD in (count, missing) for _, count, _, missing in phases):
         description += " Värden markerade .. redovisas inte (se fotnoten)."
     return _svg_open(chart_id, width, height, title, description) + "".join(body) + "</svg>"
+
+
+def _withheld_mark(x: float, y: float) -> str:
+    """A withheld value: a small open square on the axis instead of a bar (read '..')."""
+    return (f'<rect class="sk-dold" x="{x + 1:.1f}" y="{y - 3:.1f}" width="6" height="6" '
+            'fill="#ffffff" stroke="#555555" stroke-width="1"/>')
 
 
 def _marker(kind: str, x: float, y: float, colour: str) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from ..disclosure import Relation, protect
 from ..kolada.definitions import load_definitions
 from ..statistics import FUNNEL_SUMS, WITHHELD
+from .sources import ReportError
 
 Decisions = dict[Hashable, tuple[str, str]]  # withheld cell -> (reason, detail)
 
@@ -31,17 +32,20 @@ Decisions = dict[Hashable, tuple[str, str]]  # withheld cell -> (reason, detail)
 def protect_beside(counts: Mapping[Hashable, int], relations: Iterable[Relation], *,
                    min_count: int, withheld_elsewhere: Iterable[Hashable],
                    published: Callable[[Hashable], bool] = lambda key: True,
-                   order: Callable[[Hashable], tuple] | None = None) -> tuple[Decisions, tuple]:
+                   order: Callable[[Hashable], tuple] | None = None) -> Decisions:
     """`disclosure.protect` for new cells whose relations include cells another publication has
     withheld: such a cell enters as a sensitive count (protect() decides from counts alone), so
     it is withheld from the start and a relation where it is the only unknown gets a
-    complementary cell among ours. Returns the decisions on our cells and protect()'s notes."""
+    complementary cell among ours. Returns the decisions on our cells; a relation that cannot be
+    protected stops the site (nothing is shown that could give a cell away)."""
     elsewhere = set(withheld_elsewhere)
     entered = {**counts, **{key: 1 for key in elsewhere}}
     order = order or (lambda key: (entered[key] == 0, entered[key], str(key)))
     result = protect(entered, relations, min_count=min_count, published=published, order=order)
-    return ({key: decision for key, decision in result.withheld.items() if key not in elsewhere},
-            result.notes)
+    if result.notes:
+        raise ReportError("sekretesskyddet av webbplatsens egna tabeller kunde inte ordnas: "
+                          + "; ".join(result.notes))
+    return {key: decision for key, decision in result.withheld.items() if key not in elsewhere}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,7 +55,7 @@ AREA_LEVELS = ("lan", "storleksgrupp", "riket")
 
 
 def protect_comparisons(rows: list[dict], withheld_kommuner: Mapping[tuple[str, int], set[str]],
-                        units: Mapping[str, dict], min_count: int) -> tuple[Decisions, tuple]:
+                        units: Mapping[str, dict], min_count: int) -> Decisions:
     """Decisions on fct_key_figure_comparisons cells (figure, level, area, year), gender T.
 
     `withheld_kommuner`: (KPI id, year) -> the kommun codes whose cell the Kolada files withhold.
@@ -62,7 +66,6 @@ def protect_comparisons(rows: list[dict], withheld_kommuner: Mapping[tuple[str, 
     for row in rows:
         by_group[(row["figure"], row["year"])][(row["level"], row["area_code"])] = row
     decisions: Decisions = {}
-    notes: list[str] = []
     for (figure, year), areas in sorted(by_group.items()):
         hidden = sorted(withheld_kommuner.get((kpi_of[figure], year), ()))
         counts: dict[Hashable, int] = {(figure, level, area, year): int(row["case_count"])
@@ -89,14 +92,12 @@ def protect_comparisons(rows: list[dict], withheld_kommuner: Mapping[tuple[str, 
                 relations.append(Relation(((figure, "riket", "00", year), *varying),
                                           f"secondary-{level}",
                                           f"{figure} {year} riket = summan av {level}"))
-        found, found_notes = protect_beside(
+        decisions.update(protect_beside(
             counts, relations, min_count=min_count,
             withheld_elsewhere=[part for parts in unknown_parts.values() for part in parts],
             order=lambda key: (key[1] == "riket", counts.get(key, 0) == 0, counts.get(key, 0),
-                               str(key)))
-        decisions.update(found)
-        notes.extend(found_notes)
-    return decisions, tuple(notes)
+                               str(key))))
+    return decisions
 
 
 def withheld_kolada_kommuner(cells: Iterable) -> dict[tuple[str, int], set[str]]:
@@ -168,7 +169,7 @@ def protect_deliveries(rows: list[dict], funnels: Mapping[str, Mapping],
                     elsewhere.append(("tratt", kommun, column))
                 relations.append(Relation(tuple(members), "secondary-kommun",
                                           f"{round_id} kommun {kommun} {column}"))
-        decisions, _ = protect_beside(counts, relations, min_count=min_count,
+        decisions = protect_beside(counts, relations, min_count=min_count,
                                       withheld_elsewhere=elsewhere,
                                       published=lambda key: not str(key[-1]).startswith("~"))
         for row in round_rows:

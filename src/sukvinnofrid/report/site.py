@@ -34,6 +34,7 @@ def environment() -> Environment:
                       keep_trailing_newline=True)
     env.filters["display"] = display
     env.tests["link"] = lambda value: isinstance(value, tuple)
+    env.tests["list"] = lambda value: isinstance(value, list)
     return env
 
 
@@ -57,8 +58,7 @@ def unit_page(views: Views, code: str, page: dict) -> UnitPage:
         lan = code.removeprefix("lan-")
         members = [views.unit_link(c) for c, p in views.participants.items()
                    if p["lan"] == lan and p["kind"] != "lan"]
-        facts.append(("Deltagande enheter", ", ".join(
-            m[0] if isinstance(m, tuple) else m for m in members) or "–"))
+        facts.append(("Deltagande enheter", members or "–"))
         sections += views.key_figure_section(lan, "lan")
         funnel = views.funnel("län", lan, "tratt", f"Antal ärenden i olika faser, {page['name']}")
         if funnel:
@@ -78,8 +78,7 @@ def unit_page(views: Views, code: str, page: dict) -> UnitPage:
                    if u["unit_type"] == "stadsdel" and u["kommun_kod"] == code
                    and c in views.participants)
     if parts:
-        facts.append(("Rapporterar genom stadsdelarna", ", ".join(
-            views.participants[c]["name"] for c in parts)))
+        facts.append(("Rapporterar genom stadsdelarna", [views.unit_link(c) for c in parts]))
     sections += views.key_figure_section(code, kind)
     if kind == "kommun":
         funnel = views.funnel("kommun", code, "tratt",

@@ -146,12 +146,6 @@ def change(current, previous):
 
 
 @dataclass
-class Chart:
-    svg: str
-    table: Table
-
-
-@dataclass
 class Section:
     anchor: str
     heading: str
@@ -194,7 +188,7 @@ class Views:
         self.riket_hidden = {r: riket_shares_hidden(sources.funnels.get(r)) for r in self.rounds}
         self.kpis = [(kpi.id, kpi.figure) for kpi in load_definitions().kpis]
         self.kpi_titles = {k["id"]: k["title"] for k in self.kolada.kpis}
-        comparison_withheld, self.comparison_notes = protect_comparisons(
+        comparison_withheld = protect_comparisons(
             sources.marts.comparisons, withheld_kolada_kommuner(self.kolada.cells.values()),
             self.units, self.min_count)
         self.comparisons = {}
@@ -390,7 +384,8 @@ class Views:
                                + f"N = {_int(first['n'])} ärenden, {_int(first['n_svar'])} svar")
         # a series with no published value (e.g. a small group) stays in the table only
         names = [name for name in values if (previous is not None or name != previous_name)
-                 and any(isinstance(v, (int, float)) for v in values[name].values())]
+                 and any(isinstance(v, (int, float)) for v in values[name].values())
+                 ] or list(values)[:1]  # all withheld: the first series, as '..'s
         svg = charts.bar_chart(f"{anchor}-diagram", heading, labels,
                                [charts.Series(name, tuple(values[name].get(label) for label in labels))
                                 for name in names], unit="" if mean else "%")
