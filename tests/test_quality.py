@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +16,7 @@ from sukvinnofrid.catalogue import load_catalogue
 from sukvinnofrid.quality.feedback import compress_rows, write_feedback
 from sukvinnofrid.quality.gate import run_pending, run_quality_gate
 from sukvinnofrid.quality.rules import build_rules, rules_by_id
-from sukvinnofrid.quality.suites import SUITE_NAME, suite_json
+from sukvinnofrid.quality.suites import SUITE_NAME, gx_project_files
 from sukvinnofrid.reference import kommuner
 
 KOMMUN = "0180"
@@ -309,19 +311,16 @@ def test_accepted_upload_supersedes_the_earlier_one(clean_warehouse):
 
 # --- suite -----------------------------------------------------------------------------------
 
-def test_committed_suite_is_up_to_date():
-    committed = PROJECT_ROOT / "expectations" / f"{SUITE_NAME}.json"
-    assert committed.exists(), "run sukvinnofrid.quality.suites.write_suites(Path('expectations'))"
-    assert committed.read_text(encoding="utf-8") == suite_json(), (
-        "expectations/ is stale: regenerate with write_suites(Path('expectations'))")
-
-
-def test_write_suites(tmp_path):
-    from sukvinnofrid.quality.suites import write_suites
-
-    paths = write_suites(tmp_path)
-    assert [p.name for p in paths] == [f"{SUITE_NAME}.json"]
-    assert '"rule_id": "v14_kon.in_set"' in paths[0].read_text(encoding="utf-8")
+def test_committed_gx_project_is_up_to_date():
+    """The suite, validation definition and checkpoints under gx/ are what the rules generate
+    (the gate runs these files: tests/test_gx_project.py)."""
+    for relative, text in gx_project_files().items():
+        committed = PROJECT_ROOT / "gx" / relative
+        assert committed.exists(), f"{committed} missing: run sukvinnofrid generate-artifacts"
+        assert committed.read_text(encoding="utf-8") == text, (
+            f"{committed} is stale: run sukvinnofrid generate-artifacts")
+    assert f"expectations/{SUITE_NAME}.json" in gx_project_files()
+    assert '"rule_id": "v14_kon.in_set"' in gx_project_files()[f"expectations/{SUITE_NAME}.json"]
 
 
 # --- feedback --------------------------------------------------------------------------------
@@ -462,8 +461,12 @@ def test_batch_decides_like_one_by_one(clean_warehouse):
             "SELECT run_id, data_docs_path, gx_success FROM quality.validation_runs"
             " WHERE rows_received > 0 ORDER BY upload_id")).all()
     assert len({r.data_docs_path for r in runs}) == 1
-    assert runs[0].data_docs_path.endswith(f"run_{runs[0].run_id}/index.html")
-    assert results[0].data_docs_path.exists()
+    # The batch's page in the one Data Docs site: validations/<suite>/run_<first run id>/...
+    page = Path(runs[0].data_docs_path)
+    site = Path(os.environ["SUKF_OUTPUT"]) / "data_docs"
+    assert page.relative_to(site).parts[:3] == ("validations", SUITE_NAME,
+                                                f"run_{runs[0].run_id}")
+    assert results[0].data_docs_path == page and page.exists()
     assert [r.run_id for r in runs] == sorted(r.run_id for r in runs)
     assert {r.gx_success for r in runs} == {False}  # the batch has failing rows
 

@@ -10,15 +10,17 @@ run (building the metric graph of the suite, Data Docs) whatever the row count:
    unlogged work table `quality.gate_batch_<run_id>` (`<run_id>`: the batch's first run id).
    A rule whose SQL names the upload (`:upload_id`, e.g. the unique case key) is evaluated per
    upload of the batch, so every flag means exactly what it means for the upload alone.
-2. Great Expectations validates the work table once (one checkpoint) through a SQL table asset
-   with the generated suite, and builds one Data Docs site for the gate run:
-   `output/data_docs/run_<run_id>/index.html`.
+2. Great Expectations validates the work table once: the gate loads the project committed in
+   `gx/` (a file data context: the generated suite, its validation definition and checkpoints,
+   `quality.suites`), points its table asset at the work table and runs the checkpoint. The
+   result is kept with every earlier run's and the one Data Docs site,
+   `output/data_docs/index.html`, gets the run's page (`validations/<suite>/run_<run_id>/...`).
 3. The failing rows of every rule and upload come from the flag columns (the same rule SQL),
    grouped by upload_id; GX's own counts (over the whole batch) are compared with the sum over
    the batch as a cross-check.
 4. Then each upload is decided on its own, in upload_id order, in its own transaction, exactly
    as if it had been gated alone: one `validation_runs` row (its own row counts; the GX success
-   flag, the per-rule GX verdicts and counts and the Data Docs path are the batch's), one
+   flag, the per-rule GX verdicts and counts and the Data Docs page are the batch's), one
    `expectation_results` row per rule, `row_findings` for rejected and warned rows, and
    `raw.uploads.status`. An accepted upload supersedes the earlier accepted upload of the same
    kommun and round (so of two uploads for one kommun and round in the same batch, the later
@@ -38,6 +40,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
@@ -47,25 +51,17 @@ from ..catalogue import load_catalogue
 from ..config import get_settings
 from ..formats import swedish_int, swedish_percent
 from .rules import Rule, build_rules, lit, upload_rows_sql, with_flag_columns
-from .suites import SUITE_NAME, build_suite
+from .suites import CHECKPOINT, CHECKPOINT_BOOLEAN_ONLY, DATA_DOCS_SITE, SUITE_NAME
 
 log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 1000  # failing rows kept per rule in expectation_results.sample_rows
 EXAMPLE_VALUES = 5  # wrong values kept per rule (code, date and number columns only)
-# Upload values stay out of GX's results and Data Docs (GX writes them into the HTML
-# unescaped, and they are the kommun's data): counts and the failing rows' upload_id and
-# source_row only. The kommun's report shows values, escaped (quality/feedback.py).
-GX_RESULT_FORMAT = {
-    "result_format": "SUMMARY",
-    "unexpected_index_column_names": ["upload_id", "source_row"],
-    "partial_unexpected_count": 20,
-    "exclude_unexpected_values": True,
-}
-# Above this many rows (of the whole batch) GX only reports success per expectation
-# (BOOLEAN_ONLY): SUMMARY costs two extra queries per expectation (measured at 100 000 rows:
-# 8 s in all vs 24 s). The counts and rows always come from the SQL flags, so nothing is lost
-# but Data Docs detail.
+# Above this many rows (of the whole batch) the gate runs the checkpoint that reports only
+# success per expectation (BOOLEAN_ONLY): SUMMARY costs two extra queries per expectation
+# (measured at 100 000 rows: 8 s in all vs 24 s). The counts and rows always come from the SQL
+# flags, so nothing is lost but Data Docs detail. Neither checkpoint lets upload values into
+# GX's results or the Data Docs (quality.suites.GX_RESULT_FORMAT).
 GX_DETAIL_MAX_ROWS = 20_000
 
 
@@ -81,7 +77,7 @@ class GateResult:
     rows_with_errors: int  # counted, with the wrong values as missing registrations
     rows_warned: int
     gx_success: bool | None  # GX's verdict on the whole batch (None: the upload had no rows)
-    data_docs_path: Path | None  # the batch's Data Docs (None: the upload had no rows)
+    data_docs_path: Path | None  # the batch's page in the Data Docs site (None: no rows)
     failed_rules: dict[str, int] = field(default_factory=dict)  # rule_id -> unexpected rows
     seconds: float = 0.0  # from the start of the gate run to this upload's decision
 
@@ -97,66 +93,60 @@ class GateError(RuntimeError):
 
 # --- Great Expectations -----------------------------------------------------------------------
 
-def _run_gx(url: URL, name: str, table: str, rules: tuple[Rule, ...],
-            result_format: dict | str = GX_RESULT_FORMAT) -> tuple[bool | None, dict, Path]:
-    """Validate the work table `table` (schema.name) with GX; returns (success,
-    {rule_id: (success, count)}, docs index). A table asset, not a query asset: for a query
-    GX runs the whole query once just to learn its column names."""
+def gx_project_dir() -> Path:
+    """The committed GX project (file data context) the gate runs."""
+    return get_settings().home / "gx"
+
+
+def gx_context(url: URL | None = None):
+    """The committed GX project as a file data context, with the run-time settings it names:
+    the warehouse connection (`url`, as the quality stage; search_path `quality`, where the
+    work tables are: GX's schema_name is deprecated) and the output directory."""
     # GX is imported here, not at module level: importing it costs seconds, and a gate run
     # with nothing to validate should not pay for it.
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    docs_dir = get_settings().output / "data_docs" / name
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    for site in list(context.get_config().data_docs_sites or {}):
-        context.delete_data_docs_site(site)
-    context.add_data_docs_site(site_name="sukvinnofrid", site_config={
-        "class_name": "SiteBuilder",
-        "show_how_to_buttons": False,
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                          "base_directory": str(docs_dir)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    })
-    # GX wants the schema in the connection (its schema_name is deprecated): a search_path.
-    schema_name, table_name = table.split(".")
-    options = " ".join(filter(None, [url.query.get("options"), f"-csearch_path={schema_name}"]))
-    url = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    datasource = context.data_sources.add_sql("warehouse", connection_string=url)
+    url = url or warehouse.stage_engine("quality").url
+    options = " ".join(filter(None, [url.query.get("options"), "-csearch_path=quality"]))
+    connection = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    return gx.get_context(mode="file", context_root_dir=gx_project_dir(), runtime_environment={
+        "SUKF_GX_CONNECTION_STRING": connection, "SUKF_OUTPUT": str(get_settings().output)})
+
+
+def _run_gx(url: URL, name: str, table: str, rules: tuple[Rule, ...],
+            checkpoint_name: str = CHECKPOINT) -> tuple[bool | None, dict, Path]:
+    """Validate the work table `table` (quality.gate_batch_<run id>) with the committed
+    checkpoint; returns (success, {rule_id: (success, count)}, the run's Data Docs page). The
+    run is named `name` (run_<run id>) in the validation results and the Data Docs."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    context = gx_context(url)
+    checkpoint = context.checkpoints.get(checkpoint_name)
+    (validation,) = checkpoint.validation_definitions
+    # The asset is the gate's work table; each run has its own (concurrent runs never share
+    # one), so the loaded asset is pointed at this run's table, in memory only.
+    validation.asset.table_name = table.removeprefix("quality.")
     try:
-        asset = datasource.add_table_asset(name, table_name=table_name)
-        batch_definition = asset.add_batch_definition_whole_table("batch")
-        suite = context.suites.add(build_suite(rules))
-        validation = context.validation_definitions.add(gx.ValidationDefinition(
-            name=name, data=batch_definition, suite=suite))
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=f"gate_{name}",
-            validation_definitions=[validation],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs",
-                                                        site_names=["sukvinnofrid"])],
-            result_format=result_format,
-        ))
-        result = checkpoint.run()
+        result = checkpoint.run(run_id=RunIdentifier(run_name=name))
     finally:
-        try:
-            datasource.get_engine().dispose()
-        except Exception:  # pragma: no cover - best effort
-            pass
+        # Close GX's connections now, not when the engine is collected.
+        validation.data_source.get_execution_engine().engine.dispose()
+    ((result_id, run_result),) = result.run_results.items()
     per_rule: dict[str, tuple[bool, int | None]] = {}
-    success = True
-    for run_result in result.run_results.values():
-        success = success and bool(run_result.success)
-        for item in run_result.results:
-            rule_id = item.expectation_config.meta.get("rule_id")
-            info = item.result or {}
-            count = info.get("unexpected_count", info.get("observed_value"))
-            if item.exception_info and item.exception_info.get("raised_exception"):
+    in_run = {rule.rule_id for rule in rules}  # the rules deciding this batch (see _gate_batch)
+    for item in run_result.results:
+        rule_id = item.expectation_config.meta.get("rule_id")
+        info = item.result or {}
+        count = info.get("unexpected_count", info.get("observed_value"))
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            if rule_id in in_run:
                 log.warning("GX could not evaluate %s: %s", rule_id,
                             item.exception_info.get("exception_message"))
-                count = None
-            per_rule[rule_id] = (bool(item.success), count if isinstance(count, int) else None)
-    return success, per_rule, docs_dir / "index.html"
+            count = None
+        per_rule[rule_id] = (bool(item.success), count if isinstance(count, int) else None)
+    (site,) = context.get_docs_sites_urls(resource_identifier=result_id,
+                                          site_names=[DATA_DOCS_SITE])
+    return bool(run_result.success), per_rule, Path(url2pathname(urlparse(site["site_url"]).path))
 
 
 # --- the batch relation of several uploads ------------------------------------------------------
@@ -225,9 +215,8 @@ def _prepare(eng: Engine, batch: _Batch) -> None:
             _collect_findings(conn, batch, ids)
     gx_import.join()
     total = sum(batch.rows.values())
-    result_format = GX_RESULT_FORMAT if total <= GX_DETAIL_MAX_ROWS else "BOOLEAN_ONLY"
-    batch.gx = _run_gx(eng.url, batch.name, batch.table, batch.run_rules,
-                       result_format)
+    checkpoint = CHECKPOINT if total <= GX_DETAIL_MAX_ROWS else CHECKPOINT_BOOLEAN_ONLY
+    batch.gx = _run_gx(eng.url, batch.name, batch.table, batch.run_rules, checkpoint)
     _cross_check(batch)
 
 
