@@ -1,17 +1,26 @@
 """The Swedish feedback report for a kommun about one upload (Markdown and self-contained HTML).
 
+The wording is in two Jinja2 templates the statistics team edits, one per format:
+`templates/feedback.md.j2` and `templates/feedback.html.j2` (shipped with the package). This
+module only gathers what the report says about an upload (`report_context`) and renders it.
+
 Everything that comes from the upload (file name, values, reasons registered at intake) is data:
-it is escaped for HTML and Markdown, and a value that starts with = + - @ (a spreadsheet
-formula when pasted into Excel) is prefixed with an apostrophe.
+a value that starts with = + - @ (a spreadsheet formula when pasted into Excel) is prefixed with
+an apostrophe (`neutralise`), and every expression a template prints is escaped: for HTML by
+Jinja's autoescaping (the apostrophe is kept readable; attributes are double-quoted), for
+Markdown by `md_escape`, which the environment applies to every expression (so an edited
+template cannot forget it).
 """
 
 from __future__ import annotations
 
-import html
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import jinja2
 import sqlalchemy as sa
+from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 
 from .. import warehouse
@@ -22,14 +31,9 @@ from ..intake import unknown_columns_in
 from .rules import (build_rules, is_missing, missing_variables,
                     normalized_columns_sql, phase_reached, value_columns)
 
+TEMPLATES = Path(__file__).with_name("templates")
 MAX_RANGES = 20
 SEVERITY_ORDER = {"block": 0, "reject": 1, "error": 2, "warn": 3}
-SEVERITY_WORDS = {
-    "block": "Stoppar hela filen",
-    "reject": "Raden räknas inte (inte ett ärende i omgången)",
-    "error": "Fel: rätta till nästa omgång (ärendet räknas)",
-    "warn": "Varning (ärendet räknas)",
-}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MD_SPECIAL = "\\`*_[]{}|#<>&!~"
 
@@ -41,9 +45,11 @@ def neutralise(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _md(text: str) -> str:
+def md_escape(value: object) -> str:
+    """Text as Markdown that shows it literally: < > & as entities, the other Markdown
+    characters with a backslash."""
     out = []
-    for char in text:
+    for char in "" if value is None else str(value):
         if char in "<>&":
             out.append({"<": "&lt;", ">": "&gt;", "&": "&amp;"}[char])
         elif char in _MD_SPECIAL:
@@ -53,10 +59,36 @@ def _md(text: str) -> str:
     return "".join(out)
 
 
-def _html(text: str) -> str:
-    # Data only ever lands in text nodes (never in attributes): < > & are what matter; quotes
-    # stay readable so the apostrophe that disarms a formula is visible.
-    return html.escape(text, quote=False)
+def html_escape(value: object) -> Markup:
+    """Jinja's HTML escaping, with the apostrophe left as it is: it is the visible sign that a
+    value was disarmed as a formula, and the templates quote attributes with double quotes."""
+    if isinstance(value, Markup):  # the templates' own markup (a macro's output)
+        return value
+    return Markup(str(escape("" if value is None else value)).replace("&#39;", "'"))
+
+
+@cache
+def environments(templates: Path) -> dict[str, jinja2.Environment]:
+    """{'md': ..., 'html': ...}: the Jinja2 environment of each format's template. An unknown
+    name in a template is an error (StrictUndefined), not an empty string."""
+    options = dict(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
+                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    formats = {
+        "md": jinja2.Environment(autoescape=False, finalize=md_escape, **options),
+        "html": jinja2.Environment(autoescape=True, finalize=html_escape, **options),
+    }
+    for env in formats.values():
+        env.filters["swedish_int"] = swedish_int
+    return formats
+
+
+def render_report(context: dict, templates: Path | None = None) -> tuple[str, str]:
+    """The report as (Markdown, HTML) from the two templates (in `templates`, by default the
+    package's)."""
+    env = environments(templates or TEMPLATES)
+    markdown = env["md"].get_template("feedback.md.j2").render(context)
+    return (markdown.rstrip() + "\n",
+            env["html"].get_template("feedback.html.j2").render(context))
 
 
 def compress_rows(rows: list[int], limit: int = MAX_RANGES) -> str:
@@ -74,56 +106,6 @@ def compress_rows(rows: list[int], limit: int = MAX_RANGES) -> str:
     if rest:
         text += f" och {rest} till"
     return text
-
-
-class _Doc:
-    """A small document written both as Markdown and as HTML; all text is escaped."""
-
-    def __init__(self) -> None:
-        self.md: list[str] = []
-        self.html: list[str] = []
-
-    def heading(self, level: int, text: str) -> None:
-        self.md.append(f"{'#' * level} {_md(text)}\n")
-        self.html.append(f"<h{level}>{_html(text)}</h{level}>")
-
-    def para(self, text: str, strong: bool = False) -> None:
-        self.md.append((f"**{_md(text)}**" if strong else _md(text)) + "\n")
-        self.html.append(f"<p><strong>{_html(text)}</strong></p>" if strong
-                         else f"<p>{_html(text)}</p>")
-
-    def facts(self, items: list[tuple[str, str]]) -> None:
-        self.md.extend(f"- {_md(k)}: {_md(v)}" for k, v in items)
-        self.md.append("")
-        self.html.append("<ul>" + "".join(
-            f"<li>{_html(k)}: {_html(v)}</li>" for k, v in items) + "</ul>")
-
-    def table(self, header: list[str], rows: list[list[str]]) -> None:
-        self.md.append("| " + " | ".join(_md(h) for h in header) + " |")
-        self.md.append("|" + "---|" * len(header))
-        self.md.extend("| " + " | ".join(_md(c) for c in row) + " |" for row in rows)
-        self.md.append("")
-        self.html.append(
-            "<table><thead><tr>" + "".join(f"<th>{_html(h)}</th>" for h in header)
-            + "</tr></thead><tbody>"
-            + "".join("<tr>" + "".join(f"<td>{_html(c)}</td>" for c in row) + "</tr>"
-                      for row in rows)
-            + "</tbody></table>")
-
-    def render_md(self) -> str:
-        return "\n".join(self.md).rstrip() + "\n"
-
-    def render_html(self, title: str) -> str:
-        style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-                 "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .6em;"
-                 "text-align:left;vertical-align:top}")
-        return (
-            "<!DOCTYPE html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'\">"
-            f"<title>{_html(title)}</title><style>{style}</style></head><body>\n"
-            + "\n".join(self.html) + "\n</body></html>\n"
-        )
 
 
 def _reporting_unit_name(code: str) -> str | None:
@@ -229,8 +211,6 @@ def write_feedback(upload_id: int, engine: Engine | None = None,
     The shares (from `riket_missing_shares` and `upload_missing_shares`) are queried here
     when not given."""
     eng = engine or warehouse.engine()
-    catalogue = load_catalogue()
-    rules = {rule.rule_id: (n, rule) for n, rule in enumerate(build_rules())}
     with eng.connect() as conn:
         upload = conn.execute(sa.text(
             "SELECT * FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
@@ -256,125 +236,69 @@ def write_feedback(upload_id: int, engine: Engine | None = None,
             shares_riket = (riket_shares if riket_shares is not None
                             else riket_missing_shares([upload["round_id"]], eng)[upload["round_id"]])
 
-    kommun = neutralise(upload["kommun_kod"])
-    name = _reporting_unit_name(upload["kommun_kod"])
-    kommun_text = f"{neutralise(name)} ({kommun})" if name else kommun
-    round_id = neutralise(upload["round_id"])
-    received = upload["received_at"].astimezone(ZoneInfo("Europe/Stockholm"))
-
-    doc = _Doc()
-    title = f"Återkoppling SU-Kvinnofrid: {kommun_text}, omgång {round_id}"
-    doc.heading(1, title)
-    doc.facts([
-        ("Kommun/stadsdel", kommun_text),
-        ("Insamlingsomgång", round_id),
-        ("Fil", neutralise(upload["file_name"])),
-        ("Mottagen", received.strftime("%Y-%m-%d %H:%M")),
-    ])
-
-    status = upload["status"]
-    reason = neutralise(upload["status_reason"] or (run or {}).get("outcome_reason") or "")
-    rows_received = (run or {}).get("rows_received") or 0
-    rejected = (run or {}).get("rows_rejected") or 0
-    with_errors = (run or {}).get("rows_with_errors") or 0
-    warned = (run or {}).get("rows_warned") or 0
-    blocked = status == "blocked" or (run is not None and run["outcome"] == "blocked")
-
-    doc.heading(2, "Resultat")
-    if status == "landed" and run is None:
-        doc.para("Filen är mottagen men inte granskad ännu.", strong=True)
-    elif blocked:
-        doc.para("Stoppad: filen kan inte användas i statistiken.", strong=True)
-        if run is None:
-            doc.para("Filen stoppades redan vid mottagningen, innan raderna granskades.")
-        if reason:
-            doc.para(f"Orsak: {reason}")
-        doc.para("Rätta felen nedan och skicka in hela filen på nytt.")
-    else:
-        doc.para("Godkänd." if not (rejected or with_errors or warned) else
-                 "Godkänd, med anmärkningar nedan.", strong=True)
-        if rejected:
-            doc.para(f"{swedish_int(rejected)} rader är inte ärenden i omgången (till exempel "
-                     "utan klient eller datum för aktualisering, dubbletter eller klienter under "
-                     "18 år) och räknas inte i statistiken.")
-        if with_errors:
-            doc.para(f"{swedish_int(with_errors)} rader har fel som ska rättas till nästa omgång. "
-                     "Ärendena räknas, men de felaktiga uppgifterna räknas som saknade "
-                     "registreringar tills de är rättade.")
-        if warned:
-            doc.para(f"{swedish_int(warned)} rader har varningar, oftast saknade registreringar "
-                     "av frivilliga frågor. Ärendena räknas.")
-    if status == "superseded":
-        doc.para(f"Filen har senare ersatts av en nyare fil (uppladdning "
-                 f"{upload['superseded_by']}) för samma omgång.")
-
-    not_saved = unknown_columns_in(upload["status_reason"])
-    if not_saved:
-        doc.heading(2, "Kolumner som inte sparades")
-        doc.para("Filen hade kolumner som inte finns i mallen. De har inte lästs in eller sparats: "
-                 f"{neutralise(not_saved)}.")
-
-    if run is not None:
-        doc.heading(2, "Antal rader")
-        doc.table(["", "Antal"], [
-            ["Mottagna rader", swedish_int(rows_received)],
-            ["Ärenden som räknas", swedish_int(0 if blocked else rows_received - rejected)],
-            ["Rader som inte räknas", swedish_int(rejected)],
-            ["Rader med fel att rätta", swedish_int(with_errors)],
-            ["Rader med varningar", swedish_int(warned)],
-        ])
-
-    if problems:
-        doc.heading(2, "Fel och varningar")
-        ordered = sorted(problems, key=lambda p: (SEVERITY_ORDER[p["severity"]],
-                                                  rules.get(p["rule_id"], (10**6,))[0]))
-        table_rows = []
-        for problem in ordered:
-            _, rule = rules.get(problem["rule_id"], (None, None))
-            if rule is None:  # a rule of an older catalogue
-                variables, message, hint = problem["rule_id"], "", ""
-            else:
-                labels = [catalogue.variable(s).label for s in rule.suvs]
-                variables = ", ".join(labels) if labels else "Hela filen"
-                message, hint = rule.message, rule.hint
-            rows = problem["finding_rows"] or problem["sample_rows"]
-            if rows:
-                where = compress_rows(list(rows))
-                shown = len(set(rows))
-                if problem["unexpected_count"] > shown:
-                    where += f" (totalt {problem['unexpected_count']} rader)"
-            else:
-                where = "Hela filen"
-            if problem["example_values"]:
-                if problem["rule_id"] == "structure.columns":
-                    message += " Saknade kolumner: " + ", ".join(
-                        neutralise(v) for v in problem["example_values"]) + "."
-                else:
-                    message += " Felaktiga värden: " + ", ".join(
-                        "(tomt)" if v == "" else f"”{neutralise(v)}”"
-                        for v in problem["example_values"]) + "."
-            table_rows.append([SEVERITY_WORDS[problem["severity"]], variables, where,
-                               message, hint])
-        doc.table(["Typ", "Variabel", "Rader", "Vad är fel", "Så blir det rätt"], table_rows)
-        doc.para("Radnumren är radnummer i filen (rubrikraden är rad 1).")
-    elif run is not None and not blocked:
-        doc.para("Inga fel hittades.")
-
-    if shares_upload is not None:
-        doc.heading(2, "Saknade registreringar per fas")
-        doc.para("Andel obesvarade frivilliga frågor bland de ärenden som nått fasen "
-                 "(avvisade rader räknas inte). Riket är alla godkända filer för samma "
-                 "insamlingsomgång, i senaste versionen.")
-        doc.table(["Fas", "Er fil", "Riket"], [
-            [catalogue.phases[phase], _percent(share), _percent(shares_riket.get(phase))]
-            for phase, share in shares_upload.items()
-        ])
-
+    markdown, page = render_report(report_context(upload, run, problems, shares_upload,
+                                                  shares_riket))
     md_path = report_path(upload_id, upload["kommun_kod"], upload["round_id"])
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(doc.render_md(), encoding="utf-8")
-    md_path.with_suffix(".html").write_text(doc.render_html(title), encoding="utf-8")
+    md_path.write_text(markdown, encoding="utf-8")
+    md_path.with_suffix(".html").write_text(page, encoding="utf-8")
     return md_path
+
+
+def report_context(upload, run, problems, shares_upload, shares_riket) -> dict:
+    """What the report says about an upload, as the templates read it (their header comment
+    lists every name). Values from the upload are `neutralise`d here; the templates escape."""
+    catalogue = load_catalogue()
+    rules = {rule.rule_id: (n, rule) for n, rule in enumerate(build_rules())}
+    run = run or {}
+    blocked = upload["status"] == "blocked" or run.get("outcome") == "blocked"
+    received = run.get("rows_received") or 0
+    rejected = run.get("rows_rejected") or 0
+    ordered = sorted(problems, key=lambda p: (SEVERITY_ORDER[p["severity"]],
+                                              rules.get(p["rule_id"], (10**6,))[0]))
+    listed = []
+    for problem in ordered:
+        _, rule = rules.get(problem["rule_id"], (None, None))
+        rows = problem["finding_rows"] or problem["sample_rows"]
+        shown = len(set(rows)) if rows else 0
+        examples = [neutralise(v) for v in problem["example_values"] or ()]
+        columns_missing = problem["rule_id"] == "structure.columns"
+        listed.append({
+            "severity": problem["severity"],
+            # None: the rule concerns the whole file (a rule of an older catalogue: its id)
+            "variables": (problem["rule_id"] if rule is None
+                          else ", ".join(catalogue.variable(s).label for s in rule.suvs) or None),
+            "rows": compress_rows(list(rows)) if rows else None,
+            "total": problem["unexpected_count"] if rows and problem["unexpected_count"] > shown
+            else None,
+            "message": rule.message if rule else "",
+            "hint": rule.hint if rule else "",
+            "missing_columns": examples if columns_missing else [],
+            "wrong_values": [] if columns_missing else examples,
+        })
+    name = _reporting_unit_name(upload["kommun_kod"])
+    return {
+        "kommun": (f"{neutralise(name)} ({neutralise(upload['kommun_kod'])})" if name
+                   else neutralise(upload["kommun_kod"])),
+        "round": neutralise(upload["round_id"]),
+        "file": neutralise(upload["file_name"]),
+        "received": upload["received_at"].astimezone(ZoneInfo("Europe/Stockholm"))
+        .strftime("%Y-%m-%d %H:%M"),
+        "outcome": ("pending" if upload["status"] == "landed" and not run
+                    else "blocked" if blocked else "accepted"),
+        "gated": bool(run),
+        "reason": neutralise(upload["status_reason"] or run.get("outcome_reason") or ""),
+        "rows": {"received": received, "counted": 0 if blocked else received - rejected,
+                 "rejected": rejected, "with_errors": run.get("rows_with_errors") or 0,
+                 "warned": run.get("rows_warned") or 0},
+        "superseded_by": upload["superseded_by"] if upload["status"] == "superseded" else None,
+        "not_saved": neutralise(unknown_columns_in(upload["status_reason"])) or None,
+        "problems": listed,
+        "phases": None if shares_upload is None else [
+            {"phase": catalogue.phases[phase], "upload": _percent(share),
+             "riket": _percent(shares_riket.get(phase))}
+            for phase, share in shares_upload.items()],
+    }
 
 
 def report_path(upload_id: int, kommun_kod: str, round_id: str) -> Path:
