@@ -22,7 +22,7 @@ from . import charts
 from .protection import MISSING_SHARES
 from .review import review_tables
 from .sources import RoundSources
-from .tables import Column, Table, display, table_csv, workbook
+from .tables import Column, Table, display, table_csv, table_html, workbook
 from .views import DELIVERED, STATUS_LABELS, UnitPage, Views, console_tables
 
 
@@ -33,6 +33,7 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.filters["display"] = display
+    env.globals["table_html"] = table_html
     env.tests["link"] = lambda value: isinstance(value, tuple)
     env.tests["list"] = lambda value: isinstance(value, list)
     return env
@@ -64,7 +65,7 @@ def unit_page(views: Views, code: str, page: dict) -> UnitPage:
         if funnel:
             sections.append(funnel)
         sections.append(views.comparison_section("lan", lan))
-        return UnitPage(code, kind, page["name"], page["path"], facts, sections)
+        return UnitPage(page["name"], facts, sections)
     unit = views.units[code]
     delivery = views.now.get(code)
     facts += [("Län", (unit["lan_namn"], f"lan/{unit['lan_kod']}.html")),
@@ -89,7 +90,7 @@ def unit_page(views: Views, code: str, page: dict) -> UnitPage:
         sections.append(views.quality_section(code))
     if kind == "kommun":
         sections.append(views.comparison_section("kommun", code))
-    return UnitPage(code, kind, page["name"], page["path"], facts, sections)
+    return UnitPage(page["name"], facts, sections)
 
 
 # ---------------------------------------------------------------------------------------------

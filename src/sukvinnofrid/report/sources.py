@@ -86,8 +86,13 @@ class Statistics:
 
     def breakdown_values(self, figure: str, breakdown: str, level: str = "riket",
                          area: str = "00") -> list[str]:
-        return sorted({key[6] for key in self.figures
-                       if key[0] == "omgång" and key[2:6] == (level, area, figure, breakdown)})
+        """The values a breakdown takes for a figure in the round."""
+        if not hasattr(self, "_values"):
+            self._values: dict[tuple, set[str]] = defaultdict(set)
+            for key in self.figures:
+                if key[0] == "omgång":
+                    self._values[key[2:6]].add(key[6])
+        return sorted(self._values.get((level, area, figure, breakdown), ()))
 
 
 def _columns(table: dict) -> list[dict]:
@@ -95,14 +100,29 @@ def _columns(table: dict) -> list[dict]:
     return [dict(zip(names, row)) for row in table["rader"]]
 
 
-def read_statistics(directory: Path) -> Statistics:
+def read_statistics(directory: Path, riket_round_only: bool = False) -> Statistics:
+    """A statistics publication, with the national figures the site shows: riket with every
+    breakdown, kommun and län for the round without a breakdown (`riket_round_only`: riket for
+    the round only, as a previous round is shown). Rows are filtered before they become dicts:
+    a national round's file has hundreds of thousands."""
     document = _json(directory / "statistik.json")
     funnel = {(row["niva"], row["omrade_kod"], row["kon"]): row
               for row in _columns(document["tratt"])}
+    table = document["nationella_figurer"]
+    names = table["kolumner"]
+    period, level, breakdown = (names.index(c) for c in ("period_typ", "niva", "uppdelning"))
+
+    def shown(row: list) -> bool:
+        if riket_round_only:
+            return row[level] == "riket" and row[period] == "omgång"
+        return row[level] == "riket" or (row[period] == "omgång" and row[breakdown] == "alla")
+
     figures: dict[tuple, list[dict]] = defaultdict(list)
-    for row in _columns(document["nationella_figurer"]):
-        figures[(row["period_typ"], row["period"], row["niva"], row["omrade_kod"], row["figur"],
-                 row["uppdelning"], row["uppdelning_varde"])].append(row)
+    for values in table["rader"]:
+        if shown(values):
+            row = dict(zip(names, values))
+            figures[(row["period_typ"], row["period"], row["niva"], row["omrade_kod"],
+                     row["figur"], row["uppdelning"], row["uppdelning_varde"])].append(row)
     definitions = {d["figure_id"]: d for d in _json(directory / "definitioner.json")["figurer"]}
     return Statistics(
         round_id=document["omgang"], directory=directory,
@@ -236,7 +256,8 @@ def read_sources(round_id: str, engine: Engine, statistik_root: Path, kolada_roo
                      if ROUND_ID.match(path.name) and path.name < round_id and latest_version(path))
     funnels = {name: read_funnel_csv(latest_version(earlier_root / name)) for name in earlier}
     funnels[round_id] = read_funnel_csv(statistik_dir)
-    previous = read_statistics(latest_version(earlier_root / earlier[-1])) if earlier else None
+    previous = (read_statistics(latest_version(earlier_root / earlier[-1]), riket_round_only=True)
+                if earlier else None)
     return RoundSources(round_id=round_id, statistics=read_statistics(statistik_dir),
                         kolada=read_kolada(kolada_dir), previous=previous, funnels=funnels,
                         marts=read_marts(engine, round_id))

@@ -12,6 +12,7 @@ import io
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import escape
 from xml.sax.saxutils import escape as xml_escape
 
 from ..formats import swedish_int, swedish_number
@@ -67,6 +68,41 @@ def csv_value(value, kind: str) -> str:
     if kind in ("andel", "varde", "forandring"):
         return swedish_number(value, 1).replace("\u00a0", "")
     return str(value)
+
+
+def cell_html(value, kind: str, root: str) -> str:
+    """A cell's content as HTML: a link (text, path from the site root) or the shown value,
+    escaped."""
+    if isinstance(value, tuple):
+        return f'<a href="{escape(root + value[1], quote=True)}">{escape(value[0])}</a>'
+    return escape(display(value, kind))
+
+
+def table_html(table: Table, root: str = "", anchor: str | None = None) -> str:
+    """The table as the page shows it, with its footnotes (written here rather than in a
+    template: a national round's site has some 50 000 cells)."""
+    kinds = [c.kind for c in table.columns]
+    parts = [f'<div class="tabell"{f" id={chr(34)}{anchor}{chr(34)}" if anchor else ""}>\n<table>\n']
+    if table.caption:
+        parts.append(f"<caption>{escape(table.caption)}</caption>\n")
+    parts.append("<thead><tr>" + "".join(
+        f'<th scope="col" class="{c.kind}">{escape(c.name)}</th>' for c in table.columns)
+        + "</tr></thead>\n<tbody>\n")
+    for row in table.rows:
+        cells = []
+        for index, (value, kind) in enumerate(zip(row, kinds)):
+            content = cell_html(value, kind, root)
+            if index == 0:
+                cells.append(f'<th scope="row" class="{kind}">{content}</th>')
+            else:
+                hidden = " dold" if value == WITHHELD else ""
+                cells.append(f'<td class="{kind}{hidden}">{content}</td>')
+        parts.append("<tr>" + "".join(cells) + "</tr>\n")
+    if not table.rows:
+        parts.append(f'<tr><td colspan="{len(kinds)}">Inga rader.</td></tr>\n')
+    parts.append("</tbody>\n</table>\n</div>\n")
+    parts += [f'<p class="fotnot">{escape(note)}</p>\n' for note in table.footnotes]
+    return "".join(parts)
 
 
 def link_text(value) -> str:

@@ -157,11 +157,8 @@ class Section:
 
 @dataclass
 class UnitPage:
-    code: str
-    kind: str  # kommun | stadsdel | lan
     name: str
-    path: str  # relative to the site root
-    facts: list[tuple[str, str | tuple]]
+    facts: list[tuple[str, object]]  # (term, text | link (text, path) | list of links)
     sections: list[Section]
 
 
@@ -177,7 +174,7 @@ class Views:
         self.output = output
         self.site_dir = site_dir
         self.min_count = self.stats.min_count
-        self.deliveries = [row for row in sources.marts.deliveries]
+        self.deliveries = sources.marts.deliveries
         self.now = {row["unit_kod"]: row for row in self.deliveries
                     if row["round_id"] == self.round_id}
         self.rounds = sorted({row["round_id"] for row in self.deliveries})
@@ -201,6 +198,7 @@ class Views:
                            for u in self.units.values() if u["storleksgrupp_kod"]}
         self.lan_names = {u["lan_kod"]: u["lan_namn"] for u in self.units.values()}
         self.participants = self._participants()
+        self._comparisons: dict[tuple[str, str], Section] = {}
 
     # -----------------------------------------------------------------------------------------
     # which units have pages
@@ -519,6 +517,13 @@ class Views:
     # Öppna jämförelser-style comparison
 
     def comparison_section(self, level: str, code: str) -> Section:
+        """The unit's comparison (the page and the download both show it: built once)."""
+        key = (level, code)
+        if key not in self._comparisons:
+            self._comparisons[key] = self._comparison_section(level, code)
+        return self._comparisons[key]
+
+    def _comparison_section(self, level: str, code: str) -> Section:
         unit = self.units.get(code) if level == "kommun" else None
         areas: list[tuple[str, str, str, str]] = []  # (column name, level, area, breakdown value)
         if level == "kommun":
