@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -80,11 +81,11 @@ def test_the_image_gets_the_project_but_not_its_local_files():
     assert not in_image("gx/uncommitted/config_variables.yml")
 
 
-def test_the_gate_runs_the_committed_files_and_writes_nothing_into_them(clean_warehouse,
-                                                                         tmp_path, monkeypatch):
+def test_the_gate_runs_the_committed_files_and_writes_nothing_into_them(
+        clean_warehouse, tmp_path, monkeypatch, caplog):
     """A read-only copy of gx/ whose suite lacks the expectation of one rule: GX's verdict on
     that rule is missing (the SQL still finds the row), the others are GX's, and the stored
-    result names the committed validation definition and checkpoint."""
+    result names the committed validation definition and checkpoint. GX warns of nothing."""
     project = tmp_path / "gx"
     shutil.copytree(PROJECT_ROOT / "gx", project)
     suite_path = project / "expectations" / f"{SUITE_NAME}.json"
@@ -102,6 +103,8 @@ def test_the_gate_runs_the_committed_files_and_writes_nothing_into_them(clean_wa
     finally:
         _set_writable(project, True)
     assert _files(project) == before
+    assert [r.getMessage() for r in caplog.records
+            if r.name.startswith("great_expectations") and r.levelno >= logging.WARNING] == []
     with clean_warehouse.connect() as conn:
         verdicts = {rule_id: (gx_success, count) for rule_id, gx_success, count in conn.execute(
             sa.text("SELECT rule_id, gx_success, unexpected_count FROM quality.expectation_results"

@@ -124,8 +124,9 @@ def _run_gx(url: URL, name: str, table: str, rules: tuple[Rule, ...],
     checkpoint = context.checkpoints.get(checkpoint_name)
     (validation,) = checkpoint.validation_definitions
     # The asset is the gate's work table; each run has its own (concurrent runs never share
-    # one), so the loaded asset is pointed at this run's table, in memory only.
-    validation.asset.table_name = table.removeprefix("quality.")
+    # one), so the loaded asset is pointed at this run's table, in memory only: a name as GX's
+    # own validator makes it (an unquoted identifier), since assignment skips the validator.
+    validation.asset.table_name = sa.quoted_name(table.removeprefix("quality."), quote=False)
     try:
         result = checkpoint.run(run_id=RunIdentifier(run_name=name))
     finally:
