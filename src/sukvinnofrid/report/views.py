@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from ..kolada.definitions import load_definitions
 from ..statistics import WITHHELD
 from . import charts
-from .protection import (MISSING_SHARES, protect_comparisons, protect_deliveries,
-                         riket_shares_hidden, withheld_kolada_kommuner)
+from .protection import (MISSING_SHARES, UNPUBLISHED_ROUND, protect_comparisons,
+                         protect_deliveries, riket_shares_hidden, withheld_kolada_kommuner)
 from .sources import RoundSources, Statistics
 from .tables import NOT_COVERED, Column, Table
 
@@ -475,8 +475,15 @@ class Views:
 
     def shares(self, row: dict) -> list:
         hidden = self.hidden_shares.get((row["round_id"], row["unit_kod"]), set())
-        return [WITHHELD if name in hidden or row[f"andel_{name}"] is None and row["aktualiserade"]
-                else row[f"andel_{name}"] for name, _ in MISSING_SHARES]
+        # a share of an empty phase is None: shown as '–' (does not apply), not as withheld
+        return [WITHHELD if name in hidden else row[f"andel_{name}"]
+                for name, _ in MISSING_SHARES]
+
+    def unpublished_note(self, rounds) -> list[str]:
+        """The note of rounds whose shares are not shown because their statistics are not."""
+        missing = sorted({r for r in rounds if r not in self.sources.funnels})
+        return [f"..\u00a0i omgång {', '.join(missing)}: {UNPUBLISHED_ROUND}, så andelarna "
+                "redovisas inte."] if missing else []
 
     def riket_shares(self, row: dict) -> list:
         hidden = self.riket_hidden.get(row["round_id"], set())
@@ -501,8 +508,9 @@ class Views:
                  "godkända filen), av ärendena i fasen: " + "; ".join(
                      f"{MISSING_SHORT[n].lower()} = {MISSING_LABELS[n]}" for n, _ in MISSING_SHARES)
                  + "."]
+        notes += self.unpublished_note(row["round_id"] for row in rows)
         self.with_statistics_note(table, *notes)
-        self.with_statistics_note(riket)
+        self.with_statistics_note(riket, *self.unpublished_note(row["round_id"] for row in rows))
         svg = charts.bar_chart(
             "kvalitet-diagram", f"Saknade registreringar i omgång {self.round_id}",
             [MISSING_SHORT[n] for n, _ in MISSING_SHARES],
@@ -655,5 +663,5 @@ def console_tables(views: Views) -> dict:
                       and r["aktualiserade"] is not None), None)
         if first:
             over_rounds.rows.append([round_id, *views.riket_shares(first)])
-    views.with_statistics_note(over_rounds)
+    views.with_statistics_note(over_rounds, *views.unpublished_note(views.rounds))
     return {"totals": totals, "tables": [deliveries, missing, over_rounds, history]}
