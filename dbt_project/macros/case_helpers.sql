@@ -77,24 +77,3 @@ end
     {{ relation_alias }}.{{ column }}{% if not loop.last %},{% endif %}
     {%- endfor %}
 {%- endmacro %}
-
-{#- The body of a bridge model: one row per case (latest state) and chosen answer code of the
-    multiple-choice variable `key`, the code named `code_column`. -#}
-{% macro chosen_codes_bridge(key, code_column) -%}
-with cases as (
-    select * from {{ ref('int_cases') }}
-)
-
-select
-    cases.case_id,
-    cases.kommun_kod,
-    chosen.code as {{ code_column }}
-from cases
-cross join lateral (
-    values
-    {%- for code in codes_of(key) %}
-        ({{ code }}, cases.{{ key }}_{{ code }}){% if not loop.last %},{% endif %}
-    {%- endfor %}
-) as chosen (code, is_chosen)
-where chosen.is_chosen
-{%- endmacro %}

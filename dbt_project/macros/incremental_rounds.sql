@@ -1,26 +1,48 @@
-{#- Incremental models by round (see int_round_inputs): before new rows are appended, the rows
-    of rounds whose inputs changed or are gone are deleted, with every row for which
-    `always_rebuilt` holds (e.g. the calendar-year periods, which change with every round).
-    `round_column` names the round of a row; rows store the fingerprint in `round_inputs`.
-    A pre-hook, so it runs in the model's transaction: readers never see a round half-built. -#}
-{% macro delete_stale_rounds(round_column='round_id', always_rebuilt='false') %}
+{#- Incremental models by round or by round and reporting unit (see int_round_inputs): before
+    new rows are appended, the rows whose inputs changed or are gone are deleted. Rows store
+    their fingerprint (`round_inputs` or `unit_inputs`). Pre-hooks, so they run in the model's
+    transaction: readers never see a round half-built. -#}
+{% macro delete_stale_rounds(round_column='round_id') %}
     {%- if is_incremental() %}
     delete from {{ this }} as built
-    where ({{ always_rebuilt }})
-        or not exists (
-            select 1 from {{ ref('int_round_inputs') }} as inputs
-            where inputs.round_id = built.{{ round_column }}
-                and inputs.round_inputs = built.round_inputs
-        )
+    where not exists (
+        select 1 from {{ ref('int_round_inputs') }} as inputs
+        where inputs.round_id = built.{{ round_column }}
+            and inputs.round_inputs = built.round_inputs
+    )
+    {%- endif %}
+{% endmacro %}
+
+{% macro delete_stale_units() %}
+    {%- if is_incremental() %}
+    delete from {{ this }} as built
+    where not exists (
+        select 1 from {{ ref('int_round_inputs') }} as inputs
+        where inputs.round_id = built.round_id
+            and inputs.unit_kod = built.unit_kod
+            and inputs.unit_inputs = built.unit_inputs
+    )
     {%- endif %}
 {% endmacro %}
 
 {#- SQL condition: the round `round_expression` has no rows in the model yet (new, or deleted as
     stale by delete_stale_rounds). Outside incremental runs every round is missing. -#}
-{% macro round_not_built(round_expression, round_column='round_id', built_where='true') -%}
+{% macro round_not_built(round_expression, round_column='round_id') -%}
     {%- if is_incremental() -%}
     not exists (select 1 from {{ this }} as built
-                where built.{{ round_column }} = {{ round_expression }} and {{ built_where }})
+                where built.{{ round_column }} = {{ round_expression }})
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- SQL condition: the unit has no rows of the round in the model yet (new, or deleted as stale
+    by delete_stale_units). The model needs an index on (round_id, unit_kod). -#}
+{% macro unit_not_built(round_expression, unit_expression) -%}
+    {%- if is_incremental() -%}
+    not exists (select 1 from {{ this }} as built
+                where built.round_id = {{ round_expression }}
+                    and built.unit_kod = {{ unit_expression }})
     {%- else -%}
     true
     {%- endif -%}
@@ -31,3 +53,19 @@
 {% macro last_complete_year(round_expression) -%}
     (left({{ round_expression }}, 4)::int - case when right({{ round_expression }}, 2) = '12' then 0 else 1 end)
 {%- endmacro %}
+
+{#- int_case_records_in_force: the cases of uploads no longer in force, or of a gate run that is
+    no longer the upload's latest, are deleted before the new ones are made. -#}
+{% macro delete_stale_uploads() %}
+    {%- if is_incremental() %}
+    delete from {{ this }} as built
+    where not exists (
+        select 1
+        from {{ ref('int_uploads_in_force') }} as uploads
+        left join {{ ref('int_upload_latest_runs') }} as latest_run
+            on uploads.upload_id = latest_run.upload_id
+        where uploads.upload_id = built.upload_id
+            and coalesce(latest_run.run_id, 0) = built.run_id
+    )
+    {%- endif %}
+{% endmacro %}

@@ -81,3 +81,79 @@
         {{ exceptions.raise_compiler_error("national figure " ~ figure_id ~ " has no rule for category " ~ category) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- The breakdowns of the national figures: {'dimensions': name -> expression over a case of
+    int_case_periods, 'breakdowns': name -> (its dimensions, the levels it is published at)}.
+    Every dimension is a breakdown at riket; kön also at kommun and län, hederskontext at län;
+    the cross-tabulations kön x hederskontext and kön x åldersgrupp at riket. -#}
+{% macro national_figure_breakdowns() %}
+{%- set rules = national_figure_rules() -%}
+{%- set dimensions = {
+    'kon': 'kon_kod',
+    'aldersgrupp': 'aldersgrupp',
+    'hedersrelaterat': "case hedersrelaterat when 1 then 'ja' when 2 then 'nej' when 3 then 'vet_inte' end",
+    'riskbedomning': rules['riskbedomning']['category'],
+    'ursprung': 'ursprung::text',
+    'valdets_grad': 'valdets_grad::text',
+    'maluppfoljning': 'maluppfoljning::text',
+    'arendelangd': 'arendelangd_grupp',
+    'storleksgrupp': 'storleksgrupp_kod',
+    'befolkningsgrupp': 'befolkningsgrupp_kod',
+    'funktionsnedsattning': 'funktionsnedsattning_grupp',
+    'toppgrupp': "case when is_closed then case when toppgrupp then 'ja' else 'nej' end end",
+    'forandring_valdsutsatthet': 'forandring_valdsutsatthet::text',
+    'riskinstrument': 'riskforandring_instrument',
+} -%}
+{%- set breakdowns = {'alla': ([], ['kommun', 'lan', 'riket'])} -%}
+{%- for dimension in dimensions -%}
+    {%- do breakdowns.update({dimension: ([dimension], ['riket'])}) -%}
+{%- endfor -%}
+{%- do breakdowns.update({
+    'kon': (['kon'], ['kommun', 'lan', 'riket']),
+    'hedersrelaterat': (['hedersrelaterat'], ['lan', 'riket']),
+    'kon_hedersrelaterat': (['kon', 'hedersrelaterat'], ['riket']),
+    'kon_aldersgrupp': (['kon', 'aldersgrupp'], ['riket']),
+}) -%}
+{{ return({'dimensions': dimensions, 'breakdowns': breakdowns}) }}
+{% endmacro %}
+
+{#- What every case adds to each national figure, as the columns of int_figure_sums: a list of
+    {figure_id, category, column, expression}, category none for the figure's population,
+    'answered' for its N and 'answers' for its number of answers (multiple choice), else an
+    answer category of int_figure_categories (read while compiling; 'saknas' is the
+    population minus N). Columns are named <figure>__population, <figure>__n,
+    <figure>__answers and <figure>__c_<category> (characters other than a-z0-9 as '_'). -#}
+{% macro national_figure_measures() %}
+{%- set rules = national_figure_rules() -%}
+{%- set measures = [] -%}
+{%- if execute -%}
+    {%- set categories = run_query("select figure_id, category from " ~ ref('int_figure_categories')
+                                   ~ " where category <> 'saknas' order by figure_id, sort_order, category") -%}
+    {%- for figure_id in categories.columns[0].values() | unique -%}
+        {%- if figure_id not in rules -%}
+            {{ exceptions.raise_compiler_error("national figure " ~ figure_id ~ " has no rule in national_figure_rules()") }}
+        {%- endif -%}
+        {%- set rule = rules[figure_id] -%}
+        {%- set answered = 'in_' ~ figure_id ~ ' and coalesce(' ~ rule['answered'] ~ ', false)' -%}
+        {%- do measures.append({'figure_id': figure_id, 'category': none, 'column': figure_id ~ '__population',
+                                'expression': 'in_' ~ figure_id ~ '::int'}) -%}
+        {%- do measures.append({'figure_id': figure_id, 'category': 'answered', 'column': figure_id ~ '__n',
+                                'expression': '(' ~ answered ~ ')::int'}) -%}
+        {%- if 'chosen' in rule -%}
+            {%- do measures.append({'figure_id': figure_id, 'category': 'answers', 'column': figure_id ~ '__answers',
+                'expression': 'case when in_' ~ figure_id ~ ' then ' ~ count_chosen(rule['chosen'], rule.get('codes')) ~ ' else 0 end'}) -%}
+        {%- endif -%}
+        {%- for row in categories.rows if row[0] == figure_id -%}
+            {%- set column = figure_id ~ '__c_' ~ modules.re.sub('[^a-z0-9]', '_', row[1] | lower) -%}
+            {%- if column in measures | map(attribute='column') -%}
+                {{ exceptions.raise_compiler_error("two categories of " ~ figure_id ~ " make column " ~ column) }}
+            {%- endif -%}
+            {%- do measures.append({'figure_id': figure_id, 'category': row[1], 'column': column,
+                'expression': 'case when ' ~ answered ~ ' and '
+                    ~ national_figure_category_condition(rules, figure_id, row[1])
+                    ~ ' then ' ~ rule.get('value', 1) ~ ' else 0 end'}) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+{%- endif -%}
+{{ return(measures) }}
+{% endmacro %}

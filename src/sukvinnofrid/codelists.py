@@ -5,7 +5,7 @@
   code/codes variable (code_list 'answer'), and for the risk assessments (suv 90) the
   instruments (code_list 'instrument') and the time points (code_list 'time_point').
 - `dbt_project/macros/catalogue.sql`: the variables and their codes as a Jinja structure, so the
-  staging model and the bridge tables loop over the catalogue instead of repeating it.
+  staging model and the case models loop over the catalogue instead of repeating it.
 - `dbt_project/models/{staging,intermediate}/_*__generated.yml`: the properties of the case-row
   models, the hand-written half in `dbt_project/case_models.yml` plus a described column for
   every catalogue variable (`case_model_properties`).

@@ -192,7 +192,8 @@ def build_warehouse() -> bool:
     full_refresh = last_project != project
     if full_refresh:
         log.info("dbt project or pseudonym key changed since the last build: full refresh")
-    transform.build(full_refresh=full_refresh)
+    # the seeds are part of the project: loaded again only when it changed
+    transform.build(full_refresh=full_refresh, seeds=full_refresh)
     with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO ops.dbt_builds (fingerprint, project_fingerprint) VALUES (:f, :p) "

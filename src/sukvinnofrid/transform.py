@@ -124,19 +124,22 @@ def run_dbt(args: list[str], project_dir: Path | None = None) -> object:
 
 
 def build(project_dir: Path | None = None, select: list[str] | None = None,
-          full_refresh: bool = False, unit_tests: bool = False) -> None:
+          full_refresh: bool = False, unit_tests: bool = False, seeds: bool = True) -> None:
     """Seeds, staging/intermediate/marts models, the case-state snapshot and all data tests.
-    The incremental models add only new uploads and rebuild only changed rounds; `full_refresh`
+    The incremental models add only new uploads and rebuild only what changed; `full_refresh`
     rebuilds them from scratch (needed when the models, seeds or pseudonym key changed).
     The dbt unit tests test the models' code, not the data, so a round's build leaves them out
-    (as dbt recommends for production); `unit_tests` runs them too (the test suite, CI)."""
+    (as dbt recommends for production); `unit_tests` runs them too (the test suite, CI).
+    `seeds=False` leaves the seeds as they are in the warehouse (the caller knows they have not
+    changed since they were loaded); their data tests still run."""
     args = ["build"]
     if select:
         args += ["--select", *select]
     if full_refresh:
         args.append("--full-refresh")
-    if not unit_tests:
-        args += ["--exclude-resource-type", "unit_test"]
+    excluded = [kind for kind, wanted in (("unit_test", unit_tests), ("seed", seeds)) if not wanted]
+    if excluded:
+        args += ["--exclude-resource-type", *excluded]
     run_dbt(args, project_dir=project_dir)
 
 

@@ -10,17 +10,26 @@
     With every column of int_case_versions plus the kommun's size groups
     (int_kommun_storleksgrupper, by total inhabitants): storleksgrupp_kod, befolkningsgrupp_kod.
 -#}
-{#- Incremental by round: only rounds whose inputs changed are rebuilt (int_round_inputs). -#}
--- depends_on: {{ ref('int_round_inputs') }}
+{#- Incremental by round and unit, like int_case_versions. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_stale_rounds() }}",
+    pre_hook="{{ delete_stale_units() }}",
+    indexes=[{'columns': ['round_id', 'unit_kod']}],
 ) }}
 
-with versions as (
-    select * from {{ ref('int_case_versions') }}
-    where {{ round_not_built('int_case_versions.round_id') }}
+with units as (
+    select round_id, unit_kod
+    from {{ ref('int_round_inputs') }} as inputs
+    where {{ unit_not_built('inputs.round_id', 'inputs.unit_kod') }}
+),
+
+versions as (
+    select versions.*
+    from {{ ref('int_case_versions') }} as versions
+    inner join units
+        on versions.round_id = units.round_id
+        and versions.unit_kod = units.unit_kod
 ),
 
 periods as (

@@ -13,23 +13,34 @@
     Phases: has_insats when a start date (v117, valid or not) or an insats (v118) is registered;
     is_closed when a date (v256, valid or not) or a reason (v257) for closing is registered.
 -#}
+{#- Incremental by upload: an upload's cases are made once per gate run; an upload no longer in
+    force (replaced by a correction) or gated again is deleted and, if in force, made again. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_stale_uploads() }}",
+    indexes=[{'columns': ['upload_id']}],
+) }}
 {%- set scope = catalogue_variables() | selectattr('out_of_scope_below', 'defined') | list -%}
 with uploads as (
-    select * from {{ ref('int_uploads_in_force') }}
+    select uploads.*, coalesce(latest_run.run_id, 0) as run_id
+    from {{ ref('int_uploads_in_force') }} as uploads
+    left join {{ ref('int_upload_latest_runs') }} as latest_run
+        on uploads.upload_id = latest_run.upload_id
+    {%- if is_incremental() %}
+    where not exists (select 1 from {{ this }} as built where built.upload_id = uploads.upload_id)
+    {%- endif %}
 ),
 
 case_records as (
     select * from {{ ref('stg_raw__case_records') }}
-),
-
-latest_run as (
-    select * from {{ ref('int_upload_latest_runs') }}
+    where upload_id in (select upload_id from uploads)
 ),
 
 rejected_rows as (
     select distinct findings.upload_id, findings.source_row
     from {{ ref('stg_quality__row_findings') }} as findings
-    inner join latest_run on findings.run_id = latest_run.run_id
+    inner join uploads on findings.run_id = uploads.run_id
     where findings.severity = 'reject'
 ),
 
@@ -38,6 +49,7 @@ cases as (
         uploads.unit_kod,
         uploads.round_id,
         case_records.upload_id,
+        uploads.run_id,
         case_records.source_row,
         md5(concat_ws('|',
             uploads.unit_kod,

@@ -6,31 +6,21 @@
     The registrations are as the statistics count them (int_case_records_in_force: a wrong
     answer is null), with the derived groups every figure uses.
 -#}
-{#- Incremental by round: only rounds whose inputs changed are rebuilt (int_round_inputs). -#}
+{#- Incremental by round and unit: only the units whose inputs changed are rebuilt
+    (int_round_inputs), so a corrected upload rebuilds that unit's cases, not the round. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_stale_rounds() }}",
+    pre_hook="{{ delete_stale_units() }}",
+    indexes=[{'columns': ['round_id', 'unit_kod']}],
 ) }}
 {%- set slots = risk_slots() %}
 
-with uploads as (
-    select * from {{ ref('int_uploads_in_force') }}
-),
-
-rounds as (
-    select round_id, round_inputs
-    from {{ ref('int_round_inputs') }}
-    where {{ round_not_built('int_round_inputs.round_id') }}
-),
-
-state_upload as (
-    -- per round and unit, the round of the upload that is the unit's state as of that round
-    select rounds.round_id, rounds.round_inputs, uploads.unit_kod,
-        max(uploads.round_id) as source_round_id
-    from rounds
-    inner join uploads on uploads.round_id <= rounds.round_id
-    group by rounds.round_id, rounds.round_inputs, uploads.unit_kod
+with state_upload as (
+    -- per round and unit not built yet, the upload that is the unit's state as of that round
+    select round_id, unit_kod, upload_id, unit_inputs
+    from {{ ref('int_round_inputs') }} as inputs
+    where {{ unit_not_built('inputs.round_id', 'inputs.unit_kod') }}
 ),
 
 records as (
@@ -48,7 +38,7 @@ kommuner as (
 versions as (
     select
         state_upload.round_id,
-        state_upload.round_inputs,
+        state_upload.unit_inputs,
         records.round_id as source_round_id,
         records.case_id,
         records.upload_id,
@@ -59,15 +49,13 @@ versions as (
         records.is_closed,
         {{- select_typed_case_columns('records') }}
     from state_upload
-    inner join records
-        on records.unit_kod = state_upload.unit_kod
-        and records.round_id = state_upload.source_round_id
+    inner join records on records.upload_id = state_upload.upload_id
     left join stadsdelar on records.unit_kod = stadsdelar.stadsdel_kod
 )
 
 select
     versions.round_id,
-    versions.round_inputs,
+    versions.unit_inputs,
     versions.case_id,
     versions.source_round_id,
     versions.upload_id,

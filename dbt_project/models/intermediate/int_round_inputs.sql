@@ -1,10 +1,14 @@
 {#-
-    What each round's case versions are made of, as one fingerprint per round: per reporting
-    unit, the in-force upload that is its state as of the round (the unit's latest round <= R)
-    and that upload's latest gate run (which rows it rejected). Uploads never change once
-    landed, so a round whose fingerprint is unchanged has the same versions, periods and figures
-    as when they were built: the incremental models rebuild only the rounds whose fingerprint
-    changed (a new round, a corrected upload, a re-gated upload) and drop rounds that are gone.
+    What each round is made of, one row per round and reporting unit: the unit's upload in force
+    as of the round (its latest accepted upload with a round <= the round: uploads are
+    cumulative extracts), that upload's latest gate run (which rows it rejected), and two
+    fingerprints. Uploads never change once landed, so
+    - unit_inputs (md5 of upload and gate run) unchanged means the unit's case versions, periods
+      and partial sums of the round are as when they were built: the incremental models rebuild
+      only the (round, unit) pairs whose fingerprint changed (a new round, a corrected upload, a
+      re-gated upload) and delete pairs that are gone;
+    - round_inputs (md5 of every unit's unit_inputs) does the same for the models per round
+      (the areas and figures that add units up).
     A change of the project or the pseudonymisation key needs a full refresh instead
     (sukvinnofrid.pipeline.build_warehouse does that).
 -#}
@@ -24,18 +28,27 @@ state_upload as (
     select distinct on (rounds.round_id, uploads.unit_kod)
         rounds.round_id,
         uploads.unit_kod,
-        uploads.upload_id
+        uploads.upload_id,
+        uploads.round_id as source_round_id
     from rounds
     inner join uploads on uploads.round_id <= rounds.round_id
     order by rounds.round_id, uploads.unit_kod, uploads.round_id desc
+),
+
+unit_inputs as (
+    select
+        state_upload.round_id,
+        state_upload.unit_kod,
+        state_upload.upload_id,
+        state_upload.source_round_id,
+        md5(state_upload.upload_id || ':' || coalesce(latest_run.run_id, 0)) as unit_inputs
+    from state_upload
+    left join latest_run on state_upload.upload_id = latest_run.upload_id
 )
 
 select
-    state_upload.round_id,
-    md5(string_agg(
-        state_upload.unit_kod || ':' || state_upload.upload_id || ':' || coalesce(latest_run.run_id, 0),
-        ',' order by state_upload.unit_kod
-    )) as round_inputs
-from state_upload
-left join latest_run on state_upload.upload_id = latest_run.upload_id
-group by state_upload.round_id
+    unit_inputs.*,
+    md5(string_agg(unit_inputs.unit_kod || ':' || unit_inputs.unit_inputs, ',')
+        over (partition by unit_inputs.round_id order by unit_inputs.unit_kod
+              rows between unbounded preceding and unbounded following)) as round_inputs
+from unit_inputs

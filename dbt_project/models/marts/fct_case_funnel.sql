@@ -6,8 +6,26 @@
     med_maluppfoljning, med_brukarenkat) and, in orange in the report, the missing
     registrations: a wrong or missing answer is counted here, never a reason to drop the case.
 -#}
-with versions as (
-    select * from {{ ref('int_case_versions') }}
+{#- Incremental by round (int_round_inputs): only rounds whose inputs changed are built again, so
+    a round costs the same however many rounds came before it. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_stale_rounds() }}",
+    on_schema_change='fail',
+) }}
+
+with rounds as (
+    -- one lookup per round (not per unit) in the table's index
+    select round_id, round_inputs
+    from (select distinct round_id, round_inputs from {{ ref('int_round_inputs') }}) as inputs
+    where {{ round_not_built('inputs.round_id') }}
+),
+
+versions as (
+    select versions.*
+    from {{ ref('int_case_versions') }} as versions
+    where versions.round_id in (select round_id from rounds)
 ),
 
 by_area as (
@@ -58,6 +76,7 @@ grid as (
 
 select
     grid.round_id,
+    rounds.round_inputs,
     grid.level,
     grid.area_code,
     grid.kon,
@@ -74,6 +93,7 @@ select
     coalesce(counts.avslutade_utan_maluppfoljning, 0) as avslutade_utan_maluppfoljning,
     coalesce(counts.avslutade_utan_brukarenkat, 0) as avslutade_utan_brukarenkat
 from grid
+inner join rounds on grid.round_id = rounds.round_id
 left join counts
     on grid.round_id = counts.round_id
     and grid.level = counts.level

@@ -25,8 +25,26 @@
     'approximation' (any approximation behind a value makes it one). Withholding of small
     counts happens when publishing.
 -#}
-with versions as (
-    select * from {{ ref('int_case_versions') }}
+{#- Incremental by round (int_round_inputs): only rounds whose inputs changed are built again, so
+    a round costs the same however many rounds came before it. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_stale_rounds() }}",
+    on_schema_change='fail',
+) }}
+
+with rounds as (
+    -- one lookup per round (not per unit) in the table's index
+    select round_id, round_inputs
+    from (select distinct round_id, round_inputs from {{ ref('int_round_inputs') }}) as inputs
+    where {{ round_not_built('inputs.round_id') }}
+),
+
+versions as (
+    select versions.*
+    from {{ ref('int_case_versions') }} as versions
+    where versions.round_id in (select round_id from rounds)
 ),
 
 units as (
@@ -146,29 +164,35 @@ by_stadsdel as (
     from unit_values
     where is_stadsdel
     group by round_id, figure, kommun_kod, year, gender
+),
+
+key_figures as (
+    select
+        round_id, figure, 'kommun' as area_type, kommun_kod, kommun_kod as unit_kod,
+        kommun_kod as kolada_id, year, gender, covered, case_count, population_18plus,
+        population_source, value_per_10000, 'kvot' as value_method, 1 as units
+    from unit_values
+    where not is_stadsdel
+
+    union all
+
+    select
+        round_id, figure, 'kommun', kommun_kod, kommun_kod, kommun_kod, year, gender, covered,
+        case_count, population_18plus, population_source, value_per_10000, 'medel_stadsdelar', units
+    from by_stadsdel
+
+    union all
+
+    select
+        unit_values.round_id, unit_values.figure, 'ou', unit_values.kommun_kod, unit_values.unit_kod,
+        stadsdelar.kolada_ou_id, unit_values.year, unit_values.gender, unit_values.covered,
+        unit_values.case_count, unit_values.population_18plus, unit_values.population_source,
+        unit_values.value_per_10000, 'kvot', 1
+    from unit_values
+    inner join stadsdelar on unit_values.unit_kod = stadsdelar.stadsdel_kod
+    where unit_values.is_stadsdel
 )
 
-select
-    round_id, figure, 'kommun' as area_type, kommun_kod, kommun_kod as unit_kod,
-    kommun_kod as kolada_id, year, gender, covered, case_count, population_18plus,
-    population_source, value_per_10000, 'kvot' as value_method, 1 as units
-from unit_values
-where not is_stadsdel
-
-union all
-
-select
-    round_id, figure, 'kommun', kommun_kod, kommun_kod, kommun_kod, year, gender, covered,
-    case_count, population_18plus, population_source, value_per_10000, 'medel_stadsdelar', units
-from by_stadsdel
-
-union all
-
-select
-    unit_values.round_id, unit_values.figure, 'ou', unit_values.kommun_kod, unit_values.unit_kod,
-    stadsdelar.kolada_ou_id, unit_values.year, unit_values.gender, unit_values.covered,
-    unit_values.case_count, unit_values.population_18plus, unit_values.population_source,
-    unit_values.value_per_10000, 'kvot', 1
-from unit_values
-inner join stadsdelar on unit_values.unit_kod = stadsdelar.stadsdel_kod
-where unit_values.is_stadsdel
+select key_figures.*, rounds.round_inputs
+from key_figures
+inner join rounds on key_figures.round_id = rounds.round_id

@@ -1,9 +1,9 @@
 {#-
     The national figures of the report's chapter 2 (diagrams 2-27 and the figures quoted in the
     text; seed national_figures states each one's population, N and source), for every round as
-    of itself (int_case_periods): per round_id, period ('round': the round; 'year': a calendar
-    year of datum för aktualisering that the round covers completely), level and area, and
-    broken down:
+    of itself (int_case_periods, summed per unit in int_figure_sums): per round_id, period
+    ('round': the round; 'year': a calendar year of datum för aktualisering that the round
+    covers completely), level and area, and broken down:
       - at riket: kön, åldersgrupp, hederskontext, riskbedömning, ursprung, våldets grad,
         måluppföljning, ärendelängd, storleksgrupp, befolkningsgrupp, funktionsnedsättning,
         toppgrupp, förändring i våldsutsatthet (202), riskinstrument (riskforandring only), and
@@ -17,118 +17,32 @@
     One row per figure, category, breakdown value, level, area and period of a round: every
     category of the figure, 0 when no case, plus category 'saknas' (uppgift saknas).
 -#}
-{#- One pass over int_case_periods: each case's contribution to every figure and category (the
-    rules of macro national_figure_rules, the categories of int_figure_categories) as integer
-    columns, summed per grouping set. Incremental by round like int_case_periods. The grouping
-    sets hash when there is memory for it; `set local` lasts only for this model's transaction. -#}
+{#- The units' sums (int_figure_sums) added up per level and area, each category's count beside
+    its figure's N. Incremental by round: a round whose inputs changed is added up again from
+    the units' sums (cheap: a few rows per unit), so a corrected upload does not recount the
+    round's cases. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook=["set local work_mem = '256MB'", "{{ delete_stale_rounds() }}"],
+    pre_hook="{{ delete_stale_rounds() }}",
+    indexes=[{'columns': ['round_id']}],
 ) }}
-{%- set rules = national_figure_rules() -%}
-{%- set dimensions = {
-    'kon': 'kon_kod',
-    'aldersgrupp': 'aldersgrupp',
-    'hedersrelaterat': "case hedersrelaterat when 1 then 'ja' when 2 then 'nej' when 3 then 'vet_inte' end",
-    'riskbedomning': rules['riskbedomning']['category'],
-    'ursprung': 'ursprung::text',
-    'valdets_grad': 'valdets_grad::text',
-    'maluppfoljning': 'maluppfoljning::text',
-    'arendelangd': 'arendelangd_grupp',
-    'storleksgrupp': 'storleksgrupp_kod',
-    'befolkningsgrupp': 'befolkningsgrupp_kod',
-    'funktionsnedsattning': 'funktionsnedsattning_grupp',
-    'toppgrupp': "case when is_closed then case when toppgrupp then 'ja' else 'nej' end end",
-    'forandring_valdsutsatthet': 'forandring_valdsutsatthet::text',
-    'riskinstrument': 'riskforandring_instrument',
-} -%}
-{#- breakdown name -> (its dimensions, the levels it is made at) -#}
-{%- set breakdowns = {'alla': ([], ['kommun', 'lan', 'riket'])} -%}
-{%- for dimension in dimensions -%}
-    {%- do breakdowns.update({dimension: ([dimension], ['riket'])}) -%}
-{%- endfor -%}
-{%- do breakdowns.update({
-    'kon': (['kon'], ['kommun', 'lan', 'riket']),
-    'hedersrelaterat': (['hedersrelaterat'], ['lan', 'riket']),
-    'kon_hedersrelaterat': (['kon', 'hedersrelaterat'], ['riket']),
-    'kon_aldersgrupp': (['kon', 'aldersgrupp'], ['riket']),
-}) -%}
-{%- set area_columns = {'kommun': 'kommun_kod', 'lan': 'lan_kod', 'riket': none} -%}
-{#- The grouping sets, each with the GROUPING() bitmask that tells it apart. -#}
-{%- set grouped = ['kommun_kod', 'lan_kod'] -%}
-{%- for dimension in dimensions -%}{%- do grouped.append('by_' ~ dimension) -%}{%- endfor -%}
-{%- set sets = [] -%}
-{%- for name, (dims, levels) in breakdowns.items() -%}
-    {%- for level in levels -%}
-        {%- set columns = [area_columns[level]] if area_columns[level] else [] -%}
-        {%- for dim in dims -%}{%- do columns.append('by_' ~ dim) -%}{%- endfor -%}
-        {%- set mask = namespace(value=0) -%}
-        {%- for column in grouped -%}
-            {%- if column not in columns -%}
-                {%- set mask.value = mask.value + 2 ** (grouped | length - loop.index) -%}
-            {%- endif -%}
-        {%- endfor -%}
-        {%- do sets.append({'name': name, 'dims': dims, 'level': level, 'columns': columns, 'mask': mask.value}) -%}
-    {%- endfor -%}
-{%- endfor -%}
-{#- (figure_id, category, what the case adds): category none = the population, 'answered' and
-    'answers' (multiple choice) the figure's N and its number of answers -#}
-{%- set measures = [] -%}
-{%- if execute -%}
-    {%- set categories = run_query("select figure_id, category from " ~ ref('int_figure_categories')
-                                   ~ " where category <> 'saknas' order by figure_id, sort_order, category") -%}
-    {%- for figure_id in categories.columns[0].values() | unique -%}
-        {%- if figure_id not in rules -%}
-            {{ exceptions.raise_compiler_error("national figure " ~ figure_id ~ " has no rule in national_figure_rules()") }}
-        {%- endif -%}
-        {%- set rule = rules[figure_id] -%}
-        {%- do measures.append((figure_id, none, 'in_' ~ figure_id ~ '::int')) -%}
-        {%- do measures.append((figure_id, 'answered', '(in_' ~ figure_id ~ ' and coalesce(' ~ rule['answered'] ~ ', false))::int')) -%}
-        {%- if 'chosen' in rule -%}
-            {%- do measures.append((figure_id, 'answers', 'case when in_' ~ figure_id ~ ' then '
-                ~ count_chosen(rule['chosen'], rule.get('codes')) ~ ' else 0 end')) -%}
-        {%- endif -%}
-        {%- for row in categories.rows if row[0] == figure_id -%}
-            {%- do measures.append((figure_id, row[1],
-                'case when in_' ~ figure_id ~ ' and coalesce(' ~ rule['answered'] ~ ', false) and '
-                ~ national_figure_category_condition(rules, figure_id, row[1])
-                ~ ' then ' ~ rule.get('value', 1) ~ ' else 0 end')) -%}
-        {%- endfor -%}
-    {%- endfor -%}
-{%- endif -%}
-{%- set index = {} -%}
-{%- for measure in measures -%}{%- do index.update({(measure[0], measure[1]): loop.index}) -%}{%- endfor -%}
+{%- set breakdowns = national_figure_breakdowns()['breakdowns'] -%}
+{%- set measures = national_figure_measures() -%}
+{%- set column_of = {} -%}
+{%- for measure in measures -%}{%- do column_of.update({(measure['figure_id'], measure['category']): measure['column']}) -%}{%- endfor -%}
 
-with populations as (
-    select
-        *,
-        {%- for figure_id, rule in rules.items() %}
-        coalesce({{ rule['population'] }}, false) as in_{{ figure_id }},
-        {%- endfor %}
-        {%- for dimension, expression in dimensions.items() %}
-        {{ expression }} as by_{{ dimension }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    from {{ ref('int_case_periods') }} as case_periods
-    where {{ round_not_built('case_periods.round_id') }}
+with rounds as (
+    -- one lookup per round (not per unit) in the table's index
+    select round_id, round_inputs
+    from (select distinct round_id, round_inputs from {{ ref('int_round_inputs') }}) as inputs
+    where {{ round_not_built('inputs.round_id') }}
 ),
 
-round_inputs as (
-    select * from {{ ref('int_round_inputs') }}
-),
-
-case_measures as (
-    select
-        round_id,
-        period_type,
-        period,
-        {%- for column in grouped %}
-        {{ column }},
-        {%- endfor %}
-        {%- for measure in measures %}
-        {{ measure[2] }} as measure_{{ loop.index }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    from populations
+unit_sums as (
+    select unit_sums.*
+    from {{ ref('int_figure_sums') }} as unit_sums
+    inner join rounds on unit_sums.round_id = rounds.round_id
 ),
 
 figures as (
@@ -139,56 +53,34 @@ categories as (
     select * from {{ ref('int_figure_categories') }}
 ),
 
-grouping_sets as (
+-- each breakdown added up at the levels it is published at; kommun figures by round only: a
+-- kommun follows itself over rounds, the calendar years are for län and riket
+groups as (
+    {%- for level, area_column in [('kommun', 'kommun_kod'), ('lan', 'lan_kod'), ('riket', none)] %}
     select
         round_id,
         period_type,
         period,
-        grouping({{ grouped | join(', ') }}) as grouping_mask,
-        {%- for column in grouped %}
-        {{ column }},
-        {%- endfor %}
+        breakdown,
+        breakdown_value,
+        '{{ level }}'::text as level,
+        {{ area_column if area_column else "'00'::text" }} as area_code,
         {%- for measure in measures %}
-        sum(measure_{{ loop.index }}) as measure_{{ loop.index }}{% if not loop.last %},{% endif %}
+        coalesce(sum({{ measure['column'] }}), 0) as {{ measure['column'] }}{% if not loop.last %},{% endif %}
         {%- endfor %}
-    from case_measures
-    group by round_id, period_type, period, grouping sets (
-        {%- for set in sets %}
-        ({{ set['columns'] | join(', ') }}){% if not loop.last %},{% endif %}
-        {%- endfor %}
-    )
-),
-
--- level, area and breakdown of each group; groups of cases without a value of the breakdown
--- are left out of that breakdown (they are in 'alla')
-groups as (
-    select
-        grouping_sets.*,
-        grouped_as.level,
-        grouped_as.breakdown,
-        case grouped_as.level
-            when 'kommun' then grouping_sets.kommun_kod
-            when 'lan' then grouping_sets.lan_kod
-            else '00'
-        end as area_code,
-        grouped_as.breakdown_value
-    from grouping_sets
-    cross join lateral (
-        select * from (values
-            {%- for set in sets %}
-            ({{ set['mask'] }}, '{{ set['level'] }}', '{{ set['name'] }}',
-             {% if set['dims'] -%}
-             case when {% for dim in set['dims'] %}grouping_sets.by_{{ dim }} is not null{% if not loop.last %} and {% endif %}{% endfor %}
-                 then {% for dim in set['dims'] %}grouping_sets.by_{{ dim }}{% if not loop.last %} || '|' || {% endif %}{% endfor %} end
-             {%- else -%}'alla'{%- endif %}){% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ) as breakdown_sets (grouping_mask, level, breakdown, breakdown_value)
-        where breakdown_sets.grouping_mask = grouping_sets.grouping_mask
-    ) as grouped_as
-    where grouped_as.breakdown_value is not null
-        -- kommun figures by round only: a kommun follows itself over rounds, the calendar
-        -- years are for län and riket
-        and not (grouped_as.level = 'kommun' and grouping_sets.period_type = 'year')
+    from unit_sums
+    where breakdown in (
+        {%- for name, (dims, levels) in breakdowns.items() if level in levels -%}
+        '{{ name }}'{% if not loop.last %}, {% endif %}
+        {%- endfor -%})
+        {%- if level == 'kommun' %}
+        and period_type = 'round'
+        {%- endif %}
+    group by round_id, period_type, period, breakdown, breakdown_value{% if area_column %}, {{ area_column }}{% endif %}
+    {% if not loop.last %}
+    union all
+    {% endif %}
+    {%- endfor %}
 ),
 
 -- one row per group, figure and category: the category's count beside the figure's N
@@ -210,16 +102,16 @@ figure_totals as (
     from groups
     cross join lateral (values
         {%- set rows = [] -%}
-        {%- for measure in measures if measure[1] not in (none, 'answered', 'answers') -%}
-            {%- set figure_id = measure[0] -%}
-            {%- set answers = 'groups.measure_' ~ index[(figure_id, 'answers')] if (figure_id, 'answers') in index else 'null::bigint' -%}
-            {%- do rows.append("('" ~ figure_id ~ "', '" ~ (measure[1] | replace("'", "''")) ~ "', groups.measure_"
-                ~ index[(figure_id, measure[1])] ~ ", groups.measure_" ~ index[(figure_id, none)] ~ ", groups.measure_"
-                ~ index[(figure_id, 'answered')] ~ ", " ~ answers ~ ")") -%}
-            {%- if loop.last or loop.nextitem[0] != figure_id -%}
-                {%- do rows.append("('" ~ figure_id ~ "', 'saknas', groups.measure_" ~ index[(figure_id, none)]
-                    ~ " - groups.measure_" ~ index[(figure_id, 'answered')] ~ ", groups.measure_"
-                    ~ index[(figure_id, none)] ~ ", groups.measure_" ~ index[(figure_id, 'answered')] ~ ", " ~ answers ~ ")") -%}
+        {%- for measure in measures if measure['category'] not in (none, 'answered', 'answers') -%}
+            {%- set figure_id = measure['figure_id'] -%}
+            {%- set population = 'groups.' ~ column_of[(figure_id, none)] -%}
+            {%- set n = 'groups.' ~ column_of[(figure_id, 'answered')] -%}
+            {%- set answers = 'groups.' ~ column_of[(figure_id, 'answers')] if (figure_id, 'answers') in column_of else 'null::bigint' -%}
+            {%- do rows.append("('" ~ figure_id ~ "', '" ~ (measure['category'] | replace("'", "''")) ~ "', groups."
+                ~ measure['column'] ~ ", " ~ population ~ ", " ~ n ~ ", " ~ answers ~ ")") -%}
+            {%- if loop.last or loop.nextitem['figure_id'] != figure_id -%}
+                {%- do rows.append("('" ~ figure_id ~ "', 'saknas', " ~ population ~ " - " ~ n ~ ", "
+                    ~ population ~ ", " ~ n ~ ", " ~ answers ~ ")") -%}
             {%- endif -%}
         {%- endfor %}
         {{ rows | join(',\n        ') }}
@@ -263,10 +155,10 @@ select
     -- multiple-choice figures: the number of answers (diagram 6 prints this N: 3 317)
     figure_totals.n_answers,
     -- what the round was built from (int_round_inputs)
-    round_inputs.round_inputs
+    rounds.round_inputs
 from figure_totals
 inner join figures on figure_totals.figure_id = figures.figure_id
-inner join round_inputs on figure_totals.round_id = round_inputs.round_id
+inner join rounds on figure_totals.round_id = rounds.round_id
 inner join categories
     on figure_totals.figure_id = categories.figure_id
     and figure_totals.category = categories.category

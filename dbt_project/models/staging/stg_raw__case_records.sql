@@ -13,12 +13,17 @@
     key or catalogue needs a full refresh; sukvinnofrid.pipeline.build_warehouse does that).
     Columns are generated from the catalogue (macros/catalogue.sql).
 -#}
-{{ config(materialized='incremental', incremental_strategy='append') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          indexes=[{'columns': ['upload_id']}]) }}
 
 with source as (
-    select * from {{ source('raw', 'case_records') }}
+    select * from {{ source('raw', 'case_records') }} as case_records
     {%- if is_incremental() %}
-    where upload_id not in (select distinct upload_id from {{ this }})
+    -- the uploads not typed yet, found by index (the cost of a build does not grow with history)
+    where case_records.upload_id in (
+        select uploads.upload_id from {{ source('raw', 'uploads') }} as uploads
+        where not exists (select 1 from {{ this }} as typed where typed.upload_id = uploads.upload_id)
+    )
     {%- endif %}
 )
 
