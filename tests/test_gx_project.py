@@ -7,18 +7,21 @@ host and no upload value."""
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
 from conftest import PROJECT_ROOT
+from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
 from test_deployment import in_image
 from test_quality import add_upload, valid_row
 
@@ -26,8 +29,8 @@ from sukvinnofrid import pipeline
 from sukvinnofrid.quality import data_docs, gate
 from sukvinnofrid.quality.rules import build_rules
 from sukvinnofrid.quality.suites import (ASSET, BATCH_DEFINITION, CHECKPOINT,
-                                         CHECKPOINT_BOOLEAN_ONLY, DATASOURCE, SUITE_NAME,
-                                         VALIDATION_DEFINITION, gx_id)
+                                         CHECKPOINT_BOOLEAN_ONLY, DATA_DOCS_SITE, DATASOURCE,
+                                         SUITE_NAME, VALIDATION_DEFINITION, gx_id)
 
 MARKUP = ["<script>alert('sukf')</script>", "<img src=x onerror=alert('sukf')>",
           "\"><svg/onload=alert('sukf')>", "=HYPERLINK(\"http://sukf.example\")"]
@@ -161,6 +164,28 @@ def test_one_site_keeps_every_run_and_its_page_is_in_the_summary(clean_warehouse
     assert len(list((output() / "gx" / "validations").rglob("*.json"))) == 3
     # The site's static files are the pages' own, not GX's 4.6 MB folder.
     assert sum(p.stat().st_size for p in (site / "static").rglob("*")) < 2_000_000
+
+
+def test_the_index_lists_the_runs_as_gx_would(clean_warehouse, monkeypatch):
+    """HistoryIndexBuilder reads each stored result's JSON instead of deserialising it: the
+    index it gives is GX's own, run for run."""
+    _three_gate_runs(clean_warehouse, monkeypatch)
+    context = gate.gx_context(clean_warehouse.url)
+    site = context._load_site_builder_from_site_config(
+        context.variables.data_docs_sites[DATA_DOCS_SITE])
+    ours = site.site_index_builder
+    assert isinstance(ours, data_docs.HistoryIndexBuilder)
+    gxs = copy.copy(ours)
+    gxs.__class__ = DefaultSiteIndexBuilder
+    keys = ours._build_validation_and_profiling_result_site_keys(skip_and_clean_missing=False)
+    links = []
+    for builder in (ours, gxs):
+        found: OrderedDict = OrderedDict()
+        builder._add_validations_to_index_links(found, keys)
+        links.append(found)
+    assert links[0] == links[1]
+    assert len(links[0]["validations_links"]) == 3
+    assert {link["validation_success"] for link in links[0]["validations_links"]} == {False}
 
 
 def _local_references(page: Path) -> list[str]:
