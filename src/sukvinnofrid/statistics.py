@@ -36,7 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -100,6 +100,38 @@ def _rows(conn, sql: str, **params) -> list[dict]:
     return [dict(zip(columns, row)) for row in result]
 
 
+class FigureRow(namedtuple("FigureRow", (
+        "figure_id", "category", "level", "area_code", "period_type", "period", "breakdown",
+        "breakdown_value", "numerator", "share_pct", "mean_value", "n", "n_population",
+        "n_saknas", "n_answers", "about"))):
+    """A row of fct_national_figures; what belongs to its figure and category (kind, diagram,
+    title, category_label, sort_order, category_parts) is shared by every row of it (`about`):
+    a national round's figures are a quarter of a million rows."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str):
+        return getattr(self.about, name)
+
+
+def _figure_rows(conn, round_id: str) -> list[FigureRow]:
+    about = {(row.figure_id, row.category): row for row in conn.execute(sa.text(
+        "SELECT DISTINCT figure_id, category, kind, diagram, title, category_label, sort_order,"
+        " category_parts FROM marts.fct_national_figures WHERE round_id = :r"), {"r": round_id})}
+    result = conn.execute(sa.text(
+        "SELECT figure_id, category, level, area_code, period_type, period, breakdown,"
+        " breakdown_value, numerator, share_pct::float8, mean_value::float8, n, n_population,"
+        " n_saknas, n_answers FROM marts.fct_national_figures WHERE round_id = :r"
+        " ORDER BY period_type, period, figure_id, level, area_code, breakdown, breakdown_value,"
+        " sort_order, category"), {"r": round_id})
+    texts: dict[str, str] = {}  # one object per distinct text, not one per row
+    rows = []
+    for values in result:
+        values = [texts.setdefault(v, v) if isinstance(v, str) else v for v in values]
+        rows.append(FigureRow(*values, about[(values[0], values[1])]))
+    return rows
+
+
 MARTS = ("marts.fct_case_funnel", "marts.fct_national_figures", "marts.dim_national_figures")
 
 
@@ -123,7 +155,7 @@ def input_digest(engine: Engine, round_id: str) -> str:
     return sha256_hex(repr(parts).encode())
 
 
-def read_round(engine: Engine, round_id: str) -> tuple[list[dict], list[dict], list[dict]]:
+def read_round(engine: Engine, round_id: str) -> tuple[list[dict], list[FigureRow], list[dict]]:
     """The funnel, the national figures and the figure definitions of one round."""
     with engine.connect() as conn:
         _check_marts(conn)
@@ -132,15 +164,7 @@ def read_round(engine: Engine, round_id: str) -> tuple[list[dict], list[dict], l
         if not funnel:
             raise PublicationError(
                 f"Omgång {round_id} har inga godkända uppladdningar: det finns inget att publicera.")
-        figures = _rows(
-            conn,
-            "SELECT figure_id, diagram, title, kind, breakdown, breakdown_value, category,"
-            " category_label, sort_order, category_parts, level, area_code, period_type, period,"
-            " numerator, denominator, share_pct::float8 AS share_pct,"
-            " mean_value::float8 AS mean_value, n, n_population, n_saknas, n_answers"
-            " FROM marts.fct_national_figures WHERE round_id = :r ORDER BY period_type, period,"
-            " figure_id, level, area_code, breakdown, breakdown_value, sort_order, category",
-            r=round_id)
+        figures = _figure_rows(conn, round_id)
         definitions = _rows(conn, "SELECT * FROM marts.dim_national_figures ORDER BY figure_id")
     return funnel, figures, definitions
 
@@ -204,9 +228,9 @@ def protect_funnel(funnel: list[dict], min_count: int):
                    and not key[3].startswith("~"))
 
 
-def _group_key(row: dict) -> tuple:
-    return (row["period_type"], row["period"], row["figure_id"], row["level"], row["area_code"],
-            row["breakdown"], row["breakdown_value"])
+def _group_key(row) -> tuple:
+    return (row.period_type, row.period, row.figure_id, row.level, row.area_code, row.breakdown,
+            row.breakdown_value)
 
 
 # the cross-tabulations: breakdown -> the breakdowns of its two dimensions
@@ -253,7 +277,7 @@ def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:
     return sums
 
 
-def protect_figures(figures: list[dict], answer_types: dict[str, str], min_count: int):
+def protect_figures(figures: list[FigureRow], answer_types: dict[str, str], min_count: int):
     """Disclosure decisions of the national-figure cells: (group, category) -> (reason, detail),
     the group being (period_type, period, figure, level, area, breakdown, breakdown_value) and
     the category an answer, 'saknas', or N / POPULATION (the group's N and population)."""
@@ -270,35 +294,35 @@ def protect_figures(figures: list[dict], answer_types: dict[str, str], min_count
         rows = by_group[group]
         first = rows[0]
         label = "/".join(str(part) for part in group)
-        counts[(g, N)] = first["n"]
-        counts[(g, POPULATION)] = first["n_population"]
-        counts[(g, "saknas")] = first["n_saknas"]
+        counts[(g, N)] = first.n
+        counts[(g, POPULATION)] = first.n_population
+        counts[(g, "saknas")] = first.n_saknas
         categories[g] = [N, POPULATION, "saknas"]
         relations.append(Relation(((g, POPULATION), (g, N), (g, "saknas")),
                                   "secondary-saknas", f"{label}: population = N + saknas"))
-        if first["kind"] == "mean":
+        if first.kind == "mean":
             continue  # its category holds a sum of counts, not cases: protected through its N
-        answers = [row for row in rows if row["category"] != "saknas"]
+        answers = [row for row in rows if row.category != "saknas"]
         for row in answers:
-            counts[(g, row["category"])] = row["numerator"]
-            categories[g].append(row["category"])
-        codes = [row["category"] for row in answers if row["sort_order"] < 100]
-        if answer_types.get(first["figure_id"]) == "multiple" or len(codes) == 1:
+            counts[(g, row.category)] = row.numerator
+            categories[g].append(row.category)
+        codes = [row.category for row in answers if row.sort_order < 100]
+        if answer_types.get(first.figure_id) == "multiple" or len(codes) == 1:
             for row in answers:  # each answer with its complement: the N minus the answer
-                rest = (g, "~ej " + row["category"])
-                counts[rest] = first["n"] - row["numerator"]
-                relations.append(Relation(((g, N), (g, row["category"]), rest),
+                rest = (g, "~ej " + row.category)
+                counts[rest] = first.n - row.numerator
+                relations.append(Relation(((g, N), (g, row.category), rest),
                                           "secondary-kategori",
-                                          f"{label}: N = {row['category']} + övriga"))
+                                          f"{label}: N = {row.category} + övriga"))
         else:
             relations.append(Relation(tuple((g, c) for c in [N, *codes]),
                                       "secondary-kategori", f"{label}: N = summan av kategorierna"))
             for row in answers:
-                if row["category_parts"]:
-                    parts = row["category_parts"].split("|")
+                if row.category_parts:
+                    parts = row.category_parts.split("|")
                     relations.append(Relation(
-                        ((g, row["category"]), *((g, p) for p in parts)),
-                        "secondary-kategori", f"{label}: {row['category']} = {' + '.join(parts)}"))
+                        ((g, row.category), *((g, p) for p in parts)),
+                        "secondary-kategori", f"{label}: {row.category} = {' + '.join(parts)}"))
     for total, parts, name in _sums(groups):
         t, part_numbers = number[total], [number[p] for p in parts]
         for category in categories[t]:
@@ -359,36 +383,37 @@ def funnel_table(funnel: list[dict], withheld: dict) -> list[dict]:
     return table
 
 
-def figures_table(figures: list[dict], withheld: dict) -> list[dict]:
+PublishedFigure = namedtuple("PublishedFigure", (
+    "period_typ", "period", "niva", "omrade_kod", "omrade", "figur", "diagram", "titel",
+    "uppdelning", "uppdelning_varde", "kategori", "kategori_namn", "antal", "n",
+    "andel_procent", "medelvarde", "n_population", "n_svar"))
+
+
+def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFigure]:
     """The national-figure rows. A value is a number, '..' when withheld, or None when it does
     not apply (a mean figure has no count or share, a share figure no mean). A withheld count
     takes its share with it; a withheld N every share and the mean of its group."""
     table = []
     for row in figures:
         group = _group_key(row)
-        saknas = row["category"] == "saknas"
+        saknas = row.category == "saknas"
         base = POPULATION if saknas else N
-        counted = row["kind"] == "share" or saknas
+        counted = row.kind == "share" or saknas
 
         def shown(key, value):
             return WITHHELD if key in withheld else value
 
-        count = shown((group, row["category"]), row["numerator"]) if counted else None
+        count = shown((group, row.category), row.numerator) if counted else None
         share = None
         if counted:
-            share = WITHHELD if WITHHELD in (count, shown((group, base), 0)) else row["share_pct"]
-        mean = None if counted else shown((group, N), row["mean_value"])
-        table.append({
-            "period_typ": PERIOD_NAMES[row["period_type"]], "period": row["period"],
-            "niva": LEVEL_NAMES[row["level"]], "omrade_kod": row["area_code"],
-            "omrade": _area_name(row["level"], row["area_code"]),
-            "figur": row["figure_id"], "diagram": row["diagram"], "titel": row["title"],
-            "uppdelning": row["breakdown"], "uppdelning_varde": row["breakdown_value"],
-            "kategori": row["category"], "kategori_namn": row["category_label"],
-            "antal": count, "n": shown((group, N), row["n"]), "andel_procent": share,
-            "medelvarde": mean, "n_population": shown((group, POPULATION), row["n_population"]),
-            "n_svar": None if row["n_answers"] is None else shown((group, N), row["n_answers"]),
-        })
+            share = WITHHELD if WITHHELD in (count, shown((group, base), 0)) else row.share_pct
+        mean = None if counted else shown((group, N), row.mean_value)
+        table.append(PublishedFigure(
+            PERIOD_NAMES[row.period_type], row.period, LEVEL_NAMES[row.level], row.area_code,
+            _area_name(row.level, row.area_code), row.figure_id, row.diagram, row.title,
+            row.breakdown, row.breakdown_value, row.category, row.category_label, count,
+            shown((group, N), row.n), share, mean, shown((group, POPULATION), row.n_population),
+            None if row.n_answers is None else shown((group, N), row.n_answers)))
     return table
 
 
@@ -400,7 +425,7 @@ def _cell(value, decimals: int | None = None) -> str:
     return _number(value, decimals)
 
 
-def render_files(round_id: str, funnel: list[dict], figures: list[dict],
+def render_files(round_id: str, funnel: list[dict], figures: list[PublishedFigure],
                  definitions: list[dict]) -> dict[str, bytes]:
     funnel_header = ["omgång", "nivå", "områdeskod", "område", "kön", *FUNNEL_COLUMNS]
     funnel_csv = excel_csv(funnel_header, (
@@ -411,11 +436,10 @@ def render_files(round_id: str, funnel: list[dict], figures: list[dict],
                      "kategorinamn", "antal", "n", "andel (%)", "medelvärde", "n population",
                      "n svar"]
     figures_csv = excel_csv(figure_header, (
-        [round_id, r["period_typ"], r["period"], r["niva"], r["omrade_kod"], r["omrade"],
-         r["figur"], _cell(r["diagram"]), r["titel"], r["uppdelning"], r["uppdelning_varde"],
-         r["kategori"], r["kategori_namn"], _cell(r["antal"]), _cell(r["n"]),
-         _cell(r["andel_procent"], 1), _cell(r["medelvarde"], 1), _cell(r["n_population"]),
-         _cell(r["n_svar"])]
+        [round_id, r.period_typ, r.period, r.niva, r.omrade_kod, r.omrade, r.figur,
+         _cell(r.diagram), r.titel, r.uppdelning, r.uppdelning_varde, r.kategori,
+         r.kategori_namn, _cell(r.antal), _cell(r.n), _cell(r.andel_procent, 1),
+         _cell(r.medelvarde, 1), _cell(r.n_population), _cell(r.n_svar)]
         for r in figures))
     return {
         "tratt.csv": funnel_csv,
@@ -431,26 +455,30 @@ FIGURE_JSON_COLUMNS = ("period_typ", "period", "niva", "omrade_kod", "figur", "u
                        "medelvarde", "n_population", "n_svar")
 
 
-def statistics_document(round_id: str, funnel: list[dict], figures: list[dict]) -> dict:
+def statistics_document(round_id: str, funnel: list[dict],
+                        figures: list[PublishedFigure]) -> dict:
     """Both tables column-wise (one list per row, names in 'kolumner'), the area names once."""
     areas: dict[str, dict[str, str]] = defaultdict(dict)
-    for row in (*funnel, *figures):
+    for row in funnel:
         areas[row["niva"]][row["omrade_kod"]] = row["omrade"]
+    for figure in figures:
+        areas[figure.niva][figure.omrade_kod] = figure.omrade
+    positions = [PublishedFigure._fields.index(c) for c in FIGURE_JSON_COLUMNS]
     return {
         "omgang": round_id,
         "omraden": {level: dict(sorted(names.items())) for level, names in sorted(areas.items())},
         "tratt": {"kolumner": list(FUNNEL_JSON_COLUMNS),
                   "rader": [[row[c] for c in FUNNEL_JSON_COLUMNS] for row in funnel]},
         "nationella_figurer": {"kolumner": list(FIGURE_JSON_COLUMNS),
-                               "rader": [[row[c] for c in FIGURE_JSON_COLUMNS] for row in figures]},
+                               "rader": [[row[i] for i in positions] for row in figures]},
     }
 
 
-def definitions_document(definitions: list[dict], figures: list[dict]) -> dict:
+def definitions_document(definitions: list[dict], figures: list[PublishedFigure]) -> dict:
     """Each figure's definition as the report states it, with its categories and labels."""
     categories: dict[str, dict[str, str]] = defaultdict(dict)
     for row in figures:
-        categories[row["figur"]][row["kategori"]] = row["kategori_namn"]
+        categories[row.figur][row.kategori] = row.kategori_namn
     return {"figurer": [{**definition, "kategorier": categories.get(definition["figure_id"], {})}
                         for definition in definitions]}
 
