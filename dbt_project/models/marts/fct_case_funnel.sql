@@ -51,18 +51,9 @@ counts as (
         level,
         area_code,
         kon,
-        count(*) as aktualiserade,
-        count(*) filter (where has_insats) as med_insats,
-        count(*) filter (where is_closed) as avslutade,
-        count(*) filter (where is_closed and has_maluppfoljning) as med_maluppfoljning,
-        count(*) filter (where is_closed and has_brukarenkat) as med_brukarenkat,
-        count(*) filter (where not has_insats) as utan_insats,
-        count(*) filter (where not is_closed) as pagaende,
-        count(*) filter (where has_insats and datum_insats is null) as med_insats_utan_startdatum,
-        count(*) filter (where is_closed and datum_avslut is null) as avslutade_utan_avslutsdatum,
-        count(*) filter (where is_closed and not has_avslutsorsak) as avslutade_utan_avslutsorsak,
-        count(*) filter (where is_closed and not has_maluppfoljning) as avslutade_utan_maluppfoljning,
-        count(*) filter (where is_closed and not has_brukarenkat) as avslutade_utan_brukarenkat
+        {%- for name, condition in funnel_counts().items() %}
+        count(*) filter (where {{ condition }}) as {{ name }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
     from by_gender
     group by round_id, level, area_code, kon
 ),
@@ -80,18 +71,9 @@ select
     grid.level,
     grid.area_code,
     grid.kon,
-    coalesce(counts.aktualiserade, 0) as aktualiserade,
-    coalesce(counts.med_insats, 0) as med_insats,
-    coalesce(counts.avslutade, 0) as avslutade,
-    coalesce(counts.med_maluppfoljning, 0) as med_maluppfoljning,
-    coalesce(counts.med_brukarenkat, 0) as med_brukarenkat,
-    coalesce(counts.utan_insats, 0) as utan_insats,
-    coalesce(counts.pagaende, 0) as pagaende,
-    coalesce(counts.med_insats_utan_startdatum, 0) as med_insats_utan_startdatum,
-    coalesce(counts.avslutade_utan_avslutsdatum, 0) as avslutade_utan_avslutsdatum,
-    coalesce(counts.avslutade_utan_avslutsorsak, 0) as avslutade_utan_avslutsorsak,
-    coalesce(counts.avslutade_utan_maluppfoljning, 0) as avslutade_utan_maluppfoljning,
-    coalesce(counts.avslutade_utan_brukarenkat, 0) as avslutade_utan_brukarenkat
+    {%- for name in funnel_counts() %}
+    coalesce(counts.{{ name }}, 0) as {{ name }}{% if not loop.last %},{% endif %}
+    {%- endfor %}
 from grid
 inner join rounds on grid.round_id = rounds.round_id
 left join counts

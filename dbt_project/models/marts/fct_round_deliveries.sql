@@ -22,20 +22,7 @@
     ('avslutade_utan_maluppfoljning', 'avslutade'),
     ('avslutade_utan_brukarenkat', 'avslutade'),
 ] %}
-{%- set counts = {
-    'aktualiserade': 'true',
-    'med_insats': 'has_insats',
-    'avslutade': 'is_closed',
-    'med_maluppfoljning': 'is_closed and has_maluppfoljning',
-    'med_brukarenkat': 'is_closed and has_brukarenkat',
-    'utan_insats': 'not has_insats',
-    'pagaende': 'not is_closed',
-    'med_insats_utan_startdatum': 'has_insats and datum_insats is null',
-    'avslutade_utan_avslutsdatum': 'is_closed and datum_avslut is null',
-    'avslutade_utan_avslutsorsak': 'is_closed and not has_avslutsorsak',
-    'avslutade_utan_maluppfoljning': 'is_closed and not has_maluppfoljning',
-    'avslutade_utan_brukarenkat': 'is_closed and not has_brukarenkat',
-} %}
+{%- set counts = funnel_counts() %}
 
 with uploads as (
     select * from {{ ref('stg_raw__uploads') }}

@@ -18,7 +18,8 @@
 the report marts (dim_reporting_units, fct_round_deliveries, fct_key_figure_comparisons, withheld
 by `protection`). Nothing is computed again from cases. The site is static and self-contained
 (no script, no request to another host; the round console links to the feedback reports in
-output/aterkoppling). Unchanged data gives the same bytes, and then nothing is written.
+output/aterkoppling). Unchanged data gives the same bytes, and then nothing is written; when
+not even the inputs changed (`.inputs_sha256` in the site holds their digest), nothing is read.
 
 `review_round` is the same site for a round not yet approved: the round is published as a draft
 into output/granskning/<round>/ (statistik/, kolada/) and its site written to
@@ -36,9 +37,13 @@ from sqlalchemy.engine import Engine
 
 from ..config import get_settings
 from .site import build_site, write_site
-from .sources import ReportError, RoundNotPublished, read_sources
+from .sources import ReportError, RoundNotPublished, inputs_digest, read_sources
 
 __all__ = ["ReportError", "RoundNotPublished", "Site", "render_round", "review_round"]
+
+# the digest of what the site was made from (sources.inputs_digest): an unchanged round is not
+# read and rendered again
+INPUTS_FILE = ".inputs_sha256"
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,18 @@ def _engine(engine: Engine | None) -> Engine:
 def _render(round_id: str, engine: Engine, output: Path, statistik_root: Path,
             kolada_root: Path, site_dir: Path, draft: bool) -> Site:
     started = time.perf_counter()
+    inputs = inputs_digest(round_id, engine, statistik_root, kolada_root, output,
+                           published_statistik_root=output / "statistik")
+    inputs = f"{inputs} {'utkast' if draft else 'publicerad'}\n"
+    marker = site_dir / INPUTS_FILE
+    if marker.is_file() and marker.read_text(encoding="ascii") == inputs:
+        # the same publications, marts, feedback reports and code: the same bytes
+        pages = sum(1 for _ in site_dir.rglob("*.html"))
+        return Site(round_id, site_dir, pages, False, round(time.perf_counter() - started, 2))
     sources = read_sources(round_id, engine, statistik_root, kolada_root,
                            published_statistik_root=output / "statistik")
     files = build_site(sources, site_dir, output, draft=draft)
+    files[INPUTS_FILE] = inputs.encode("ascii")
     written = write_site(site_dir, files)
     pages = sum(1 for name in files if name.endswith(".html"))
     return Site(round_id, site_dir, pages, written, round(time.perf_counter() - started, 2))

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from ..kolada.publish import PublicationError
 from ..readers import ROUND_ID
 from ..statistics import FUNNEL_COLUMNS, WITHHELD
-from ..versioned import PUBLISHED_AT, versions
+from ..versioned import PUBLISHED_AT, code_digest, sha256_hex, versions
 
 KON = ("T", "K", "M")
 
@@ -238,6 +238,37 @@ class RoundSources:
     previous: Statistics | None  # the latest earlier round with a statistics publication
     funnels: dict[str, dict]  # round -> its published funnel (tratt.csv), rounds up to this one
     marts: Marts
+
+
+def inputs_digest(round_id: str, engine: Engine, statistik_root: Path, kolada_root: Path,
+                  output: Path, published_statistik_root: Path | None = None) -> str:
+    """A digest of everything a round's site is made from, so an unchanged round is not read
+    and rendered again: the publication versions it reads (immutable directories, so their
+    names suffice), the report marts' rows (a sum of row hashes), the feedback reports it links
+    to, and the code and reference data (`versioned.code_digest`)."""
+    earlier_root = published_statistik_root or statistik_root
+
+    def version(round_dir: Path) -> str | None:  # e.g. '2023-12/v002', wherever the output is
+        found = latest_version(round_dir)
+        return f"{round_dir.name}/{found.name}" if found else None
+
+    parts: list = [round_id, code_digest(), version(statistik_root / round_id),
+                   version(kolada_root / round_id)]
+    if earlier_root.is_dir():
+        parts += sorted(str(version(path)) for path in earlier_root.iterdir()
+                        if ROUND_ID.match(path.name) and path.name < round_id)
+    with engine.connect() as conn:
+        for table in REPORT_MARTS:
+            if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
+                parts.append(None)
+                continue
+            parts.append(tuple(conn.execute(sa.text(
+                f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text"
+                f" FROM {table} t")).one()))
+    feedback = output / "aterkoppling"
+    if feedback.is_dir():
+        parts += sorted(str(path.relative_to(feedback)) for path in feedback.rglob("*.html"))
+    return sha256_hex(repr(parts).encode())
 
 
 def read_sources(round_id: str, engine: Engine, statistik_root: Path, kolada_root: Path,
