@@ -251,7 +251,7 @@ def _output_lines(published: dict | None = None, site: dict | None = None) -> li
     settings = get_settings()
     return [*(_publication_lines(published) if published else []),
             f"Återkoppling:   {settings.output / 'aterkoppling'}",
-            f"Data Docs:      {settings.output / 'data_docs'}",
+            f"Data Docs:      {settings.output / 'data_docs' / 'index.html'}",
             *(_site_lines(site) if site else [])]
 
 
