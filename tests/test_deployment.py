@@ -142,8 +142,12 @@ def test_each_worker_has_its_own_stage_login_and_nothing_more():
         passwords = {name for name in environment if name in roles.PASSWORD_ENV.values()}
         assert passwords == {roles.PASSWORD_ENV[f"sukf_{stage}"]}, worker
         assert ("SUKF_PSEUDONYM_KEY" in environment) == (stage == "transform"), worker
+    # the other services hold no pipeline setting but the two every DAG parse needs
     for service in AIRFLOW_SERVICES - WORKERS:
-        assert not {n for n in env(service) if n.startswith("SUKF_") and n != "SUKF_HOME"}, service
+        assert {n for n in env(service) if n.startswith("SUKF_")} <= {
+            "SUKF_HOME", "SUKF_REQUIRE_APPROVAL"}, service
+    assert {env(service)["SUKF_REQUIRE_APPROVAL"] for service in AIRFLOW_SERVICES} == {
+        "${SUKF_REQUIRE_APPROVAL:-1}"}
 
 
 def test_environment_variables_are_ones_the_code_reads():
