@@ -91,12 +91,19 @@ class MissingPopulation:
 class MissingPopulationError(PublicationError):
     """Population 18+ (or the value) is missing for cells that would be published."""
 
+    SHOWN = 10  # the message names this many; `missing` holds them all
+
     def __init__(self, missing: Iterable[MissingPopulation]):
         self.missing = tuple(missing)
-        listed = "; ".join(str(m) for m in self.missing)
+        listed = "; ".join(str(m) for m in self.missing[:self.SHOWN])
+        more = len(self.missing) - self.SHOWN
+        years = sorted({m.year for m in self.missing})
         super().__init__(
-            f"population 18+ missing for {len(self.missing)} kommun/year/gender that would be "
-            f"published (kommun, year, gender): {listed}"
+            f"Befolkning 18+ saknas för {len(self.missing)} kombinationer av kommun, år och kön "
+            f"som skulle publiceras (år {', '.join(map(str, years))}): {listed}"
+            + (f" och {more} till" if more > 0 else "")
+            + ". Lägg till befolkningen i dbt_project/seeds/reference (sukvinnofrid "
+            "refresh-population) och bygg om."
         )
 
 
@@ -365,7 +372,8 @@ def build_cells(
         log.warning("mart figures without a KPI definition, not published: %s", sorted(skipped_figures))
     if unknown:
         raise ReferenceDataError(
-            f"kommun codes in {MART_TABLE} not in the reference kommun list: {sorted(unknown)}"
+            f"Kommunkoder i {MART_TABLE} som inte finns i referenslistan över kommuner: "
+            f"{', '.join(sorted(unknown))}"
         )
     if missing:
         raise MissingPopulationError(
