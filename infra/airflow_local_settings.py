@@ -14,8 +14,14 @@ from airflow.exceptions import AirflowClusterPolicyViolation
 # dag_id -> {task_id: stage}; the stage is the Celery queue and the SUKF_<STAGE>_PASSWORD login.
 STAGE_OF_TASK = {
     "su_intake": {"find_new_uploads": "intake", "land_upload": "intake", "announce": "intake"},
-    "su_round": {"quality_gate": "quality", "dbt_build": "transform", "publish_kolada": "publish",
-                 "review": "publish", "approve_publication": "publish", "report": "publish"},
+    "su_round": {
+        "quality_gate": "quality",
+        "dbt_build": "transform",
+        "publish_kolada": "publish",
+        "review": "publish",
+        "approve_publication": "publish",
+        "report": "publish",
+    },
 }
 
 
@@ -24,5 +30,6 @@ def task_policy(task) -> None:
     if stage is None:
         raise AirflowClusterPolicyViolation(
             f"task {task.dag_id}.{task.task_id} has no pipeline stage: add it to STAGE_OF_TASK in "
-            "infra/airflow_local_settings.py (the stage decides its worker and warehouse login)")
+            "infra/airflow_local_settings.py (the stage decides its worker and warehouse login)"
+        )
     task.queue = stage

@@ -17,16 +17,24 @@ from openpyxl.workbook.defined_name import DefinedName
 from sukvinnofrid.catalogue import load_catalogue
 
 COLUMNS = list(load_catalogue().column_names)
-SST_HEAD = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">')
+SST_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+)
 SST_TAIL = b"</sst>"
 
 
-def workbook_bytes(rows: Iterable[Mapping[str, object] | list] = (), columns=COLUMNS, *,
-                   other_sheets: Mapping[str, list[list[object]]] | None = None,
-                   hidden: Iterable[str] = (), comment: str | None = None,
-                   defined_name: str | None = None, title: str | None = None,
-                   footer: str | None = None) -> bytes:
+def workbook_bytes(
+    rows: Iterable[Mapping[str, object] | list] = (),
+    columns=COLUMNS,
+    *,
+    other_sheets: Mapping[str, list[list[object]]] | None = None,
+    hidden: Iterable[str] = (),
+    comment: str | None = None,
+    defined_name: str | None = None,
+    title: str | None = None,
+    footer: str | None = None,
+) -> bytes:
     """An XLSX with sheet 'Ärenden' (the header `columns`, then one row per dict or list of
     values; blank values are empty cells) and optional other sheets (hidden ones among them),
     a cell comment, a defined name, a document title, a page footer."""
@@ -46,7 +54,9 @@ def workbook_bytes(rows: Iterable[Mapping[str, object] | list] = (), columns=COL
     if comment is not None:
         sheet["A1"].comment = Comment(comment, "handläggare")
     if defined_name is not None:
-        workbook.defined_names["anteckning"] = DefinedName("anteckning", attr_text=f'"{defined_name}"')
+        workbook.defined_names["anteckning"] = DefinedName(
+            "anteckning", attr_text=f'"{defined_name}"'
+        )
     if title is not None:
         workbook.properties.title = title
     if footer is not None:
@@ -61,8 +71,9 @@ def parts_of(data: bytes) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def rewrite(data: bytes, replace: Mapping[str, bytes] | None = None,
-            add: Mapping[str, bytes] | None = None) -> bytes:
+def rewrite(
+    data: bytes, replace: Mapping[str, bytes] | None = None, add: Mapping[str, bytes] | None = None
+) -> bytes:
     """The package with some parts replaced or added (deflated as Excel does)."""
     parts = parts_of(data)
     parts.update(replace or {})
@@ -84,8 +95,10 @@ def with_dimension(data: bytes, reference: str, corner_cell: bool = True) -> byt
     if corner_cell:
         corner = reference.split(":")[-1]
         row = corner.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        sheet = sheet.replace("</sheetData>", f'<row r="{row}"><c r="{corner}" t="inlineStr">'
-                              "<is><t>x</t></is></c></row></sheetData>")
+        sheet = sheet.replace(
+            "</sheetData>",
+            f'<row r="{row}"><c r="{corner}" t="inlineStr"><is><t>x</t></is></c></row></sheetData>',
+        )
     return rewrite(data, {"xl/worksheets/sheet1.xml": sheet.encode()})
 
 
@@ -93,11 +106,15 @@ def with_sheet_xml(data: bytes, insert_into_sheet_data: str, sheet: str = "sheet
     """The sheet with raw XML rows appended to its sheetData."""
     name = f"xl/worksheets/{sheet}.xml"
     xml = parts_of(data)[name].decode()
-    return rewrite(data, {name: xml.replace("</sheetData>", insert_into_sheet_data + "</sheetData>")})
+    return rewrite(
+        data, {name: xml.replace("</sheetData>", insert_into_sheet_data + "</sheetData>")}
+    )
 
 
-SST_TYPE = ('<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>')
+SST_TYPE = (
+    '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+)
 
 
 def _declare_shared_strings(parts: dict[str, bytes]) -> None:
@@ -112,22 +129,33 @@ def with_shared_string(data: bytes, runs: list[str]) -> bytes:
     parts = parts_of(data)
     _declare_shared_strings(parts)
     sst = parts.get("xl/sharedStrings.xml", (SST_HEAD + SST_TAIL)).decode()
-    rich = "<si>" + "".join(f'<r><rPr><b/></rPr><t xml:space="preserve">{run}</t></r>'
-                            for run in runs) + "</si>"
+    rich = (
+        "<si>"
+        + "".join(f'<r><rPr><b/></rPr><t xml:space="preserve">{run}</t></r>' for run in runs)
+        + "</si>"
+    )
     count = sst.count("<si>")
     sst = sst.replace("</sst>", rich + "</sst>")
     row = f'<row r="900"><c r="C900" t="s"><v>{count}</v></c></row>'
     sheet = parts["xl/worksheets/sheet1.xml"].decode().replace("</sheetData>", row + "</sheetData>")
-    return rewrite(data, {"xl/sharedStrings.xml": sst.encode(),
-                          "xl/worksheets/sheet1.xml": sheet.encode(),
-                          "[Content_Types].xml": parts["[Content_Types].xml"]})
+    return rewrite(
+        data,
+        {
+            "xl/sharedStrings.xml": sst.encode(),
+            "xl/worksheets/sheet1.xml": sheet.encode(),
+            "[Content_Types].xml": parts["[Content_Types].xml"],
+        },
+    )
 
 
 # --- zip bombs: a deflate stream of repeated independent blocks, never held unpacked -----------
 
+
 def _deflate(data: bytes, final: bool) -> bytes:
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
+    return compressor.compress(data) + compressor.flush(
+        zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH
+    )
 
 
 def repeated_member(head: bytes, block: bytes, times: int, tail: bytes) -> tuple[bytes, int, int]:
@@ -149,24 +177,72 @@ def zip_from_raw(members: list[tuple[str, bytes, int, int, int]]) -> bytes:
     for name, data, crc, size, method in members:
         offset = out.tell()
         encoded = name.encode()
-        out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data),
-                              size, len(encoded), 0) + encoded + data)
-        directory.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21,
-                                     crc, len(data), size, len(encoded), 0, 0, 0, 0, 0, offset)
-                         + encoded)
+        out.write(
+            struct.pack(
+                "<IHHHHHIIIHH",
+                0x04034B50,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(data),
+                size,
+                len(encoded),
+                0,
+            )
+            + encoded
+            + data
+        )
+        directory.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(data),
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + encoded
+        )
     start = out.tell()
     for entry in directory:
         out.write(entry)
-    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(directory), len(directory),
-                          out.tell() - start, start, 0))
+    out.write(
+        struct.pack(
+            "<IHHHHIIH",
+            0x06054B50,
+            0,
+            0,
+            len(directory),
+            len(directory),
+            out.tell() - start,
+            start,
+            0,
+        )
+    )
     return out.getvalue()
 
 
-def bomb_workbook(part: str, head: bytes, block: bytes, times: int, tail: bytes,
-                  declared_size: int | None = None) -> bytes:
+def bomb_workbook(
+    part: str, head: bytes, block: bytes, times: int, tail: bytes, declared_size: int | None = None
+) -> bytes:
     """A small valid workbook whose `part` is replaced by head + block * times + tail, deflated
     (declared with its true size unless `declared_size` lies)."""
-    base = parts_of(workbook_bytes([{c: "1" for c in COLUMNS[:3]}]))
+    base = parts_of(workbook_bytes([dict.fromkeys(COLUMNS[:3], "1")]))
     _declare_shared_strings(base)
     members = []
     for name, body in base.items():
@@ -182,8 +258,9 @@ def shared_strings_bomb(unpacked_mb: int = 1500, string_kb: int = 1024) -> bytes
     """A workbook of a few MB whose shared-strings table unpacks to `unpacked_mb` MB, in
     strings of `string_kb` KB each."""
     block = b"<si><t>" + b"x" * (string_kb * 1024 - 16) + b"</t></si>"
-    return bomb_workbook("xl/sharedStrings.xml", SST_HEAD, block, unpacked_mb * 1024 // string_kb,
-                         SST_TAIL)
+    return bomb_workbook(
+        "xl/sharedStrings.xml", SST_HEAD, block, unpacked_mb * 1024 // string_kb, SST_TAIL
+    )
 
 
 def many_members(count: int) -> bytes:

@@ -60,7 +60,9 @@ class SmtpSink:
                     elif verb == "HELO" or verb == "NOOP":
                         self.reply("250 ok")
                     elif verb == "AUTH":
-                        _, user, password = base64.b64decode(command.split()[2]).decode().split("\0")
+                        _, user, password = (
+                            base64.b64decode(command.split()[2]).decode().split("\0")
+                        )
                         if sink.password is not None and password != sink.password:
                             self.reply("535 authentication failed")
                         else:
@@ -83,8 +85,16 @@ class SmtpSink:
                         data = []
                         while (data_line := self.rfile.readline()) not in (b".\r\n", b""):
                             data.append(data_line[1:] if data_line.startswith(b"..") else data_line)
-                        sink.received.append(Received(sender, recipients, login, email.message_from_bytes(
-                            b"".join(data), policy=email.policy.default)))
+                        sink.received.append(
+                            Received(
+                                sender,
+                                recipients,
+                                login,
+                                email.message_from_bytes(
+                                    b"".join(data), policy=email.policy.default
+                                ),
+                            )
+                        )
                         sender, recipients = "", []
                         self.reply("250 queued")
                     elif verb == "RSET":

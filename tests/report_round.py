@@ -17,15 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from conftest import wipe_warehouse
 
+from conftest import wipe_warehouse
 from sukvinnofrid import pipeline, warehouse
 from sukvinnofrid.synthetic import generate_round_files
 
 ROUNDS = ("2023-06", "2023-12")
 ROUND = ROUNDS[-1]
-UNITS = {"0126": 60, "0580": 60, "0586": 60, "2380": 50, "0180-EAV": 50, "0180-RKI": 50,
-         "1984": 3, "0380": 40}
+UNITS = {
+    "0126": 60,
+    "0580": 60,
+    "0586": 60,
+    "2380": 50,
+    "0180-EAV": 50,
+    "0180-RKI": 50,
+    "1984": 3,
+    "0380": 40,
+}
 FORMATS = {"0126": "xlsx", "0586": "csv-semicolon-cp1252"}
 BLOCKED = ("0380", ROUND)  # its second-round file lacks a required column
 # a file name that is markup: the round console must show it as text
@@ -46,11 +54,17 @@ def _still_there(engine, built: ReportRound) -> bool:
     if not (built.site / "index.html").exists():
         return False
     with engine.connect() as conn:
-        if conn.execute(sa.text("SELECT to_regclass('marts.fct_round_deliveries')")).scalar() is None:
+        if (
+            conn.execute(sa.text("SELECT to_regclass('marts.fct_round_deliveries')")).scalar()
+            is None
+        ):
             return False
-        return bool(conn.execute(sa.text(
-            "SELECT count(*) FROM marts.fct_round_deliveries WHERE round_id = :r"), {"r": ROUND}
-        ).scalar())
+        return bool(
+            conn.execute(
+                sa.text("SELECT count(*) FROM marts.fct_round_deliveries WHERE round_id = :r"),
+                {"r": ROUND},
+            ).scalar()
+        )
 
 
 def report_round() -> ReportRound:
@@ -64,8 +78,15 @@ def report_round() -> ReportRound:
     output = Path(os.environ["SUKF_OUTPUT"])
     inbox = Path(os.environ["SUKF_INBOX"])
     files = generate_round_files(
-        inbox, list(UNITS), list(ROUNDS), cases_per_kommun=UNITS, seed=11, formats=FORMATS,
-        since=dt.date(2022, 1, 1), defects={BLOCKED: ["missing_required_column"]})
+        inbox,
+        list(UNITS),
+        list(ROUNDS),
+        cases_per_kommun=UNITS,
+        seed=11,
+        formats=FORMATS,
+        since=dt.date(2022, 1, 1),
+        defects={BLOCKED: ["missing_required_column"]},
+    )
     hostile = next(f.path for f in files if f.kommun_kod == "0586" and f.round_id == ROUND)
     shutil.move(hostile, hostile.with_name(HOSTILE_NAME))
     pipeline.land_new_files()
@@ -74,8 +95,9 @@ def report_round() -> ReportRound:
     for round_id in ROUNDS:
         pipeline.publish(round_id)
         pipeline.report(round_id)
-    _built = ReportRound(output=output, site=output / "rapport" / ROUND,
-                         previous_site=output / "rapport" / ROUNDS[0])
+    _built = ReportRound(
+        output=output, site=output / "rapport" / ROUND, previous_site=output / "rapport" / ROUNDS[0]
+    )
     return _built
 
 
@@ -130,7 +152,11 @@ class _Tables(HTMLParser):
             self.tables.append(self.current)
             self.current = None
         elif tag == "caption" and self.current is not None:
-            self.current.caption, self.in_caption, self.text = "".join(self.text).strip(), False, None
+            self.current.caption, self.in_caption, self.text = (
+                "".join(self.text).strip(),
+                False,
+                None,
+            )
         elif tag == "thead":
             self.in_head = False
         elif tag in ("td", "th") and self.row is not None and self.text is not None:

@@ -22,12 +22,15 @@ def test_generated_files_match_the_catalogue(tmp_path):
     assert written, "nothing generated"
     for path in written:
         committed = ROOT / path.relative_to(tmp_path)
-        assert committed.exists(), f"{committed} is not committed: run sukvinnofrid generate-artifacts"
+        assert committed.exists(), (
+            f"{committed} is not committed: run sukvinnofrid generate-artifacts"
+        )
         if path.suffix == ".xlsx":
             assert _xlsx_cells(path) == _xlsx_cells(committed), f"{committed} is stale"
         else:
             assert path.read_bytes() == committed.read_bytes(), (
-                f"{committed} is stale: run sukvinnofrid generate-artifacts")
+                f"{committed} is stale: run sukvinnofrid generate-artifacts"
+            )
 
 
 def test_templates_carry_every_column_and_code():

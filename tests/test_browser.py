@@ -13,15 +13,27 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+
 from report_round import HOSTILE_NAME, ROUND, report_round
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(os.environ.get("SUKF_SCREENSHOTS",
-                                  Path(__file__).resolve().parents[1] / "output" / "skarmbilder"))
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(
+    os.environ.get(
+        "SUKF_SCREENSHOTS", Path(__file__).resolve().parents[1] / "output" / "skarmbilder"
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +44,10 @@ def site() -> Path:
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} saknas: installera Chromium med `apt-get install chromium` "
-                    "(.ci/run gör det)")
+        pytest.fail(
+            f"{CHROMIUM} saknas: installera Chromium med `apt-get install chromium` "
+            "(.ci/run gör det)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -79,8 +93,10 @@ def test_a_request_outside_the_site_is_caught(browser, tmp_path):
     probe = tmp_path / "site" / "probe.html"
     probe.parent.mkdir()
     (tmp_path / "outside.css").write_text("body {}", encoding="utf-8")
-    probe.write_text('<link rel="stylesheet" href="../outside.css">'
-                     '<img src="https://example.org/x.png" alt="">', encoding="utf-8")
+    probe.write_text(
+        '<link rel="stylesheet" href="../outside.css"><img src="https://example.org/x.png" alt="">',
+        encoding="utf-8",
+    )
     visit = Visit(browser, probe.parent)
     visit.open(probe)
     visit.page.wait_for_load_state("load")
@@ -97,7 +113,9 @@ def test_every_page_loads_offline_draws_its_diagrams_and_has_no_dead_link(browse
     charts = drawn = 0  # drawn: with values, not only withheld markers ('..')
     for path in pages:
         page = visit.open(path)
-        described = page.eval_on_selector_all("svg.sk-chart", """svgs => svgs.map(svg => ({
+        described = page.eval_on_selector_all(
+            "svg.sk-chart",
+            """svgs => svgs.map(svg => ({
             id: svg.id,
             role: svg.getAttribute('role'),
             title: (svg.querySelector('title') || {}).textContent || '',
@@ -108,11 +126,14 @@ def test_every_page_loads_offline_draws_its_diagrams_and_has_no_dead_link(browse
             height: svg.getBoundingClientRect().height,
             table: !!(svg.closest('figure') && svg.closest('figure').nextElementSibling
                       && svg.closest('figure').nextElementSibling.querySelector('table')),
-        }))""")
+        }))""",
+        )
         for chart in described:
             assert chart["role"] == "img" and chart["title"] and chart["desc"], (path, chart)
             assert chart["marks"] > 0 and chart["width"] > 100 and chart["height"] > 30, (
-                path, chart["id"])
+                path,
+                chart["id"],
+            )
             assert chart["table"], (path.name, chart["id"])
         charts += len(described)
         drawn += sum(1 for chart in described if chart["bars"] > 2)

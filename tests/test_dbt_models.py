@@ -67,11 +67,25 @@ FIXTURES = ROOT / "tests" / "fixtures" / "dbt"
 REFERENCE_FILES = {
     "kommuner.csv": ["kommun_kod", "kommun_namn", "lan_kod"],
     "lan.csv": ["lan_kod", "lan_namn"],
-    "stadsdelar.csv": ["stadsdel_kod", "kommun_kod", "stadsdel_namn", "kolada_ou_id",
-                       "kolada_ou_id_status"],
-    "kommungrupper.csv": ["storleksgrupp_kod", "storleksgrupp_namn", "min_invanare", "max_invanare"],
-    "befolkningsgrupper.csv": ["befolkningsgrupp_kod", "befolkningsgrupp_namn", "min_invanare",
-                               "max_invanare"],
+    "stadsdelar.csv": [
+        "stadsdel_kod",
+        "kommun_kod",
+        "stadsdel_namn",
+        "kolada_ou_id",
+        "kolada_ou_id_status",
+    ],
+    "kommungrupper.csv": [
+        "storleksgrupp_kod",
+        "storleksgrupp_namn",
+        "min_invanare",
+        "max_invanare",
+    ],
+    "befolkningsgrupper.csv": [
+        "befolkningsgrupp_kod",
+        "befolkningsgrupp_namn",
+        "min_invanare",
+        "max_invanare",
+    ],
     "population_18plus.csv": ["kommun_kod", "year", "kon", "population", "source"],
     "population_total.csv": ["kommun_kod", "year", "population", "source"],
     "population_18plus_stadsdelar.csv": ["stadsdel_kod", "year", "kon", "population", "source"],
@@ -103,7 +117,10 @@ def test_codes_seed_content():
     answers = [r for r in rows if r["code_list"] == "answer"]
     assert len(answers) == expected
     assert {(r["code"], r["label"]) for r in rows if r["code_list"] == "time_point"} == {
-        ("1", "Före stöd/insats"), ("2", "Under stöd/insats"), ("3", "Efter stöd/insats")}
+        ("1", "Före stöd/insats"),
+        ("2", "Under stöd/insats"),
+        ("3", "Efter stöd/insats"),
+    }
     assert {r["suv"] for r in rows if r["code_list"] in {"instrument", "time_point"}} == {"90"}
     variables = list(csv.DictReader((PROJECT / "seeds" / "codes" / "variables.csv").open()))
     assert len(variables) == 29
@@ -113,8 +130,10 @@ def test_codes_seed_content():
 def test_reference_seed_headers(name):
     path = PROJECT / "seeds" / "reference" / name
     if not path.exists():
-        pytest.skip(f"reference seed dbt_project/seeds/reference/{name} not delivered yet "
-                    "(the models need it; the end-to-end test uses tests/fixtures/dbt/reference/)")
+        pytest.skip(
+            f"reference seed dbt_project/seeds/reference/{name} not delivered yet "
+            "(the models need it; the end-to-end test uses tests/fixtures/dbt/reference/)"
+        )
     with path.open(encoding="utf-8") as handle:
         assert next(csv.reader(handle)) == REFERENCE_FILES[name]
 
@@ -142,8 +161,14 @@ def _load_upload(conn, file_name: str, kommun: str, round_id: str, status: str) 
             "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, status, decided_at,"
             " row_count) VALUES (:f, :sha, :k, :r, :s, now(), :n) RETURNING upload_id"
         ),
-        {"f": file_name, "sha": hashlib.sha256(path.read_bytes()).hexdigest(), "k": kommun,
-         "r": round_id, "s": status, "n": len(rows)},
+        {
+            "f": file_name,
+            "sha": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "k": kommun,
+            "r": round_id,
+            "s": status,
+            "n": len(rows),
+        },
     ).scalar_one()
     columns = list(rows[0])
     insert = sa.text(
@@ -153,25 +178,38 @@ def _load_upload(conn, file_name: str, kommun: str, round_id: str, status: str) 
         + ", ".join(f":c{i}" for i in range(len(columns)))
         + ")"
     )
-    conn.execute(insert, [
-        {"upload_id": upload_id, "source_row": n + 2,
-         **{f"c{i}": (row[c] or None) for i, c in enumerate(columns)}}
-        for n, row in enumerate(rows)
-    ])
+    conn.execute(
+        insert,
+        [
+            {
+                "upload_id": upload_id,
+                "source_row": n + 2,
+                **{f"c{i}": (row[c] or None) for i, c in enumerate(columns)},
+            }
+            for n, row in enumerate(rows)
+        ],
+    )
     return upload_id
 
 
 def _gate_run(conn, upload_id: int, started: str, findings: list[tuple[int, str]]) -> None:
     run_id = conn.execute(
-        sa.text("INSERT INTO quality.validation_runs (upload_id, started_at, suite_name, outcome)"
-                " VALUES (:u, :t, 'sukf', 'accepted') RETURNING run_id"),
+        sa.text(
+            "INSERT INTO quality.validation_runs (upload_id, started_at, suite_name, outcome)"
+            " VALUES (:u, :t, 'sukf', 'accepted') RETURNING run_id"
+        ),
         {"u": upload_id, "t": started},
     ).scalar_one()
     for source_row, severity in findings:
         conn.execute(
             sa.text("INSERT INTO quality.row_findings VALUES (:run, :u, :row, :rule, :sev)"),
-            {"run": run_id, "u": upload_id, "row": source_row, "rule": f"rule_{severity}",
-             "sev": severity},
+            {
+                "run": run_id,
+                "u": upload_id,
+                "row": source_row,
+                "rule": f"rule_{severity}",
+                "sev": severity,
+            },
         )
 
 
@@ -194,13 +232,23 @@ def _rows(engine, sql: str, **params) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
 
 
-FUNNEL_COLUMNS = ("aktualiserade", "med_insats", "avslutade", "med_maluppfoljning",
-                  "med_brukarenkat")
+FUNNEL_COLUMNS = (
+    "aktualiserade",
+    "med_insats",
+    "avslutade",
+    "med_maluppfoljning",
+    "med_brukarenkat",
+)
 
 
-MISSING_COLUMNS = ("utan_insats", "pagaende", "med_insats_utan_startdatum",
-                   "avslutade_utan_avslutsorsak", "avslutade_utan_maluppfoljning",
-                   "avslutade_utan_brukarenkat")
+MISSING_COLUMNS = (
+    "utan_insats",
+    "pagaende",
+    "med_insats_utan_startdatum",
+    "avslutade_utan_avslutsorsak",
+    "avslutade_utan_maluppfoljning",
+    "avslutade_utan_brukarenkat",
+)
 
 
 def _funnel(engine) -> dict[tuple, tuple]:
@@ -211,10 +259,19 @@ def _funnel(engine) -> dict[tuple, tuple]:
 def _national(engine, round_id: str) -> dict[tuple, dict]:
     """Every row of fct_national_figures of one round (all periods, levels, areas and
     breakdowns)."""
-    rows = _rows(engine, "SELECT * FROM marts.fct_national_figures WHERE round_id = :r",
-                 r=round_id)
-    national = {(r["figure_id"], r["level"], r["area_code"], r["breakdown"],
-                 r["breakdown_value"], r["category"], r["period"]): r for r in rows}
+    rows = _rows(engine, "SELECT * FROM marts.fct_national_figures WHERE round_id = :r", r=round_id)
+    national = {
+        (
+            r["figure_id"],
+            r["level"],
+            r["area_code"],
+            r["breakdown"],
+            r["breakdown_value"],
+            r["category"],
+            r["period"],
+        ): r
+        for r in rows
+    }
     assert len(national) == len(rows)
     return national
 
@@ -231,16 +288,22 @@ NATIONAL_R2 = {
     "kon": (12, 2, {"1": 9, "2": 3}),
     # ages a1 30 a2 22 a3 40 a4 50 a5 70 a6 19 a7 35 b1 28 b2 45 b3 33 b4 60 b5 80:
     # 18-24 a2 a6; 25-34 a1 b1 b3; 35-44 a3 a7; 45-54 a4 b2; 55-64 b4; 65-74 a5; 75+ b5
-    "aldersgrupp": (12, 7, {"18-24": 2, "25-34": 3, "35-44": 2, "45-54": 2, "55-64": 1,
-                            "65-74": 1, "75+": 1}),
+    "aldersgrupp": (
+        12,
+        7,
+        {"18-24": 2, "25-34": 3, "35-44": 2, "45-54": 2, "55-64": 1, "65-74": 1, "75+": 1},
+    ),
     # v20: 1 a1 a3 a5 a7 b2 b5; 2 a6 b3; 3 a4; 4 a2 b1; 5 b4
     "ursprung": (12, 5, {"1": 6, "2": 2, "3": 1, "4": 2, "5": 1}),
     # v59 (b5 blank -> 11): 1 a2 a6 b3; 2 a1 a3 a5 a7 b1 b2 b4; 3 a4
     "hedersrelaterat": (11, 3, {"1": 3, "2": 7, "3": 1}),
     # v49 (b5 none -> 11): 1 a1 a2 a3 a6 a7 b1 b2; 4 a6; 5 a4; 8 a2 b3; 10 b4; 13 a5;
     # annan_socialtjanst (3-7): a4 a6. 14 codes + annan_socialtjanst
-    "initiativ": (11, 15, {"1": 7, "4": 1, "5": 1, "8": 2, "10": 1, "13": 1,
-                           "annan_socialtjanst": 2}),
+    "initiativ": (
+        11,
+        15,
+        {"1": 7, "4": 1, "5": 1, "8": 2, "10": 1, "13": 1, "annan_socialtjanst": 2},
+    ),
     # v19: a1 4, a2 2, b3 3 (nobody else answered)
     "funktionsnedsattning": (3, 5, {"2": 1, "3": 1, "4": 1}),
     # v67 (b5 blank -> 11): 1 a3 b2; 2 a1 a4 a5 a7 b1 b4; 3 a2 a6 b3
@@ -252,8 +315,11 @@ NATIONAL_R2 = {
     "med_insats": (12, 1, {"ja": 9}),
     # v118 among those 9: 1 a2 a5 b3 b5; 2 b3; 3 a1 a5 b1; 4 a1 a2 a4 a6 b1 b2; 7 a2 b1 b3;
     # 10 a2 b3; 13 a6; 15 a6 b3; boende (10-13): a2 a6 b3. 19 codes + boende
-    "insatser": (9, 20, {"1": 4, "2": 1, "3": 3, "4": 6, "7": 3, "10": 2, "13": 1, "15": 2,
-                         "boende": 3}),
+    "insatser": (
+        9,
+        20,
+        {"1": 4, "2": 1, "3": 3, "4": 6, "7": 3, "10": 2, "13": 1, "15": 2, "boende": 3},
+    ),
     # insatser per case: a1 2 + a2 4 + a4 1 + a5 2 + a6 3 + b1 3 + b2 1 + b3 5 + b5 1 = 22 / 9
     "antal_insatser": (9, 1, {"medel": 22}),
     # v126: a1 1, a2 1, a4 2
@@ -301,20 +367,40 @@ NATIONAL_R2 = {
     "befolkningsgrupp": (12, 5, {"1": 12}),
 }
 POPULATION_R2 = {
-    "kon": 12, "aldersgrupp": 12, "ursprung": 12, "hedersrelaterat": 12, "initiativ": 12,
-    "funktionsnedsattning": 12, "valdets_grad": 12, "utovare": 12, "med_insats": 12,
+    "kon": 12,
+    "aldersgrupp": 12,
+    "ursprung": 12,
+    "hedersrelaterat": 12,
+    "initiativ": 12,
+    "funktionsnedsattning": 12,
+    "valdets_grad": 12,
+    "utovare": 12,
+    "med_insats": 12,
     # the 9 with an insats (v117 or v118)
-    "insatser": 9, "antal_insatser": 9, "typ_av_insats": 9,
+    "insatser": 9,
+    "antal_insatser": 9,
+    "typ_av_insats": 9,
     # closed with insats: a1 a2 a4 b1 b2
-    "genomforande": 5, "samverkan": 5, "antal_samverkansparter": 12,
+    "genomforande": 5,
+    "samverkan": 5,
+    "antal_samverkansparter": 12,
     "medel_samverkansparter": 5,
     # closed (v256 or v257): a1 a2 a3 a4 a7 b1 b2
-    "avslutsorsak": 7, "avslutsorsak_langd": 6, "maluppfoljning": 7, "arendelangd": 7,
-    "brukarenkat_besvarad": 7, "toppgrupp": 7,
+    "avslutsorsak": 7,
+    "avslutsorsak_langd": 6,
+    "maluppfoljning": 7,
+    "arendelangd": 7,
+    "brukarenkat_besvarad": 7,
+    "toppgrupp": 7,
     # closed with a brukarenkät: a1 a2 b1
-    "forandring_valdsutsatthet": 3, "insatsernas_betydelse": 3, "delaktighet": 3,
+    "forandring_valdsutsatthet": 3,
+    "insatsernas_betydelse": 3,
+    "delaktighet": 3,
     "positiva_inslag": 3,
-    "riskbedomning": 12, "riskmetod": 5, "riskforandring": 3, "storleksgrupp": 12,
+    "riskbedomning": 12,
+    "riskmetod": 5,
+    "riskforandring": 3,
+    "storleksgrupp": 12,
     "befolkningsgrupp": 12,
 }
 
@@ -346,9 +432,13 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # without start date b5; the 4 closed all have v257 and v192; no brukarenkät a3 b2
     r1 = funnel_r1_before[(R1, "riket", "00", "T")]
     assert {c: r1[c] for c in MISSING_COLUMNS} == {
-        "utan_insats": 3, "pagaende": 6, "med_insats_utan_startdatum": 1,
-        "avslutade_utan_avslutsorsak": 0, "avslutade_utan_maluppfoljning": 0,
-        "avslutade_utan_brukarenkat": 2}
+        "utan_insats": 3,
+        "pagaende": 6,
+        "med_insats_utan_startdatum": 1,
+        "avslutade_utan_avslutsorsak": 0,
+        "avslutade_utan_maluppfoljning": 0,
+        "avslutade_utan_brukarenkat": 2,
+    }
 
     # national figures, round 1 (riket, alla), different from round 2's, so the rebuild check
     # below compares real content: med_insats 7/10; closed a1 a3 b1 b2 -> avslutsorsak 1: a1 b1,
@@ -371,9 +461,14 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert r1_figure("storleksgrupp", "2") == (5, 10, Decimal("50.0"))
 
     # pseudonyms: no clear-text klient past raw
-    assert _rows(engine, "SELECT count(*) AS n FROM staging.stg_raw__case_records"
-                         " WHERE klient_pseudonym IN ('a1', 'b1') OR length(klient_pseudonym) <> 64"
-                 )[0]["n"] == 0
+    assert (
+        _rows(
+            engine,
+            "SELECT count(*) AS n FROM staging.stg_raw__case_records"
+            " WHERE klient_pseudonym IN ('a1', 'b1') OR length(klient_pseudonym) <> 64",
+        )[0]["n"]
+        == 0
+    )
 
     # ------------------------------------------------------------ round 2 arrives
     _load_round_2(engine)
@@ -396,9 +491,13 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # missing registrations, round 2: no insats a3 a7 b4; open a5 a6 b3 b4 b5; insats without
     # start date b5; closed without v257 a7, without v192 a4 a7, without brukarenkät a3 a4 a7 b2
     assert {c: riket[c] for c in MISSING_COLUMNS} == {
-        "utan_insats": 3, "pagaende": 5, "med_insats_utan_startdatum": 1,
-        "avslutade_utan_avslutsorsak": 1, "avslutade_utan_maluppfoljning": 2,
-        "avslutade_utan_brukarenkat": 4}
+        "utan_insats": 3,
+        "pagaende": 5,
+        "med_insats_utan_startdatum": 1,
+        "avslutade_utan_avslutsorsak": 1,
+        "avslutade_utan_maluppfoljning": 2,
+        "avslutade_utan_brukarenkat": 4,
+    }
     # phases and missing registrations add up
     assert riket["med_insats"] + riket["utan_insats"] == riket["aktualiserade"]
     assert riket["avslutade"] + riket["pagaende"] == riket["aktualiserade"]
@@ -414,15 +513,20 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # 2022 and 2023); 1280's is round 1's (2023-06: covers 2022, not the whole of 2023).
     kolada = {
         (r["figure"], r["kommun_kod"], r["year"], r["gender"]): r
-        for r in _rows(engine, "SELECT * FROM marts.fct_kolada_key_figures WHERE round_id = :r",
-                       r=R2)
+        for r in _rows(
+            engine, "SELECT * FROM marts.fct_kolada_key_figures WHERE round_id = :r", r=R2
+        )
     }
 
     def value(figure, kommun, year, gender):
         row = kolada[(figure, kommun, year, gender)]
         value = row["value_per_10000"]
-        return (row["case_count"], row["population_18plus"], row["covered"],
-                None if value is None else round(value, 1))
+        return (
+            row["case_count"],
+            row["population_18plus"],
+            row["covered"],
+            None if value is None else round(value, 1),
+        )
 
     # 0180 2023: a2..a7 = 6 (K a2 a4 a5 a7, M a3 a6) / 7 900; insats a2 a4 a5 a6; closed with
     # insats and 192 in (1, 2): a2 (a1 is aktualiserad 2022)
@@ -447,25 +551,50 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert len(cases) == 12
     assert {c["kommun_kod"] for c in cases} == {"0180", "1280"}
     assert sorted(c["aldersgrupp"] for c in cases) == sorted(
-        ["25-34", "18-24", "35-44", "45-54", "65-74", "18-24", "35-44",  # a1..a7
-         "25-34", "45-54", "25-34", "55-64", "75+"])  # b1..b5
+        [
+            "25-34",
+            "18-24",
+            "35-44",
+            "45-54",
+            "65-74",
+            "18-24",
+            "35-44",  # a1..a7
+            "25-34",
+            "45-54",
+            "25-34",
+            "55-64",
+            "75+",
+        ]
+    )  # b1..b5
     assert sum(c["antal_insatser"] for c in cases) == 22
     # risk assessments with an instrument: a1 1, a2 3, a6 2, b1 2, b3 2
     assert sum(c["antal_riskbedomningar"] for c in cases) == 10
     # size groups by inhabitants in the latest year: 0180 7900 (2023) -> 2, 1280 4100 (2023)
     # -> 1; befolkningsgrupp 1 (under 15 000) both
-    assert {(r["kommun_kod"], r["population_year"], r["invanare"], r["storleksgrupp_kod"],
-             r["befolkningsgrupp_kod"])
-            for r in _rows(engine, "SELECT * FROM intermediate.int_kommun_storleksgrupper")} == {
-        ("0180", 2023, 7900, "2", "1"), ("1280", 2023, 4100, "1", "1")}
+    assert {
+        (
+            r["kommun_kod"],
+            r["population_year"],
+            r["invanare"],
+            r["storleksgrupp_kod"],
+            r["befolkningsgrupp_kod"],
+        )
+        for r in _rows(engine, "SELECT * FROM intermediate.int_kommun_storleksgrupper")
+    } == {("0180", 2023, 7900, "2", "1"), ("1280", 2023, 4100, "1", "1")}
     # the snapshot kept a2's state change (open in round 1, closed in round 2)
-    assert _rows(engine, "SELECT count(*) AS n FROM snapshots.case_state_snapshot")[0]["n"] == 12 + 3
+    assert (
+        _rows(engine, "SELECT count(*) AS n FROM snapshots.case_state_snapshot")[0]["n"] == 12 + 3
+    )
 
     # ------------------------------------------------------------ national figures (round 2)
     national = {
         (r["figure_id"], r["breakdown"], r["breakdown_value"], r["category"]): r
-        for r in _rows(engine, "SELECT * FROM marts.fct_national_figures"
-                               " WHERE level = 'riket' AND round_id = :p AND period = :p", p=R2)
+        for r in _rows(
+            engine,
+            "SELECT * FROM marts.fct_national_figures"
+            " WHERE level = 'riket' AND round_id = :p AND period = :p",
+            p=R2,
+        )
     }
 
     def figure(figure_id, category, breakdown="alla", breakdown_value="alla"):
@@ -474,8 +603,12 @@ def test_build_end_to_end(clean_warehouse, project_copy):
         return row["numerator"], row["denominator"], measure
 
     # every figure of the seed is in the fixture and matches the hand computation exactly
-    seeded = {r["figure_id"]: r["kind"] for r in csv.DictReader(
-        (PROJECT / "seeds" / "figures" / "national_figures.csv").open(encoding="utf-8"))}
+    seeded = {
+        r["figure_id"]: r["kind"]
+        for r in csv.DictReader(
+            (PROJECT / "seeds" / "figures" / "national_figures.csv").open(encoding="utf-8")
+        )
+    }
     assert NATIONAL_R2.keys() == seeded.keys()
     alla = [k for k in national if k[1] == "alla"]
     assert {k[0] for k in alla} == seeded.keys()
@@ -485,19 +618,27 @@ def test_build_end_to_end(clean_warehouse, project_copy):
         assert numerators.keys() <= categories, figure_id
         population = POPULATION_R2[figure_id]
         saknas = national[(figure_id, "alla", "alla", "saknas")]
-        assert (saknas["numerator"], saknas["denominator"], saknas["n"], saknas["n_population"]) == (
-            population - denominator, population, denominator, population), figure_id
+        assert (
+            saknas["numerator"],
+            saknas["denominator"],
+            saknas["n"],
+            saknas["n_population"],
+        ) == (population - denominator, population, denominator, population), figure_id
         for category in categories:
             row = national[(figure_id, "alla", "alla", category)]
             numerator = numerators.get(category, 0)
             scale = 100 if seeded[figure_id] == "share" else 1
             rounded = (Decimal(scale * numerator) / Decimal(denominator)).quantize(
-                Decimal("0.1"), rounding=ROUND_HALF_UP)
+                Decimal("0.1"), rounding=ROUND_HALF_UP
+            )
             assert (row["numerator"], row["denominator"], row["n"]) == (
-                numerator, denominator, denominator), (figure_id, category)
+                numerator,
+                denominator,
+                denominator,
+            ), (figure_id, category)
             assert (row["share_pct"], row["mean_value"]) == (
-                (rounded, None) if seeded[figure_id] == "share" else (None, rounded)), (
-                figure_id, category)
+                (rounded, None) if seeded[figure_id] == "share" else (None, rounded)
+            ), (figure_id, category)
 
     assert figure("kon", "1") == (9, 12, Decimal("75.0"))  # a1 a2 a4 a5 a7 b1 b2 b3 b5
     assert figure("aldersgrupp", "25-34") == (3, 12, Decimal("25.0"))  # a1 b1 b3
@@ -538,17 +679,19 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # diagram 21: age group within HRV (a2 22, a6 19, b3 33)
     assert figure("aldersgrupp", "18-24", "hedersrelaterat", "ja") == (2, 3, Decimal("66.7"))
     # kommun level 1280 (b1..b5): med_insats 4 of 5
-    assert _rows(engine, "SELECT numerator, denominator FROM marts.fct_national_figures"
-                         " WHERE figure_id = 'med_insats' AND level = 'kommun' AND category = 'ja'"
-                         " AND area_code = '1280' AND breakdown = 'alla' AND period = :p", p=R2) == [
-        {"numerator": 4, "denominator": 5}]
+    assert _rows(
+        engine,
+        "SELECT numerator, denominator FROM marts.fct_national_figures"
+        " WHERE figure_id = 'med_insats' AND level = 'kommun' AND category = 'ja'"
+        " AND area_code = '1280' AND breakdown = 'alla' AND period = :p",
+        p=R2,
+    ) == [{"numerator": 4, "denominator": 5}]
 
     # ------------------------------------------------------------ riskforandring by instrument
     # riskinstrument (riket, figure riskforandring only): the instrument compared within:
     # 1 FREDA a2 (hogre) b1 (oforandrad); 3 Patriark a6 (lagre)
     assert figure("riskforandring", "hogre", "riskinstrument", "1") == (1, 2, Decimal("50.0"))
-    assert figure("riskforandring", "oforandrad", "riskinstrument", "1") == (
-        1, 2, Decimal("50.0"))
+    assert figure("riskforandring", "oforandrad", "riskinstrument", "1") == (1, 2, Decimal("50.0"))
     assert figure("riskforandring", "lagre", "riskinstrument", "1") == (0, 2, Decimal("0.0"))
     assert figure("riskforandring", "lagre", "riskinstrument", "3") == (1, 1, Decimal("100.0"))
     assert {k[2] for k in national if k[1] == "riskinstrument"} == {"1", "3"}
@@ -592,17 +735,34 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # upload covers the whole year: 2022 a1 (0180) b1 b2 (1280); 2023 a2..a7 (0180 only: 1280's
     # upload in force is round 1's, so b3 b4 b5 are in no year of round 2)
     years = {
-        (r["figure_id"], r["level"], r["area_code"], r["breakdown"], r["breakdown_value"],
-         r["category"], r["period"]): r
-        for r in _rows(engine, "SELECT * FROM marts.fct_national_figures"
-                               " WHERE round_id = :r AND period_type = 'year'", r=R2)
+        (
+            r["figure_id"],
+            r["level"],
+            r["area_code"],
+            r["breakdown"],
+            r["breakdown_value"],
+            r["category"],
+            r["period"],
+        ): r
+        for r in _rows(
+            engine,
+            "SELECT * FROM marts.fct_national_figures WHERE round_id = :r AND period_type = 'year'",
+            r=R2,
+        )
     }
     assert {k[6] for k in years} == {"2022", "2023"}
     # kommun figures are by round only
     assert {k[1] for k in years} == {"lan", "riket"}
 
-    def year_figure(figure_id, category, year, level="riket", area="00", breakdown="alla",
-                    breakdown_value="alla"):
+    def year_figure(
+        figure_id,
+        category,
+        year,
+        level="riket",
+        area="00",
+        breakdown="alla",
+        breakdown_value="alla",
+    ):
         row = years[(figure_id, level, area, breakdown, breakdown_value, category, year)]
         measure = row["share_pct"] if row["kind"] == "share" else row["mean_value"]
         return row["numerator"], row["n"], measure
@@ -623,12 +783,21 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # län 12 (1280) has 2022 only; by kön at riket: M 2023 a3 a6, a6 has 3 insatser
     assert year_figure("med_insats", "ja", "2022", "lan", "12") == (2, 2, Decimal("100.0"))
     assert ("med_insats", "lan", "12", "alla", "alla", "ja", "2023") not in years
-    assert year_figure("antal_insatser", "medel", "2023", breakdown="kon",
-                       breakdown_value="M") == (3, 1, Decimal("3.0"))
+    assert year_figure("antal_insatser", "medel", "2023", breakdown="kon", breakdown_value="M") == (
+        3,
+        1,
+        Decimal("3.0"),
+    )
     # and round 1's years (as of round 1: 2022 only, the complete year): a1 b1 b2
-    assert {r["period"] for r in _rows(engine, "SELECT DISTINCT period FROM marts.fct_national_figures"
-                                               " WHERE round_id = :r AND period_type = 'year'",
-                                       r=R1)} == {"2022"}
+    assert {
+        r["period"]
+        for r in _rows(
+            engine,
+            "SELECT DISTINCT period FROM marts.fct_national_figures"
+            " WHERE round_id = :r AND period_type = 'year'",
+            r=R1,
+        )
+    } == {"2022"}
 
 
 def test_build_with_the_real_reference_seeds(clean_warehouse):
@@ -638,11 +807,17 @@ def test_build_with_the_real_reference_seeds(clean_warehouse):
         pytest.skip(f"reference seeds not delivered yet: {', '.join(missing)}")
     _load_round_1(clean_warehouse)
     transform.build()
-    rows = _rows(clean_warehouse, "SELECT aktualiserade, med_insats FROM marts.fct_case_funnel"
-                                  " WHERE level = 'riket' AND kon = 'T'")
+    rows = _rows(
+        clean_warehouse,
+        "SELECT aktualiserade, med_insats FROM marts.fct_case_funnel"
+        " WHERE level = 'riket' AND kon = 'T'",
+    )
     assert rows == [{"aktualiserade": 10, "med_insats": 7}]
-    population = _rows(clean_warehouse, "SELECT count(*) AS n FROM marts.fct_kolada_key_figures"
-                                        " WHERE population_18plus IS NOT NULL")[0]["n"]
+    population = _rows(
+        clean_warehouse,
+        "SELECT count(*) AS n FROM marts.fct_kolada_key_figures"
+        " WHERE population_18plus IS NOT NULL",
+    )[0]["n"]
     assert population > 0
 
 
@@ -664,24 +839,39 @@ def test_failing_dbt_raises_dbt_error(clean_warehouse, project_copy):
         transform.run_dbt(["run", "--select", "broken"], project_dir=project_copy)
 
 
-INCREMENTAL_TABLES = ("staging.stg_raw__case_records", "intermediate.int_case_records_in_force",
-                      "intermediate.int_case_versions", "intermediate.int_case_periods",
-                      "intermediate.int_figure_sums", "marts.fct_national_figures",
-                      "marts.fct_case_funnel", "marts.fct_kolada_key_figures")
-UNIT_TABLES = ("intermediate.int_case_versions", "intermediate.int_case_periods",
-               "intermediate.int_figure_sums")
+INCREMENTAL_TABLES = (
+    "staging.stg_raw__case_records",
+    "intermediate.int_case_records_in_force",
+    "intermediate.int_case_versions",
+    "intermediate.int_case_periods",
+    "intermediate.int_figure_sums",
+    "marts.fct_national_figures",
+    "marts.fct_case_funnel",
+    "marts.fct_kolada_key_figures",
+)
+UNIT_TABLES = (
+    "intermediate.int_case_versions",
+    "intermediate.int_case_periods",
+    "intermediate.int_figure_sums",
+)
 
 
 def _written_by(engine, table: str, key: str) -> dict[tuple, set[str]]:
     """The transactions that wrote each group's rows (xmin): which groups a build rebuilt."""
     with engine.connect() as conn:
-        return {tuple(row[:-1]): set(row[-1]) for row in conn.execute(sa.text(
-            f"SELECT {key}, array_agg(DISTINCT xmin::text) FROM {table} GROUP BY {key}"))}
+        return {
+            tuple(row[:-1]): set(row[-1])
+            for row in conn.execute(
+                sa.text(f"SELECT {key}, array_agg(DISTINCT xmin::text) FROM {table} GROUP BY {key}")
+            )
+        }
 
 
 def _table(engine, table: str) -> list[tuple]:
     with engine.connect() as conn:
-        return sorted((tuple(map(repr, row)) for row in conn.execute(sa.text(f"SELECT * FROM {table}"))))
+        return sorted(
+            tuple(map(repr, row)) for row in conn.execute(sa.text(f"SELECT * FROM {table}"))
+        )
 
 
 def test_incremental_build_equals_a_full_refresh(clean_warehouse, project_copy):
@@ -696,8 +886,9 @@ def test_incremental_build_equals_a_full_refresh(clean_warehouse, project_copy):
     transform.build(project_dir=project_copy)
     r1_before = _table(engine, f"marts.fct_national_figures WHERE period = '{R1}'")
     with engine.begin() as conn:
-        upload_1280 = conn.execute(sa.text(
-            "SELECT upload_id FROM raw.uploads WHERE kommun_kod = '1280'")).scalar_one()
+        upload_1280 = conn.execute(
+            sa.text("SELECT upload_id FROM raw.uploads WHERE kommun_kod = '1280'")
+        ).scalar_one()
         _gate_run(conn, upload_1280, "2023-07-03 10:00+00", [(4, "reject")])  # b3 out, b6 in
     transform.build(project_dir=project_copy)
     assert _table(engine, f"marts.fct_national_figures WHERE period = '{R1}'") != r1_before
@@ -711,12 +902,14 @@ def test_incremental_build_equals_a_full_refresh(clean_warehouse, project_copy):
         conn.exec_driver_sql(
             "UPDATE raw.uploads SET status = CASE status WHEN 'accepted' THEN 'superseded'"
             " ELSE 'accepted' END, decided_at = now() + interval '1 minute'"
-            f" WHERE kommun_kod = '0180' AND round_id = '{R1}'")
+            f" WHERE kommun_kod = '0180' AND round_id = '{R1}'"
+        )
     transform.build(project_dir=project_copy)
     for table in UNIT_TABLES:
         after = _written_by(engine, table, "round_id, unit_kod")
         assert {unit for unit in after if after[unit] != units_before[table].get(unit)} == {
-            (R1, "0180")}, table
+            (R1, "0180")
+        }, table
     rounds_after = _written_by(engine, "marts.fct_national_figures", "round_id")
     assert rounds_after[(R2,)] == rounds_before[(R2,)] != rounds_after[(R1,)]
     assert _table(engine, f"marts.fct_national_figures WHERE round_id = '{R2}'") == r2_before
@@ -745,17 +938,25 @@ def test_build_and_docs_on_an_empty_warehouse(clean_warehouse, project_copy):
     their columns, and manifest.json with the marts and the exposures. Tables and views that
     no model makes any more (left by an upgrade) are dropped from the model schemas only."""
     with clean_warehouse.begin() as conn:
-        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS intermediate; CREATE SCHEMA IF NOT EXISTS marts;"
-                             "CREATE TABLE intermediate.int_retired_facts AS SELECT 1 AS case_id;"
-                             "CREATE VIEW marts.fct_retired AS SELECT 1 AS n;"
-                             "CREATE SCHEMA IF NOT EXISTS kolada; CREATE TABLE kolada.kept_apart AS SELECT 1 AS n")
+        conn.exec_driver_sql(
+            "CREATE SCHEMA IF NOT EXISTS intermediate; CREATE SCHEMA IF NOT EXISTS marts;"
+            "CREATE TABLE intermediate.int_retired_facts AS SELECT 1 AS case_id;"
+            "CREATE VIEW marts.fct_retired AS SELECT 1 AS n;"
+            "CREATE SCHEMA IF NOT EXISTS kolada; CREATE TABLE kolada.kept_apart AS SELECT 1 AS n"
+        )
     transform.build(project_dir=project_copy)
-    assert _rows(clean_warehouse, "SELECT to_regclass('intermediate.int_retired_facts') AS t,"
-                                  " to_regclass('marts.fct_retired') AS v,"
-                                  " to_regclass('kolada.kept_apart') AS k") == [
-        {"t": None, "v": None, "k": "kolada.kept_apart"}]
-    for table in ("marts.fct_case_funnel", "marts.fct_kolada_key_figures",
-                  "marts.fct_national_figures", "intermediate.int_cases"):
+    assert _rows(
+        clean_warehouse,
+        "SELECT to_regclass('intermediate.int_retired_facts') AS t,"
+        " to_regclass('marts.fct_retired') AS v,"
+        " to_regclass('kolada.kept_apart') AS k",
+    ) == [{"t": None, "v": None, "k": "kolada.kept_apart"}]
+    for table in (
+        "marts.fct_case_funnel",
+        "marts.fct_kolada_key_figures",
+        "marts.fct_national_figures",
+        "intermediate.int_cases",
+    ):
         assert _rows(clean_warehouse, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
 
     target = transform.docs_generate(project_dir=project_copy)
@@ -772,16 +973,28 @@ def test_build_and_docs_on_an_empty_warehouse(clean_warehouse, project_copy):
     exposures = manifest["exposures"]
     # the exposures are the outputs that exist: the Kolada files, the round's statistics and
     # the round's site
-    assert set(exposures) == {"exposure.sukvinnofrid.kolada_key_figures",
-                              "exposure.sukvinnofrid.round_statistics",
-                              "exposure.sukvinnofrid.round_site"}
+    assert set(exposures) == {
+        "exposure.sukvinnofrid.kolada_key_figures",
+        "exposure.sukvinnofrid.round_statistics",
+        "exposure.sukvinnofrid.round_site",
+    }
     assert exposures["exposure.sukvinnofrid.kolada_key_figures"]["depends_on"]["nodes"] == [
-        "model.sukvinnofrid.fct_kolada_key_figures"]
+        "model.sukvinnofrid.fct_kolada_key_figures"
+    ]
     assert set(exposures["exposure.sukvinnofrid.round_statistics"]["depends_on"]["nodes"]) == {
-        "model.sukvinnofrid.fct_case_funnel", "model.sukvinnofrid.fct_national_figures",
-        "model.sukvinnofrid.dim_national_figures"}
+        "model.sukvinnofrid.fct_case_funnel",
+        "model.sukvinnofrid.fct_national_figures",
+        "model.sukvinnofrid.dim_national_figures",
+    }
     assert set(exposures["exposure.sukvinnofrid.round_site"]["depends_on"]["nodes"]) == {
-        f"model.sukvinnofrid.{mart}" for mart in (
-            "fct_case_funnel", "fct_national_figures", "dim_national_figures",
-            "fct_kolada_key_figures", "dim_reporting_units", "fct_round_deliveries",
-            "fct_key_figure_comparisons")}
+        f"model.sukvinnofrid.{mart}"
+        for mart in (
+            "fct_case_funnel",
+            "fct_national_figures",
+            "dim_national_figures",
+            "fct_kolada_key_figures",
+            "dim_reporting_units",
+            "fct_round_deliveries",
+            "fct_key_figure_comparisons",
+        )
+    }

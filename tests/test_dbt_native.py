@@ -18,16 +18,25 @@ import json
 import pytest
 import sqlalchemy as sa
 import yaml
-from test_dbt_models import _load_round_1, project_copy  # noqa: F401 (project_copy: a fixture)
 
 from sukvinnofrid import codelists, transform
 from sukvinnofrid.catalogue import load_catalogue
+from test_dbt_models import _load_round_1, project_copy  # noqa: F401 (project_copy: a fixture)
 
 # The marts publication reads (sukvinnofrid.statistics, sukvinnofrid.kolada.publish).
-PUBLISHED_MARTS = ("fct_case_funnel", "fct_kolada_key_figures", "fct_national_figures",
-                   "dim_national_figures")
-CASE_MODELS = ("stg_raw__case_records", "int_case_records_in_force", "int_case_versions",
-               "int_cases", "int_case_periods")
+PUBLISHED_MARTS = (
+    "fct_case_funnel",
+    "fct_kolada_key_figures",
+    "fct_national_figures",
+    "dim_national_figures",
+)
+CASE_MODELS = (
+    "stg_raw__case_records",
+    "int_case_records_in_force",
+    "int_case_versions",
+    "int_cases",
+    "int_case_periods",
+)
 
 
 def _generated_models() -> dict[str, dict]:
@@ -58,11 +67,17 @@ def test_catalogue_descriptions_name_every_answer():
     assert "18–110" in counted["alder"]
 
 
-UNIT_TESTS = ("case_records_answer_validity", "national_figure_single_answer",
-              "national_figure_multiple_choice", "national_figure_mean",
-              "national_figure_breakdowns", "national_figure_areas",
-              "national_figure_answer_types", "kolada_year_coverage",
-              "kolada_stockholm_mean_of_stadsdelar")
+UNIT_TESTS = (
+    "case_records_answer_validity",
+    "national_figure_single_answer",
+    "national_figure_multiple_choice",
+    "national_figure_mean",
+    "national_figure_breakdowns",
+    "national_figure_areas",
+    "national_figure_answer_types",
+    "kolada_year_coverage",
+    "kolada_stockholm_mean_of_stadsdelar",
+)
 
 
 def _replace_once(path, old: str, new: str) -> None:
@@ -88,13 +103,16 @@ def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project
 
     def unit_test_results() -> dict[str, str]:
         run_results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
-        return {r["unique_id"].split(".")[-1]: r["status"] for r in run_results["results"]
-                if r["unique_id"].startswith("unit_test.")}
+        return {
+            r["unique_id"].split(".")[-1]: r["status"]
+            for r in run_results["results"]
+            if r["unique_id"].startswith("unit_test.")
+        }
 
     transform.build(project_dir=project_copy)
     assert unit_test_results() == {}
     transform.build(project_dir=project_copy, unit_tests=True)
-    assert unit_test_results() == {name: "pass" for name in UNIT_TESTS}
+    assert unit_test_results() == dict.fromkeys(UNIT_TESTS, "pass")
 
     assert transform.docs_generate(project_dir=project_copy) == target
     catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))["nodes"]
@@ -116,10 +134,12 @@ def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project
         # the marts' descriptions are in the warehouse too (persist_docs), so in catalog.json
         assert catalog[node]["metadata"]["comment"] == nodes[node]["description"]
         assert {name: c["comment"] for name, c in built.items()} == {
-            name: c["description"] for name, c in nodes[node]["columns"].items()}, mart
+            name: c["description"] for name, c in nodes[node]["columns"].items()
+        }, mart
         assert nodes[node]["config"]["contract"]["enforced"], mart
         assert {name: c["type"] for name, c in built.items()} == {
-            name: c["data_type"] for name, c in nodes[node]["columns"].items()}, mart
+            name: c["data_type"] for name, c in nodes[node]["columns"].items()
+        }, mart
 
     properties = project_copy / "models" / "marts" / "_marts.yml"
     head, tail = properties.read_text(encoding="utf-8").split("      - name: n_answers\n")
@@ -130,18 +150,26 @@ def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project
 
     macros = project_copy / "macros"
     # the answers of the closed phase counted in an open case too
-    _replace_once(macros / "registrations.sql",
-                  "v.phase in closed_phases and v.key not in triggers[closed_phase]", "false")
+    _replace_once(
+        macros / "registrations.sql",
+        "v.phase in closed_phases and v.key not in triggers[closed_phase]",
+        "false",
+    )
     # a case with an insats but none chosen counted as answered (N 4 instead of 3)
-    _replace_once(macros / "national_figures.sql", "'answered': 'antal_insatser > 0'",
-                  "'answered': 'true'")
+    _replace_once(
+        macros / "national_figures.sql", "'answered': 'antal_insatser > 0'", "'answered': 'true'"
+    )
     with pytest.raises(transform.DbtError) as failure:
         transform.run_dbt(["test", "--select", "test_type:unit"], project_dir=project_copy)
-    failed = {line.split()[1] for line in str(failure.value).splitlines()
-              if line.startswith("FAIL unit_test.")}
+    failed = {
+        line.split()[1]
+        for line in str(failure.value).splitlines()
+        if line.startswith("FAIL unit_test.")
+    }
     assert failed == {
         "unit_test.sukvinnofrid.int_case_records_in_force.case_records_answer_validity",
-        "unit_test.sukvinnofrid.int_figure_sums.national_figure_mean"}
+        "unit_test.sukvinnofrid.int_figure_sums.national_figure_mean",
+    }
 
 
 def test_source_freshness_of_uploads(clean_warehouse, project_copy):
@@ -151,16 +179,21 @@ def test_source_freshness_of_uploads(clean_warehouse, project_copy):
 
     def freshness() -> str:
         result = transform.run_dbt(["source", "freshness"], project_dir=project_copy)
-        checked = {r.node.unique_id: str(r.status) for r in result.results
-                   if r.node.resource_type == "source"}
+        checked = {
+            r.node.unique_id: str(r.status)
+            for r in result.results
+            if r.node.resource_type == "source"
+        }
         assert list(checked) == ["source.sukvinnofrid.raw.uploads"]
         assert (project_copy / "target" / "sources.json").exists()
         return checked["source.sukvinnofrid.raw.uploads"]
 
     def latest_upload_days_ago(days: int) -> None:
         with clean_warehouse.begin() as conn:
-            conn.execute(sa.text("UPDATE raw.uploads SET received_at = now()"
-                                 " - make_interval(days => :d)"), {"d": days})
+            conn.execute(
+                sa.text("UPDATE raw.uploads SET received_at = now() - make_interval(days => :d)"),
+                {"d": days},
+            )
 
     _load_round_1(clean_warehouse)
     assert freshness() == "pass"

@@ -77,9 +77,15 @@ NOTES = {"unknown_extra_column": "Okända kolumner har inte sparats: lokal_varia
 # a reason for closing, insatser without a start date, v203 answered without an improvement.
 ALLOWED_CLEAN = frozenset(
     [rule.rule_id for rule in build_rules() if rule.family == "missing"]
-    + ["v14_kon.required", "v15_alder.required", "v256_datum_avslut.required_when_closed",
-       "v257_avslutsorsak.required_when_closed", "v118_insatser.only_with_v117",
-       "v203_insatsernas_betydelse.requires_v202"])
+    + [
+        "v14_kon.required",
+        "v15_alder.required",
+        "v256_datum_avslut.required_when_closed",
+        "v257_avslutsorsak.required_when_closed",
+        "v118_insatser.only_with_v117",
+        "v203_insatsernas_betydelse.requires_v202",
+    ]
+)
 
 
 def _codes(n: int) -> list[str]:
@@ -93,36 +99,56 @@ def _corpus(engine, directory: Path) -> dict:
     formats = sorted(synthetic.FORMATS)
     codes = _codes(len(names) + len(formats))
     by_defect = dict(zip(names, codes))
-    by_format = dict(zip(formats, codes[len(names):]))
+    by_format = dict(zip(formats, codes[len(names) :]))
     files = synthetic.generate_round_files(
-        directory, codes, [ROUND], cases_per_kommun=CASES, seed=11,
+        directory,
+        codes,
+        [ROUND],
+        cases_per_kommun=CASES,
+        seed=11,
         formats={code: fmt for fmt, code in by_format.items()},
-        defects={(code, ROUND): [name] for name, code in by_defect.items()})
+        defects={(code, ROUND): [name] for name, code in by_defect.items()},
+    )
     by_kommun = {f.kommun_kod: f for f in files}
     landed = {f.kommun_kod: intake.land_upload(f.path, engine) for f in files}
     results = {r.upload_id: r for r in gate.run_pending(engine)}
     with engine.connect() as conn:
-        uploads = {row.upload_id: row for row in conn.execute(sa.text(
-            "SELECT upload_id, kommun_kod, status, status_reason FROM raw.uploads"))}
+        uploads = {
+            row.upload_id: row
+            for row in conn.execute(
+                sa.text("SELECT upload_id, kommun_kod, status, status_reason FROM raw.uploads")
+            )
+        }
         findings: dict[int, set] = {}
-        for upload_id, source_row, rule_id, severity in conn.execute(sa.text(
-                "SELECT upload_id, source_row, rule_id, severity FROM quality.row_findings")):
+        for upload_id, source_row, rule_id, severity in conn.execute(
+            sa.text("SELECT upload_id, source_row, rule_id, severity FROM quality.row_findings")
+        ):
             findings.setdefault(upload_id, set()).add((source_row, rule_id, severity))
         failed_blocks = {}
-        for upload_id, rule_id in conn.execute(sa.text(
+        for upload_id, rule_id in conn.execute(
+            sa.text(
                 "SELECT v.upload_id, e.rule_id FROM quality.expectation_results e"
                 " JOIN quality.validation_runs v USING (run_id)"
-                " WHERE e.severity = 'block' AND NOT e.success")):
+                " WHERE e.severity = 'block' AND NOT e.success"
+            )
+        ):
             failed_blocks.setdefault(upload_id, set()).add(rule_id)
 
     def snapshot(code: str) -> dict:
         upload_id = landed[code].upload_id
-        return {"file": by_kommun[code], "intake": landed[code], "upload": uploads[upload_id],
-                "gate": results.get(upload_id), "findings": findings.get(upload_id, set()),
-                "blocks": failed_blocks.get(upload_id, set())}
+        return {
+            "file": by_kommun[code],
+            "intake": landed[code],
+            "upload": uploads[upload_id],
+            "gate": results.get(upload_id),
+            "findings": findings.get(upload_id, set()),
+            "blocks": failed_blocks.get(upload_id, set()),
+        }
 
-    return {"defects": {name: snapshot(code) for name, code in by_defect.items()},
-            "formats": {fmt: snapshot(code) for fmt, code in by_format.items()}}
+    return {
+        "defects": {name: snapshot(code) for name, code in by_defect.items()},
+        "formats": {fmt: snapshot(code) for fmt, code in by_format.items()},
+    }
 
 
 @pytest.fixture
@@ -134,7 +160,8 @@ def corpus(clean_warehouse, tmp_path_factory):
 
 def test_every_defect_has_an_expectation():
     assert set(EXPECTED) == set(synthetic.DEFECTS), (
-        "add the expected outcome of new defects to EXPECTED (and drop removed ones)")
+        "add the expected outcome of new defects to EXPECTED (and drop removed ones)"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(synthetic.DEFECTS))
@@ -146,8 +173,9 @@ def test_defect(corpus, name):
     defects = [d for d in case["file"].defects if d.name == name]
     assert len(defects) == 1, case["file"].defects
     defect = defects[0]
-    unexpected = {f for f in found if f[1] not in ALLOWED_CLEAN
-                  or (f[0], f[1]) == (defect.source_row, detail)}
+    unexpected = {
+        f for f in found if f[1] not in ALLOWED_CLEAN or (f[0], f[1]) == (defect.source_row, detail)
+    }
 
     if outcome == "intake":
         assert case["intake"].status == "blocked", case["intake"]
@@ -192,18 +220,24 @@ def test_clean_file_in_every_format(corpus, fmt):
 
 def test_clean_round_has_only_missing_registrations(clean_warehouse, tmp_path):
     codes = ["0180", "1480", "0380", "1280"]
-    files = synthetic.generate_round_files(tmp_path, codes, ["2023-06", "2023-12"],
-                                           cases_per_kommun=40, seed=5)
+    files = synthetic.generate_round_files(
+        tmp_path, codes, ["2023-06", "2023-12"], cases_per_kommun=40, seed=5
+    )
     assert all(intake.land_upload(f.path, clean_warehouse).status == "landed" for f in files)
     results = gate.run_pending(clean_warehouse)
     assert len(results) == len(files) == 8
     assert {r.status for r in results} == {"accepted"}, [r.reason for r in results]
     with clean_warehouse.connect() as conn:
-        found = set(conn.execute(sa.text(
-            "SELECT DISTINCT rule_id FROM quality.row_findings")).scalars())
-        failed = set(conn.execute(sa.text(
-            "SELECT DISTINCT rule_id FROM quality.expectation_results WHERE NOT success"
-        )).scalars())
+        found = set(
+            conn.execute(sa.text("SELECT DISTINCT rule_id FROM quality.row_findings")).scalars()
+        )
+        failed = set(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT rule_id FROM quality.expectation_results WHERE NOT success"
+                )
+            ).scalars()
+        )
     assert found <= ALLOWED_CLEAN, found - ALLOWED_CLEAN
     assert failed <= ALLOWED_CLEAN, failed - ALLOWED_CLEAN
     assert found, "the generator leaves some optional variables blank by design"
@@ -211,18 +245,26 @@ def test_clean_round_has_only_missing_registrations(clean_warehouse, tmp_path):
 
 def _dump(engine, upload_id: int):
     with engine.connect() as conn:
-        return (conn.execute(sa.text("SELECT * FROM raw.uploads WHERE upload_id = :u"),
-                             {"u": upload_id}).one(),
-                conn.execute(sa.text("SELECT * FROM raw.case_records WHERE upload_id = :u"
-                                     " ORDER BY source_row"), {"u": upload_id}).all(),
-                conn.execute(sa.text("SELECT count(*) FROM quality.validation_runs"
-                                     " WHERE upload_id = :u"), {"u": upload_id}).scalar())
+        return (
+            conn.execute(
+                sa.text("SELECT * FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
+            ).one(),
+            conn.execute(
+                sa.text("SELECT * FROM raw.case_records WHERE upload_id = :u ORDER BY source_row"),
+                {"u": upload_id},
+            ).all(),
+            conn.execute(
+                sa.text("SELECT count(*) FROM quality.validation_runs WHERE upload_id = :u"),
+                {"u": upload_id},
+            ).scalar(),
+        )
 
 
 def test_blocked_uploads_leave_the_accepted_upload_untouched(clean_warehouse, tmp_path):
     kommun = "0180"
-    first = synthetic.generate_round_files(tmp_path / "first", [kommun], [ROUND],
-                                           cases_per_kommun=CASES, seed=3)[0]
+    first = synthetic.generate_round_files(
+        tmp_path / "first", [kommun], [ROUND], cases_per_kommun=CASES, seed=3
+    )[0]
     landed = intake.land_upload(first.path, clean_warehouse)
     assert gate.run_pending(clean_warehouse)[0].status == "accepted"
     before = _dump(clean_warehouse, landed.upload_id)
@@ -230,11 +272,21 @@ def test_blocked_uploads_leave_the_accepted_upload_untouched(clean_warehouse, tm
 
     # Blocked at intake (personnummer), and blocked by the gate (3 of 3 rows rejected).
     privacy = synthetic.generate_round_files(
-        tmp_path / "privacy", [kommun], [ROUND], cases_per_kommun=CASES, seed=3,
-        defects={(kommun, ROUND): ["personnummer_in_klient"]})[0]
+        tmp_path / "privacy",
+        [kommun],
+        [ROUND],
+        cases_per_kommun=CASES,
+        seed=3,
+        defects={(kommun, ROUND): ["personnummer_in_klient"]},
+    )[0]
     rejected = synthetic.generate_round_files(
-        tmp_path / "rejected", [kommun], [ROUND], cases_per_kommun=3, seed=4,
-        defects={(kommun, ROUND): ["kon_invalid", "age_out_of_range", "unknown_code"]})[0]
+        tmp_path / "rejected",
+        [kommun],
+        [ROUND],
+        cases_per_kommun=3,
+        seed=4,
+        defects={(kommun, ROUND): ["kon_invalid", "age_out_of_range", "unknown_code"]},
+    )[0]
     assert intake.land_upload(privacy.path, clean_warehouse).status == "blocked"
     assert intake.land_upload(rejected.path, clean_warehouse).status == "landed"
     results = gate.run_pending(clean_warehouse)

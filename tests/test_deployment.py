@@ -25,7 +25,9 @@ from sukvinnofrid import airflow_local, roles
 from sukvinnofrid.readers import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("sftp_accounts", ROOT / "infra" / "sftp" / "accounts.py")
+_spec = importlib.util.spec_from_file_location(
+    "sftp_accounts", ROOT / "infra" / "sftp" / "accounts.py"
+)
 accounts = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(accounts)
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
@@ -37,23 +39,43 @@ SERVICES = COMPOSE["services"]
 DOCKERFILE = (ROOT / "infra" / "airflow.Dockerfile").read_text(encoding="utf-8")
 
 WORKERS = {name for name in SERVICES if name.startswith("airflow-worker")}
-AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                    "airflow-triggerer", *WORKERS}
+AIRFLOW_SERVICES = {
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    *WORKERS,
+}
 # Secrets without which nothing may start. The only optional one is the mail server's login.
-REQUIRED_SECRETS = {"WAREHOUSE_USER", "WAREHOUSE_PASSWORD", "WAREHOUSE_DB", "AIRFLOW_DB_PASSWORD",
-                    "AIRFLOW_FERNET_KEY", "AIRFLOW_SECRET_KEY", "AIRFLOW_JWT_SECRET",
-                    "AIRFLOW_ADMIN_USER", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_ADMIN_EMAIL",
-                    "SUKF_PSEUDONYM_KEY", "SUKF_SFTP_ACCOUNTS_DIR", *roles.PASSWORD_ENV.values()}
+REQUIRED_SECRETS = {
+    "WAREHOUSE_USER",
+    "WAREHOUSE_PASSWORD",
+    "WAREHOUSE_DB",
+    "AIRFLOW_DB_PASSWORD",
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_SECRET_KEY",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_ADMIN_USER",
+    "AIRFLOW_ADMIN_PASSWORD",
+    "AIRFLOW_ADMIN_EMAIL",
+    "SUKF_PSEUDONYM_KEY",
+    "SUKF_SFTP_ACCOUNTS_DIR",
+    *roles.PASSWORD_ENV.values(),
+}
 OPTIONAL_SECRETS = {"SUKF_SMTP_PASSWORD"}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|KEY")
 REFERENCE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?P<op>:\?|:-|\?|-)?(?P<arg>[^}]*)\}")
-ENV_EXAMPLE = dict(line.split("=", 1) for line in
-                   (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
-                   if line and not line.startswith("#"))
+ENV_EXAMPLE = dict(
+    line.split("=", 1)
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    if line and not line.startswith("#")
+)
 
 
 def env(service: str) -> dict[str, str]:
-    return {name: str(value) for name, value in (SERVICES[service].get("environment") or {}).items()}
+    return {
+        name: str(value) for name, value in (SERVICES[service].get("environment") or {}).items()
+    }
 
 
 def stage_of(worker: str) -> str:
@@ -79,6 +101,7 @@ class MissingSecret(Exception):
 
 def interpolate(text: str, environ: dict[str, str]) -> str:
     """Compose's interpolation of ${VAR}, ${VAR:-default} and ${VAR:?message} (`$$` is a `$`)."""
+
     def substitute(match: re.Match) -> str:
         name, op, arg = match["name"], match["op"], match["arg"]
         value = environ.get(name)
@@ -87,15 +110,17 @@ def interpolate(text: str, environ: dict[str, str]) -> str:
         if op == ":-" and not value:
             return arg
         return value or ""
+
     return REFERENCE.sub(substitute, text.replace("$$", "\0")).replace("\0", "$")
 
 
 # --- secrets -------------------------------------------------------------------------------------
 
+
 def test_every_secret_stops_the_start_when_missing_or_empty():
     references = list(REFERENCE.finditer(INTERPOLATED))
     named = {m["name"] for m in references}
-    assert REQUIRED_SECRETS <= named, REQUIRED_SECRETS - named
+    assert named >= REQUIRED_SECRETS, REQUIRED_SECRETS - named
     for match in references:
         name = match["name"]
         if name in REQUIRED_SECRETS:
@@ -103,10 +128,13 @@ def test_every_secret_stops_the_start_when_missing_or_empty():
         else:  # anything else that looks like a secret must be declared optional on purpose
             assert not SECRET_NAME.search(name) or name in OPTIONAL_SECRETS, match[0]
 
-    complete = {name: "x" for name in named}
+    complete = dict.fromkeys(named, "x")
     interpolate(DEFINITIONS, complete)
     for secret in sorted(REQUIRED_SECRETS):
-        for missing in ({k: v for k, v in complete.items() if k != secret}, {**complete, secret: ""}):
+        for missing in (
+            {k: v for k, v in complete.items() if k != secret},
+            {**complete, secret: ""},
+        ):
             with pytest.raises(MissingSecret, match=secret):
                 interpolate(DEFINITIONS, missing)
 
@@ -125,9 +153,12 @@ def test_only_airflow_init_has_the_warehouse_owner_login():
         text = json.dumps(service.get("environment") or {})
         uses_owner = any(f"${{{variable}:" in text for variable in owner_variables)
         assert uses_owner == (name in {"airflow-init", "warehouse"}), name
-    init_url = urlsplit(interpolate(env("airflow-init")["SUKF_WAREHOUSE_URL"],
-                                    {"WAREHOUSE_USER": "owner", "WAREHOUSE_PASSWORD": "pw",
-                                     "WAREHOUSE_DB": "db"}))
+    init_url = urlsplit(
+        interpolate(
+            env("airflow-init")["SUKF_WAREHOUSE_URL"],
+            {"WAREHOUSE_USER": "owner", "WAREHOUSE_PASSWORD": "pw", "WAREHOUSE_DB": "db"},
+        )
+    )
     assert (init_url.username, init_url.hostname, init_url.path) == ("owner", "warehouse", "/db")
     # airflow-init creates every stage login, so it has every stage password
     assert set(roles.PASSWORD_ENV.values()) <= set(env("airflow-init"))
@@ -145,9 +176,12 @@ def test_each_worker_has_its_own_stage_login_and_nothing_more():
     # the other services hold no pipeline setting but the two every DAG parse needs
     for service in AIRFLOW_SERVICES - WORKERS:
         assert {n for n in env(service) if n.startswith("SUKF_")} <= {
-            "SUKF_HOME", "SUKF_REQUIRE_APPROVAL"}, service
+            "SUKF_HOME",
+            "SUKF_REQUIRE_APPROVAL",
+        }, service
     assert {env(service)["SUKF_REQUIRE_APPROVAL"] for service in AIRFLOW_SERVICES} == {
-        "${SUKF_REQUIRE_APPROVAL:-1}"}
+        "${SUKF_REQUIRE_APPROVAL:-1}"
+    }
 
 
 def test_environment_variables_are_ones_the_code_reads():
@@ -160,9 +194,16 @@ def test_environment_variables_are_ones_the_code_reads():
 
 # --- Airflow -------------------------------------------------------------------------------------
 
+
 def test_services_for_a_celery_deployment():
-    assert AIRFLOW_SERVICES | {"warehouse", "airflow-db", "redis", "airflow-init", "data-init",
-                               "sftp"} <= set(SERVICES)
+    assert AIRFLOW_SERVICES | {
+        "warehouse",
+        "airflow-db",
+        "redis",
+        "airflow-init",
+        "data-init",
+        "sftp",
+    } <= set(SERVICES)
     for name in AIRFLOW_SERVICES | {"airflow-init"}:
         environment = env(name)
         assert environment["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
@@ -178,7 +219,8 @@ def test_a_production_auth_manager_with_an_admin_from_the_environment():
     assert "SIMPLE_AUTH_MANAGER" not in COMPOSE_TEXT
     for name in AIRFLOW_SERVICES | {"airflow-init"}:
         assert env(name)["AIRFLOW__CORE__AUTH_MANAGER"] == (
-            "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager")
+            "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+        )
     assert "apache-airflow-providers-fab" in DOCKERFILE and '"apache-airflow==3.3.2"' in DOCKERFILE
     init = SERVICES["airflow-init"]["command"][-1]
     assert "airflow db migrate" in init and "airflow users create" in init
@@ -188,9 +230,13 @@ def test_a_production_auth_manager_with_an_admin_from_the_environment():
 
 
 def test_every_airflow_service_has_a_health_check():
-    expected = {"airflow-apiserver": "/api/v2/monitor/health", "airflow-scheduler": ":8974/health",
-                "airflow-dag-processor": "DagProcessorJob", "airflow-triggerer": "TriggererJob",
-                **dict.fromkeys(WORKERS, "inspect ping")}
+    expected = {
+        "airflow-apiserver": "/api/v2/monitor/health",
+        "airflow-scheduler": ":8974/health",
+        "airflow-dag-processor": "DagProcessorJob",
+        "airflow-triggerer": "TriggererJob",
+        **dict.fromkeys(WORKERS, "inspect ping"),
+    }
     for name, probe in expected.items():
         check = SERVICES[name]["healthcheck"]
         assert probe in " ".join(check["test"]) and check["retries"] >= 3, name
@@ -228,10 +274,13 @@ def test_data_volumes_are_mounted_where_the_stages_look_and_writable_by_airflow(
     assert SERVICES["data-init"]["user"] == "0:0"
     assert all(SERVICES[name]["user"] == "50000:0" for name in AIRFLOW_SERVICES)
     assert "chown -R airflow:root /data" in DOCKERFILE
-    assert all(SERVICES[w]["depends_on"]["airflow-init"]["condition"] ==
-               "service_completed_successfully" for w in WORKERS)
+    assert all(
+        SERVICES[w]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        for w in WORKERS
+    )
     assert SERVICES["airflow-init"]["depends_on"]["data-init"]["condition"] == (
-        "service_completed_successfully")
+        "service_completed_successfully"
+    )
 
 
 def test_dag_folder_and_image_match_the_repository():
@@ -242,8 +291,10 @@ def test_dag_folder_and_image_match_the_repository():
     dockerfile = ROOT / SERVICES["airflow-scheduler"]["build"]["dockerfile"]
     assert dockerfile.exists() and home == "/opt/sukvinnofrid" and home in DOCKERFILE
     assert "requirements.lock" in DOCKERFILE
-    assert ("COPY --chown=airflow:root infra/airflow_local_settings.py "
-            "/opt/airflow/config/airflow_local_settings.py") in DOCKERFILE
+    assert (
+        "COPY --chown=airflow:root infra/airflow_local_settings.py "
+        "/opt/airflow/config/airflow_local_settings.py"
+    ) in DOCKERFILE
     assert {p.stem for p in (ROOT / "dags").glob("su_*.py")} == {"su_intake", "su_round"}
 
 
@@ -280,9 +331,15 @@ def test_the_cluster_policy_sends_every_task_to_the_worker_with_its_stage_login(
     (tmp_path / "stray.py").write_text(STRAY_DAG, encoding="utf-8")
     environment = airflow_local.airflow_environment()
     environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT / "infra"), environment.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, "-c", PARSE_WITH_POLICY.format(stray=str(tmp_path))],
-                            env=environment, capture_output=True, text=True, timeout=300)
+        filter(None, [str(ROOT / "infra"), environment.get("PYTHONPATH")])
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", PARSE_WITH_POLICY.format(stray=str(tmp_path))],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
@@ -299,6 +356,7 @@ def test_the_cluster_policy_sends_every_task_to_the_worker_with_its_stage_login(
 
 
 # --- kommuner's delivery -------------------------------------------------------------------------
+
 
 def test_the_sftp_service_writes_into_the_inbox_the_intake_reads():
     sftp, inbox = SERVICES["sftp"], accounts.INBOX
@@ -327,6 +385,7 @@ def test_the_sftp_service_writes_into_the_inbox_the_intake_reads():
 
 # --- .dockerignore -------------------------------------------------------------------------------
 
+
 def _pattern_regex(pattern: str) -> re.Pattern:
     """A .dockerignore pattern as Docker matches it (Go filepath.Match plus `**`)."""
     out, i = "", 0
@@ -341,15 +400,20 @@ def _pattern_regex(pattern: str) -> re.Pattern:
             out, i = out + "[^/]", i + 1
         elif pattern[i] == "[":
             end = pattern.index("]", i)
-            out, i = out + pattern[i:end + 1], end + 1
+            out, i = out + pattern[i : end + 1], end + 1
         else:
             out, i = out + re.escape(pattern[i]), i + 1
     return re.compile(out + r"\Z")
 
 
-DOCKERIGNORE = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
-RULES = [(line.startswith("!"), _pattern_regex(line.lstrip("!").strip("/"))) for line in DOCKERIGNORE]
+DOCKERIGNORE = [
+    line.strip()
+    for line in (ROOT / ".dockerignore").read_text().splitlines()
+    if line.strip() and not line.lstrip().startswith("#")
+]
+RULES = [
+    (line.startswith("!"), _pattern_regex(line.lstrip("!").strip("/"))) for line in DOCKERIGNORE
+]
 
 
 def in_image(path: str) -> bool:
@@ -364,30 +428,56 @@ def in_image(path: str) -> bool:
 
 
 NEVER_IN_IMAGE = [
-    ".venv/bin/python", ".venv/lib/python3.11/site-packages/airflow/__init__.py",
-    "var/inbox/0180/sukf_0180_2023-12.csv", "var/inbox/sukf_0180_2023-12.xlsx",
+    ".venv/bin/python",
+    ".venv/lib/python3.11/site-packages/airflow/__init__.py",
+    "var/inbox/0180/sukf_0180_2023-12.csv",
+    "var/inbox/sukf_0180_2023-12.xlsx",
     "var/archive/0180/2023-12/0123456789abcdef/sukf_0180_2023-12.csv",
-    ".warehouse/pseudonym.key", ".warehouse/pgdata/PG_VERSION", ".warehouse/pgdata/log",
-    ".airflow/simple_auth_manager_passwords.json.generated", ".airflow/airflow.db",
+    ".warehouse/pseudonym.key",
+    ".warehouse/pgdata/PG_VERSION",
+    ".warehouse/pgdata/log",
+    ".airflow/simple_auth_manager_passwords.json.generated",
+    ".airflow/airflow.db",
     ".airflow/logs/dag_id=su_round/run_id=x/task_id=dbt_build/attempt=1.log",
-    ".env", ".env.production", "src/.env", "dags/.env.local",
-    "output/kolada/2023-12/v001/data.json", "output/aterkoppling/0180/2023-12/upload_1.md",
+    ".env",
+    ".env.production",
+    "src/.env",
+    "dags/.env.local",
+    "output/kolada/2023-12/v001/data.json",
+    "output/aterkoppling/0180/2023-12/upload_1.md",
     "output/data_docs/index.html",
-    "dbt_project/target/manifest.json", "dbt_project/target/partial_parse.msgpack",
+    "dbt_project/target/manifest.json",
+    "dbt_project/target/partial_parse.msgpack",
     "dbt_project/target/compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql",
-    "dbt_project/logs/dbt.log", "dbt_project/dbt_packages/dbt_utils/dbt_project.yml",
-    ".git/config", ".git/objects/ab/cdef", ".hypothesis/examples/x", ".pytest_cache/v/cache",
-    "src/sukvinnofrid/__pycache__/cli.cpython-311.pyc", "src/sukvinnofrid.egg-info/PKG-INFO",
-    "gx/uncommitted/config.yml", "bench/results.json", "tests/fixtures/dbt/round1.csv",
-    "infra/sftp/konton.key", "dbt_project/.warehouse/pseudonym.key", "src/var/inbox/x.csv",
+    "dbt_project/logs/dbt.log",
+    "dbt_project/dbt_packages/dbt_utils/dbt_project.yml",
+    ".git/config",
+    ".git/objects/ab/cdef",
+    ".hypothesis/examples/x",
+    ".pytest_cache/v/cache",
+    "src/sukvinnofrid/__pycache__/cli.cpython-311.pyc",
+    "src/sukvinnofrid.egg-info/PKG-INFO",
+    "gx/uncommitted/config.yml",
+    "bench/results.json",
+    "tests/fixtures/dbt/round1.csv",
+    "infra/sftp/konton.key",
+    "dbt_project/.warehouse/pseudonym.key",
+    "src/var/inbox/x.csv",
 ]
 NEEDED_IN_IMAGE = [
-    "pyproject.toml", "requirements.lock", "src/sukvinnofrid/__init__.py",
-    "src/sukvinnofrid/catalogue/variables.yaml", "src/sukvinnofrid/kolada/kpis.yaml",
-    "dags/su_intake.py", "dags/su_round.py", "dbt_project/dbt_project.yml",
-    "dbt_project/profiles.yml", "dbt_project/macros/casts.sql",
+    "pyproject.toml",
+    "requirements.lock",
+    "src/sukvinnofrid/__init__.py",
+    "src/sukvinnofrid/catalogue/variables.yaml",
+    "src/sukvinnofrid/kolada/kpis.yaml",
+    "dags/su_intake.py",
+    "dags/su_round.py",
+    "dbt_project/dbt_project.yml",
+    "dbt_project/profiles.yml",
+    "dbt_project/macros/casts.sql",
     "dbt_project/models/staging/stg_raw__case_records.sql",
-    "dbt_project/seeds/reference/kommuner.csv", "infra/airflow_local_settings.py",
+    "dbt_project/seeds/reference/kommuner.csv",
+    "infra/airflow_local_settings.py",
 ]
 
 
@@ -404,16 +494,32 @@ def test_dockerignore_sends_what_the_image_runs(path):
 def test_dockerignore_against_the_checkout():
     """Every file of the working tree: what the pipeline runs is sent, nothing under a local
     state or data directory is, and whatever the Dockerfile COPYs exists in the context."""
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     runtime = ("src/", "dags/", "dbt_project/", "infra/")
     for path in tracked:
         if path.startswith(runtime) and "/__pycache__/" not in path:
             assert in_image(path), path
-    local_state = (".venv/", "var/", "output/", ".warehouse/", ".airflow/", ".git/",
-                   "dbt_project/target/", "dbt_project/logs/", ".hypothesis/", ".pytest_cache/")
-    present = [p.relative_to(ROOT).as_posix() for top in local_state if (ROOT / top).exists()
-               for p in list((ROOT / top).rglob("*"))[:2000] if p.is_file()]
+    local_state = (
+        ".venv/",
+        "var/",
+        "output/",
+        ".warehouse/",
+        ".airflow/",
+        ".git/",
+        "dbt_project/target/",
+        "dbt_project/logs/",
+        ".hypothesis/",
+        ".pytest_cache/",
+    )
+    present = [
+        p.relative_to(ROOT).as_posix()
+        for top in local_state
+        if (ROOT / top).exists()
+        for p in list((ROOT / top).rglob("*"))[:2000]
+        if p.is_file()
+    ]
     assert [path for path in present if in_image(path)] == []
     for source in re.findall(r"^COPY (?:--\S+ )*(\S+) ", DOCKERFILE, flags=re.M):
         if source != ".":
@@ -432,17 +538,27 @@ def test_dockerignore_matching_follows_docker_semantics():
 
 # --- kommun accounts of the SFTP service -----------------------------------------------------------
 
+
 def _openssh_key(kind: str = "ed25519", bits: int = 3072) -> tuple[str, str]:
     """(public key line, private key text) of a fresh key pair."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-    private = (ed25519.Ed25519PrivateKey.generate() if kind == "ed25519"
-               else rsa.generate_private_key(public_exponent=65537, key_size=bits))
-    public = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                               serialization.PublicFormat.OpenSSH).decode()
-    secret = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                   serialization.NoEncryption()).decode()
+    private = (
+        ed25519.Ed25519PrivateKey.generate()
+        if kind == "ed25519"
+        else rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    )
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    secret = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
     return public, secret
 
 
@@ -451,9 +567,17 @@ REPORTING_UNITS = sorted(accounts.known_codes() or [])
 
 
 def _run_accounts(keys_dir: Path, accounts_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "infra" / "sftp" / "accounts.py"),
-                           str(keys_dir), str(accounts_dir)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "infra" / "sftp" / "accounts.py"),
+            str(keys_dir),
+            str(accounts_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @st.composite
@@ -539,7 +663,9 @@ def test_a_kommun_may_share_its_key_with_its_stadsdelar(tmp_path):
     assert result.returncode == 0, result.stderr
     users = json.loads((tmp_path / accounts.ACCOUNTS_FILE).read_text())["users"]
     assert [(u["username"], u["home_dir"]) for u in users] == [
-        ("0180", f"{accounts.INBOX}/0180"), ("0180-RKI", f"{accounts.INBOX}/0180-RKI")]
+        ("0180", f"{accounts.INBOX}/0180"),
+        ("0180-RKI", f"{accounts.INBOX}/0180-RKI"),
+    ]
 
 
 def test_an_rsa_key_of_3072_bits_is_accepted(tmp_path):
@@ -551,7 +677,9 @@ def test_an_rsa_key_of_3072_bits_is_accepted(tmp_path):
     assert users[0]["public_keys"] == [" ".join(public.split()[:2])]
 
 
-def test_files_delivered_into_kommun_folders_are_landed_and_partial_uploads_are_not(clean_warehouse):
+def test_files_delivered_into_kommun_folders_are_landed_and_partial_uploads_are_not(
+    clean_warehouse,
+):
     """The layout the SFTP service writes: <inbox>/<code>/<file>, partial uploads in the hidden
     temp folder (and hidden names) until complete. The intake lands each kommun's file."""
     from sukvinnofrid import intake, pipeline
@@ -560,8 +688,9 @@ def test_files_delivered_into_kommun_folders_are_landed_and_partial_uploads_are_
     inbox = Path(os.environ["SUKF_INBOX"])
     delivered = []
     for code in ("0580", "2380"):
-        (generated,) = generate_round_files(inbox / code, [code], ["2023-12"], cases_per_kommun=15,
-                                            seed=int(code))
+        (generated,) = generate_round_files(
+            inbox / code, [code], ["2023-12"], cases_per_kommun=15, seed=int(code)
+        )
         delivered.append(generated.path)
     partial = inbox / ".uploading"
     partial.mkdir()
@@ -571,6 +700,8 @@ def test_files_delivered_into_kommun_folders_are_landed_and_partial_uploads_are_
 
     assert intake.inbox_files() == sorted(delivered)
     landed = pipeline.land_new_files()
-    assert sorted((r["kommun"], r["status"]) for r in landed) == [("0580", "landed"),
-                                                                  ("2380", "landed")]
+    assert sorted((r["kommun"], r["status"]) for r in landed) == [
+        ("0580", "landed"),
+        ("2380", "landed"),
+    ]
     assert pipeline.land_new_files() == []  # nothing new on the next run

@@ -15,8 +15,11 @@ MIN_COUNT = 5
 def protect_as_written(counts, relations, min_count, published):
     """The module docstring's rule, literally: every relation, in order, pass after pass."""
     order = smallest_first(counts)
-    withheld = {key: PRIMARY for key, count in counts.items()
-                if published(key) and is_sensitive(count, min_count)}
+    withheld = {
+        key: PRIMARY
+        for key, count in counts.items()
+        if published(key) and is_sensitive(count, min_count)
+    }
     notes = []
     changed = True
     while changed:
@@ -27,8 +30,9 @@ def protect_as_written(counts, relations, min_count, published):
                 continue
             if unknown[0] not in withheld and not is_sensitive(counts[unknown[0]], min_count):
                 continue
-            candidates = sorted((k for k in relation.members
-                                 if published(k) and k not in withheld), key=order)
+            candidates = sorted(
+                (k for k in relation.members if published(k) and k not in withheld), key=order
+            )
             if not candidates:
                 if relation.label not in notes:
                     notes.append(relation.label)
@@ -41,13 +45,20 @@ def protect_as_written(counts, relations, min_count, published):
 @st.composite
 def tables(draw):
     cells = draw(st.integers(min_value=2, max_value=40))
-    counts = {f"c{i}": draw(st.sampled_from([0, 0, 1, 2, 3, 4, 5, 6, 9, 20, 150]))
-              for i in range(cells)}
+    counts = {
+        f"c{i}": draw(st.sampled_from([0, 0, 1, 2, 3, 4, 5, 6, 9, 20, 150])) for i in range(cells)
+    }
     hidden = draw(st.sets(st.sampled_from(sorted(counts)), max_size=cells // 4))
     relations = [
-        Relation(tuple(draw(st.lists(st.sampled_from(sorted(counts)), min_size=2, max_size=6,
-                                     unique=True))), f"secondary-{i}", f"r{i}")
-        for i in range(draw(st.integers(min_value=1, max_value=30)))]
+        Relation(
+            tuple(
+                draw(st.lists(st.sampled_from(sorted(counts)), min_size=2, max_size=6, unique=True))
+            ),
+            f"secondary-{i}",
+            f"r{i}",
+        )
+        for i in range(draw(st.integers(min_value=1, max_value=30)))
+    ]
     return counts, relations, hidden
 
 
@@ -82,6 +93,7 @@ def test_no_withheld_or_sensitive_cell_can_be_derived(table):
             assert key not in withheld
     for relation in relations:
         unknown = [k for k in relation.members if k in withheld or not published(k)]
-        if len(unknown) == 1 and (unknown[0] in withheld
-                                  or is_sensitive(counts[unknown[0]], MIN_COUNT)):
+        if len(unknown) == 1 and (
+            unknown[0] in withheld or is_sensitive(counts[unknown[0]], MIN_COUNT)
+        ):
             assert any(note.startswith(relation.label + ":") for note in protection.notes)

@@ -20,8 +20,12 @@ from sukvinnofrid.synthetic import generate_round_files
 
 pytestmark = pytest.mark.slow
 
-KOMMUNER = {"0126": "xlsx", "0580": "csv-comma-utf8-bom", "0586": "csv-semicolon-cp1252",
-            "2380": "csv-semicolon-utf8"}
+KOMMUNER = {
+    "0126": "xlsx",
+    "0580": "csv-comma-utf8-bom",
+    "0586": "csv-semicolon-cp1252",
+    "2380": "csv-semicolon-utf8",
+}
 ROUND = "2023-12"
 
 
@@ -29,7 +33,9 @@ def rows_of(path: Path):
     """Read a generated file independently of the pipeline's reader."""
     if path.suffix == ".xlsx":
         sheet = openpyxl.load_workbook(path, read_only=True)["Ärenden"]
-        values = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        values = [
+            ["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)
+        ]
         header, body = values[0], values[1:]
     else:
         raw = path.read_bytes()
@@ -37,7 +43,9 @@ def rows_of(path: Path):
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = raw.decode("cp1252")
-        delimiter = ";" if text.splitlines()[0].count(";") > text.splitlines()[0].count(",") else ","
+        delimiter = (
+            ";" if text.splitlines()[0].count(";") > text.splitlines()[0].count(",") else ","
+        )
         header, *body = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     return [dict(zip(header, row)) for row in body if any(row)]
 
@@ -45,16 +53,23 @@ def rows_of(path: Path):
 def stored_gate_runs(engine) -> dict[int, dict]:
     """Each upload's gate run as the warehouse stored it."""
     with engine.connect() as conn:
-        return {row.upload_id: dict(row._mapping) for row in conn.execute(sa.text(
-            "SELECT u.upload_id, u.kommun_kod, u.round_id, u.status, r.outcome, r.rows_received,"
-            " r.rows_rejected, r.rows_warned, r.data_docs_path FROM raw.uploads u"
-            " JOIN quality.validation_runs r USING (upload_id)"))}
+        return {
+            row.upload_id: dict(row._mapping)
+            for row in conn.execute(
+                sa.text(
+                    "SELECT u.upload_id, u.kommun_kod, u.round_id, u.status, r.outcome, r.rows_received,"
+                    " r.rows_rejected, r.rows_warned, r.data_docs_path FROM raw.uploads u"
+                    " JOIN quality.validation_runs r USING (upload_id)"
+                )
+            )
+        }
 
 
 def test_demo_round_through_the_real_dags(clean_warehouse):
     inbox = Path(os.environ["SUKF_INBOX"])
-    files = generate_round_files(inbox, list(KOMMUNER), [ROUND], cases_per_kommun=70, seed=7,
-                                 formats=KOMMUNER)
+    files = generate_round_files(
+        inbox, list(KOMMUNER), [ROUND], cases_per_kommun=70, seed=7, formats=KOMMUNER
+    )
     expected = Counter()
     for generated in files:
         for row in rows_of(generated.path):
@@ -65,16 +80,26 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     assert all(task.state == "success" and task.try_number == 1 for task in intake.tasks)
     assert intake.results("find_new_uploads") == [sorted(str(f.path) for f in files)]
     landed = {task.label: task.result for task in intake.tasks if task.task_id == "land_upload"}
-    assert landed == {f.path.name: {
-        "file_name": f.path.name, "upload_id": landed[f.path.name]["upload_id"],
-        "kommun": f.kommun_kod, "round": ROUND, "status": "landed", "rows": f.rows, "message": None,
-    } for f in files}
+    assert landed == {
+        f.path.name: {
+            "file_name": f.path.name,
+            "upload_id": landed[f.path.name]["upload_id"],
+            "kommun": f.kommun_kod,
+            "round": ROUND,
+            "status": "landed",
+            "rows": f.rows,
+            "message": None,
+        }
+        for f in files
+    }
     assert intake.results("announce") == [{"landed": 4}]
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'landed'") == 4
 
     round_run = airflow_local.run_dag("su_round", {"round_id": ROUND})
     assert all(task.state == "success" and task.try_number == 1 for task in round_run.tasks)
-    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'accepted'") == 4
+    assert (
+        scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'accepted'") == 4
+    )
     (gated,) = round_run.results("quality_gate")
     stored = stored_gate_runs(clean_warehouse)
     rows = {f.kommun_kod: f.rows for f in files}
@@ -82,15 +107,25 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     for summary in gated:
         run = stored[summary["upload_id"]]
         assert (summary["kommun"], summary["round"], summary["outcome"], summary["status"]) == (
-            run["kommun_kod"], run["round_id"], "accepted", "accepted")
+            run["kommun_kod"],
+            run["round_id"],
+            "accepted",
+            "accepted",
+        )
         assert summary["rows_received"] == run["rows_received"] == rows[summary["kommun"]]
-        assert (summary["rows_rejected"], summary["rows_warned"]) == (run["rows_rejected"],
-                                                                      run["rows_warned"])
+        assert (summary["rows_rejected"], summary["rows_warned"]) == (
+            run["rows_rejected"],
+            run["rows_warned"],
+        )
         assert summary["data_docs"] == run["data_docs_path"] and Path(summary["data_docs"]).exists()
         assert Path(summary["feedback_report"]).exists()
     assert round_run.results("dbt_build") == [True]
     (published,) = round_run.results("publish_kolada")
-    assert (published["round_id"], published["version"], published["reused"]) == (ROUND, "v001", False)
+    assert (published["round_id"], published["version"], published["reused"]) == (
+        ROUND,
+        "v001",
+        False,
+    )
 
     output = Path(os.environ["SUKF_OUTPUT"])
     data_files = sorted(output.glob(f"kolada/{ROUND}/v*/data.json"))
@@ -105,12 +140,21 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     for key, count in expected.items():
         cell = published_cells[key]
         assert cell["count"] == 1
-        population = scalar(clean_warehouse, "SELECT population_18plus FROM marts.fct_kolada_key_figures "
-                            "WHERE figure = 'aktualiserade' AND kommun_kod = :k AND year = :y "
-                            "AND gender = 'T'", k=key[0], y=key[1])
-        cases = scalar(clean_warehouse, "SELECT case_count FROM marts.fct_kolada_key_figures "
-                       "WHERE figure = 'aktualiserade' AND kommun_kod = :k AND year = :y AND gender = 'T'",
-                       k=key[0], y=key[1])
+        population = scalar(
+            clean_warehouse,
+            "SELECT population_18plus FROM marts.fct_kolada_key_figures "
+            "WHERE figure = 'aktualiserade' AND kommun_kod = :k AND year = :y "
+            "AND gender = 'T'",
+            k=key[0],
+            y=key[1],
+        )
+        cases = scalar(
+            clean_warehouse,
+            "SELECT case_count FROM marts.fct_kolada_key_figures "
+            "WHERE figure = 'aktualiserade' AND kommun_kod = :k AND year = :y AND gender = 'T'",
+            k=key[0],
+            y=key[1],
+        )
         assert cases == count
         if count >= int(os.environ.get("SUKF_MIN_PUBLISH_COUNT", "5")):
             assert cell["value"] == pytest.approx(round(count * 10_000 / float(population), 1))
@@ -125,7 +169,10 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     # dbt build and publishes the same files.
     again = airflow_local.run_dag("su_intake")
     assert {(t.task_id, t.state, t.try_number) for t in again.tasks} == {
-        ("find_new_uploads", "success", 1), ("land_upload", "skipped", 0), ("announce", "skipped", 0)}
+        ("find_new_uploads", "success", 1),
+        ("land_upload", "skipped", 0),
+        ("announce", "skipped", 0),
+    }
     assert again.results("find_new_uploads") == [[]]
     round_again = airflow_local.run_dag("su_round", {"round_id": ROUND})
     assert all(task.state == "success" and task.try_number == 1 for task in round_again.tasks)

@@ -26,7 +26,9 @@ def test_unreachable_warehouse_gives_retries_then_a_clear_failure():
 
 
 @pytest.mark.slow
-def test_warehouse_going_away_leaves_no_half_publication_and_the_next_run_converges(clean_warehouse):
+def test_warehouse_going_away_leaves_no_half_publication_and_the_next_run_converges(
+    clean_warehouse,
+):
     if os.environ.get("SUKF_WAREHOUSE_URL"):
         pytest.skip("stops the embedded warehouse")
     inbox = Path(os.environ["SUKF_INBOX"])
@@ -47,7 +49,9 @@ def test_warehouse_going_away_leaves_no_half_publication_and_the_next_run_conver
     warehouse.stop_embedded()
     rerun = pipeline.run_round(ROUND)
     assert rerun["landed"] == [] and rerun["published"]["directory"] == first["directory"]
-    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'accepted'") == 2
+    assert (
+        scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'accepted'") == 2
+    )
 
 
 @pytest.mark.slow
@@ -55,8 +59,11 @@ def test_corrected_upload_replaces_the_earlier_one_everywhere_downstream(clean_w
     inbox = Path(os.environ["SUKF_INBOX"])
     (original,) = generate_round_files(inbox, ["0580"], [ROUND], cases_per_kommun=60, seed=4)
     pipeline.run_round(ROUND)
-    counted = scalar(clean_warehouse, "SELECT sum(case_count) FROM marts.fct_kolada_key_figures "
-                     "WHERE figure = 'aktualiserade' AND gender = 'T'")
+    counted = scalar(
+        clean_warehouse,
+        "SELECT sum(case_count) FROM marts.fct_kolada_key_figures "
+        "WHERE figure = 'aktualiserade' AND gender = 'T'",
+    )
     assert counted == original.rows
 
     # The kommun corrects its file: fewer cases, same kommun and round, new bytes.
@@ -64,11 +71,25 @@ def test_corrected_upload_replaces_the_earlier_one_everywhere_downstream(clean_w
     original.path.write_bytes(b"".join(lines[:-10]))
     result = pipeline.run_round(ROUND)
     assert [r["status"] for r in result["landed"]] == ["landed"]
-    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'superseded'") == 1
-    assert scalar(clean_warehouse, "SELECT sum(case_count) FROM marts.fct_kolada_key_figures "
-                  "WHERE figure = 'aktualiserade' AND gender = 'T'") == original.rows - 10
-    assert scalar(clean_warehouse, "SELECT max(aktualiserade) FROM marts.fct_case_funnel "
-                  "WHERE level = 'riket' AND kon = 'T'") == original.rows - 10
+    assert (
+        scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'superseded'") == 1
+    )
+    assert (
+        scalar(
+            clean_warehouse,
+            "SELECT sum(case_count) FROM marts.fct_kolada_key_figures "
+            "WHERE figure = 'aktualiserade' AND gender = 'T'",
+        )
+        == original.rows - 10
+    )
+    assert (
+        scalar(
+            clean_warehouse,
+            "SELECT max(aktualiserade) FROM marts.fct_case_funnel "
+            "WHERE level = 'riket' AND kon = 'T'",
+        )
+        == original.rows - 10
+    )
 
 
 def test_a_new_pseudonym_key_rebuilds_every_model_from_scratch(clean_warehouse, monkeypatch):
@@ -87,5 +108,7 @@ def test_a_new_pseudonym_key_rebuilds_every_model_from_scratch(clean_warehouse, 
     rotated = scalar(clean_warehouse, pseudonyms.format("staging.stg_raw__case_records"))
     assert rotated != staged and len(rotated) == len(staged)
     assert scalar(clean_warehouse, pseudonyms.format("intermediate.int_case_versions")) not in (
-        versions, None)
+        versions,
+        None,
+    )
     assert pipeline.build_warehouse() is False

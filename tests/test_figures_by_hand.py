@@ -51,7 +51,6 @@ KUN 2023 4 -> 8.0          2 (k1 k4) -> 4.0  1 (k1; k2 closed with the goal met 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import shutil
@@ -78,8 +77,13 @@ def case(unit: str, klient: str, v5: str, *, verksamhet: str = "1", **answers) -
     """One row of an upload, by catalogue key: multiple choice as a list of codes, risk
     assessments as a list of (time point, instrument, score)."""
     catalogue = load_catalogue()
-    row = {"v1_verksamhet": verksamhet, "v2_kommun": unit, "v3_handlaggare": "H1",
-           "v4_klient": klient, "v5_datum_aktualisering": v5}
+    row = {
+        "v1_verksamhet": verksamhet,
+        "v2_kommun": unit,
+        "v3_handlaggare": "H1",
+        "v4_klient": klient,
+        "v5_datum_aktualisering": v5,
+    }
     for key, value in answers.items():
         variable = catalogue.by_key(key)
         if variable.type == "codes":
@@ -96,76 +100,248 @@ def case(unit: str, klient: str, v5: str, *, verksamhet: str = "1", **answers) -
 
 def base(**answers):
     """The answers most cases share (overridden per case)."""
-    return {"kon": 1, "ursprung": 1, "initiativ": [1], "utovare": [2], "hedersrelaterat": 2,
-            "valdets_grad": 2} | answers
+    return {
+        "kon": 1,
+        "ursprung": 1,
+        "initiativ": [1],
+        "utovare": [2],
+        "hedersrelaterat": 2,
+        "valdets_grad": 2,
+    } | answers
 
 
-S1 = case("0180-SOD", "S1", "2023-01-10", **base(
-    alder=30, funktionsnedsattning=[4], riskbedomning=[(1, 1, 7), (3, 1, 7)],
-    forandringsmal=2, datum_insats="2023-01-15", insatser=[3, 4], typ_av_insats=1,
-    samverkan=[7], genomforande=1, maluppfoljning=1, datum_avslut="2023-05-10", avslutsorsak=1,
-    forandring_valdsutsatthet=1, insatsernas_betydelse=5, positiva_inslag=1, delaktighet=5))
-S2_R1 = case("0180-SOD", "S2", "2023-02-01", **base(
-    alder=22, funktionsnedsattning=[5], ursprung=4, initiativ=[1, 8], utovare=[1],
-    hedersrelaterat=1, valdets_grad=3, riskbedomning=[(1, 1, 8), (2, 6, 4)], forandringsmal=2,
-    datum_insats="2023-02-03", insatser=[4, 7, 10], typ_av_insats=1, samverkan=[5, 6]))
-S2 = S2_R1 | case("0180-SOD", "S2", "2023-02-01", genomforande=3, maluppfoljning=3,
-                  datum_avslut="2023-09-01", avslutsorsak=3)
-S3 = case("0180-SOD", "S3", "2023-03-01", **base(
-    kon="", alder=45, initiativ=[5], valdets_grad=7, forandringsmal=1, maluppfoljning=5,
-    datum_avslut="2023-03-20", avslutsorsak=2))
-S4 = case("0180-SOD", "S4", "2023-04-01", **base(
-    kon=2, funktionsnedsattning=[4], ursprung=2, utovare=[3], hedersrelaterat=3, valdets_grad=1,
-    insatser=[1], samverkan=[10]))
-S5 = case("0180-SOD", "S5", "2023-07-15", **base(
-    alder=67, initiativ=[13], datum_insats="2023-08-20", avslutsorsak=4))
+S1 = case(
+    "0180-SOD",
+    "S1",
+    "2023-01-10",
+    **base(
+        alder=30,
+        funktionsnedsattning=[4],
+        riskbedomning=[(1, 1, 7), (3, 1, 7)],
+        forandringsmal=2,
+        datum_insats="2023-01-15",
+        insatser=[3, 4],
+        typ_av_insats=1,
+        samverkan=[7],
+        genomforande=1,
+        maluppfoljning=1,
+        datum_avslut="2023-05-10",
+        avslutsorsak=1,
+        forandring_valdsutsatthet=1,
+        insatsernas_betydelse=5,
+        positiva_inslag=1,
+        delaktighet=5,
+    ),
+)
+S2_R1 = case(
+    "0180-SOD",
+    "S2",
+    "2023-02-01",
+    **base(
+        alder=22,
+        funktionsnedsattning=[5],
+        ursprung=4,
+        initiativ=[1, 8],
+        utovare=[1],
+        hedersrelaterat=1,
+        valdets_grad=3,
+        riskbedomning=[(1, 1, 8), (2, 6, 4)],
+        forandringsmal=2,
+        datum_insats="2023-02-03",
+        insatser=[4, 7, 10],
+        typ_av_insats=1,
+        samverkan=[5, 6],
+    ),
+)
+S2 = S2_R1 | case(
+    "0180-SOD",
+    "S2",
+    "2023-02-01",
+    genomforande=3,
+    maluppfoljning=3,
+    datum_avslut="2023-09-01",
+    avslutsorsak=3,
+)
+S3 = case(
+    "0180-SOD",
+    "S3",
+    "2023-03-01",
+    **base(
+        kon="",
+        alder=45,
+        initiativ=[5],
+        valdets_grad=7,
+        forandringsmal=1,
+        maluppfoljning=5,
+        datum_avslut="2023-03-20",
+        avslutsorsak=2,
+    ),
+)
+S4 = case(
+    "0180-SOD",
+    "S4",
+    "2023-04-01",
+    **base(
+        kon=2,
+        funktionsnedsattning=[4],
+        ursprung=2,
+        utovare=[3],
+        hedersrelaterat=3,
+        valdets_grad=1,
+        insatser=[1],
+        samverkan=[10],
+    ),
+)
+S5 = case(
+    "0180-SOD",
+    "S5",
+    "2023-07-15",
+    **base(alder=67, initiativ=[13], datum_insats="2023-08-20", avslutsorsak=4),
+)
 NO_KLIENT = case("0180-SOD", "", "2023-05-05", **base(alder=40))
-K1 = case("0180-KUN", "K1", "2023-07-01", **base(
-    alder=35, ursprung=3, riskbedomning=[(1, 1, 6), (2, 1, 7), (2, 6, 2)],
-    datum_insats="2023-07-02", insatser=[4], genomforande=1, maluppfoljning=2,
-    datum_avslut="2023-11-30", avslutsorsak=1, forandring_valdsutsatthet=2,
-    insatsernas_betydelse=4, delaktighet=4))
-K2 = case("0180-KUN", "K2", "2023-09-10", **base(
-    alder=52, maluppfoljning=1, datum_avslut="2023-09-01", avslutsorsak=1))
+K1 = case(
+    "0180-KUN",
+    "K1",
+    "2023-07-01",
+    **base(
+        alder=35,
+        ursprung=3,
+        riskbedomning=[(1, 1, 6), (2, 1, 7), (2, 6, 2)],
+        datum_insats="2023-07-02",
+        insatser=[4],
+        genomforande=1,
+        maluppfoljning=2,
+        datum_avslut="2023-11-30",
+        avslutsorsak=1,
+        forandring_valdsutsatthet=2,
+        insatsernas_betydelse=4,
+        delaktighet=4,
+    ),
+)
+K2 = case(
+    "0180-KUN",
+    "K2",
+    "2023-09-10",
+    **base(alder=52, maluppfoljning=1, datum_avslut="2023-09-01", avslutsorsak=1),
+)
 K2_AGAIN = K2 | {"v1_verksamhet": "2"}
 K3 = case("0180-KUN", "K3", "2023-11-01", **base(alder=29))
-K4 = case("0180-KUN", "K4", "2023-12-05", **base(
-    kon=2, alder=61, initiativ=[14], utovare=[4], valdets_grad=1, datum_insats="2023-12-20",
-    insatser=[8]))
-M1 = case("1280", "M1", "2022-11-01", **base(
-    alder=28, datum_insats="2022-11-10", insatser=[3, 4, 13], typ_av_insats=2, samverkan=[6, 7],
-    genomforande=2, maluppfoljning=2, datum_avslut="2023-02-01", avslutsorsak=1,
-    forandring_valdsutsatthet=3, insatsernas_betydelse=6, delaktighet=6))
-M2_R1 = case("1280", "M2", "2022-12-15", **base(
-    kon=2, alder=19, ursprung=4, initiativ=[1, 12], utovare=[1, 2], hedersrelaterat=1,
-    valdets_grad=3, datum_insats="2023-01-05", insatser=[4, 10, 11], samverkan=[5]))
+K4 = case(
+    "0180-KUN",
+    "K4",
+    "2023-12-05",
+    **base(
+        kon=2,
+        alder=61,
+        initiativ=[14],
+        utovare=[4],
+        valdets_grad=1,
+        datum_insats="2023-12-20",
+        insatser=[8],
+    ),
+)
+M1 = case(
+    "1280",
+    "M1",
+    "2022-11-01",
+    **base(
+        alder=28,
+        datum_insats="2022-11-10",
+        insatser=[3, 4, 13],
+        typ_av_insats=2,
+        samverkan=[6, 7],
+        genomforande=2,
+        maluppfoljning=2,
+        datum_avslut="2023-02-01",
+        avslutsorsak=1,
+        forandring_valdsutsatthet=3,
+        insatsernas_betydelse=6,
+        delaktighet=6,
+    ),
+)
+M2_R1 = case(
+    "1280",
+    "M2",
+    "2022-12-15",
+    **base(
+        kon=2,
+        alder=19,
+        ursprung=4,
+        initiativ=[1, 12],
+        utovare=[1, 2],
+        hedersrelaterat=1,
+        valdets_grad=3,
+        datum_insats="2023-01-05",
+        insatser=[4, 10, 11],
+        samverkan=[5],
+    ),
+)
 M2 = M2_R1 | case("1280", "M2", "2022-12-15", maluppfoljning=1, datum_avslut="2023-10-01")
-M3 = case("1280", "M3", "2023-05-05", **base(
-    alder=40, funktionsnedsattning=[2, 3], ursprung=5, utovare=[6], valdets_grad=1))
-M4 = case("1280", "M4", "2023-10-10", **base(
-    alder=33, funktionsnedsattning=[3], ursprung=2, initiativ=[4], utovare=[],
-    hedersrelaterat="", datum_insats="2023-10-12", insatser=[4]))
+M3 = case(
+    "1280",
+    "M3",
+    "2023-05-05",
+    **base(alder=40, funktionsnedsattning=[2, 3], ursprung=5, utovare=[6], valdets_grad=1),
+)
+M4 = case(
+    "1280",
+    "M4",
+    "2023-10-10",
+    **base(
+        alder=33,
+        funktionsnedsattning=[3],
+        ursprung=2,
+        initiativ=[4],
+        utovare=[],
+        hedersrelaterat="",
+        datum_insats="2023-10-12",
+        insatser=[4],
+    ),
+)
 UNDER_18 = case("1280", "M9", "2023-06-01", **base(alder=17))
-U1 = case("0114", "U1", "2022-09-01", **base(
-    alder=50, datum_insats="2022-09-05", insatser=[4], genomforande=1, maluppfoljning=1,
-    datum_avslut="2022-12-01", avslutsorsak=1, forandring_valdsutsatthet=1, delaktighet=5))
+U1 = case(
+    "0114",
+    "U1",
+    "2022-09-01",
+    **base(
+        alder=50,
+        datum_insats="2022-09-05",
+        insatser=[4],
+        genomforande=1,
+        maluppfoljning=1,
+        datum_avslut="2022-12-01",
+        avslutsorsak=1,
+        forandring_valdsutsatthet=1,
+        delaktighet=5,
+    ),
+)
 U2 = case("0114", "U2", "2023-02-10", **base(alder=26))
 
 FILES = {
     R1: {"0180-SOD": [S1, S2_R1, S3, S4, S5], "1280": [M1, M2_R1, M3], "0114": [U1, U2]},
-    R2: {"0180-SOD": [S1, S2, S3, S4, S5, NO_KLIENT], "0180-KUN": [K1, K2, K2_AGAIN, K3, K4],
-         "1280": [M1, M2, M3, M4, UNDER_18]},
+    R2: {
+        "0180-SOD": [S1, S2, S3, S4, S5, NO_KLIENT],
+        "0180-KUN": [K1, K2, K2_AGAIN, K3, K4],
+        "1280": [M1, M2, M3, M4, UNDER_18],
+    },
 }
 # rows that are not cases, per file (by hand from the list above)
-REJECTED = {(R1, "0180-SOD"): 1, (R1, "1280"): 0, (R1, "0114"): 0,
-            (R2, "0180-SOD"): 1, (R2, "0180-KUN"): 1, (R2, "1280"): 1}
+REJECTED = {
+    (R1, "0180-SOD"): 1,
+    (R1, "1280"): 0,
+    (R1, "0114"): 0,
+    (R2, "0180-SOD"): 1,
+    (R2, "0180-KUN"): 1,
+    (R2, "1280"): 1,
+}
 
 
 @pytest.fixture
 def project(tmp_path) -> Path:
     copy = tmp_path / "dbt_project"
-    shutil.copytree(ROOT / "dbt_project", copy,
-                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.copytree(
+        ROOT / "dbt_project", copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
     shutil.rmtree(copy / "seeds" / "reference")
     shutil.copytree(FIXTURE / "reference", copy / "seeds" / "reference")
     return copy
@@ -179,11 +355,15 @@ def _deliver(engine, inbox: Path, round_id: str) -> None:
         assert intake.land_upload(path, engine).status == "landed"
     results = gate.run_pending(engine)
     with engine.connect() as conn:
-        units = dict(conn.execute(sa.text(
-            "SELECT upload_id, kommun_kod FROM raw.uploads WHERE round_id = :r"),
-            {"r": round_id}).all())
+        units = dict(
+            conn.execute(
+                sa.text("SELECT upload_id, kommun_kod FROM raw.uploads WHERE round_id = :r"),
+                {"r": round_id},
+            ).all()
+        )
     assert {(round_id, units[r.upload_id]): r.rows_rejected for r in results} == {
-        key: n for key, n in REJECTED.items() if key[0] == round_id}
+        key: n for key, n in REJECTED.items() if key[0] == round_id
+    }
     assert {r.status for r in results} == {"accepted"}
 
 
@@ -193,20 +373,34 @@ def _rows(engine, sql: str, **params) -> list[dict]:
 
 
 def _published_bytes(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())
-            if p.name not in ("published_at.txt", "manifest.json")}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(directory.iterdir())
+        if p.name not in ("published_at.txt", "manifest.json")
+    }
 
 
 def _definitions(min_count: int):
     definitions = load_definitions()
     return dataclasses.replace(
-        definitions, settings=dataclasses.replace(definitions.settings, min_count=min_count))
+        definitions, settings=dataclasses.replace(definitions.settings, min_count=min_count)
+    )
 
 
-FUNNEL = ("aktualiserade", "med_insats", "avslutade", "med_maluppfoljning", "med_brukarenkat",
-          "utan_insats", "pagaende", "med_insats_utan_startdatum", "avslutade_utan_avslutsdatum",
-          "avslutade_utan_avslutsorsak", "avslutade_utan_maluppfoljning",
-          "avslutade_utan_brukarenkat")
+FUNNEL = (
+    "aktualiserade",
+    "med_insats",
+    "avslutade",
+    "med_maluppfoljning",
+    "med_brukarenkat",
+    "utan_insats",
+    "pagaende",
+    "med_insats_utan_startdatum",
+    "avslutade_utan_avslutsdatum",
+    "avslutade_utan_avslutsorsak",
+    "avslutade_utan_maluppfoljning",
+    "avslutade_utan_brukarenkat",
+)
 
 # Diagram 1, by hand: (round, level, area, kön) -> the FUNNEL columns.
 EXPECTED_FUNNEL = {
@@ -236,15 +430,22 @@ EXPECTED_R2 = {
     "kon": (15, 14, {"1": 11, "2": 3}),
     # ålder missing s4; 18-24 s2 m2; 25-34 s1 k3 m1 m4 u2; 35-44 k1 m3; 45-54 s3 k2 u1;
     # 55-64 k4; 65-74 s5
-    "aldersgrupp": (15, 14, {"18-24": 2, "25-34": 5, "35-44": 2, "45-54": 3, "55-64": 1,
-                             "65-74": 1}),
+    "aldersgrupp": (
+        15,
+        14,
+        {"18-24": 2, "25-34": 5, "35-44": 2, "45-54": 3, "55-64": 1, "65-74": 1},
+    ),
     "ursprung": (15, 15, {"1": 9, "2": 2, "3": 1, "4": 2, "5": 1}),
     # v59 missing m4; ja s2 m2; vet inte s4
     "hedersrelaterat": (15, 14, {"1": 2, "2": 11, "3": 1}),
     # 1: 11 cases; 4 m4; 5 s3; 8 s2; 12 m2; 13 s5; 14 k4; annan socialtjänst (3-7) s3 m4;
     # answers 11 + 6 = 17 (diagram 6 prints the answers)
-    "initiativ": (15, 15, {"1": 11, "4": 1, "5": 1, "8": 1, "12": 1, "13": 1, "14": 1,
-                           "annan_socialtjanst": 2}, 17),
+    "initiativ": (
+        15,
+        15,
+        {"1": 11, "4": 1, "5": 1, "8": 1, "12": 1, "13": 1, "14": 1, "annan_socialtjanst": 2},
+        17,
+    ),
     # s1 4, s2 5, s4 4, m3 2+3, m4 3
     "funktionsnedsattning": (15, 5, {"2": 1, "3": 2, "4": 2, "5": 1}, 6),
     # s3's 7 is not a code: uppgift saknas
@@ -253,8 +454,12 @@ EXPECTED_R2 = {
     "utovare": (15, 14, {"1": 2, "2": 10, "3": 1, "4": 1, "6": 1, "partner": 11}, 15),
     "med_insats": (15, 15, {"ja": 10}),
     # the 10 with insats; s5 has a start date but no insats chosen: saknas
-    "insatser": (10, 9, {"1": 1, "3": 2, "4": 7, "7": 1, "8": 1, "10": 2, "11": 1, "13": 1,
-                         "boende": 3}, 16),
+    "insatser": (
+        10,
+        9,
+        {"1": 1, "3": 2, "4": 7, "7": 1, "8": 1, "10": 2, "11": 1, "13": 1, "boende": 3},
+        16,
+    ),
     # 2 + 3 + 1 + 1 + 1 + 3 + 3 + 1 + 1 = 16 insatser over the 9
     "antal_insatser": (10, 9, {"medel": 16}),
     "typ_av_insats": (10, 3, {"1": 2, "2": 1}),
@@ -301,8 +506,9 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
 
     _deliver(engine, inbox, R1)
     transform.build(project_dir=project)
-    r1_kolada = publish(R1, engine, out / "kolada", definitions=_definitions(1),
-                        allow_approximate_population=True)
+    r1_kolada = publish(
+        R1, engine, out / "kolada", definitions=_definitions(1), allow_approximate_population=True
+    )
     r1_statistics = publish_statistics(R1, engine, out / "statistik", min_count=1)
     r1_bytes = (_published_bytes(r1_kolada.directory), _published_bytes(r1_statistics.directory))
 
@@ -310,13 +516,15 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     transform.build(project_dir=project)
 
     # -------------------------------------------------------------- a round as of itself
-    again = publish(R1, engine, out / "kolada", definitions=_definitions(1),
-                    allow_approximate_population=True)
+    again = publish(
+        R1, engine, out / "kolada", definitions=_definitions(1), allow_approximate_population=True
+    )
     again_statistics = publish_statistics(R1, engine, out / "statistik", min_count=1)
     assert (again.version, again.reused) == ("v001", True)
     assert (again_statistics.version, again_statistics.reused) == ("v001", True)
     assert (_published_bytes(again.directory), _published_bytes(again_statistics.directory)) == (
-        r1_bytes)
+        r1_bytes
+    )
     for refused in ("2024-12", "2099-12", "2024-06"):
         with pytest.raises(PublicationError):
             publish(refused, engine, out / "kolada", allow_approximate_population=True)
@@ -325,14 +533,20 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     assert not (out / "kolada" / "2024-12").exists()
 
     # -------------------------------------------------------------- diagram 1
-    funnel = {(r["round_id"], r["level"], r["area_code"], r["kon"]): tuple(r[c] for c in FUNNEL)
-              for r in _rows(engine, "SELECT * FROM marts.fct_case_funnel")}
+    funnel = {
+        (r["round_id"], r["level"], r["area_code"], r["kon"]): tuple(r[c] for c in FUNNEL)
+        for r in _rows(engine, "SELECT * FROM marts.fct_case_funnel")
+    }
     for key, expected in EXPECTED_FUNNEL.items():
         assert funnel[key] == expected, key
 
     # -------------------------------------------------------------- the national figures
-    rows = _rows(engine, "SELECT * FROM marts.fct_national_figures WHERE round_id = :r"
-                         " AND period = :r AND level = 'riket' AND breakdown = 'alla'", r=R2)
+    rows = _rows(
+        engine,
+        "SELECT * FROM marts.fct_national_figures WHERE round_id = :r"
+        " AND period = :r AND level = 'riket' AND breakdown = 'alla'",
+        r=R2,
+    )
     national = {(r["figure_id"], r["category"]): r for r in rows}
     assert {figure for figure, _ in national} == set(EXPECTED_R2)
     for figure, (population, n, numerators, *answers) in EXPECTED_R2.items():
@@ -340,7 +554,10 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
         for category in categories:
             row = national[(figure, category)]
             assert (row["n_population"], row["n"], row["n_saknas"]) == (
-                population, n, population - n), figure
+                population,
+                n,
+                population - n,
+            ), figure
             assert row["n_answers"] == (answers[0] if answers else None), figure
             if category == "saknas":
                 assert (row["numerator"], row["denominator"]) == (population - n, population)
@@ -357,12 +574,21 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     # breakdowns (by hand): diagram 24/25 style by kön at kommun level; HRV × kön × ålder
     # (diagram 21); the toppgrupp profile; funktionsnedsättning; risk change by v202
     def figure(figure_id, category, breakdown, value, level="riket", area="00", period=R2):
-        (row,) = _rows(engine, "SELECT numerator, n FROM marts.fct_national_figures"
-                               " WHERE round_id = :r AND period = :p AND figure_id = :f"
-                               " AND category = :c AND breakdown = :b AND breakdown_value = :v"
-                               " AND level = :l AND area_code = :a",
-                       r=R2, p=period, f=figure_id, c=category, b=breakdown, v=value, l=level,
-                       a=area)
+        (row,) = _rows(
+            engine,
+            "SELECT numerator, n FROM marts.fct_national_figures"
+            " WHERE round_id = :r AND period = :p AND figure_id = :f"
+            " AND category = :c AND breakdown = :b AND breakdown_value = :v"
+            " AND level = :l AND area_code = :a",
+            r=R2,
+            p=period,
+            f=figure_id,
+            c=category,
+            b=breakdown,
+            v=value,
+            l=level,
+            a=area,
+        )
         return row["numerator"], row["n"]
 
     # 0180 women with insats: s1 s2 s5 k1 of s1 s2 s5 k1 k2 k3; stödsamtal s1 s2 k1 of s1 s2 k1
@@ -390,36 +616,55 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     assert figure("med_insats", "ja", "alla", "alla", period="2023") == (7, 11)
 
     # -------------------------------------------------------------- Kolada (no suppression)
-    published = publish(R2, engine, out / "kolada", definitions=_definitions(1),
-                        allow_approximate_population=True)
+    published = publish(
+        R2, engine, out / "kolada", definitions=_definitions(1), allow_approximate_population=True
+    )
     data = json.loads((published.directory / "data.json").read_text(encoding="utf-8"))
-    got = {(i["kpi"], i["municipality"], i["period"]): (i["values"][0]["value"],
-                                                        i["values"][0]["status"])
-           for i in data["values"]}
+    got = {
+        (i["kpi"], i["municipality"], i["period"]): (
+            i["values"][0]["value"],
+            i["values"][0]["status"],
+        )
+        for i in data["values"]
+    }
     assert got == {
-        ("U30750", "0114", 2022): (0.5, ""), ("U30750", "0114", 2023): (None, "-"),
+        ("U30750", "0114", 2022): (0.5, ""),
+        ("U30750", "0114", 2023): (None, "-"),
         ("U30750", "0180", 2023): (6.5, ""),
-        ("U30750", "1280", 2022): (0.5, ""), ("U30750", "1280", 2023): (0.5, ""),
-        ("U30751", "0114", 2022): (0.5, ""), ("U30751", "0114", 2023): (None, "-"),
+        ("U30750", "1280", 2022): (0.5, ""),
+        ("U30750", "1280", 2023): (0.5, ""),
+        ("U30751", "0114", 2022): (0.5, ""),
+        ("U30751", "0114", 2023): (None, "-"),
         ("U30751", "0180", 2023): (4.0, ""),
-        ("U30751", "1280", 2022): (0.5, ""), ("U30751", "1280", 2023): (0.3, ""),
-        ("U30752", "0114", 2022): (0.5, ""), ("U30752", "0114", 2023): (None, "-"),
+        ("U30751", "1280", 2022): (0.5, ""),
+        ("U30751", "1280", 2023): (0.3, ""),
+        ("U30752", "0114", 2022): (0.5, ""),
+        ("U30752", "0114", 2023): (None, "-"),
         ("U30752", "0180", 2023): (1.5, ""),
-        ("U30752", "1280", 2022): (0.5, ""), ("U30752", "1280", 2023): (0.0, ""),
+        ("U30752", "1280", 2022): (0.5, ""),
+        ("U30752", "1280", 2023): (0.0, ""),
     }
     ou = json.loads((published.directory / "oudata.json").read_text(encoding="utf-8"))
     assert {(i["kpi"], i["ou"], i["period"]): i["values"][0]["value"] for i in ou["values"]} == {
-        ("U30750", "V15E0180008", 2023): 5.0, ("U30750", "V15E0180005", 2023): 8.0,
-        ("U30751", "V15E0180008", 2023): 4.0, ("U30751", "V15E0180005", 2023): 4.0,
-        ("U30752", "V15E0180008", 2023): 1.0, ("U30752", "V15E0180005", 2023): 2.0,
+        ("U30750", "V15E0180008", 2023): 5.0,
+        ("U30750", "V15E0180005", 2023): 8.0,
+        ("U30751", "V15E0180008", 2023): 4.0,
+        ("U30751", "V15E0180005", 2023): 4.0,
+        ("U30752", "V15E0180008", 2023): 1.0,
+        ("U30752", "V15E0180005", 2023): 2.0,
     }
     manifest = json.loads((published.directory / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["preliminary"] is True and "PRELIMINÄRA" in manifest["population"]
     assert manifest["ou_ids"] == ["provisional"]
     # approximate population is refused unless allowed
     with pytest.raises(PublicationError, match="uppskattningar"):
-        publish(R2, engine, out / "refused", definitions=_definitions(1),
-                allow_approximate_population=False)
+        publish(
+            R2,
+            engine,
+            out / "refused",
+            definitions=_definitions(1),
+            allow_approximate_population=False,
+        )
 
     # -------------------------------------------------------------- Kolada, min 3 cases
     # U30750, T. Primary (1-2 cases): 1280 2022 (2), 1280 2023 (2), 0114 2022 (1). 2023:
@@ -427,25 +672,35 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     # mean relation (0180, SOD 5, KUN 4) has 0180 alone hidden -> KUN (the smaller) withheld.
     # 2022: riket 0114 + 1280 both withheld; län 01 (0114) and 12 (1280) cannot be protected
     # inside the publication: noted.
-    protected = publish(R2, engine, out / "kolada3", definitions=_definitions(3),
-                        allow_approximate_population=True)
-    reasons = {(d.cell.kommun, d.cell.ou, d.cell.year): d.reason for d in protected.decisions
-               if d.cell.kpi == "U30750" and d.cell.gender == "T"}
-    assert reasons == {
-        ("0114", "", 2022): "primary", ("0114", "", 2023): "not-covered",
-        ("1280", "", 2022): "primary", ("1280", "", 2023): "primary",
-        ("0180", "", 2023): "secondary-riket",
-        ("0180", "V15E0180008", 2023): "published", ("0180", "V15E0180005", 2023): "secondary-ou",
+    protected = publish(
+        R2, engine, out / "kolada3", definitions=_definitions(3), allow_approximate_population=True
+    )
+    reasons = {
+        (d.cell.kommun, d.cell.ou, d.cell.year): d.reason
+        for d in protected.decisions
+        if d.cell.kpi == "U30750" and d.cell.gender == "T"
     }
-    assert "U30750 2022 län 01 total, gender T: a withheld cell has no complementary cell; " \
-           "do not publish this total" in protected.notes
+    assert reasons == {
+        ("0114", "", 2022): "primary",
+        ("0114", "", 2023): "not-covered",
+        ("1280", "", 2022): "primary",
+        ("1280", "", 2023): "primary",
+        ("0180", "", 2023): "secondary-riket",
+        ("0180", "V15E0180008", 2023): "published",
+        ("0180", "V15E0180005", 2023): "secondary-ou",
+    }
+    assert (
+        "U30750 2022 län 01 total, gender T: a withheld cell has no complementary cell; "
+        "do not publish this total" in protected.notes
+    )
 
     # -------------------------------------------------------------- statistics, min 3 cases
     statistics = publish_statistics(R2, engine, out / "statistik3", min_count=3)
     document = json.loads((statistics.directory / "statistik.json").read_text(encoding="utf-8"))
     table = document["tratt"]
-    funnel_cells = {(r[0], r[1], r[2]): dict(zip(table["kolumner"][3:], r[3:]))
-                    for r in table["rader"]}
+    funnel_cells = {
+        (r[0], r[1], r[2]): dict(zip(table["kolumner"][3:], r[3:])) for r in table["rader"]
+    }
     _assert_nothing_derivable(funnel_cells, min_count=3)
     # 0114: 2 cases (primary); so its län 01 (11) or Stockholm (9) goes too: Stockholm, the
     # smaller
@@ -464,7 +719,8 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "UPDATE marts.fct_national_figures SET title = 'ändrad titel' "
-            f"WHERE round_id = '{R2}' AND figure_id = 'insatser'")
+            f"WHERE round_id = '{R2}' AND figure_id = 'insatser'"
+        )
     changed = publish_statistics(R2, engine, out / "statistik3", min_count=3)
     assert (changed.version, changed.reused) == ("v002", False)
     assert "ändrad titel" in (changed.directory / "nationella_figurer.csv").read_text("utf-8-sig")
@@ -478,10 +734,12 @@ def _assert_nothing_derivable(cells: dict, min_count: int) -> None:
     for key, values in cells.items():
         for column, value in values.items():
             assert value == ".." or value == 0 or value >= min_count, (key, column, value)
-    sums = [("aktualiserade", ("med_insats", "utan_insats")),
-            ("aktualiserade", ("avslutade", "pagaende")),
-            ("avslutade", ("med_maluppfoljning", "avslutade_utan_maluppfoljning")),
-            ("avslutade", ("med_brukarenkat", "avslutade_utan_brukarenkat"))]
+    sums = [
+        ("aktualiserade", ("med_insats", "utan_insats")),
+        ("aktualiserade", ("avslutade", "pagaende")),
+        ("avslutade", ("med_maluppfoljning", "avslutade_utan_maluppfoljning")),
+        ("avslutade", ("med_brukarenkat", "avslutade_utan_brukarenkat")),
+    ]
     for key, values in cells.items():
         for total, parts in sums:
             terms = [values[total], *(values[p] for p in parts)]
@@ -491,8 +749,10 @@ def _assert_nothing_derivable(cells: dict, min_count: int) -> None:
         for column in cells[("riket", "00", kon)]:
             for lan in ("01", "12"):
                 terms = [cells[("län", lan, kon)][column]] + [
-                    cells[("kommun", k, kon)][column] for k, l in kommun_lan.items() if l == lan]
+                    cells[("kommun", k, kon)][column] for k, l in kommun_lan.items() if l == lan
+                ]
                 assert terms.count("..") != 1, (lan, kon, column, terms)
             terms = [cells[("riket", "00", kon)][column]] + [
-                cells[("län", lan, kon)][column] for lan in ("01", "12")]
+                cells[("län", lan, kon)][column] for lan in ("01", "12")
+            ]
             assert terms.count("..") != 1, ("riket", kon, column, terms)

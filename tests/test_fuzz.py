@@ -32,8 +32,13 @@ from hypothesis import strategies as st
 from conftest import csv_bytes
 from sukvinnofrid import intake
 from sukvinnofrid.catalogue import load_catalogue
-from sukvinnofrid.privacy import (ByteScreen, TextScreen, contains_personnummer,
-                                  luhn_check_digit, mask_personnummer)
+from sukvinnofrid.privacy import (
+    ByteScreen,
+    TextScreen,
+    contains_personnummer,
+    luhn_check_digit,
+    mask_personnummer,
+)
 from sukvinnofrid.readers import UploadError, open_upload
 
 COLUMNS = list(load_catalogue().column_names)
@@ -43,9 +48,16 @@ ROUND = "2023-06"
 
 _counter = itertools.count()
 
-DB_SETTINGS = settings(derandomize=True, deadline=None, max_examples=80,
-                       suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                              HealthCheck.too_slow, HealthCheck.data_too_large])
+DB_SETTINGS = settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=80,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 def unique_name(suffix: str, tag: str = "f") -> str:
@@ -62,8 +74,10 @@ def put(name: str, data: bytes) -> Path:
 
 def counts(engine) -> tuple[int, int]:
     with engine.connect() as conn:
-        return (conn.execute(sa.text("SELECT count(*) FROM raw.case_records")).scalar_one(),
-                conn.execute(sa.text("SELECT count(*) FROM raw.uploads")).scalar_one())
+        return (
+            conn.execute(sa.text("SELECT count(*) FROM raw.case_records")).scalar_one(),
+            conn.execute(sa.text("SELECT count(*) FROM raw.uploads")).scalar_one(),
+        )
 
 
 def land_and_check(engine, path: Path) -> intake.IntakeResult:
@@ -86,11 +100,14 @@ def land_and_check(engine, path: Path) -> intake.IntakeResult:
         assert records_after - records_before == result.rows
         assert uploads_after - uploads_before == 1
         with engine.connect() as conn:
-            stored = conn.execute(sa.text("SELECT count(*) FROM raw.case_records WHERE upload_id = :u"),
-                                  {"u": result.upload_id}).scalar_one()
+            stored = conn.execute(
+                sa.text("SELECT count(*) FROM raw.case_records WHERE upload_id = :u"),
+                {"u": result.upload_id},
+            ).scalar_one()
             status, row_count = conn.execute(
                 sa.text("SELECT status, row_count FROM raw.uploads WHERE upload_id = :u"),
-                {"u": result.upload_id}).one()
+                {"u": result.upload_id},
+            ).one()
         assert stored == result.rows == row_count
         assert status == "landed"
     else:
@@ -104,8 +121,20 @@ def land_and_check(engine, path: Path) -> intake.IntakeResult:
 # Free text without personnummer-like digit runs; formula starters, quotes, delimiters and
 # newlines included. Encodable in Windows-1252.
 TEXT_ALPHABET = "abcdefghijklmnopqrstuvwxyzåäöÅÄÖéABCXYZ0123 ;,\"'=+-@|!()/\\.:\n"
-FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1)", "@x", "-1+1", "=1+1", "=HYPERLINK(\"http://x\")",
-            "@SUM(A1:A2)", "+46 70", "-", "=", "\t=1", "=cmd|'/C powershell'!A1;x"]
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    "+SUM(1)",
+    "@x",
+    "-1+1",
+    "=1+1",
+    '=HYPERLINK("http://x")',
+    "@SUM(A1:A2)",
+    "+46 70",
+    "-",
+    "=",
+    "\t=1",
+    "=cmd|'/C powershell'!A1;x",
+]
 
 text_values = st.one_of(
     st.sampled_from(FORMULAS),
@@ -121,9 +150,14 @@ def case_rows(draw, min_size=1, max_size=6):
             "v1_verksamhet": draw(st.sampled_from(["1", "2", "3", "x", ""])),
             "v2_kommun": KOMMUN,
             "v3_handlaggare": draw(text_values),
-            "v4_klient": draw(st.one_of(st.sampled_from(FORMULAS), st.from_regex(r"KL-[A-ZÅÄÖ0-9]{1,6}",
-                                                                                fullmatch=True))),
-            "v5_datum_aktualisering": draw(st.dates(dt.date(2015, 1, 1), dt.date(2023, 6, 30))).isoformat(),
+            "v4_klient": draw(
+                st.one_of(
+                    st.sampled_from(FORMULAS), st.from_regex(r"KL-[A-ZÅÄÖ0-9]{1,6}", fullmatch=True)
+                )
+            ),
+            "v5_datum_aktualisering": draw(
+                st.dates(dt.date(2015, 1, 1), dt.date(2023, 6, 30))
+            ).isoformat(),
             "v14_kon": draw(st.sampled_from(["1", "2", "3", ""])),
             "v15_alder": str(draw(st.integers(0, 120))),
         }
@@ -151,14 +185,28 @@ def xlsx_bytes(rows, columns=COLUMNS) -> bytes:
     return buffer.getvalue()
 
 
-dialects = st.sampled_from([(";", "utf-8"), (",", "utf-8"), (";", "utf-8-sig"), (",", "utf-8-sig"),
-                            (";", "cp1252"), (",", "cp1252")])
+dialects = st.sampled_from(
+    [
+        (";", "utf-8"),
+        (",", "utf-8"),
+        (";", "utf-8-sig"),
+        (",", "utf-8-sig"),
+        (";", "cp1252"),
+        (",", "cp1252"),
+    ]
+)
 
 
 def stored_rows(engine, upload_id: int) -> dict[int, dict[str, str | None]]:
     with engine.connect() as conn:
-        result = conn.execute(sa.text("SELECT * FROM raw.case_records WHERE upload_id = :u "
-                                      "ORDER BY source_row"), {"u": upload_id}).mappings().all()
+        result = (
+            conn.execute(
+                sa.text("SELECT * FROM raw.case_records WHERE upload_id = :u ORDER BY source_row"),
+                {"u": upload_id},
+            )
+            .mappings()
+            .all()
+        )
     return {row["source_row"]: dict(row) for row in result}
 
 
@@ -169,9 +217,14 @@ def expected_value(value: str) -> str | None:
 
 # --- intake properties ------------------------------------------------------------------------
 
+
 @DB_SETTINGS
-@given(rows=case_rows(), dialect=dialects, xlsx=st.booleans(),
-       xlsx_suffix=st.sampled_from([".xlsx", ".xlsx", ".csv", ".txt", ".xls"]))
+@given(
+    rows=case_rows(),
+    dialect=dialects,
+    xlsx=st.booleans(),
+    xlsx_suffix=st.sampled_from([".xlsx", ".xlsx", ".csv", ".txt", ".xls"]),
+)
 def test_valid_looking_files_land_verbatim(clean_warehouse, rows, dialect, xlsx, xlsx_suffix):
     """Random valid rows (formula-like text included) land, row for row, exactly as received.
     An XLSX is read by its content, whatever its name ends in."""
@@ -192,13 +245,24 @@ def test_valid_looking_files_land_verbatim(clean_warehouse, rows, dialect, xlsx,
 
 
 @DB_SETTINGS
-@given(formula=st.sampled_from(FORMULAS), column=st.sampled_from(FREE_TEXT + ["v3_handlaggare", "v4_klient"]),
-       xlsx=st.booleans())
+@given(
+    formula=st.sampled_from(FORMULAS),
+    column=st.sampled_from(FREE_TEXT + ["v3_handlaggare", "v4_klient"]),
+    xlsx=st.booleans(),
+)
 @example(formula="=cmd|' /C calc'!A0", column="v58_utovare_kommentar", xlsx=False)
 @example(formula="=cmd|' /C calc'!A0", column="v217_klientforslag", xlsx=True)
 def test_formula_text_is_stored_verbatim(clean_warehouse, formula, column, xlsx):
-    row = {"v1_verksamhet": "1", "v2_kommun": KOMMUN, "v3_handlaggare": "HAB", "v4_klient": "KL-1",
-           "v5_datum_aktualisering": "2023-02-01", "v14_kon": "1", "v15_alder": "34", column: formula}
+    row = {
+        "v1_verksamhet": "1",
+        "v2_kommun": KOMMUN,
+        "v3_handlaggare": "HAB",
+        "v4_klient": "KL-1",
+        "v5_datum_aktualisering": "2023-02-01",
+        "v14_kon": "1",
+        "v15_alder": "34",
+        column: formula,
+    }
     data = xlsx_bytes([row]) if xlsx else csv_bytes([row])
     result = land_and_check(clean_warehouse, put(unique_name(".xlsx" if xlsx else ".csv"), data))
     assert result.status == "landed", result.message
@@ -216,7 +280,11 @@ def test_truncated_csv(clean_warehouse, rows, dialect, cut):
 
 
 @DB_SETTINGS
-@given(rows=case_rows(max_size=3), cut=st.floats(0, 1, exclude_max=True), suffix=st.sampled_from([".xlsx", ".csv"]))
+@given(
+    rows=case_rows(max_size=3),
+    cut=st.floats(0, 1, exclude_max=True),
+    suffix=st.sampled_from([".xlsx", ".csv"]),
+)
 def test_truncated_xlsx(clean_warehouse, rows, cut, suffix):
     data = xlsx_bytes(rows)
     result = land_and_check(clean_warehouse, put(unique_name(suffix), data[: int(len(data) * cut)]))
@@ -225,12 +293,15 @@ def test_truncated_xlsx(clean_warehouse, rows, cut, suffix):
 
 
 @settings(DB_SETTINGS, max_examples=150)
-@given(data=st.one_of(
-    st.binary(max_size=2000),
-    st.binary(max_size=200).map(lambda b: b"PK\x03\x04" + b),
-    st.binary(max_size=200).map(lambda b: b"\xd0\xcf\x11\xe0" + b),
-    st.binary(max_size=200).map(lambda b: ";".join(COLUMNS).encode() + b"\n" + b),
-), suffix=st.sampled_from([".csv", ".xlsx", ".txt", ".xls"]))
+@given(
+    data=st.one_of(
+        st.binary(max_size=2000),
+        st.binary(max_size=200).map(lambda b: b"PK\x03\x04" + b),
+        st.binary(max_size=200).map(lambda b: b"\xd0\xcf\x11\xe0" + b),
+        st.binary(max_size=200).map(lambda b: ";".join(COLUMNS).encode() + b"\n" + b),
+    ),
+    suffix=st.sampled_from([".csv", ".xlsx", ".txt", ".xls"]),
+)
 @example(data=bytes(range(256)) * 4, suffix=".csv")
 @example(data=b"\x00" * 10, suffix=".csv")
 @example(data=b"\xef\xbb\xbf", suffix=".csv")
@@ -265,11 +336,38 @@ def _mutate(text: str, mutation: tuple, delimiter: str) -> str:
 
 
 mutations = st.tuples(
-    st.sampled_from(["delimiter", "insert", "more_fields", "fewer_fields", "huge_field",
-                     "long_line", "duplicate_line", "drop_line"]),
+    st.sampled_from(
+        [
+            "delimiter",
+            "insert",
+            "more_fields",
+            "fewer_fields",
+            "huge_field",
+            "long_line",
+            "duplicate_line",
+            "drop_line",
+        ]
+    ),
     st.floats(0, 1, exclude_max=True),
-    st.sampled_from(["\t", "|", '"', "\x00", "\ufeff", "\r", "\n", "x", "=cmd|' /C calc'!A0", "+SUM(1)",
-                     '"unbalanced', ";", ",", "\x1a", "Ã¥"]),
+    st.sampled_from(
+        [
+            "\t",
+            "|",
+            '"',
+            "\x00",
+            "\ufeff",
+            "\r",
+            "\n",
+            "x",
+            "=cmd|' /C calc'!A0",
+            "+SUM(1)",
+            '"unbalanced',
+            ";",
+            ",",
+            "\x1a",
+            "Ã¥",
+        ]
+    ),
 )
 
 
@@ -282,25 +380,35 @@ def test_mutated_csv(clean_warehouse, rows, dialect, changes):
     text = csv_bytes(rows, delimiter=delimiter, encoding="utf-8").decode("utf-8")
     for change in changes:
         text = _mutate(text, change, delimiter)
-    land_and_check(clean_warehouse, put(unique_name(".csv"), text.encode(encoding, errors="replace")))
+    land_and_check(
+        clean_warehouse, put(unique_name(".csv"), text.encode(encoding, errors="replace"))
+    )
 
 
 @DB_SETTINGS
 @given(rows=case_rows(), delimiter=st.sampled_from(["\t", "|"]))
 def test_wrong_delimiter(clean_warehouse, rows, delimiter):
-    result = land_and_check(clean_warehouse, put(unique_name(".csv"), csv_bytes(rows, delimiter=delimiter)))
+    result = land_and_check(
+        clean_warehouse, put(unique_name(".csv"), csv_bytes(rows, delimiter=delimiter))
+    )
     if delimiter == "|":
         assert result.status == "blocked" and "avgränsare" in result.message
 
 
 @DB_SETTINGS
-@given(rows=case_rows(), dialect=dialects, huge=st.sampled_from(FREE_TEXT + ["v3_handlaggare"]),
-       size=st.integers(100_001, 150_000))
+@given(
+    rows=case_rows(),
+    dialect=dialects,
+    huge=st.sampled_from(FREE_TEXT + ["v3_handlaggare"]),
+    size=st.integers(100_001, 150_000),
+)
 def test_huge_field_is_blocked(clean_warehouse, rows, dialect, huge, size):
     delimiter, encoding = dialect
     rows[0][huge] = "=" + "x" * size
-    result = land_and_check(clean_warehouse, put(unique_name(".csv"),
-                                                 csv_bytes(rows, delimiter=delimiter, encoding=encoding)))
+    result = land_and_check(
+        clean_warehouse,
+        put(unique_name(".csv"), csv_bytes(rows, delimiter=delimiter, encoding=encoding)),
+    )
     assert result.status == "blocked"
 
 
@@ -311,7 +419,10 @@ def test_header_only_is_blocked(clean_warehouse, dialect, blank_lines, xlsx):
     if xlsx:
         data, suffix = xlsx_bytes([]), ".xlsx"
     else:
-        data = csv_bytes([], delimiter=delimiter, encoding=encoding) + (delimiter * 3 + "\r\n").encode() * blank_lines
+        data = (
+            csv_bytes([], delimiter=delimiter, encoding=encoding)
+            + (delimiter * 3 + "\r\n").encode() * blank_lines
+        )
         suffix = ".csv"
     result = land_and_check(clean_warehouse, put(unique_name(suffix), data))
     assert result.status == "blocked" and "inga ärenden" in result.message
@@ -321,31 +432,56 @@ SWEDISH = st.text("åäöÅÄÖ", min_size=1, max_size=5)
 
 
 @DB_SETTINGS
-@given(rows=case_rows(min_size=2), delimiter=st.sampled_from([";", ","]), utf8_text=SWEDISH,
-       cp1252_text=SWEDISH, bom=st.booleans())
-@example(rows=[{"v2_kommun": KOMMUN, "v4_klient": "KL-1"}, {"v2_kommun": KOMMUN, "v4_klient": "KL-2"}],
-         delimiter=";", utf8_text="Å", cp1252_text="Ä", bom=False)
+@given(
+    rows=case_rows(min_size=2),
+    delimiter=st.sampled_from([";", ","]),
+    utf8_text=SWEDISH,
+    cp1252_text=SWEDISH,
+    bom=st.booleans(),
+)
+@example(
+    rows=[{"v2_kommun": KOMMUN, "v4_klient": "KL-1"}, {"v2_kommun": KOMMUN, "v4_klient": "KL-2"}],
+    delimiter=";",
+    utf8_text="Å",
+    cp1252_text="Ä",
+    bom=False,
+)
 def test_mixed_encodings_are_blocked(clean_warehouse, rows, delimiter, utf8_text, cp1252_text, bom):
     """Part UTF-8, part Windows-1252 in one file: blocked, never landed as mojibake."""
     rows[0]["v3_handlaggare"] = utf8_text
     rows[-1]["v3_handlaggare"] = cp1252_text
     text = csv_bytes(rows, delimiter=delimiter).decode("utf-8")
     cut = text.index("\n", text.index("\n") + 1) + 1  # header and first data row in UTF-8
-    data = (b"\xef\xbb\xbf" if bom else b"") + text[:cut].encode("utf-8") + text[cut:].encode("cp1252")
+    data = (
+        (b"\xef\xbb\xbf" if bom else b"") + text[:cut].encode("utf-8") + text[cut:].encode("cp1252")
+    )
     result = land_and_check(clean_warehouse, put(unique_name(".csv"), data))
     assert result.status == "blocked", "mixed encodings landed"
 
 
 @DB_SETTINGS
-@given(sidecar=st.one_of(
-    st.binary(max_size=60),
-    st.fixed_dictionaries({"kommun": st.one_of(st.text(max_size=300), st.integers(), st.none(),
-                                               st.sampled_from(["0180", "../../../tmp/x", "0180/..", "a" * 300])),
-                           "round": st.one_of(st.text(max_size=10), st.just(ROUND), st.integers())}
-                          ).map(lambda d: json.dumps(d).encode()),
-    st.recursive(st.none() | st.booleans() | st.text(max_size=5), lambda c: st.lists(c, max_size=3),
-                 max_leaves=5).map(lambda v: json.dumps(v).encode()),
-), named=st.booleans())
+@given(
+    sidecar=st.one_of(
+        st.binary(max_size=60),
+        st.fixed_dictionaries(
+            {
+                "kommun": st.one_of(
+                    st.text(max_size=300),
+                    st.integers(),
+                    st.none(),
+                    st.sampled_from(["0180", "../../../tmp/x", "0180/..", "a" * 300]),
+                ),
+                "round": st.one_of(st.text(max_size=10), st.just(ROUND), st.integers()),
+            }
+        ).map(lambda d: json.dumps(d).encode()),
+        st.recursive(
+            st.none() | st.booleans() | st.text(max_size=5),
+            lambda c: st.lists(c, max_size=3),
+            max_leaves=5,
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+    named=st.booleans(),
+)
 @example(sidecar=json.dumps({"kommun": "a" * 300, "round": ROUND}).encode(), named=False)
 @example(sidecar=json.dumps({"kommun": "../../outside", "round": ROUND}).encode(), named=False)
 @example(sidecar=json.dumps({"kommun": "0180\u0000", "round": ROUND}).encode(), named=False)
@@ -361,8 +497,9 @@ def test_fuzzed_sidecar(clean_warehouse, sidecar, named):
     result = land_and_check(clean_warehouse, path)
     archive = Path(os.environ["SUKF_ARCHIVE"]).resolve()
     with clean_warehouse.connect() as conn:
-        archived = conn.execute(sa.text("SELECT archive_path FROM raw.uploads WHERE file_name = :n"),
-                                {"n": name}).scalar()
+        archived = conn.execute(
+            sa.text("SELECT archive_path FROM raw.uploads WHERE file_name = :n"), {"n": name}
+        ).scalar()
     if archived:
         assert Path(archived).resolve().is_relative_to(archive)
     if result.status == "landed":
@@ -386,25 +523,39 @@ def test_readers_raise_only_upload_errors_on_truncated_csv(tmp_path_factory, row
 
 
 @DB_SETTINGS
-@given(rows=case_rows(), pnr=st.sampled_from(["19811218-9876", "811218-9876", "198112189876", "8112189876"]),
-       column=st.sampled_from(COLUMNS + ["lokal_variabel"]), xlsx=st.booleans())
+@given(
+    rows=case_rows(),
+    pnr=st.sampled_from(["19811218-9876", "811218-9876", "198112189876", "8112189876"]),
+    column=st.sampled_from(COLUMNS + ["lokal_variabel"]),
+    xlsx=st.booleans(),
+)
 @example(rows=[{"v2_kommun": KOMMUN}], pnr="19811218-9876", column="v2_kommun", xlsx=False)
-def test_personnummer_in_any_column_never_reaches_a_message(clean_warehouse, rows, pnr, column, xlsx):
+def test_personnummer_in_any_column_never_reaches_a_message(
+    clean_warehouse, rows, pnr, column, xlsx
+):
     rows[-1][column] = pnr
     columns = COLUMNS + ["lokal_variabel"]
     data = xlsx_bytes(rows, columns) if xlsx else csv_bytes(rows, columns=columns)
     result = land_and_check(clean_warehouse, put(unique_name(".xlsx" if xlsx else ".csv"), data))
     assert "9876" not in (result.message or "")
     with clean_warehouse.connect() as conn:
-        dump = conn.exec_driver_sql("SELECT coalesce(status_reason, '') FROM raw.uploads").scalars().all()
+        dump = (
+            conn.exec_driver_sql("SELECT coalesce(status_reason, '') FROM raw.uploads")
+            .scalars()
+            .all()
+        )
     assert not any("9876" in reason for reason in dump)
     # Every column is screened, unknown ones too.
     assert result.status == "blocked" and "personnummer" in result.message
 
 
 @settings(derandomize=True, deadline=None, max_examples=40)
-@given(header=st.lists(st.sampled_from(COLUMNS[:10] + ["", "x", "v1_verksamhet"]), min_size=1, max_size=8),
-       xlsx=st.booleans())
+@given(
+    header=st.lists(
+        st.sampled_from(COLUMNS[:10] + ["", "x", "v1_verksamhet"]), min_size=1, max_size=8
+    ),
+    xlsx=st.booleans(),
+)
 def test_rejected_header_leaves_no_open_file(tmp_path_factory, header, xlsx):
     """A header that fails the contract closes the file before the error is raised."""
     path = tmp_path_factory.mktemp("h") / unique_name(".xlsx" if xlsx else ".csv")
@@ -435,9 +586,28 @@ def test_file_name_not_in_utf8(clean_warehouse):
 NO_DIGITS = st.text(st.characters(exclude_categories=["Nd", "Cs"]), max_size=20)
 # Every way a person, a word processor or another encoding separates the date from the last
 # four digits.
-SEPARATORS = ["", "-", "+", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015",
-              "\u2212", "\ufe63", "\uff0d", " ", "\u00a0", "\u2009", "\u202f", " - ",
-              " \u2013 ", "\u00a0-\u00a0", "  \u2014  "]
+SEPARATORS = [
+    "",
+    "-",
+    "+",
+    "\u2010",
+    "\u2011",
+    "\u2012",
+    "\u2013",
+    "\u2014",
+    "\u2015",
+    "\u2212",
+    "\ufe63",
+    "\uff0d",
+    " ",
+    "\u00a0",
+    "\u2009",
+    "\u202f",
+    " - ",
+    " \u2013 ",
+    "\u00a0-\u00a0",
+    "  \u2014  ",
+]
 
 
 @st.composite
@@ -496,9 +666,12 @@ def test_letters_and_short_digit_runs_are_never_flagged(text):
 
 
 @settings(derandomize=True, deadline=None, max_examples=300)
-@given(date=st.dates(dt.date(1900, 1, 1), dt.date(2099, 12, 31)),
-       layout=st.sampled_from(["%Y-%m-%d", "%Y%m%d", "%y%m%d", "%d/%m/%Y", "%Y-%m-%d %H:%M"]),
-       number=st.integers(0, 99_999_999), glue=st.sampled_from([";", ",", "\t", "\x1f", "\n"]))
+@given(
+    date=st.dates(dt.date(1900, 1, 1), dt.date(2099, 12, 31)),
+    layout=st.sampled_from(["%Y-%m-%d", "%Y%m%d", "%y%m%d", "%d/%m/%Y", "%Y-%m-%d %H:%M"]),
+    number=st.integers(0, 99_999_999),
+    glue=st.sampled_from([";", ",", "\t", "\x1f", "\n"]),
+)
 def test_ordinary_values_side_by_side_are_never_flagged(date, layout, number, glue):
     """Dates, amounts and codes in neighbouring cells (joined as cells are for one search)."""
     text = glue.join([date.strftime(layout), str(number), "1", "0180", "2023-06"])
@@ -510,13 +683,19 @@ def _pieces(text: str, cuts: list[int]) -> list[str]:
     return [text[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-DIGITISH = st.text(st.sampled_from(list("0123456789") + ["-", "\u2013", " ", "\u00a0", "+",
-                                                         "a", "\x1f", "\n"]), max_size=80)
+DIGITISH = st.text(
+    st.sampled_from(list("0123456789") + ["-", "\u2013", " ", "\u00a0", "+", "a", "\x1f", "\n"]),
+    max_size=80,
+)
 
 
 @settings(derandomize=True, deadline=None, max_examples=800)
-@given(text=st.one_of(DIGITISH, st.tuples(DIGITISH, personnummer(), DIGITISH).map(
-    lambda t: t[0] + t[1][0] + t[2])), cuts=st.lists(st.integers(0, 200), max_size=8))
+@given(
+    text=st.one_of(
+        DIGITISH, st.tuples(DIGITISH, personnummer(), DIGITISH).map(lambda t: t[0] + t[1][0] + t[2])
+    ),
+    cuts=st.lists(st.integers(0, 200), max_size=8),
+)
 def test_streamed_screen_finds_exactly_what_a_search_of_the_whole_finds(text, cuts):
     """A file is screened in pieces: a number cut in two is still found, and a long digit run
     cut anywhere is still no personnummer."""
@@ -527,10 +706,14 @@ def test_streamed_screen_finds_exactly_what_a_search_of_the_whole_finds(text, cu
 
 
 @settings(derandomize=True, deadline=None, max_examples=400)
-@given(pnr=personnummer(), before=letters_and_short_numbers(), after=letters_and_short_numbers(),
-       encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16", "utf-16-le",
-                                 "utf-16-be"]),
-       cuts=st.lists(st.integers(0, 400), max_size=5), present=st.booleans())
+@given(
+    pnr=personnummer(),
+    before=letters_and_short_numbers(),
+    after=letters_and_short_numbers(),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16", "utf-16-le", "utf-16-be"]),
+    cuts=st.lists(st.integers(0, 400), max_size=5),
+    present=st.booleans(),
+)
 def test_byte_screen_finds_it_in_every_encoding(pnr, before, after, encoding, cuts, present):
     """Raw bytes of unknown encoding (a CSV, a part of an XLSX, a binary): found in UTF-8,
     Windows-1252 and UTF-16 of either byte order, however the bytes are cut; text without one
@@ -541,7 +724,9 @@ def test_byte_screen_finds_it_in_every_encoding(pnr, before, after, encoding, cu
     except UnicodeEncodeError:
         data = text.encode("utf-8")
     screen = ByteScreen()
-    for a, b in zip([0, *sorted(c % (len(data) + 1) for c in cuts)],
-                    [*sorted(c % (len(data) + 1) for c in cuts), len(data)]):
+    for a, b in zip(
+        [0, *sorted(c % (len(data) + 1) for c in cuts)],
+        [*sorted(c % (len(data) + 1) for c in cuts), len(data)],
+    ):
         screen.feed(data[a:b])
     assert screen.close() == present

@@ -20,20 +20,32 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from conftest import PROJECT_ROOT
 from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
-from test_deployment import in_image
-from test_quality import add_upload, valid_row
 
+from conftest import PROJECT_ROOT
 from sukvinnofrid import pipeline
 from sukvinnofrid.quality import data_docs, gate
 from sukvinnofrid.quality.rules import build_rules
-from sukvinnofrid.quality.suites import (ASSET, BATCH_DEFINITION, CHECKPOINT,
-                                         CHECKPOINT_BOOLEAN_ONLY, DATA_DOCS_SITE, DATASOURCE,
-                                         SUITE_NAME, VALIDATION_DEFINITION, gx_id)
+from sukvinnofrid.quality.suites import (
+    ASSET,
+    BATCH_DEFINITION,
+    CHECKPOINT,
+    CHECKPOINT_BOOLEAN_ONLY,
+    DATA_DOCS_SITE,
+    DATASOURCE,
+    SUITE_NAME,
+    VALIDATION_DEFINITION,
+    gx_id,
+)
+from test_deployment import in_image
+from test_quality import add_upload, valid_row
 
-MARKUP = ["<script>alert('sukf')</script>", "<img src=x onerror=alert('sukf')>",
-          "\"><svg/onload=alert('sukf')>", "=HYPERLINK(\"http://sukf.example\")"]
+MARKUP = [
+    "<script>alert('sukf')</script>",
+    "<img src=x onerror=alert('sukf')>",
+    "\"><svg/onload=alert('sukf')>",
+    '=HYPERLINK("http://sukf.example")',
+]
 GX_TEMPLATES = Path(data_docs.GX_STATIC).parent / "templates"
 
 
@@ -47,11 +59,13 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def _set_writable(root: Path, writable: bool) -> None:
     for path in [root, *root.rglob("*")]:
-        path.chmod((0o755 if path.is_dir() else 0o644) if writable
-                   else (0o555 if path.is_dir() else 0o444))
+        path.chmod(
+            (0o755 if path.is_dir() else 0o644) if writable else (0o555 if path.is_dir() else 0o444)
+        )
 
 
 # --- the committed project ---------------------------------------------------------------------
+
 
 def test_the_project_names_what_the_generated_files_refer_to():
     """gx/great_expectations.yml (by hand) and the generated files agree: GX resolves the
@@ -63,14 +77,16 @@ def test_the_project_names_what_the_generated_files_refer_to():
     assert str(datasource.id) == gx_id("datasource", DATASOURCE)
     assert str(asset.id) == gx_id("asset", f"{DATASOURCE}/{ASSET}")
     assert str(asset.get_batch_definition(BATCH_DEFINITION).id) == gx_id(
-        "batch_definition", f"{DATASOURCE}/{ASSET}/{BATCH_DEFINITION}")
+        "batch_definition", f"{DATASOURCE}/{ASSET}/{BATCH_DEFINITION}"
+    )
     for name in (CHECKPOINT, CHECKPOINT_BOOLEAN_ONLY):
         checkpoint = context.checkpoints.get(name)
         (validation,) = checkpoint.validation_definitions
         assert validation.name == VALIDATION_DEFINITION and validation.asset.name == ASSET
         assert validation.suite.name == SUITE_NAME
         assert [e.meta["rule_id"] for e in validation.suite.expectations] == [
-            rule.rule_id for rule in build_rules()]
+            rule.rule_id for rule in build_rules()
+        ]
         assert checkpoint.result_format["exclude_unexpected_values"] is True
     # No secret and no machine's path in the committed file: both come at run time.
     committed = (PROJECT_ROOT / "gx" / "great_expectations.yml").read_text(encoding="utf-8")
@@ -85,7 +101,8 @@ def test_the_image_gets_the_project_but_not_its_local_files():
 
 
 def test_the_gate_runs_the_committed_files_and_writes_nothing_into_them(
-        clean_warehouse, tmp_path, monkeypatch, caplog):
+    clean_warehouse, tmp_path, monkeypatch, caplog
+):
     """A read-only copy of gx/ whose suite lacks the expectation of one rule: GX's verdict on
     that rule is missing (the SQL still finds the row), the others are GX's, and the stored
     result names the committed validation definition and checkpoint. GX warns of nothing."""
@@ -93,25 +110,39 @@ def test_the_gate_runs_the_committed_files_and_writes_nothing_into_them(
     shutil.copytree(PROJECT_ROOT / "gx", project)
     suite_path = project / "expectations" / f"{SUITE_NAME}.json"
     suite = json.loads(suite_path.read_text(encoding="utf-8"))
-    suite["expectations"] = [e for e in suite["expectations"]
-                             if e["meta"]["rule_id"] != "v14_kon.in_set"]
+    suite["expectations"] = [
+        e for e in suite["expectations"] if e["meta"]["rule_id"] != "v14_kon.in_set"
+    ]
     suite_path.write_text(json.dumps(suite), encoding="utf-8")
     before = _files(project)
     _set_writable(project, False)
     monkeypatch.setattr(gate, "gx_project_dir", lambda: project)
     try:
-        upload_id = add_upload(clean_warehouse, [valid_row(v4_klient=f"K{i}") for i in range(9)]
-                               + [valid_row(v4_klient="X", v14_kon="3", v15_alder="200")])
+        upload_id = add_upload(
+            clean_warehouse,
+            [valid_row(v4_klient=f"K{i}") for i in range(9)]
+            + [valid_row(v4_klient="X", v14_kon="3", v15_alder="200")],
+        )
         result = gate.run_quality_gate(upload_id, clean_warehouse)
     finally:
         _set_writable(project, True)
     assert _files(project) == before
-    assert [r.getMessage() for r in caplog.records
-            if r.name.startswith("great_expectations") and r.levelno >= logging.WARNING] == []
+    assert [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("great_expectations") and r.levelno >= logging.WARNING
+    ] == []
     with clean_warehouse.connect() as conn:
-        verdicts = {rule_id: (gx_success, count) for rule_id, gx_success, count in conn.execute(
-            sa.text("SELECT rule_id, gx_success, unexpected_count FROM quality.expectation_results"
-                    " WHERE run_id = :r"), {"r": result.run_id})}
+        verdicts = {
+            rule_id: (gx_success, count)
+            for rule_id, gx_success, count in conn.execute(
+                sa.text(
+                    "SELECT rule_id, gx_success, unexpected_count FROM quality.expectation_results"
+                    " WHERE run_id = :r"
+                ),
+                {"r": result.run_id},
+            )
+        }
     assert verdicts["v14_kon.in_set"] == (None, 1)
     assert verdicts["v15_alder.in_range"] == (False, 1)
     assert verdicts["v1_verksamhet.in_set"] == (True, 0)
@@ -124,16 +155,26 @@ def test_the_gate_runs_the_committed_files_and_writes_nothing_into_them(
 
 # --- one site, every run -----------------------------------------------------------------------
 
+
 def _three_gate_runs(engine, monkeypatch) -> list:
     """Three gate runs, with HTML and a formula in cells: a batch of two uploads, one upload,
     and one more over the row limit for detail (the BOOLEAN_ONLY checkpoint)."""
+
     def upload(kommun: str, bad: bool) -> int:
         rows = [valid_row(v2_kommun=kommun, v4_klient=f"K{i}") for i in range(12)]
         if bad:
-            rows += [valid_row(v2_kommun=kommun, v4_klient=f"M{i}", v14_kon=markup,
-                               v1_verksamhet=markup, v15_alder=markup,
-                               v58_utovare_kommentar=markup, v217_klientforslag=markup)
-                     for i, markup in enumerate(MARKUP)]
+            rows += [
+                valid_row(
+                    v2_kommun=kommun,
+                    v4_klient=f"M{i}",
+                    v14_kon=markup,
+                    v1_verksamhet=markup,
+                    v15_alder=markup,
+                    v58_utovare_kommentar=markup,
+                    v217_klientforslag=markup,
+                )
+                for i, markup in enumerate(MARKUP)
+            ]
         return add_upload(engine, rows, kommun=kommun)
 
     upload("0180", True)
@@ -152,8 +193,12 @@ def test_one_site_keeps_every_run_and_its_page_is_in_the_summary(clean_warehouse
     site = output() / "data_docs"
     pages = sorted(site.glob(f"validations/{SUITE_NAME}/*/*/*.html"))
     assert len(pages) == 3
-    assert sorted(p.name for p in site.iterdir()) == ["expectations", "index.html", "static",
-                                                      "validations"]
+    assert sorted(p.name for p in site.iterdir()) == [
+        "expectations",
+        "index.html",
+        "static",
+        "validations",
+    ]
     # Each upload's summary (the Airflow task's return value) names its run's page.
     assert json.loads(json.dumps(summaries)) == summaries
     assert {s["data_docs"] for s in summaries} == {str(p) for p in pages}
@@ -172,7 +217,8 @@ def test_the_index_lists_the_runs_as_gx_would(clean_warehouse, monkeypatch):
     _three_gate_runs(clean_warehouse, monkeypatch)
     context = gate.gx_context(clean_warehouse.url)
     site = context._load_site_builder_from_site_config(
-        context.variables.data_docs_sites[DATA_DOCS_SITE])
+        context.variables.data_docs_sites[DATA_DOCS_SITE]
+    )
     ours = site.site_index_builder
     assert isinstance(ours, data_docs.HistoryIndexBuilder)
     gxs = copy.copy(ours)
@@ -194,8 +240,7 @@ def _local_references(page: Path) -> list[str]:
     return [r for r in refs if not r.startswith(("javascript:", "data:", "mailto:"))]
 
 
-def test_the_site_loads_nothing_from_another_host_and_no_upload_value(clean_warehouse,
-                                                                      monkeypatch):
+def test_the_site_loads_nothing_from_another_host_and_no_upload_value(clean_warehouse, monkeypatch):
     _three_gate_runs(clean_warehouse, monkeypatch)
     site = output() / "data_docs"
     pages = sorted(site.rglob("*.html"))
@@ -215,10 +260,14 @@ def test_the_site_loads_nothing_from_another_host_and_no_upload_value(clean_ware
 
 # --- the offline templates ---------------------------------------------------------------------
 
+
 def test_every_address_gx_templates_load_has_a_vendored_copy():
     view = data_docs.OfflinePageView()
-    html_templates = [name for name in view.env.loader.list_templates()
-                      if name.endswith((".j2", ".css")) and not name.startswith("markdown")]
+    html_templates = [
+        name
+        for name in view.env.loader.list_templates()
+        if name.endswith((".j2", ".css")) and not name.startswith("markdown")
+    ]
     assert "page.j2" in html_templates and "index_page.j2" in html_templates
     for name in html_templates:
         source, _, _ = view.env.loader.get_source(view.env, name)
@@ -232,8 +281,10 @@ def test_vendored_scripts_are_the_files_gx_pins():
     """Where GX's templates give a Subresource Integrity hash, the vendored copy has it."""
     pinned = {}
     for template in GX_TEMPLATES.glob("*.j2"):
-        for url, digest in re.findall(r'src="(https://[^"]+)"\s+integrity="sha384-([^"]+)"',
-                                      template.read_text(encoding="utf-8")):
+        for url, digest in re.findall(
+            r'src="(https://[^"]+)"\s+integrity="sha384-([^"]+)"',
+            template.read_text(encoding="utf-8"),
+        ):
             pinned[url] = digest
     assert len(pinned) >= 2
     for url, digest in pinned.items():
@@ -241,20 +292,25 @@ def test_vendored_scripts_are_the_files_gx_pins():
         assert base64.b64encode(hashlib.sha384(vendored.read_bytes()).digest()).decode() == digest
 
 
-@pytest.mark.parametrize("source", [
-    '<script src="https://cdn.example.org/x.js"></script>',
-    '<link rel="stylesheet" href="http://cdn.example.org/x.css">',
-    "body { background: url('https://cdn.example.org/x.png') }",
-    '{% set static_images_dir = "https://cdn.example.org/" %}',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        '<script src="https://cdn.example.org/x.js"></script>',
+        '<link rel="stylesheet" href="http://cdn.example.org/x.css">',
+        "body { background: url('https://cdn.example.org/x.png') }",
+        '{% set static_images_dir = "https://cdn.example.org/" %}',
+    ],
+)
 def test_a_template_loading_an_unknown_address_is_refused(source):
     with pytest.raises(data_docs.OfflineAssetError, match="cdn.example.org"):
         data_docs.offline_source("new.j2", source)
 
 
 def test_links_keep_their_text_and_dropped_scripts_leave_nothing():
-    source = ('<p>Data Docs by <a href="https://greatexpectations.io">Great Expectations</a>.</p>'
-              '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>')
+    source = (
+        '<p>Data Docs by <a href="https://greatexpectations.io">Great Expectations</a>.</p>'
+        '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>'
+    )
     assert data_docs.offline_source("x.j2", source) == "<p>Data Docs by Great Expectations.</p>"
 
 
@@ -284,8 +340,9 @@ def test_the_site_works_offline_in_a_browser(clean_warehouse, monkeypatch):
             request_route.abort()
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_context().new_page()
         page.context.route("**/*", route)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

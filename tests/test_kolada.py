@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import sqlalchemy as sa
 
+from sukvinnofrid import versioned
 from sukvinnofrid.kolada import (
     Cell,
     MissingPopulationError,
@@ -24,7 +25,6 @@ from sukvinnofrid.kolada import (
 )
 from sukvinnofrid.kolada import disclosure as D
 from sukvinnofrid.kolada.definitions import CATALOGUE_FIELDS
-from sukvinnofrid import versioned
 from sukvinnofrid.kolada.publish import csv_safe, last_complete_year
 
 # the package exports the function `publish`, which shadows the module attribute
@@ -102,12 +102,26 @@ def half_up(value, decimals=1):
 # A richer round: län complement (2024), riket complement + län follow-up (2023), an incomplete
 # year (2025, dropped for round 2025-06).
 ROUND_ROWS = (
-    [r for k, n in [("0114", 3), ("0115", 12), ("0117", 7), ("0180", 250), ("0580", 40),
-                    ("0581", 0), ("1280", 90), ("1480", 120)]
-     for r in with_genders("aktualiserade", k, 2024, n)]
+    [
+        r
+        for k, n in [
+            ("0114", 3),
+            ("0115", 12),
+            ("0117", 7),
+            ("0180", 250),
+            ("0580", 40),
+            ("0581", 0),
+            ("1280", 90),
+            ("1480", 120),
+        ]
+        for r in with_genders("aktualiserade", k, 2024, n)
+    ]
     + [r for k, n in [("0180", 100), ("1280", 50)] for r in with_genders("med_insats", k, 2024, n)]
-    + [r for k, n in [("2380", 2), ("0180", 30), ("0115", 6), ("0581", 6), ("0117", 9)]
-       for r in with_genders("mal_helt_delvis", k, 2023, n)]
+    + [
+        r
+        for k, n in [("2380", 2), ("0180", 30), ("0115", 6), ("0581", 6), ("0117", 9)]
+        for r in with_genders("mal_helt_delvis", k, 2023, n)
+    ]
     + with_genders("aktualiserade", "0180", 2025, 99)
 )
 EXPECTED_WITHHELD = {
@@ -163,7 +177,9 @@ def test_last_complete_year():
 
 
 def cell(kommun, count, gender="T", year=2024, lan="", value=None):
-    return Cell("U30750", kommun, year, gender, count, value if value is not None else count * 1.5, lan)
+    return Cell(
+        "U30750", kommun, year, gender, count, value if value is not None else count * 1.5, lan
+    )
 
 
 def decide(cells, genders=("T",), levels=("lan", "riket"), min_count=5):
@@ -191,8 +207,14 @@ def test_primary_suppression_keeps_true_zero():
 
 def test_single_small_cell_among_kommuner_gets_a_second_cell_withheld():
     # one small cell in län 01: the smallest other non-zero cell of the län is withheld too
-    cells = [cell("0114", 3), cell("0115", 12), cell("0117", 7), cell("0180", 250),
-             cell("0120", 0), cell("1280", 6)]
+    cells = [
+        cell("0114", 3),
+        cell("0115", 12),
+        cell("0117", 7),
+        cell("0180", 250),
+        cell("0120", 0),
+        cell("1280", 6),
+    ]
     decisions, notes = decide(cells)
     assert withheld(decisions) == {("0114", "T"): "primary", ("0117", "T"): "secondary-lan"}
     assert notes == ()
@@ -242,8 +264,14 @@ def test_gender_relation_protects_an_unpublished_sensitive_gender():
 
 
 def test_gender_and_kommun_relations_interact():
-    cells = [cell("0180", 20, "T"), cell("0180", 3, "K"), cell("0180", 17, "M"),
-             cell("1280", 40, "T"), cell("1280", 25, "K"), cell("1280", 15, "M")]
+    cells = [
+        cell("0180", 20, "T"),
+        cell("0180", 3, "K"),
+        cell("0180", 17, "M"),
+        cell("1280", 40, "T"),
+        cell("1280", 25, "K"),
+        cell("1280", 15, "M"),
+    ]
     decisions, _ = decide(cells, genders=("T", "K", "M"), levels=("riket",))
     assert withheld(decisions) == {
         ("0180", "K"): "primary",
@@ -290,13 +318,24 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     out = Path(os.environ["SUKF_OUTPUT"]) / "kolada" / ROUND / "v001"
     assert pub.directory == out and pub.version == "v001" and not pub.reused
     assert sorted(p.name for p in out.iterdir()) == [
-        "data.csv", "data.json", "kpi.json", "manifest.json", "oudata.csv", "oudata.json",
-        "published_at.txt"
+        "data.csv",
+        "data.json",
+        "kpi.json",
+        "manifest.json",
+        "oudata.csv",
+        "oudata.json",
+        "published_at.txt",
     ]
 
     def item(m, value, status):
-        return {"kpi": "U30750", "municipality": m, "period": 2024, "values": [
-            {"gender": "T", "count": 1, "status": status, "value": value, "isdeleted": False}]}
+        return {
+            "kpi": "U30750",
+            "municipality": m,
+            "period": 2024,
+            "values": [
+                {"gender": "T", "count": 1, "status": status, "value": value, "isdeleted": False}
+            ],
+        }
 
     data = json.loads((out / "data.json").read_text(encoding="utf-8"))
     assert data == {
@@ -326,9 +365,18 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     kpi = json.loads((out / "kpi.json").read_text(encoding="utf-8"))
     assert kpi["count"] == 3 and [k["id"] for k in kpi["values"]] == ["U30750", "U30751", "U30752"]
     assert set(kpi["values"][0]) == {
-        "id", "title", "description", "is_divided_by_gender", "municipality_type", "auspice",
-        "operating_area", "perspective", "prel_publication_date", "publication_date",
-        "publ_period", "has_ou_data",
+        "id",
+        "title",
+        "description",
+        "is_divided_by_gender",
+        "municipality_type",
+        "auspice",
+        "operating_area",
+        "perspective",
+        "prel_publication_date",
+        "publication_date",
+        "publ_period",
+        "has_ou_data",
     }
     assert kpi["values"][0]["title"].startswith("Vuxna aktualiserade i IFO p.g.a. våld")
     assert "våld" in (out / "kpi.json").read_text(encoding="utf-8")  # ensure_ascii=False
@@ -342,15 +390,21 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     import hashlib
 
     for name in ("data.json", "data.csv", "oudata.json", "oudata.csv", "kpi.json"):
-        assert manifest["files"][name]["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+        assert (
+            manifest["files"][name]["sha256"]
+            == hashlib.sha256((out / name).read_bytes()).hexdigest()
+        )
         assert manifest["files"][name]["sha256"] == pub.sha256[name]
     assert manifest["round"] == ROUND
     assert manifest["code"]["version"] == "0.1.0"
     assert manifest["code"]["git_commit"] is None or len(manifest["code"]["git_commit"]) == 40
     assert manifest["rows"]["data.json"] == 5 and manifest["rows"]["data.csv"] == 5
     assert manifest["rows"]["withheld_by_reason"] == {
-        "primary": 1, "secondary-gender": 0, "secondary-ou": 0, "secondary-lan": 1,
-        "secondary-riket": 0
+        "primary": 1,
+        "secondary-gender": 0,
+        "secondary-ou": 0,
+        "secondary-lan": 1,
+        "secondary-riket": 0,
     }
     assert manifest["preliminary"] is False and manifest["suppression"] in description
     assert manifest["settings"]["min_count"] == 5
@@ -359,7 +413,9 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     assert reasons[("1480", "K")] == "gender-not-published"
 
 
-def test_missing_population_raises_and_names_kommun_year_gender(clean_warehouse, kommuner_csv, tmp_path):
+def test_missing_population_raises_and_names_kommun_year_gender(
+    clean_warehouse, kommuner_csv, tmp_path
+):
     rows = [r for k in ("0180", "1280", "1480") for r in with_genders("aktualiserade", k, 2024, 50)]
     rows = [
         (f, k, y, g, c, None if (k, g) in {("1280", "T"), ("1480", "K")} else p)
@@ -377,13 +433,18 @@ def test_missing_population_raises_and_names_kommun_year_gender(clean_warehouse,
 
 
 def test_unknown_kommun_is_rejected(clean_warehouse, kommuner_csv, tmp_path):
-    load_mart(clean_warehouse, with_genders("aktualiserade", "0180", 2024, 50)
-              + [("aktualiserade", "9999", 2024, "T", 10, 1000)])
+    load_mart(
+        clean_warehouse,
+        with_genders("aktualiserade", "0180", 2024, 50)
+        + [("aktualiserade", "9999", 2024, "T", 10, 1000)],
+    )
     with pytest.raises(ReferenceDataError, match="9999"):
         publish(ROUND, clean_warehouse, tmp_path / "out", kommuner_csv=kommuner_csv)
 
 
-def test_republish_is_byte_identical_and_changes_give_a_new_version(clean_warehouse, kommuner_csv, tmp_path):
+def test_republish_is_byte_identical_and_changes_give_a_new_version(
+    clean_warehouse, kommuner_csv, tmp_path
+):
     out = tmp_path / "kolada"
     load_mart(clean_warehouse, ROUND_ROWS)
     first = publish(ROUND, clean_warehouse, out, kommuner_csv=kommuner_csv)
@@ -409,10 +470,15 @@ def test_republish_is_byte_identical_and_changes_give_a_new_version(clean_wareho
     assert third.sha256["data.json"] != first.sha256["data.json"]
     fourth = publish(ROUND, clean_warehouse, out, kommuner_csv=kommuner_csv)
     assert (fourth.version, fourth.reused) == ("v002", True)
-    assert sorted(p.name for p in (out / ROUND).iterdir() if not p.name.startswith(".")) == ["v001", "v002"]
+    assert sorted(p.name for p in (out / ROUND).iterdir() if not p.name.startswith(".")) == [
+        "v001",
+        "v002",
+    ]
 
 
-def test_failed_write_leaves_no_half_publication(clean_warehouse, kommuner_csv, tmp_path, monkeypatch):
+def test_failed_write_leaves_no_half_publication(
+    clean_warehouse, kommuner_csv, tmp_path, monkeypatch
+):
     out = tmp_path / "kolada"
     load_mart(clean_warehouse, SMALL_ROWS)
 
@@ -483,7 +549,8 @@ def serve_kolada(directory: Path):
             else:
                 return self.send_error(404)
             rows = [
-                item for item in data
+                item
+                for item in data
                 if (kpi_ids is None or item["kpi"] in kpi_ids)
                 and (munis is None or item["municipality"] in munis)
                 and (years is None or str(item["period"]) in years)
@@ -493,19 +560,25 @@ def serve_kolada(directory: Path):
         def page(self, rows, query):
             page = int(query.get("page", ["1"])[0])
             per_page = min(int(query.get("per_page", ["5000"])[0]), 5000)
-            chunk = rows[(page - 1) * per_page: page * per_page]
+            chunk = rows[(page - 1) * per_page : page * per_page]
             base = f"http://127.0.0.1:{self.server.server_address[1]}{urlsplit(self.path).path}"
 
             def link(p):
-                q = {k: v for k, v in query.items()} | {"page": [str(p)], "per_page": [str(per_page)]}
+                q = {k: v for k, v in query.items()} | {
+                    "page": [str(p)],
+                    "per_page": [str(per_page)],
+                }
                 return base + "?" + urlencode(q, doseq=True)
 
-            body = json.dumps({
-                "count": len(chunk),
-                "next_url": link(page + 1) if page * per_page < len(rows) else None,
-                "previous_url": link(page - 1) if page > 1 else None,
-                "values": chunk,
-            }, ensure_ascii=False).encode("utf-8")
+            body = json.dumps(
+                {
+                    "count": len(chunk),
+                    "next_url": link(page + 1) if page * per_page < len(rows) else None,
+                    "previous_url": link(page - 1) if page > 1 else None,
+                    "values": chunk,
+                },
+                ensure_ascii=False,
+            ).encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -518,7 +591,9 @@ def serve_kolada(directory: Path):
     return server, thread, requests_seen
 
 
-def test_done_when_published_data_reads_back_through_koladapy(clean_warehouse, kommuner_csv, tmp_path):
+def test_done_when_published_data_reads_back_through_koladapy(
+    clean_warehouse, kommuner_csv, tmp_path
+):
     koladapy = pytest.importorskip("koladapy")
     load_mart(clean_warehouse, ROUND_ROWS)
     pub = publish(ROUND, clean_warehouse, tmp_path / "kolada", kommuner_csv=kommuner_csv)
@@ -559,14 +634,20 @@ def test_done_when_published_data_reads_back_through_koladapy(clean_warehouse, k
         # /v3/data/kpi/{kpi}/municipality/{m}/year/{y} and /v3/data/kpi/{kpi}/year/{y}
         rows = api._paginate_request("data/kpi/U30750/municipality/0114,0117,0180/year/2024")
         assert {r["municipality"]: r["values"][0]["value"] for r in rows} == {
-            "0114": None, "0117": None, "0180": half_up(mart[("U30750", "0180", 2024)])
+            "0114": None,
+            "0117": None,
+            "0180": half_up(mart[("U30750", "0180", 2024)]),
         }
         rows = api._paginate_request("data/kpi/U30752/year/2023")
         assert {r["municipality"] for r in rows if r["values"][0]["value"] is None} == {
-            "0115", "0117", "2380"
+            "0115",
+            "0117",
+            "2380",
         }
 
-        df = api.get_data_as_dataframe(kpi_id="U30750", municipality_id=["0114", "0581"], years=2024)
+        df = api.get_data_as_dataframe(
+            kpi_id="U30750", municipality_id=["0114", "0581"], years=2024
+        )
         by_m = dict(zip(df["municipality"], df["value"]))
         assert by_m["0581"] == 0.0
         assert by_m["0114"] is None or by_m["0114"] != by_m["0114"]  # None or NaN
@@ -590,20 +671,33 @@ def test_test_kommuner_match_the_reference_seed():
         assert (real[kod].namn, real[kod].lan_kod) == (namn, lan)
 
 
-def test_gender_divided_publication_is_a_change_of_definition(clean_warehouse, kommuner_csv, tmp_path):
+def test_gender_divided_publication_is_a_change_of_definition(
+    clean_warehouse, kommuner_csv, tmp_path
+):
     import dataclasses
 
     defs = load_definitions()
     kpis = tuple(dataclasses.replace(k, published_genders=("T", "K", "M")) for k in defs.kpis)
     defs = dataclasses.replace(defs, kpis=kpis)
     # 0180: M = 2 (primary) -> K (secondary-gender); riket K and M totals: 1280 K and M too
-    load_mart(clean_warehouse, with_genders("aktualiserade", "0180", 2024, 8)
-              + with_genders("aktualiserade", "1280", 2024, 40))
-    pub = publish(ROUND, clean_warehouse, tmp_path / "out", kommuner_csv=kommuner_csv, definitions=defs)
+    load_mart(
+        clean_warehouse,
+        with_genders("aktualiserade", "0180", 2024, 8)
+        + with_genders("aktualiserade", "1280", 2024, 40),
+    )
+    pub = publish(
+        ROUND, clean_warehouse, tmp_path / "out", kommuner_csv=kommuner_csv, definitions=defs
+    )
     data = json.loads((pub.directory / "data.json").read_text(encoding="utf-8"))
-    got = {(i["municipality"], v["gender"]): v["status"] for i in data["values"] for v in i["values"]}
+    got = {
+        (i["municipality"], v["gender"]): v["status"] for i in data["values"] for v in i["values"]
+    }
     assert [v["gender"] for v in data["values"][0]["values"]] == ["T", "K", "M"]
     assert got == {
-        ("0180", "T"): "", ("0180", "K"): "..", ("0180", "M"): "..",
-        ("1280", "T"): "", ("1280", "K"): "..", ("1280", "M"): "..",
+        ("0180", "T"): "",
+        ("0180", "K"): "..",
+        ("0180", "M"): "..",
+        ("1280", "T"): "",
+        ("1280", "K"): "..",
+        ("1280", "M"): "..",
     }

@@ -80,8 +80,11 @@ class National:
         return self.figures[(figure, breakdown, value, category)]
 
     def denominator(self, figure: str, breakdown: str = "alla", value: str = "alla") -> int:
-        rows = {r["n"] for k, r in self.figures.items()
-                if k[0] == figure and k[1] == breakdown and k[2] == value}
+        rows = {
+            r["n"]
+            for k, r in self.figures.items()
+            if k[0] == figure and k[1] == breakdown and k[2] == value
+        }
         assert len(rows) == 1, (figure, breakdown, value, rows)
         return rows.pop()
 
@@ -95,14 +98,16 @@ def national(warehouse_engine, tmp_path_factory) -> National:
     wipe_warehouse(engine)
     tmp = tmp_path_factory.mktemp("national")
     project = tmp / "dbt_project"
-    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs",
-                                                                     "dbt_packages"))
+    shutil.copytree(
+        PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
     with (PROJECT / "seeds" / "reference" / "kommuner.csv").open(encoding="utf-8") as handle:
         all_kommuner = [row["kommun_kod"] for row in csv.DictReader(handle)]
     kommuner = all_kommuner[::8][:N_KOMMUNER]
     plan = national_round_plan(TOTAL_CASES, kommuner, seed=SEED)
-    files = generate_round_files(tmp / "files", kommuner, ROUNDS, cases_per_kommun=plan,
-                                 seed=SEED, since=SINCE)
+    files = generate_round_files(
+        tmp / "files", kommuner, ROUNDS, cases_per_kommun=plan, seed=SEED, since=SINCE
+    )
     assert len(files) == N_KOMMUNER * len(ROUNDS)
     results = [intake.land_upload(f.path, engine) for f in files]
     assert {r.status for r in results} == {"landed"}, [r for r in results if r.status != "landed"]
@@ -111,15 +116,26 @@ def national(warehouse_engine, tmp_path_factory) -> National:
     transform.build(project_dir=project)
 
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(sa.text(
-            "SELECT * FROM marts.fct_national_figures WHERE level = 'riket' AND round_id = :p"
-            " AND period = :p"),
-            {"p": LATEST})]
-        funnel = [dict(r._mapping) for r in conn.execute(sa.text(
-            "SELECT * FROM marts.fct_case_funnel WHERE round_id = :p AND kon = 'T'"),
-            {"p": LATEST})]
-    figures = {(r["figure_id"], r["breakdown"], r["breakdown_value"], r["category"]): r
-               for r in rows}
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT * FROM marts.fct_national_figures WHERE level = 'riket' AND round_id = :p"
+                    " AND period = :p"
+                ),
+                {"p": LATEST},
+            )
+        ]
+        funnel = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.text("SELECT * FROM marts.fct_case_funnel WHERE round_id = :p AND kon = 'T'"),
+                {"p": LATEST},
+            )
+        ]
+    figures = {
+        (r["figure_id"], r["breakdown"], r["breakdown_value"], r["category"]): r for r in rows
+    }
     riket = [r for r in funnel if r["level"] == "riket"]
     assert len(riket) == 1
     national = National(figures, riket[0], sum(r["level"] == "kommun" for r in funnel))
@@ -132,10 +148,12 @@ def national(warehouse_engine, tmp_path_factory) -> National:
 
 def share(figure: str, *categories: str, breakdown: str = "alla", value: str = "alla"):
     """(percent, n): the categories' numerators over the figure's N, as the mart defines it."""
+
     def measure(nat: National):
         numerator = sum(nat.row(figure, c, breakdown, value)["numerator"] for c in categories)
         n = nat.denominator(figure, breakdown, value)
         return 100.0 * numerator / n, n
+
     return measure
 
 
@@ -143,12 +161,14 @@ def mean(figure: str, breakdown: str = "alla", value: str = "alla"):
     def measure(nat: National):
         row = nat.row(figure, "medel", breakdown, value)
         return row["numerator"] / row["denominator"], row["denominator"]
+
     return measure
 
 
 def n_share(figure: str, of: str = "population", over: str | None = None):
     """(percent, base): a figure's N (or, of='answers', its number of answers) as a share of its
     population, of all cases, or of another figure's N (`over`): the report's printed Ns."""
+
     def measure(nat: National):
         row = nat.row(figure, "saknas")
         value = row["n_answers"] if of == "answers" else row["n"]
@@ -159,19 +179,23 @@ def n_share(figure: str, of: str = "population", over: str | None = None):
         else:
             base = row["n_population"]
         return 100.0 * value / base, base
+
     return measure
 
 
 def answers_per_case(figure: str):
     """(answers per case, cases): a multiple-choice figure's answers over all cases."""
+
     def measure(nat: National):
         return nat.row(figure, "saknas")["n_answers"] / nat.all_cases(), nat.all_cases()
+
     return measure
 
 
 def funnel_share(numerator: str, denominator: str):
     def measure(nat: National):
         return 100.0 * nat.funnel[numerator] / nat.funnel[denominator], nat.funnel[denominator]
+
     return measure
 
 
@@ -194,8 +218,9 @@ SHARES = [
     pytest.param(share("hedersrelaterat", "1"), 10, id="HRV 10 %"),
     pytest.param(share("hedersrelaterat", "3"), 6, id="HRV vet inte 6 %"),
     pytest.param(share("initiativ", "1"), 59, id="initiativ klienten själv 59 %"),
-    pytest.param(share("initiativ", "annan_socialtjanst"), 24,
-                 id="initiativ annan socialtjänst 24 %"),
+    pytest.param(
+        share("initiativ", "annan_socialtjanst"), 24, id="initiativ annan socialtjänst 24 %"
+    ),
     pytest.param(share("valdets_grad", "3"), 20, id="mycket grovt våld 20 %"),
     pytest.param(share("valdets_grad", "2"), 46, id="grovt våld 46 %"),
     pytest.param(share("utovare", "2"), 59, id="utövare före detta partner 59 %"),
@@ -206,8 +231,7 @@ SHARES = [
     pytest.param(n_share("utovare"), 100 * 3013 / 3070, id="utövare N=3 013 of 3 070"),
     # ---- insatser (diagrams 1, 9): 85 % of all cases; diagram 9 over the N=2 623 with insats
     pytest.param(share("med_insats", "ja"), 85, id="insats 85 % of all cases"),
-    pytest.param(n_share("insatser", of="all"), 100 * 2623 / 3070,
-                 id="insatser N=2 623 of 3 070"),
+    pytest.param(n_share("insatser", of="all"), 100 * 2623 / 3070, id="insatser N=2 623 of 3 070"),
     pytest.param(share("insatser", "4"), 63, id="stödsamtal 63 % of N=2 623"),
     pytest.param(share("insatser", "3"), 52, id="rådgivning 52 % of N=2 623"),
     pytest.param(share("insatser", "7"), 28, id="genomgång av säkerhet 28 % of N=2 623"),
@@ -215,77 +239,125 @@ SHARES = [
     pytest.param(share("insatser", "1"), 18, id="praktiskt stöd 18 % of N=2 623"),
     pytest.param(share("insatser", "boende"), 29, id="boende 'minst 27 %' (about 29) of N=2 623"),
     # diagram 23: stödsamtal 52 % of HRV (N=279), 66 % of the others (N=2 190)
-    pytest.param(share("insatser", "4", breakdown="hedersrelaterat", value="ja"), 52,
-                 id="HRV stödsamtal 52 %"),
-    pytest.param(share("insatser", "4", breakdown="hedersrelaterat", value="nej"), 66,
-                 id="ej HRV stödsamtal 66 %"),
+    pytest.param(
+        share("insatser", "4", breakdown="hedersrelaterat", value="ja"),
+        52,
+        id="HRV stödsamtal 52 %",
+    ),
+    pytest.param(
+        share("insatser", "4", breakdown="hedersrelaterat", value="nej"),
+        66,
+        id="ej HRV stödsamtal 66 %",
+    ),
     # ---- genomförande (diagram 11), closed cases with insats and the answer
     pytest.param(share("genomforande", "1"), 46, id="genomförande alla genomförda 46 %"),
     pytest.param(share("genomforande", "3"), 26, id="genomförande samtliga avbrutna 26 %"),
     # ---- samverkan (diagrams 12-13): 2 371 of 3 070 cases registered, 1 561 with a partner
-    pytest.param(n_share("antal_samverkansparter", of="all"), 100 * 2371 / 3070,
-                 id="samverkan registrerad 2 371 of 3 070"),
-    pytest.param(n_share("samverkan", of="all"), 100 * 1561 / 3070,
-                 id="minst en samverkanspart 1 561 of 3 070"),
+    pytest.param(
+        n_share("antal_samverkansparter", of="all"),
+        100 * 2371 / 3070,
+        id="samverkan registrerad 2 371 of 3 070",
+    ),
+    pytest.param(
+        n_share("samverkan", of="all"),
+        100 * 1561 / 3070,
+        id="minst en samverkanspart 1 561 of 3 070",
+    ),
     pytest.param(share("samverkan", "7"), 73, id="samverkan annan socialtjänst 73 % of N=1 561"),
     pytest.param(share("antal_samverkansparter", "1"), 46, id="en samverkanspart 46 % of 2 371"),
-    pytest.param(share("antal_samverkansparter", "0"), 100 * (2371 - 1561) / 2371,
-                 id="ingen samverkan 34 % of 2 371"),
+    pytest.param(
+        share("antal_samverkansparter", "0"),
+        100 * (2371 - 1561) / 2371,
+        id="ingen samverkan 34 % of 2 371",
+    ),
     # ---- avslut (diagrams 14-17): 2 421 closed cases with a reason of the 3 070
-    pytest.param(n_share("avslutsorsak", of="all"), 100 * 2421 / 3070,
-                 id="avslutsorsak N=2 421 of 3 070"),
+    pytest.param(
+        n_share("avslutsorsak", of="all"), 100 * 2421 / 3070, id="avslutsorsak N=2 421 of 3 070"
+    ),
     pytest.param(share("avslutsorsak", "1"), 32, id="avslutsorsak mål uppnått 32 %"),
     pytest.param(share("avslutsorsak", "3"), 31, id="avslutsorsak tackat nej 31 %"),
     pytest.param(share("avslutsorsak", "4"), 17, id="avslutsorsak ej återkommit 17 %"),
-    pytest.param(n_share("arendelangd", over="avslutsorsak"), 100 * 2163 / 2421,
-                 id="ärendelängd N=2 163 of the 2 421"),
-    pytest.param(n_share("avslutsorsak_langd", over="avslutsorsak"), 100 * 1526 / 2421,
-                 id="diagram 17 N=1 526 of the 2 421"),
+    pytest.param(
+        n_share("arendelangd", over="avslutsorsak"),
+        100 * 2163 / 2421,
+        id="ärendelängd N=2 163 of the 2 421",
+    ),
+    pytest.param(
+        n_share("avslutsorsak_langd", over="avslutsorsak"),
+        100 * 1526 / 2421,
+        id="diagram 17 N=1 526 of the 2 421",
+    ),
     pytest.param(share("maluppfoljning", "1"), 35, id="måluppföljning uppnått 35 %"),
     pytest.param(share("maluppfoljning", "2"), 22, id="måluppföljning delvis 22 %"),
-    pytest.param(share("maluppfoljning", "helt_delvis"), 57,
-                 id="måluppföljning helt eller delvis 57 %"),
+    pytest.param(
+        share("maluppfoljning", "helt_delvis"), 57, id="måluppföljning helt eller delvis 57 %"
+    ),
     pytest.param(share("maluppfoljning", "3"), 10, id="måluppföljning ingen förändring 10 %"),
     pytest.param(share("maluppfoljning", "4"), 6, id="måluppföljning negativ 6 %"),
     pytest.param(share("maluppfoljning", "5"), 25, id="måluppföljning går ej att bedöma 25 %"),
     # ---- brukarenkät (diagrams 1, 18, 19, 20): 878 answers of the 2 421 closed cases
-    pytest.param(n_share("forandring_valdsutsatthet", over="avslutsorsak"), 100 * 878 / 2421,
-                 id="brukarenkät 878 of the 2 421 closed"),
-    pytest.param(share("forandring_valdsutsatthet", "1"), 50,
-                 id="brukarenkät förbättrats mycket 50 %"),
-    pytest.param(share("forandring_valdsutsatthet", "2"), 21,
-                 id="brukarenkät förbättrats lite 21 %"),
-    pytest.param(n_share("insatsernas_betydelse"), 100 * 818 / 878,
-                 id="betydelse N=818 of 878 respondents"),
+    pytest.param(
+        n_share("forandring_valdsutsatthet", over="avslutsorsak"),
+        100 * 878 / 2421,
+        id="brukarenkät 878 of the 2 421 closed",
+    ),
+    pytest.param(
+        share("forandring_valdsutsatthet", "1"), 50, id="brukarenkät förbättrats mycket 50 %"
+    ),
+    pytest.param(
+        share("forandring_valdsutsatthet", "2"), 21, id="brukarenkät förbättrats lite 21 %"
+    ),
+    pytest.param(
+        n_share("insatsernas_betydelse"), 100 * 818 / 878, id="betydelse N=818 of 878 respondents"
+    ),
     pytest.param(share("insatsernas_betydelse", "5"), 16, id="betydelse helt avgörande 16 %"),
     pytest.param(share("insatsernas_betydelse", "4"), 46, id="betydelse stor 46 %"),
-    pytest.param(share("insatsernas_betydelse", "stor_avgorande"), 62,
-                 id="betydelse stor eller helt avgörande 62 %"),
+    pytest.param(
+        share("insatsernas_betydelse", "stor_avgorande"),
+        62,
+        id="betydelse stor eller helt avgörande 62 %",
+    ),
     pytest.param(share("insatsernas_betydelse", "6"), 21, id="betydelse vet inte 21 %"),
-    pytest.param(share("delaktighet", "stor_mycket_stor"), 60,
-                 id="delaktighet stor eller mycket stor 60 %"),
+    pytest.param(
+        share("delaktighet", "stor_mycket_stor"), 60, id="delaktighet stor eller mycket stor 60 %"
+    ),
     # ---- toppgrupp: 268 = 11 % of all closed cases
     pytest.param(share("toppgrupp", "ja"), 11, id="toppgrupp 11 % of closed"),
     # ---- risk (diagrams 26-27): 56 % of all cases; methods of the N=1 716 assessed
     pytest.param(share("riskbedomning", "ja"), 56, id="riskbedömning 56 % of all cases"),
-    pytest.param(n_share("riskmetod", of="all"), 100 * 1716 / 3070,
-                 id="riskmetod N=1 716 of 3 070"),
+    pytest.param(
+        n_share("riskmetod", of="all"), 100 * 1716 / 3070, id="riskmetod N=1 716 of 3 070"
+    ),
     pytest.param(share("riskmetod", "1"), 54, id="FREDA 54 % of N=1 716"),
     pytest.param(share("riskmetod", "6"), 48, id="samtal utan metod 48 % of N=1 716"),
 ]
 
 MEANS = [
-    pytest.param(answers_per_case("initiativ"), 3317 / 3070, 0.03,
-                 id="diagram 6: N=3 317 answers for 3 070 cases"),
+    pytest.param(
+        answers_per_case("initiativ"),
+        3317 / 3070,
+        0.03,
+        id="diagram 6: N=3 317 answers for 3 070 cases",
+    ),
     pytest.param(mean("antal_insatser"), 2.4, 0.2, id="mean insatser 2.4"),
-    pytest.param(mean("antal_insatser", "hedersrelaterat", "ja"), 3.3, 0.4,
-                 id="HRV mean insatser 3.3"),
-    pytest.param(mean("antal_insatser", "aldersgrupp", "65-74"), 1.9, 0.6,
-                 id="65–74 år mean insatser 1.9"),
-    pytest.param(mean("antal_insatser", "riskbedomning", "ja"), 2.8, 0.25,
-                 id="riskbedömning gjord mean insatser 2.8"),
-    pytest.param(mean("antal_insatser", "riskbedomning", "nej"), 2.0, 0.25,
-                 id="ingen riskbedömning mean insatser 2.0"),
+    pytest.param(
+        mean("antal_insatser", "hedersrelaterat", "ja"), 3.3, 0.4, id="HRV mean insatser 3.3"
+    ),
+    pytest.param(
+        mean("antal_insatser", "aldersgrupp", "65-74"), 1.9, 0.6, id="65–74 år mean insatser 1.9"
+    ),
+    pytest.param(
+        mean("antal_insatser", "riskbedomning", "ja"),
+        2.8,
+        0.25,
+        id="riskbedömning gjord mean insatser 2.8",
+    ),
+    pytest.param(
+        mean("antal_insatser", "riskbedomning", "nej"),
+        2.0,
+        0.25,
+        id="ingen riskbedömning mean insatser 2.0",
+    ),
     pytest.param(mean("medel_samverkansparter"), 1.4, 0.1, id="mean samverkansparter 1.4"),
 ]
 
@@ -306,11 +378,13 @@ def test_report_share(national, measure, expected):
     tolerance = share_tolerance(expected, n)
     assert abs(value - expected) <= tolerance, (
         f"{value:.1f} % (n={n}) differs from the report's {expected:.1f} % by more than "
-        f"{tolerance:.1f} pp")
+        f"{tolerance:.1f} pp"
+    )
 
 
 @pytest.mark.parametrize(("measure", "expected", "tolerance"), MEANS)
 def test_report_mean(national, measure, expected, tolerance):
     value, n = measure(national)
     assert abs(value - expected) <= tolerance, (
-        f"{value:.2f} (n={n}) differs from the report's {expected} by more than {tolerance}")
+        f"{value:.2f} (n={n}) differs from the report's {expected} by more than {tolerance}"
+    )

@@ -7,13 +7,20 @@ import logging
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from local_servers import SmtpSink, free_port
 
+from local_servers import SmtpSink, free_port
 from sukvinnofrid import notify
 from sukvinnofrid.privacy import luhn_check_digit
 
-SMTP_VARIABLES = ("SUKF_SMTP_HOST", "SUKF_SMTP_PORT", "SUKF_SMTP_TLS", "SUKF_SMTP_USER",
-                  "SUKF_SMTP_PASSWORD", "SUKF_SMTP_FROM", "SUKF_ALERT_EMAIL")
+SMTP_VARIABLES = (
+    "SUKF_SMTP_HOST",
+    "SUKF_SMTP_PORT",
+    "SUKF_SMTP_TLS",
+    "SUKF_SMTP_USER",
+    "SUKF_SMTP_PASSWORD",
+    "SUKF_SMTP_FROM",
+    "SUKF_ALERT_EMAIL",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -23,9 +30,14 @@ def no_smtp_settings(monkeypatch):
 
 
 def use_sink(monkeypatch, sink: SmtpSink, **extra: str) -> None:
-    settings = {"SUKF_SMTP_HOST": "127.0.0.1", "SUKF_SMTP_PORT": str(sink.port),
-                "SUKF_SMTP_TLS": "none", "SUKF_SMTP_FROM": "pipeline@scb.example",
-                "SUKF_ALERT_EMAIL": "statistik@socialstyrelsen.example", **extra}
+    settings = {
+        "SUKF_SMTP_HOST": "127.0.0.1",
+        "SUKF_SMTP_PORT": str(sink.port),
+        "SUKF_SMTP_TLS": "none",
+        "SUKF_SMTP_FROM": "pipeline@scb.example",
+        "SUKF_ALERT_EMAIL": "statistik@socialstyrelsen.example",
+        **extra,
+    }
     for variable, value in settings.items():
         monkeypatch.setenv(variable, value)
 
@@ -35,15 +47,26 @@ def personnummer(birth: str, serial: str, separator: str) -> str:
     return f"{birth}{separator}{serial}{luhn_check_digit(birth + serial)}"
 
 
-FAILURE = notify.TaskFailure(dag_id="su_round", task_id="quality_gate", run_id="manual__2026-11-29",
-                             map_label=None, try_number=3, error="GateError: uppladdning 7",
-                             log_url="http://localhost:8080/dags/su_round/runs/x/tasks/quality_gate")
+FAILURE = notify.TaskFailure(
+    dag_id="su_round",
+    task_id="quality_gate",
+    run_id="manual__2026-11-29",
+    map_label=None,
+    try_number=3,
+    error="GateError: uppladdning 7",
+    log_url="http://localhost:8080/dags/su_round/runs/x/tasks/quality_gate",
+)
 
 
 def test_the_statistics_team_gets_a_swedish_e_mail_naming_the_task(monkeypatch):
     with SmtpSink(password="hemligt") as sink:
-        use_sink(monkeypatch, sink, SUKF_SMTP_USER="pipeline", SUKF_SMTP_PASSWORD="hemligt",
-                 SUKF_ALERT_EMAIL="a@socialstyrelsen.example, b@socialstyrelsen.example")
+        use_sink(
+            monkeypatch,
+            sink,
+            SUKF_SMTP_USER="pipeline",
+            SUKF_SMTP_PASSWORD="hemligt",
+            SUKF_ALERT_EMAIL="a@socialstyrelsen.example, b@socialstyrelsen.example",
+        )
         assert notify.notify_failure(FAILURE) is True
     (mail,) = sink.received
     assert mail.login == ("pipeline", "hemligt")
@@ -72,16 +95,24 @@ class _TaskInstance:
 
 
 @settings(max_examples=25, deadline=None)
-@given(birth=st.dates().map(lambda d: d.strftime("%y%m%d")),
-       serial=st.from_regex(r"\A[0-9]{3}\Z"), separator=st.sampled_from(["", "-", "+", " "]),
-       file_name=st.booleans())
-def test_a_personnummer_in_the_error_or_file_name_never_leaves_by_e_mail(birth, serial, separator,
-                                                                         file_name):
+@given(
+    birth=st.dates().map(lambda d: d.strftime("%y%m%d")),
+    serial=st.from_regex(r"\A[0-9]{3}\Z"),
+    separator=st.sampled_from(["", "-", "+", " "]),
+    file_name=st.booleans(),
+)
+def test_a_personnummer_in_the_error_or_file_name_never_leaves_by_e_mail(
+    birth, serial, separator, file_name
+):
     number = personnummer(birth, serial, separator)
-    failure = notify.failure_of({
-        "ti": _TaskInstance(map_index=0, rendered_map_index=f"sukf_0580_{number}.csv"
-                            if file_name else None),
-        "exception": ValueError(f"rad 3: kunde inte läsa {number!r} i kolumnen v4_klient")})
+    failure = notify.failure_of(
+        {
+            "ti": _TaskInstance(
+                map_index=0, rendered_map_index=f"sukf_0580_{number}.csv" if file_name else None
+            ),
+            "exception": ValueError(f"rad 3: kunde inte läsa {number!r} i kolumnen v4_klient"),
+        }
+    )
     with SmtpSink() as sink, pytest.MonkeyPatch.context() as monkeypatch:
         use_sink(monkeypatch, sink)
         assert notify.notify_failure(failure) is True
@@ -90,8 +121,9 @@ def test_a_personnummer_in_the_error_or_file_name_never_leaves_by_e_mail(birth, 
     assert number not in text and number.replace(separator, "") not in text
     assert "ÅÅMMDD-XXXX" in mail.body
     assert "ValueError: rad 3: kunde inte läsa" in mail.body
-    assert ("land_upload (sukf_0580_ÅÅMMDD-XXXX.csv)" if file_name else "land_upload (0)") \
-        in mail.subject
+    assert (
+        "land_upload (sukf_0580_ÅÅMMDD-XXXX.csv)" if file_name else "land_upload (0)"
+    ) in mail.subject
 
 
 def test_without_smtp_settings_the_log_says_no_e_mail_was_sent(monkeypatch, caplog):
@@ -102,17 +134,21 @@ def test_without_smtp_settings_the_log_says_no_e_mail_was_sent(monkeypatch, capl
     assert notify.SmtpSettings.from_env() is None
 
 
-@pytest.mark.parametrize("variable, value, named", [
-    ("SUKF_SMTP_TLS", "tls1.3", "SUKF_SMTP_TLS"),
-    ("SUKF_SMTP_PORT", "smtp", "SUKF_SMTP_PORT"),
-    ("SUKF_SMTP_PORT", "0", "SUKF_SMTP_PORT"),
-    ("SUKF_SMTP_PORT", "70000", "SUKF_SMTP_PORT"),
-    ("SUKF_SMTP_FROM", "", "SUKF_SMTP_FROM"),
-    ("SUKF_SMTP_PASSWORD", "lösenord", "SUKF_SMTP_PASSWORD"),
-    ("SUKF_SMTP_USER", "åsa", "SUKF_SMTP_USER"),
-])
-def test_an_unusable_setting_is_logged_by_name_and_nothing_raises(monkeypatch, caplog, variable,
-                                                                    value, named):
+@pytest.mark.parametrize(
+    "variable, value, named",
+    [
+        ("SUKF_SMTP_TLS", "tls1.3", "SUKF_SMTP_TLS"),
+        ("SUKF_SMTP_PORT", "smtp", "SUKF_SMTP_PORT"),
+        ("SUKF_SMTP_PORT", "0", "SUKF_SMTP_PORT"),
+        ("SUKF_SMTP_PORT", "70000", "SUKF_SMTP_PORT"),
+        ("SUKF_SMTP_FROM", "", "SUKF_SMTP_FROM"),
+        ("SUKF_SMTP_PASSWORD", "lösenord", "SUKF_SMTP_PASSWORD"),
+        ("SUKF_SMTP_USER", "åsa", "SUKF_SMTP_USER"),
+    ],
+)
+def test_an_unusable_setting_is_logged_by_name_and_nothing_raises(
+    monkeypatch, caplog, variable, value, named
+):
     monkeypatch.setenv("SUKF_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("SUKF_ALERT_EMAIL", "statistik@socialstyrelsen.example")
     monkeypatch.setenv("SUKF_SMTP_FROM", "pipeline@scb.example")
@@ -131,8 +167,9 @@ def test_the_default_port_follows_the_tls_mode(monkeypatch, tls, port):
     assert (notify.SmtpSettings.from_env().tls, notify.SmtpSettings.from_env().port) == (tls, port)
 
 
-@pytest.mark.parametrize("problem", ["server down", "recipient refused", "wrong password",
-                                     "no STARTTLS"])
+@pytest.mark.parametrize(
+    "problem", ["server down", "recipient refused", "wrong password", "no STARTTLS"]
+)
 def test_a_mail_problem_is_logged_and_never_raises(monkeypatch, caplog, problem):
     with SmtpSink(password="ratt", reject_recipients=problem == "recipient refused") as sink:
         use_sink(monkeypatch, sink, SUKF_SMTP_USER="pipeline", SUKF_SMTP_PASSWORD="ratt")

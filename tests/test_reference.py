@@ -225,12 +225,15 @@ def test_refresh_population_offline(tmp_path, monkeypatch):
     assert len(rows) == 2 + 290 * 2
     assert {(r["population"], r["source"]) for r in rows if r["year"] == "2022"} == {("4", "scb")}
     assert [(r["population"], r["source"]) for r in rows if r["year"] == "2021"] == [
-        ("1", "approximation"), ("2", "approximation")]
+        ("1", "approximation"),
+        ("2", "approximation"),
+    ]
     with open(tmp_path / "population_total.csv", newline="", encoding="utf-8") as f:
         totals = list(csv.DictReader(f))
     # every age of both sexes: 3 ages x 2 x 2
     assert len(totals) == 290 and {(t["year"], t["population"], t["source"]) for t in totals} == {
-        ("2022", "12", "scb")}
+        ("2022", "12", "scb")
+    }
     note = (tmp_path / "population_18plus.source.md").read_text(encoding="utf-8")
     assert "BE0101N1" in note and "Fetched from SCB on" in note and "2021" in note
 

@@ -18,12 +18,11 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from report_round import HOSTILE_NAME, ROUND, ROUNDS, number, page_tables, report_round
 
+from report_round import HOSTILE_NAME, ROUND, ROUNDS, number, page_tables, report_round
 from sukvinnofrid import report, warehouse
 from sukvinnofrid.cli import main
-from sukvinnofrid.report.protection import (MISSING_SHARES, protect_comparisons,
-                                            protect_deliveries)
+from sukvinnofrid.report.protection import MISSING_SHARES, protect_comparisons, protect_deliveries
 from sukvinnofrid.report.sources import latest_version
 from sukvinnofrid.report.views import STATUS_LABELS
 from sukvinnofrid.statistics import FUNNEL_COLUMNS, protect_funnel
@@ -50,12 +49,25 @@ def statistics(output: Path, round_id: str) -> dict:
     columns = document["nationella_figurer"]["kolumner"]
     for values in document["nationella_figurer"]["rader"]:
         row = dict(zip(columns, values))
-        figures[(row["period_typ"], row["period"], row["niva"], row["omrade_kod"], row["figur"],
-                 row["uppdelning"], row["uppdelning_varde"], row["kategori"])] = row
+        figures[
+            (
+                row["period_typ"],
+                row["period"],
+                row["niva"],
+                row["omrade_kod"],
+                row["figur"],
+                row["uppdelning"],
+                row["uppdelning_varde"],
+                row["kategori"],
+            )
+        ] = row
     columns = document["tratt"]["kolumner"]
     funnel = {(r[0], r[1], r[2]): dict(zip(columns, r)) for r in document["tratt"]["rader"]}
-    return {"figures": figures, "funnel": funnel,
-            "definitions": {d["figure_id"]: d for d in definitions["figurer"]}}
+    return {
+        "figures": figures,
+        "funnel": funnel,
+        "definitions": {d["figure_id"]: d for d in definitions["figurer"]},
+    }
 
 
 def kolada_cells(output: Path, round_id: str) -> dict:
@@ -66,7 +78,8 @@ def kolada_cells(output: Path, round_id: str) -> dict:
             for value in item["values"]:
                 if value["gender"] == "T":
                     cells[(item["kpi"], item[key], item["period"])] = (
-                        value["status"] or value["value"])
+                        value["status"] or value["value"]
+                    )
     return cells
 
 
@@ -129,19 +142,29 @@ def test_the_national_report_shows_the_published_figures_beside_the_previous_rou
 def test_the_report_splits_by_kon_and_hederskontext_where_the_report_does(built):
     current = statistics(built.output, ROUND)
     tables = {t.section: t for t in page_tables(built.site / "riket.html")}
-    for anchor, figure, breakdown in (("figur-insatser-uppdelad25", "insatser", "kon"),
-                                      ("figur-aldersgrupp-uppdelad24", "aldersgrupp", "kon"),
-                                      ("figur-insatser-uppdelad23", "insatser", "hedersrelaterat"),
-                                      ("figur-ursprung-uppdelad22", "ursprung", "hedersrelaterat")):
+    for anchor, figure, breakdown in (
+        ("figur-insatser-uppdelad25", "insatser", "kon"),
+        ("figur-aldersgrupp-uppdelad24", "aldersgrupp", "kon"),
+        ("figur-insatser-uppdelad23", "insatser", "hedersrelaterat"),
+        ("figur-ursprung-uppdelad22", "ursprung", "hedersrelaterat"),
+    ):
         table = tables[anchor]
         assert table.header[0] == "Grupp"
-        labels = {label: code for code, label in
-                  current["definitions"][figure]["kategorier"].items()}
-        groups = {"Kvinnor": "K", "Män": "M", "HRV": "ja", "Ej HRV": "nej", "HRV: vet inte": "vet_inte"}
+        labels = {
+            label: code for code, label in current["definitions"][figure]["kategorier"].items()
+        }
+        groups = {
+            "Kvinnor": "K",
+            "Män": "M",
+            "HRV": "ja",
+            "Ej HRV": "nej",
+            "HRV: vet inte": "vet_inte",
+        }
         assert {row[0] for row in table.rows} <= set(groups)
         for row in table.rows:
-            published = current["figures"][("omgång", ROUND, "riket", "00", figure, breakdown,
-                                             groups[row[0]], labels[row[1]])]
+            published = current["figures"][
+                ("omgång", ROUND, "riket", "00", figure, breakdown, groups[row[0]], labels[row[1]])
+            ]
             assert number(row[2]) == shown(published["antal"])
             if labels[row[1]] != "saknas":
                 assert number(row[4]) == shown(published["andel_procent"])
@@ -153,13 +176,18 @@ def test_the_report_splits_by_kon_and_hederskontext_where_the_report_does(built)
 
 def test_kommun_pages_show_the_kolada_values_and_the_protected_area_values(built):
     kolada = kolada_cells(built.output, ROUND)
-    areas = {(r["figure"], r["level"], r["area_code"], r["year"]): r["value_per_10000"]
-             for r in mart("SELECT * FROM marts.fct_key_figure_comparisons WHERE round_id = :r "
-                           "AND gender = 'T'", r=ROUND)}
+    areas = {
+        (r["figure"], r["level"], r["area_code"], r["year"]): r["value_per_10000"]
+        for r in mart(
+            "SELECT * FROM marts.fct_key_figure_comparisons WHERE round_id = :r AND gender = 'T'",
+            r=ROUND,
+        )
+    }
     units = {r["unit_kod"]: r for r in mart("SELECT * FROM marts.dim_reporting_units")}
     figures = {"U30750": "aktualiserade", "U30751": "med_insats", "U30752": "mal_helt_delvis"}
     pages = sorted((built.site / "kommun").glob("*.html")) + sorted(
-        (built.site / "stadsdel").glob("*.html"))
+        (built.site / "stadsdel").glob("*.html")
+    )
     assert len(pages) > 40  # every kommun of the participation register, and the stadsdelar
     for page in pages:
         unit = units[page.stem]
@@ -170,24 +198,38 @@ def test_kommun_pages_show_the_kolada_values_and_the_protected_area_values(built
                 year = int(row[0])
                 own = kolada.get((kpi, unit["kolada_id"], year))
                 assert number(row[1]) == shown(own), (page.name, kpi, row)
-                for column, level, area in ((unit["lan_namn"], "lan", unit["lan_kod"]),
-                                            ("Riket", "riket", "00")):
+                for column, level, area in (
+                    (unit["lan_namn"], "lan", unit["lan_kod"]),
+                    ("Riket", "riket", "00"),
+                ):
                     text = row[table.column(column)]
                     if text != WITHHELD:  # withholding: the next test
                         assert number(text) == shown(areas.get((figure, level, area, year))), (
-                            page.name, kpi, row)
+                            page.name,
+                            kpi,
+                            row,
+                        )
 
 
 def test_the_areas_key_figures_never_give_away_a_count_or_a_withheld_kommun(built):
     """Read back from the download of every area value: no area count of 1-4 is shown, and no
     area reveals a kommun cell the Kolada files withhold (an area whose only unknown part is a
     withheld kommun is withheld itself); riket is the sum of the län."""
-    rows = list(csv.DictReader(io.StringIO(
-        (built.site / "data" / "nyckeltal_omraden.csv").read_bytes().decode("utf-8-sig")),
-        delimiter=";"))
-    counts = {(r["figure"], r["level"], r["area_code"], r["year"]): r["case_count"]
-              for r in mart("SELECT * FROM marts.fct_key_figure_comparisons WHERE round_id = :r "
-                            "AND gender = 'T'", r=ROUND)}
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                (built.site / "data" / "nyckeltal_omraden.csv").read_bytes().decode("utf-8-sig")
+            ),
+            delimiter=";",
+        )
+    )
+    counts = {
+        (r["figure"], r["level"], r["area_code"], r["year"]): r["case_count"]
+        for r in mart(
+            "SELECT * FROM marts.fct_key_figure_comparisons WHERE round_id = :r AND gender = 'T'",
+            r=ROUND,
+        )
+    }
     kpis = {"U30750": "aktualiserade", "U30751": "med_insats", "U30752": "mal_helt_delvis"}
     kolada = kolada_cells(built.output, ROUND)
     units = {r["unit_kod"]: r for r in mart("SELECT * FROM marts.dim_reporting_units")}
@@ -201,17 +243,32 @@ def test_the_areas_key_figures_never_give_away_a_count_or_a_withheld_kommun(buil
     for (kpi, unit, year), value in kolada.items():
         if value != WITHHELD or not unit.isdigit():
             continue
-        for level, area in (("lan", units[unit]["lan_kod"]),
-                            ("storleksgrupp", units[unit]["storleksgrupp_kod"]),
-                            ("riket", "00")):
-            hidden_parts = [k for k in units if k.isdigit()
-                            and kolada.get((kpi, k, year)) == WITHHELD
-                            and (units[k]["lan_kod"] if level == "lan" else
-                                 units[k]["storleksgrupp_kod"] if level == "storleksgrupp"
-                                 else "00") == area]
+        for level, area in (
+            ("lan", units[unit]["lan_kod"]),
+            ("storleksgrupp", units[unit]["storleksgrupp_kod"]),
+            ("riket", "00"),
+        ):
+            hidden_parts = [
+                k
+                for k in units
+                if k.isdigit()
+                and kolada.get((kpi, k, year)) == WITHHELD
+                and (
+                    units[k]["lan_kod"]
+                    if level == "lan"
+                    else units[k]["storleksgrupp_kod"]
+                    if level == "storleksgrupp"
+                    else "00"
+                )
+                == area
+            ]
             if hidden_parts == [unit]:
                 assert shown_areas.get((kpis[kpi], level, area, year)) in (WITHHELD, None), (
-                    kpi, unit, year, level)
+                    kpi,
+                    unit,
+                    year,
+                    level,
+                )
 
 
 def test_kommun_funnel_and_comparison_are_the_published_ones(built):
@@ -220,20 +277,32 @@ def test_kommun_funnel_and_comparison_are_the_published_ones(built):
         tables = {t.section: t for t in page_tables(built.site / "kommun" / f"{code}.html")}
         funnel = tables["tratt"]
         published = {k: current["funnel"][("kommun", code, k)] for k in "TKM"}
-        assert [number(c) for c in funnel.rows[0][1:]] == [published[k]["aktualiserade"]
-                                                           for k in "TKM"]
+        assert [number(c) for c in funnel.rows[0][1:]] == [
+            published[k]["aktualiserade"] for k in "TKM"
+        ]
         comparison = tables["jamforelse"]
         kommun_value = [number(row[1]) for row in comparison.rows]
         expected = []
-        for figure, category in (("med_insats", "ja"), ("insatser", "boende"),
-                                 ("antal_insatser", "medel"), ("riskbedomning", "ja"),
-                                 ("hedersrelaterat", "1"), ("valdets_grad", "3"),
-                                 ("genomforande", "1"), ("maluppfoljning", "helt_delvis"),
-                                 ("brukarenkat_besvarad", "ja"), ("toppgrupp", "ja")):
-            row = current["figures"].get(("omgång", ROUND, "kommun", code, figure, "alla",
-                                          "alla", category))
-            value = None if row is None else (
-                row["medelvarde"] if row["medelvarde"] is not None else row["andel_procent"])
+        for figure, category in (
+            ("med_insats", "ja"),
+            ("insatser", "boende"),
+            ("antal_insatser", "medel"),
+            ("riskbedomning", "ja"),
+            ("hedersrelaterat", "1"),
+            ("valdets_grad", "3"),
+            ("genomforande", "1"),
+            ("maluppfoljning", "helt_delvis"),
+            ("brukarenkat_besvarad", "ja"),
+            ("toppgrupp", "ja"),
+        ):
+            row = current["figures"].get(
+                ("omgång", ROUND, "kommun", code, figure, "alla", "alla", category)
+            )
+            value = (
+                None
+                if row is None
+                else (row["medelvarde"] if row["medelvarde"] is not None else row["andel_procent"])
+            )
             expected.append(shown(value))
         assert kommun_value == expected, code
     small = {t.section: t for t in page_tables(built.site / "kommun" / "1984.html")}
@@ -246,10 +315,15 @@ def test_kommun_funnel_and_comparison_are_the_published_ones(built):
 
 
 def test_the_round_console_lists_every_expected_unit_with_its_delivery(built):
-    deliveries = {r["unit_kod"]: r for r in mart(
-        "SELECT * FROM marts.fct_round_deliveries WHERE round_id = :r", r=ROUND)}
-    table = next(t for t in page_tables(built.site / "omgang.html")
-                 if t.caption.startswith("Leveranser i omgång"))
+    deliveries = {
+        r["unit_kod"]: r
+        for r in mart("SELECT * FROM marts.fct_round_deliveries WHERE round_id = :r", r=ROUND)
+    }
+    table = next(
+        t
+        for t in page_tables(built.site / "omgang.html")
+        if t.caption.startswith("Leveranser i omgång")
+    )
     shown_units = {row[table.column("Kod")]: row for row in table.rows}
     assert set(shown_units) == set(deliveries)
     register = mart("SELECT unit_kod FROM seeds.participation_register")
@@ -257,8 +331,12 @@ def test_the_round_console_lists_every_expected_unit_with_its_delivery(built):
     for code, row in shown_units.items():
         delivery = deliveries[code]
         assert row[table.column("Status")] == STATUS_LABELS[delivery["status"]]
-        for column, key in (("Rader", "rows_received"), ("Avvisade", "rows_rejected"),
-                            ("Med fel", "rows_with_errors"), ("Varningar", "rows_warned")):
+        for column, key in (
+            ("Rader", "rows_received"),
+            ("Avvisade", "rows_rejected"),
+            ("Med fel", "rows_with_errors"),
+            ("Varningar", "rows_warned"),
+        ):
             assert number(row[table.column(column)]) == shown(delivery[key])
     assert shown_units["0380"][table.column("Status")] == "spärrad"
     assert "omgång 2023-06" in shown_units["0380"][table.column("Orsak")]
@@ -268,10 +346,15 @@ def test_the_round_console_lists_every_expected_unit_with_its_delivery(built):
 
 def test_missing_registration_shares_are_withheld_with_the_published_funnel(built):
     current = statistics(built.output, ROUND)
-    deliveries = {r["unit_kod"]: r for r in mart(
-        "SELECT * FROM marts.fct_round_deliveries WHERE round_id = :r", r=ROUND)}
-    table = next(t for t in page_tables(built.site / "omgang.html")
-                 if t.caption.startswith("Saknade registreringar per fas"))
+    deliveries = {
+        r["unit_kod"]: r
+        for r in mart("SELECT * FROM marts.fct_round_deliveries WHERE round_id = :r", r=ROUND)
+    }
+    table = next(
+        t
+        for t in page_tables(built.site / "omgang.html")
+        if t.caption.startswith("Saknade registreringar per fas")
+    )
     names = {row[0]: row for row in table.rows}
     for code, delivery in deliveries.items():
         if delivery["aktualiserade"] is None or delivery["unit_type"] != "kommun":
@@ -302,23 +385,29 @@ def test_a_file_name_from_an_upload_is_shown_as_text(built):
     html = (built.site / "omgang.html").read_text(encoding="utf-8")
     assert "<img" not in html
     assert "&lt;img src=x onerror=" in html
-    table = next(t for t in page_tables(built.site / "omgang.html")
-                 if t.caption.startswith("Leveranser i omgång"))
+    table = next(
+        t
+        for t in page_tables(built.site / "omgang.html")
+        if t.caption.startswith("Leveranser i omgång")
+    )
     assert HOSTILE_NAME in [row[table.column("Fil")] for row in table.rows]
 
 
 def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(built):
     data = built.site / "data"
     workbook = openpyxl.load_workbook(data / f"sukf_{ROUND}.xlsx", read_only=True)
-    csv_tables = sorted(p for p in data.glob("*.csv")
-                        if p.name not in ("tratt.csv", "nationella_figurer.csv"))
+    csv_tables = sorted(
+        p for p in data.glob("*.csv") if p.name not in ("tratt.csv", "nationella_figurer.csv")
+    )
     assert sorted(workbook.sheetnames) == sorted(p.stem for p in csv_tables)
     for path in csv_tables:
         raw = path.read_bytes()
         assert raw.startswith("\ufeff".encode())
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
-        sheet = [[("" if v is None else v) for v in row]
-                 for row in workbook[path.stem].iter_rows(values_only=True)]
+        sheet = [
+            [("" if v is None else v) for v in row]
+            for row in workbook[path.stem].iter_rows(values_only=True)
+        ]
         assert len(sheet) == len(rows), path.name
         assert sheet[0] == rows[0]
         for csv_row, sheet_row in zip(rows[1:], sheet[1:]):
@@ -334,8 +423,9 @@ def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(buil
 
 
 def test_unchanged_data_re_renders_byte_identical(built, tmp_path):
-    before = {p.relative_to(built.site): p.read_bytes() for p in built.site.rglob("*")
-              if p.is_file()}
+    before = {
+        p.relative_to(built.site): p.read_bytes() for p in built.site.rglob("*") if p.is_file()
+    }
     again = report.render_round(ROUND)
     assert not again.written
     copy = tmp_path / "output"
@@ -343,8 +433,11 @@ def test_unchanged_data_re_renders_byte_identical(built, tmp_path):
         shutil.copytree(built.output / name, copy / name)
     fresh = report.render_round(ROUND, output=copy)
     assert fresh.written
-    rendered = {p.relative_to(fresh.directory): p.read_bytes()
-                for p in fresh.directory.rglob("*") if p.is_file()}
+    rendered = {
+        p.relative_to(fresh.directory): p.read_bytes()
+        for p in fresh.directory.rglob("*")
+        if p.is_file()
+    }
     assert rendered == before
 
 
@@ -377,31 +470,52 @@ def test_report_on_the_command_line(built, capsys):
 
 def _derivable(relations, unknown, sensitive):
     """Relations where exactly one member is unknown and that member must stay hidden."""
-    return [r for r in relations
-            if len(u := [m for m in r if m in unknown]) == 1 and u[0] in sensitive]
+    return [
+        r for r in relations if len(u := [m for m in r if m in unknown]) == 1 and u[0] in sensitive
+    ]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from("ABCDEF"), st.sampled_from("12"),
-                          st.integers(0, 30), st.booleans()), min_size=1, max_size=12,
-                unique_by=lambda t: t[0]),
-       st.integers(2, 6))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("ABCDEF"), st.sampled_from("12"), st.integers(0, 30), st.booleans()
+        ),
+        min_size=1,
+        max_size=12,
+        unique_by=lambda t: t[0],
+    ),
+    st.integers(2, 6),
+)
 def test_area_values_never_reveal_a_withheld_kommun_or_a_small_count(kommuner, min_count):
     """Kommuner A-F in two län with two size groups; `hidden` = the Kolada files withhold it."""
-    units = {k: {"lan_kod": lan, "storleksgrupp_kod": "g" + str("ABCDEF".index(k) % 2)}
-             for k, lan, _, _ in kommuner}
+    units = {
+        k: {"lan_kod": lan, "storleksgrupp_kod": "g" + str("ABCDEF".index(k) % 2)}
+        for k, lan, _, _ in kommuner
+    }
     counts = {k: c for k, _, c, _ in kommuner}
     hidden = {k for k, _, c, h in kommuner if h or 1 <= c < min_count}
     areas: dict[tuple, int] = {}
     members: dict[tuple, list[str]] = {}
     for k, unit in units.items():
-        for level, area in (("lan", unit["lan_kod"]), ("storleksgrupp", unit["storleksgrupp_kod"]),
-                            ("riket", "00")):
+        for level, area in (
+            ("lan", unit["lan_kod"]),
+            ("storleksgrupp", unit["storleksgrupp_kod"]),
+            ("riket", "00"),
+        ):
             areas[(level, area)] = areas.get((level, area), 0) + counts[k]
             members.setdefault((level, area), []).append(k)
-    rows = [{"figure": "aktualiserade", "year": 2023, "level": level, "area_code": area,
-             "case_count": count, "units": len(members[(level, area)])}
-            for (level, area), count in areas.items()]
+    rows = [
+        {
+            "figure": "aktualiserade",
+            "year": 2023,
+            "level": level,
+            "area_code": area,
+            "case_count": count,
+            "units": len(members[(level, area)]),
+        }
+        for (level, area), count in areas.items()
+    ]
     decisions = protect_comparisons(rows, {("U30750", 2023): hidden}, units, min_count)
     withheld = {(key[1], key[2]) for key in decisions}
     for area, count in areas.items():
@@ -419,8 +533,14 @@ def test_area_values_never_reveal_a_withheld_kommun_or_a_small_count(kommuner, m
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 40)),
-                min_size=1, max_size=3), st.booleans())
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 40)),
+        min_size=1,
+        max_size=3,
+    ),
+    st.booleans(),
+)
 def test_unit_shares_never_reveal_a_withheld_funnel_cell(units, kommun_hidden):
     """Stadsdelar of one kommun (counts of the funnel columns made consistent), the kommun's
     published funnel cell withheld or not: a share is hidden with the funnel, and no unit cell
@@ -429,22 +549,34 @@ def test_unit_shares_never_reveal_a_withheld_funnel_cell(units, kommun_hidden):
     for n, (aktualiserade, avslutade_raw, insats_raw) in enumerate(units):
         avslutade = min(avslutade_raw, aktualiserade)
         med_insats = min(insats_raw, aktualiserade)
-        rows.append({"round_id": "R", "unit_kod": f"0180-S{n}", "kommun_kod": "0180",
-                     "aktualiserade": aktualiserade, "med_insats": med_insats,
-                     "utan_insats": aktualiserade - med_insats, "avslutade": avslutade,
-                     "pagaende": aktualiserade - avslutade,
-                     "med_maluppfoljning": avslutade // 2,
-                     "avslutade_utan_maluppfoljning": avslutade - avslutade // 2,
-                     "med_brukarenkat": avslutade // 3,
-                     "avslutade_utan_brukarenkat": avslutade - avslutade // 3,
-                     "med_insats_utan_startdatum": med_insats // 10,
-                     "avslutade_utan_avslutsdatum": avslutade // 7,
-                     "avslutade_utan_avslutsorsak": avslutade // 9})
+        rows.append(
+            {
+                "round_id": "R",
+                "unit_kod": f"0180-S{n}",
+                "kommun_kod": "0180",
+                "aktualiserade": aktualiserade,
+                "med_insats": med_insats,
+                "utan_insats": aktualiserade - med_insats,
+                "avslutade": avslutade,
+                "pagaende": aktualiserade - avslutade,
+                "med_maluppfoljning": avslutade // 2,
+                "avslutade_utan_maluppfoljning": avslutade - avslutade // 2,
+                "med_brukarenkat": avslutade // 3,
+                "avslutade_utan_brukarenkat": avslutade - avslutade // 3,
+                "med_insats_utan_startdatum": med_insats // 10,
+                "avslutade_utan_avslutsdatum": avslutade // 7,
+                "avslutade_utan_avslutsorsak": avslutade // 9,
+            }
+        )
     # the kommun's funnel cell as the statistics publication decides it (or all withheld)
     totals = {c: sum(r[c] for r in rows) for c in FUNNEL_COLUMNS}
     decided = protect_funnel([{"level": "kommun", "area_code": "0180", "kon": "T", **totals}], 5)
-    kommun = {c: WITHHELD if kommun_hidden or ("kommun", "0180", "T", c) in decided.withheld
-              else totals[c] for c in FUNNEL_COLUMNS}
+    kommun = {
+        c: WITHHELD
+        if kommun_hidden or ("kommun", "0180", "T", c) in decided.withheld
+        else totals[c]
+        for c in FUNNEL_COLUMNS
+    }
     hidden = protect_deliveries(rows, {"R": {("kommun", "0180", "T"): kommun}}, min_count=5)
     for row in rows:
         shares_hidden = hidden[("R", row["unit_kod"])]

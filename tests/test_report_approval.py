@@ -23,8 +23,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from report_round import FORMATS, ROUNDS, UNITS, report_round
 
+from report_round import FORMATS, ROUNDS, UNITS, report_round
 from sukvinnofrid import airflow_local, pipeline
 from sukvinnofrid.synthetic import generate_round_files
 
@@ -49,8 +49,9 @@ def parse_round_dag(approval: bool) -> dict:
     env.pop("SUKF_REQUIRE_APPROVAL", None)
     if approval:
         env["SUKF_REQUIRE_APPROVAL"] = "1"
-    result = subprocess.run([sys.executable, "-c", PARSE], env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", PARSE], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -68,8 +69,11 @@ def test_the_round_waits_for_approval_only_when_it_is_required():
     assert gated["errors"] == {}
     tasks = gated["tasks"]
     assert tasks["review"]["upstream"] == ["dbt_build"]
-    assert tasks["approve_publication"] == {**tasks["approve_publication"],
-                                            "type": "ApprovalOperator", "upstream": ["review"]}
+    assert tasks["approve_publication"] == {
+        **tasks["approve_publication"],
+        "type": "ApprovalOperator",
+        "upstream": ["review"],
+    }
     assert tasks["publish_kolada"]["upstream"] == ["approve_publication"]
     assert tasks["report"]["upstream"] == ["publish_kolada"]
     assert {t["queue"] for t in tasks.values()} == {"quality", "transform", "publish"}
@@ -89,23 +93,35 @@ print(response.status_code, response.text)
 
 def _task_states(home: Path, run_id: str) -> dict[str, str | None]:
     with closing(sqlite3.connect(airflow_local.metadata_db(home))) as db:
-        return dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = 'su_round'"
-                               " AND run_id = ?", (run_id,)))
+        return dict(
+            db.execute(
+                "SELECT task_id, state FROM task_instance WHERE dag_id = 'su_round' AND run_id = ?",
+                (run_id,),
+            )
+        )
 
 
 def _running_run(home: Path) -> str | None:
     with closing(sqlite3.connect(airflow_local.metadata_db(home))) as db:
-        row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = 'su_round' AND state = "
-                         "'running' ORDER BY id DESC LIMIT 1").fetchone()
+        row = db.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = 'su_round' AND state = "
+            "'running' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
     return row[0] if row else None
 
 
 def test_nothing_is_published_before_a_person_approves(tmp_path):
     built = report_round()
     # the next round's uploads arrive (cumulative extracts of the same kommuner)
-    files = generate_round_files(tmp_path, list(UNITS), [*ROUNDS, NEW_ROUND],
-                                 cases_per_kommun=UNITS, seed=11, formats=FORMATS,
-                                 since=dt.date(2022, 1, 1))
+    files = generate_round_files(
+        tmp_path,
+        list(UNITS),
+        [*ROUNDS, NEW_ROUND],
+        cases_per_kommun=UNITS,
+        seed=11,
+        formats=FORMATS,
+        since=dt.date(2022, 1, 1),
+    )
     inbox = Path(os.environ["SUKF_INBOX"])
     for generated in files:
         if generated.round_id == NEW_ROUND:
@@ -118,9 +134,18 @@ def test_nothing_is_published_before_a_person_approves(tmp_path):
     home = Path(env["AIRFLOW_HOME"])
     printed = tmp_path / "dags-test.log"  # a file, not a pipe: Airflow prints a lot
     run = subprocess.Popen(
-        [str(Path(sys.executable).with_name("airflow")), "dags", "test", "su_round", "--conf",
-         json.dumps({"round_id": NEW_ROUND})], env=env, stdout=printed.open("w"),
-        stderr=subprocess.STDOUT)
+        [
+            str(Path(sys.executable).with_name("airflow")),
+            "dags",
+            "test",
+            "su_round",
+            "--conf",
+            json.dumps({"round_id": NEW_ROUND}),
+        ],
+        env=env,
+        stdout=printed.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 900
         run_id = None
@@ -143,10 +168,16 @@ def test_nothing_is_published_before_a_person_approves(tmp_path):
         assert "Utkast för granskning" in draft.read_text(encoding="utf-8")
 
         responder_env = dict(env, AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True")
-        answer = subprocess.run([sys.executable, "-c", textwrap.dedent(RESPOND), run_id, "Approve"],
-                                env=responder_env, capture_output=True, text=True, timeout=300)
+        answer = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(RESPOND), run_id, "Approve"],
+            env=responder_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert answer.stdout.strip().splitlines()[-1].startswith("200 "), (
-            answer.stdout[-3000:] + answer.stderr[-3000:])
+            answer.stdout[-3000:] + answer.stderr[-3000:]
+        )
         run.wait(timeout=900)
     finally:
         if run.poll() is None:
@@ -154,9 +185,14 @@ def test_nothing_is_published_before_a_person_approves(tmp_path):
     assert run.returncode == 0, printed.read_text()[-4000:]
     report = airflow_local.read_dag_run("su_round", run_id, home)
     states = {task.task_id: task.state for task in report.tasks}
-    assert states == {"quality_gate": "success", "dbt_build": "success", "review": "success",
-                      "approve_publication": "success", "publish_kolada": "success",
-                      "report": "success"}
+    assert states == {
+        "quality_gate": "success",
+        "dbt_build": "success",
+        "review": "success",
+        "approve_publication": "success",
+        "publish_kolada": "success",
+        "report": "success",
+    }
     (published,) = report.results("publish_kolada")
     assert published["round_id"] == NEW_ROUND and published["version"] == "v001"
     (site,) = report.results("report")

@@ -21,9 +21,12 @@ LOGINS = tuple(roles.login_name(role) for role in roles.GROUP_ROLES)
 
 def _drop_roles(engine) -> None:
     with engine.begin() as conn:
-        existing = set(conn.execute(sa.text(
-            "SELECT rolname FROM pg_roles WHERE rolname = ANY(:names)"),
-            {"names": [*LOGINS, *roles.GROUP_ROLES]}).scalars())
+        existing = set(
+            conn.execute(
+                sa.text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:names)"),
+                {"names": [*LOGINS, *roles.GROUP_ROLES]},
+            ).scalars()
+        )
         for name in (*LOGINS, *roles.GROUP_ROLES):
             if name in existing:
                 conn.exec_driver_sql(f'DROP OWNED BY "{name}" CASCADE')
@@ -38,7 +41,8 @@ def roled(clean_warehouse):
     with clean_warehouse.begin() as conn:  # as dbt would have built it (before the roles)
         conn.exec_driver_sql("CREATE SCHEMA marts")
         conn.exec_driver_sql(
-            "CREATE TABLE marts.fct_kolada_key_figures (kpi text, kommun_kod text, value numeric)")
+            "CREATE TABLE marts.fct_kolada_key_figures (kpi text, kommun_kod text, value numeric)"
+        )
         conn.exec_driver_sql("INSERT INTO marts.fct_kolada_key_figures VALUES ('U1', '0180', 3)")
     roles.ensure_roles(clean_warehouse)
 
@@ -72,17 +76,25 @@ def run(engine, statement: str, **params):
 
 def new_upload(engine, sha: str = "a" * 64) -> int:
     with engine.begin() as conn:
-        upload_id = conn.execute(sa.text(
-            "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, row_count, status)"
-            " VALUES ('sukf_0180_2023-06.csv', :s, '0180', '2023-06', 1, 'landed')"
-            " RETURNING upload_id"), {"s": sha}).scalar_one()
-        conn.execute(sa.text(
-            "INSERT INTO raw.case_records (upload_id, source_row, v2_kommun) VALUES (:u, 2, '0180')"),
-            {"u": upload_id})
+        upload_id = conn.execute(
+            sa.text(
+                "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, row_count, status)"
+                " VALUES ('sukf_0180_2023-06.csv', :s, '0180', '2023-06', 1, 'landed')"
+                " RETURNING upload_id"
+            ),
+            {"s": sha},
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO raw.case_records (upload_id, source_row, v2_kommun) VALUES (:u, 2, '0180')"
+            ),
+            {"u": upload_id},
+        )
     return upload_id
 
 
 # --- intake ------------------------------------------------------------------------------------
+
 
 def test_intake_inserts_raw_rows_and_uses_the_upload_sequence(roled):
     intake = roled(roles.INTAKE)
@@ -128,11 +140,19 @@ def test_intake_has_no_access_to_quality_marts_or_ops(roled):
 
 # --- quality -----------------------------------------------------------------------------------
 
+
 def test_quality_decides_uploads_but_cannot_delete_raw_rows(roled):
     upload_id = new_upload(roled(roles.INTAKE))
     quality = roled(roles.QUALITY)
-    assert run(quality, "UPDATE raw.uploads SET status = 'blocked', status_reason = 'x',"
-                        " decided_at = now() WHERE upload_id = :u", u=upload_id) == 1
+    assert (
+        run(
+            quality,
+            "UPDATE raw.uploads SET status = 'blocked', status_reason = 'x',"
+            " decided_at = now() WHERE upload_id = :u",
+            u=upload_id,
+        )
+        == 1
+    )
     with denied():
         run(quality, "UPDATE raw.uploads SET kommun_kod = '0181' WHERE upload_id = :u", u=upload_id)
     with denied():
@@ -140,8 +160,12 @@ def test_quality_decides_uploads_but_cannot_delete_raw_rows(roled):
     with denied():
         run(quality, "UPDATE raw.case_records SET v2_kommun = '0181'")
     with denied():
-        run(quality, "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, status)"
-                     " VALUES ('f', :s, '0180', '2023-06', 'landed')", s="b" * 64)
+        run(
+            quality,
+            "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, status)"
+            " VALUES ('f', :s, '0180', '2023-06', 'landed')",
+            s="b" * 64,
+        )
     with denied():
         run(quality, "SELECT * FROM marts.fct_kolada_key_figures")
 
@@ -151,16 +175,27 @@ def test_quality_gate_runs_as_the_quality_role(roled):
     result = run_quality_gate(upload_id, roled(roles.QUALITY))
     assert result.outcome in ("accepted", "blocked")
     with warehouse.engine().connect() as conn:
-        assert conn.execute(sa.text("SELECT status FROM raw.uploads WHERE upload_id = :u"),
-                            {"u": upload_id}).scalar() == result.outcome
+        assert (
+            conn.execute(
+                sa.text("SELECT status FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
+            ).scalar()
+            == result.outcome
+        )
         assert conn.execute(sa.text("SELECT count(*) FROM quality.validation_runs")).scalar() == 1
         # the unlogged work table was created and dropped by the quality role
-        assert conn.execute(sa.text(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'quality'"
-            " AND tablename LIKE 'gate_batch_%'")).scalar() == 0
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'quality'"
+                    " AND tablename LIKE 'gate_batch_%'"
+                )
+            ).scalar()
+            == 0
+        )
 
 
 # --- transform ---------------------------------------------------------------------------------
+
 
 def test_transform_reads_raw_and_quality_and_owns_the_models(roled):
     new_upload(roled(roles.INTAKE))
@@ -174,9 +209,15 @@ def test_transform_reads_raw_and_quality_and_owns_the_models(roled):
     run(transform, "CREATE TABLE sukf_scratch.t AS SELECT 1 AS x")
     run(transform, "CREATE VIEW staging.stg_cases AS SELECT upload_id FROM raw.case_records")
     run(transform, "CREATE TABLE marts.fct_new AS SELECT count(*) AS n FROM staging.stg_cases")
-    run(transform, "ALTER TABLE marts.fct_kolada_key_figures RENAME TO fct_kolada_key_figures__dbt_backup")
-    run(transform, "CREATE TABLE marts.fct_kolada_key_figures AS"
-                   " SELECT * FROM marts.fct_kolada_key_figures__dbt_backup")
+    run(
+        transform,
+        "ALTER TABLE marts.fct_kolada_key_figures RENAME TO fct_kolada_key_figures__dbt_backup",
+    )
+    run(
+        transform,
+        "CREATE TABLE marts.fct_kolada_key_figures AS"
+        " SELECT * FROM marts.fct_kolada_key_figures__dbt_backup",
+    )
     run(transform, "DROP TABLE marts.fct_kolada_key_figures__dbt_backup")
     with denied():
         run(transform, "INSERT INTO raw.case_records (upload_id, source_row) VALUES (1, 99)")
@@ -192,8 +233,9 @@ def test_transform_reads_raw_and_quality_and_owns_the_models(roled):
         conn.exec_driver_sql("DROP SCHEMA sukf_scratch CASCADE")
 
 
-def test_only_the_transform_stage_stores_and_reads_the_pseudonym_key(roled, clean_warehouse,
-                                                                     monkeypatch):
+def test_only_the_transform_stage_stores_and_reads_the_pseudonym_key(
+    roled, clean_warehouse, monkeypatch
+):
     """The key the staging hash reads: the transform stage stores it before each dbt run and dbt
     (as that stage) reads it; no other stage may read, write or even look up the table."""
     from sukvinnofrid import transform
@@ -201,9 +243,11 @@ def test_only_the_transform_stage_stores_and_reads_the_pseudonym_key(roled, clea
     monkeypatch.setenv(transform.PSEUDONYM_KEY_ENV, "key-for-the-roles-test")
     for role in (roles.INTAKE, roles.QUALITY, roles.PUBLISH):
         engine = roled(role)
-        for statement in ("SELECT key FROM secrets.pseudonym_key",
-                          "INSERT INTO secrets.pseudonym_key (key) VALUES ('stolen')",
-                          "DELETE FROM secrets.pseudonym_key"):
+        for statement in (
+            "SELECT key FROM secrets.pseudonym_key",
+            "INSERT INTO secrets.pseudonym_key (key) VALUES ('stolen')",
+            "DELETE FROM secrets.pseudonym_key",
+        ):
             with denied():
                 run(engine, statement)
         with pytest.raises(ProgrammingError):
@@ -213,27 +257,48 @@ def test_only_the_transform_stage_stores_and_reads_the_pseudonym_key(roled, clea
         conn.exec_driver_sql("DELETE FROM secrets.pseudonym_key")
     assert transform.store_pseudonym_key(transform_engine) is True
     assert transform.store_pseudonym_key(transform_engine) is False
-    assert run(transform_engine, "SELECT key FROM secrets.pseudonym_key") == [("key-for-the-roles-test",)]
+    assert run(transform_engine, "SELECT key FROM secrets.pseudonym_key") == [
+        ("key-for-the-roles-test",)
+    ]
     with clean_warehouse.connect() as conn:
         owner = conn.execute(sa.text("SELECT current_user")).scalar()
-        grantees = set(conn.execute(sa.text(
-            "SELECT DISTINCT grantee FROM information_schema.table_privileges"
-            " WHERE table_schema = 'secrets'")).scalars())
-        schema_users = {role for role in roles.GROUP_ROLES if conn.execute(sa.text(
-            "SELECT has_schema_privilege(:r, 'secrets', 'USAGE')"), {"r": role}).scalar()}
+        grantees = set(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT grantee FROM information_schema.table_privileges"
+                    " WHERE table_schema = 'secrets'"
+                )
+            ).scalars()
+        )
+        schema_users = {
+            role
+            for role in roles.GROUP_ROLES
+            if conn.execute(
+                sa.text("SELECT has_schema_privilege(:r, 'secrets', 'USAGE')"), {"r": role}
+            ).scalar()
+        }
     assert grantees <= {owner, roles.TRANSFORM}
     assert schema_users == {roles.TRANSFORM}
 
 
 # --- publish -----------------------------------------------------------------------------------
 
+
 def test_publish_reads_only_marts(roled):
     new_upload(roled(roles.INTAKE))
     publish = roled(roles.PUBLISH)
-    assert run(publish, "SELECT kpi, kommun_kod FROM marts.fct_kolada_key_figures") == [("U1", "0180")]
-    for table in ("raw.case_records", "raw.uploads", "quality.validation_runs",
-                  "quality.row_findings", "quality.expectation_results", "ops.dbt_builds",
-                  "secrets.pseudonym_key"):
+    assert run(publish, "SELECT kpi, kommun_kod FROM marts.fct_kolada_key_figures") == [
+        ("U1", "0180")
+    ]
+    for table in (
+        "raw.case_records",
+        "raw.uploads",
+        "quality.validation_runs",
+        "quality.row_findings",
+        "quality.expectation_results",
+        "ops.dbt_builds",
+        "secrets.pseudonym_key",
+    ):
         with denied():
             run(publish, f"SELECT * FROM {table}")
     with denied():
@@ -255,23 +320,40 @@ def test_publish_reads_marts_tables_the_owner_builds_after_setup(roled):
 
 # --- setup -------------------------------------------------------------------------------------
 
+
 def test_ensure_roles_is_idempotent_and_hands_dbt_schemas_to_transform(roled, clean_warehouse):
     first = roles.ensure_roles(clean_warehouse)
     second = roles.ensure_roles(clean_warehouse)
     assert first == second == list(roles.GROUP_ROLES)
     with clean_warehouse.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles"
-            " WHERE rolname LIKE 'sukf\\_%' ORDER BY rolname")).all()
-        assert [tuple(r) for r in rows] == [(name, False, False, False, False)
-                                            for name in sorted(roles.GROUP_ROLES)]
-        owners = dict(conn.execute(sa.text(
-            "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace"
-            " WHERE nspname = ANY(:s)"), {"s": list(roles.DBT_SCHEMAS)}).all())
+        rows = conn.execute(
+            sa.text(
+                "SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles"
+                " WHERE rolname LIKE 'sukf\\_%' ORDER BY rolname"
+            )
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            (name, False, False, False, False) for name in sorted(roles.GROUP_ROLES)
+        ]
+        owners = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace"
+                    " WHERE nspname = ANY(:s)"
+                ),
+                {"s": list(roles.DBT_SCHEMAS)},
+            ).all()
+        )
         assert owners == dict.fromkeys(roles.DBT_SCHEMAS, roles.TRANSFORM)
-        assert conn.execute(sa.text(
-            "SELECT tableowner FROM pg_tables WHERE schemaname = 'marts'"
-            " AND tablename = 'fct_kolada_key_figures'")).scalar() == roles.TRANSFORM
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT tableowner FROM pg_tables WHERE schemaname = 'marts'"
+                    " AND tablename = 'fct_kolada_key_figures'"
+                )
+            ).scalar()
+            == roles.TRANSFORM
+        )
     # still exactly the intended privileges after the second run
     intake = roled(roles.INTAKE)
     new_upload(intake)
@@ -281,9 +363,16 @@ def test_ensure_roles_is_idempotent_and_hands_dbt_schemas_to_transform(roled, cl
 
 def test_login_users_from_passwords_without_leaking_them(roled, clean_warehouse, caplog):
     secrets = {roles.INTAKE: "intake-S3cret!pw", roles.PUBLISH: "publish-'quoted\"-pw"}
-    assert roles.passwords_from_env({"SUKF_INTAKE_PASSWORD": secrets[roles.INTAKE],
-                                     "SUKF_PUBLISH_PASSWORD": secrets[roles.PUBLISH],
-                                     "SUKF_QUALITY_PASSWORD": ""}) == secrets
+    assert (
+        roles.passwords_from_env(
+            {
+                "SUKF_INTAKE_PASSWORD": secrets[roles.INTAKE],
+                "SUKF_PUBLISH_PASSWORD": secrets[roles.PUBLISH],
+                "SUKF_QUALITY_PASSWORD": "",
+            }
+        )
+        == secrets
+    )
     with caplog.at_level(logging.DEBUG):
         touched = roles.ensure_roles(clean_warehouse, passwords=secrets)
         again = roles.ensure_roles(clean_warehouse, passwords=secrets)
@@ -292,22 +381,31 @@ def test_login_users_from_passwords_without_leaking_them(roled, clean_warehouse,
         for password in secrets.values():
             assert password not in text
     with clean_warehouse.connect() as conn:
-        logins = dict(conn.execute(sa.text(
-            "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'sukf\\_%\\_login'")).all())
+        logins = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'sukf\\_%\\_login'"
+                )
+            ).all()
+        )
         assert logins == {"sukf_intake_login": True, "sukf_publish_login": True}
-        member_of = conn.execute(sa.text(
-            "SELECT pg_has_role('sukf_publish_login', 'sukf_publish', 'MEMBER')")).scalar()
+        member_of = conn.execute(
+            sa.text("SELECT pg_has_role('sukf_publish_login', 'sukf_publish', 'MEMBER')")
+        ).scalar()
         assert member_of
-        stored = conn.execute(sa.text(
-            "SELECT rolpassword FROM pg_authid WHERE rolname = 'sukf_intake_login'")).scalar()
+        stored = conn.execute(
+            sa.text("SELECT rolpassword FROM pg_authid WHERE rolname = 'sukf_intake_login'")
+        ).scalar()
         assert stored.startswith(("SCRAM-SHA-256$", "md5")) and secrets[roles.INTAKE] not in stored
     # a login session acts as its group role (what it creates belongs to the group)
     login_engine = sa.create_engine(roles.login_url(roles.PUBLISH, {}))
     try:
         with login_engine.connect() as conn:
             assert conn.execute(sa.text("SELECT current_user")).scalar() == roles.PUBLISH
-            assert conn.execute(sa.text(
-                "SELECT count(*) FROM marts.fct_kolada_key_figures")).scalar() == 1
+            assert (
+                conn.execute(sa.text("SELECT count(*) FROM marts.fct_kolada_key_figures")).scalar()
+                == 1
+            )
             with denied():
                 conn.execute(sa.text("SELECT * FROM raw.uploads"))
     finally:
@@ -323,8 +421,10 @@ def test_unknown_role_is_refused():
 
 # --- dbt as the transform login ------------------------------------------------------------------
 
-def test_dbt_builds_as_the_transform_login_and_publish_reads_the_mart(roled, clean_warehouse,
-                                                                       tmp_path, monkeypatch):
+
+def test_dbt_builds_as_the_transform_login_and_publish_reads_the_mart(
+    roled, clean_warehouse, tmp_path, monkeypatch
+):
     """The whole dbt project runs as sukf_transform_login (the embedded server trusts local
     connections, so no password is needed here) and replaces a mart built before the roles."""
     import shutil
@@ -334,24 +434,36 @@ def test_dbt_builds_as_the_transform_login_and_publish_reads_the_mart(roled, cle
 
     roles.ensure_roles(clean_warehouse, passwords={roles.TRANSFORM: "only-for-this-test"})
     project = tmp_path / "dbt_project"
-    shutil.copytree(PROJECT_ROOT / "dbt_project", project,
-                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project",
+        project,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
     shutil.rmtree(project / "seeds" / "reference", ignore_errors=True)
-    shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "dbt" / "reference",
-                    project / "seeds" / "reference")
+    shutil.copytree(
+        PROJECT_ROOT / "tests" / "fixtures" / "dbt" / "reference", project / "seeds" / "reference"
+    )
     as_admin = warehouse.dbt_environment
-    monkeypatch.setattr(warehouse, "dbt_environment", lambda: {
-        **as_admin(), "SUKF_PGUSER": "sukf_transform_login", "SUKF_PGPASSWORD": ""})
+    monkeypatch.setattr(
+        warehouse,
+        "dbt_environment",
+        lambda: {**as_admin(), "SUKF_PGUSER": "sukf_transform_login", "SUKF_PGPASSWORD": ""},
+    )
 
     # a mart of another shape is replaced by a full refresh, as build_warehouse does after an
     # upgrade of the project (the facts are incremental)
     transform.build(project_dir=project, full_refresh=True)
 
     with clean_warehouse.connect() as conn:
-        owners = set(conn.execute(sa.text(
-            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n"
-            " ON n.oid = c.relnamespace WHERE n.nspname = ANY(:s) AND c.relkind IN ('r', 'v')"),
-            {"s": list(roles.DBT_SCHEMAS)}).scalars())
+        owners = set(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n"
+                    " ON n.oid = c.relnamespace WHERE n.nspname = ANY(:s) AND c.relkind IN ('r', 'v')"
+                ),
+                {"s": list(roles.DBT_SCHEMAS)},
+            ).scalars()
+        )
     assert owners == {roles.TRANSFORM}
     publish = roled(roles.PUBLISH)
     assert run(publish, "SELECT count(*) FROM marts.fct_kolada_key_figures") == [(0,)]
@@ -384,8 +496,13 @@ def test_a_whole_round_runs_with_each_stage_on_its_own_login(clean_warehouse, mo
     try:
         assert warehouse.stage_url("intake").username == "sukf_intake_login"
         assert warehouse.dbt_environment()["SUKF_PGUSER"] == "sukf_transform_login"
-        generate_round_files(Path(os.environ["SUKF_INBOX"]), ["0580", "2380"], ["2023-12"],
-                             cases_per_kommun=40, seed=5)
+        generate_round_files(
+            Path(os.environ["SUKF_INBOX"]),
+            ["0580", "2380"],
+            ["2023-12"],
+            cases_per_kommun=40,
+            seed=5,
+        )
         result = pipeline.run_round("2023-12")
         assert [r["status"] for r in result["landed"]] == ["landed", "landed"]
         assert [r["outcome"] for r in result["gated"]] == ["accepted", "accepted"]
@@ -395,12 +512,17 @@ def test_a_whole_round_runs_with_each_stage_on_its_own_login(clean_warehouse, mo
                 conn.execute(sa.text("SELECT count(*) FROM raw.uploads"))
         assert isinstance(denied.value.orig, psycopg2.errors.InsufficientPrivilege)
         with clean_warehouse.connect() as conn:
-            owner = conn.execute(sa.text(
-                "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = "
-                "'marts.fct_kolada_key_figures'::regclass")).scalar()
+            owner = conn.execute(
+                sa.text(
+                    "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = "
+                    "'marts.fct_kolada_key_figures'::regclass"
+                )
+            ).scalar()
         assert owner == roles.TRANSFORM
     finally:
-        for eng in {warehouse.stage_engine(s) for s in ("intake", "quality", "transform", "publish")}:
+        for eng in {
+            warehouse.stage_engine(s) for s in ("intake", "quality", "transform", "publish")
+        }:
             if eng is not warehouse.engine():
                 eng.dispose()
         warehouse.stage_engine.cache_clear()

@@ -51,10 +51,13 @@ def _in_text(text: str, keys: list[str]) -> list[str]:
 def _expected_pseudonyms(engine, key: str) -> tuple[list, list]:
     """(staged pseudonyms, the same computed in Python from raw) in one row order."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT s.klient_pseudonym, s.handlaggare_pseudonym, r.v4_klient, r.v3_handlaggare"
-            " FROM staging.stg_raw__case_records s JOIN raw.case_records r USING (upload_id, source_row)"
-            " ORDER BY upload_id, source_row")).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT s.klient_pseudonym, s.handlaggare_pseudonym, r.v4_klient, r.v3_handlaggare"
+                " FROM staging.stg_raw__case_records s JOIN raw.case_records r USING (upload_id, source_row)"
+                " ORDER BY upload_id, source_row"
+            )
+        ).all()
 
     def keyed(value: str | None) -> str | None:
         value = (value or "").strip(" ")  # btrim trims spaces only
@@ -68,19 +71,26 @@ def _expected_pseudonyms(engine, key: str) -> tuple[list, list]:
 @pytest.fixture
 def landed_round(clean_warehouse):
     """Two synthetic uploads landed and gated: what dbt builds from."""
-    generate_round_files(Path(os.environ["SUKF_INBOX"]), ["0580", "2380"], [ROUND],
-                         cases_per_kommun=25, seed=11)
+    generate_round_files(
+        Path(os.environ["SUKF_INBOX"]), ["0580", "2380"], [ROUND], cases_per_kommun=25, seed=11
+    )
     pipeline.land_new_files()
     assert [r["outcome"] for r in pipeline.quality_gate()] == ["accepted", "accepted"]
     return clean_warehouse
 
 
-def test_no_file_dbt_writes_and_no_log_line_holds_the_key(landed_round, tmp_path, monkeypatch,
-                                                           caplog, capfd):
+def test_no_file_dbt_writes_and_no_log_line_holds_the_key(
+    landed_round, tmp_path, monkeypatch, caplog, capfd
+):
     project = tmp_path / "dbt_project"
-    shutil.copytree(PROJECT_ROOT / "dbt_project", project,
-                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    monkeypatch.chdir(tmp_path)  # anything dbt writes relative to the working directory is checked too
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project",
+        project,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
+    monkeypatch.chdir(
+        tmp_path
+    )  # anything dbt writes relative to the working directory is checked too
     first, rotated = _probe_key("first"), _probe_key("rotated")
     monkeypatch.setenv(transform.PSEUDONYM_KEY_ENV, first)
 
@@ -98,11 +108,16 @@ def test_no_file_dbt_writes_and_no_log_line_holds_the_key(landed_round, tmp_path
 
     written = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
     # The files that held the key before it moved to the warehouse are there to be checked.
-    assert {"logs/dbt.log", "target/manifest.json", "target/run_results.json",
-            "target/partial_parse.msgpack", "target/catalog.json",
-            "target/compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql",
-            "target/run/sukvinnofrid/models/staging/stg_raw__case_records.sql"} <= written
-    compiled = (project / "target/compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql")
+    assert {
+        "logs/dbt.log",
+        "target/manifest.json",
+        "target/run_results.json",
+        "target/partial_parse.msgpack",
+        "target/catalog.json",
+        "target/compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql",
+        "target/run/sukvinnofrid/models/staging/stg_raw__case_records.sql",
+    } <= written
+    compiled = project / "target/compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql"
     assert "secrets.pseudonym_key" in compiled.read_text(encoding="utf-8")
 
     checked = [tmp_path]  # the project copy (target/, logs/, partial parse) and the cwd
@@ -122,8 +137,17 @@ def test_the_key_is_stored_once_and_replaced_when_it_changes(clean_warehouse, mo
             return list(conn.execute(sa.text("SELECT key FROM secrets.pseudonym_key")).scalars())
 
     # keys that would break a quoted SQL literal or a COPY line if they were not escaped
-    for key in ["plain", "o'neil", 'say "hi"', "tab\there", "two\nlines", "back\\slash",
-                "åäö €", "a,b;c|d", " spaced "]:
+    for key in [
+        "plain",
+        "o'neil",
+        'say "hi"',
+        "tab\there",
+        "two\nlines",
+        "back\\slash",
+        "åäö €",
+        "a,b;c|d",
+        " spaced ",
+    ]:
         monkeypatch.setenv(transform.PSEUDONYM_KEY_ENV, key)
         assert transform.store_pseudonym_key(clean_warehouse) is True
         assert stored() == [key]
@@ -147,10 +171,12 @@ def test_the_key_is_in_no_airflow_task_log(clean_warehouse, monkeypatch):
     project's target/ and logs/ hold the key the round was pseudonymised with."""
     key = _probe_key("airflow")
     monkeypatch.setenv(transform.PSEUDONYM_KEY_ENV, key)
-    generate_round_files(Path(os.environ["SUKF_INBOX"]), ["0580"], [ROUND],
-                         cases_per_kommun=20, seed=12)
-    output = airflow_local.test_dag("su_intake") + airflow_local.test_dag("su_round",
-                                                                          {"round_id": ROUND})
+    generate_round_files(
+        Path(os.environ["SUKF_INBOX"]), ["0580"], [ROUND], cases_per_kommun=20, seed=12
+    )
+    output = airflow_local.test_dag("su_intake") + airflow_local.test_dag(
+        "su_round", {"round_id": ROUND}
+    )
     staged, computed = _expected_pseudonyms(clean_warehouse, key)
     assert staged == computed and len(staged) == 20  # the round was built with this key
     assert _in_text(output, [key]) == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import time
 from collections import Counter
 
 import pytest
@@ -28,8 +27,9 @@ from sukvinnofrid.synthetic import (
 
 CAT = load_catalogue()
 _COLUMNS_OF = {v.suv: CAT.columns_of(v.suv) for v in CAT.variables}
-CHOICES = {suv: tuple(c.name for c in cols if c.kind == "choice")
-           for suv, cols in _COLUMNS_OF.items()}
+CHOICES = {
+    suv: tuple(c.name for c in cols if c.kind == "choice") for suv, cols in _COLUMNS_OF.items()
+}
 COLUMNS = CAT.column_names
 KEY = ("v2_kommun", "v1_verksamhet", "v4_klient", "v5_datum_aktualisering")
 CLOSED_ONLY = (161, 192, 202, 203, 206, 212, 217)
@@ -49,8 +49,9 @@ def read_file(gf: GeneratedFile) -> tuple[list[str], list[dict[str, str]]]:
 
         workbook = load_workbook(io.BytesIO(data), read_only=True)
         sheet = workbook[SHEET_NAME]
-        table = [["" if v is None else str(v) for v in row]
-                 for row in sheet.iter_rows(values_only=True)]
+        table = [
+            ["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)
+        ]
         workbook.close()
     else:
         if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
@@ -90,8 +91,12 @@ def col(suv: int) -> str:
 # (synthetic.MISSING_REGISTRATIONS): kön or ålder blank, a closed case with its date or its reason
 # for closing blank, insatser without a start date, v203 answered without an improvement. The
 # defects that make the same patterns on purpose are checked by their own check below.
-BY_DESIGN_DEFECTS = {"avslutsorsak_without_avslut", "avslut_without_avslutsorsak",
-                     "v203_without_improvement", "insats_without_date"}
+BY_DESIGN_DEFECTS = {
+    "avslutsorsak_without_avslut",
+    "avslut_without_avslutsorsak",
+    "v203_without_improvement",
+    "insats_without_date",
+}
 
 
 def is_closed(row: dict[str, str]) -> bool:
@@ -196,8 +201,9 @@ FORMAT_OF = {"1480": "csv-comma-utf8-bom", "0114": "csv-semicolon-cp1252", "2584
 @pytest.fixture(scope="module")
 def multi_round(tmp_path_factory) -> list[GeneratedFile]:
     out = tmp_path_factory.mktemp("multi")
-    return generate_round_files(out, KOMMUNER, ROUNDS, cases_per_kommun=120, seed=7,
-                                formats=FORMAT_OF)
+    return generate_round_files(
+        out, KOMMUNER, ROUNDS, cases_per_kommun=120, seed=7, formats=FORMAT_OF
+    )
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +239,11 @@ def test_file_names_and_layout(multi_round):
 
 
 def test_determinism_byte_identical(tmp_path):
-    args = dict(cases_per_kommun=40, formats={"1480": "xlsx", "0114": "csv-comma-utf8-bom"},
-                defects={("0180", "2023-06"): ["personnummer_in_klient", "unknown_code"]})
+    args = dict(
+        cases_per_kommun=40,
+        formats={"1480": "xlsx", "0114": "csv-comma-utf8-bom"},
+        defects={("0180", "2023-06"): ["personnummer_in_klient", "unknown_code"]},
+    )
     a = generate_round_files(tmp_path / "a", ["0180", "1480", "0114"], ["2023-06"], seed=5, **args)
     b = generate_round_files(tmp_path / "b", ["0180", "1480", "0114"], ["2023-06"], seed=5, **args)
     c = generate_round_files(tmp_path / "c", ["0180", "1480", "0114"], ["2023-06"], seed=6, **args)
@@ -276,8 +285,9 @@ def test_cumulative_progression(multi_round):
     assert progressed > 20
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 10_000),
     months=st.lists(st.integers(2000 * 12, 2030 * 12 + 11), min_size=1, max_size=3, unique=True),
@@ -286,8 +296,14 @@ def test_cumulative_progression(multi_round):
 def test_clean_rules_hold_for_any_seed_and_rounds(tmp_path_factory, seed, months, cases):
     rounds = [f"{m // 12}-{m % 12 + 1:02d}" for m in sorted(months)]
     out = tmp_path_factory.mktemp("prop")
-    files = generate_round_files(out, ["0180", "1480-X"], rounds, cases_per_kommun=cases,
-                                 seed=seed, formats={"1480-X": "csv-semicolon-cp1252"})
+    files = generate_round_files(
+        out,
+        ["0180", "1480-X"],
+        rounds,
+        cases_per_kommun=cases,
+        seed=seed,
+        formats={"1480-X": "csv-semicolon-cp1252"},
+    )
     for gf in files:
         rows = assert_clean(gf)
         assert len(rows) == gf.rows <= cases
@@ -310,8 +326,9 @@ def test_clean_output_rules_hold(multi_round):
 
 
 def test_no_personnummer_in_clean_output(multi_round, tmp_path):
-    files = multi_round + generate_round_files(tmp_path, [f"{k:04d}" for k in range(1, 30)],
-                                               ["2023-12"], cases_per_kommun=100, seed=11)
+    files = multi_round + generate_round_files(
+        tmp_path, [f"{k:04d}" for k in range(1, 30)], ["2023-12"], cases_per_kommun=100, seed=11
+    )
     for gf in files:
         header, rows = read_file(gf)
         for row in rows:
@@ -338,8 +355,14 @@ def test_formats_decode_as_documented(tmp_path):
     formats = ["csv-semicolon-utf8", "csv-comma-utf8-bom", "csv-semicolon-cp1252", "xlsx"]
     parsed = []
     for fmt in formats:
-        (gf,) = generate_round_files(tmp_path / fmt, ["0180"], ["2023-06"], cases_per_kommun=80,
-                                     seed=4, formats={"0180": fmt})
+        (gf,) = generate_round_files(
+            tmp_path / fmt,
+            ["0180"],
+            ["2023-06"],
+            cases_per_kommun=80,
+            seed=4,
+            formats={"0180": fmt},
+        )
         data = gf.path.read_bytes()
         if fmt == "csv-semicolon-utf8":
             assert not data.startswith(b"\xef\xbb\xbf")
@@ -365,7 +388,8 @@ def test_formats_decode_as_documented(tmp_path):
     if any(ch in text for ch in "åäöÅÄÖ"):
         with pytest.raises(UnicodeDecodeError):
             (tmp_path / "csv-semicolon-cp1252" / "sukf_0180_2023-06.csv").read_bytes().decode(
-                "utf-8")
+                "utf-8"
+            )
 
 
 def test_comments_are_sparse_short_swedish(national):
@@ -399,11 +423,10 @@ ROW_DEFECT_CHECKS = {
     "brukarenkat_in_open_case": lambda v, row: v != "" and not is_closed(row),
     "maluppfoljning_in_open_case": lambda v, row: v != "" and not is_closed(row),
     "v203_without_improvement": lambda v, row: (
-        v != "" and row["v202_forandring_valdsutsatthet"] not in ("1", "2")),
-    "insats_without_date": lambda v, row: v == "" and any(
-        row[name] for name in CHOICES[118]),
-    "date_without_insats": lambda v, row: v != "" and not any(
-        row[name] for name in CHOICES[118]),
+        v != "" and row["v202_forandring_valdsutsatthet"] not in ("1", "2")
+    ),
+    "insats_without_date": lambda v, row: v == "" and any(row[name] for name in CHOICES[118]),
+    "date_without_insats": lambda v, row: v != "" and not any(row[name] for name in CHOICES[118]),
     "risk_bad_instrument": lambda v, row: v == "9",
     "risk_score_out_of_scale": lambda v, row: v == "11",
     "risk_bad_time_point": lambda v, row: v == "4",
@@ -415,8 +438,13 @@ ROW_DEFECTS = sorted(ROW_DEFECT_CHECKS) + ["duplicate_case_key"]
 
 def test_every_defect_is_implemented():
     assert set(DEFECTS) >= set(ROW_DEFECTS) | {
-        "missing_required_column", "empty_file", "header_only", "binary_junk", "utf16",
-        "unknown_extra_column"}
+        "missing_required_column",
+        "empty_file",
+        "header_only",
+        "binary_junk",
+        "utf16",
+        "unknown_extra_column",
+    }
     assert all(isinstance(d, str) and d for d in DEFECTS.values())
 
 
@@ -426,12 +454,20 @@ def single_defect_files(tmp_path_factory) -> dict[str, GeneratedFile]:
     out = tmp_path_factory.mktemp("defects")
     names = sorted(DEFECTS)
     kommuner = [f"{2000 + k:04d}" for k in range(len(names))]
-    formats = {kommuner[names.index("personnummer_in_comment")]: "xlsx",
-               kommuner[names.index("risk_bad_instrument")]: "csv-semicolon-cp1252",
-               kommuner[names.index("missing_required_column")]: "csv-comma-utf8-bom"}
+    formats = {
+        kommuner[names.index("personnummer_in_comment")]: "xlsx",
+        kommuner[names.index("risk_bad_instrument")]: "csv-semicolon-cp1252",
+        kommuner[names.index("missing_required_column")]: "csv-comma-utf8-bom",
+    }
     files = generate_round_files(
-        out, kommuner, ["2023-06"], cases_per_kommun=60, seed=9, formats=formats,
-        defects={(k, "2023-06"): [n] for k, n in zip(kommuner, names)})
+        out,
+        kommuner,
+        ["2023-06"],
+        cases_per_kommun=60,
+        seed=9,
+        formats=formats,
+        defects={(k, "2023-06"): [n] for k, n in zip(kommuner, names)},
+    )
     return {n: f for n, f in zip(names, files)}
 
 
@@ -449,7 +485,8 @@ def test_row_defect_shows_up_where_reported(single_defect_files, name):
     # the defect row breaks the rules (or the privacy screen, or is one of the report's missing
     # registrations, made on purpose); every other row is clean
     if not name.startswith("personnummer") and name not in BY_DESIGN_DEFECTS | {
-            "formula_injection"}:
+        "formula_injection"
+    }:
         assert rule_violations(row, gf.kommun_kod, round_close(gf.round_id)), name
     assert_clean(gf, skip_rows={defect.source_row})
 
@@ -502,10 +539,23 @@ def test_whole_file_defects(single_defect_files):
 
 
 def test_several_defects_in_one_file(tmp_path):
-    names = ["personnummer_in_klient", "kon_invalid", "date_order", "risk_bad_time_point",
-             "duplicate_case_key", "unknown_extra_column", "brukarenkat_in_open_case"]
-    (gf,) = generate_round_files(tmp_path, ["0180"], ["2023-06"], cases_per_kommun=80, seed=3,
-                                 defects={("0180", "2023-06"): names})
+    names = [
+        "personnummer_in_klient",
+        "kon_invalid",
+        "date_order",
+        "risk_bad_time_point",
+        "duplicate_case_key",
+        "unknown_extra_column",
+        "brukarenkat_in_open_case",
+    ]
+    (gf,) = generate_round_files(
+        tmp_path,
+        ["0180"],
+        ["2023-06"],
+        cases_per_kommun=80,
+        seed=3,
+        defects={("0180", "2023-06"): names},
+    )
     assert sorted(d.name for d in gf.defects) == sorted(names)
     rows = read_file(gf)[1]
     row_defects = [d for d in gf.defects if d.source_row is not None]
@@ -518,8 +568,14 @@ def test_several_defects_in_one_file(tmp_path):
 
 def test_defects_in_other_rounds_leave_clean_rounds_alone(tmp_path):
     clean = generate_round_files(tmp_path / "a", ["0180"], ROUNDS, cases_per_kommun=50, seed=8)
-    dirty = generate_round_files(tmp_path / "b", ["0180"], ROUNDS, cases_per_kommun=50, seed=8,
-                                 defects={("0180", "2023-06"): ["kon_invalid"]})
+    dirty = generate_round_files(
+        tmp_path / "b",
+        ["0180"],
+        ROUNDS,
+        cases_per_kommun=50,
+        seed=8,
+        defects={("0180", "2023-06"): ["kon_invalid"]},
+    )
     for a, b in zip(clean, dirty):
         same = a.path.read_bytes() == b.path.read_bytes()
         assert same == (a.round_id != "2023-06")
@@ -527,8 +583,9 @@ def test_defects_in_other_rounds_leave_clean_rounds_alone(tmp_path):
 
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError):
-        generate_round_files(tmp_path, ["0180"], ["2023-06"],
-                             defects={("0180", "2023-06"): ["nope"]})
+        generate_round_files(
+            tmp_path, ["0180"], ["2023-06"], defects={("0180", "2023-06"): ["nope"]}
+        )
     with pytest.raises(ValueError):
         generate_round_files(tmp_path, ["0180"], ["2023-06"], formats={"0180": "ods"})
     with pytest.raises(ValueError):
@@ -536,10 +593,18 @@ def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError):
         generate_round_files(tmp_path, ["0180"], ["2023-13"])
     with pytest.raises(ValueError):
-        generate_round_files(tmp_path, ["0180"], ["2023-06"],
-                             defects={("0180", "2023-06"): ["empty_file", "kon_invalid"]})
-    assert set(FORMATS) == {"csv-semicolon-utf8", "csv-comma-utf8-bom", "csv-semicolon-cp1252",
-                            "xlsx"}
+        generate_round_files(
+            tmp_path,
+            ["0180"],
+            ["2023-06"],
+            defects={("0180", "2023-06"): ["empty_file", "kon_invalid"]},
+        )
+    assert set(FORMATS) == {
+        "csv-semicolon-utf8",
+        "csv-comma-utf8-bom",
+        "csv-semicolon-cp1252",
+        "xlsx",
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -597,14 +662,20 @@ def test_calibration_main_figures(national):
     assert share(rows, lambda r: r["v67_valdets_grad"] == "3") == pytest.approx(20, abs=3)
     assert share(rows, lambda r: r["v67_valdets_grad"] == "2") == pytest.approx(46, abs=3)
     assert share(rows, lambda r: r["v58_utovare_2"] == "1") == pytest.approx(59, abs=3)
-    assert share(rows, lambda r: "1" in (r["v58_utovare_1"], r["v58_utovare_2"])) == \
-        pytest.approx(90, abs=2.5)
+    assert share(rows, lambda r: "1" in (r["v58_utovare_1"], r["v58_utovare_2"])) == pytest.approx(
+        90, abs=2.5
+    )
     assert share(rows, has_insats) == pytest.approx(85, abs=3)
     # diagram 9: over the cases with an insats (N = 2 623)
-    assert share(rows, lambda r: r["v118_insatser_4"] == "1", has_insats) == pytest.approx(63, abs=3)
-    assert share(rows, lambda r: r["v118_insatser_3"] == "1", has_insats) == pytest.approx(52, abs=3)
-    assert share(rows, lambda r: r["v118_insatser_10"] == "1", has_insats) == \
-        pytest.approx(21, abs=3)
+    assert share(rows, lambda r: r["v118_insatser_4"] == "1", has_insats) == pytest.approx(
+        63, abs=3
+    )
+    assert share(rows, lambda r: r["v118_insatser_3"] == "1", has_insats) == pytest.approx(
+        52, abs=3
+    )
+    assert share(rows, lambda r: r["v118_insatser_10"] == "1", has_insats) == pytest.approx(
+        21, abs=3
+    )
     with_insats = [r for r in rows if any(r[name] == "1" for name in CHOICES[118])]
     mean = sum(map(n_insatser, with_insats)) / len(with_insats)
     assert mean == pytest.approx(2.4, abs=0.2)
@@ -615,8 +686,9 @@ def test_calibration_main_figures(national):
     assert sum(map(n_insatser, risk)) / len(risk) == pytest.approx(2.8, abs=0.25)
     assert sum(map(n_insatser, no_risk)) / len(no_risk) == pytest.approx(2.0, abs=0.25)
     assert share(rows, has_risk) == pytest.approx(56, abs=3)
-    freda = share(rows, lambda r: any(r[risk_column(s, "instrument")] == "1" for s in range(1, 7)),
-                  has_risk)
+    freda = share(
+        rows, lambda r: any(r[risk_column(s, "instrument")] == "1" for s in range(1, 7)), has_risk
+    )
     assert freda == pytest.approx(54, abs=4)
     recorded = lambda r: any(r[name] for name in CHOICES[127])  # noqa: E731
     assert share(rows, recorded) == pytest.approx(77, abs=3)
@@ -630,11 +702,12 @@ def test_calibration_closed_cases(national):
     goal = lambda r: r["v192_maluppfoljning"] != ""  # noqa: E731
     assert share(rows, lambda r: r["v257_avslutsorsak"] == "1", reason) == pytest.approx(32, abs=4)
     assert share(rows, lambda r: r["v257_avslutsorsak"] == "3", reason) == pytest.approx(31, abs=4)
-    assert share(rows, lambda r: r["v192_maluppfoljning"] == "1", goal) == \
-        pytest.approx(35, abs=4)
+    assert share(rows, lambda r: r["v192_maluppfoljning"] == "1", goal) == pytest.approx(35, abs=4)
     assert share(rows, answered, closed) == pytest.approx(36, abs=5)
-    assert share(rows, lambda r: r["v202_forandring_valdsutsatthet"] == "1", answered) == \
-        pytest.approx(50, abs=5)
+    assert share(
+        rows, lambda r: r["v202_forandring_valdsutsatthet"] == "1", answered
+    ) == pytest.approx(50, abs=5)
+
     def top(r):
         return r["v192_maluppfoljning"] == "1" and r["v202_forandring_valdsutsatthet"] == "1"
 
@@ -642,16 +715,24 @@ def test_calibration_closed_cases(national):
     genomf = lambda r: closed(r) and has_insats(r) and r["v161_genomforande"] != ""  # noqa: E731
     assert share(rows, lambda r: r["v161_genomforande"] == "1", genomf) == pytest.approx(46, abs=5)
     dated = lambda r: r["v256_datum_avslut"] != ""  # noqa: E731
-    durations = [(date(r["v256_datum_avslut"]) - date(r["v5_datum_aktualisering"])).days
-                 for r in rows if dated(r)]
+    durations = [
+        (date(r["v256_datum_avslut"]) - date(r["v5_datum_aktualisering"])).days
+        for r in rows
+        if dated(r)
+    ]
     short = sum(d <= 90 for d in durations)
     middle = sum(90 < d <= 180 for d in durations)
     assert short > len(durations) / 2 and short > 1.5 * middle > 0
     # longer cases more often end with the goal reached
     reached = lambda lo, hi: share(  # noqa: E731
-        rows, lambda r: r["v257_avslutsorsak"] == "1",
-        lambda r: dated(r) and reason(r) and lo <= (date(r["v256_datum_avslut"])
-                                                    - date(r["v5_datum_aktualisering"])).days <= hi)
+        rows,
+        lambda r: r["v257_avslutsorsak"] == "1",
+        lambda r: (
+            dated(r)
+            and reason(r)
+            and lo <= (date(r["v256_datum_avslut"]) - date(r["v5_datum_aktualisering"])).days <= hi
+        ),
+    )
     assert reached(91, 400) > reached(0, 90) + 5
 
 

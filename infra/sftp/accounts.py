@@ -31,8 +31,15 @@ INBOX = "/srv/sukf/inbox"
 ACCOUNTS_FILE = "konton.json"
 # A kommun code or a stadsdel code; ASCII only, as SFTPGo user names must be.
 CODE = re.compile(r"^\d{4}(?:-[A-Z0-9]{2,6})?\Z")
-KEY_TYPES = {"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-             "ssh-rsa", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"}
+KEY_TYPES = {
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+}
 MIN_RSA_BITS = 3072
 # Only protects the disk: above the intake's own bound (readers.MAX_FILE_BYTES), so a file that
 # is too large still reaches the intake and gets its Swedish verdict.
@@ -49,8 +56,8 @@ def _rsa_bits(blob: bytes) -> int:
     """Modulus size of an ssh-rsa key blob (string type, mpint e, mpint n)."""
     offset, fields = 0, []
     for _ in range(3):
-        (length,) = struct.unpack(">I", blob[offset:offset + 4])
-        fields.append(blob[offset + 4:offset + 4 + length])
+        (length,) = struct.unpack(">I", blob[offset : offset + 4])
+        fields.append(blob[offset + 4 : offset + 4 + length])
         offset += 4 + length
     return len(fields[2].lstrip(b"\0")) * 8
 
@@ -58,24 +65,29 @@ def _rsa_bits(blob: bytes) -> int:
 def parse_public_key(line: str, source: str) -> str:
     """The key as `type base64` (its comment dropped), or AccountError saying what is wrong."""
     if "PRIVATE KEY" in line:
-        raise AccountError(f"{source}: detta är en privat nyckel. Kommunen ska bara skicka den "
-                           "publika nyckeln (filen som slutar på .pub); be om en ny nyckel.")
+        raise AccountError(
+            f"{source}: detta är en privat nyckel. Kommunen ska bara skicka den "
+            "publika nyckeln (filen som slutar på .pub); be om en ny nyckel."
+        )
     parts = line.split()
     if len(parts) < 2 or parts[0] not in KEY_TYPES:
-        raise AccountError(f"{source}: raden är ingen publik OpenSSH-nyckel av typerna "
-                           f"{', '.join(sorted(KEY_TYPES))}.")
+        raise AccountError(
+            f"{source}: raden är ingen publik OpenSSH-nyckel av typerna "
+            f"{', '.join(sorted(KEY_TYPES))}."
+        )
     key_type, data = parts[0], parts[1]
     try:
         blob = base64.b64decode(data, validate=True)
         (length,) = struct.unpack(">I", blob[:4])
-        embedded = blob[4:4 + length].decode("ascii")
+        embedded = blob[4 : 4 + length].decode("ascii")
     except (ValueError, struct.error, UnicodeDecodeError):
         raise AccountError(f"{source}: nyckeln är skadad (ogiltig base64).") from None
     if embedded != key_type:
         raise AccountError(f"{source}: nyckeln säger sig vara {key_type} men är {embedded}.")
     if key_type == "ssh-rsa" and _rsa_bits(blob) < MIN_RSA_BITS:
-        raise AccountError(f"{source}: RSA-nyckeln är kortare än {MIN_RSA_BITS} bitar; be om en "
-                           "ed25519-nyckel.")
+        raise AccountError(
+            f"{source}: RSA-nyckeln är kortare än {MIN_RSA_BITS} bitar; be om en ed25519-nyckel."
+        )
     return f"{key_type} {data}"
 
 
@@ -117,8 +129,9 @@ def build_accounts(keys_dir: Path, reference: Path = REFERENCE) -> dict:
     for path in sorted(keys_dir.glob("*.pub"), key=lambda p: p.stem):
         code = path.stem
         if not CODE.match(code):
-            problems.append(f"{path.name}: filnamnet ska vara koden, t.ex. 0180.pub eller "
-                            "0180-RKI.pub.")
+            problems.append(
+                f"{path.name}: filnamnet ska vara koden, t.ex. 0180.pub eller 0180-RKI.pub."
+            )
             continue
         if codes is not None and code not in codes:
             problems.append(f"{path.name}: {code} finns inte bland kommunerna och stadsdelarna.")
@@ -135,8 +148,10 @@ def build_accounts(keys_dir: Path, reference: Path = REFERENCE) -> dict:
                 # A kommun may use one key for its stadsdelar; two kommuner sharing a key would
                 # each reach the other's folder (usually a key pasted into the wrong file).
                 if holder[:4] != code[:4]:
-                    problems.append(f"{path.name} rad {number}: samma nyckel som {holder}.pub; "
-                                    "en nyckel får bara höra till en kommun.")
+                    problems.append(
+                        f"{path.name} rad {number}: samma nyckel som {holder}.pub; "
+                        "en nyckel får bara höra till en kommun."
+                    )
                 keys.append(key)
         if not keys:
             problems.append(f"{path.name}: ingen publik nyckel.")
@@ -170,8 +185,10 @@ def main(argv: list[str]) -> int:
         print(f"Kontofilen skrevs inte:\n{error}", file=sys.stderr)
         return 1
     target = write_accounts(data, Path(argv[1]))
-    print(f"{len(data['users'])} konton skrivna till {target}. Ladda om dem med "
-          "`docker compose kill -s HUP sftp`.")
+    print(
+        f"{len(data['users'])} konton skrivna till {target}. Ladda om dem med "
+        "`docker compose kill -s HUP sftp`."
+    )
     return 0
 
 

@@ -49,8 +49,10 @@ def write_template_xlsx(catalogue: Catalogue, path: Path) -> None:
         # Codes, identifiers and free text as text: Excel would store a typed 0126 as 126.
         # Dates, ages and risk scores keep Excel's General format.
         column = catalogue.columns[cell.column - 1]
-        if (catalogue.variable(column.suv).type not in ("date", "integer")
-                and column.kind != "risk_score"):
+        if (
+            catalogue.variable(column.suv).type not in ("date", "integer")
+            and column.kind != "risk_score"
+        ):
             cases.column_dimensions[cell.column_letter].number_format = "@"
     cases.freeze_panes = "A2"
     codes = workbook.create_sheet("Koder")
@@ -77,13 +79,21 @@ def code_rows(catalogue: Catalogue) -> list[list]:
             for code, label in variable.codes.items():
                 rows.append([variable.suv, variable.name, "v90_N_instrument", code, label])
             scale = variable.extra["scale"]
-            rows.append([variable.suv, variable.name, "v90_N_skattning",
-                         f"{scale['min']}–{scale['max']}", "Skattad risk, låg till hög"])
+            rows.append(
+                [
+                    variable.suv,
+                    variable.name,
+                    "v90_N_skattning",
+                    f"{scale['min']}–{scale['max']}",
+                    "Skattad risk, låg till hög",
+                ]
+            )
             continue
         for code, label in variable.codes.items():
             column = f"{variable.column}_{code}" if variable.type == "codes" else variable.column
-            rows.append([variable.suv, variable.name, column, code if variable.type == "code" else 1,
-                         label])
+            rows.append(
+                [variable.suv, variable.name, column, code if variable.type == "code" else 1, label]
+            )
     return rows
 
 
@@ -133,10 +143,16 @@ def upload_format_markdown(catalogue: Catalogue) -> str:
             columns = catalogue.columns_of(variable.suv)
             if variable.type == "risk_assessments":
                 scale = variable.extra["scale"]
-                lines.append("- Kolumner: `v90_N_tidpunkt`, `v90_N_instrument`, `v90_N_skattning` för "
-                             f"N = 1–{variable.extra['slots']}; skattning {scale['min']}–{scale['max']}.")
-                lines.append("- Tidpunkt: " + ", ".join(
-                    f"{code} = {label}" for code, label in variable.extra["time_points"].items()))
+                lines.append(
+                    "- Kolumner: `v90_N_tidpunkt`, `v90_N_instrument`, `v90_N_skattning` för "
+                    f"N = 1–{variable.extra['slots']}; skattning {scale['min']}–{scale['max']}."
+                )
+                lines.append(
+                    "- Tidpunkt: "
+                    + ", ".join(
+                        f"{code} = {label}" for code, label in variable.extra["time_points"].items()
+                    )
+                )
             else:
                 lines.append("- Kolumner: " + ", ".join(f"`{c.name}`" for c in columns))
             if variable.codes:
@@ -182,8 +198,8 @@ def quality_rules_markdown() -> str:
         "  18 år (uppföljningen gäller vuxna), eller samma ärende (samma nyckel) finns på en",
         "  tidigare rad. Ett ärende räknas en gång per kommun, oavsett verksamhet.",
         "- **Alla andra fel behåller ärendet i statistiken.** En saknad uppgift, en kod utanför",
-        "  kodlistan eller ett datum i fel ordning gör att just den uppgiften räknas som \"uppgift",
-        "  saknas\" (ett datum i fel ordning: fasen kan inte placeras i tid). Kommunen får veta det",
+        '  kodlistan eller ett datum i fel ordning gör att just den uppgiften räknas som "uppgift',
+        '  saknas" (ett datum i fel ordning: fasen kan inte placeras i tid). Kommunen får veta det',
         "  som *fel att rätta till nästa omgång* eller som *varning*.",
         "- **Hela filen stoppas** bara när den inte går att läsa, saknar kolumnerna för",
         "  ärendenyckeln, innehåller något som ser ut som ett personnummer (var som helst i filen,",
@@ -200,12 +216,18 @@ def quality_rules_markdown() -> str:
     ]
     for severity, description in SEVERITY_DESCRIPTIONS.items():
         selected = [rule for rule in rules if rule.severity == severity]
-        lines += [f"## {description} ({len(selected)} regler)", "",
-                  "| regel | variabel | vad är fel | rätt värde |", "| --- | --- | --- | --- |"]
+        lines += [
+            f"## {description} ({len(selected)} regler)",
+            "",
+            "| regel | variabel | vad är fel | rätt värde |",
+            "| --- | --- | --- | --- |",
+        ]
         for rule in selected:
             variable = f"{rule.suv}" if rule.suv is not None else "–"
             cells = (rule.rule_id, variable, rule.message, rule.hint)
-            lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+            lines.append(
+                "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -261,9 +283,14 @@ def figures_markdown(home: Path) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for figure in figures:
-        cells = (f"{figure['title']} (`{figure['figure_id']}`)", figure["diagram"] or "text",
-                 figure["population"], figure["answered"], figure["source"],
-                 figure["report_n"] or "–")
+        cells = (
+            f"{figure['title']} (`{figure['figure_id']}`)",
+            figure["diagram"] or "text",
+            figure["population"],
+            figure["answered"],
+            figure["source"],
+            figure["report_n"] or "–",
+        )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += [
         "",
@@ -275,11 +302,14 @@ def figures_markdown(home: Path) -> str:
         "",
     ]
     for kpi in definitions.kpis:
-        lines += [f"### {kpi.id} {kpi.title}", "",
-                  kpi.description.replace("{suppression_rule} ", "").replace(
-                      "{population_source} ", ""),
-                  "", f"Året: {kpi.year_basis['variable']} (variabel {kpi.year_basis['suv']}).",
-                  ""]
+        lines += [
+            f"### {kpi.id} {kpi.title}",
+            "",
+            kpi.description.replace("{suppression_rule} ", "").replace("{population_source} ", ""),
+            "",
+            f"Året: {kpi.year_basis['variable']} (variabel {kpi.year_basis['suv']}).",
+            "",
+        ]
     lines += [
         "## Röjandekontroll",
         "",

@@ -25,18 +25,18 @@ from .formats import swedish_int, swedish_number
 
 # Kommuner from the report's Bilaga 1, with the upload formats they might send.
 DEMO_KOMMUNER = {
-    "0126": "xlsx",                   # Huddinge
-    "0380": "csv-semicolon-utf8",     # Uppsala
-    "0480": "csv-semicolon-utf8",     # Nyköping
-    "0580": "csv-comma-utf8-bom",     # Linköping
-    "0586": "csv-semicolon-cp1252",   # Mjölby
-    "0781": "csv-semicolon-utf8",     # Ljungby
-    "0880": "csv-semicolon-cp1252",   # Kalmar
-    "1287": "csv-semicolon-utf8",     # Trelleborg
-    "1784": "xlsx",                   # Arvika
-    "1984": "csv-semicolon-utf8",     # Arboga
-    "2380": "csv-comma-utf8-bom",     # Östersund
-    "2582": "csv-semicolon-utf8",     # Boden
+    "0126": "xlsx",  # Huddinge
+    "0380": "csv-semicolon-utf8",  # Uppsala
+    "0480": "csv-semicolon-utf8",  # Nyköping
+    "0580": "csv-comma-utf8-bom",  # Linköping
+    "0586": "csv-semicolon-cp1252",  # Mjölby
+    "0781": "csv-semicolon-utf8",  # Ljungby
+    "0880": "csv-semicolon-cp1252",  # Kalmar
+    "1287": "csv-semicolon-utf8",  # Trelleborg
+    "1784": "xlsx",  # Arvika
+    "1984": "csv-semicolon-utf8",  # Arboga
+    "2380": "csv-comma-utf8-bom",  # Östersund
+    "2582": "csv-semicolon-utf8",  # Boden
 }
 # A December round: Kolada publishes complete calendar years only.
 DEMO_ROUND = "2023-12"
@@ -56,8 +56,10 @@ class UserError(Exception):
 _ARGPARSE_MESSAGES = [
     (r"the following arguments are required: (.*)", "följande argument saknas: {0}"),
     (r"unrecognized arguments: (.*)", "okända argument: {0}"),
-    (r"argument (\S+): invalid choice: (.*) \(choose from (.*)\)",
-     "{0}: ogiltigt val {1} (välj bland {2})"),
+    (
+        r"argument (\S+): invalid choice: (.*) \(choose from (.*)\)",
+        "{0}: ogiltigt val {1} (välj bland {2})",
+    ),
     (r"argument (\S+): expected one argument", "{0}: ett värde saknas"),
     (r"argument (\S+): expected at least one argument", "{0}: minst ett värde saknas"),
     (r"argument (\S+): not allowed with argument (.*)", "{0} går inte att kombinera med {1}"),
@@ -98,7 +100,8 @@ def _round_id(text: str) -> str:
 
     if not ROUND_ID.match(text):
         raise argparse.ArgumentTypeError(
-            f"omgången {text!r} är inte på formen ÅÅÅÅ-MM med månad 01–12 (t.ex. 2023-12)")
+            f"omgången {text!r} är inte på formen ÅÅÅÅ-MM med månad 01–12 (t.ex. 2023-12)"
+        )
     return text
 
 
@@ -107,7 +110,8 @@ def _kommun(text: str) -> str:
 
     if reporting_unit_kommun(text) is None:
         raise argparse.ArgumentTypeError(
-            f"{text!r} är ingen känd kommunkod (t.ex. 0180) eller stadsdelskod (t.ex. 0180-EAV)")
+            f"{text!r} är ingen känd kommunkod (t.ex. 0180) eller stadsdelskod (t.ex. 0180-EAV)"
+        )
     return text
 
 
@@ -136,13 +140,15 @@ def _defect(text: str) -> tuple[str, str, str]:
     parts = text.split(":")
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(
-            f"{text!r} ska vara KOMMUN:OMGÅNG:FEL, t.ex. 0580:2023-12:personnummer")
+            f"{text!r} ska vara KOMMUN:OMGÅNG:FEL, t.ex. 0580:2023-12:personnummer"
+        )
     kommun, round_id, name = parts
     _kommun(kommun)
     _round_id(round_id)
     if name not in DEFECTS:
         raise argparse.ArgumentTypeError(
-            f"okänt fel {name!r} i {text!r}; kända fel: {', '.join(sorted(DEFECTS))}")
+            f"okänt fel {name!r} i {text!r}; kända fel: {', '.join(sorted(DEFECTS))}"
+        )
     return kommun, round_id, name
 
 
@@ -172,8 +178,9 @@ class Progress:
         label, unit = _STAGES[stage]
         if stage not in self.started:
             self.started[stage] = time.monotonic()
-            self._line(f"{label}: {swedish_int(total)} {unit[total != 1]} …" if unit
-                       else f"{label} …")
+            self._line(
+                f"{label}: {swedish_int(total)} {unit[total != 1]} …" if unit else f"{label} …"
+            )
         if done >= total and stage not in self.finished:
             self.finished.add(stage)
             seconds = swedish_number(time.monotonic() - self.started[stage], 1)
@@ -188,9 +195,13 @@ class Progress:
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     """Plain text columns: the first left-aligned, the numbers right-aligned."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    return ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
-                      for i, (cell, width) in enumerate(zip(row, widths))).rstrip()
-            for row in (header, *rows)]
+    return [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in (header, *rows)
+    ]
 
 
 def _listed(lines: list[str]) -> list[str]:
@@ -200,15 +211,22 @@ def _listed(lines: list[str]) -> list[str]:
     return shown
 
 
-def _status_table(title: str, results: list[dict], statuses: dict[str, str],
-                  summed: dict[str, str]) -> list[str]:
+def _status_table(
+    title: str, results: list[dict], statuses: dict[str, str], summed: dict[str, str]
+) -> list[str]:
     """Files and the sums of `summed` (column -> result key) per status, and in total."""
-    def counts(group: list[dict]) -> list[str]:
-        return [swedish_int(len(group)), *(swedish_int(sum(r[key] for r in group))
-                                           for key in summed.values())]
 
-    rows = [[word, *counts(group)] for status, word in statuses.items()
-            if (group := [r for r in results if r["status"] == status])]
+    def counts(group: list[dict]) -> list[str]:
+        return [
+            swedish_int(len(group)),
+            *(swedish_int(sum(r[key] for r in group)) for key in summed.values()),
+        ]
+
+    rows = [
+        [word, *counts(group)]
+        for status, word in statuses.items()
+        if (group := [r for r in results if r["status"] == status])
+    ]
     return _table([title, "filer", *summed], [*rows, ["totalt", *counts(results)]])
 
 
@@ -225,34 +243,48 @@ def intake_summary_lines(results: list[dict]) -> list[str]:
 def gate_summary_lines(results: list[dict]) -> list[str]:
     """Files, rows, rejected, erroneous and warned rows per upload status after the gate, then
     the blocked uploads with their reasons."""
-    lines = _status_table("Kvalitetskontroll", results, _GATE_STATUS, {
-        "rader": "rows_received", "avvisade": "rows_rejected", "med fel": "rows_with_errors",
-        "varningar": "rows_warned"})
-    blocked = [f"  {r['kommun']} {r['round']} (uppladdning {r['upload_id']}): {r['reason']}"
-               for r in results if r["outcome"] == "blocked"]
+    lines = _status_table(
+        "Kvalitetskontroll",
+        results,
+        _GATE_STATUS,
+        {
+            "rader": "rows_received",
+            "avvisade": "rows_rejected",
+            "med fel": "rows_with_errors",
+            "varningar": "rows_warned",
+        },
+    )
+    blocked = [
+        f"  {r['kommun']} {r['round']} (uppladdning {r['upload_id']}): {r['reason']}"
+        for r in results
+        if r["outcome"] == "blocked"
+    ]
     if blocked:
         lines += ["", "Stoppade i kvalitetskontrollen:", *_listed(blocked)]
     return lines
 
 
 def _publication_lines(published: dict) -> list[str]:
-    return [f"Kolada-filer för {published['round_id']}: {published['directory']}"
-            + (" (oförändrade sedan förra publiceringen)" if published["reused"] else "")
-            + (" – PRELIMINÄRA (uppskattad befolkning)" if published.get("preliminary") else ""),
-            f"Statistik:      {published['statistics_directory']}"]
+    return [
+        f"Kolada-filer för {published['round_id']}: {published['directory']}"
+        + (" (oförändrade sedan förra publiceringen)" if published["reused"] else "")
+        + (" – PRELIMINÄRA (uppskattad befolkning)" if published.get("preliminary") else ""),
+        f"Statistik:      {published['statistics_directory']}",
+    ]
 
 
 def _site_lines(site: dict) -> list[str]:
-    return [f"Webbplats:      {site['index']}"
-            + ("" if site["written"] else " (oförändrad)")]
+    return [f"Webbplats:      {site['index']}" + ("" if site["written"] else " (oförändrad)")]
 
 
 def _output_lines(published: dict | None = None, site: dict | None = None) -> list[str]:
     settings = get_settings()
-    return [*(_publication_lines(published) if published else []),
-            f"Återkoppling:   {settings.output / 'aterkoppling'}",
-            f"Data Docs:      {settings.output / 'data_docs' / 'index.html'}",
-            *(_site_lines(site) if site else [])]
+    return [
+        *(_publication_lines(published) if published else []),
+        f"Återkoppling:   {settings.output / 'aterkoppling'}",
+        f"Data Docs:      {settings.output / 'data_docs' / 'index.html'}",
+        *(_site_lines(site) if site else []),
+    ]
 
 
 def _print(lines: list[str]) -> None:
@@ -279,13 +311,19 @@ def _quiet_dbt(args: argparse.Namespace):
 
 # --- commands -------------------------------------------------------------------------------------
 
+
 def generate_demo(inbox: Path, round_id: str, cases_per_kommun: int, seed: int) -> list[Path]:
     from .synthetic import generate_round_files
 
     inbox.mkdir(parents=True, exist_ok=True)
-    files = generate_round_files(inbox, list(DEMO_KOMMUNER), [round_id],
-                                 cases_per_kommun=cases_per_kommun, seed=seed,
-                                 formats=DEMO_KOMMUNER)
+    files = generate_round_files(
+        inbox,
+        list(DEMO_KOMMUNER),
+        [round_id],
+        cases_per_kommun=cases_per_kommun,
+        seed=seed,
+        formats=DEMO_KOMMUNER,
+    )
     return [generated.path for generated in files]
 
 
@@ -313,18 +351,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
             round_run = airflow_local.run_dag("su_round", {"round_id": args.round})
         tasks = [*intake_run.tasks, *round_run.tasks]
         skipped = sum(task.state == "skipped" for task in tasks)
-        print(f"Alla uppgifter lyckades på första försöket ({len(tasks) - skipped} körda"
-              + (f", {skipped} överhoppade: inga nya filer)." if skipped else ")."))
+        print(
+            f"Alla uppgifter lyckades på första försöket ({len(tasks) - skipped} körda"
+            + (f", {skipped} överhoppade: inga nya filer)." if skipped else ").")
+        )
         landed = intake_run.results("land_upload")
         (gated,) = round_run.results("quality_gate")
         (published,) = round_run.results("publish_kolada")
         (site,) = round_run.results("report")
     print()
     # the round's site last: it is where a newcomer starts
-    _print([*intake_summary_lines(landed), "", *gate_summary_lines(gated), "",
+    _print(
+        [
+            *intake_summary_lines(landed),
+            "",
+            *gate_summary_lines(gated),
+            "",
             *_output_lines(published),
             f"Lagret:         {'externt' if settings.warehouse_url else settings.embedded_pgdata}",
-            *_site_lines(site)])
+            *_site_lines(site),
+        ]
+    )
     return 0
 
 
@@ -332,7 +379,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .synthetic import generate_round_files
 
     if len(set(args.rounds)) != len(args.rounds) or args.rounds != sorted(args.rounds):
-        raise UserError(f"--rounds ska stå i stigande ordning utan dubbletter: {' '.join(args.rounds)}")
+        raise UserError(
+            f"--rounds ska stå i stigande ordning utan dubbletter: {' '.join(args.rounds)}"
+        )
     if len(set(args.kommuner)) != len(args.kommuner):
         raise UserError(f"--kommuner har dubbletter: {' '.join(args.kommuner)}")
     out = Path(args.out)
@@ -341,12 +390,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     defects: dict[tuple[str, str], list[str]] = {}
     for kommun, round_id, name in args.defect or []:
         if kommun not in args.kommuner or round_id not in args.rounds:
-            raise UserError(f"--defect {kommun}:{round_id}:{name} gäller ingen fil som skapas "
-                            "(kommunen ska finnas i --kommuner och omgången i --rounds)")
+            raise UserError(
+                f"--defect {kommun}:{round_id}:{name} gäller ingen fil som skapas "
+                "(kommunen ska finnas i --kommuner och omgången i --rounds)"
+            )
         defects.setdefault((kommun, round_id), []).append(name)
     try:
-        files = generate_round_files(out, args.kommuner, args.rounds, cases_per_kommun=args.cases,
-                                     seed=args.seed, defects=defects)
+        files = generate_round_files(
+            out,
+            args.kommuner,
+            args.rounds,
+            cases_per_kommun=args.cases,
+            seed=args.seed,
+            defects=defects,
+        )
     except ValueError as problem:  # defects that cannot be combined in one file
         raise UserError(f"filerna kan inte skapas: {problem}") from problem
     for generated in files:
@@ -364,8 +421,9 @@ def cmd_intake(args: argparse.Namespace) -> int:
         for path in paths:
             if not path.is_file():
                 shown = mask_personnummer(str(path))
-                raise UserError(f"filen finns inte: {shown}" if not path.exists()
-                                else f"{shown} är ingen fil")
+                raise UserError(
+                    f"filen finns inte: {shown}" if not path.exists() else f"{shown} är ingen fil"
+                )
     results = pipeline.land_new_files(Progress(), paths)
     if args.json:
         _print_json(results)
@@ -416,9 +474,15 @@ def cmd_run_round(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
     else:
-        _print([*intake_summary_lines(result["landed"]), "",
-                *gate_summary_lines(result["gated"]), "",
-                *_output_lines(result["published"], result["report"])])
+        _print(
+            [
+                *intake_summary_lines(result["landed"]),
+                "",
+                *gate_summary_lines(result["gated"]),
+                "",
+                *_output_lines(result["published"], result["report"]),
+            ]
+        )
     return 0
 
 
@@ -433,10 +497,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(site)
     else:
-        _print([f"Webbplatsen för omgång {site['round_id']}: {site['pages']} sidor på "
+        _print(
+            [
+                f"Webbplatsen för omgång {site['round_id']}: {site['pages']} sidor på "
                 f"{swedish_number(site['seconds'], 1)} s"
                 + ("" if site["written"] else " (oförändrad: inget skrevs)"),
-                f"Öppna:          {site['index']}"])
+                f"Öppna:          {site['index']}",
+            ]
+        )
     return 0
 
 
@@ -474,8 +542,10 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     from . import transform, warehouse
 
     if not args.dbt_args:
-        raise UserError("ange ett dbt-kommando, t.ex. sukvinnofrid dbt debug eller "
-                        "sukvinnofrid dbt ls --select marts")
+        raise UserError(
+            "ange ett dbt-kommando, t.ex. sukvinnofrid dbt debug eller "
+            "sukvinnofrid dbt ls --select marts"
+        )
     # The embedded server is started (or restarted) here; an unreachable one is named.
     warehouse.ensure_available(warehouse.stage_url("transform"))
     transform.run_dbt(args.dbt_args)
@@ -486,58 +556,113 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     from . import airflow_local
 
     shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
-    print(f"Airflow startar på http://{shown_host}:{args.port}/ (AIRFLOW_HOME "
-          f"{airflow_local.airflow_environment()['AIRFLOW_HOME']}).\n"
-          f"Logga in som admin; lösenordet skrivs ut vid första starten och står i "
-          f"{airflow_local.admin_password_file()}. Avsluta med Ctrl-C.", flush=True)
+    print(
+        f"Airflow startar på http://{shown_host}:{args.port}/ (AIRFLOW_HOME "
+        f"{airflow_local.airflow_environment()['AIRFLOW_HOME']}).\n"
+        f"Logga in som admin; lösenordet skrivs ut vid första starten och står i "
+        f"{airflow_local.admin_password_file()}. Avsluta med Ctrl-C.",
+        flush=True,
+    )
     airflow_local.standalone(args.host, args.port)
     return 0  # not reached: standalone replaces this process
 
 
 # --- the parser and main --------------------------------------------------------------------------
 
+
 def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="skriv hela resultatet som JSON (för maskiner) i stället för tabellen")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="skriv hela resultatet som JSON (för maskiner) i stället för tabellen",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sukvinnofrid", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="visa loggning och, när något misslyckas, alla detaljer")
-    commands = parser.add_subparsers(dest="command", required=True, title="kommandon",
-                                     metavar="KOMMANDO")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="visa loggning och, när något misslyckas, alla detaljer",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, title="kommandon", metavar="KOMMANDO"
+    )
 
     demo = commands.add_parser("demo", help="skapa en demoomgång och kör hela kedjan")
-    demo.add_argument("--round", type=_round_id, default=DEMO_ROUND, metavar="ÅÅÅÅ-MM",
-                      help="omgång ÅÅÅÅ-MM (standard: %(default)s)")
-    demo.add_argument("--cases", type=_positive, default=80, metavar="ANTAL",
-                      help="ärenden per kommun (standard: %(default)s)")
-    demo.add_argument("--seed", type=_integer, default=2023, metavar="FRÖ",
-                      help="slumpfrö för de syntetiska ärendena (standard: %(default)s)")
-    demo.add_argument("--no-airflow", action="store_true",
-                      help="kör stegen direkt i stället för genom Airflow-DAG:arna")
+    demo.add_argument(
+        "--round",
+        type=_round_id,
+        default=DEMO_ROUND,
+        metavar="ÅÅÅÅ-MM",
+        help="omgång ÅÅÅÅ-MM (standard: %(default)s)",
+    )
+    demo.add_argument(
+        "--cases",
+        type=_positive,
+        default=80,
+        metavar="ANTAL",
+        help="ärenden per kommun (standard: %(default)s)",
+    )
+    demo.add_argument(
+        "--seed",
+        type=_integer,
+        default=2023,
+        metavar="FRÖ",
+        help="slumpfrö för de syntetiska ärendena (standard: %(default)s)",
+    )
+    demo.add_argument(
+        "--no-airflow",
+        action="store_true",
+        help="kör stegen direkt i stället för genom Airflow-DAG:arna",
+    )
     demo.set_defaults(func=cmd_demo)
 
     generate = commands.add_parser("generate", help="skriv syntetiska uppladdningsfiler")
-    generate.add_argument("--out", required=True, metavar="KATALOG",
-                          help="katalog som filerna skrivs till")
-    generate.add_argument("--kommuner", nargs="+", required=True, type=_kommun,
-                          metavar="KOMMUN", help="kommunkoder, t.ex. 0180 0580")
-    generate.add_argument("--rounds", nargs="+", required=True, type=_round_id, metavar="ÅÅÅÅ-MM",
-                          help="omgångar i stigande ordning")
-    generate.add_argument("--cases", type=_positive, default=60, metavar="ANTAL",
-                          help="ärenden per kommun över hela perioden (standard: %(default)s)")
-    generate.add_argument("--seed", type=_integer, default=1, metavar="FRÖ",
-                          help="slumpfrö (standard: %(default)s)")
-    generate.add_argument("--defect", action="append", type=_defect, metavar="KOMMUN:OMGÅNG:FEL",
-                          help="lägg in ett känt fel i en fil (kan upprepas); felen finns i "
-                               "sukvinnofrid.synthetic.DEFECTS")
+    generate.add_argument(
+        "--out", required=True, metavar="KATALOG", help="katalog som filerna skrivs till"
+    )
+    generate.add_argument(
+        "--kommuner",
+        nargs="+",
+        required=True,
+        type=_kommun,
+        metavar="KOMMUN",
+        help="kommunkoder, t.ex. 0180 0580",
+    )
+    generate.add_argument(
+        "--rounds",
+        nargs="+",
+        required=True,
+        type=_round_id,
+        metavar="ÅÅÅÅ-MM",
+        help="omgångar i stigande ordning",
+    )
+    generate.add_argument(
+        "--cases",
+        type=_positive,
+        default=60,
+        metavar="ANTAL",
+        help="ärenden per kommun över hela perioden (standard: %(default)s)",
+    )
+    generate.add_argument(
+        "--seed", type=_integer, default=1, metavar="FRÖ", help="slumpfrö (standard: %(default)s)"
+    )
+    generate.add_argument(
+        "--defect",
+        action="append",
+        type=_defect,
+        metavar="KOMMUN:OMGÅNG:FEL",
+        help="lägg in ett känt fel i en fil (kan upprepas); felen finns i "
+        "sukvinnofrid.synthetic.DEFECTS",
+    )
     generate.set_defaults(func=cmd_generate)
 
     intake = commands.add_parser("intake", help="ta emot uppladdningsfiler")
-    intake.add_argument("files", nargs="*", metavar="FIL",
-                        help="filer att ta emot (standard: nya filer i inkorgen)")
+    intake.add_argument(
+        "files", nargs="*", metavar="FIL", help="filer att ta emot (standard: nya filer i inkorgen)"
+    )
     _json_flag(intake)
     intake.set_defaults(func=cmd_intake)
 
@@ -548,56 +673,103 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("build", help="dbt build av lagrets modeller").set_defaults(func=cmd_build)
 
     publish = commands.add_parser("publish", help="skriv Kolada-filerna för en omgång")
-    publish.add_argument("--round", type=_round_id, metavar="ÅÅÅÅ-MM",
-                         help="omgång ÅÅÅÅ-MM (standard: den senaste med godkända filer)")
+    publish.add_argument(
+        "--round",
+        type=_round_id,
+        metavar="ÅÅÅÅ-MM",
+        help="omgång ÅÅÅÅ-MM (standard: den senaste med godkända filer)",
+    )
     _json_flag(publish)
     publish.set_defaults(func=cmd_publish)
 
-    run_round = commands.add_parser("run-round", help="mottagning, kvalitetskontroll, dbt och "
-                                    "publicering utan Airflow")
-    run_round.add_argument("--round", type=_round_id, metavar="ÅÅÅÅ-MM",
-                           help="omgång att publicera, ÅÅÅÅ-MM (standard: den senaste)")
+    run_round = commands.add_parser(
+        "run-round", help="mottagning, kvalitetskontroll, dbt och publicering utan Airflow"
+    )
+    run_round.add_argument(
+        "--round",
+        type=_round_id,
+        metavar="ÅÅÅÅ-MM",
+        help="omgång att publicera, ÅÅÅÅ-MM (standard: den senaste)",
+    )
     _json_flag(run_round)
     run_round.set_defaults(func=cmd_run_round)
 
-    report = commands.add_parser("report", help="skriv omgångens webbplats: omgångskonsol, "
-                                 "nationell rapport, kommun- och länssidor, granskning")
-    report.add_argument("--round", type=_round_id, metavar="ÅÅÅÅ-MM",
-                        help="omgång ÅÅÅÅ-MM som är publicerad (standard: den senaste stängda)")
+    report = commands.add_parser(
+        "report",
+        help="skriv omgångens webbplats: omgångskonsol, "
+        "nationell rapport, kommun- och länssidor, granskning",
+    )
+    report.add_argument(
+        "--round",
+        type=_round_id,
+        metavar="ÅÅÅÅ-MM",
+        help="omgång ÅÅÅÅ-MM som är publicerad (standard: den senaste stängda)",
+    )
     _json_flag(report)
     report.set_defaults(func=cmd_report)
 
-    commands.add_parser("generate-artifacts",
-                        help="skapa mallar, dokumentation, kodlistor och GX-sviter ur katalogen"
-                        ).set_defaults(func=cmd_generate_artifacts)
+    commands.add_parser(
+        "generate-artifacts",
+        help="skapa mallar, dokumentation, kodlistor och GX-sviter ur katalogen",
+    ).set_defaults(func=cmd_generate_artifacts)
 
-    refresh = commands.add_parser("refresh-population",
-                                  help="hämta befolkningen 18+ från SCB (kräver nätverk)")
-    refresh.add_argument("--years", type=_integer, nargs="+", metavar="ÅR",
-                         help="år att hämta (standard: åren i seed-filen)")
+    refresh = commands.add_parser(
+        "refresh-population", help="hämta befolkningen 18+ från SCB (kräver nätverk)"
+    )
+    refresh.add_argument(
+        "--years",
+        type=_integer,
+        nargs="+",
+        metavar="ÅR",
+        help="år att hämta (standard: åren i seed-filen)",
+    )
     refresh.set_defaults(func=cmd_refresh_population)
 
-    wh = commands.add_parser("warehouse", help="lagret: skapa schemat eller rollerna, visa "
-                             "adressen, stoppa den inbyggda servern")
-    wh.add_argument("action", choices=["init", "roles", "url", "stop"], metavar="ÅTGÄRD",
-                    help="init: skapa schemat; roles: skapa stegens roller; url: visa adressen; "
-                         "stop: stoppa den inbyggda servern")
+    wh = commands.add_parser(
+        "warehouse",
+        help="lagret: skapa schemat eller rollerna, visa adressen, stoppa den inbyggda servern",
+    )
+    wh.add_argument(
+        "action",
+        choices=["init", "roles", "url", "stop"],
+        metavar="ÅTGÄRD",
+        help="init: skapa schemat; roles: skapa stegens roller; url: visa adressen; "
+        "stop: stoppa den inbyggda servern",
+    )
     wh.set_defaults(func=cmd_warehouse)
 
-    dbt = commands.add_parser("dbt", add_help=False,
-                              help="kör dbt mot lagret: sukvinnofrid dbt <dbt-argument> "
-                                   "(t.ex. debug, ls, build --select marts)")
-    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="DBT-ARGUMENT",
-                     help="skickas vidare till dbt (sukvinnofrid dbt --help visar dbt:s hjälp)")
+    dbt = commands.add_parser(
+        "dbt",
+        add_help=False,
+        help="kör dbt mot lagret: sukvinnofrid dbt <dbt-argument> "
+        "(t.ex. debug, ls, build --select marts)",
+    )
+    dbt.add_argument(
+        "dbt_args",
+        nargs=argparse.REMAINDER,
+        metavar="DBT-ARGUMENT",
+        help="skickas vidare till dbt (sukvinnofrid dbt --help visar dbt:s hjälp)",
+    )
     dbt.set_defaults(func=cmd_dbt)
 
-    airflow = commands.add_parser("airflow", help="starta Airflow lokalt med gränssnittet "
-                                  "(api-server, scheduler, DAG-processor, triggerer)")
-    airflow.add_argument("--host", default="127.0.0.1", metavar="ADRESS",
-                         help="adress som gränssnittet lyssnar på (standard: %(default)s, bara "
-                              "den här datorn)")
-    airflow.add_argument("--port", type=_port, default=8080, metavar="PORT",
-                         help="port för gränssnittet (standard: %(default)s)")
+    airflow = commands.add_parser(
+        "airflow",
+        help="starta Airflow lokalt med gränssnittet "
+        "(api-server, scheduler, DAG-processor, triggerer)",
+    )
+    airflow.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADRESS",
+        help="adress som gränssnittet lyssnar på (standard: %(default)s, bara den här datorn)",
+    )
+    airflow.add_argument(
+        "--port",
+        type=_port,
+        default=8080,
+        metavar="PORT",
+        help="port för gränssnittet (standard: %(default)s)",
+    )
     airflow.set_defaults(func=cmd_airflow)
     return parser
 
@@ -630,8 +802,9 @@ def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     if not verbose:
-        handler.addFilter(lambda record: record.levelno >= logging.ERROR
-                          or record.name.startswith("sukvinnofrid"))
+        handler.addFilter(
+            lambda record: record.levelno >= logging.ERROR or record.name.startswith("sukvinnofrid")
+        )
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     handler.setLevel(logging.INFO if verbose else logging.WARNING)
 

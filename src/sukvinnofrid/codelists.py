@@ -46,14 +46,20 @@ def codes_csv(catalogue: Catalogue | None = None) -> str:
     rows: list[tuple] = []
     for variable in catalogue.variables:
         if variable.type == "risk_assessments":
-            rows += [(variable.suv, "instrument", code, label)
-                     for code, label in sorted(variable.codes.items())]
+            rows += [
+                (variable.suv, "instrument", code, label)
+                for code, label in sorted(variable.codes.items())
+            ]
             time_points = {int(k): str(v) for k, v in variable.extra["time_points"].items()}
-            rows += [(variable.suv, "time_point", code, label)
-                     for code, label in sorted(time_points.items())]
+            rows += [
+                (variable.suv, "time_point", code, label)
+                for code, label in sorted(time_points.items())
+            ]
         elif variable.type in {"code", "codes"}:
-            rows += [(variable.suv, "answer", code, label)
-                     for code, label in sorted(variable.codes.items())]
+            rows += [
+                (variable.suv, "answer", code, label)
+                for code, label in sorted(variable.codes.items())
+            ]
     return _csv(rows, CODES_HEADER)
 
 
@@ -63,8 +69,15 @@ def catalogue_macro(catalogue: Catalogue | None = None) -> str:
     catalogue = catalogue or load_catalogue()
     variables = []
     for v in catalogue.variables:
-        entry = {"suv": v.suv, "key": v.key, "type": v.type, "phase": v.phase,
-                 "column": v.column, "required": v.required, "identifier": v.identifier}
+        entry = {
+            "suv": v.suv,
+            "key": v.key,
+            "type": v.type,
+            "phase": v.phase,
+            "column": v.column,
+            "required": v.required,
+            "identifier": v.identifier,
+        }
         if v.type in {"code", "codes", "risk_assessments"}:
             entry["codes"] = sorted(v.codes)
         for bound in ("min", "max", "out_of_scope_below"):
@@ -96,8 +109,10 @@ def catalogue_macro(catalogue: Catalogue | None = None) -> str:
 
 CASE_MODELS_SPEC = "case_models.yml"
 # Where the properties of a model go, by its name's prefix (dbt reads them from there).
-CASE_MODEL_FILES = {"stg_": "models/staging/_staging__generated.yml",
-                    "int_": "models/intermediate/_intermediate__generated.yml"}
+CASE_MODEL_FILES = {
+    "stg_": "models/staging/_staging__generated.yml",
+    "int_": "models/intermediate/_intermediate__generated.yml",
+}
 CASE_MODEL_KEYS = ("catalogue_columns", "instrument_columns", "inherits")
 CLOSED_PHASE = "efter"  # macro valid_registrations' closed_phase
 
@@ -114,8 +129,11 @@ def _closed_phase_answer(catalogue: Catalogue, variable: Variable) -> bool:
     """An answer that counts only in a closed case (as macro valid_registrations reads it): a
     code of a phase opened the way the closed phase is, other than the closing answers."""
     closing = catalogue.phase_triggers[CLOSED_PHASE]
-    return (variable.type == "code" and variable.key not in closing
-            and catalogue.phase_triggers[variable.phase] == closing)
+    return (
+        variable.type == "code"
+        and variable.key not in closing
+        and catalogue.phase_triggers[variable.phase] == closing
+    )
 
 
 def catalogue_column_descriptions(catalogue: Catalogue, counted: bool) -> dict[str, str]:
@@ -131,21 +149,27 @@ def catalogue_column_descriptions(catalogue: Catalogue, counted: bool) -> dict[s
         if v.identifier:
             columns[f"{v.key}_pseudonym"] = (
                 f"{v.name} ({v.suv}) pseudonymised: sha256(key || '|' || `{v.column}`) in hex, the "
-                "key read from secrets.pseudonym_key; null when blank. The value stays in raw.")
+                "key read from secrets.pseudonym_key; null when blank. The value stays in raw."
+            )
         elif v.type == "kommun":
             columns[v.key] = f"{source}: the kommun or stadsdel code as uploaded (trimmed)."
         elif v.type == "code":
             if not counted:
-                rule = ("Any whole number as typed (int_case_records_in_force reads a code outside "
-                        "the list as uppgift saknas); null when not a whole number.")
+                rule = (
+                    "Any whole number as typed (int_case_records_in_force reads a code outside "
+                    "the list as uppgift saknas); null when not a whole number."
+                )
             elif _closed_phase_answer(catalogue, v):
                 rule = f"{missing} when not one of the codes, and in a case that is not closed."
             else:
                 rule = f"{missing} when not one of the codes."
             columns[v.key] = f"{about} Codes: {_code_list(v.codes)}. {rule}"
         elif v.type == "integer":
-            rule = (f"{missing} outside {v.min}–{v.max}." if counted else
-                    "A whole number as typed; null when not one.")
+            rule = (
+                f"{missing} outside {v.min}–{v.max}."
+                if counted
+                else "A whole number as typed; null when not one."
+            )
             if v.out_of_scope_below is not None:
                 rule += f" A row below {v.out_of_scope_below} is not a case in scope."
             columns[v.key] = f"{about} {rule}"
@@ -154,44 +178,57 @@ def catalogue_column_descriptions(catalogue: Catalogue, counted: bool) -> dict[s
                 rule = "The case's key date: a row without a valid one is not a case."
             elif counted:
                 before = ", ".join(f"{d.name.lower()} ({d.suv})" for d in earlier_dates)
-                rule = (f"{missing} before {catalogue.earliest_date}, after the round closed or "
-                        f"before {before} (the date cannot be placed in time).")
+                rule = (
+                    f"{missing} before {catalogue.earliest_date}, after the round closed or "
+                    f"before {before} (the date cannot be placed in time)."
+                )
             else:
                 rule = "The date; null when blank or not a real date ÅÅÅÅ-MM-DD."
             columns[v.key] = f"{about} {rule}"
             columns[f"{v.key}_angivet"] = (
                 f"{source}: anything is registered, a valid date or not (a registration shows that "
-                "the case reached the date's phase).")
+                "the case reached the date's phase)."
+            )
             earlier_dates.append(v)
         elif v.type == "codes":
             for code, label in v.codes.items():
                 columns[f"{v.key}_{code}"] = (
                     f"{v.name} ({v.suv}), column `{v.column}_{code}`: {label}. True when chosen "
-                    "(1), false when blank or anything else.")
+                    "(1), false when blank or anything else."
+                )
         elif v.type == "risk_assessments":
             scale = v.extra["scale"]
             parts = {
-                "tidpunkt": ("when it was made",
-                             _code_list({int(k): t for k, t in v.extra["time_points"].items()}),
-                             "not one of these"),
+                "tidpunkt": (
+                    "when it was made",
+                    _code_list({int(k): t for k, t in v.extra["time_points"].items()}),
+                    "not one of these",
+                ),
                 "instrument": ("the instrument", _code_list(v.codes), "not one of these"),
-                "skattning": ("the risk scored", f"{scale['min']} (low) to {scale['max']} (high)",
-                              f"outside {scale['min']}–{scale['max']}"),
+                "skattning": (
+                    "the risk scored",
+                    f"{scale['min']} (low) to {scale['max']} (high)",
+                    f"outside {scale['min']}–{scale['max']}",
+                ),
             }
             for slot in range(1, v.extra["slots"] + 1):
                 for part, (what, values, invalid) in parts.items():
                     rule = f" {missing} when {invalid}." if counted else ""
                     columns[f"risk_{slot}_{part}"] = (
                         f"{v.name} ({v.suv}), assessment {slot}, column `v90_{slot}_{part}`: "
-                        f"{what}, {values}.{rule}")
+                        f"{what}, {values}.{rule}"
+                    )
     return columns
 
 
 def instrument_column_descriptions(catalogue: Catalogue, prefix: str) -> dict[str, str]:
     """Column name -> description of one boolean per risk instrument (<prefix>_<code>)."""
     risk = next(v for v in catalogue.variables if v.type == "risk_assessments")
-    return {f"{prefix}_{code}": f"At least one risk assessment ({risk.suv}) with instrument "
-                                f"{code} = {label}." for code, label in risk.codes.items()}
+    return {
+        f"{prefix}_{code}": f"At least one risk assessment ({risk.suv}) with instrument "
+        f"{code} = {label}."
+        for code, label in risk.codes.items()
+    }
 
 
 def _merge_columns(base: list[dict], own: list[dict]) -> list[dict]:
@@ -199,12 +236,14 @@ def _merge_columns(base: list[dict], own: list[dict]) -> list[dict]:
     columns that are not in `base` first, in their order."""
     own_by_name = {c["name"]: c for c in own}
     names = {c["name"] for c in base}
-    return ([c for c in own if c["name"] not in names]
-            + [{**c, **own_by_name.get(c["name"], {})} for c in base])
+    return [c for c in own if c["name"] not in names] + [
+        {**c, **own_by_name.get(c["name"], {})} for c in base
+    ]
 
 
-def case_model_properties(catalogue: Catalogue | None = None,
-                          spec_path: Path | None = None) -> dict[str, str]:
+def case_model_properties(
+    catalogue: Catalogue | None = None, spec_path: Path | None = None
+) -> dict[str, str]:
     """The generated properties files of the case-row models: relative path -> YAML text."""
     catalogue = catalogue or load_catalogue()
     spec_path = spec_path or get_settings().dbt_project_dir / CASE_MODELS_SPEC
@@ -221,26 +260,40 @@ def case_model_properties(catalogue: Catalogue | None = None,
         own = model.pop("columns", [])
         if "inherits" in entry:
             # descriptions travel with a select *, data tests stay on the model that has them
-            base = [{"name": c["name"], "description": c["description"]}
-                    for c in resolved[entry["inherits"]]["columns"] if "description" in c]
+            base = [
+                {"name": c["name"], "description": c["description"]}
+                for c in resolved[entry["inherits"]]["columns"]
+                if "description" in c
+            ]
         else:
             generated: dict[str, str] = {}
             if "instrument_columns" in entry:
                 generated |= instrument_column_descriptions(catalogue, entry["instrument_columns"])
             if "catalogue_columns" in entry:
                 generated |= catalogue_column_descriptions(
-                    catalogue, counted=entry["catalogue_columns"] == "counted")
+                    catalogue, counted=entry["catalogue_columns"] == "counted"
+                )
             base = [{"name": name, "description": text} for name, text in generated.items()]
         model["columns"] = _merge_columns(base, own)
         resolved[model["name"]] = model
         prefix = next(p for p in CASE_MODEL_FILES if model["name"].startswith(p))
         files[CASE_MODEL_FILES[prefix]].append(model)
-    header = (f"# GENERATED by sukvinnofrid.codelists from dbt_project/{CASE_MODELS_SPEC} and the "
-              "variable catalogue:\n# do not edit. Edit case_models.yml (descriptions, tests) or "
-              "catalogue/variables.yaml,\n# then run `sukvinnofrid generate-artifacts`.\n")
-    return {path: header + yaml.dump({"version": 2, "models": models}, Dumper=_PlainDumper,
-                                     sort_keys=False, allow_unicode=True, width=100)
-            for path, models in files.items()}
+    header = (
+        f"# GENERATED by sukvinnofrid.codelists from dbt_project/{CASE_MODELS_SPEC} and the "
+        "variable catalogue:\n# do not edit. Edit case_models.yml (descriptions, tests) or "
+        "catalogue/variables.yaml,\n# then run `sukvinnofrid generate-artifacts`.\n"
+    )
+    return {
+        path: header
+        + yaml.dump(
+            {"version": 2, "models": models},
+            Dumper=_PlainDumper,
+            sort_keys=False,
+            allow_unicode=True,
+            width=100,
+        )
+        for path, models in files.items()
+    }
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -271,8 +324,9 @@ def write_dbt_artifacts(project_dir: Path | None = None) -> list[Path]:
     project_dir = Path(project_dir or get_settings().dbt_project_dir)
     paths = write_code_seeds(project_dir / "seeds" / "codes")
     paths.append(_write(project_dir / "macros" / "catalogue.sql", catalogue_macro()))
-    paths += [_write(project_dir / relative, text)
-              for relative, text in case_model_properties().items()]
+    paths += [
+        _write(project_dir / relative, text) for relative, text in case_model_properties().items()
+    ]
     return paths
 
 

@@ -74,6 +74,6 @@ def get_settings() -> Settings:
         warehouse_url=os.environ.get("SUKF_WAREHOUSE_URL") or None,
         max_rejected_share=float(os.environ.get("SUKF_MAX_REJECTED_SHARE", "0.2")),
         min_publish_count=int(os.environ.get("SUKF_MIN_PUBLISH_COUNT", "5")),
-        allow_approximate_population=os.environ.get(
-            "SUKF_ALLOW_APPROXIMATE_POPULATION", "").lower() in {"1", "true", "yes", "ja"},
+        allow_approximate_population=os.environ.get("SUKF_ALLOW_APPROXIMATE_POPULATION", "").lower()
+        in {"1", "true", "yes", "ja"},
     )

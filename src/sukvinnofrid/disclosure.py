@@ -55,16 +55,22 @@ def is_sensitive(count: int, min_count: int) -> bool:
     return 1 <= count < min_count
 
 
-def smallest_first(counts: Mapping[Hashable, int],
-                   tie: Callable[[Hashable], tuple] = lambda key: (key,)) -> Callable:
+def smallest_first(
+    counts: Mapping[Hashable, int], tie: Callable[[Hashable], tuple] = lambda key: (key,)
+) -> Callable:
     """The usual order of complementary cells: the smallest count first, zeros last."""
     return lambda key: (counts[key] == 0, counts[key], *tie(key))
 
 
-def protect(counts: Mapping[Hashable, int], relations: Iterable[Relation], *, min_count: int,
-            published: Callable[[Hashable], bool] = lambda key: True,
-            order: Callable[[Hashable], tuple] | None = None,
-            primary_detail: Callable[[Hashable], str] | None = None) -> Protection:
+def protect(
+    counts: Mapping[Hashable, int],
+    relations: Iterable[Relation],
+    *,
+    min_count: int,
+    published: Callable[[Hashable], bool] = lambda key: True,
+    order: Callable[[Hashable], tuple] | None = None,
+    primary_detail: Callable[[Hashable], str] | None = None,
+) -> Protection:
     """Decide which cells are withheld (see the module docstring).
 
     `counts` holds every cell's count, published or not; `published(key)` says whether the cell
@@ -83,8 +89,10 @@ def protect(counts: Mapping[Hashable, int], relations: Iterable[Relation], *, mi
         if not published(key):
             hidden.add(key)
         elif is_sensitive(count, min_count):
-            withheld[key] = (PRIMARY, primary_detail(key) if primary_detail
-                             else f"count {count} < {min_count}")
+            withheld[key] = (
+                PRIMARY,
+                primary_detail(key) if primary_detail else f"count {count} < {min_count}",
+            )
     # Passes over the relations in the order given, repeated until one withholds nothing. A
     # relation's outcome depends only on which of its members are withheld, so a pass visits
     # only the relations that could act: at first those with a sensitive member, then those
@@ -110,13 +118,18 @@ def protect(counts: Mapping[Hashable, int], relations: Iterable[Relation], *, mi
         pending.discard(index)
         relation = relations[index]
         unknown = [key for key in relation.members if key in withheld or key in hidden]
-        if len(unknown) == 1 and (unknown[0] in withheld
-                                  or is_sensitive(counts[unknown[0]], min_count)):
-            candidates = sorted((key for key in relation.members
-                                 if key not in hidden and key not in withheld), key=order)
+        if len(unknown) == 1 and (
+            unknown[0] in withheld or is_sensitive(counts[unknown[0]], min_count)
+        ):
+            candidates = sorted(
+                (key for key in relation.members if key not in hidden and key not in withheld),
+                key=order,
+            )
             if not candidates:
-                note = (f"{relation.label}: a withheld cell has no complementary cell; "
-                        "do not publish this total")
+                note = (
+                    f"{relation.label}: a withheld cell has no complementary cell; "
+                    "do not publish this total"
+                )
                 if note not in notes:
                     notes.append(note)
             else:

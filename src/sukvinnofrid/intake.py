@@ -30,8 +30,18 @@ from sqlalchemy.engine import Engine
 from . import reference, warehouse
 from .catalogue import load_catalogue
 from .config import get_settings
-from .readers import (KOMMUN_COLUMN, Deadline, UploadError, UploadIdentity, identify, open_upload,
-                      round_close, screen_upload, sidecar_path, upload_name)
+from .readers import (
+    KOMMUN_COLUMN,
+    Deadline,
+    UploadError,
+    UploadIdentity,
+    identify,
+    open_upload,
+    round_close,
+    screen_upload,
+    sidecar_path,
+    upload_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +81,19 @@ def inbox_files(inbox: Path | None = None) -> list[Path]:
     inbox = inbox or get_settings().inbox
     if not inbox.exists():
         return []
-    folders = [p for p in inbox.iterdir()
-               if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
-    return sorted(p for p in itertools.chain(inbox.iterdir(), *(f.iterdir() for f in folders))
-                  if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
-                  and p.suffix.lower() != SIDECAR_SUFFIX)
+    folders = [
+        p
+        for p in inbox.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    ]
+    return sorted(
+        p
+        for p in itertools.chain(inbox.iterdir(), *(f.iterdir() for f in folders))
+        if p.is_file()
+        and not p.is_symlink()
+        and not p.name.startswith(".")
+        and p.suffix.lower() != SIDECAR_SUFFIX
+    )
 
 
 def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[Path]:
@@ -85,7 +103,9 @@ def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[P
     if not files:
         return []
     with engine.connect() as conn:
-        known = {tuple(row) for row in conn.execute(sa.text("SELECT sha256, file_name FROM raw.uploads"))}
+        known = {
+            tuple(row) for row in conn.execute(sa.text("SELECT sha256, file_name FROM raw.uploads"))
+        }
     return [p for p in files if (sha256_of(p), upload_name(p)) not in known]
 
 
@@ -103,14 +123,22 @@ def _check_file_type(name: str, path: Path) -> None:
     if suffix in UPLOAD_SUFFIXES:
         return
     shown = suffix or "utan filändelse"
-    raise UploadError(name, f"filtypen ({shown}) tas inte emot. Skicka filen som .csv eller .xlsx "
-                      "(utan makron) enligt mallen.", code="file_type")
+    raise UploadError(
+        name,
+        f"filtypen ({shown}) tas inte emot. Skicka filen som .csv eller .xlsx "
+        "(utan makron) enligt mallen.",
+        code="file_type",
+    )
 
 
 def _check_kommun(name: str, identity: UploadIdentity) -> None:
     if reference.reporting_unit_kommun(identity.kommun_kod) is None:
-        raise UploadError(name, f"kommunkoden {identity.kommun_kod} finns inte bland Sveriges "
-                          "kommuner eller stadsdelar. Kontrollera filnamnet.", code="identity")
+        raise UploadError(
+            name,
+            f"kommunkoden {identity.kommun_kod} finns inte bland Sveriges "
+            "kommuner eller stadsdelar. Kontrollera filnamnet.",
+            code="identity",
+        )
 
 
 def _check_delivery_folder(name: str, path: Path, identity: UploadIdentity) -> None:
@@ -121,22 +149,30 @@ def _check_delivery_folder(name: str, path: Path, identity: UploadIdentity) -> N
     if folder.parent != get_settings().inbox.resolve():
         return  # not in a kommun folder of the inbox (the inbox itself, a file given by path)
     if folder.name.upper() != identity.kommun_kod.upper():
-        raise UploadError(name, f"filen ligger i leveransmappen för {folder.name} men gäller "
-                          f"{identity.kommun_kod}. En kommun (stadsdel) kan bara lämna sina egna "
-                          "filer.", code="identity")
+        raise UploadError(
+            name,
+            f"filen ligger i leveransmappen för {folder.name} men gäller "
+            f"{identity.kommun_kod}. En kommun (stadsdel) kan bara lämna sina egna "
+            "filer.",
+            code="identity",
+        )
 
 
 def _check_round_closed(name: str, identity: UploadIdentity) -> None:
     """A round's figures are only complete once it has closed: an earlier file is refused."""
     close = round_close(identity.round_id)
     if get_settings().today <= close:
-        raise UploadError(name, f"omgången {identity.round_id} har inte stängt ännu: den stänger "
-                          f"{close.isoformat()}. Skicka filen efter det datumet.",
-                          code="round_open")
+        raise UploadError(
+            name,
+            f"omgången {identity.round_id} har inte stängt ännu: den stänger "
+            f"{close.isoformat()}. Skicka filen efter det datumet.",
+            code="round_open",
+        )
 
 
-def _spool_rows(path: Path, name: str, identity: UploadIdentity, upload_id: int, spool,
-                deadline: Deadline):
+def _spool_rows(
+    path: Path, name: str, identity: UploadIdentity, upload_id: int, spool, deadline: Deadline
+):
     """Read the rows (already screened) and write them as COPY-ready CSV; returns (row count,
     parsed upload)."""
     upload = open_upload(path, name, deadline)
@@ -150,10 +186,15 @@ def _spool_rows(path: Path, name: str, identity: UploadIdentity, upload_id: int,
             # another kommun's code blocks the file.
             kommun = record.get(KOMMUN_COLUMN, "")
             if kommun and kommun.upper() != identity.kommun_kod.upper():
-                raise UploadError(name, f"kommun/stadsdel är {kommun} men filen gäller "
-                                  f"{identity.kommun_kod}. En fil får bara innehålla den egna "
-                                  "kommunens (stadsdelens) ärenden.", row=source_row,
-                                  column=KOMMUN_COLUMN, code="wrong_kommun")
+                raise UploadError(
+                    name,
+                    f"kommun/stadsdel är {kommun} men filen gäller "
+                    f"{identity.kommun_kod}. En fil får bara innehålla den egna "
+                    "kommunens (stadsdelens) ärenden.",
+                    row=source_row,
+                    column=KOMMUN_COLUMN,
+                    code="wrong_kommun",
+                )
             writer.writerow([upload_id, source_row, *map(record.get, columns, blanks)])
             count += 1
     finally:
@@ -179,15 +220,25 @@ def _archive(path: Path, identity: UploadIdentity, digest: str) -> Path:
     return target
 
 
-def _register_blocked(engine: Engine, upload_id: int, path: Path, name: str, digest: str,
-                      identity: UploadIdentity | None, error: UploadError,
-                      archivable: bool) -> IntakeResult:
+def _register_blocked(
+    engine: Engine,
+    upload_id: int,
+    path: Path,
+    name: str,
+    digest: str,
+    identity: UploadIdentity | None,
+    error: UploadError,
+    archivable: bool,
+) -> IntakeResult:
     kommun = identity.kommun_kod if identity else ""
     round_id = identity.round_id if identity else ""
     # Only a file screened whole and clean is kept; with personal data, or beyond the bounds,
     # the original stays with the kommun only.
-    archive_path = (str(_archive(path, identity, digest))
-                    if archivable and error.code != "privacy" and identity and round_id else None)
+    archive_path = (
+        str(_archive(path, identity, digest))
+        if archivable and error.code != "privacy" and identity and round_id
+        else None
+    )
     # The message can echo file content (a sidecar value); Postgres text cannot hold NUL.
     message = error.message.replace("\x00", "\\x00")
     with engine.begin() as conn:
@@ -198,8 +249,15 @@ def _register_blocked(engine: Engine, upload_id: int, path: Path, name: str, dig
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
                         'blocked', :reason, now())
                 ON CONFLICT (sha256, file_name) DO NOTHING"""),
-            dict(upload_id=upload_id, file_name=name, sha256=digest, kommun=kommun,
-                 round_id=round_id, archive_path=archive_path, reason=message),
+            dict(
+                upload_id=upload_id,
+                file_name=name,
+                sha256=digest,
+                kommun=kommun,
+                round_id=round_id,
+                archive_path=archive_path,
+                reason=message,
+            ),
         )
     log.warning("blocked at intake: %s", message)
     return IntakeResult(name, digest, "blocked", upload_id, kommun, round_id, 0, message)
@@ -209,8 +267,12 @@ def _log_unexpected(name: str, exc: Exception) -> None:
     """An exception's text can quote the file it was reading: only its class and where it was
     raised are logged."""
     frames = traceback.extract_tb(exc.__traceback__)[-6:]
-    log.error("unreadable upload %s: %s at %s", name, type(exc).__name__,
-              " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames)))
+    log.error(
+        "unreadable upload %s: %s at %s",
+        name,
+        type(exc).__name__,
+        " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames)),
+    )
 
 
 def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
@@ -221,16 +283,28 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
     digest = sha256_of(path)
     with engine.connect() as conn:
         existing = conn.execute(
-            sa.text("SELECT upload_id, kommun_kod, round_id, row_count FROM raw.uploads "
-                    "WHERE sha256 = :sha256 AND file_name = :file_name"),
-            {"sha256": digest, "file_name": name}).first()
+            sa.text(
+                "SELECT upload_id, kommun_kod, round_id, row_count FROM raw.uploads "
+                "WHERE sha256 = :sha256 AND file_name = :file_name"
+            ),
+            {"sha256": digest, "file_name": name},
+        ).first()
     if existing:
-        return IntakeResult(name, digest, "duplicate", existing.upload_id, existing.kommun_kod,
-                            existing.round_id, existing.row_count,
-                            f"filen {name} har redan tagits emot (uppladdning {existing.upload_id}).")
+        return IntakeResult(
+            name,
+            digest,
+            "duplicate",
+            existing.upload_id,
+            existing.kommun_kod,
+            existing.round_id,
+            existing.row_count,
+            f"filen {name} har redan tagits emot (uppladdning {existing.upload_id}).",
+        )
     with engine.connect() as conn:
         # Reserved up front so the spooled rows carry it; a gap after a crash is harmless.
-        upload_id = conn.execute(sa.text("SELECT nextval('raw.uploads_upload_id_seq')")).scalar_one()
+        upload_id = conn.execute(
+            sa.text("SELECT nextval('raw.uploads_upload_id_seq')")
+        ).scalar_one()
     deadline = Deadline(name)
     identity, identity_error = _read_identity(path, name)
     archivable = False
@@ -247,30 +321,54 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
             _check_round_closed(name, identity)
             rows, upload = _spool_rows(path, name, identity, upload_id, spool, deadline)
         except UploadError as error:
-            return _register_blocked(engine, upload_id, path, name, digest, identity, error,
-                                     archivable)
+            return _register_blocked(
+                engine, upload_id, path, name, digest, identity, error, archivable
+            )
         except Exception as exc:  # a corrupt file can break the parsers in many ways
             _log_unexpected(name, exc)
-            error = UploadError(name, f"filen kunde inte läsas ({type(exc).__name__}). "
-                                "Kontrollera att den är en CSV- eller XLSX-fil enligt mallen.")
-            return _register_blocked(engine, upload_id, path, name, digest, identity, error,
-                                     archivable)
+            error = UploadError(
+                name,
+                f"filen kunde inte läsas ({type(exc).__name__}). "
+                "Kontrollera att den är en CSV- eller XLSX-fil enligt mallen.",
+            )
+            return _register_blocked(
+                engine, upload_id, path, name, digest, identity, error, archivable
+            )
         archive_path = _archive(path, identity, digest)
         spool.seek(0)
         try:
-            _insert_landed(engine, upload_id, name, digest, identity, archive_path, upload, rows,
-                           spool)
+            _insert_landed(
+                engine, upload_id, name, digest, identity, archive_path, upload, rows, spool
+            )
         except sa.exc.IntegrityError:
             # The same bytes landed concurrently by another worker: theirs stands.
-            return IntakeResult(name, digest, "duplicate", None, identity.kommun_kod,
-                                identity.round_id, rows, f"filen {name} har redan tagits emot.")
+            return IntakeResult(
+                name,
+                digest,
+                "duplicate",
+                None,
+                identity.kommun_kod,
+                identity.round_id,
+                rows,
+                f"filen {name} har redan tagits emot.",
+            )
     log.info("landed %s as upload %s (%s rows)", name, upload_id, rows)
-    return IntakeResult(name, digest, "landed", upload_id, identity.kommun_kod,
-                        identity.round_id, rows)
+    return IntakeResult(
+        name, digest, "landed", upload_id, identity.kommun_kod, identity.round_id, rows
+    )
 
 
-def _insert_landed(engine: Engine, upload_id: int, name: str, digest: str,
-                   identity: UploadIdentity, archive_path: Path, upload, rows: int, spool) -> None:
+def _insert_landed(
+    engine: Engine,
+    upload_id: int,
+    name: str,
+    digest: str,
+    identity: UploadIdentity,
+    archive_path: Path,
+    upload,
+    rows: int,
+    spool,
+) -> None:
     """The registry row and every case row, in one transaction."""
     columns = ", ".join(f'"{c}"' for c in load_catalogue().column_names)
     with engine.begin() as conn:
@@ -281,15 +379,26 @@ def _insert_landed(engine: Engine, upload_id: int, name: str, digest: str,
                                          row_count, status, status_reason)
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
                         :file_format, :encoding, :delimiter, :rows, 'landed', :reason)"""),
-            dict(upload_id=upload_id, file_name=name, sha256=digest,
-                 kommun=identity.kommun_kod, round_id=identity.round_id,
-                 archive_path=str(archive_path), file_format=upload.file_format,
-                 encoding=upload.encoding, delimiter=upload.delimiter, rows=rows,
-                 reason=_header_notes(upload.unknown_columns, upload.missing_optional_columns)),
+            dict(
+                upload_id=upload_id,
+                file_name=name,
+                sha256=digest,
+                kommun=identity.kommun_kod,
+                round_id=identity.round_id,
+                archive_path=str(archive_path),
+                file_format=upload.file_format,
+                encoding=upload.encoding,
+                delimiter=upload.delimiter,
+                rows=rows,
+                reason=_header_notes(upload.unknown_columns, upload.missing_optional_columns),
+            ),
         )
         cursor = conn.connection.dbapi_connection.cursor()
-        cursor.copy_expert(f"COPY raw.case_records (upload_id, source_row, {columns}) "
-                           "FROM STDIN WITH (FORMAT csv)", spool)
+        cursor.copy_expert(
+            f"COPY raw.case_records (upload_id, source_row, {columns}) "
+            "FROM STDIN WITH (FORMAT csv)",
+            spool,
+        )
 
 
 def _header_notes(unknown: list[str], missing_optional: list[str]) -> str | None:
@@ -297,11 +406,16 @@ def _header_notes(unknown: list[str], missing_optional: list[str]) -> str | None
     can list them (`unknown_columns_in`) after the gate has put its verdict in front."""
     notes = []
     if missing_optional:
-        notes.append(f"{len(missing_optional)} frivilliga kolumner saknades och har lästs som tomma: "
-                     f"{', '.join(missing_optional[:10])}{' …' if len(missing_optional) > 10 else ''}.")
+        notes.append(
+            f"{len(missing_optional)} frivilliga kolumner saknades och har lästs som tomma: "
+            f"{', '.join(missing_optional[:10])}{' …' if len(missing_optional) > 10 else ''}."
+        )
     if unknown:
-        more = (f" och {len(unknown) - NOTE_MAX_COLUMNS} till"
-                if len(unknown) > NOTE_MAX_COLUMNS else "")
+        more = (
+            f" och {len(unknown) - NOTE_MAX_COLUMNS} till"
+            if len(unknown) > NOTE_MAX_COLUMNS
+            else ""
+        )
         notes.append(f"{UNKNOWN_COLUMNS_NOTE}{', '.join(unknown[:NOTE_MAX_COLUMNS])}{more}.")
     return " ".join(notes) or None
 

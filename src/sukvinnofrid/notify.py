@@ -48,8 +48,11 @@ class SmtpSettings:
         """The settings, or None when no server or no recipient is configured.
         Raises ValueError (Swedish) for a setting that cannot be used."""
         host = os.environ.get("SUKF_SMTP_HOST", "").strip()
-        recipients = tuple(address.strip() for address in
-                           os.environ.get("SUKF_ALERT_EMAIL", "").split(",") if address.strip())
+        recipients = tuple(
+            address.strip()
+            for address in os.environ.get("SUKF_ALERT_EMAIL", "").split(",")
+            if address.strip()
+        )
         if not host or not recipients:
             return None
         tls = os.environ.get("SUKF_SMTP_TLS", "starttls").strip().lower()
@@ -62,13 +65,22 @@ class SmtpSettings:
         password = os.environ.get("SUKF_SMTP_PASSWORD") or None
         for variable, value in (("SUKF_SMTP_USER", user), ("SUKF_SMTP_PASSWORD", password)):
             if value and not value.isascii():  # smtplib's AUTH sends ASCII only
-                raise ValueError(f"{variable} innehåller tecken utanför ASCII (t.ex. å, ä, ö), "
-                                 "som inte kan skickas vid inloggningen")
+                raise ValueError(
+                    f"{variable} innehåller tecken utanför ASCII (t.ex. å, ä, ö), "
+                    "som inte kan skickas vid inloggningen"
+                )
         sender = os.environ.get("SUKF_SMTP_FROM") or user
         if not sender:
             raise ValueError("SUKF_SMTP_FROM (avsändaradress) saknas")
-        return cls(host=host, port=int(port_text) if port_text else DEFAULT_PORTS[tls], tls=tls,
-                   user=user, password=password, sender=sender, recipients=recipients)
+        return cls(
+            host=host,
+            port=int(port_text) if port_text else DEFAULT_PORTS[tls],
+            tls=tls,
+            user=user,
+            password=password,
+            sender=sender,
+            recipients=recipients,
+        )
 
 
 @dataclass(frozen=True)
@@ -86,19 +98,26 @@ def failure_of(context) -> TaskFailure:
     """What an Airflow failure callback's context says about the failed task."""
     ti = context["ti"]
     error = context.get("exception")
-    described = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    described = (
+        f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    )
     map_label = None
     if ti.map_index is not None and ti.map_index >= 0:
         map_label = ti.rendered_map_index or str(ti.map_index)
-    return TaskFailure(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
-                       map_label=mask_personnummer(map_label) if map_label else None,
-                       try_number=ti.try_number,
-                       error=mask_personnummer(described)[:MAX_ERROR_CHARS],
-                       log_url=getattr(ti, "log_url", None))
+    return TaskFailure(
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        map_label=mask_personnummer(map_label) if map_label else None,
+        try_number=ti.try_number,
+        error=mask_personnummer(described)[:MAX_ERROR_CHARS],
+        log_url=getattr(ti, "log_url", None),
+    )
 
 
-def failure_message(failure: TaskFailure, settings: SmtpSettings,
-                    now: datetime | None = None) -> EmailMessage:
+def failure_message(
+    failure: TaskFailure, settings: SmtpSettings, now: datetime | None = None
+) -> EmailMessage:
     """The e-mail to the statistics team, in Swedish."""
     now = now or datetime.now(ZoneInfo("Europe/Stockholm"))
     task = failure.task_id + (f" ({failure.map_label})" if failure.map_label else "")
@@ -121,16 +140,19 @@ def failure_message(failure: TaskFailure, settings: SmtpSettings,
     ]
     if failure.log_url:
         lines += [f"Loggen: {failure.log_url}", ""]
-    lines += ["Åtgärda orsaken och kör om uppgiften i Airflow (Clear). Stegen går att köra om: "
-              "det som redan är gjort görs inte en gång till."]
+    lines += [
+        "Åtgärda orsaken och kör om uppgiften i Airflow (Clear). Stegen går att köra om: "
+        "det som redan är gjort görs inte en gång till."
+    ]
     message.set_content("\n".join(lines))
     return message
 
 
 def send(message: EmailMessage, settings: SmtpSettings, timeout: float = 30) -> None:
     if settings.tls == "ssl":
-        smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout,
-                                context=ssl.create_default_context())
+        smtp = smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=timeout, context=ssl.create_default_context()
+        )
     else:
         smtp = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
     with smtp:
@@ -150,14 +172,20 @@ def notify_failure(failure: TaskFailure) -> bool:
         log.error("Ingen e-post skickades om felet: %s", problem)
         return False
     if settings is None:
-        log.warning("Ingen e-post skickades om felet: SUKF_SMTP_HOST och SUKF_ALERT_EMAIL är "
-                    "inte båda satta.")
+        log.warning(
+            "Ingen e-post skickades om felet: SUKF_SMTP_HOST och SUKF_ALERT_EMAIL är "
+            "inte båda satta."
+        )
         return False
     try:
         send(failure_message(failure, settings), settings)
     except (OSError, smtplib.SMTPException) as problem:
-        log.error("E-post om felet kunde inte skickas via %s:%s: %s", settings.host,
-                  settings.port, problem)
+        log.error(
+            "E-post om felet kunde inte skickas via %s:%s: %s",
+            settings.host,
+            settings.port,
+            problem,
+        )
         return False
     log.info("E-post om felet skickad till %s", ", ".join(settings.recipients))
     return True

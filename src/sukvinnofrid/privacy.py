@@ -104,8 +104,10 @@ class TextScreen:
         window = self._tail + text
         # The first character of a cut tail is only context for the look-behind.
         start = 0 if self._tail_is_start else 1
-        self.found = (_SIX_DIGITS.search(window, start) is not None
-                      and next(_matches(window, start, complete=False), None) is not None)
+        self.found = (
+            _SIX_DIGITS.search(window, start) is not None
+            and next(_matches(window, start, complete=False), None) is not None
+        )
         if len(window) > _LONGEST_MATCH:
             self._tail, self._tail_is_start = window[-_LONGEST_MATCH:], False
         else:
@@ -130,8 +132,7 @@ class ByteScreen:
     may start at an odd offset (for digits and ASCII separators, that also reads big-endian
     text at an odd offset)."""
 
-    _DECODINGS = (("utf-8", 0), ("cp1252", 0), ("utf-16-le", 0), ("utf-16-le", 1),
-                  ("utf-16-be", 0))
+    _DECODINGS = (("utf-8", 0), ("cp1252", 0), ("utf-16-le", 0), ("utf-16-le", 1), ("utf-16-be", 0))
 
     def __init__(self) -> None:
         self._decoders = [

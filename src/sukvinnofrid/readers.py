@@ -33,8 +33,10 @@ from pathlib import Path
 from .catalogue import load_catalogue
 from .privacy import ByteScreen, TextScreen, contains_personnummer, mask_personnummer
 
-FILE_NAME = re.compile(r"(?P<kommun>[0-9]{4}(?:-[A-ZÅÄÖ0-9]{2,6})?)_(?P<round>[0-9]{4}-[0-9]{2})"
-                       r"(?![0-9])")
+FILE_NAME = re.compile(
+    r"(?P<kommun>[0-9]{4}(?:-[A-ZÅÄÖ0-9]{2,6})?)_(?P<round>[0-9]{4}-[0-9]{2})"
+    r"(?![0-9])"
+)
 ROUND_ID = re.compile(r"^(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])\Z")
 # A kommun code, or a stadsdel code (kommun code plus suffix), as in FILE_NAME.
 KOMMUN_KOD = re.compile(r"^[0-9]{4}(?:-[A-ZÅÄÖ0-9]{2,6})?\Z")
@@ -74,9 +76,16 @@ class UploadError(Exception):
     `identity` is what could be read of the kommun and round when the error is about them (so
     the message can still reach the kommun)."""
 
-    def __init__(self, file_name: str, message: str, *, row: int | None = None,
-                 column: str | None = None, code: str = "unreadable",
-                 identity: UploadIdentity | None = None):
+    def __init__(
+        self,
+        file_name: str,
+        message: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        code: str = "unreadable",
+        identity: UploadIdentity | None = None,
+    ):
         self.file_name = file_name
         self.row = row
         self.column = column
@@ -161,35 +170,58 @@ def identify(path: Path, file_name: str | None = None) -> UploadIdentity:
     sidecar = sidecar_path(path)
     if sidecar.exists():
         if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
-            raise UploadError(file_name, f"sidofilen är större än {_swedish_int(MAX_SIDECAR_BYTES)} "
-                              'byte; den ska bara innehålla {"kommun": "0180", "round": "2023-06"}.',
-                              code="identity")
+            raise UploadError(
+                file_name,
+                f"sidofilen är större än {_swedish_int(MAX_SIDECAR_BYTES)} "
+                'byte; den ska bara innehålla {"kommun": "0180", "round": "2023-06"}.',
+                code="identity",
+            )
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
             found.append(("sidofilen", UploadIdentity(str(meta["kommun"]), str(meta["round"]))))
         except (ValueError, KeyError, TypeError, RecursionError, OSError) as exc:
             # The exception's class only: its text can quote the sidecar.
-            raise UploadError(file_name, f"sidofilen kunde inte läsas ({type(exc).__name__}); den "
-                              'ska innehålla {"kommun": "0180", "round": "2023-06"}.',
-                              code="identity") from exc
+            raise UploadError(
+                file_name,
+                f"sidofilen kunde inte läsas ({type(exc).__name__}); den "
+                'ska innehålla {"kommun": "0180", "round": "2023-06"}.',
+                code="identity",
+            ) from exc
     if not found:
-        raise UploadError(file_name, "kommun och insamlingsomgång framgår inte. Namnge filen "
-                          "sukf_<kommunkod>_<ÅÅÅÅ-MM>.csv (eller .xlsx), t.ex. sukf_0180_2023-06.csv, "
-                          "eller bifoga en sidofil med kommun och omgång.", code="identity")
+        raise UploadError(
+            file_name,
+            "kommun och insamlingsomgång framgår inte. Namnge filen "
+            "sukf_<kommunkod>_<ÅÅÅÅ-MM>.csv (eller .xlsx), t.ex. sukf_0180_2023-06.csv, "
+            "eller bifoga en sidofil med kommun och omgång.",
+            code="identity",
+        )
     identities = {identity for _, identity in found}
     if len(identities) > 1:
-        described = "; ".join(f"{src}: kommun {i.kommun_kod}, omgång {i.round_id}" for src, i in found)
-        raise UploadError(file_name, f"filnamn och sidofil anger olika kommun eller omgång ({described}).",
-                          code="identity")
+        described = "; ".join(
+            f"{src}: kommun {i.kommun_kod}, omgång {i.round_id}" for src, i in found
+        )
+        raise UploadError(
+            file_name,
+            f"filnamn och sidofil anger olika kommun eller omgång ({described}).",
+            code="identity",
+        )
     identity = identities.pop()
     # A sidecar can say anything; the code becomes an archive directory and a table value.
     if not KOMMUN_KOD.match(identity.kommun_kod):
-        raise UploadError(file_name, f"kommunkoden {_quote(identity.kommun_kod)} är inte på formen NNNN "
-                          "eller NNNN-XXX (t.ex. 0180 eller 0180-EAV).", code="identity")
+        raise UploadError(
+            file_name,
+            f"kommunkoden {_quote(identity.kommun_kod)} är inte på formen NNNN "
+            "eller NNNN-XXX (t.ex. 0180 eller 0180-EAV).",
+            code="identity",
+        )
     if not ROUND_ID.match(identity.round_id):
-        raise UploadError(file_name, f"omgången {_quote(identity.round_id)} är ingen giltig månad. Ange "
-                          "omgången som ÅÅÅÅ-MM med månad 01–12, t.ex. 2023-06.", code="identity",
-                          identity=UploadIdentity(identity.kommun_kod, ""))
+        raise UploadError(
+            file_name,
+            f"omgången {_quote(identity.round_id)} är ingen giltig månad. Ange "
+            "omgången som ÅÅÅÅ-MM med månad 01–12, t.ex. 2023-06.",
+            code="identity",
+            identity=UploadIdentity(identity.kommun_kod, ""),
+        )
     return identity
 
 
@@ -203,19 +235,27 @@ class Deadline:
 
     def check(self) -> None:
         if time.monotonic() > self.end:
-            raise UploadError(self.file_name, f"det tog mer än {_swedish_int(int(self.seconds))} "
-                              "sekunder att läsa filen, så den har stoppats och inte sparats. "
-                              "Kontrollera att den följer mallen.", code="too_large")
+            raise UploadError(
+                self.file_name,
+                f"det tog mer än {_swedish_int(int(self.seconds))} "
+                "sekunder att läsa filen, så den har stoppats och inte sparats. "
+                "Kontrollera att den följer mallen.",
+                code="too_large",
+            )
 
 
 def _too_large(file_name: str, what: str) -> UploadError:
-    return UploadError(file_name, f"{what} Filen har stoppats utan att läsas vidare och har inte "
-                       "sparats. Skicka en fil enligt mallen (högst "
-                       f"{_swedish_int(MAX_ROWS)} rader och {_swedish_int(MAX_COLUMNS)} kolumner).",
-                       code="too_large")
+    return UploadError(
+        file_name,
+        f"{what} Filen har stoppats utan att läsas vidare och har inte "
+        "sparats. Skicka en fil enligt mallen (högst "
+        f"{_swedish_int(MAX_ROWS)} rader och {_swedish_int(MAX_COLUMNS)} kolumner).",
+        code="too_large",
+    )
 
 
 # --- screening: personnummer and hostile structure, before anything parses the file ----------
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -228,10 +268,15 @@ class Finding:
 
 def personnummer_error(file_name: str, finding: Finding) -> UploadError:
     subject = f"{finding.place} innehåller" if finding.place else "innehåller"
-    return UploadError(file_name, f"{subject} något som ser ut som ett personnummer. Hela filen har "
-                       "stoppats och ingenting har sparats. Ta bort uppgiften, använd "
-                       "verksamhetens pseudonym och skicka filen igen.",
-                       row=finding.row, column=finding.column, code="privacy")
+    return UploadError(
+        file_name,
+        f"{subject} något som ser ut som ett personnummer. Hela filen har "
+        "stoppats och ingenting har sparats. Ta bort uppgiften, använd "
+        "verksamhetens pseudonym och skicka filen igen.",
+        row=finding.row,
+        column=finding.column,
+        code="privacy",
+    )
 
 
 def screen_upload(path: Path, file_name: str, deadline: Deadline | None = None) -> bool:
@@ -248,7 +293,9 @@ def screen_upload(path: Path, file_name: str, deadline: Deadline | None = None) 
         raise personnummer_error(file_name, Finding("sidofilen"))
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise _too_large(file_name, f"filen är större än {_swedish_int(MAX_FILE_BYTES // 2**20)} MB.")
+        raise _too_large(
+            file_name, f"filen är större än {_swedish_int(MAX_FILE_BYTES // 2**20)} MB."
+        )
     kind, found = _screen_bytes(path, file_name, deadline)
     if kind == "xlsx":
         part = _screen_package(path, file_name, deadline)
@@ -261,8 +308,10 @@ def screen_upload(path: Path, file_name: str, deadline: Deadline | None = None) 
         if cell or part or found:
             raise personnummer_error(file_name, cell or Finding(_describe_part(part)))
     elif found:
-        raise personnummer_error(file_name, (_locate_in_csv(path, file_name, deadline)
-                                             if kind == "text" else None) or Finding())
+        raise personnummer_error(
+            file_name,
+            (_locate_in_csv(path, file_name, deadline) if kind == "text" else None) or Finding(),
+        )
     return kind in ("text", "xlsx")
 
 
@@ -273,7 +322,9 @@ def _sidecar_has_personnummer(sidecar: Path, file_name: str) -> bool:
     """The sidecar's bytes, and its text with JSON's \\uXXXX escapes resolved (a dash or a
     digit can be written that way)."""
     if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
-        raise _too_large(file_name, f"sidofilen är större än {_swedish_int(MAX_SIDECAR_BYTES)} byte.")
+        raise _too_large(
+            file_name, f"sidofilen är större än {_swedish_int(MAX_SIDECAR_BYTES)} byte."
+        )
     data = sidecar.read_bytes()
     raw, text = ByteScreen(), TextScreen()
     raw.feed(data)
@@ -288,8 +339,13 @@ def _screen_bytes(path: Path, file_name: str, deadline: Deadline) -> tuple[str, 
     with path.open("rb") as handle:
         head = handle.read(8)
         handle.seek(0)
-        kind = ("xlsx" if head.startswith((b"PK\x03\x04", b"PK\x05\x06")) else
-                "ole" if head.startswith(b"\xd0\xcf\x11\xe0") else "text")
+        kind = (
+            "xlsx"
+            if head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
+            else "ole"
+            if head.startswith(b"\xd0\xcf\x11\xe0")
+            else "text"
+        )
         utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
         line = 0
         while chunk := handle.read(_CHUNK):
@@ -301,8 +357,10 @@ def _screen_bytes(path: Path, file_name: str, deadline: Deadline) -> tuple[str, 
                 lines = chunk.split(b"\n")
                 line += len(lines[0])
                 if any(len(part) > MAX_LINE_BYTES for part in lines[1:]) or line > MAX_LINE_BYTES:
-                    raise _too_large(file_name, "en rad i filen är längre än "
-                                     f"{_swedish_int(MAX_LINE_BYTES // 2**20)} MB.")
+                    raise _too_large(
+                        file_name,
+                        f"en rad i filen är längre än {_swedish_int(MAX_LINE_BYTES // 2**20)} MB.",
+                    )
                 if len(lines) > 1:
                     line = len(lines[-1])
     return kind, screen.close()
@@ -375,16 +433,20 @@ def _check_zip_directory(path: Path, file_name: str) -> None:
     end = tail.rfind(b"PK\x05\x06")
     if end < 0 or len(tail) < end + 22:
         return  # not a zip end record: the zip reader reports the file as unreadable
-    entries, directory_bytes = struct.unpack("<HI", tail[end + 10:end + 16])
+    entries, directory_bytes = struct.unpack("<HI", tail[end + 10 : end + 16])
     if entries == 0xFFFF or entries > MAX_ZIP_MEMBERS or directory_bytes > MAX_ZIP_MEMBERS * 1024:
-        raise _too_large(file_name, "Excel-filen består av fler än "
-                         f"{_swedish_int(MAX_ZIP_MEMBERS)} delar.")
+        raise _too_large(
+            file_name, f"Excel-filen består av fler än {_swedish_int(MAX_ZIP_MEMBERS)} delar."
+        )
 
 
 def _unreadable_workbook(file_name: str) -> UploadError:
-    return UploadError(file_name, "filen kunde inte öppnas som Excel-arbetsbok (.xlsx). "
-                       "Kontrollera att den inte är skadad eller i ett annat format.",
-                       code="unreadable")
+    return UploadError(
+        file_name,
+        "filen kunde inte öppnas som Excel-arbetsbok (.xlsx). "
+        "Kontrollera att den inte är skadad eller i ett annat format.",
+        code="unreadable",
+    )
 
 
 def _screen_package(path: Path, file_name: str, deadline: Deadline) -> str | None:
@@ -399,26 +461,44 @@ def _screen_package(path: Path, file_name: str, deadline: Deadline) -> str | Non
     with archive:
         members = archive.infolist()
         if len(members) > MAX_ZIP_MEMBERS:
-            raise _too_large(file_name, "Excel-filen består av fler än "
-                             f"{_swedish_int(MAX_ZIP_MEMBERS)} delar.")
+            raise _too_large(
+                file_name, f"Excel-filen består av fler än {_swedish_int(MAX_ZIP_MEMBERS)} delar."
+            )
         for info in members:
             if info.flag_bits & 0x1:
-                raise UploadError(file_name, "Excel-filen är krypterad eller lösenordsskyddad och "
-                                  "kan inte granskas. Spara den utan lösenord.", code="unreadable")
+                raise UploadError(
+                    file_name,
+                    "Excel-filen är krypterad eller lösenordsskyddad och "
+                    "kan inte granskas. Spara den utan lösenord.",
+                    code="unreadable",
+                )
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise _unreadable_workbook(file_name)
             ratio_checked = info.file_size >= RATIO_CHECKED_FROM_BYTES
             if info.file_size > MAX_PART_BYTES or (
-                    ratio_checked and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)):
-                raise _too_large(file_name, "Excel-filen packas upp till orimligt mycket data "
-                                 f"(delen {info.filename}: {_swedish_int(info.file_size // 2**20)} MB).")
+                ratio_checked
+                and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
+            ):
+                raise _too_large(
+                    file_name,
+                    "Excel-filen packas upp till orimligt mycket data "
+                    f"(delen {info.filename}: {_swedish_int(info.file_size // 2**20)} MB).",
+                )
         if sum(info.file_size for info in members) > MAX_UNPACKED_BYTES:
-            raise _too_large(file_name, "Excel-filen packas upp till mer än "
-                             f"{_swedish_int(MAX_UNPACKED_BYTES // 2**20)} MB.")
+            raise _too_large(
+                file_name,
+                "Excel-filen packas upp till mer än "
+                f"{_swedish_int(MAX_UNPACKED_BYTES // 2**20)} MB.",
+            )
         names = TextScreen()
-        names.feed(SEP.join([archive.comment.decode("cp437", "replace"),
-                             *(f"{i.filename}{SEP}{i.comment.decode('cp437', 'replace')}"
-                               for i in members)]))
+        names.feed(
+            SEP.join(
+                [
+                    archive.comment.decode("cp437", "replace"),
+                    *(f"{i.filename}{SEP}{i.comment.decode('cp437', 'replace')}" for i in members),
+                ]
+            )
+        )
         found = "arkivets namn och kommentarer" if names.close() else None
         counts = _PackageCounts(file_name)
         for info in members:
@@ -440,23 +520,36 @@ class _PackageCounts:
 
     def row(self, number: int) -> None:
         if number > MAX_ROWS + 1:
-            raise _too_large(self.file_name, f"ett blad har fler än {_swedish_int(MAX_ROWS)} rader.")
+            raise _too_large(
+                self.file_name, f"ett blad har fler än {_swedish_int(MAX_ROWS)} rader."
+            )
 
     def cell(self, reference: str | None) -> None:
         self.cells += 1
         if self.cells > MAX_CELLS:
-            raise _too_large(self.file_name, f"arbetsboken har fler än {_swedish_int(MAX_CELLS)} celler.")
+            raise _too_large(
+                self.file_name, f"arbetsboken har fler än {_swedish_int(MAX_CELLS)} celler."
+            )
         if reference and _column_number(reference) > MAX_COLUMNS:
-            raise _too_large(self.file_name, f"ett blad har fler än {_swedish_int(MAX_COLUMNS)} kolumner.")
+            raise _too_large(
+                self.file_name, f"ett blad har fler än {_swedish_int(MAX_COLUMNS)} kolumner."
+            )
 
     def string(self) -> None:
         self.strings += 1
         if self.strings > MAX_CELLS:
-            raise _too_large(self.file_name, f"arbetsboken har fler än {_swedish_int(MAX_CELLS)} texter.")
+            raise _too_large(
+                self.file_name, f"arbetsboken har fler än {_swedish_int(MAX_CELLS)} texter."
+            )
 
 
-def _screen_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_name: str,
-                 counts: _PackageCounts, deadline: Deadline) -> bool:
+def _screen_part(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    file_name: str,
+    counts: _PackageCounts,
+    deadline: Deadline,
+) -> bool:
     """Screen one part of the package; True if it holds a personnummer."""
     with archive.open(info) as member:
         first = member.read(_CHUNK)
@@ -468,9 +561,13 @@ def _screen_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_name: str
                 pass  # not well-formed: screened as text below
         elif first.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
             # An embedded workbook, document or macro project: its content cannot be screened.
-            raise UploadError(file_name, "filen innehåller inbäddade filer eller makron (delen "
-                              f"{info.filename}), som inte kan granskas. Spara arbetsboken som en "
-                              "vanlig .xlsx utan makron och inbäddade objekt.", code="embedded")
+            raise UploadError(
+                file_name,
+                "filen innehåller inbäddade filer eller makron (delen "
+                f"{info.filename}), som inte kan granskas. Spara arbetsboken som en "
+                "vanlig .xlsx utan makron och inbäddade objekt.",
+                code="embedded",
+            )
     with archive.open(info) as member:
         return _screen_raw_part(member, deadline)
 
@@ -543,9 +640,12 @@ class _XmlScreen:
         self.markup_parts.clear()
 
     def _doctype(self, *_args) -> None:
-        raise UploadError(self.file_name, "Excel-filen innehåller en dokumenttypdefinition (DTD), "
-                          "som en vanlig arbetsbok aldrig har. Spara den på nytt som .xlsx.",
-                          code="unreadable")
+        raise UploadError(
+            self.file_name,
+            "Excel-filen innehåller en dokumenttypdefinition (DTD), "
+            "som en vanlig arbetsbok aldrig har. Spara den på nytt som .xlsx.",
+            code="unreadable",
+        )
 
     def _markup(self, text: str) -> None:
         self.markup_parts += (SEP, text)
@@ -586,8 +686,11 @@ class _XmlScreen:
     def _characters(self, data: str) -> None:
         self.run_chars += len(data)
         if self.run_chars > MAX_CELL_CHARS:
-            raise _too_large(self.file_name, "en cell eller text i Excel-filen är längre än "
-                             f"{_swedish_int(MAX_CELL_CHARS)} tecken.")
+            raise _too_large(
+                self.file_name,
+                "en cell eller text i Excel-filen är längre än "
+                f"{_swedish_int(MAX_CELL_CHARS)} tecken.",
+            )
         self.text_parts.append(data)
 
 
@@ -620,6 +723,7 @@ def _screen_workbook_cells(path: Path, file_name: str, deadline: Deadline) -> Fi
 
 # --- reading rows -------------------------------------------------------------------------------
 
+
 @dataclass
 class ParsedUpload:
     """A readable upload: its dialect, its header mapped to the catalogue, and streamed rows."""
@@ -645,7 +749,9 @@ class ParsedUpload:
             if self.deadline:
                 self.deadline.check()
             if source_row > MAX_ROWS + 1:
-                raise _too_large(self.file_name, f"filen har fler än {_swedish_int(MAX_ROWS)} rader.")
+                raise _too_large(
+                    self.file_name, f"filen har fler än {_swedish_int(MAX_ROWS)} rader."
+                )
             if any(value.strip() for value in values):
                 yield source_row, values
 
@@ -654,9 +760,13 @@ class ParsedUpload:
         width = len(self.header)
         for source_row, values in self.numbered_rows():
             if len(values) != width:
-                raise UploadError(self.file_name, f"raden har {len(values)} fält men rubrikraden har "
-                                  f"{width}. Kontrollera avgränsare och citattecken.",
-                                  row=source_row, code="structure")
+                raise UploadError(
+                    self.file_name,
+                    f"raden har {len(values)} fält men rubrikraden har "
+                    f"{width}. Kontrollera avgränsare och citattecken.",
+                    row=source_row,
+                    code="structure",
+                )
             yield source_row, dict(zip(self.header, map(str.strip, values)))
 
 
@@ -669,17 +779,28 @@ def _check_header(file_name: str, header: list[str]) -> tuple[list[str], list[st
     if not any(header):
         raise UploadError(file_name, "rubrikraden saknas eller är tom.", row=1, code="structure")
     if len(header) > MAX_COLUMNS:
-        raise _too_large(file_name, f"rubrikraden har fler än {_swedish_int(MAX_COLUMNS)} kolumner.")
+        raise _too_large(
+            file_name, f"rubrikraden har fler än {_swedish_int(MAX_COLUMNS)} kolumner."
+        )
     duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
-        raise UploadError(file_name, f"kolumnerna {', '.join(duplicates)} förekommer flera gånger i "
-                          "rubrikraden.", row=1, code="structure")
+        raise UploadError(
+            file_name,
+            f"kolumnerna {', '.join(duplicates)} förekommer flera gånger i rubrikraden.",
+            row=1,
+            code="structure",
+        )
     missing_required = [c for c in catalogue.required_columns() if c not in header]
     if missing_required:
         described = "; ".join(describe_column(c) for c in missing_required)
-        raise UploadError(file_name, f"obligatoriska kolumner saknas i rubrikraden: {described}. "
-                          "Använd mallen för uppladdning.", row=1, column=missing_required[0],
-                          code="structure")
+        raise UploadError(
+            file_name,
+            f"obligatoriska kolumner saknas i rubrikraden: {described}. "
+            "Använd mallen för uppladdning.",
+            row=1,
+            column=missing_required[0],
+            code="structure",
+        )
     known = set(catalogue.column_names)
     unknown = [name for name in header if name and name not in known]
     missing_optional = [c for c in catalogue.column_names if c not in header]
@@ -690,16 +811,24 @@ def _detect_encoding(file_name: str, path: Path) -> str:
     with path.open("rb") as handle:
         head = handle.read(4)
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            raise UploadError(file_name, "filen är kodad som UTF-16, vilket inte stöds. Spara den som "
-                              "CSV (UTF-8) eller CSV (Windows-1252).", code="encoding")
+            raise UploadError(
+                file_name,
+                "filen är kodad som UTF-16, vilket inte stöds. Spara den som "
+                "CSV (UTF-8) eller CSV (Windows-1252).",
+                code="encoding",
+            )
         handle.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         utf8 = True
         cp1252_undefined = False
         while chunk := handle.read(_CHUNK):
             if b"\x00" in chunk:
-                raise UploadError(file_name, "filen innehåller binära data (nolltecken) och är ingen "
-                                  "textfil. Skicka CSV eller XLSX.", code="encoding")
+                raise UploadError(
+                    file_name,
+                    "filen innehåller binära data (nolltecken) och är ingen "
+                    "textfil. Skicka CSV eller XLSX.",
+                    code="encoding",
+                )
             cp1252_undefined = cp1252_undefined or bool(_CP1252_UNDEFINED.search(chunk))
             if utf8:
                 try:
@@ -714,8 +843,11 @@ def _detect_encoding(file_name: str, path: Path) -> str:
     if utf8:
         return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
     if cp1252_undefined:
-        raise UploadError(file_name, "filen är varken giltig UTF-8 eller Windows-1252. Spara den som "
-                          "CSV (UTF-8).", code="encoding")
+        raise UploadError(
+            file_name,
+            "filen är varken giltig UTF-8 eller Windows-1252. Spara den som CSV (UTF-8).",
+            code="encoding",
+        )
     return "cp1252"
 
 
@@ -727,8 +859,13 @@ def _open_csv(path: Path, file_name: str, deadline: Deadline | None = None) -> P
     delimiter = max(counts, key=counts.get)
     if counts[delimiter] == 0:
         handle.close()
-        raise UploadError(file_name, "rubrikraden innehåller ingen avgränsare. Kolumnerna ska skiljas "
-                          "åt med semikolon (;) eller komma (,).", row=1, code="structure")
+        raise UploadError(
+            file_name,
+            "rubrikraden innehåller ingen avgränsare. Kolumnerna ska skiljas "
+            "åt med semikolon (;) eller komma (,).",
+            row=1,
+            code="structure",
+        )
     handle.seek(0)
     csv.field_size_limit(MAX_CELL_CHARS)
     reader = csv.reader(handle, delimiter=delimiter)
@@ -736,12 +873,18 @@ def _open_csv(path: Path, file_name: str, deadline: Deadline | None = None) -> P
         header = _normalise_header(next(reader))
     except csv.Error as exc:
         handle.close()
-        raise UploadError(file_name, "rubrikraden kunde inte läsas som CSV.", row=1,
-                          code="structure") from exc
+        raise UploadError(
+            file_name, "rubrikraden kunde inte läsas som CSV.", row=1, code="structure"
+        ) from exc
     if _DOUBLE_ENCODED.search(first_line):
         handle.close()
-        raise UploadError(file_name, "filen verkar ha sparats med fel teckenkodning (t.ex. 'Ã¥' i "
-                          "stället för 'å'). Spara den som CSV (UTF-8).", row=1, code="encoding")
+        raise UploadError(
+            file_name,
+            "filen verkar ha sparats med fel teckenkodning (t.ex. 'Ã¥' i "
+            "stället för 'å'). Spara den som CSV (UTF-8).",
+            row=1,
+            code="encoding",
+        )
     try:
         unknown, missing = _check_header(file_name, header)
     except UploadError:
@@ -753,21 +896,30 @@ def _open_csv(path: Path, file_name: str, deadline: Deadline | None = None) -> P
             for row_number, values in enumerate(reader, start=2):
                 # One search over the joined row (the separator cannot be part of a match).
                 if _DOUBLE_ENCODED.search(SEP.join(values)):
-                    raise UploadError(file_name, "texten verkar ha sparats med fel teckenkodning "
-                                      "(t.ex. 'Ã¥' i stället för 'å'). Spara filen som CSV (UTF-8).",
-                                      row=row_number, code="encoding")
+                    raise UploadError(
+                        file_name,
+                        "texten verkar ha sparats med fel teckenkodning "
+                        "(t.ex. 'Ã¥' i stället för 'å'). Spara filen som CSV (UTF-8).",
+                        row=row_number,
+                        code="encoding",
+                    )
                 yield values
         except csv.Error as exc:
             # The csv module's message can quote the file: the kind of problem is told instead.
-            raise UploadError(file_name, "raden kunde inte tolkas som CSV (t.ex. ett citattecken "
-                              "som inte avslutas, ett nolltecken eller ett fält längre än "
-                              f"{_swedish_int(MAX_CELL_CHARS)} tecken).",
-                              row=reader.line_num, code="structure") from exc
+            raise UploadError(
+                file_name,
+                "raden kunde inte tolkas som CSV (t.ex. ett citattecken "
+                "som inte avslutas, ett nolltecken eller ett fält längre än "
+                f"{_swedish_int(MAX_CELL_CHARS)} tecken).",
+                row=reader.line_num,
+                code="structure",
+            ) from exc
         finally:
             handle.close()
 
-    return ParsedUpload(file_name, "csv", encoding, delimiter, header, unknown, missing, rows(),
-                        deadline)
+    return ParsedUpload(
+        file_name, "csv", encoding, delimiter, header, unknown, missing, rows(), deadline
+    )
 
 
 def _cell_text(value: object) -> str:
@@ -800,8 +952,9 @@ def _load_workbook(path: Path, file_name: str):
     # (an XLSX renamed to .csv is still an XLSX), so it gets an open file.
     handle = path.open("rb")
     try:
-        return openpyxl.load_workbook(handle, read_only=True, data_only=True,
-                                      keep_links=False), handle
+        return openpyxl.load_workbook(
+            handle, read_only=True, data_only=True, keep_links=False
+        ), handle
     except Exception as exc:  # not a workbook, or a broken one: the parser's text stays out
         handle.close()
         raise _unreadable_workbook(file_name) from exc
@@ -840,8 +993,9 @@ def _open_xlsx(path: Path, file_name: str, deadline: Deadline | None = None) -> 
     def rows() -> Iterator[list[str]]:
         try:
             for values in iterator:
-                cells = [_kommun_text(v) if i == kommun else _cell_text(v)
-                         for i, v in enumerate(values)]
+                cells = [
+                    _kommun_text(v) if i == kommun else _cell_text(v) for i, v in enumerate(values)
+                ]
                 # Trailing empty cells are layout, not data.
                 while len(cells) > width and not cells[-1]:
                     cells.pop()
@@ -853,8 +1007,9 @@ def _open_xlsx(path: Path, file_name: str, deadline: Deadline | None = None) -> 
     return ParsedUpload(file_name, "xlsx", None, None, header, unknown, missing, rows(), deadline)
 
 
-def open_upload(path: Path, file_name: str | None = None,
-                deadline: Deadline | None = None) -> ParsedUpload:
+def open_upload(
+    path: Path, file_name: str | None = None, deadline: Deadline | None = None
+) -> ParsedUpload:
     """Open an upload for streaming; raises UploadError for empty, unreadable or malformed files.
 
     Screen the file first (`screen_upload`): the bounds on a package's size are checked there."""
@@ -868,6 +1023,9 @@ def open_upload(path: Path, file_name: str | None = None,
     if magic.startswith(b"PK\x03\x04") or path.suffix.lower() == ".xlsx":
         return _open_xlsx(path, file_name, deadline)
     if path.suffix.lower() in {".xls"} or magic.startswith(b"\xd0\xcf\x11\xe0"):
-        raise UploadError(file_name, "det äldre Excel-formatet .xls stöds inte. Spara som .xlsx "
-                          "eller CSV.", code="unreadable")
+        raise UploadError(
+            file_name,
+            "det äldre Excel-formatet .xls stöds inte. Spara som .xlsx eller CSV.",
+            code="unreadable",
+        )
     return _open_csv(path, file_name, deadline)

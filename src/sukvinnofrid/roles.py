@@ -82,7 +82,9 @@ def _check_role(role: str) -> None:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(GROUP_ROLES)}")
 
 
-def ensure_roles(engine: Engine | None = None, passwords: dict[str, str] | None = None) -> list[str]:
+def ensure_roles(
+    engine: Engine | None = None, passwords: dict[str, str] | None = None
+) -> list[str]:
     """Create or update the group roles, their grants and (with passwords) their login users.
 
     Run as the warehouse owner (the admin connection of `warehouse.engine()`); idempotent, and
@@ -108,8 +110,9 @@ def ensure_roles(engine: Engine | None = None, passwords: dict[str, str] | None 
         def run(statement, params=None):
             cur.execute(statement, params)
 
-        superuser = conn.execute(sa.text(
-            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+        superuser = conn.execute(
+            sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).scalar()
 
         for role in GROUP_ROLES:
             _create_role(run, role, login=False)
@@ -129,10 +132,16 @@ def ensure_roles(engine: Engine | None = None, passwords: dict[str, str] | None 
 
         # dbt schemas: exist (so grants and default privileges can name them), owned by transform.
         for schema in DBT_SCHEMAS:
-            run(sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
-                sql.Identifier(schema), sql.Identifier(TRANSFORM)))
-            run(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
-                sql.Identifier(schema), sql.Identifier(TRANSFORM)))
+            run(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
+                    sql.Identifier(schema), sql.Identifier(TRANSFORM)
+                )
+            )
+            run(
+                sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(TRANSFORM)
+                )
+            )
         _hand_over_dbt_objects(run)
 
         _grant_intake(run)
@@ -145,11 +154,17 @@ def ensure_roles(engine: Engine | None = None, passwords: dict[str, str] | None 
             _create_role(run, login, login=True)
             run(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(login)))
             # Objects a login user creates belong to its group role.
-            run(sql.SQL("ALTER ROLE {} SET role = {}").format(
-                sql.Identifier(login), sql.Literal(role)))
+            run(
+                sql.SQL("ALTER ROLE {} SET role = {}").format(
+                    sql.Identifier(login), sql.Literal(role)
+                )
+            )
             verifier = encrypt_password(password, login, dbapi)
-            run(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-                sql.Identifier(login), sql.Literal(verifier)))
+            run(
+                sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
+                    sql.Identifier(login), sql.Literal(verifier)
+                )
+            )
             touched.append(login)
     log.info("warehouse roles ensured: %s", ", ".join(touched))
     return touched
@@ -160,13 +175,20 @@ def _create_role(run, name: str, login: bool) -> None:
     options = "LOGIN" if login else "NOLOGIN"
     literal = name.replace("'", "''")
     ident = '"' + name.replace('"', '""') + '"'
-    run(sql.SQL(
-        "DO $roles$ BEGIN "
-        f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{literal}') THEN "
-        f"CREATE ROLE {ident} {options} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; "
-        "END IF; END $roles$"))
-    run(sql.SQL("ALTER ROLE {} WITH " + options + " NOSUPERUSER NOCREATEDB NOCREATEROLE"
-                " NOREPLICATION NOBYPASSRLS").format(sql.Identifier(name)))
+    run(
+        sql.SQL(
+            "DO $roles$ BEGIN "
+            f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{literal}') THEN "
+            f"CREATE ROLE {ident} {options} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; "
+            "END IF; END $roles$"
+        )
+    )
+    run(
+        sql.SQL(
+            "ALTER ROLE {} WITH " + options + " NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            " NOREPLICATION NOBYPASSRLS"
+        ).format(sql.Identifier(name))
+    )
 
 
 def _revoke_owner_schemas(run, role: str) -> None:
@@ -177,35 +199,51 @@ def _revoke_owner_schemas(run, role: str) -> None:
         run(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(s, r))
         run(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(s, r))
         run(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(s, r))
-        run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE ALL ON TABLES FROM {}").format(s, r))
-        run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE ALL ON SEQUENCES FROM {}").format(s, r))
+        run(
+            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE ALL ON TABLES FROM {}").format(
+                s, r
+            )
+        )
+        run(
+            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE ALL ON SEQUENCES FROM {}").format(
+                s, r
+            )
+        )
     # Column privileges are not covered by REVOKE ALL ON ALL TABLES.
-    run(sql.SQL("REVOKE UPDATE ({}) ON raw.uploads FROM {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, UPLOAD_DECISION_COLUMNS)), r))
+    run(
+        sql.SQL("REVOKE UPDATE ({}) ON raw.uploads FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, UPLOAD_DECISION_COLUMNS)), r
+        )
+    )
 
 
 def _hand_over_dbt_objects(run) -> None:
     """Relations and functions already in the dbt schemas (e.g. built by the owner before the
     roles existed) become sukf_transform's, so dbt running as that role can replace them."""
-    run(sql.SQL(
-        "DO $own$ DECLARE obj record; BEGIN "
-        "FOR obj IN SELECT c.relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = ANY({schemas}) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
-        "AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = {owner}) LOOP "
-        "EXECUTE format('ALTER %s %s OWNER TO %I', CASE obj.relkind WHEN 'v' THEN 'VIEW' "
-        "WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, "
-        "obj.name, {owner}); "
-        "END LOOP; "
-        "FOR obj IN SELECT p.oid::regprocedure::text AS name, p.prokind FROM pg_proc p "
-        "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY({schemas}) "
-        "AND p.prokind IN ('f', 'p') "
-        "AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = {owner}) LOOP "
-        "EXECUTE format('ALTER ROUTINE %s OWNER TO %I', obj.name, {owner}); "
-        "END LOOP; END $own$"
-    ).format(schemas=sql.SQL("ARRAY[{}]::name[]").format(
-        sql.SQL(", ").join(sql.Literal(s) for s in DBT_SCHEMAS)),
-        owner=sql.Literal(TRANSFORM)))
+    run(
+        sql.SQL(
+            "DO $own$ DECLARE obj record; BEGIN "
+            "FOR obj IN SELECT c.relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ANY({schemas}) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+            "AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = {owner}) LOOP "
+            "EXECUTE format('ALTER %s %s OWNER TO %I', CASE obj.relkind WHEN 'v' THEN 'VIEW' "
+            "WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, "
+            "obj.name, {owner}); "
+            "END LOOP; "
+            "FOR obj IN SELECT p.oid::regprocedure::text AS name, p.prokind FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY({schemas}) "
+            "AND p.prokind IN ('f', 'p') "
+            "AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = {owner}) LOOP "
+            "EXECUTE format('ALTER ROUTINE %s OWNER TO %I', obj.name, {owner}); "
+            "END LOOP; END $own$"
+        ).format(
+            schemas=sql.SQL("ARRAY[{}]::name[]").format(
+                sql.SQL(", ").join(sql.Literal(s) for s in DBT_SCHEMAS)
+            ),
+            owner=sql.Literal(TRANSFORM),
+        )
+    )
 
 
 def _grant_intake(run) -> None:
@@ -221,14 +259,19 @@ def _grant_quality(run) -> None:
     run(sql.SQL("GRANT USAGE ON SCHEMA raw TO {}").format(r))
     run(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA raw TO {}").format(r))
     run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA raw GRANT SELECT ON TABLES TO {}").format(r))
-    run(sql.SQL("GRANT UPDATE ({}) ON raw.uploads TO {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, UPLOAD_DECISION_COLUMNS)), r))
+    run(
+        sql.SQL("GRANT UPDATE ({}) ON raw.uploads TO {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, UPLOAD_DECISION_COLUMNS)), r
+        )
+    )
     # USAGE for the unlogged work tables quality.gate_batch_<id> and the gate's results.
     run(sql.SQL("GRANT USAGE, CREATE ON SCHEMA quality TO {}").format(r))
     run(sql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA quality TO {}").format(r))
     run(sql.SQL("GRANT ALL ON ALL SEQUENCES IN SCHEMA quality TO {}").format(r))
     run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA quality GRANT ALL ON TABLES TO {}").format(r))
-    run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA quality GRANT ALL ON SEQUENCES TO {}").format(r))
+    run(
+        sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA quality GRANT ALL ON SEQUENCES TO {}").format(r)
+    )
 
 
 def _grant_transform(run, db) -> None:
@@ -237,7 +280,11 @@ def _grant_transform(run, db) -> None:
         s = sql.Identifier(schema)
         run(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r))
         run(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(s, r))
-        run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(s, r))
+        run(
+            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+                s, r
+            )
+        )
     run(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, r))
     run(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(r))
     run(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ops.dbt_builds TO {}").format(r))
@@ -253,8 +300,11 @@ def _grant_publish(run) -> None:
     run(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA marts TO {}").format(r))
     # Tables dbt creates later: as sukf_transform (its logins run with role = sukf_transform),
     # and as the owner for builds still run on the admin connection.
-    run(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA marts GRANT SELECT ON TABLES TO {}")
-        .format(sql.Identifier(TRANSFORM), r))
+    run(
+        sql.SQL(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA marts GRANT SELECT ON TABLES TO {}"
+        ).format(sql.Identifier(TRANSFORM), r)
+    )
     run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA marts GRANT SELECT ON TABLES TO {}").format(r))
 
 
@@ -267,9 +317,15 @@ def login_url(role: str, environ: dict[str, str] | None = None) -> URL:
     environ = os.environ if environ is None else environ
     base = warehouse.warehouse_url()
     # URL.create, not URL.set: set() ignores None and would keep the owner's password.
-    return URL.create(base.drivername, username=login_name(role),
-                      password=environ.get(PASSWORD_ENV[role]) or None, host=base.host,
-                      port=base.port, database=base.database, query=base.query)
+    return URL.create(
+        base.drivername,
+        username=login_name(role),
+        password=environ.get(PASSWORD_ENV[role]) or None,
+        host=base.host,
+        port=base.port,
+        database=base.database,
+        query=base.query,
+    )
 
 
 def role_engine(role: str, url=None) -> Engine:
@@ -283,7 +339,7 @@ def role_engine(role: str, url=None) -> Engine:
     statement = sql.SQL("SET ROLE {}").format(sql.Identifier(role))
 
     @sa.event.listens_for(eng, "connect")
-    def _set_role(dbapi_connection, connection_record):  # noqa: ARG001
+    def _set_role(dbapi_connection, connection_record):
         with dbapi_connection.cursor() as cur:
             cur.execute(statement)
         # Committed, so a later rollback does not undo the SET ROLE.

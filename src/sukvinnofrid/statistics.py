@@ -57,11 +57,22 @@ log = logging.getLogger(__name__)
 
 WITHHELD = ".."
 MANIFEST = "manifest.json"
-FUNNEL_PHASES = ("aktualiserade", "med_insats", "avslutade", "med_maluppfoljning",
-                 "med_brukarenkat")
-FUNNEL_MISSING = ("utan_insats", "pagaende", "med_insats_utan_startdatum",
-                  "avslutade_utan_avslutsdatum", "avslutade_utan_avslutsorsak",
-                  "avslutade_utan_maluppfoljning", "avslutade_utan_brukarenkat")
+FUNNEL_PHASES = (
+    "aktualiserade",
+    "med_insats",
+    "avslutade",
+    "med_maluppfoljning",
+    "med_brukarenkat",
+)
+FUNNEL_MISSING = (
+    "utan_insats",
+    "pagaende",
+    "med_insats_utan_startdatum",
+    "avslutade_utan_avslutsdatum",
+    "avslutade_utan_avslutsorsak",
+    "avslutade_utan_maluppfoljning",
+    "avslutade_utan_brukarenkat",
+)
 FUNNEL_COLUMNS = FUNNEL_PHASES + FUNNEL_MISSING
 # total = parts: the funnel's additive relations; a name starting with '~' is a complement that
 # is not published (derivable as total minus the published part)
@@ -100,10 +111,29 @@ def _rows(conn, sql: str, **params) -> list[dict]:
     return [dict(zip(columns, row)) for row in result]
 
 
-class FigureRow(namedtuple("FigureRow", (
-        "figure_id", "category", "level", "area_code", "period_type", "period", "breakdown",
-        "breakdown_value", "numerator", "share_pct", "mean_value", "n", "n_population",
-        "n_saknas", "n_answers", "about"))):
+class FigureRow(
+    namedtuple(
+        "FigureRow",
+        (
+            "figure_id",
+            "category",
+            "level",
+            "area_code",
+            "period_type",
+            "period",
+            "breakdown",
+            "breakdown_value",
+            "numerator",
+            "share_pct",
+            "mean_value",
+            "n",
+            "n_population",
+            "n_saknas",
+            "n_answers",
+            "about",
+        ),
+    )
+):
     """A row of fct_national_figures; what belongs to its figure and category (kind, diagram,
     title, category_label, sort_order, category_parts) is shared by every row of it (`about`):
     a national round's figures are a quarter of a million rows."""
@@ -115,15 +145,26 @@ class FigureRow(namedtuple("FigureRow", (
 
 
 def _figure_rows(conn, round_id: str) -> list[FigureRow]:
-    about = {(row.figure_id, row.category): row for row in conn.execute(sa.text(
-        "SELECT DISTINCT figure_id, category, kind, diagram, title, category_label, sort_order,"
-        " category_parts FROM marts.fct_national_figures WHERE round_id = :r"), {"r": round_id})}
-    result = conn.execute(sa.text(
-        "SELECT figure_id, category, level, area_code, period_type, period, breakdown,"
-        " breakdown_value, numerator, share_pct::float8, mean_value::float8, n, n_population,"
-        " n_saknas, n_answers FROM marts.fct_national_figures WHERE round_id = :r"
-        " ORDER BY period_type, period, figure_id, level, area_code, breakdown, breakdown_value,"
-        " sort_order, category"), {"r": round_id})
+    about = {
+        (row.figure_id, row.category): row
+        for row in conn.execute(
+            sa.text(
+                "SELECT DISTINCT figure_id, category, kind, diagram, title, category_label, sort_order,"
+                " category_parts FROM marts.fct_national_figures WHERE round_id = :r"
+            ),
+            {"r": round_id},
+        )
+    }
+    result = conn.execute(
+        sa.text(
+            "SELECT figure_id, category, level, area_code, period_type, period, breakdown,"
+            " breakdown_value, numerator, share_pct::float8, mean_value::float8, n, n_population,"
+            " n_saknas, n_answers FROM marts.fct_national_figures WHERE round_id = :r"
+            " ORDER BY period_type, period, figure_id, level, area_code, breakdown, breakdown_value,"
+            " sort_order, category"
+        ),
+        {"r": round_id},
+    )
     texts: dict[str, str] = {}  # one object per distinct text, not one per row
     rows = []
     for values in result:
@@ -149,9 +190,15 @@ def input_digest(engine: Engine, round_id: str) -> str:
         _check_marts(conn)
         for table in MARTS:
             where = "" if table.startswith("marts.dim_") else " WHERE round_id = :r"
-            parts.append(conn.execute(sa.text(
-                f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text"
-                f" FROM {table} t{where}"), {"r": round_id}).one())
+            parts.append(
+                conn.execute(
+                    sa.text(
+                        f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text"
+                        f" FROM {table} t{where}"
+                    ),
+                    {"r": round_id},
+                ).one()
+            )
     return sha256_hex(repr(parts).encode())
 
 
@@ -159,11 +206,16 @@ def read_round(engine: Engine, round_id: str) -> tuple[list[dict], list[FigureRo
     """The funnel, the national figures and the figure definitions of one round."""
     with engine.connect() as conn:
         _check_marts(conn)
-        funnel = _rows(conn, "SELECT * FROM marts.fct_case_funnel WHERE round_id = :r"
-                             " ORDER BY level, area_code, kon", r=round_id)
+        funnel = _rows(
+            conn,
+            "SELECT * FROM marts.fct_case_funnel WHERE round_id = :r"
+            " ORDER BY level, area_code, kon",
+            r=round_id,
+        )
         if not funnel:
             raise PublicationError(
-                f"Omgång {round_id} har inga godkända uppladdningar: det finns inget att publicera.")
+                f"Omgång {round_id} har inga godkända uppladdningar: det finns inget att publicera."
+            )
         figures = _figure_rows(conn, round_id)
         definitions = _rows(conn, "SELECT * FROM marts.dim_national_figures ORDER BY figure_id")
     return funnel, figures, definitions
@@ -206,36 +258,62 @@ def protect_funnel(funnel: list[dict], min_count: int):
                     if part.startswith("~"):
                         published_part = next(p for p in parts if not p.startswith("~"))
                         counts[(level, area, kon, part)] = row[total] - row[published_part]
-                relations.append(Relation(
-                    tuple((level, area, kon, c) for c in (total, *parts)), "secondary-fas",
-                    f"{level} {area} {kon}: {total} = {' + '.join(parts)}"))
+                relations.append(
+                    Relation(
+                        tuple((level, area, kon, c) for c in (total, *parts)),
+                        "secondary-fas",
+                        f"{level} {area} {kon}: {total} = {' + '.join(parts)}",
+                    )
+                )
         if all(k in by_kon for k in KON):
             for column in FUNNEL_COLUMNS:
                 counts[(level, area, "~X", column)] = (
-                    by_kon["T"][column] - by_kon["K"][column] - by_kon["M"][column])
-                relations.append(Relation(
-                    tuple((level, area, kon, column) for kon in (*KON, "~X")), "secondary-kon",
-                    f"{level} {area} {column}: T = K + M + kön saknas"))
+                    by_kon["T"][column] - by_kon["K"][column] - by_kon["M"][column]
+                )
+                relations.append(
+                    Relation(
+                        tuple((level, area, kon, column) for kon in (*KON, "~X")),
+                        "secondary-kon",
+                        f"{level} {area} {column}: T = K + M + kön saknas",
+                    )
+                )
     for (level, area), parts in sorted(_geography(areas).items()):
         for kon in KON:
             for column in FUNNEL_COLUMNS:
                 members = [(level, area, kon, column)] + [(*p, kon, column) for p in parts]
                 if all(m in counts for m in members):
-                    relations.append(Relation(tuple(members), f"secondary-{level}",
-                                              f"{kon} {column}: {level} {area} = summan"))
-    return protect(counts, relations, min_count=min_count,
-                   published=lambda key: not key[2].startswith("~")
-                   and not key[3].startswith("~"))
+                    relations.append(
+                        Relation(
+                            tuple(members),
+                            f"secondary-{level}",
+                            f"{kon} {column}: {level} {area} = summan",
+                        )
+                    )
+    return protect(
+        counts,
+        relations,
+        min_count=min_count,
+        published=lambda key: not key[2].startswith("~") and not key[3].startswith("~"),
+    )
 
 
 def _group_key(row) -> tuple:
-    return (row.period_type, row.period, row.figure_id, row.level, row.area_code, row.breakdown,
-            row.breakdown_value)
+    return (
+        row.period_type,
+        row.period,
+        row.figure_id,
+        row.level,
+        row.area_code,
+        row.breakdown,
+        row.breakdown_value,
+    )
 
 
 # the cross-tabulations: breakdown -> the breakdowns of its two dimensions
-CROSS_BREAKDOWNS = {"kon_hedersrelaterat": ("kon", "hedersrelaterat"),
-                    "kon_aldersgrupp": ("kon", "aldersgrupp")}
+CROSS_BREAKDOWNS = {
+    "kon_hedersrelaterat": ("kon", "hedersrelaterat"),
+    "kon_aldersgrupp": ("kon", "aldersgrupp"),
+}
 
 
 def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:
@@ -252,8 +330,10 @@ def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:
     geography = _geography(areas)
     for group in sorted(present):
         period_type, period, figure, level, area, breakdown, value = group
-        parts = [(period_type, period, figure, *p, breakdown, value)
-                 for p in geography.get((level, area), [])]
+        parts = [
+            (period_type, period, figure, *p, breakdown, value)
+            for p in geography.get((level, area), [])
+        ]
         parts = [p for p in parts if p in present]
         if parts:
             sums.append((group, parts, "geografi"))
@@ -270,8 +350,11 @@ def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:
                 if breakdown not in dimensions:
                     continue
                 position = dimensions.index(breakdown)
-                parts = [other for other in by_area[group[:5]]
-                         if other[5] == cross and other[6].split("|")[position] == value]
+                parts = [
+                    other
+                    for other in by_area[group[:5]]
+                    if other[5] == cross and other[6].split("|")[position] == value
+                ]
                 if parts:
                     sums.append((group, sorted(parts), cross))
     return sums
@@ -298,8 +381,13 @@ def protect_figures(figures: list[FigureRow], answer_types: dict[str, str], min_
         counts[(g, POPULATION)] = first.n_population
         counts[(g, "saknas")] = first.n_saknas
         categories[g] = [N, POPULATION, "saknas"]
-        relations.append(Relation(((g, POPULATION), (g, N), (g, "saknas")),
-                                  "secondary-saknas", f"{label}: population = N + saknas"))
+        relations.append(
+            Relation(
+                ((g, POPULATION), (g, N), (g, "saknas")),
+                "secondary-saknas",
+                f"{label}: population = N + saknas",
+            )
+        )
         if first.kind == "mean":
             continue  # its category holds a sum of counts, not cases: protected through its N
         answers = [row for row in rows if row.category != "saknas"]
@@ -311,36 +399,60 @@ def protect_figures(figures: list[FigureRow], answer_types: dict[str, str], min_
             for row in answers:  # each answer with its complement: the N minus the answer
                 rest = (g, "~ej " + row.category)
                 counts[rest] = first.n - row.numerator
-                relations.append(Relation(((g, N), (g, row.category), rest),
-                                          "secondary-kategori",
-                                          f"{label}: N = {row.category} + övriga"))
+                relations.append(
+                    Relation(
+                        ((g, N), (g, row.category), rest),
+                        "secondary-kategori",
+                        f"{label}: N = {row.category} + övriga",
+                    )
+                )
         else:
-            relations.append(Relation(tuple((g, c) for c in [N, *codes]),
-                                      "secondary-kategori", f"{label}: N = summan av kategorierna"))
+            relations.append(
+                Relation(
+                    tuple((g, c) for c in [N, *codes]),
+                    "secondary-kategori",
+                    f"{label}: N = summan av kategorierna",
+                )
+            )
             for row in answers:
                 if row.category_parts:
                     parts = row.category_parts.split("|")
-                    relations.append(Relation(
-                        ((g, row.category), *((g, p) for p in parts)),
-                        "secondary-kategori", f"{label}: {row.category} = {' + '.join(parts)}"))
+                    relations.append(
+                        Relation(
+                            ((g, row.category), *((g, p) for p in parts)),
+                            "secondary-kategori",
+                            f"{label}: {row.category} = {' + '.join(parts)}",
+                        )
+                    )
     for total, parts, name in _sums(groups):
         t, part_numbers = number[total], [number[p] for p in parts]
         for category in categories[t]:
-            members = [(t, category)] + [(p, category) for p in part_numbers
-                                         if (p, category) in counts]
+            members = [(t, category)] + [
+                (p, category) for p in part_numbers if (p, category) in counts
+            ]
             if len(members) < 2:
                 continue
             if name != "geografi":  # the cases without a value of the breakdown
                 rest = (t, f"~utan {name}: {category}")
                 counts[rest] = counts[(t, category)] - sum(counts[m] for m in members[1:])
                 members.append(rest)
-            relations.append(Relation(tuple(members), f"secondary-{name}",
-                                      f"{'/'.join(map(str, total))} {category}: summan över {name}"))
-    protection = protect(counts, relations, min_count=min_count,
-                         published=lambda key: not key[1].startswith("~"))
-    return Protection(withheld={(groups[g], category): decision
-                                for (g, category), decision in protection.withheld.items()},
-                      notes=protection.notes)
+            relations.append(
+                Relation(
+                    tuple(members),
+                    f"secondary-{name}",
+                    f"{'/'.join(map(str, total))} {category}: summan över {name}",
+                )
+            )
+    protection = protect(
+        counts, relations, min_count=min_count, published=lambda key: not key[1].startswith("~")
+    )
+    return Protection(
+        withheld={
+            (groups[g], category): decision
+            for (g, category), decision in protection.withheld.items()
+        },
+        notes=protection.notes,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,18 +487,45 @@ def funnel_table(funnel: list[dict], withheld: dict) -> list[dict]:
     table = []
     for row in funnel:
         key = (row["level"], row["area_code"], row["kon"])
-        values = {column: WITHHELD if (*key, column) in withheld else row[column]
-                  for column in FUNNEL_COLUMNS}
-        table.append({"niva": LEVEL_NAMES[row["level"]], "omrade_kod": row["area_code"],
-                      "omrade": _area_name(row["level"], row["area_code"]), "kon": row["kon"],
-                      **values})
+        values = {
+            column: WITHHELD if (*key, column) in withheld else row[column]
+            for column in FUNNEL_COLUMNS
+        }
+        table.append(
+            {
+                "niva": LEVEL_NAMES[row["level"]],
+                "omrade_kod": row["area_code"],
+                "omrade": _area_name(row["level"], row["area_code"]),
+                "kon": row["kon"],
+                **values,
+            }
+        )
     return table
 
 
-PublishedFigure = namedtuple("PublishedFigure", (
-    "period_typ", "period", "niva", "omrade_kod", "omrade", "figur", "diagram", "titel",
-    "uppdelning", "uppdelning_varde", "kategori", "kategori_namn", "antal", "n",
-    "andel_procent", "medelvarde", "n_population", "n_svar"))
+PublishedFigure = namedtuple(
+    "PublishedFigure",
+    (
+        "period_typ",
+        "period",
+        "niva",
+        "omrade_kod",
+        "omrade",
+        "figur",
+        "diagram",
+        "titel",
+        "uppdelning",
+        "uppdelning_varde",
+        "kategori",
+        "kategori_namn",
+        "antal",
+        "n",
+        "andel_procent",
+        "medelvarde",
+        "n_population",
+        "n_svar",
+    ),
+)
 
 
 def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFigure]:
@@ -408,12 +547,28 @@ def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFig
         if counted:
             share = WITHHELD if WITHHELD in (count, shown((group, base), 0)) else row.share_pct
         mean = None if counted else shown((group, N), row.mean_value)
-        table.append(PublishedFigure(
-            PERIOD_NAMES[row.period_type], row.period, LEVEL_NAMES[row.level], row.area_code,
-            _area_name(row.level, row.area_code), row.figure_id, row.diagram, row.title,
-            row.breakdown, row.breakdown_value, row.category, row.category_label, count,
-            shown((group, N), row.n), share, mean, shown((group, POPULATION), row.n_population),
-            None if row.n_answers is None else shown((group, N), row.n_answers)))
+        table.append(
+            PublishedFigure(
+                PERIOD_NAMES[row.period_type],
+                row.period,
+                LEVEL_NAMES[row.level],
+                row.area_code,
+                _area_name(row.level, row.area_code),
+                row.figure_id,
+                row.diagram,
+                row.title,
+                row.breakdown,
+                row.breakdown_value,
+                row.category,
+                row.category_label,
+                count,
+                shown((group, N), row.n),
+                share,
+                mean,
+                shown((group, POPULATION), row.n_population),
+                None if row.n_answers is None else shown((group, N), row.n_answers),
+            )
+        )
     return table
 
 
@@ -425,22 +580,72 @@ def _cell(value, decimals: int | None = None) -> str:
     return _number(value, decimals)
 
 
-def render_files(round_id: str, funnel: list[dict], figures: list[PublishedFigure],
-                 definitions: list[dict]) -> dict[str, bytes]:
+def render_files(
+    round_id: str, funnel: list[dict], figures: list[PublishedFigure], definitions: list[dict]
+) -> dict[str, bytes]:
     funnel_header = ["omgång", "nivå", "områdeskod", "område", "kön", *FUNNEL_COLUMNS]
-    funnel_csv = excel_csv(funnel_header, (
-        [round_id, r["niva"], r["omrade_kod"], r["omrade"], r["kon"],
-         *(_cell(r[c]) for c in FUNNEL_COLUMNS)] for r in funnel))
-    figure_header = ["omgång", "periodtyp", "period", "nivå", "områdeskod", "område", "figur",
-                     "diagram", "titel", "uppdelning", "uppdelningsvärde", "kategori",
-                     "kategorinamn", "antal", "n", "andel (%)", "medelvärde", "n population",
-                     "n svar"]
-    figures_csv = excel_csv(figure_header, (
-        [round_id, r.period_typ, r.period, r.niva, r.omrade_kod, r.omrade, r.figur,
-         _cell(r.diagram), r.titel, r.uppdelning, r.uppdelning_varde, r.kategori,
-         r.kategori_namn, _cell(r.antal), _cell(r.n), _cell(r.andel_procent, 1),
-         _cell(r.medelvarde, 1), _cell(r.n_population), _cell(r.n_svar)]
-        for r in figures))
+    funnel_csv = excel_csv(
+        funnel_header,
+        (
+            [
+                round_id,
+                r["niva"],
+                r["omrade_kod"],
+                r["omrade"],
+                r["kon"],
+                *(_cell(r[c]) for c in FUNNEL_COLUMNS),
+            ]
+            for r in funnel
+        ),
+    )
+    figure_header = [
+        "omgång",
+        "periodtyp",
+        "period",
+        "nivå",
+        "områdeskod",
+        "område",
+        "figur",
+        "diagram",
+        "titel",
+        "uppdelning",
+        "uppdelningsvärde",
+        "kategori",
+        "kategorinamn",
+        "antal",
+        "n",
+        "andel (%)",
+        "medelvärde",
+        "n population",
+        "n svar",
+    ]
+    figures_csv = excel_csv(
+        figure_header,
+        (
+            [
+                round_id,
+                r.period_typ,
+                r.period,
+                r.niva,
+                r.omrade_kod,
+                r.omrade,
+                r.figur,
+                _cell(r.diagram),
+                r.titel,
+                r.uppdelning,
+                r.uppdelning_varde,
+                r.kategori,
+                r.kategori_namn,
+                _cell(r.antal),
+                _cell(r.n),
+                _cell(r.andel_procent, 1),
+                _cell(r.medelvarde, 1),
+                _cell(r.n_population),
+                _cell(r.n_svar),
+            ]
+            for r in figures
+        ),
+    )
     return {
         "tratt.csv": funnel_csv,
         "nationella_figurer.csv": figures_csv,
@@ -450,13 +655,25 @@ def render_files(round_id: str, funnel: list[dict], figures: list[PublishedFigur
 
 
 FUNNEL_JSON_COLUMNS = ("niva", "omrade_kod", "kon", *FUNNEL_COLUMNS)
-FIGURE_JSON_COLUMNS = ("period_typ", "period", "niva", "omrade_kod", "figur", "uppdelning",
-                       "uppdelning_varde", "kategori", "antal", "n", "andel_procent",
-                       "medelvarde", "n_population", "n_svar")
+FIGURE_JSON_COLUMNS = (
+    "period_typ",
+    "period",
+    "niva",
+    "omrade_kod",
+    "figur",
+    "uppdelning",
+    "uppdelning_varde",
+    "kategori",
+    "antal",
+    "n",
+    "andel_procent",
+    "medelvarde",
+    "n_population",
+    "n_svar",
+)
 
 
-def statistics_document(round_id: str, funnel: list[dict],
-                        figures: list[PublishedFigure]) -> dict:
+def statistics_document(round_id: str, funnel: list[dict], figures: list[PublishedFigure]) -> dict:
     """Both tables column-wise (one list per row, names in 'kolumner'), the area names once."""
     areas: dict[str, dict[str, str]] = defaultdict(dict)
     for row in funnel:
@@ -467,10 +684,14 @@ def statistics_document(round_id: str, funnel: list[dict],
     return {
         "omgang": round_id,
         "omraden": {level: dict(sorted(names.items())) for level, names in sorted(areas.items())},
-        "tratt": {"kolumner": list(FUNNEL_JSON_COLUMNS),
-                  "rader": [[row[c] for c in FUNNEL_JSON_COLUMNS] for row in funnel]},
-        "nationella_figurer": {"kolumner": list(FIGURE_JSON_COLUMNS),
-                               "rader": [[row[i] for i in positions] for row in figures]},
+        "tratt": {
+            "kolumner": list(FUNNEL_JSON_COLUMNS),
+            "rader": [[row[c] for c in FUNNEL_JSON_COLUMNS] for row in funnel],
+        },
+        "nationella_figurer": {
+            "kolumner": list(FIGURE_JSON_COLUMNS),
+            "rader": [[row[i] for i in positions] for row in figures],
+        },
     }
 
 
@@ -479,23 +700,32 @@ def definitions_document(definitions: list[dict], figures: list[PublishedFigure]
     categories: dict[str, dict[str, str]] = defaultdict(dict)
     for row in figures:
         categories[row.figur][row.kategori] = row.kategori_namn
-    return {"figurer": [{**definition, "kategorier": categories.get(definition["figure_id"], {})}
-                        for definition in definitions]}
+    return {
+        "figurer": [
+            {**definition, "kategorier": categories.get(definition["figure_id"], {})}
+            for definition in definitions
+        ]
+    }
 
 
 def suppression_text(min_count: int) -> str:
-    return (f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}), och ytterligare "
-            "antal redovisas inte så att inget av dem kan räknas fram ur andra publicerade värden "
-            "(kvinnor och män, kommunerna i ett län och länen i riket, trattens faser, en figurs "
-            "kategorier och dess N, uppdelningarnas värden). Därför kan även ett antal som är "
-            f"{min_count} eller större saknas. En andel redovisas inte när dess antal inte gör det, "
-            "och när en figurs N inte redovisas gör inte heller dess andelar och medelvärde det. "
-            "0 är en verklig nolla.")
+    return (
+        f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}), och ytterligare "
+        "antal redovisas inte så att inget av dem kan räknas fram ur andra publicerade värden "
+        "(kvinnor och män, kommunerna i ett län och länen i riket, trattens faser, en figurs "
+        "kategorier och dess N, uppdelningarnas värden). Därför kan även ett antal som är "
+        f"{min_count} eller större saknas. En andel redovisas inte när dess antal inte gör det, "
+        "och när en figurs N inte redovisas gör inte heller dess andelar och medelvärde det. "
+        "0 är en verklig nolla."
+    )
 
 
-def publish_statistics(round_id: str, engine: Engine | None = None,
-                       output_dir: Path | None = None,
-                       min_count: int | None = None) -> StatisticsPublication:
+def publish_statistics(
+    round_id: str,
+    engine: Engine | None = None,
+    output_dir: Path | None = None,
+    min_count: int | None = None,
+) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
     below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld."""
     if not ROUND_ID.match(round_id or ""):
@@ -511,31 +741,50 @@ def publish_statistics(round_id: str, engine: Engine | None = None,
     latest = latest_manifest(root / round_id, MANIFEST)
     if latest and latest[1].get("inputs_sha256") == inputs:
         directory, manifest = latest  # the same rows, code and rule: the same bytes
-        return StatisticsPublication(round_id, directory.name, directory, True,
-                                     manifest["cells_withheld"], tuple(manifest["notes"]))
+        return StatisticsPublication(
+            round_id,
+            directory.name,
+            directory,
+            True,
+            manifest["cells_withheld"],
+            tuple(manifest["notes"]),
+        )
     funnel, figures, definitions = read_round(engine, round_id)
     funnel_protection = protect_funnel(funnel, min_count)
     answer_types = {d["figure_id"]: d["answer_type"] for d in definitions}
     figure_protection = protect_figures(figures, answer_types, min_count)
-    files = render_files(round_id, funnel_table(funnel, funnel_protection.withheld),
-                         figures_table(figures, figure_protection.withheld), definitions)
+    files = render_files(
+        round_id,
+        funnel_table(funnel, funnel_protection.withheld),
+        figures_table(figures, figure_protection.withheld),
+        definitions,
+    )
     notes = funnel_protection.notes + figure_protection.notes
     withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
 
     def manifest() -> dict[str, bytes]:
-        return {MANIFEST: json_bytes({
-            "round": round_id,
-            "code": {"package": "sukvinnofrid", "version": __version__,
-                     "git_commit": git_commit()},
-            "inputs_sha256": inputs,
-            "min_count": min_count,
-            "suppression": suppression_text(min_count),
-            "cells_withheld": withheld,
-            "rows": {"tratt.csv": len(funnel), "nationella_figurer.csv": len(figures)},
-            "files": {name: {"bytes": len(data), "sha256": sha256_hex(data)}
-                      for name, data in files.items()},
-            "notes": list(notes),
-        })}
+        return {
+            MANIFEST: json_bytes(
+                {
+                    "round": round_id,
+                    "code": {
+                        "package": "sukvinnofrid",
+                        "version": __version__,
+                        "git_commit": git_commit(),
+                    },
+                    "inputs_sha256": inputs,
+                    "min_count": min_count,
+                    "suppression": suppression_text(min_count),
+                    "cells_withheld": withheld,
+                    "rows": {"tratt.csv": len(funnel), "nationella_figurer.csv": len(figures)},
+                    "files": {
+                        name: {"bytes": len(data), "sha256": sha256_hex(data)}
+                        for name, data in files.items()
+                    },
+                    "notes": list(notes),
+                }
+            )
+        }
 
     directory, reused = write_version(root / round_id, files, extra=manifest)
     log.info("statistics of round %s: %s (%s cells withheld)", round_id, directory, withheld)

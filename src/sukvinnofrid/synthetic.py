@@ -45,8 +45,8 @@ from sukvinnofrid.catalogue import load_catalogue, risk_column
 from sukvinnofrid.readers import round_close
 
 __all__ = [
-    "DEFECTS",
     "DEFAULT_FORMAT",
+    "DEFECTS",
     "FORMATS",
     "SHEET_NAME",
     "Defect",
@@ -136,7 +136,6 @@ class GeneratedFile:
 # --------------------------------------------------------------------------------------------
 
 
-
 def file_name(kommun_kod: str, round_id: str, fmt: str = DEFAULT_FORMAT) -> str:
     return f"sukf_{kommun_kod}_{round_id}.{'xlsx' if fmt == 'xlsx' else 'csv'}"
 
@@ -215,8 +214,9 @@ def _accumulate(weights):
         yield total
 
 
-_AGE_GROUP = _Table([((18, 24), 0.12), ((25, 44), 0.64), ((45, 64), 0.21), ((65, 74), 0.025),
-                     ((75, 94), 0.005)])
+_AGE_GROUP = _Table(
+    [((18, 24), 0.12), ((25, 44), 0.64), ((45, 64), 0.21), ((65, 74), 0.025), ((75, 94), 0.005)]
+)
 _URSPRUNG = _Table([(1, 0.57), (2, 0.07), (3, 0.08), (4, 0.24), (5, 0.02), (None, 0.02)])
 _HRV = _Table([(1, 0.10), (2, 0.82), (3, 0.06), (None, 0.02)])
 _GRAD_HRV = _Table([(3, 0.37), (2, 0.45), (1, 0.15), (None, 0.03)])
@@ -226,13 +226,16 @@ _TYP = _Table([(1, 0.55), (2, 0.35), (3, 0.03), (None, 0.07)])
 _VERKSAMHET = _Table([(1, 0.55), (3, 0.25), (2, 0.15), (4, 0.05)])
 _INSTRUMENT_FIRST = _Table([(1, 0.495), (6, 0.435), (2, 0.025), (3, 0.025), (5, 0.025), (4, 0.005)])
 _N_SLOTS = _Table([(1, 0.55), (2, 0.30), (3, 0.11), (4, 0.03), (5, 0.007), (6, 0.003)])
-_INITIATIV_OTHER = _Table([(8, 0.25), (10, 0.22), (11, 0.12), (13, 0.14), (14, 0.10), (2, 0.04),
-                           (9, 0.05), (12, 0.08)])
-_SAMVERKAN_OTHER = _Table([(5, 0.30), (6, 0.20), (2, 0.12), (1, 0.14), (9, 0.08), (3, 0.04),
-                           (4, 0.02), (8, 0.10)])
+_INITIATIV_OTHER = _Table(
+    [(8, 0.25), (10, 0.22), (11, 0.12), (13, 0.14), (14, 0.10), (2, 0.04), (9, 0.05), (12, 0.08)]
+)
+_SAMVERKAN_OTHER = _Table(
+    [(5, 0.30), (6, 0.20), (2, 0.12), (1, 0.14), (9, 0.08), (3, 0.04), (4, 0.02), (8, 0.10)]
+)
 # avslutsorsak among closed cases, by whether the case had an insats
-_AVSLUT_INSATS = _Table([(1, 0.41), (2, 0.009), (3, 0.28), (4, 0.15), (5, 0.05), (6, 0.006),
-                         (7, 0.08)])
+_AVSLUT_INSATS = _Table(
+    [(1, 0.41), (2, 0.009), (3, 0.28), (4, 0.15), (5, 0.05), (6, 0.006), (7, 0.08)]
+)
 _AVSLUT_NO_INSATS = _Table([(2, 0.35), (3, 0.35), (4, 0.20), (5, 0.03), (7, 0.07)])
 # case duration buckets (days from v5 to v256), by avslutsorsak
 # (diagram 16: many under three months, half as many three to six, some over a year; diagram
@@ -261,8 +264,23 @@ _V212 = _Table([(5, 0.28), (4, 0.32), (3, 0.10), (2, 0.035), (1, 0.015), (6, 0.2
 # insatser (v118) among the cases with an insats (diagram 9, N = 2 623: stödsamtal 63 %,
 # rådgivning 52 %, genomgång av säkerhet 28 %, skyddat boende 21 %, praktiskt stöd 18 %, boende
 # at least 27 %; 2.4 per case), for the average case; modified per case (HRV, risk, age)
-_INSATS_BASE = {4: 0.66, 3: 0.505, 7: 0.285, 10: 0.205, 1: 0.18, 2: 0.10, 8: 0.12, 5: 0.06,
-                6: 0.05, 9: 0.04, 11: 0.05, 13: 0.05, 14: 0.02, 19: 0.04, 12: 0.01}
+_INSATS_BASE = {
+    4: 0.66,
+    3: 0.505,
+    7: 0.285,
+    10: 0.205,
+    1: 0.18,
+    2: 0.10,
+    8: 0.12,
+    5: 0.06,
+    6: 0.05,
+    9: 0.04,
+    11: 0.05,
+    13: 0.05,
+    14: 0.02,
+    19: 0.04,
+    12: 0.01,
+}
 _INSATS_HRV_ONLY = {15: 0.20, 16: 0.04, 17: 0.03, 18: 0.10}
 # diagram 23: stödsamtal is the one insats HRV cases get less often (52 % against 66 %)
 _STODSAMTAL_HRV = 0.75
@@ -278,8 +296,12 @@ MISSING_REGISTRATIONS = {
 }
 
 _COMMENTS_GENERIC = (
-    "Se journalanteckning", "Uppgift från klienten", "Osäker uppgift",
-    "Enligt handläggarens bedömning", "Kompletteras senare", "Klienten vill inte svara",
+    "Se journalanteckning",
+    "Uppgift från klienten",
+    "Osäker uppgift",
+    "Enligt handläggarens bedömning",
+    "Kompletteras senare",
+    "Klienten vill inte svara",
     "Tolk användes vid samtalet",
 )
 _COMMENTS = {
@@ -297,8 +319,13 @@ _COMMENTS = {
     192: ("Målet delvis uppnått enligt klienten", "Svårt att bedöma"),
     257: ("Klienten flyttade till annan kommun", "Ärendet överfört till annan enhet"),
     206: ("Bemötandet", "Att bli trodd", "Snabb hjälp med boende"),
-    217: ("Kortare väntetid", "Mer information om rättsprocessen", "Fler samtal",
-          "Samtal på kvällstid", "Bättre information om skyddat boende"),
+    217: (
+        "Kortare väntetid",
+        "Mer information om rättsprocessen",
+        "Fler samtal",
+        "Samtal på kvällstid",
+        "Bättre information om skyddat boende",
+    ),
 }
 _COMMENT_RATE = 0.01
 
@@ -312,8 +339,18 @@ _LETTERS = "ABCDEFGHIJKLMNOPRSTUVY"
 
 
 class _Case:
-    __slots__ = ("v5", "v4", "base", "insats_date", "under", "close_date", "closed",
-                 "survey_date", "survey", "risk")
+    __slots__ = (
+        "base",
+        "close_date",
+        "closed",
+        "insats_date",
+        "risk",
+        "survey",
+        "survey_date",
+        "under",
+        "v4",
+        "v5",
+    )
 
     def __init__(self) -> None:
         self.base: list[tuple[int, str]] = []
@@ -368,8 +405,9 @@ def _comment(rng: random.Random, suv: int) -> str:
     return rng.choice(_COMMENTS_GENERIC)
 
 
-def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date, end: dt.date,
-               taken: set[str]) -> _Case:
+def _make_case(
+    rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date, end: dt.date, taken: set[str]
+) -> _Case:
     case = _Case()
     base = case.base
     add = base.append
@@ -421,8 +459,11 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
 
     # barnets behov (41)
     if rng.random() < 0.45:
-        chosen = [c for c, p in ((5, 0.4), (6, 0.35), (4, 0.35), (1, 0.25), (3, 0.2), (2, 0.2),
-                                 (7, 0.05)) if rng.random() < p] or [5]
+        chosen = [
+            c
+            for c, p in ((5, 0.4), (6, 0.35), (4, 0.35), (1, 0.25), (3, 0.2), (2, 0.2), (7, 0.05))
+            if rng.random() < p
+        ] or [5]
         for c in chosen:
             add((lay.choice(41, c), "1"))
         maybe_comment(base, 41)
@@ -586,8 +627,11 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
     missing = rng.random()
     if missing >= MISSING_REGISTRATIONS["datum_avslut"]:
         closed.append((lay.i(256), close_date.isoformat()))
-    if not (MISSING_REGISTRATIONS["datum_avslut"] <= missing
-            < MISSING_REGISTRATIONS["datum_avslut"] + MISSING_REGISTRATIONS["avslutsorsak"]):
+    if not (
+        MISSING_REGISTRATIONS["datum_avslut"]
+        <= missing
+        < MISSING_REGISTRATIONS["datum_avslut"] + MISSING_REGISTRATIONS["avslutsorsak"]
+    ):
         closed.append((lay.i(257), str(reason)))
     maybe_comment(closed, 257, 0.2 if reason in (5, 7) else 0.01)
     if has_insats:
@@ -604,7 +648,8 @@ def _make_case(rng: random.Random, lay: _Layout, kommun: _Kommun, start: dt.date
     if rng.random() < (0.62 if v192 == 1 else 0.235):
         survey = case.survey
         case.survey_date = close_date + dt.timedelta(
-            days=0 if rng.random() < 0.6 else rng.randint(1, 21))
+            days=0 if rng.random() < 0.6 else rng.randint(1, 21)
+        )
         v202 = (_V202_TOP if v192 == 1 else _V202_OTHER).draw(rng)
         survey.append((lay.i(202), str(v202)))
         if v202 in (1, 2):
@@ -630,8 +675,9 @@ def _poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
-def _kommun_cases(seed: int, lay: _Layout, kommun: str, n: int, start: dt.date,
-                  end: dt.date) -> list[_Case]:
+def _kommun_cases(
+    seed: int, lay: _Layout, kommun: str, n: int, start: dt.date, end: dt.date
+) -> list[_Case]:
     profile = _Kommun(seed, kommun)
     taken: set[str] = set()
     cases = [
@@ -668,8 +714,14 @@ def _fake_personnummer(rng: random.Random, long: bool = False) -> str:
 class _Injector:
     """Injects named defects into one file's rows; records where."""
 
-    def __init__(self, rng: random.Random, header: list[str], rows: list[list[str]],
-                 kommun: str, close: dt.date) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        header: list[str],
+        rows: list[list[str]],
+        kommun: str,
+        close: dt.date,
+    ) -> None:
         self.rng, self.header, self.rows = rng, header, rows
         self.kommun, self.close = kommun, close
         self.found: list[Defect] = []
@@ -690,9 +742,11 @@ class _Injector:
 
     def pick(self, predicate=lambda r: True) -> int:
         rows = range(len(self.rows))
-        for pool in ([r for r in rows if r not in self.used and predicate(r)],
-                     [r for r in rows if r not in self.used],
-                     list(rows)):
+        for pool in (
+            [r for r in rows if r not in self.used and predicate(r)],
+            [r for r in rows if r not in self.used],
+            list(rows),
+        ):
             if pool:
                 r = self.rng.choice(pool)
                 self.used.add(r)
@@ -707,12 +761,16 @@ class _Injector:
 
     def insats(self, r: int) -> bool:
         return self.get(r, 117) != "" and any(
-            self.rows[r][self.ix[c]] == "1" for c in self.lay.choice_columns(118))
+            self.rows[r][self.ix[c]] == "1" for c in self.lay.choice_columns(118)
+        )
 
     def n_slots(self, r: int) -> int:
         row = self.rows[r]
-        return sum(1 for s in range(1, self.lay.slots + 1)
-                   if row[self.ix[risk_column(s, "tidpunkt")]] != "")
+        return sum(
+            1
+            for s in range(1, self.lay.slots + 1)
+            if row[self.ix[risk_column(s, "tidpunkt")]] != ""
+        )
 
     def clear(self, r: int, suvs: Sequence[int]) -> None:
         row = self.rows[r]
@@ -752,7 +810,8 @@ class _Injector:
         r = self.pick()
         column = self.lay.comment_name(49)
         self.rows[r][self.ix[column]] = (
-            f"Klientens personnummer {_fake_personnummer(self.rng, long=True)} enligt journal")
+            f"Klientens personnummer {_fake_personnummer(self.rng, long=True)} enligt journal"
+        )
         self.note(name, r, column)
 
     def _d_formula_injection(self, name):
@@ -925,8 +984,10 @@ class _Injector:
         column = self.lay.col[5]
         for d in self.found:
             if d.column == column:
-                raise ValueError(f"defect {d.name} needs column {column}: cannot combine with "
-                                 f"missing_required_column")
+                raise ValueError(
+                    f"defect {d.name} needs column {column}: cannot combine with "
+                    f"missing_required_column"
+                )
         k = self.header.index(column)
         del self.header[k]
         for row in self.rows:
@@ -944,11 +1005,18 @@ _ROW_LEVEL_LAST = ("duplicate_case_key",)
 _STRUCTURE = ("missing_required_column", "unknown_extra_column")
 
 
-def _inject(rng: random.Random, header: list[str], rows: list[list[str]], names: Sequence[str],
-            kommun: str, close: dt.date) -> list[Defect]:
+def _inject(
+    rng: random.Random,
+    header: list[str],
+    rows: list[list[str]],
+    names: Sequence[str],
+    kommun: str,
+    close: dt.date,
+) -> list[Defect]:
     injector = _Injector(rng, header, rows, kommun, close)
-    order = ([n for n in names if n not in _ROW_LEVEL_LAST + _STRUCTURE]
-             + [n for n in _ROW_LEVEL_LAST + _STRUCTURE if n in names])
+    order = [n for n in names if n not in _ROW_LEVEL_LAST + _STRUCTURE] + [
+        n for n in _ROW_LEVEL_LAST + _STRUCTURE if n in names
+    ]
     for name in order:
         if name in _ROW_LEVEL_LAST + _STRUCTURE:
             getattr(injector, name)(name)
@@ -964,8 +1032,11 @@ def _inject(rng: random.Random, header: list[str], rows: list[list[str]], names:
 
 def _write_csv(path: Path, fmt: str, header: Sequence[str], rows, *, utf16: bool = False) -> None:
     delimiter = "," if fmt == "csv-comma-utf8-bom" else ";"
-    encoding = {"csv-semicolon-utf8": "utf-8", "csv-comma-utf8-bom": "utf-8-sig",
-                "csv-semicolon-cp1252": "cp1252"}[fmt]
+    encoding = {
+        "csv-semicolon-utf8": "utf-8",
+        "csv-comma-utf8-bom": "utf-8-sig",
+        "csv-semicolon-cp1252": "cp1252",
+    }[fmt]
     if utf16:
         encoding = "utf-16"
     with open(path, "w", encoding=encoding, newline="") as handle:
@@ -1052,8 +1123,9 @@ def generate_round_files(
             raise ValueError(f"unknown defects {unknown}; known: {sorted(DEFECTS)}")
         whole = [n for n in names if n in _WHOLE_FILE_CONTENT]
         if whole and len(names) > 1:
-            raise ValueError(f"{whole[0]} cannot be combined with other defects ({kommun}, "
-                             f"{round_id})")
+            raise ValueError(
+                f"{whole[0]} cannot be combined with other defects ({kommun}, {round_id})"
+            )
         if "utf16" in names and formats.get(kommun, DEFAULT_FORMAT) == "xlsx":
             raise ValueError(f"utf16 applies to CSV files, {kommun} is written as xlsx")
 
@@ -1062,8 +1134,11 @@ def generate_round_files(
     end = closes[-1]
     generated: list[GeneratedFile] = []
     for kommun in kommuner:
-        n = (cases_per_kommun.get(kommun, 0) if isinstance(cases_per_kommun, Mapping)
-             else cases_per_kommun)
+        n = (
+            cases_per_kommun.get(kommun, 0)
+            if isinstance(cases_per_kommun, Mapping)
+            else cases_per_kommun
+        )
         fmt = formats.get(kommun, DEFAULT_FORMAT)
         cases = _kommun_cases(seed, lay, kommun, n, start, end)
         for round_id, close in zip(rounds, closes):
@@ -1075,14 +1150,20 @@ def generate_round_files(
             found: list[Defect] = []
             if "empty_file" in names:
                 path.write_bytes(b"")
-                generated.append(GeneratedFile(path, kommun, round_id, 0, fmt,
-                                               (Defect("empty_file", None, None),)))
+                generated.append(
+                    GeneratedFile(
+                        path, kommun, round_id, 0, fmt, (Defect("empty_file", None, None),)
+                    )
+                )
                 continue
             if "binary_junk" in names:
                 junk = random.Random(f"{seed}:junk:{kommun}:{round_id}")
                 path.write_bytes(b"\x00\x9f\x92\x96" + junk.randbytes(4092))
-                generated.append(GeneratedFile(path, kommun, round_id, 0, fmt,
-                                               (Defect("binary_junk", None, None),)))
+                generated.append(
+                    GeneratedFile(
+                        path, kommun, round_id, 0, fmt, (Defect("binary_junk", None, None),)
+                    )
+                )
                 continue
             if "header_only" in names:
                 rows, count = [], 0

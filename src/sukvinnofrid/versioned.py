@@ -47,8 +47,9 @@ def code_digest() -> str:
 
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted([*package.rglob("*.py"), *package.rglob("*.yaml"),
-                        *reference_dir().glob("*.csv")]):
+    for path in sorted(
+        [*package.rglob("*.py"), *package.rglob("*.yaml"), *reference_dir().glob("*.csv")]
+    ):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -138,8 +139,9 @@ def _write_new(round_dir: Path, number: int, files: dict[str, bytes]) -> Path:
         raise
 
 
-def write_version(round_dir: Path, files: dict[str, bytes],
-                  extra: Callable[[], dict[str, bytes]] = dict) -> tuple[Path, bool]:
+def write_version(
+    round_dir: Path, files: dict[str, bytes], extra: Callable[[], dict[str, bytes]] = dict
+) -> tuple[Path, bool]:
     """Publish `files` as the next version of `round_dir`, or reuse the latest version when its
     files are byte-identical; returns (directory, reused). `extra` makes the describing files
     (e.g. the manifest) of a new version; a `published_at.txt` with the UTC time is added."""
@@ -151,5 +153,6 @@ def write_version(round_dir: Path, files: dict[str, bytes],
             return existing[-1][1], True
         published_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "\n"
         number = existing[-1][0] + 1 if existing else 1
-        return _write_new(round_dir, number, {**files, **extra(),
-                                              PUBLISHED_AT: published_at.encode("ascii")}), False
+        return _write_new(
+            round_dir, number, {**files, **extra(), PUBLISHED_AT: published_at.encode("ascii")}
+        ), False

@@ -73,9 +73,12 @@ def stage_engine(stage: str) -> Engine:
 def connection_parts(url: URL | None = None) -> dict[str, str]:
     """Host, port, user, password and database of the warehouse (host may be a socket dir)."""
     url = url or warehouse_url()
-    host = url.host or parse_qs(urlsplit(url.render_as_string(hide_password=False)).query).get(
-        "host", ["localhost"]
-    )[0]
+    host = (
+        url.host
+        or parse_qs(urlsplit(url.render_as_string(hide_password=False)).query).get(
+            "host", ["localhost"]
+        )[0]
+    )
     return {
         "host": host,
         "port": str(url.port or 5432),
@@ -238,9 +241,14 @@ def ensure_schema(eng: Engine | None = None) -> None:
     with eng.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(74657)"))
         conn.exec_driver_sql(DDL.replace("{columns}", _raw_columns_sql()))
-        existing = set(conn.execute(sa.text(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'raw' AND table_name = 'case_records'")).scalars())
+        existing = set(
+            conn.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'raw' AND table_name = 'case_records'"
+                )
+            ).scalars()
+        )
         # Only what is missing: each ALTER TABLE locks the table against concurrent landings.
         for name in load_catalogue().column_names:
             if name not in existing:
@@ -274,10 +282,16 @@ def ensure_available(url: URL | None = None, attempts: int = 4, delay: float = 2
             return
         except Exception as exc:  # connection refused, server starting, socket gone …
             last_error = exc
-            log.warning("warehouse not reachable (attempt %s of %s): %s", attempt, attempts,
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning(
+                "warehouse not reachable (attempt %s of %s): %s",
+                attempt,
+                attempts,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
             if attempt < attempts:
                 time.sleep(delay * 2 ** (attempt - 1))
     where = url.render_as_string(hide_password=True)
-    raise WarehouseUnavailable(f"the warehouse {where} is unreachable after {attempts} attempts: "
-                               f"{str(last_error).splitlines()[0] if last_error else ''}")
+    raise WarehouseUnavailable(
+        f"the warehouse {where} is unreachable after {attempts} attempts: "
+        f"{str(last_error).splitlines()[0] if last_error else ''}"
+    )

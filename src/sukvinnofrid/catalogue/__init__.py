@@ -130,8 +130,22 @@ def _variable_columns(variable: Variable) -> list[Column]:
 
 
 def _parse(entry: dict) -> Variable:
-    known = {"suv", "key", "name", "question", "phase", "type", "required", "codes", "comment",
-             "project", "identifier", "min", "max", "out_of_scope_below"}
+    known = {
+        "suv",
+        "key",
+        "name",
+        "question",
+        "phase",
+        "type",
+        "required",
+        "codes",
+        "comment",
+        "project",
+        "identifier",
+        "min",
+        "max",
+        "out_of_scope_below",
+    }
     variable = Variable(
         suv=entry["suv"],
         key=entry["key"],
@@ -164,8 +178,9 @@ def load_catalogue() -> Catalogue:
     document = yaml.safe_load(text)
     variables = tuple(_parse(entry) for entry in document["variables"])
     phases = {key: entry["name"] for key, entry in document["phases"].items()}
-    triggers = {key: tuple(entry.get("reached_when_any") or ())
-                for key, entry in document["phases"].items()}
+    triggers = {
+        key: tuple(entry.get("reached_when_any") or ()) for key, entry in document["phases"].items()
+    }
     keys = {v.key for v in variables}
     for variable in variables:
         if variable.phase not in phases:
@@ -175,5 +190,9 @@ def load_catalogue() -> Catalogue:
     unknown = {key for keys_ in triggers.values() for key in keys_} - keys
     if unknown:
         raise ValueError(f"phase triggers name unknown variables: {sorted(unknown)}")
-    return Catalogue(variables=variables, phases=phases, phase_triggers=triggers,
-                     earliest_date=str(document["earliest_date"]))
+    return Catalogue(
+        variables=variables,
+        phases=phases,
+        phase_triggers=triggers,
+        earliest_date=str(document["earliest_date"]),
+    )

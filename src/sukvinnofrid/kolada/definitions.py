@@ -103,10 +103,14 @@ def load_definitions(path: Path | None = None) -> Definitions:
     if not isinstance(withheld_status, str) or not withheld_status:
         raise DefinitionError("settings.withheld_status must be a non-empty text")
     not_covered_status = raw_settings.get("not_covered_status", "-")
-    if not isinstance(not_covered_status, str) or not not_covered_status \
-            or not_covered_status == withheld_status:
-        raise DefinitionError("settings.not_covered_status must be a non-empty text other than "
-                              "withheld_status")
+    if (
+        not isinstance(not_covered_status, str)
+        or not not_covered_status
+        or not_covered_status == withheld_status
+    ):
+        raise DefinitionError(
+            "settings.not_covered_status must be a non-empty text other than withheld_status"
+        )
     decimals = raw_settings.get("decimals", 1)
     if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 6:
         raise DefinitionError(f"settings.decimals must be an integer 0..6, got {decimals!r}")
@@ -132,17 +136,23 @@ def load_definitions(path: Path | None = None) -> Definitions:
         if not isinstance(kpi_id, str) or not _KPI_ID.match(kpi_id):
             raise DefinitionError(f"{where}: id {kpi_id!r} is not a Kolada KPI id (e.g. U30750)")
         genders = tuple(entry["published_genders"] or ())
-        if not genders or any(g not in GENDERS for g in genders) or len(set(genders)) != len(genders):
-            raise DefinitionError(f"{where}: published_genders must be a non-empty subset of T, K, M")
+        if (
+            not genders
+            or any(g not in GENDERS for g in genders)
+            or len(set(genders)) != len(genders)
+        ):
+            raise DefinitionError(
+                f"{where}: published_genders must be a non-empty subset of T, K, M"
+            )
         if entry["is_divided_by_gender"] != (genders != ("T",)):
             raise DefinitionError(
                 f"{where}: is_divided_by_gender must be true exactly when K or M is published"
             )
         catalogue = {field: entry[field] for field in CATALOGUE_FIELDS}
         catalogue["title"] = _clean_text(entry["title"], f"{where}.title")
-        catalogue["description"] = _clean_text(entry["description"], f"{where}.description").replace(
-            "{min_count}", str(min_count)
-        )
+        catalogue["description"] = _clean_text(
+            entry["description"], f"{where}.description"
+        ).replace("{min_count}", str(min_count))
         catalogue["publ_period"] = str(entry["publ_period"])
         for field in ("is_divided_by_gender", "has_ou_data"):
             if not isinstance(entry[field], bool):

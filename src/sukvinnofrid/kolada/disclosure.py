@@ -98,8 +98,9 @@ def round_value(value: Decimal | float, decimals: int) -> float:
     return float(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
-def _relations(group: list[Cell], published: set[str],
-               aggregate_levels: Sequence[str]) -> list[Relation]:
+def _relations(
+    group: list[Cell], published: set[str], aggregate_levels: Sequence[str]
+) -> list[Relation]:
     """The relations of one KPI and year, in checking order (see the module docstring)."""
     relations: list[Relation] = []
     by_unit: dict[tuple[str, str], dict[str, Cell]] = defaultdict(dict)
@@ -108,8 +109,13 @@ def _relations(group: list[Cell], published: set[str],
     for (kommun, ou), triple in sorted(by_unit.items()):
         if set(triple) == set(GENDER_ORDER):
             unit = f"stadsdel {ou}" if ou else f"kommun {kommun}"
-            relations.append(Relation(tuple(triple[g].key for g in GENDER_ORDER),
-                                      SECONDARY_GENDER, f"{unit} T = K + M"))
+            relations.append(
+                Relation(
+                    tuple(triple[g].key for g in GENDER_ORDER),
+                    SECONDARY_GENDER,
+                    f"{unit} T = K + M",
+                )
+            )
     for gender in GENDER_ORDER:
         by_kommun: dict[str, list[Cell]] = defaultdict(list)
         for cell in group:
@@ -117,9 +123,13 @@ def _relations(group: list[Cell], published: set[str],
                 by_kommun[cell.kommun].append(cell)
         for kommun, cells in sorted(by_kommun.items()):
             if any(c.by_stadsdel for c in cells) and any(c.ou for c in cells):
-                relations.append(Relation(tuple(c.key for c in sorted(cells, key=lambda c: c.ou)),
-                                          SECONDARY_OU,
-                                          f"kommun {kommun} medel av stadsdelar, gender {gender}"))
+                relations.append(
+                    Relation(
+                        tuple(c.key for c in sorted(cells, key=lambda c: c.ou)),
+                        SECONDARY_OU,
+                        f"kommun {kommun} medel av stadsdelar, gender {gender}",
+                    )
+                )
     for level, reason in (("lan", SECONDARY_LAN), ("riket", SECONDARY_RIKET)):
         if level not in aggregate_levels:
             continue
@@ -131,8 +141,11 @@ def _relations(group: list[Cell], published: set[str],
                 if cell.gender == gender and not cell.ou:
                     members[cell.lan_code if level == "lan" else "riket"].append(cell)
             for name, cells in sorted(members.items()):
-                label = (f"län {name} total, gender {gender}" if level == "lan"
-                         else f"riket total, gender {gender}")
+                label = (
+                    f"län {name} total, gender {gender}"
+                    if level == "lan"
+                    else f"riket total, gender {gender}"
+                )
                 relations.append(Relation(tuple(c.key for c in cells), reason, label))
     return relations
 
@@ -175,18 +188,26 @@ def apply_disclosure(
     for (kpi, year), group in sorted(groups.items()):
         counts = {cell.key: cell.case_count for cell in group}
         result = protect(
-            counts, _relations(group, published, aggregate_levels), min_count=min_count,
+            counts,
+            _relations(group, published, aggregate_levels),
+            min_count=min_count,
             published=lambda key: key[4] in published,
-            order=lambda key: (counts[key] == 0, counts[key], key[2], key[3],
-                               GENDER_ORDER.index(key[4])),
+            order=lambda key: (
+                counts[key] == 0,
+                counts[key],
+                key[2],
+                key[3],
+                GENDER_ORDER.index(key[4]),
+            ),
             primary_detail=lambda key: f"case_count {counts[key]} < {min_count}",
         )
         reasons.update(result.withheld)
         notes.extend(sorted(f"{kpi} {year} {note}" for note in result.notes))
 
     decisions = []
-    for cell in sorted(by_key.values(),
-                       key=lambda c: (c.kpi, c.year, c.kommun, c.ou, GENDER_ORDER.index(c.gender))):
+    for cell in sorted(
+        by_key.values(), key=lambda c: (c.kpi, c.year, c.kommun, c.ou, GENDER_ORDER.index(c.gender))
+    ):
         if cell.gender not in published:
             decisions.append(CellDecision(cell, False, None, "", NOT_PUBLISHED_GENDER))
         elif not cell.covered:
@@ -197,5 +218,7 @@ def apply_disclosure(
         else:
             if cell.value is None:
                 raise ValueError(f"published cell {cell.key} has no value")
-            decisions.append(CellDecision(cell, True, round_value(cell.value, decimals), "", PUBLISHED))
+            decisions.append(
+                CellDecision(cell, True, round_value(cell.value, decimals), "", PUBLISHED)
+            )
     return DisclosureResult(decisions=tuple(decisions), notes=tuple(notes))

@@ -38,8 +38,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .. import __version__
-from .. import reference
+from .. import __version__, reference
 from ..config import get_settings
 from ..readers import ROUND_ID, round_close
 from ..reference import Kommun, read_kommuner
@@ -95,7 +94,7 @@ class MissingPopulationError(PublicationError):
 
     def __init__(self, missing: Iterable[MissingPopulation]):
         self.missing = tuple(missing)
-        listed = "; ".join(str(m) for m in self.missing[:self.SHOWN])
+        listed = "; ".join(str(m) for m in self.missing[: self.SHOWN])
         more = len(self.missing) - self.SHOWN
         years = sorted({m.year for m in self.missing})
         super().__init__(
@@ -157,11 +156,18 @@ def read_mart(engine: Engine, round_id: str) -> list[MartRow]:
             {"round": round_id},
         )
         rows = [MartRow(*row) for row in result]
-        if not rows and not conn.execute(sa.text(
-                "SELECT EXISTS (SELECT 1 FROM marts.fct_case_funnel WHERE round_id = :round)"),
-                {"round": round_id}).scalar():
+        if (
+            not rows
+            and not conn.execute(
+                sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM marts.fct_case_funnel WHERE round_id = :round)"
+                ),
+                {"round": round_id},
+            ).scalar()
+        ):
             raise PublicationError(
-                f"Omgång {round_id} har inga godkända uppladdningar: det finns inget att publicera.")
+                f"Omgång {round_id} har inga godkända uppladdningar: det finns inget att publicera."
+            )
         return rows
 
 
@@ -171,7 +177,8 @@ def check_round_closed(round_id: str, today: dt.date | None = None) -> None:
     today = today or get_settings().today
     if close >= today:
         raise PublicationError(
-            f"Omgång {round_id} stänger {close.isoformat()} och kan inte publiceras förrän efter det.")
+            f"Omgång {round_id} stänger {close.isoformat()} och kan inte publiceras förrän efter det."
+        )
 
 
 def last_complete_year(round_id: str) -> int:
@@ -223,8 +230,9 @@ def render_data(decisions: Iterable[CellDecision], ou: bool = False) -> list[dic
 
 
 def _envelope(values: list[dict]) -> bytes:
-    return json_bytes({"count": len(values), "next_url": None, "previous_url": None,
-                        "values": values})
+    return json_bytes(
+        {"count": len(values), "next_url": None, "previous_url": None, "values": values}
+    )
 
 
 def _flat_csv(values: list[dict], columns: tuple[str, ...]) -> bytes:
@@ -235,13 +243,25 @@ def _flat_csv(values: list[dict], columns: tuple[str, ...]) -> bytes:
     for item in values:
         for v in item["values"]:
             # statuses are our own markers ('..', '-'), not data: no formula neutralising
-            writer.writerow([csv_safe(item["kpi"]), csv_safe(item[unit]), str(item["period"]),
-                             csv_safe(v["gender"]), _value_text(v["value"]), v["status"]])
+            writer.writerow(
+                [
+                    csv_safe(item["kpi"]),
+                    csv_safe(item[unit]),
+                    str(item["period"]),
+                    csv_safe(v["gender"]),
+                    _value_text(v["value"]),
+                    v["status"],
+                ]
+            )
     return buf.getvalue().encode("utf-8")
 
 
-def render_files(values: list[dict], ou_values: list[dict], kpis: Iterable[KpiDefinition],
-                 descriptions: dict[str, str] | None = None) -> dict[str, bytes]:
+def render_files(
+    values: list[dict],
+    ou_values: list[dict],
+    kpis: Iterable[KpiDefinition],
+    descriptions: dict[str, str] | None = None,
+) -> dict[str, bytes]:
     """The data files; `descriptions` fills placeholders of the KPI descriptions."""
     catalogue = []
     for kpi in kpis:
@@ -288,8 +308,13 @@ def render_manifest(
 ) -> bytes:
     out = [d for d in decisions if d.in_output]
     withheld = {reason: sum(1 for d in out if d.reason == reason) for reason in WITHHELD_REASONS}
-    ou_status = sorted({sd.kolada_ou_id_status for sd in reference.stadsdelar().values()
-                        if sd.kolada_ou_id in {item["ou"] for item in ou_values}})
+    ou_status = sorted(
+        {
+            sd.kolada_ou_id_status
+            for sd in reference.stadsdelar().values()
+            if sd.kolada_ou_id in {item["ou"] for item in ou_values}
+        }
+    )
     manifest = {
         "round": round_id,
         "code": {"package": "sukvinnofrid", "version": __version__, "git_commit": git_commit()},
@@ -311,7 +336,10 @@ def render_manifest(
             "cells_not_covered": sum(1 for d in out if d.reason == NOT_COVERED),
             "withheld_by_reason": withheld,
         },
-        "files": {name: {"bytes": len(files[name]), "sha256": sha256_hex(files[name])} for name in DATA_FILES},
+        "files": {
+            name: {"bytes": len(files[name]), "sha256": sha256_hex(files[name])}
+            for name in DATA_FILES
+        },
         "notes": list(notes),
     }
     return json_bytes(manifest)
@@ -330,7 +358,9 @@ def build_cells(
     """Check the mart rows against definitions and reference data; cells per KPI id."""
     by_figure = definitions.by_figure()
     max_year = last_complete_year(round_id) if definitions.settings.complete_years_only else None
-    ou_names = {sd.kolada_ou_id: sd.namn for sd in reference.stadsdelar().values() if sd.kolada_ou_id}
+    ou_names = {
+        sd.kolada_ou_id: sd.namn for sd in reference.stadsdelar().values() if sd.kolada_ou_id
+    }
     cells: dict[str, list[Cell]] = defaultdict(list)
     unknown: set[str] = set()
     missing: dict[tuple[str, int, str], list[str]] = defaultdict(list)
@@ -350,8 +380,14 @@ def build_cells(
         ou = row.kolada_id if row.area_type == "ou" else ""
         unit = ou or kod
         names[unit] = ou_names.get(ou) if ou else (kommuner[kod].namn if kommuner else None)
-        if row.covered and row.gender in kpi.published_genders and (
-            row.population_18plus is None or row.population_18plus <= 0 or row.value_per_10000 is None
+        if (
+            row.covered
+            and row.gender in kpi.published_genders
+            and (
+                row.population_18plus is None
+                or row.population_18plus <= 0
+                or row.value_per_10000 is None
+            )
         ):
             missing[(unit, row.year, row.gender)].append(kpi.id)
         cells[kpi.id].append(
@@ -369,7 +405,9 @@ def build_cells(
             )
         )
     if skipped_figures:
-        log.warning("mart figures without a KPI definition, not published: %s", sorted(skipped_figures))
+        log.warning(
+            "mart figures without a KPI definition, not published: %s", sorted(skipped_figures)
+        )
     if unknown:
         raise ReferenceDataError(
             f"Kommunkoder i {MART_TABLE} som inte finns i referenslistan över kommuner: "
@@ -395,11 +433,15 @@ def population_note(sources: set[str]) -> tuple[str, bool]:
     """The published statement of where the population comes from, and whether it makes the
     publication preliminary (any approximation behind a published value)."""
     preliminary = "approximation" in sources
-    text = ("Befolkningen 18 år och äldre är SCB:s folkmängd 31 december (tabell BE0101N1) per "
-            "kommun; för stadsdelar i Stockholm och Göteborg städernas egen statistik.")
+    text = (
+        "Befolkningen 18 år och äldre är SCB:s folkmängd 31 december (tabell BE0101N1) per "
+        "kommun; för stadsdelar i Stockholm och Göteborg städernas egen statistik."
+    )
     if preliminary:
-        text = ("PRELIMINÄRA VÄRDEN: befolkningen 18 år och äldre är en uppskattning, inte SCB:s "
-                "folkmängd, och värdena ändras när SCB:s siffror läses in.")
+        text = (
+            "PRELIMINÄRA VÄRDEN: befolkningen 18 år och äldre är en uppskattning, inte SCB:s "
+            "folkmängd, och värdena ändras när SCB:s siffror läses in."
+        )
     return text, preliminary
 
 
@@ -468,27 +510,50 @@ def publish(
     decisions_t = tuple(decisions)
     notes_t = tuple(notes)
     by_figure = definitions.by_figure()
-    sources = {row.population_source or "approximation" for row in rows
-               if row.covered and row.figure in by_figure
-               and row.gender in by_figure[row.figure].published_genders}
+    sources = {
+        row.population_source or "approximation"
+        for row in rows
+        if row.covered
+        and row.figure in by_figure
+        and row.gender in by_figure[row.figure].published_genders
+    }
     population_text, preliminary = population_note(sources)
     if preliminary and not allow_approximate_population:
         raise PublicationError(
             "Befolkningsuppgifterna är uppskattningar, inte SCB:s siffror: kör "
             "`sukvinnofrid refresh-population` där SCB kan nås, eller publicera preliminärt med "
-            "SUKF_ALLOW_APPROXIMATE_POPULATION=1.")
+            "SUKF_ALLOW_APPROXIMATE_POPULATION=1."
+        )
     values = render_data(decisions_t)
     ou_values = render_data(decisions_t, ou=True)
-    files = render_files(values, ou_values, definitions.kpis,
-                         descriptions={"{population_source}": population_text,
-                                       "{suppression_rule}": suppression_rule(settings)})
+    files = render_files(
+        values,
+        ou_values,
+        definitions.kpis,
+        descriptions={
+            "{population_source}": population_text,
+            "{suppression_rule}": suppression_rule(settings),
+        },
+    )
 
     root = Path(output_dir) if output_dir is not None else get_settings().output / "kolada"
     directory, reused = write_version(
-        root / round_id, files,
-        extra=lambda: {MANIFEST: render_manifest(round_id, files, values, ou_values, decisions_t,
-                                                 definitions, notes_t, population_text,
-                                                 preliminary)})
+        root / round_id,
+        files,
+        extra=lambda: {
+            MANIFEST: render_manifest(
+                round_id,
+                files,
+                values,
+                ou_values,
+                decisions_t,
+                definitions,
+                notes_t,
+                population_text,
+                preliminary,
+            )
+        },
+    )
     for note in notes_t:
         log.warning("disclosure: %s", note)
     n_primary = sum(1 for d in decisions_t if d.reason == PRIMARY)

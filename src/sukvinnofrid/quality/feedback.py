@@ -28,8 +28,14 @@ from ..catalogue import load_catalogue
 from ..config import get_settings
 from ..formats import swedish_int, swedish_percent
 from ..intake import unknown_columns_in
-from .rules import (build_rules, is_missing, missing_variables,
-                    normalized_columns_sql, phase_reached, value_columns)
+from .rules import (
+    build_rules,
+    is_missing,
+    missing_variables,
+    normalized_columns_sql,
+    phase_reached,
+    value_columns,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_RANGES = 20
@@ -71,8 +77,13 @@ def html_escape(value: object) -> Markup:
 def environments(templates: Path) -> dict[str, jinja2.Environment]:
     """{'md': ..., 'html': ...}: the Jinja2 environment of each format's template. An unknown
     name in a template is an error (StrictUndefined), not an empty string."""
-    options = dict(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
-                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    options = dict(
+        loader=jinja2.FileSystemLoader(templates),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     formats = {
         "md": jinja2.Environment(autoescape=False, finalize=md_escape, **options),
         "html": jinja2.Environment(autoescape=True, finalize=html_escape, **options),
@@ -87,8 +98,7 @@ def render_report(context: dict, templates: Path | None = None) -> tuple[str, st
     package's)."""
     env = environments(templates or TEMPLATES)
     markdown = env["md"].get_template("feedback.md.j2").render(context)
-    return (markdown.rstrip() + "\n",
-            env["html"].get_template("feedback.html.j2").render(context))
+    return (markdown.rstrip() + "\n", env["html"].get_template("feedback.html.j2").render(context))
 
 
 def compress_rows(rows: list[int], limit: int = MAX_RANGES) -> str:
@@ -134,8 +144,9 @@ def _phase_columns() -> tuple[list[str], list[str], set[str]]:
         for variable in variables:
             needed.update(value_columns(variable, catalogue))
         reached = phase_reached(phase, catalogue)
-        missing = " + ".join(f"count(*) FILTER (WHERE {reached} AND {is_missing(v, catalogue)})"
-                             for v in variables)
+        missing = " + ".join(
+            f"count(*) FILTER (WHERE {reached} AND {is_missing(v, catalogue)})" for v in variables
+        )
         parts.append(f"({missing})::float, (count(*) FILTER (WHERE {reached}) * {len(variables)})")
         phases.append(phase)
     return phases, parts, needed
@@ -146,14 +157,17 @@ def _missing_shares(conn, where: str, params: dict, key: str) -> dict:
     the rows `r` (raw.case_records, with their upload `u`) matching `where`, per value of `key`
     (e.g. `r.upload_id`, `u.round_id`): {key value: {phase: share}}, in one query."""
     phases, parts, needed = _phase_columns()
-    sql = (f"SELECT b.key, {', '.join(parts)} FROM (SELECT {key} AS key, "
-           f"{normalized_columns_sql(sorted(needed))} FROM raw.case_records r "
-           f"JOIN raw.uploads u ON u.upload_id = r.upload_id WHERE {where}) b GROUP BY b.key")
+    sql = (
+        f"SELECT b.key, {', '.join(parts)} FROM (SELECT {key} AS key, "
+        f"{normalized_columns_sql(sorted(needed))} FROM raw.case_records r "
+        f"JOIN raw.uploads u ON u.upload_id = r.upload_id WHERE {where}) b GROUP BY b.key"
+    )
     shares = {}
     for key_value, *values in conn.execute(sa.text(sql), params):
         shares[key_value] = {
             phase: (values[2 * i] / values[2 * i + 1]) if values[2 * i + 1] else None
-            for i, phase in enumerate(phases)}
+            for i, phase in enumerate(phases)
+        }
     return shares
 
 
@@ -172,22 +186,32 @@ def _percent(share: float | None) -> str:
     return "–" if share is None else swedish_percent(share, decimals=1)
 
 
-def riket_missing_shares(round_ids: list[str],
-                         engine: Engine | None = None) -> dict[str, dict[str, float | None]]:
+def riket_missing_shares(
+    round_ids: list[str], engine: Engine | None = None
+) -> dict[str, dict[str, float | None]]:
     """Missing registrations per phase over every accepted upload of each round: the riket
     comparison of the reports (uploads are cumulative extracts, so one round at a time)."""
     with (engine or warehouse.engine()).connect() as conn:
-        found = _missing_shares(conn, f"u.status = 'accepted' AND u.round_id = ANY(:rounds) AND "
-                                f"{_NOT_REJECTED}", {"rounds": list(round_ids)}, key="u.round_id")
+        found = _missing_shares(
+            conn,
+            f"u.status = 'accepted' AND u.round_id = ANY(:rounds) AND {_NOT_REJECTED}",
+            {"rounds": list(round_ids)},
+            key="u.round_id",
+        )
     return {round_id: found.get(round_id) or _no_shares() for round_id in round_ids}
 
 
-def upload_missing_shares(upload_ids: list[int],
-                          engine: Engine | None = None) -> dict[int, dict[str, float | None]]:
+def upload_missing_shares(
+    upload_ids: list[int], engine: Engine | None = None
+) -> dict[int, dict[str, float | None]]:
     """Missing registrations per phase of each upload's usable rows."""
     with (engine or warehouse.engine()).connect() as conn:
-        found = _missing_shares(conn, f"r.upload_id = ANY(:ids) AND {_NOT_REJECTED}",
-                                {"ids": list(upload_ids)}, key="r.upload_id")
+        found = _missing_shares(
+            conn,
+            f"r.upload_id = ANY(:ids) AND {_NOT_REJECTED}",
+            {"ids": list(upload_ids)},
+            key="r.upload_id",
+        )
     return {upload_id: found.get(upload_id) or _no_shares() for upload_id in upload_ids}
 
 
@@ -195,49 +219,84 @@ def write_feedback_reports(upload_ids: list[int], engine: Engine | None = None) 
     """Write the reports of several uploads, with the shares of all of them queried at once."""
     eng = engine or warehouse.engine()
     with eng.connect() as conn:
-        round_of = dict(conn.execute(sa.text(
-            "SELECT upload_id, round_id FROM raw.uploads WHERE upload_id = ANY(:ids)"),
-            {"ids": list(upload_ids)}).all())
+        round_of = dict(
+            conn.execute(
+                sa.text("SELECT upload_id, round_id FROM raw.uploads WHERE upload_id = ANY(:ids)"),
+                {"ids": list(upload_ids)},
+            ).all()
+        )
     riket = riket_missing_shares(sorted(set(round_of.values())), eng)
     shares = upload_missing_shares(upload_ids, eng)
-    return [write_feedback(upload_id, eng, riket[round_of[upload_id]], shares[upload_id])
-            for upload_id in upload_ids]
+    return [
+        write_feedback(upload_id, eng, riket[round_of[upload_id]], shares[upload_id])
+        for upload_id in upload_ids
+    ]
 
 
-def write_feedback(upload_id: int, engine: Engine | None = None,
-                   riket_shares: dict[str, float | None] | None = None,
-                   upload_shares: dict[str, float | None] | None = None) -> Path:
+def write_feedback(
+    upload_id: int,
+    engine: Engine | None = None,
+    riket_shares: dict[str, float | None] | None = None,
+    upload_shares: dict[str, float | None] | None = None,
+) -> Path:
     """Write the feedback report of one upload; returns the Markdown path (HTML next to it).
     The shares (from `riket_missing_shares` and `upload_missing_shares`) are queried here
     when not given."""
     eng = engine or warehouse.engine()
     with eng.connect() as conn:
-        upload = conn.execute(sa.text(
-            "SELECT * FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
-        ).mappings().one_or_none()
+        upload = (
+            conn.execute(
+                sa.text("SELECT * FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
+            )
+            .mappings()
+            .one_or_none()
+        )
         if upload is None:
             raise LookupError(f"upload {upload_id} is not registered")
-        run = conn.execute(sa.text(
-            "SELECT * FROM quality.validation_runs WHERE upload_id = :u ORDER BY run_id DESC"
-            " LIMIT 1"), {"u": upload_id}).mappings().one_or_none()
+        run = (
+            conn.execute(
+                sa.text(
+                    "SELECT * FROM quality.validation_runs WHERE upload_id = :u ORDER BY run_id DESC"
+                    " LIMIT 1"
+                ),
+                {"u": upload_id},
+            )
+            .mappings()
+            .one_or_none()
+        )
         problems = []
         if run is not None:
-            problems = conn.execute(sa.text(
-                "SELECT e.rule_id, e.severity, e.unexpected_count, e.sample_rows,"
-                " e.example_values, (SELECT array_agg(f.source_row ORDER BY f.source_row)"
-                " FROM quality.row_findings f WHERE f.run_id = e.run_id"
-                " AND f.rule_id = e.rule_id) AS finding_rows"
-                " FROM quality.expectation_results e WHERE e.run_id = :r"
-                " AND e.unexpected_count > 0"), {"r": run["run_id"]}).mappings().all()
+            problems = (
+                conn.execute(
+                    sa.text(
+                        "SELECT e.rule_id, e.severity, e.unexpected_count, e.sample_rows,"
+                        " e.example_values, (SELECT array_agg(f.source_row ORDER BY f.source_row)"
+                        " FROM quality.row_findings f WHERE f.run_id = e.run_id"
+                        " AND f.rule_id = e.rule_id) AS finding_rows"
+                        " FROM quality.expectation_results e WHERE e.run_id = :r"
+                        " AND e.unexpected_count > 0"
+                    ),
+                    {"r": run["run_id"]},
+                )
+                .mappings()
+                .all()
+            )
         shares_upload = shares_riket = None
         if run is not None and run["rows_received"]:
-            shares_upload = (upload_shares if upload_shares is not None
-                             else upload_missing_shares([upload_id], eng)[upload_id])
-            shares_riket = (riket_shares if riket_shares is not None
-                            else riket_missing_shares([upload["round_id"]], eng)[upload["round_id"]])
+            shares_upload = (
+                upload_shares
+                if upload_shares is not None
+                else upload_missing_shares([upload_id], eng)[upload_id]
+            )
+            shares_riket = (
+                riket_shares
+                if riket_shares is not None
+                else riket_missing_shares([upload["round_id"]], eng)[upload["round_id"]]
+            )
 
-    markdown, page = render_report(report_context(upload, run, problems, shares_upload,
-                                                  shares_riket))
+    markdown, page = render_report(
+        report_context(upload, run, problems, shares_upload, shares_riket)
+    )
     md_path = report_path(upload_id, upload["kommun_kod"], upload["round_id"])
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(markdown, encoding="utf-8")
@@ -254,8 +313,10 @@ def report_context(upload, run, problems, shares_upload, shares_riket) -> dict:
     blocked = upload["status"] == "blocked" or run.get("outcome") == "blocked"
     received = run.get("rows_received") or 0
     rejected = run.get("rows_rejected") or 0
-    ordered = sorted(problems, key=lambda p: (SEVERITY_ORDER[p["severity"]],
-                                              rules.get(p["rule_id"], (10**6,))[0]))
+    ordered = sorted(
+        problems,
+        key=lambda p: (SEVERITY_ORDER[p["severity"]], rules.get(p["rule_id"], (10**6,))[0]),
+    )
     listed = []
     for problem in ordered:
         _, rule = rules.get(problem["rule_id"], (None, None))
@@ -263,41 +324,66 @@ def report_context(upload, run, problems, shares_upload, shares_riket) -> dict:
         shown = len(set(rows)) if rows else 0
         examples = [neutralise(v) for v in problem["example_values"] or ()]
         columns_missing = problem["rule_id"] == "structure.columns"
-        listed.append({
-            "severity": problem["severity"],
-            # None: the rule concerns the whole file (a rule of an older catalogue: its id)
-            "variables": (problem["rule_id"] if rule is None
-                          else ", ".join(catalogue.variable(s).label for s in rule.suvs) or None),
-            "rows": compress_rows(list(rows)) if rows else None,
-            "total": problem["unexpected_count"] if rows and problem["unexpected_count"] > shown
-            else None,
-            "message": rule.message if rule else "",
-            "hint": rule.hint if rule else "",
-            "missing_columns": examples if columns_missing else [],
-            "wrong_values": [] if columns_missing else examples,
-        })
+        listed.append(
+            {
+                "severity": problem["severity"],
+                # None: the rule concerns the whole file (a rule of an older catalogue: its id)
+                "variables": (
+                    problem["rule_id"]
+                    if rule is None
+                    else ", ".join(catalogue.variable(s).label for s in rule.suvs) or None
+                ),
+                "rows": compress_rows(list(rows)) if rows else None,
+                "total": problem["unexpected_count"]
+                if rows and problem["unexpected_count"] > shown
+                else None,
+                "message": rule.message if rule else "",
+                "hint": rule.hint if rule else "",
+                "missing_columns": examples if columns_missing else [],
+                "wrong_values": [] if columns_missing else examples,
+            }
+        )
     name = _reporting_unit_name(upload["kommun_kod"])
     return {
-        "kommun": (f"{neutralise(name)} ({neutralise(upload['kommun_kod'])})" if name
-                   else neutralise(upload["kommun_kod"])),
+        "kommun": (
+            f"{neutralise(name)} ({neutralise(upload['kommun_kod'])})"
+            if name
+            else neutralise(upload["kommun_kod"])
+        ),
         "round": neutralise(upload["round_id"]),
         "file": neutralise(upload["file_name"]),
-        "received": upload["received_at"].astimezone(ZoneInfo("Europe/Stockholm"))
+        "received": upload["received_at"]
+        .astimezone(ZoneInfo("Europe/Stockholm"))
         .strftime("%Y-%m-%d %H:%M"),
-        "outcome": ("pending" if upload["status"] == "landed" and not run
-                    else "blocked" if blocked else "accepted"),
+        "outcome": (
+            "pending"
+            if upload["status"] == "landed" and not run
+            else "blocked"
+            if blocked
+            else "accepted"
+        ),
         "gated": bool(run),
         "reason": neutralise(upload["status_reason"] or run.get("outcome_reason") or ""),
-        "rows": {"received": received, "counted": 0 if blocked else received - rejected,
-                 "rejected": rejected, "with_errors": run.get("rows_with_errors") or 0,
-                 "warned": run.get("rows_warned") or 0},
+        "rows": {
+            "received": received,
+            "counted": 0 if blocked else received - rejected,
+            "rejected": rejected,
+            "with_errors": run.get("rows_with_errors") or 0,
+            "warned": run.get("rows_warned") or 0,
+        },
         "superseded_by": upload["superseded_by"] if upload["status"] == "superseded" else None,
         "not_saved": neutralise(unknown_columns_in(upload["status_reason"])) or None,
         "problems": listed,
-        "phases": None if shares_upload is None else [
-            {"phase": catalogue.phases[phase], "upload": _percent(share),
-             "riket": _percent(shares_riket.get(phase))}
-            for phase, share in shares_upload.items()],
+        "phases": None
+        if shares_upload is None
+        else [
+            {
+                "phase": catalogue.phases[phase],
+                "upload": _percent(share),
+                "riket": _percent(shares_riket.get(phase)),
+            }
+            for phase, share in shares_upload.items()
+        ],
     }
 
 
@@ -305,8 +391,13 @@ def report_path(upload_id: int, kommun_kod: str, round_id: str) -> Path:
     """Where the Markdown report of an upload goes; the HTML one sits beside it. A file whose
     kommun or round could not be read (e.g. round 2023-13) files under okand_kommun /
     okand_omgang."""
-    return (get_settings().output / "aterkoppling" / _path_part(kommun_kod, "okand_kommun")
-            / _path_part(round_id, "okand_omgang") / f"upload_{int(upload_id)}.md")
+    return (
+        get_settings().output
+        / "aterkoppling"
+        / _path_part(kommun_kod, "okand_kommun")
+        / _path_part(round_id, "okand_omgang")
+        / f"upload_{int(upload_id)}.md"
+    )
 
 
 def _path_part(value: str | None, unknown: str) -> str:

@@ -93,6 +93,7 @@ class GateError(RuntimeError):
 
 # --- Great Expectations -----------------------------------------------------------------------
 
+
 def gx_project_dir() -> Path:
     """The committed GX project (file data context) the gate runs."""
     return get_settings().home / "gx"
@@ -109,12 +110,19 @@ def gx_context(url: URL | None = None):
     url = url or warehouse.stage_engine("quality").url
     options = " ".join(filter(None, [url.query.get("options"), "-csearch_path=quality"]))
     connection = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    return gx.get_context(mode="file", context_root_dir=gx_project_dir(), runtime_environment={
-        "SUKF_GX_CONNECTION_STRING": connection, "SUKF_OUTPUT": str(get_settings().output)})
+    return gx.get_context(
+        mode="file",
+        context_root_dir=gx_project_dir(),
+        runtime_environment={
+            "SUKF_GX_CONNECTION_STRING": connection,
+            "SUKF_OUTPUT": str(get_settings().output),
+        },
+    )
 
 
-def _run_gx(url: URL, name: str, table: str, rules: tuple[Rule, ...],
-            checkpoint_name: str = CHECKPOINT) -> tuple[bool | None, dict, Path]:
+def _run_gx(
+    url: URL, name: str, table: str, rules: tuple[Rule, ...], checkpoint_name: str = CHECKPOINT
+) -> tuple[bool | None, dict, Path]:
     """Validate the work table `table` (quality.gate_batch_<run id>) with the committed
     checkpoint; returns (success, {rule_id: (success, count)}, the run's Data Docs page). The
     run is named `name` (run_<run id>) in the validation results and the Data Docs."""
@@ -141,16 +149,21 @@ def _run_gx(url: URL, name: str, table: str, rules: tuple[Rule, ...],
         count = info.get("unexpected_count", info.get("observed_value"))
         if item.exception_info and item.exception_info.get("raised_exception"):
             if rule_id in in_run:
-                log.warning("GX could not evaluate %s: %s", rule_id,
-                            item.exception_info.get("exception_message"))
+                log.warning(
+                    "GX could not evaluate %s: %s",
+                    rule_id,
+                    item.exception_info.get("exception_message"),
+                )
             count = None
         per_rule[rule_id] = (bool(item.success), count if isinstance(count, int) else None)
-    (site,) = context.get_docs_sites_urls(resource_identifier=result_id,
-                                          site_names=[DATA_DOCS_SITE])
+    (site,) = context.get_docs_sites_urls(
+        resource_identifier=result_id, site_names=[DATA_DOCS_SITE]
+    )
     return bool(run_result.success), per_rule, Path(url2pathname(urlparse(site["site_url"]).path))
 
 
 # --- the batch relation of several uploads ------------------------------------------------------
+
 
 def _flag_sql(rule: Rule, upload_ids: list[int]) -> str:
     """The rule SQL over the batch relation of `upload_ids` (alias `b`).
@@ -200,8 +213,12 @@ def _prepare(eng: Engine, batch: _Batch) -> None:
         return
     rules = batch.row_rules
     # Import GX (seconds of Python) on another thread while Postgres builds the work table.
-    gx_import = threading.Thread(target=importlib.import_module, args=("great_expectations",),
-                                 name="import-great-expectations", daemon=True)
+    gx_import = threading.Thread(
+        target=importlib.import_module,
+        args=("great_expectations",),
+        name="import-great-expectations",
+        daemon=True,
+    )
     gx_import.start()
     with eng.begin() as conn:
         # Fresh statistics: right after intake landed a round, autovacuum has not analysed the
@@ -210,8 +227,10 @@ def _prepare(eng: Engine, batch: _Batch) -> None:
         # of rows, so it costs under a second whatever the table size.
         conn.exec_driver_sql("ANALYZE raw.case_records")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {batch.table}, {batch.findings}")
-        conn.exec_driver_sql(f"CREATE UNLOGGED TABLE {batch.table} AS "
-                             f"{_batch_sql(ids, _present_columns(batch), rules)}")
+        conn.exec_driver_sql(
+            f"CREATE UNLOGGED TABLE {batch.table} AS "
+            f"{_batch_sql(ids, _present_columns(batch), rules)}"
+        )
         if rules:
             _collect_findings(conn, batch, ids)
     gx_import.join()
@@ -229,9 +248,11 @@ def _collect_findings(conn, batch: _Batch, ids: list[int]) -> None:
     """The failing (upload, row, rule) triples of the flag columns, and per-upload summaries."""
     rules = batch.row_rules
     cases = ", ".join(
-        f'CASE WHEN b."{rule.flag_column}" THEN {n} END' for n, rule in enumerate(rules))
+        f'CASE WHEN b."{rule.flag_column}" THEN {n} END' for n, rule in enumerate(rules)
+    )
     rule_values = ", ".join(
-        f"({n}, {lit(rule.rule_id)}, {lit(rule.severity)})" for n, rule in enumerate(rules))
+        f"({n}, {lit(rule.rule_id)}, {lit(rule.severity)})" for n, rule in enumerate(rules)
+    )
     # OFFSET 0 keeps the array from being computed twice (WHERE and unnest).
     conn.exec_driver_sql(
         f"CREATE UNLOGGED TABLE {batch.findings} AS "
@@ -243,11 +264,13 @@ def _collect_findings(conn, batch: _Batch, ids: list[int]) -> None:
     )
     conn.exec_driver_sql(f"CREATE INDEX ON {batch.findings} (upload_id)")
     evaluated: dict[int, dict[str, tuple]] = {u: {} for u in ids}
-    stats = conn.execute(sa.text(
-        "SELECT upload_id, rule_no, count(*) AS n, "
-        f"(array_agg(source_row ORDER BY source_row))[1:{SAMPLE_ROWS}] AS sample "
-        f"FROM {batch.findings} GROUP BY upload_id, rule_no"
-    )).all()
+    stats = conn.execute(
+        sa.text(
+            "SELECT upload_id, rule_no, count(*) AS n, "
+            f"(array_agg(source_row ORDER BY source_row))[1:{SAMPLE_ROWS}] AS sample "
+            f"FROM {batch.findings} GROUP BY upload_id, rule_no"
+        )
+    ).all()
     for upload_id, rule_no, count, sample in stats:
         evaluated[upload_id][rules[rule_no].rule_id] = (count, sample, None)
     # A few wrong values per upload of every failing rule that may show them: one scan.
@@ -256,19 +279,28 @@ def _collect_findings(conn, batch: _Batch, ids: list[int]) -> None:
     if shown:
         aggregates = ", ".join(
             f'(array_agg(DISTINCT COALESCE(b."{r.column}", \'\') ORDER BY COALESCE(b."{r.column}",'
-            f' \'\')) FILTER (WHERE b."{r.flag_column}"))[1:{EXAMPLE_VALUES}]' for r in shown)
-        for upload_id, *values in conn.execute(sa.text(
-                f"SELECT b.upload_id, {aggregates} FROM {batch.table} b GROUP BY b.upload_id")):
+            f" '')) FILTER (WHERE b.\"{r.flag_column}\"))[1:{EXAMPLE_VALUES}]"
+            for r in shown
+        )
+        for upload_id, *values in conn.execute(
+            sa.text(f"SELECT b.upload_id, {aggregates} FROM {batch.table} b GROUP BY b.upload_id")
+        ):
             for rule, examples in zip(shown, values):
                 if rule.rule_id in evaluated[upload_id]:
                     count, sample, _ = evaluated[upload_id][rule.rule_id]
                     evaluated[upload_id][rule.rule_id] = (count, sample, examples)
     batch.evaluated = evaluated
-    batch.marked = {upload_id: tuple(counts) for upload_id, *counts in conn.execute(
-        sa.text("SELECT upload_id, count(DISTINCT source_row) FILTER (WHERE severity = 'reject'),"
+    batch.marked = {
+        upload_id: tuple(counts)
+        for upload_id, *counts in conn.execute(
+            sa.text(
+                "SELECT upload_id, count(DISTINCT source_row) FILTER (WHERE severity = 'reject'),"
                 " count(DISTINCT source_row) FILTER (WHERE severity = 'error'),"
                 " count(DISTINCT source_row) FILTER (WHERE severity = 'warn')"
-                f" FROM {batch.findings} GROUP BY upload_id"))}
+                f" FROM {batch.findings} GROUP BY upload_id"
+            )
+        )
+    }
 
 
 def _cross_check(batch: _Batch) -> None:
@@ -276,17 +308,26 @@ def _cross_check(batch: _Batch) -> None:
     _, gx_results, _ = batch.gx
     for rule in batch.row_rules:
         gx_ok, gx_count = gx_results.get(rule.rule_id, (None, None))
-        count = sum(per_upload.get(rule.rule_id, (0,))[0]
-                    for per_upload in batch.evaluated.values())
+        count = sum(
+            per_upload.get(rule.rule_id, (0,))[0] for per_upload in batch.evaluated.values()
+        )
         if gx_count is not None and gx_count != count:
-            log.warning("rule %s: GX counted %s unexpected rows, SQL %s",
-                        rule.rule_id, gx_count, count)
+            log.warning(
+                "rule %s: GX counted %s unexpected rows, SQL %s", rule.rule_id, gx_count, count
+            )
 
 
 # --- decisions --------------------------------------------------------------------------------
 
-def _block_reason(failed: dict[str, int], by_id: dict[str, Rule], missing_columns: list[str],
-                  rows: int, rejected: int, max_share: float) -> str | None:
+
+def _block_reason(
+    failed: dict[str, int],
+    by_id: dict[str, Rule],
+    missing_columns: list[str],
+    rows: int,
+    rejected: int,
+    max_share: float,
+) -> str | None:
     if missing_columns:
         shown = ", ".join(missing_columns[:10])
         more = f" och {len(missing_columns) - 10} till" if len(missing_columns) > 10 else ""
@@ -298,17 +339,36 @@ def _block_reason(failed: dict[str, int], by_id: dict[str, Rule], missing_column
         parts = [f"{by_id[r].message} (gäller {swedish_int(failed[r])} rader)" for r in blocking]
         return "Filen stoppades: " + " ".join(parts)
     if rejected / rows > max_share:
-        return (f"Filen stoppades: för många rader är inte ärenden som kan räknas "
-                f"({swedish_int(rejected)} av {swedish_int(rows)}, {swedish_percent(rejected / rows)}; gränsen är "
-                f"{swedish_percent(max_share)}).")
+        return (
+            f"Filen stoppades: för många rader är inte ärenden som kan räknas "
+            f"({swedish_int(rejected)} av {swedish_int(rows)}, {swedish_percent(rejected / rows)}; gränsen är "
+            f"{swedish_percent(max_share)})."
+        )
     return None
 
 
 _EXPECTATION_RESULTS = sa.table(
-    "expectation_results", *(sa.column(name) for name in (
-        "run_id", "rule_id", "expectation_type", "suv", "column_name", "severity", "success",
-        "unexpected_count", "element_count", "sample_rows", "example_values", "gx_success",
-        "gx_unexpected_count")), schema="quality")
+    "expectation_results",
+    *(
+        sa.column(name)
+        for name in (
+            "run_id",
+            "rule_id",
+            "expectation_type",
+            "suv",
+            "column_name",
+            "severity",
+            "success",
+            "unexpected_count",
+            "element_count",
+            "sample_rows",
+            "example_values",
+            "gx_success",
+            "gx_unexpected_count",
+        )
+    ),
+    schema="quality",
+)
 
 
 def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
@@ -321,11 +381,15 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
     evaluated = dict(batch.evaluated.get(upload_id, {}))
     if batch.missing_columns:
         evaluated["structure.columns"] = (
-            len(batch.missing_columns), None, batch.missing_columns[:EXAMPLE_VALUES])
+            len(batch.missing_columns),
+            None,
+            batch.missing_columns[:EXAMPLE_VALUES],
+        )
     failed = {rule_id: count for rule_id, (count, _, _) in evaluated.items() if count}
     rejected, with_errors, warned = batch.marked.get(upload_id, (0, 0, 0))
-    reason = _block_reason(failed, by_id, batch.missing_columns, rows, rejected,
-                           get_settings().max_rejected_share)
+    reason = _block_reason(
+        failed, by_id, batch.missing_columns, rows, rejected, get_settings().max_rejected_share
+    )
     outcome = "blocked" if reason else "accepted"
     if outcome == "accepted":
         reason = f"Godkänd: {swedish_int(rows - rejected)} av {swedish_int(rows)} rader räknas"
@@ -342,39 +406,70 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
     for rule in batch.run_rules:
         count, sample, examples = evaluated.get(rule.rule_id, (0, None, None))
         gx_ok, gx_count = gx_results.get(rule.rule_id, (None, None))
-        results.append({
-            "run_id": run_id, "rule_id": rule.rule_id,
-            "expectation_type": rule.gx_expectation()[0], "suv": rule.suv,
-            "column_name": rule.column, "severity": rule.severity, "success": count == 0,
-            "unexpected_count": count, "element_count": rows, "sample_rows": sample,
-            "example_values": examples, "gx_success": gx_ok, "gx_unexpected_count": gx_count,
-        })
+        results.append(
+            {
+                "run_id": run_id,
+                "rule_id": rule.rule_id,
+                "expectation_type": rule.gx_expectation()[0],
+                "suv": rule.suv,
+                "column_name": rule.column,
+                "severity": rule.severity,
+                "success": count == 0,
+                "unexpected_count": count,
+                "element_count": rows,
+                "sample_rows": sample,
+                "example_values": examples,
+                "gx_success": gx_ok,
+                "gx_unexpected_count": gx_count,
+            }
+        )
 
     with eng.begin() as conn:
         # Serialise decisions for one kommun and round.
-        same = dict(conn.execute(sa.text(
-            "SELECT upload_id, status FROM raw.uploads WHERE kommun_kod = :k AND round_id = :r "
-            "ORDER BY upload_id FOR UPDATE"
-        ), {"k": upload["kommun_kod"], "r": upload["round_id"]}).all())
+        same = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT upload_id, status FROM raw.uploads WHERE kommun_kod = :k AND round_id = :r "
+                    "ORDER BY upload_id FOR UPDATE"
+                ),
+                {"k": upload["kommun_kod"], "r": upload["round_id"]},
+            ).all()
+        )
         if same.get(upload_id) != "landed":
-            raise ValueError(f"upload {upload_id} was decided concurrently "
-                             f"({same.get(upload_id)!r})")
-        conn.execute(sa.text(
-            "INSERT INTO quality.validation_runs (run_id, upload_id, suite_name, rows_received,"
-            " gx_success, data_docs_path, finished_at, rows_rejected, rows_with_errors,"
-            " rows_warned, outcome, outcome_reason) VALUES (:run, :u, :s, :n, :g, :d,"
-            " clock_timestamp(), :rj, :e, :w, :o, :reason)"
-        ), {"run": run_id, "u": upload_id, "s": SUITE_NAME, "n": rows, "g": gx_success,
-            "d": str(docs_index) if docs_index else None, "rj": rejected, "e": with_errors,
-            "w": warned,
-            "o": outcome, "reason": reason})
+            raise ValueError(
+                f"upload {upload_id} was decided concurrently ({same.get(upload_id)!r})"
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO quality.validation_runs (run_id, upload_id, suite_name, rows_received,"
+                " gx_success, data_docs_path, finished_at, rows_rejected, rows_with_errors,"
+                " rows_warned, outcome, outcome_reason) VALUES (:run, :u, :s, :n, :g, :d,"
+                " clock_timestamp(), :rj, :e, :w, :o, :reason)"
+            ),
+            {
+                "run": run_id,
+                "u": upload_id,
+                "s": SUITE_NAME,
+                "n": rows,
+                "g": gx_success,
+                "d": str(docs_index) if docs_index else None,
+                "rj": rejected,
+                "e": with_errors,
+                "w": warned,
+                "o": outcome,
+                "reason": reason,
+            },
+        )
         if rows and batch.row_rules:
-            conn.execute(sa.text(
-                "INSERT INTO quality.row_findings (run_id, upload_id, source_row, rule_id,"
-                " severity) SELECT :run_id, upload_id, source_row, rule_id, severity"
-                f" FROM {batch.findings} WHERE upload_id = :upload_id"
-                " AND severity IN ('reject', 'error', 'warn') ORDER BY source_row, rule_id"
-            ), {"run_id": run_id, "upload_id": upload_id})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO quality.row_findings (run_id, upload_id, source_row, rule_id,"
+                    " severity) SELECT :run_id, upload_id, source_row, rule_id, severity"
+                    f" FROM {batch.findings} WHERE upload_id = :upload_id"
+                    " AND severity IN ('reject', 'error', 'warn') ORDER BY source_row, rule_id"
+                ),
+                {"run_id": run_id, "upload_id": upload_id},
+            )
         conn.execute(_EXPECTATION_RESULTS.insert(), results)
 
         status, superseded_by = outcome, None
@@ -383,25 +478,40 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
             if newer:  # validated out of order: the newer file already counts
                 status, superseded_by = "superseded", max(newer)
             elif any(s == "accepted" and u < upload_id for u, s in same.items()):
-                conn.execute(sa.text(
-                    "UPDATE raw.uploads SET status = 'superseded', superseded_by = :u"
-                    " WHERE kommun_kod = :k AND round_id = :r AND status = 'accepted'"
-                    " AND upload_id < :u"
-                ), {"k": upload["kommun_kod"], "r": upload["round_id"], "u": upload_id})
-        conn.execute(sa.text(
-            "UPDATE raw.uploads SET status = :s, status_reason = :reason, decided_at = now(),"
-            " superseded_by = :sb WHERE upload_id = :u"
-        ), {"s": status, "reason": reason, "sb": superseded_by, "u": upload_id})
+                conn.execute(
+                    sa.text(
+                        "UPDATE raw.uploads SET status = 'superseded', superseded_by = :u"
+                        " WHERE kommun_kod = :k AND round_id = :r AND status = 'accepted'"
+                        " AND upload_id < :u"
+                    ),
+                    {"k": upload["kommun_kod"], "r": upload["round_id"], "u": upload_id},
+                )
+        conn.execute(
+            sa.text(
+                "UPDATE raw.uploads SET status = :s, status_reason = :reason, decided_at = now(),"
+                " superseded_by = :sb WHERE upload_id = :u"
+            ),
+            {"s": status, "reason": reason, "sb": superseded_by, "u": upload_id},
+        )
 
     return GateResult(
-        upload_id=upload_id, run_id=run_id, outcome=outcome, reason=reason, status=status,
-        rows_received=rows, rows_rejected=rejected, rows_with_errors=with_errors,
-        rows_warned=warned, gx_success=gx_success,
-        data_docs_path=docs_index, failed_rules=failed,
+        upload_id=upload_id,
+        run_id=run_id,
+        outcome=outcome,
+        reason=reason,
+        status=status,
+        rows_received=rows,
+        rows_rejected=rejected,
+        rows_with_errors=with_errors,
+        rows_warned=warned,
+        gx_success=gx_success,
+        data_docs_path=docs_index,
+        failed_rules=failed,
     )
 
 
 # --- gate runs --------------------------------------------------------------------------------
+
 
 def _gate_batch(eng: Engine, upload_ids: list[int]) -> tuple[list[GateResult], list[int]]:
     """Validate the landed uploads `upload_ids` together; decide each. Returns (results, failed).
@@ -414,38 +524,67 @@ def _gate_batch(eng: Engine, upload_ids: list[int]) -> tuple[list[GateResult], l
     all_rules = build_rules()
     by_id = {rule.rule_id: rule for rule in all_rules}
     with eng.connect() as conn:
-        uploads = conn.execute(sa.text(
-            "SELECT upload_id, kommun_kod, round_id, status, status_reason FROM raw.uploads"
-            " WHERE upload_id = ANY(:ids) AND status = 'landed' ORDER BY upload_id"
-        ), {"ids": list(upload_ids)}).mappings().all()
+        uploads = (
+            conn.execute(
+                sa.text(
+                    "SELECT upload_id, kommun_kod, round_id, status, status_reason FROM raw.uploads"
+                    " WHERE upload_id = ANY(:ids) AND status = 'landed' ORDER BY upload_id"
+                ),
+                {"ids": list(upload_ids)},
+            )
+            .mappings()
+            .all()
+        )
         skipped = sorted(set(upload_ids) - {u["upload_id"] for u in uploads})
         if skipped:
             log.warning("uploads %s are no longer 'landed': not gated", skipped)
         if not uploads:
             return [], skipped
-        table_columns = set(conn.execute(sa.text(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'raw' AND table_name = 'case_records'"
-        )).scalars())
+        table_columns = set(
+            conn.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'raw' AND table_name = 'case_records'"
+                )
+            ).scalars()
+        )
         rows = {u["upload_id"]: 0 for u in uploads}
-        rows.update(conn.execute(sa.text(
-            "SELECT upload_id, count(*) FROM raw.case_records WHERE upload_id = ANY(:ids)"
-            " GROUP BY upload_id"), {"ids": list(rows)}).all())
+        rows.update(
+            conn.execute(
+                sa.text(
+                    "SELECT upload_id, count(*) FROM raw.case_records WHERE upload_id = ANY(:ids)"
+                    " GROUP BY upload_id"
+                ),
+                {"ids": list(rows)},
+            ).all()
+        )
         # Run ids are reserved up front, one per upload in upload order; the first names the
         # work tables and the Data Docs site of the gate run. A gap after a failure is harmless.
-        run_ids = conn.execute(sa.text(
-            "SELECT nextval(pg_get_serial_sequence('quality.validation_runs', 'run_id'))"
-            " FROM generate_series(1, :n)"), {"n": len(uploads)}).scalars().all()
+        run_ids = (
+            conn.execute(
+                sa.text(
+                    "SELECT nextval(pg_get_serial_sequence('quality.validation_runs', 'run_id'))"
+                    " FROM generate_series(1, :n)"
+                ),
+                {"n": len(uploads)},
+            )
+            .scalars()
+            .all()
+        )
     run_ids.sort()
 
     missing_columns = [c for c in catalogue.column_names if c not in table_columns]
     # When columns are missing the structure rule alone decides: the other rules need them.
     run_rules = all_rules if not missing_columns else (by_id["structure.columns"],)
     batch = _Batch(
-        name=f"run_{run_ids[0]}", table=f"quality.gate_batch_{run_ids[0]}",
-        findings=f"quality.gate_findings_{run_ids[0]}", run_rules=run_rules,
+        name=f"run_{run_ids[0]}",
+        table=f"quality.gate_batch_{run_ids[0]}",
+        findings=f"quality.gate_findings_{run_ids[0]}",
+        run_rules=run_rules,
         row_rules=tuple(r for r in run_rules if r.sql is not None),
-        missing_columns=missing_columns, rows=rows)
+        missing_columns=missing_columns,
+        rows=rows,
+    )
 
     results: list[GateResult] = []
     failed: list[int] = list(skipped)
@@ -455,8 +594,9 @@ def _gate_batch(eng: Engine, upload_ids: list[int]) -> tuple[list[GateResult], l
         except Exception:
             if len(uploads) == 1:
                 raise
-            log.exception("quality gate batch of %s uploads failed: gating them one by one",
-                          len(uploads))
+            log.exception(
+                "quality gate batch of %s uploads failed: gating them one by one", len(uploads)
+            )
             _drop_work_tables(eng, batch)
             for upload in uploads:
                 try:
@@ -479,13 +619,24 @@ def _gate_batch(eng: Engine, upload_ids: list[int]) -> tuple[list[GateResult], l
                 continue
             result.seconds = time.monotonic() - started
             results.append(result)
-            log.info("upload %s: %s (%s rows, %s rejected, %s with errors, %s warned)",
-                     result.upload_id, result.outcome, result.rows_received,
-                     result.rows_rejected, result.rows_with_errors, result.rows_warned)
+            log.info(
+                "upload %s: %s (%s rows, %s rejected, %s with errors, %s warned)",
+                result.upload_id,
+                result.outcome,
+                result.rows_received,
+                result.rows_rejected,
+                result.rows_with_errors,
+                result.rows_warned,
+            )
     finally:
         _drop_work_tables(eng, batch)
-    log.info("quality gate: %s uploads, %s rows in %.1f s (%.1f s to validate the batch)",
-             len(uploads), sum(rows.values()), time.monotonic() - started, prepared)
+    log.info(
+        "quality gate: %s uploads, %s rows in %.1f s (%.1f s to validate the batch)",
+        len(uploads),
+        sum(rows.values()),
+        time.monotonic() - started,
+        prepared,
+    )
     return results, sorted(failed)
 
 
@@ -493,8 +644,9 @@ def run_quality_gate(upload_id: int, engine: Engine | None = None) -> GateResult
     """Validate one landed upload, store the results and set its status (a batch of one)."""
     eng = engine or warehouse.engine()  # the schema is ensured by whoever landed the rows
     with eng.connect() as conn:
-        status = conn.execute(sa.text(
-            "SELECT status FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}).scalar()
+        status = conn.execute(
+            sa.text("SELECT status FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
+        ).scalar()
     if status is None:
         raise LookupError(f"upload {upload_id} is not registered")
     if status != "landed":
@@ -512,9 +664,15 @@ def run_pending(engine: Engine | None = None) -> list[GateResult]:
     """
     eng = engine or warehouse.engine()  # the schema is ensured by whoever landed the rows
     with eng.connect() as conn:
-        pending = conn.execute(sa.text(
-            "SELECT upload_id FROM raw.uploads WHERE status = 'landed' ORDER BY upload_id"
-        )).scalars().all()
+        pending = (
+            conn.execute(
+                sa.text(
+                    "SELECT upload_id FROM raw.uploads WHERE status = 'landed' ORDER BY upload_id"
+                )
+            )
+            .scalars()
+            .all()
+        )
     if not pending:
         return []
     results, failed = _gate_batch(eng, list(pending))

@@ -97,6 +97,7 @@ class Rule:
 
 # --- SQL building blocks (over the batch relation) -------------------------------------------
 
+
 def q(column: str) -> str:
     return f'"{column}"'
 
@@ -116,8 +117,9 @@ def blank(column: str) -> str:
 def as_date(column: str) -> str:
     """The column as a date, NULL when blank or not a real ÅÅÅÅ-MM-DD date."""
     c = q(column)
-    return (f"(CASE WHEN {c} ~ {lit(DATE_REGEX)} AND pg_input_is_valid({c}, 'date')"
-            f" THEN {c}::date END)")
+    return (
+        f"(CASE WHEN {c} ~ {lit(DATE_REGEX)} AND pg_input_is_valid({c}, 'date') THEN {c}::date END)"
+    )
 
 
 def as_int(column: str) -> str:
@@ -167,10 +169,13 @@ def phase_reached(phase: str, catalogue: Catalogue) -> str:
 
 def phase_trigger_labels(phase: str, catalogue: Catalogue) -> str:
     """How a kommun reads what opens a phase: 'Datum … (117) eller Stöd … (118)'."""
-    return _join_or([catalogue.by_key(key).label for key in catalogue.phase_triggers.get(phase, ())])
+    return _join_or(
+        [catalogue.by_key(key).label for key in catalogue.phase_triggers.get(phase, ())]
+    )
 
 
 # --- Swedish wording ---------------------------------------------------------------------------
+
 
 def _join(parts: list[str], word: str) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" {word} " + parts[-1]
@@ -205,6 +210,7 @@ def _format_hint(variable: Variable) -> str:
 
 # --- rule families -----------------------------------------------------------------------------
 
+
 def _key_or_error(variable: Variable) -> str:
     """A wrong case-key value means the row is not a case; any other wrong value is an error."""
     return "reject" if variable.required == "key" else "error"
@@ -227,24 +233,28 @@ def _structure_rule(catalogue: Catalogue) -> Rule:
 
 def _kommun_rules(variable: Variable) -> list[Rule]:
     c = q(variable.column)
-    return [Rule(
-        rule_id=f"{variable.column}.matches_upload",
-        suv=variable.suv,
-        column=variable.column,
-        severity="block",
-        sql=f"{c} IS NOT NULL AND upper({c}) <> upper(COALESCE(_upload_kommun, ''))",
-        message="Kommunkoden på raden stämmer inte med den kommun filen lämnades in för.",
-        hint="Ange samma kommun- eller stadsdelskod på varje rad som i filnamnet, "
-             "till exempel 0180 eller 0180-EAV.",
-        family="kommun",
-        show_values=True,
-    )]
+    return [
+        Rule(
+            rule_id=f"{variable.column}.matches_upload",
+            suv=variable.suv,
+            column=variable.column,
+            severity="block",
+            sql=f"{c} IS NOT NULL AND upper({c}) <> upper(COALESCE(_upload_kommun, ''))",
+            message="Kommunkoden på raden stämmer inte med den kommun filen lämnades in för.",
+            hint="Ange samma kommun- eller stadsdelskod på varje rad som i filnamnet, "
+            "till exempel 0180 eller 0180-EAV.",
+            family="kommun",
+            show_values=True,
+        )
+    ]
 
 
 def _required_rule(variable: Variable) -> Rule:
     if variable.required == "key":
-        message = ("Uppgiften saknas. Den behövs för att känna igen ärendet, så raden räknas "
-                   "inte i statistiken.")
+        message = (
+            "Uppgiften saknas. Den behövs för att känna igen ärendet, så raden räknas "
+            "inte i statistiken."
+        )
     else:
         message = f"Uppgiften saknas men ska alltid fyllas i. {KEPT_NOTE}"
     return Rule(
@@ -267,46 +277,60 @@ def _date_rules(variable: Variable, catalogue: Catalogue) -> list[Rule]:
     c = q(col)
     hint = _format_hint(variable)
     severity = _key_or_error(variable)
-    outcome = ("Raden räknas inte i statistiken." if severity == "reject" else KEPT_NOTE)
+    outcome = "Raden räknas inte i statistiken." if severity == "reject" else KEPT_NOTE
     return [
         Rule(
             rule_id=f"{col}.date_format",
-            suv=variable.suv, column=col, severity=severity,
+            suv=variable.suv,
+            column=col,
+            severity=severity,
             sql=f"{c} IS NOT NULL AND {c} !~ {lit(DATE_REGEX)}",
             message=f"Datumet är inte skrivet som ÅÅÅÅ-MM-DD. {outcome}",
-            hint=hint, family="date_format",
+            hint=hint,
+            family="date_format",
             expectation="ExpectColumnValuesToMatchRegex",
             expectation_kwargs={"column": col, "regex": DATE_REGEX},
             show_values=True,
         ),
         Rule(
             rule_id=f"{col}.real_date",
-            suv=variable.suv, column=col, severity=severity,
+            suv=variable.suv,
+            column=col,
+            severity=severity,
             sql=f"{c} ~ {lit(DATE_REGEX)} AND NOT pg_input_is_valid({c}, 'date')",
             message="Datumet finns inte i kalendern (till exempel 31 april eller månad 13). "
-                    + outcome,
-            hint=hint, family="real_date", show_values=True,
+            + outcome,
+            hint=hint,
+            family="real_date",
+            show_values=True,
         ),
         Rule(
             rule_id=f"{col}.after_round_close",
-            suv=variable.suv, column=col, severity=severity,
+            suv=variable.suv,
+            column=col,
+            severity=severity,
             sql=f"{as_date(col)} > _round_close",
-            message=("Ärendet aktualiserades efter insamlingsomgångens sista dag och hör till en "
-                     "senare omgång. Raden räknas inte i den här omgången."
-                     if severity == "reject" else
-                     f"Datumet ligger efter insamlingsomgångens sista dag. {KEPT_NOTE}"),
+            message=(
+                "Ärendet aktualiserades efter insamlingsomgångens sista dag och hör till en "
+                "senare omgång. Raden räknas inte i den här omgången."
+                if severity == "reject"
+                else f"Datumet ligger efter insamlingsomgångens sista dag. {KEPT_NOTE}"
+            ),
             hint="Ange ett datum som inte är senare än den sista dagen i omgångens månad.",
-            family="date_range", show_values=True,
+            family="date_range",
+            show_values=True,
         ),
         Rule(
             rule_id=f"{col}.before_{earliest[:4]}",
-            suv=variable.suv, column=col, severity="error",
+            suv=variable.suv,
+            column=col,
+            severity="error",
             sql=f"{as_date(col)} < DATE {lit(earliest)}",
             message=f"Datumet ligger före {earliest}, vilket inte är rimligt. "
-                    + ("Ärendet räknas med datumet som det står." if severity == "reject"
-                       else KEPT_NOTE),
+            + ("Ärendet räknas med datumet som det står." if severity == "reject" else KEPT_NOTE),
             hint=f"Ange ett datum från {earliest} och framåt.",
-            family="date_range", show_values=True,
+            family="date_range",
+            show_values=True,
         ),
     ]
 
@@ -315,56 +339,80 @@ def _integer_rules(variable: Variable) -> list[Rule]:
     col = variable.column
     c = q(col)
     digits = f"{c} ~ {lit(INTEGER_REGEX)}"
-    rules = [Rule(
-        rule_id=f"{col}.integer",
-        suv=variable.suv, column=col, severity="error",
-        sql=f"{c} IS NOT NULL AND NOT {digits}",
-        message=f"Värdet är inte ett heltal. {KEPT_NOTE}",
-        hint=_format_hint(variable) + " Skriv bara siffror, utan decimaler eller text.",
-        family="integer",
-        expectation="ExpectColumnValuesToMatchRegex",
-        expectation_kwargs={"column": col, "regex": INTEGER_REGEX},
-        show_values=True,
-    )]
+    rules = [
+        Rule(
+            rule_id=f"{col}.integer",
+            suv=variable.suv,
+            column=col,
+            severity="error",
+            sql=f"{c} IS NOT NULL AND NOT {digits}",
+            message=f"Värdet är inte ett heltal. {KEPT_NOTE}",
+            hint=_format_hint(variable) + " Skriv bara siffror, utan decimaler eller text.",
+            family="integer",
+            expectation="ExpectColumnValuesToMatchRegex",
+            expectation_kwargs={"column": col, "regex": INTEGER_REGEX},
+            show_values=True,
+        )
+    ]
     # CASE: the casts must only run on digits (Postgres may reorder AND operands).
     if variable.out_of_scope_below is not None:
-        rules.append(Rule(
-            rule_id=f"{col}.out_of_scope",
-            suv=variable.suv, column=col, severity="reject",
-            sql=f"(CASE WHEN {digits} THEN {c}::numeric < {variable.out_of_scope_below}"
+        rules.append(
+            Rule(
+                rule_id=f"{col}.out_of_scope",
+                suv=variable.suv,
+                column=col,
+                severity="reject",
+                sql=f"(CASE WHEN {digits} THEN {c}::numeric < {variable.out_of_scope_below}"
                 f" ELSE false END)",
-            message=f"Klienten är yngre än {variable.out_of_scope_below} år. SU-Kvinnofrid följer "
-                    f"upp stödet till vuxna, så raden räknas inte i statistiken.",
-            hint=f"Registrera bara ärenden där klienten är {variable.out_of_scope_below} år "
-                 "eller äldre, och kontrollera åldern.",
-            family="scope", show_values=True,
-        ))
+                message=f"Klienten är yngre än {variable.out_of_scope_below} år. SU-Kvinnofrid följer "
+                f"upp stödet till vuxna, så raden räknas inte i statistiken.",
+                hint=f"Registrera bara ärenden där klienten är {variable.out_of_scope_below} år "
+                "eller äldre, och kontrollera åldern.",
+                family="scope",
+                show_values=True,
+            )
+        )
     bounds = []
     if variable.min is not None and variable.min > (variable.out_of_scope_below or -1):
         bounds.append(f"{c}::numeric < {variable.min}")
     if variable.max is not None:
         bounds.append(f"{c}::numeric > {variable.max}")
     if bounds:
-        rules.append(Rule(
-            rule_id=f"{col}.in_range",
-            suv=variable.suv, column=col, severity="error",
-            sql=f"(CASE WHEN {digits} THEN {' OR '.join(bounds)} ELSE false END)",
-            message=f"Värdet ligger utanför det tillåtna intervallet "
-                    f"{variable.min}–{variable.max}. {KEPT_NOTE}",
-            hint=_format_hint(variable),
-            family="range", show_values=True,
-        ))
+        rules.append(
+            Rule(
+                rule_id=f"{col}.in_range",
+                suv=variable.suv,
+                column=col,
+                severity="error",
+                sql=f"(CASE WHEN {digits} THEN {' OR '.join(bounds)} ELSE false END)",
+                message=f"Värdet ligger utanför det tillåtna intervallet "
+                f"{variable.min}–{variable.max}. {KEPT_NOTE}",
+                hint=_format_hint(variable),
+                family="range",
+                show_values=True,
+            )
+        )
     return rules
 
 
-def _in_set_rule(variable: Variable, column: str, codes: dict[int, str], message: str,
-                 hint: str, family: str = "code") -> Rule:
+def _in_set_rule(
+    variable: Variable,
+    column: str,
+    codes: dict[int, str],
+    message: str,
+    hint: str,
+    family: str = "code",
+) -> Rule:
     values = [str(code) for code in codes]
     return Rule(
         rule_id=f"{column}.in_set",
-        suv=variable.suv, column=column, severity="error",
+        suv=variable.suv,
+        column=column,
+        severity="error",
         sql=f"{q(column)} IS NOT NULL AND {q(column)} NOT IN ({', '.join(lit(v) for v in values)})",
-        message=f"{message} {KEPT_NOTE}", hint=hint, family=family,
+        message=f"{message} {KEPT_NOTE}",
+        hint=hint,
+        family=family,
         expectation="ExpectColumnValuesToBeInSet",
         expectation_kwargs={"column": column, "value_set": values},
         show_values=True,
@@ -372,8 +420,15 @@ def _in_set_rule(variable: Variable, column: str, codes: dict[int, str], message
 
 
 def _code_rules(variable: Variable) -> list[Rule]:
-    return [_in_set_rule(variable, variable.column, variable.codes,
-                         "Koden finns inte i kodlistan.", code_hint(variable.codes))]
+    return [
+        _in_set_rule(
+            variable,
+            variable.column,
+            variable.codes,
+            "Koden finns inte i kodlistan.",
+            code_hint(variable.codes),
+        )
+    ]
 
 
 def _choice_rules(variable: Variable, catalogue: Catalogue) -> list[Rule]:
@@ -382,13 +437,17 @@ def _choice_rules(variable: Variable, catalogue: Catalogue) -> list[Rule]:
         if column.kind != "choice":
             continue
         label = variable.codes[column.code]
-        rules.append(_in_set_rule(
-            variable, column.name, {1: "vald", 0: "inte vald"},
-            f"Flervalskolumnen för svarsalternativet ”{label}” får bara innehålla 1, 0 eller "
-            f"vara tom.",
-            f"Ange 1 om ”{label}” gäller, annars 0 eller lämna tomt.",
-            family="choice",
-        ))
+        rules.append(
+            _in_set_rule(
+                variable,
+                column.name,
+                {1: "vald", 0: "inte vald"},
+                f"Flervalskolumnen för svarsalternativet ”{label}” får bara innehålla 1, 0 eller "
+                f"vara tom.",
+                f"Ange 1 om ”{label}” gäller, annars 0 eller lämna tomt.",
+                family="choice",
+            )
+        )
     return rules
 
 
@@ -400,53 +459,83 @@ def _risk_rules(variable: Variable) -> list[Rule]:
     for slot in range(1, slots + 1):
         t, i, s = (risk_column(slot, part) for part in ("tidpunkt", "instrument", "skattning"))
         slot_columns = [t, i, s]
-        rules.append(_in_set_rule(
-            variable, t, time_points, f"Tidpunkten för riskbedömning {slot} är inte en giltig kod.",
-            code_hint(time_points), family="risk"))
-        rules.append(_in_set_rule(
-            variable, i, variable.codes,
-            f"Instrumentet för riskbedömning {slot} är inte en giltig kod.",
-            code_hint(variable.codes), family="risk"))
-        rules.append(Rule(
-            rule_id=f"{s}.in_scale",
-            suv=variable.suv, column=s, severity="error",
-            sql=f"(CASE WHEN {q(s)} IS NULL THEN false WHEN {q(s)} !~ {lit(INTEGER_REGEX)}"
+        rules.append(
+            _in_set_rule(
+                variable,
+                t,
+                time_points,
+                f"Tidpunkten för riskbedömning {slot} är inte en giltig kod.",
+                code_hint(time_points),
+                family="risk",
+            )
+        )
+        rules.append(
+            _in_set_rule(
+                variable,
+                i,
+                variable.codes,
+                f"Instrumentet för riskbedömning {slot} är inte en giltig kod.",
+                code_hint(variable.codes),
+                family="risk",
+            )
+        )
+        rules.append(
+            Rule(
+                rule_id=f"{s}.in_scale",
+                suv=variable.suv,
+                column=s,
+                severity="error",
+                sql=f"(CASE WHEN {q(s)} IS NULL THEN false WHEN {q(s)} !~ {lit(INTEGER_REGEX)}"
                 f" THEN true ELSE {q(s)}::numeric < {scale['min']}"
                 f" OR {q(s)}::numeric > {scale['max']} END)",
-            message=f"Skattningen i riskbedömning {slot} ligger inte på skalan "
-                    f"{scale['min']}–{scale['max']}. {KEPT_NOTE}",
-            hint=f"Ange ett heltal från {scale['min']} (låg risk) till {scale['max']} (hög risk).",
-            family="risk", show_values=True,
-        ))
-        rules.append(Rule(
-            rule_id=f"v{variable.suv}_{slot}.complete",
-            suv=variable.suv, column=None, severity="warn",
-            sql=f"{any_given(slot_columns)} AND ({blank(t)} OR {blank(i)})",
-            message=f"Riskbedömning {slot} saknar tidpunkt eller instrument.",
-            hint="Ange både tidpunkt och instrument för varje riskbedömning som registreras.",
-            family="risk",
-        ))
+                message=f"Skattningen i riskbedömning {slot} ligger inte på skalan "
+                f"{scale['min']}–{scale['max']}. {KEPT_NOTE}",
+                hint=f"Ange ett heltal från {scale['min']} (låg risk) till {scale['max']} (hög risk).",
+                family="risk",
+                show_values=True,
+            )
+        )
+        rules.append(
+            Rule(
+                rule_id=f"v{variable.suv}_{slot}.complete",
+                suv=variable.suv,
+                column=None,
+                severity="warn",
+                sql=f"{any_given(slot_columns)} AND ({blank(t)} OR {blank(i)})",
+                message=f"Riskbedömning {slot} saknar tidpunkt eller instrument.",
+                hint="Ange både tidpunkt och instrument för varje riskbedömning som registreras.",
+                family="risk",
+            )
+        )
         if slot > 1:
             previous = [risk_column(slot - 1, p) for p in ("tidpunkt", "instrument", "skattning")]
-            rules.append(Rule(
-                rule_id=f"v{variable.suv}_{slot}.after_previous",
-                suv=variable.suv, column=None, severity="error",
-                sql=f"{any_given(slot_columns)} AND {all_blank(previous)}",
-                message=f"Riskbedömning {slot} är ifylld fast riskbedömning {slot - 1} är tom. "
-                        "Bedömningen räknas ändå.",
-                hint="Fyll i riskbedömningarna i tur och ordning från nummer 1, utan luckor.",
-                family="risk",
-            ))
-            rules.append(Rule(
-                rule_id=f"{t}.not_decreasing",
-                suv=variable.suv, column=t, severity="error",
-                sql=f"{as_int(t)} < {as_int(previous[0])}",
-                message=f"Tidpunkten för riskbedömning {slot} ligger före tidpunkten för "
-                        f"riskbedömning {slot - 1}. Bedömningarna jämförs i tidpunktsordning.",
-                hint="Registrera riskbedömningarna i tidsordning: före, under och sedan efter "
-                     "stödet/insatsen.",
-                family="risk",
-            ))
+            rules.append(
+                Rule(
+                    rule_id=f"v{variable.suv}_{slot}.after_previous",
+                    suv=variable.suv,
+                    column=None,
+                    severity="error",
+                    sql=f"{any_given(slot_columns)} AND {all_blank(previous)}",
+                    message=f"Riskbedömning {slot} är ifylld fast riskbedömning {slot - 1} är tom. "
+                    "Bedömningen räknas ändå.",
+                    hint="Fyll i riskbedömningarna i tur och ordning från nummer 1, utan luckor.",
+                    family="risk",
+                )
+            )
+            rules.append(
+                Rule(
+                    rule_id=f"{t}.not_decreasing",
+                    suv=variable.suv,
+                    column=t,
+                    severity="error",
+                    sql=f"{as_int(t)} < {as_int(previous[0])}",
+                    message=f"Tidpunkten för riskbedömning {slot} ligger före tidpunkten för "
+                    f"riskbedömning {slot - 1}. Bedömningarna jämförs i tidpunktsordning.",
+                    hint="Registrera riskbedömningarna i tidsordning: före, under och sedan efter "
+                    "stödet/insatsen.",
+                    family="risk",
+                )
+            )
     return rules
 
 
@@ -457,15 +546,20 @@ def _date_order_rules(catalogue: Catalogue) -> list[Rule]:
     rules = []
     for index, later in enumerate(dates):
         for earlier in dates[:index]:
-            rules.append(Rule(
-                rule_id=f"{later.column}.not_before_v{earlier.suv}",
-                suv=later.suv, column=later.column, severity="error",
-                sql=f"{as_date(later.column)} < {as_date(earlier.column)}",
-                message=f"{later.label} ligger före {earlier.label}. Ärendet räknas, men "
-                        f"{later.name.lower()} räknas som saknat tills det är rättat.",
-                hint=f"{later.name} kan inte vara tidigare än {earlier.name.lower()}.",
-                family="date_order", related_suvs=(earlier.suv,),
-            ))
+            rules.append(
+                Rule(
+                    rule_id=f"{later.column}.not_before_v{earlier.suv}",
+                    suv=later.suv,
+                    column=later.column,
+                    severity="error",
+                    sql=f"{as_date(later.column)} < {as_date(earlier.column)}",
+                    message=f"{later.label} ligger före {earlier.label}. Ärendet räknas, men "
+                    f"{later.name.lower()} räknas som saknat tills det är rättat.",
+                    hint=f"{later.name} kan inte vara tidigare än {earlier.name.lower()}.",
+                    family="date_order",
+                    related_suvs=(earlier.suv,),
+                )
+            )
     return rules
 
 
@@ -479,32 +573,41 @@ def _closed_rules(catalogue: Catalogue) -> list[Rule]:
     rules = []
     for variable in catalogue.variables:
         if variable.required == "closed":
-            rules.append(Rule(
-                rule_id=f"{variable.column}.required_when_closed",
-                suv=variable.suv, column=variable.column, severity="error",
-                sql=f"{closed} AND {is_missing(variable, catalogue)}",
-                message=f"Ärendet är avslutat ({opened_by} är ifyllt) men uppgift saknas om "
-                        f"{variable.label}. {KEPT_NOTE}",
-                hint=f"Ange {variable.name.lower()} för alla avslutade ärenden. "
-                     + _format_hint(variable),
-                family="closed",
-                related_suvs=tuple(catalogue.by_key(k).suv for k in triggers
-                                   if k != variable.key),
-            ))
+            rules.append(
+                Rule(
+                    rule_id=f"{variable.column}.required_when_closed",
+                    suv=variable.suv,
+                    column=variable.column,
+                    severity="error",
+                    sql=f"{closed} AND {is_missing(variable, catalogue)}",
+                    message=f"Ärendet är avslutat ({opened_by} är ifyllt) men uppgift saknas om "
+                    f"{variable.label}. {KEPT_NOTE}",
+                    hint=f"Ange {variable.name.lower()} för alla avslutade ärenden. "
+                    + _format_hint(variable),
+                    family="closed",
+                    related_suvs=tuple(
+                        catalogue.by_key(k).suv for k in triggers if k != variable.key
+                    ),
+                )
+            )
         elif variable.phase in closed_phases:
-            rules.append(Rule(
-                rule_id=f"{variable.column}.only_when_closed",
-                suv=variable.suv, column=variable.column, severity="error",
-                sql=f"NOT {closed} AND {is_given(variable, catalogue)}",
-                message=f"Uppgiften är ifylld men ärendet är inte avslutat (varken "
-                        f"{_join_and([catalogue.by_key(k).label for k in triggers])} är "
-                        "ifyllt). Ärendet räknas som pågående och svaret räknas inte förrän "
-                        "ärendet är avslutat.",
-                hint=f"Fyll bara i uppgiften för avslutade ärenden, det vill säga när "
-                     f"{opened_by} är ifyllt.",
-                family="closed",
-                related_suvs=tuple(catalogue.by_key(k).suv for k in triggers),
-            ))
+            rules.append(
+                Rule(
+                    rule_id=f"{variable.column}.only_when_closed",
+                    suv=variable.suv,
+                    column=variable.column,
+                    severity="error",
+                    sql=f"NOT {closed} AND {is_given(variable, catalogue)}",
+                    message=f"Uppgiften är ifylld men ärendet är inte avslutat (varken "
+                    f"{_join_and([catalogue.by_key(k).label for k in triggers])} är "
+                    "ifyllt). Ärendet räknas som pågående och svaret räknas inte förrän "
+                    "ärendet är avslutat.",
+                    hint=f"Fyll bara i uppgiften för avslutade ärenden, det vill säga när "
+                    f"{opened_by} är ifyllt.",
+                    family="closed",
+                    related_suvs=tuple(catalogue.by_key(k).suv for k in triggers),
+                )
+            )
     return rules
 
 
@@ -516,24 +619,30 @@ def _given_with_date_rules(catalogue: Catalogue) -> list[Rule]:
         rules += [
             Rule(
                 rule_id=f"{variable.column}.required_with_v{date.suv}",
-                suv=variable.suv, column=None, severity="warn",
+                suv=variable.suv,
+                column=None,
+                severity="warn",
                 sql=f"{given(date.column)} AND {is_missing(variable, catalogue)}",
                 message=f"{date.label} är ifyllt men inget alternativ är valt för "
-                        f"{variable.label}. Ärendet räknas som ett ärende med insats, med "
-                        "insatsen som saknad registrering.",
+                f"{variable.label}. Ärendet räknas som ett ärende med insats, med "
+                "insatsen som saknad registrering.",
                 hint=f"Markera med 1 minst ett alternativ för {variable.name.lower()} när "
-                     f"{date.name.lower()} är ifyllt.",
-                family="given_with_date", related_suvs=(date.suv,),
+                f"{date.name.lower()} är ifyllt.",
+                family="given_with_date",
+                related_suvs=(date.suv,),
             ),
             Rule(
                 rule_id=f"{variable.column}.only_with_v{date.suv}",
-                suv=variable.suv, column=None, severity="warn",
+                suv=variable.suv,
+                column=None,
+                severity="warn",
                 sql=f"{blank(date.column)} AND {is_given(variable, catalogue)}",
                 message=f"Alternativ är markerade för {variable.label} men {date.label} "
-                        "saknas. Insatsen räknas, med startdatumet som saknad registrering.",
+                "saknas. Insatsen räknas, med startdatumet som saknad registrering.",
                 hint=f"Ange {date.name.lower()} (ÅÅÅÅ-MM-DD) när stöd eller insatser är "
-                     f"registrerade.",
-                family="given_with_date", related_suvs=(date.suv,),
+                f"registrerade.",
+                family="given_with_date",
+                related_suvs=(date.suv,),
             ),
         ]
     return rules
@@ -545,16 +654,21 @@ def _conditional_rules(catalogue: Catalogue) -> list[Rule]:
         variable, depends = catalogue.by_key(key), catalogue.by_key(depends_key)
         allowed = ", ".join(lit(str(c)) for c in codes)
         labels = _join_or([f"{c} ({depends.codes[c]})" for c in codes])
-        rules.append(Rule(
-            rule_id=f"{variable.column}.requires_v{depends.suv}",
-            suv=variable.suv, column=variable.column, severity="warn",
-            sql=f"{given(variable.column)} AND ({blank(depends.column)}"
+        rules.append(
+            Rule(
+                rule_id=f"{variable.column}.requires_v{depends.suv}",
+                suv=variable.suv,
+                column=variable.column,
+                severity="warn",
+                sql=f"{given(variable.column)} AND ({blank(depends.column)}"
                 f" OR {q(depends.column)} NOT IN ({allowed}))",
-            message=f"Svar finns för {variable.label} fast {depends.label} inte visar någon "
-                    f"förbättring.",
-            hint=f"Fyll bara i {variable.name.lower()} när {depends.label} är {labels}.",
-            family="conditional", related_suvs=(depends.suv,),
-        ))
+                message=f"Svar finns för {variable.label} fast {depends.label} inte visar någon "
+                f"förbättring.",
+                hint=f"Fyll bara i {variable.name.lower()} när {depends.label} är {labels}.",
+                family="conditional",
+                related_suvs=(depends.suv,),
+            )
+        )
     return rules
 
 
@@ -564,20 +678,25 @@ def _case_key_rule(catalogue: Catalogue) -> Rule:
     # A row is a duplicate when an earlier row of the same upload has the same (non-blank) key.
     # The subquery is uncorrelated (the upload id is filled in), so Postgres runs it once.
     same_key = " AND ".join(
-        f"NULLIF(btrim(e.{q(v.column)}), '') = NULLIF(btrim(d.{q(v.column)}), '')"
-        for v in key_vars)
+        f"NULLIF(btrim(e.{q(v.column)}), '') = NULLIF(btrim(d.{q(v.column)}), '')" for v in key_vars
+    )
     return Rule(
         rule_id="case_key.unique",
-        suv=None, column=None, severity="reject",
-        sql=("source_row IN (SELECT d.source_row FROM raw.case_records d"
-             " JOIN raw.case_records e ON e.upload_id = d.upload_id"
-             f" AND e.source_row < d.source_row AND {same_key}"
-             " WHERE d.upload_id = :upload_id)"),
+        suv=None,
+        column=None,
+        severity="reject",
+        sql=(
+            "source_row IN (SELECT d.source_row FROM raw.case_records d"
+            " JOIN raw.case_records e ON e.upload_id = d.upload_id"
+            f" AND e.source_row < d.source_row AND {same_key}"
+            " WHERE d.upload_id = :upload_id)"
+        ),
         message=f"Samma ärende ({names}) finns redan på en tidigare rad i filen, även om "
-                "andra uppgifter skiljer sig. Ett ärende räknas en gång per kommun: raden "
-                "räknas inte.",
+        "andra uppgifter skiljer sig. Ett ärende räknas en gång per kommun: raden "
+        "räknas inte.",
         hint="Varje ärende ska finnas på en rad. Ta bort dubbletten eller rätta uppgifterna.",
-        family="unique", related_suvs=tuple(v.suv for v in key_vars),
+        family="unique",
+        related_suvs=tuple(v.suv for v in key_vars),
     )
 
 
@@ -590,9 +709,12 @@ def missing_variables(catalogue: Catalogue, phase: str | None = None) -> list[Va
     triggers = {key for keys in catalogue.phase_triggers.values() for key in keys}
     stricter = {key for key, _ in GIVEN_WITH_DATE} | {key for key, _, _ in CONDITIONAL}
     return [
-        v for v in catalogue.variables
-        if v.required == "never" and v.type not in {"text", "kommun"}
-        and v.key not in triggers and v.key not in stricter
+        v
+        for v in catalogue.variables
+        if v.required == "never"
+        and v.type not in {"text", "kommun"}
+        and v.key not in triggers
+        and v.key not in stricter
         and (phase is None or v.phase == phase)
     ]
 
@@ -605,20 +727,32 @@ def _missing_rules(catalogue: Catalogue) -> list[Rule]:
             continue
         reached = phase_reached(variable.phase, catalogue)
         triggers = catalogue.phase_triggers[variable.phase]
-        when = f", fast {phase_trigger_labels(variable.phase, catalogue)} är ifyllt" if triggers else ""
-        rules.append(Rule(
-            rule_id=f"{variable.column}.missing",
-            suv=variable.suv, column=variable.column if variable.type != "codes" else None,
-            severity="warn",
-            sql=f"{reached} AND {is_missing(variable, catalogue)}",
-            message=f"Ingen uppgift om {variable.label}{when}.",
-            hint=sentence(variable.question) + " " + (
-                "Markera med 1 de alternativ som gäller." if variable.type == "codes" else
-                "Fyll i riskbedömningen (tidpunkt, instrument och skattning)."
-                if variable.type == "risk_assessments" else _format_hint(variable)),
-            family="missing",
-            related_suvs=tuple(catalogue.by_key(k).suv for k in triggers),
-        ))
+        when = (
+            f", fast {phase_trigger_labels(variable.phase, catalogue)} är ifyllt"
+            if triggers
+            else ""
+        )
+        rules.append(
+            Rule(
+                rule_id=f"{variable.column}.missing",
+                suv=variable.suv,
+                column=variable.column if variable.type != "codes" else None,
+                severity="warn",
+                sql=f"{reached} AND {is_missing(variable, catalogue)}",
+                message=f"Ingen uppgift om {variable.label}{when}.",
+                hint=sentence(variable.question)
+                + " "
+                + (
+                    "Markera med 1 de alternativ som gäller."
+                    if variable.type == "codes"
+                    else "Fyll i riskbedömningen (tidpunkt, instrument och skattning)."
+                    if variable.type == "risk_assessments"
+                    else _format_hint(variable)
+                ),
+                family="missing",
+                related_suvs=tuple(catalogue.by_key(k).suv for k in triggers),
+            )
+        )
     return rules
 
 
@@ -668,17 +802,21 @@ def row_rules() -> tuple[Rule, ...]:
 
 # --- the batch relation --------------------------------------------------------------------------
 
+
 def normalized_columns_sql(columns: list[str] | tuple[str, ...], alias: str = "r") -> str:
     return ",\n    ".join(f"NULLIF(btrim({alias}.{q(c)}), '') AS {q(c)}" for c in columns)
 
 
 def round_close_sql(round_expr: str) -> str:
-    return (f"(CASE WHEN {round_expr} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])$' THEN "
-            f"(to_date({round_expr}, 'YYYY-MM') + interval '1 month' - interval '1 day')::date END)")
+    return (
+        f"(CASE WHEN {round_expr} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])$' THEN "
+        f"(to_date({round_expr}, 'YYYY-MM') + interval '1 month' - interval '1 day')::date END)"
+    )
 
 
-def upload_rows_sql(upload_ids: list[int] | tuple[int, ...],
-                    columns: list[str] | tuple[str, ...] | None = None) -> str:
+def upload_rows_sql(
+    upload_ids: list[int] | tuple[int, ...], columns: list[str] | tuple[str, ...] | None = None
+) -> str:
     """The rows of some uploads, normalised, with the upload's kommun and round close date."""
     columns = tuple(columns) if columns is not None else load_catalogue().column_names
     ids = ", ".join(str(int(u)) for u in upload_ids)
@@ -686,7 +824,8 @@ def upload_rows_sql(upload_ids: list[int] | tuple[int, ...],
         "SELECT r.upload_id, r.source_row,\n    "
         + normalized_columns_sql(columns)
         + ",\n    u.kommun_kod AS _upload_kommun,\n    "
-        + round_close_sql("u.round_id") + " AS _round_close\n"
+        + round_close_sql("u.round_id")
+        + " AS _round_close\n"
         + "FROM raw.case_records r JOIN raw.uploads u ON u.upload_id = r.upload_id\n"
         + f"WHERE r.upload_id IN ({ids})"
     )
@@ -701,8 +840,11 @@ def with_flag_columns(base: str, flags: list[tuple[Rule, str]]) -> str:
     return f"SELECT b.*,\n    {flag_sql}\nFROM (\n{base}\nOFFSET 0) b"
 
 
-def batch_query(upload_id: int, columns: list[str] | tuple[str, ...] | None = None,
-                rules: tuple[Rule, ...] | None = None) -> str:
+def batch_query(
+    upload_id: int,
+    columns: list[str] | tuple[str, ...] | None = None,
+    rules: tuple[Rule, ...] | None = None,
+) -> str:
     """SQL of the batch relation of one upload (see the module docstring).
 
     With `rules`, the relation also has one boolean column per row rule (`Rule.flag_column`,

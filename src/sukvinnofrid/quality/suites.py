@@ -53,8 +53,7 @@ GX_RESULT_FORMAT = {
 }
 # For large batches the gate runs the checkpoint that reports success per expectation only:
 # SUMMARY costs two extra queries per expectation (quality.gate.GX_DETAIL_MAX_ROWS).
-GX_RESULT_FORMAT_BOOLEAN_ONLY = {"result_format": "BOOLEAN_ONLY",
-                                 "exclude_unexpected_values": True}
+GX_RESULT_FORMAT_BOOLEAN_ONLY = {"result_format": "BOOLEAN_ONLY", "exclude_unexpected_values": True}
 
 
 def gx_id(kind: str, name: str) -> str:
@@ -97,8 +96,10 @@ def build_suite(rules: tuple[Rule, ...] | None = None) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(
         name=SUITE_NAME,
         expectations=[build_expectation(rule) for rule in rules],
-        meta={"generated_from": "src/sukvinnofrid/catalogue/variables.yaml",
-              "generator": "sukvinnofrid.quality.suites"},
+        meta={
+            "generated_from": "src/sukvinnofrid/catalogue/variables.yaml",
+            "generator": "sukvinnofrid.quality.suites",
+        },
     )
 
 
@@ -127,29 +128,35 @@ def _bundle(kind: str, name: str, path: str | None = None) -> dict:
 
 def validation_definition_json() -> str:
     """The suite over the whole work table (the asset the gate points at its run's table)."""
-    return _json({
-        "data": {
-            "datasource": _bundle("datasource", DATASOURCE),
-            "asset": _bundle("asset", ASSET, f"{DATASOURCE}/{ASSET}"),
-            "batch_definition": _bundle("batch_definition", BATCH_DEFINITION,
-                                        f"{DATASOURCE}/{ASSET}/{BATCH_DEFINITION}"),
-        },
-        "id": gx_id("validation_definition", VALIDATION_DEFINITION),
-        "name": VALIDATION_DEFINITION,
-        "suite": _bundle("suite", SUITE_NAME),
-    })
+    return _json(
+        {
+            "data": {
+                "datasource": _bundle("datasource", DATASOURCE),
+                "asset": _bundle("asset", ASSET, f"{DATASOURCE}/{ASSET}"),
+                "batch_definition": _bundle(
+                    "batch_definition", BATCH_DEFINITION, f"{DATASOURCE}/{ASSET}/{BATCH_DEFINITION}"
+                ),
+            },
+            "id": gx_id("validation_definition", VALIDATION_DEFINITION),
+            "name": VALIDATION_DEFINITION,
+            "suite": _bundle("suite", SUITE_NAME),
+        }
+    )
 
 
 def checkpoint_json(name: str, result_format: dict) -> str:
     """A checkpoint of the validation definition that updates the Data Docs site."""
-    return _json({
-        "actions": [{"name": "data_docs", "site_names": [DATA_DOCS_SITE],
-                     "type": "update_data_docs"}],
-        "id": gx_id("checkpoint", name),
-        "name": name,
-        "result_format": result_format,
-        "validation_definitions": [_bundle("validation_definition", VALIDATION_DEFINITION)],
-    })
+    return _json(
+        {
+            "actions": [
+                {"name": "data_docs", "site_names": [DATA_DOCS_SITE], "type": "update_data_docs"}
+            ],
+            "id": gx_id("checkpoint", name),
+            "name": name,
+            "result_format": result_format,
+            "validation_definitions": [_bundle("validation_definition", VALIDATION_DEFINITION)],
+        }
+    )
 
 
 def gx_project_files() -> dict[str, str]:
@@ -159,7 +166,8 @@ def gx_project_files() -> dict[str, str]:
         f"validation_definitions/{VALIDATION_DEFINITION}.json": validation_definition_json(),
         f"checkpoints/{CHECKPOINT}.json": checkpoint_json(CHECKPOINT, GX_RESULT_FORMAT),
         f"checkpoints/{CHECKPOINT_BOOLEAN_ONLY}.json": checkpoint_json(
-            CHECKPOINT_BOOLEAN_ONLY, GX_RESULT_FORMAT_BOOLEAN_ONLY),
+            CHECKPOINT_BOOLEAN_ONLY, GX_RESULT_FORMAT_BOOLEAN_ONLY
+        ),
     }
 
 

@@ -69,8 +69,9 @@ def read_kommuner(path: Path) -> dict[str, Kommun]:
     """Kommunkod → Kommun from a file laid out like kommuner.csv."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         return {
-            row["kommun_kod"].strip(): Kommun(row["kommun_kod"].strip(),
-                                              row["kommun_namn"].strip(), row["lan_kod"].strip())
+            row["kommun_kod"].strip(): Kommun(
+                row["kommun_kod"].strip(), row["kommun_namn"].strip(), row["lan_kod"].strip()
+            )
             for row in csv.DictReader(f)
         }
 
@@ -148,8 +149,8 @@ __all__ = [
     "Stadsdel",
     "Storleksgrupp",
     "clear_cache",
-    "kommungrupper",
     "kommuner",
+    "kommungrupper",
     "lan",
     "population_18plus",
     "reference_dir",

@@ -18,7 +18,6 @@ import csv
 import datetime as dt
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from . import clear_cache, kommuner, reference_dir
 API_URL = "https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BE0101A/BefolkningNy"
 CONTENTS_CODE = "BE0101N1"  # Folkmängd
 ADULT_AGE = 18
-AGES = [str(age) for age in range(0, 100)] + ["100+"]
+AGES = [str(age) for age in range(100)] + ["100+"]
 KON_FROM_SCB = {"1": "M", "2": "K"}
 TIMEOUT_SECONDS = 60
 FIRST_YEAR = 1968
@@ -133,7 +132,7 @@ def _post_json(url: str, query: dict, timeout: float = TIMEOUT_SECONDS) -> dict:
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")[:500]
         raise ScbError(f"SCB answered HTTP {exc.code} for {url}: {detail}") from exc
-    except (urllib.error.URLError, TimeoutError, socket.timeout, OSError) as exc:
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise ScbUnavailableError(
             f"cannot reach SCB at {url} ({exc}). refresh-population needs network access to "
             "api.scb.se; the shipped approximate seed is left unchanged."
@@ -150,9 +149,13 @@ def _read_rows(path: Path, header: tuple[str, ...] = HEADER) -> list[tuple]:
     if not path.exists():
         return []
     with open(path, newline="", encoding="utf-8") as f:
-        return [tuple(int(r[c]) if c in ("year", "population") else
-                      (r.get(c) or "approximation") for c in header)
-                for r in csv.DictReader(f)]
+        return [
+            tuple(
+                int(r[c]) if c in ("year", "population") else (r.get(c) or "approximation")
+                for c in header
+            )
+            for r in csv.DictReader(f)
+        ]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -173,7 +176,9 @@ def _csv_text(rows: Iterable[tuple], header: tuple[str, ...] = HEADER) -> str:
     return "\n".join(lines) + "\n"
 
 
-def source_note(fetched_years: Sequence[int], approximate_years: Sequence[int], day: dt.date) -> str:
+def source_note(
+    fetched_years: Sequence[int], approximate_years: Sequence[int], day: dt.date
+) -> str:
     fetched = ", ".join(str(y) for y in sorted(fetched_years))
     lines = [
         "# population_18plus.csv: source",
@@ -238,8 +243,12 @@ def refresh_population(years: list[int], out_path: Path | None = None) -> Path:
     _write_atomic(out_path, _csv_text(sorted(kept + fetched)))
     total_path = out_path.with_name(TOTAL_FILE)
     kept_totals = [r for r in _read_rows(total_path, TOTAL_HEADER) if r[1] not in years]
-    _write_atomic(total_path, _csv_text(
-        sorted(kept_totals + [(k, y, n, "scb") for (k, y), n in totals.items()]), TOTAL_HEADER))
+    _write_atomic(
+        total_path,
+        _csv_text(
+            sorted(kept_totals + [(k, y, n, "scb") for (k, y), n in totals.items()]), TOTAL_HEADER
+        ),
+    )
     approximate = sorted({r[1] for r in kept if r[-1] != "scb"})
     note = out_path.with_name(f"{out_path.stem}.source.md")
     _write_atomic(note, source_note(years, approximate, dt.date.today()))

@@ -67,19 +67,33 @@ def _engine(engine: Engine | None) -> Engine:
     return warehouse_engine()
 
 
-def _render(round_id: str, engine: Engine, output: Path, statistik_root: Path,
-            kolada_root: Path, site_dir: Path, draft: bool) -> Site:
+def _render(
+    round_id: str,
+    engine: Engine,
+    output: Path,
+    statistik_root: Path,
+    kolada_root: Path,
+    site_dir: Path,
+    draft: bool,
+) -> Site:
     started = time.perf_counter()
-    inputs = inputs_digest(round_id, engine, statistik_root, kolada_root, output,
-                           published_statistik_root=output / "statistik")
+    inputs = inputs_digest(
+        round_id,
+        engine,
+        statistik_root,
+        kolada_root,
+        output,
+        published_statistik_root=output / "statistik",
+    )
     inputs = f"{inputs} {'utkast' if draft else 'publicerad'}\n"
     marker = site_dir / INPUTS_FILE
     if marker.is_file() and marker.read_text(encoding="ascii") == inputs:
         # the same publications, marts, feedback reports and code: the same bytes
         pages = sum(1 for _ in site_dir.rglob("*.html"))
         return Site(round_id, site_dir, pages, False, round(time.perf_counter() - started, 2))
-    sources = read_sources(round_id, engine, statistik_root, kolada_root,
-                           published_statistik_root=output / "statistik")
+    sources = read_sources(
+        round_id, engine, statistik_root, kolada_root, published_statistik_root=output / "statistik"
+    )
     files = build_site(sources, site_dir, output, draft=draft)
     files[INPUTS_FILE] = inputs.encode("ascii")
     written = write_site(site_dir, files)
@@ -90,8 +104,15 @@ def _render(round_id: str, engine: Engine, output: Path, statistik_root: Path,
 def render_round(round_id: str, engine: Engine | None = None, output: Path | None = None) -> Site:
     """Write the site of a published round to <output>/rapport/<round>/."""
     output = Path(output) if output is not None else get_settings().output
-    return _render(round_id, _engine(engine), output, output / "statistik", output / "kolada",
-                   output / "rapport" / round_id, draft=False)
+    return _render(
+        round_id,
+        _engine(engine),
+        output,
+        output / "statistik",
+        output / "kolada",
+        output / "rapport" / round_id,
+        draft=False,
+    )
 
 
 def review_round(round_id: str, engine: Engine | None = None, output: Path | None = None) -> Site:
@@ -105,5 +126,12 @@ def review_round(round_id: str, engine: Engine | None = None, output: Path | Non
     draft = output / "granskning" / round_id
     publish_kolada(round_id, engine, output_dir=draft / "kolada")
     publish_statistics(round_id, engine, output_dir=draft / "statistik")
-    return _render(round_id, engine, output, draft / "statistik", draft / "kolada",
-                   draft / "rapport", draft=True)
+    return _render(
+        round_id,
+        engine,
+        output,
+        draft / "statistik",
+        draft / "kolada",
+        draft / "rapport",
+        draft=True,
+    )

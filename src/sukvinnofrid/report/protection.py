@@ -29,22 +29,29 @@ from .sources import ReportError
 Decisions = dict[Hashable, tuple[str, str]]  # withheld cell -> (reason, detail)
 
 
-def protect_beside(counts: Mapping[Hashable, int], relations: Iterable[Relation], *,
-                   min_count: int, withheld_elsewhere: Iterable[Hashable],
-                   published: Callable[[Hashable], bool] = lambda key: True,
-                   order: Callable[[Hashable], tuple] | None = None) -> Decisions:
+def protect_beside(
+    counts: Mapping[Hashable, int],
+    relations: Iterable[Relation],
+    *,
+    min_count: int,
+    withheld_elsewhere: Iterable[Hashable],
+    published: Callable[[Hashable], bool] = lambda key: True,
+    order: Callable[[Hashable], tuple] | None = None,
+) -> Decisions:
     """`disclosure.protect` for new cells whose relations include cells another publication has
     withheld: such a cell enters as a sensitive count (protect() decides from counts alone), so
     it is withheld from the start and a relation where it is the only unknown gets a
     complementary cell among ours. Returns the decisions on our cells; a relation that cannot be
     protected stops the site (nothing is shown that could give a cell away)."""
     elsewhere = set(withheld_elsewhere)
-    entered = {**counts, **{key: 1 for key in elsewhere}}
+    entered = {**counts, **dict.fromkeys(elsewhere, 1)}
     order = order or (lambda key: (entered[key] == 0, entered[key], str(key)))
     result = protect(entered, relations, min_count=min_count, published=published, order=order)
     if result.notes:
-        raise ReportError("sekretesskyddet av webbplatsens egna tabeller kunde inte ordnas: "
-                          + "; ".join(result.notes))
+        raise ReportError(
+            "sekretesskyddet av webbplatsens egna tabeller kunde inte ordnas: "
+            + "; ".join(result.notes)
+        )
     return {key: decision for key, decision in result.withheld.items() if key not in elsewhere}
 
 
@@ -54,8 +61,12 @@ def protect_beside(counts: Mapping[Hashable, int], relations: Iterable[Relation]
 AREA_LEVELS = ("lan", "storleksgrupp", "riket")
 
 
-def protect_comparisons(rows: list[dict], withheld_kommuner: Mapping[tuple[str, int], set[str]],
-                        units: Mapping[str, dict], min_count: int) -> Decisions:
+def protect_comparisons(
+    rows: list[dict],
+    withheld_kommuner: Mapping[tuple[str, int], set[str]],
+    units: Mapping[str, dict],
+    min_count: int,
+) -> Decisions:
     """Decisions on fct_key_figure_comparisons cells (figure, level, area, year), gender T.
 
     `withheld_kommuner`: (KPI id, year) -> the kommun codes whose cell the Kolada files withhold.
@@ -68,20 +79,29 @@ def protect_comparisons(rows: list[dict], withheld_kommuner: Mapping[tuple[str, 
     decisions: Decisions = {}
     for (figure, year), areas in sorted(by_group.items()):
         hidden = sorted(withheld_kommuner.get((kpi_of[figure], year), ()))
-        counts: dict[Hashable, int] = {(figure, level, area, year): int(row["case_count"])
-                                       for (level, area), row in areas.items()}
+        counts: dict[Hashable, int] = {
+            (figure, level, area, year): int(row["case_count"])
+            for (level, area), row in areas.items()
+        }
         relations = []
         unknown_parts: dict[tuple[str, str], list] = defaultdict(list)
         for kommun in hidden:
             unit = units.get(kommun, {})
-            for level, area in (("lan", unit.get("lan_kod")),
-                                ("storleksgrupp", unit.get("storleksgrupp_kod")),
-                                ("riket", "00")):
+            for level, area in (
+                ("lan", unit.get("lan_kod")),
+                ("storleksgrupp", unit.get("storleksgrupp_kod")),
+                ("riket", "00"),
+            ):
                 if (level, area) in areas:
                     unknown_parts[(level, area)].append(("kolada", kommun, year))
         for (level, area), parts in sorted(unknown_parts.items()):
-            relations.append(Relation(((figure, level, area, year), *parts), f"secondary-{level}",
-                                      f"{figure} {year} {level} {area} = dess kommuner"))
+            relations.append(
+                Relation(
+                    ((figure, level, area, year), *parts),
+                    f"secondary-{level}",
+                    f"{figure} {year} {level} {area} = dess kommuner",
+                )
+            )
         riket = areas.get(("riket", "00"))
         for level in ("lan", "storleksgrupp"):
             members = [(level, area) for (lvl, area) in areas if lvl == level]
@@ -89,14 +109,27 @@ def protect_comparisons(rows: list[dict], withheld_kommuner: Mapping[tuple[str, 
                 continue  # not every kommun of riket has an area of this level
             varying = [(figure, *m, year) for m in sorted(members) if m in unknown_parts]
             if varying:
-                relations.append(Relation(((figure, "riket", "00", year), *varying),
-                                          f"secondary-{level}",
-                                          f"{figure} {year} riket = summan av {level}"))
-        decisions.update(protect_beside(
-            counts, relations, min_count=min_count,
-            withheld_elsewhere=[part for parts in unknown_parts.values() for part in parts],
-            order=lambda key: (key[1] == "riket", counts.get(key, 0) == 0, counts.get(key, 0),
-                               str(key))))
+                relations.append(
+                    Relation(
+                        ((figure, "riket", "00", year), *varying),
+                        f"secondary-{level}",
+                        f"{figure} {year} riket = summan av {level}",
+                    )
+                )
+        decisions.update(
+            protect_beside(
+                counts,
+                relations,
+                min_count=min_count,
+                withheld_elsewhere=[part for parts in unknown_parts.values() for part in parts],
+                order=lambda key: (
+                    key[1] == "riket",
+                    counts.get(key, 0) == 0,
+                    counts.get(key, 0),
+                    str(key),
+                ),
+            )
+        )
     return decisions
 
 
@@ -125,8 +158,9 @@ MISSING_SHARES = (
 UNPUBLISHED_ROUND = "omgångens statistik är inte publicerad"
 
 
-def protect_deliveries(rows: list[dict], funnels: Mapping[str, Mapping],
-                       min_count: int) -> dict[tuple[str, str], set[str]]:
+def protect_deliveries(
+    rows: list[dict], funnels: Mapping[str, Mapping], min_count: int
+) -> dict[tuple[str, str], set[str]]:
     """(round, unit) -> the missing-registration shares (names of MISSING_SHARES) not shown.
 
     Per round with a published funnel (`funnels`: round -> (level, area, kön) -> column ->
@@ -157,26 +191,41 @@ def protect_deliveries(rows: list[dict], funnels: Mapping[str, Mapping],
                         counts[(unit, part)] = row[total] - row[shown]
                     else:
                         counts[(unit, part)] = row[part]
-                relations.append(Relation(tuple((unit, c) for c in (total, *parts)),
-                                          "secondary-fas", f"{round_id} {unit}: {total}"))
+                relations.append(
+                    Relation(
+                        tuple((unit, c) for c in (total, *parts)),
+                        "secondary-fas",
+                        f"{round_id} {unit}: {total}",
+                    )
+                )
         for kommun, units in sorted(units_of.items()):
             cells = funnel.get(("kommun", kommun, "T"), {})
-            for column in {c for total, parts in FUNNEL_SUMS for c in (total, *parts)
-                           if not c.startswith("~")}:
+            for column in {
+                c for total, parts in FUNNEL_SUMS for c in (total, *parts) if not c.startswith("~")
+            }:
                 members = [(unit, column) for unit in sorted(units)]
                 if cells.get(column, WITHHELD) == WITHHELD:
                     members.append(("tratt", kommun, column))
                     elsewhere.append(("tratt", kommun, column))
-                relations.append(Relation(tuple(members), "secondary-kommun",
-                                          f"{round_id} kommun {kommun} {column}"))
-        decisions = protect_beside(counts, relations, min_count=min_count,
-                                      withheld_elsewhere=elsewhere,
-                                      published=lambda key: not str(key[-1]).startswith("~"))
+                relations.append(
+                    Relation(
+                        tuple(members), "secondary-kommun", f"{round_id} kommun {kommun} {column}"
+                    )
+                )
+        decisions = protect_beside(
+            counts,
+            relations,
+            min_count=min_count,
+            withheld_elsewhere=elsewhere,
+            published=lambda key: not str(key[-1]).startswith("~"),
+        )
         for row in round_rows:
             unit = row["unit_kod"]
             hidden[(round_id, unit)] = {
-                name for name, phase in MISSING_SHARES
-                if (unit, name) in decisions or (unit, phase) in decisions}
+                name
+                for name, phase in MISSING_SHARES
+                if (unit, name) in decisions or (unit, phase) in decisions
+            }
     return hidden
 
 
@@ -186,5 +235,8 @@ def riket_shares_hidden(funnel: Mapping | None) -> set[str]:
     if funnel is None:
         return {name for name, _ in MISSING_SHARES}
     cells = funnel.get(("riket", "00", "T"), {})
-    return {name for name, phase in MISSING_SHARES
-            if WITHHELD in (cells.get(name, WITHHELD), cells.get(phase, WITHHELD))}
+    return {
+        name
+        for name, phase in MISSING_SHARES
+        if WITHHELD in (cells.get(name, WITHHELD), cells.get(phase, WITHHELD))
+    }

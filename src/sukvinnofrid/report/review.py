@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from .tables import Column, Table
-from .views import KEY_FIGURE_NAMES, STATUS_LABELS, DELIVERED, Views, change, timestamp
+from .views import DELIVERED, KEY_FIGURE_NAMES, STATUS_LABELS, Views, change, timestamp
 
 
 def _setting(name: str, default: float) -> float:
@@ -35,11 +35,16 @@ def review_tables(views: Views) -> list[tuple[str, str, Table]]:
     sections = []
 
     years = views.years
-    changes = Table((Column("Enhet", "link"), Column("Nyckeltal"),
-                     Column(str(years[-2]) if len(years) > 1 else "Föregående år", "varde"),
-                     Column(str(years[-1]) if years else "År", "varde"),
-                     Column("Förändring (%)", "forandring")),
-                    caption="Nyckeltal som ändrats mer än tröskeln mot föregående år")
+    changes = Table(
+        (
+            Column("Enhet", "link"),
+            Column("Nyckeltal"),
+            Column(str(years[-2]) if len(years) > 1 else "Föregående år", "varde"),
+            Column(str(years[-1]) if years else "År", "varde"),
+            Column("Förändring (%)", "forandring"),
+        ),
+        caption="Nyckeltal som ändrats mer än tröskeln mot föregående år",
+    )
     if len(years) > 1:
         found = []
         for (kpi, unit, year), cell in views.kolada.cells.items():
@@ -51,21 +56,44 @@ def review_tables(views: Views) -> list[tuple[str, str, Table]]:
                 continue
             percent = None if then == 0 else round(100.0 * (now - then) / then, 1)
             if percent is None or abs(percent) >= change_percent:
-                found.append((-(abs(percent) if percent is not None else 1e9), unit, kpi,
-                              [views.unit_link(ou_units.get(unit, unit)),
-                               f"{kpi} {_figure_name(views, kpi)}", then, now, percent]))
+                found.append(
+                    (
+                        -(abs(percent) if percent is not None else 1e9),
+                        unit,
+                        kpi,
+                        [
+                            views.unit_link(ou_units.get(unit, unit)),
+                            f"{kpi} {_figure_name(views, kpi)}",
+                            then,
+                            now,
+                            percent,
+                        ],
+                    )
+                )
         changes.rows = [row for *_, row in sorted(found, key=lambda f: f[:3])]
-    changes.footnotes = (f"Tröskel: {_pct(change_percent)} (SUKF_REVIEW_CHANGE_PERCENT). "
-                         "Bara publicerade värden jämförs. – i förändringen: från 0.",)
-    sections.append(("Stora förändringar mot föregående år",
-                     "Kommuner och stadsdelar vars nyckeltal ändrats mycket sedan året före.",
-                     changes))
+    changes.footnotes = (
+        f"Tröskel: {_pct(change_percent)} (SUKF_REVIEW_CHANGE_PERCENT). "
+        "Bara publicerade värden jämförs. – i förändringen: från 0.",
+    )
+    sections.append(
+        (
+            "Stora förändringar mot föregående år",
+            "Kommuner och stadsdelar vars nyckeltal ändrats mycket sedan året före.",
+            changes,
+        )
+    )
 
-    outliers = Table((Column("Kommun", "link"), Column("Nyckeltal"), Column("Värde", "varde"),
-                      Column("Kommungrupp"), Column("Gruppens värde", "varde"),
-                      Column("Kvot", "varde")),
-                     caption=f"Nyckeltal {years[-1] if years else ''} som avviker från "
-                             "kommungruppen")
+    outliers = Table(
+        (
+            Column("Kommun", "link"),
+            Column("Nyckeltal"),
+            Column("Värde", "varde"),
+            Column("Kommungrupp"),
+            Column("Gruppens värde", "varde"),
+            Column("Kvot", "varde"),
+        ),
+        caption=f"Nyckeltal {years[-1] if years else ''} som avviker från kommungruppen",
+    )
     if years:
         found = []
         for (kpi, unit, year), cell in views.kolada.cells.items():
@@ -80,33 +108,68 @@ def review_tables(views: Views) -> list[tuple[str, str, Table]]:
                 continue
             ratio = round(value / group, 1)
             if value >= outlier * group or value <= group / outlier:
-                found.append((-abs(ratio - 1), unit, kpi, [
-                    views.unit_link(unit), f"{kpi} {_figure_name(views, kpi)}", value,
-                    views.size_names.get(size), group, ratio]))
+                found.append(
+                    (
+                        -abs(ratio - 1),
+                        unit,
+                        kpi,
+                        [
+                            views.unit_link(unit),
+                            f"{kpi} {_figure_name(views, kpi)}",
+                            value,
+                            views.size_names.get(size),
+                            group,
+                            ratio,
+                        ],
+                    )
+                )
         outliers.rows = [row for *_, row in sorted(found, key=lambda f: f[:3])]
     outliers.footnotes = (
         f"Avvikande: minst {_pct(outlier, '')} gånger eller högst 1/{_pct(outlier, '')} av "
-        "gruppens värde (SUKF_REVIEW_OUTLIER_FACTOR). Bara publicerade värden jämförs.",)
-    sections.append(("Avvikande mot kommungruppen",
-                     "Kommuner vars nyckeltal ligger långt från kommuner av samma storlek.",
-                     outliers))
+        "gruppens värde (SUKF_REVIEW_OUTLIER_FACTOR). Bara publicerade värden jämförs.",
+    )
+    sections.append(
+        (
+            "Avvikande mot kommungruppen",
+            "Kommuner vars nyckeltal ligger långt från kommuner av samma storlek.",
+            outliers,
+        )
+    )
 
     national = _national_changes(views, share_points)
     sections.append(("Nationella figurer som ändrats", national.caption, national))
 
-    missing = Table((Column("Enhet", "link"), Column("Kod"), Column("Status"), Column("Inkom", "tid"),
-                     Column("Orsak")),
-                    caption=f"Förväntade enheter utan godkänd fil i omgång {views.round_id}")
+    missing = Table(
+        (
+            Column("Enhet", "link"),
+            Column("Kod"),
+            Column("Status"),
+            Column("Inkom", "tid"),
+            Column("Orsak"),
+        ),
+        caption=f"Förväntade enheter utan godkänd fil i omgång {views.round_id}",
+    )
     for unit, row in sorted(views.now.items()):
         if row["expected"] and row["status"] not in DELIVERED:
-            missing.rows.append([views.unit_link(unit), unit, STATUS_LABELS[row["status"]],
-                                 timestamp(row["received_at"]),
-                                 row["latest_upload_reason"]
-                                 if row["latest_upload_status"] == "blocked" else None])
+            missing.rows.append(
+                [
+                    views.unit_link(unit),
+                    unit,
+                    STATUS_LABELS[row["status"]],
+                    timestamp(row["received_at"]),
+                    row["latest_upload_reason"]
+                    if row["latest_upload_status"] == "blocked"
+                    else None,
+                ]
+            )
     missing.footnotes = ("Enheter i deltagarförteckningen (seed participation_register).",)
-    sections.append(("Förväntade enheter som saknas",
-                     "Enheter som ska delta men inte har någon godkänd fil för omgången.",
-                     missing))
+    sections.append(
+        (
+            "Förväntade enheter som saknas",
+            "Enheter som ska delta men inte har någon godkänd fil för omgången.",
+            missing,
+        )
+    )
     return sections
 
 
@@ -122,18 +185,29 @@ def _national_changes(views: Views, points: float) -> Table:
         current = {f: rows(f, year=years[-1]) for f in stats.definitions}
         before = {f: rows(f, year=years[-2]) for f in stats.definitions}
     elif views.sources.previous is not None:
-        now_name, then_name = f"omgång {views.round_id}", f"omgång {views.sources.previous.round_id}"
+        now_name, then_name = (
+            f"omgång {views.round_id}",
+            f"omgång {views.sources.previous.round_id}",
+        )
         current = {f: {r["kategori"]: r for r in stats.group(f)} for f in stats.definitions}
-        before = {f: {r["kategori"]: r for r in views.sources.previous.group(f)}
-                  for f in stats.definitions}
+        before = {
+            f: {r["kategori"]: r for r in views.sources.previous.group(f)}
+            for f in stats.definitions
+        }
     else:
         table = Table((Column("Figur"),), caption="Ingen tidigare period att jämföra med")
         return table
-    table = Table((Column("Figur"), Column("Kategori"), Column(f"Andel {then_name}", "andel"),
-                   Column(f"Andel {now_name}", "andel"),
-                   Column("Förändring (procentenheter)", "forandring")),
-                  caption=f"Andelar i riket som ändrats minst {_pct(points, ' procentenheter')} "
-                          f"mellan {then_name} och {now_name}")
+    table = Table(
+        (
+            Column("Figur"),
+            Column("Kategori"),
+            Column(f"Andel {then_name}", "andel"),
+            Column(f"Andel {now_name}", "andel"),
+            Column("Förändring (procentenheter)", "forandring"),
+        ),
+        caption=f"Andelar i riket som ändrats minst {_pct(points, ' procentenheter')} "
+        f"mellan {then_name} och {now_name}",
+    )
     for figure, definition in sorted(stats.definitions.items()):
         if definition["kind"] != "share":
             continue
@@ -141,9 +215,15 @@ def _national_changes(views: Views, points: float) -> Table:
             old = before[figure].get(category)
             difference = change(row["andel_procent"], old["andel_procent"] if old else None)
             if difference is not None and abs(difference) >= points:
-                table.rows.append([definition["title"],
-                                   definition["kategorier"].get(category, category),
-                                   old["andel_procent"], row["andel_procent"], difference])
+                table.rows.append(
+                    [
+                        definition["title"],
+                        definition["kategorier"].get(category, category),
+                        old["andel_procent"],
+                        row["andel_procent"],
+                        difference,
+                    ]
+                )
     table.footnotes = ("Tröskel: SUKF_REVIEW_SHARE_POINTS. Bara publicerade andelar jämförs.",)
     return table
 

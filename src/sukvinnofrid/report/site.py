@@ -28,10 +28,14 @@ from .views import DELIVERED, STATUS_LABELS, UnitPage, Views, console_tables
 
 @cache
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("sukvinnofrid.report", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
+    env = Environment(
+        loader=PackageLoader("sukvinnofrid.report", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["display"] = display
     env.globals["table_html"] = table_html
     env.tests["link"] = lambda value: isinstance(value, tuple)
@@ -57,8 +61,11 @@ def unit_page(views: Views, code: str, page: dict) -> UnitPage:
     facts: list = []
     if kind == "lan":
         lan = code.removeprefix("lan-")
-        members = [views.unit_link(c) for c, p in views.participants.items()
-                   if p["lan"] == lan and p["kind"] != "lan"]
+        members = [
+            views.unit_link(c)
+            for c, p in views.participants.items()
+            if p["lan"] == lan and p["kind"] != "lan"
+        ]
         facts.append(("Deltagande enheter", members or "–"))
         sections += views.key_figure_section(lan, "lan")
         funnel = views.funnel("län", lan, "tratt", f"Antal ärenden i olika faser, {page['name']}")
@@ -68,22 +75,27 @@ def unit_page(views: Views, code: str, page: dict) -> UnitPage:
         return UnitPage(page["name"], facts, sections)
     unit = views.units[code]
     delivery = views.now.get(code)
-    facts += [("Län", (unit["lan_namn"], f"lan/{unit['lan_kod']}.html")),
-              ("Kommungrupp", views.size_names.get(unit["storleksgrupp_kod"], "–")),
-              ("Befolkningsgrupp (Öppna jämförelser)", unit["befolkningsgrupp_namn"] or "–")]
+    facts += [
+        ("Län", (unit["lan_namn"], f"lan/{unit['lan_kod']}.html")),
+        ("Kommungrupp", views.size_names.get(unit["storleksgrupp_kod"], "–")),
+        ("Befolkningsgrupp (Öppna jämförelser)", unit["befolkningsgrupp_namn"] or "–"),
+    ]
     if kind == "stadsdel":
         facts.insert(0, ("Kommun", views.unit_link(unit["kommun_kod"])))
     if delivery is not None:
         facts.append((f"Status i omgång {views.round_id}", STATUS_LABELS[delivery["status"]]))
-    parts = sorted(c for c, u in views.units.items()
-                   if u["unit_type"] == "stadsdel" and u["kommun_kod"] == code
-                   and c in views.participants)
+    parts = sorted(
+        c
+        for c, u in views.units.items()
+        if u["unit_type"] == "stadsdel" and u["kommun_kod"] == code and c in views.participants
+    )
     if parts:
         facts.append(("Rapporterar genom stadsdelarna", [views.unit_link(c) for c in parts]))
     sections += views.key_figure_section(code, kind)
     if kind == "kommun":
-        funnel = views.funnel("kommun", code, "tratt",
-                              f"Antal ärenden i olika faser, {unit['unit_namn']}")
+        funnel = views.funnel(
+            "kommun", code, "tratt", f"Antal ärenden i olika faser, {unit['unit_namn']}"
+        )
         if funnel:
             sections.append(funnel)
     if code in views.by_unit:
@@ -100,45 +112,107 @@ def unit_page(views: Views, code: str, page: dict) -> UnitPage:
 def download_tables(views: Views, sections, console, review) -> list[tuple[str, str, Table]]:
     """(file stem, description, table) of every table the site shows, all units together."""
     stats = views.stats
-    funnel = Table((Column("Nivå"), Column("Kod"), Column("Område"), Column("Kön"),
-                    *(Column(c, "antal") for c in next(iter(stats.funnel.values()))
-                      if c not in ("niva", "omrade_kod", "kon"))))
+    funnel = Table(
+        (
+            Column("Nivå"),
+            Column("Kod"),
+            Column("Område"),
+            Column("Kön"),
+            *(
+                Column(c, "antal")
+                for c in next(iter(stats.funnel.values()))
+                if c not in ("niva", "omrade_kod", "kon")
+            ),
+        )
+    )
     for (level, area, kon), row in stats.funnel.items():
-        funnel.rows.append([level, area, stats.areas.get(level, {}).get(area, area), kon,
-                            *(v for c, v in row.items() if c not in ("niva", "omrade_kod", "kon"))])
-    figures = Table((Column("Avsnitt"), Column("Grupp"), Column("Kategori"),
-                     Column("Antal", "antal"), Column("N", "antal"), Column("Värde", "varde"),
-                     Column("Föregående omgång", "varde"), Column("Förändring", "forandring")))
+        funnel.rows.append(
+            [
+                level,
+                area,
+                stats.areas.get(level, {}).get(area, area),
+                kon,
+                *(v for c, v in row.items() if c not in ("niva", "omrade_kod", "kon")),
+            ]
+        )
+    figures = Table(
+        (
+            Column("Avsnitt"),
+            Column("Grupp"),
+            Column("Kategori"),
+            Column("Antal", "antal"),
+            Column("N", "antal"),
+            Column("Värde", "varde"),
+            Column("Föregående omgång", "varde"),
+            Column("Förändring", "forandring"),
+        )
+    )
     for section in sections:
         split = section.table.columns[0].name == "Grupp"
         for row in section.table.rows:
             figures.rows.append([section.heading, *(row if split else ["Alla", *row])])
-    key_figures = Table((Column("Kod"), Column("Enhet"), Column("Nyckeltal"), Column("År"),
-                         Column("Värde", "varde")))
+    key_figures = Table(
+        (
+            Column("Kod"),
+            Column("Enhet"),
+            Column("Nyckeltal"),
+            Column("År"),
+            Column("Värde", "varde"),
+        )
+    )
     ou_units = {u["kolada_id"]: c for c, u in views.units.items()}
     for (kpi, unit, year), cell in sorted(views.kolada.cells.items()):
         code = ou_units.get(unit, unit)
         name = views.units[code]["unit_namn"] if code in views.units else code
         key_figures.rows.append([code, name, kpi, str(year), cell.status or cell.value])
-    areas = Table((Column("Nivå"), Column("Kod"), Column("Område"), Column("Nyckeltal"),
-                   Column("År"), Column("Kommuner", "antal"), Column("Värde", "varde")))
+    areas = Table(
+        (
+            Column("Nivå"),
+            Column("Kod"),
+            Column("Område"),
+            Column("Nyckeltal"),
+            Column("År"),
+            Column("Kommuner", "antal"),
+            Column("Värde", "varde"),
+        )
+    )
     kpi_of = {figure: kpi for kpi, figure in views.kpis}
     for row in views.sources.marts.comparisons:
         key = (row["figure"], row["level"], row["area_code"], row["year"])
-        name = {"lan": views.lan_names.get(row["area_code"]),
-                "storleksgrupp": views.size_names.get(row["area_code"]),
-                "riket": "Riket"}[row["level"]]
-        areas.rows.append([row["level"], row["area_code"], name, kpi_of[row["figure"]],
-                           str(row["year"]), row["units"], views.comparisons[key]])
-    comparison = Table((Column("Kod"), Column("Enhet"), Column("Indikator"),
-                        Column("Enhetens värde", "varde"), Column("Län", "varde"),
-                        Column("Kommungrupp", "varde"), Column("Riket", "varde"),
-                        Column("N", "antal")))
+        name = {
+            "lan": views.lan_names.get(row["area_code"]),
+            "storleksgrupp": views.size_names.get(row["area_code"]),
+            "riket": "Riket",
+        }[row["level"]]
+        areas.rows.append(
+            [
+                row["level"],
+                row["area_code"],
+                name,
+                kpi_of[row["figure"]],
+                str(row["year"]),
+                row["units"],
+                views.comparisons[key],
+            ]
+        )
+    comparison = Table(
+        (
+            Column("Kod"),
+            Column("Enhet"),
+            Column("Indikator"),
+            Column("Enhetens värde", "varde"),
+            Column("Län", "varde"),
+            Column("Kommungrupp", "varde"),
+            Column("Riket", "varde"),
+            Column("N", "antal"),
+        )
+    )
     for code, page in views.participants.items():
         if page["kind"] == "stadsdel":
             continue
-        level, area = ("lan", code.removeprefix("lan-")) if page["kind"] == "lan" else (
-            "kommun", code)
+        level, area = (
+            ("lan", code.removeprefix("lan-")) if page["kind"] == "lan" else ("kommun", code)
+        )
         table = views.comparison_section(level, area).table
         for row in table.rows:
             values = row[1:-1]
@@ -147,27 +221,48 @@ def download_tables(views: Views, sections, console, review) -> list[tuple[str, 
             elif len(values) == 3:  # kommun, län, riket: no size group
                 values = [values[0], values[1], None, values[2]]
             comparison.rows.append([area, page["name"], row[0], *values, row[-1]])
-    quality = Table((Column("Omgång"), Column("Kod"), Column("Enhet"), Column("Status"),
-                     Column("Avvisade rader (%)", "andel"),
-                     *(Column(name, "andel") for name, _ in MISSING_SHARES)))
+    quality = Table(
+        (
+            Column("Omgång"),
+            Column("Kod"),
+            Column("Enhet"),
+            Column("Status"),
+            Column("Avvisade rader (%)", "andel"),
+            *(Column(name, "andel") for name, _ in MISSING_SHARES),
+        )
+    )
     for row in views.deliveries:
-        quality.rows.append([row["round_id"], row["unit_kod"], row["unit_namn"] or row["unit_kod"],
-                             STATUS_LABELS[row["status"]], row["andel_avvisade_rader"],
-                             *views.shares(row)])
+        quality.rows.append(
+            [
+                row["round_id"],
+                row["unit_kod"],
+                row["unit_namn"] or row["unit_kod"],
+                STATUS_LABELS[row["status"]],
+                row["andel_avvisade_rader"],
+                *views.shares(row),
+            ]
+        )
     deliveries = console["tables"][0]
     tables = [
-        ("leveranser", "Leveranser i omgången per enhet (intern: filnamn och antal rader)",
-         deliveries),
+        (
+            "leveranser",
+            "Leveranser i omgången per enhet (intern: filnamn och antal rader)",
+            deliveries,
+        ),
         ("kvalitet", "Status och saknade registreringar per enhet och omgång", quality),
         ("tratt_omraden", "Diagram 1: tratten per kommun, län och riket och kön", funnel),
         ("rapportens_figurer", "Den nationella rapportens tabeller (riket)", figures),
         ("nyckeltal", "Kolada-nyckeltalen per kommun och stadsdel och år", key_figures),
         ("nyckeltal_omraden", "Nyckeltalen för län, kommungrupper och riket", areas),
-        ("jamforelser", "Jämförelse av kommuner och län med län, kommungrupp och riket",
-         comparison),
+        (
+            "jamforelser",
+            "Jämförelse av kommuner och län med län, kommungrupp och riket",
+            comparison,
+        ),
     ]
-    tables += [(f"granskning_{n}", heading, table)
-               for n, (heading, _, table) in enumerate(review, start=1)]
+    tables += [
+        (f"granskning_{n}", heading, table) for n, (heading, _, table) in enumerate(review, start=1)
+    ]
     return tables
 
 
@@ -175,34 +270,48 @@ def download_tables(views: Views, sections, console, review) -> list[tuple[str, 
 # the site
 
 
-def build_site(sources: RoundSources, site_dir: Path, output: Path, *, draft: bool) -> dict[str, bytes]:
+def build_site(
+    sources: RoundSources, site_dir: Path, output: Path, *, draft: bool
+) -> dict[str, bytes]:
     """Every file of the site, path relative to the site -> bytes."""
     views = Views(sources, output, site_dir)
     stats, kolada = sources.statistics, sources.kolada
     base = {
-        "round_id": views.round_id, "draft": draft, "preliminary": kolada.preliminary,
+        "round_id": views.round_id,
+        "draft": draft,
+        "preliminary": kolada.preliminary,
         "population_note": kolada.manifest.get("population", ""),
-        "statistics_version": stats.directory.name, "statistics_published": stats.published_at,
-        "kolada_version": kolada.directory.name, "pattern_defs": Markup(charts.PATTERN_DEFS),
+        "statistics_version": stats.directory.name,
+        "statistics_published": stats.published_at,
+        "kolada_version": kolada.directory.name,
+        "pattern_defs": Markup(charts.PATTERN_DEFS),
     }
     files: dict[str, bytes] = {}
 
-    funnel = views.funnel("riket", "00", "diagram-1",
-                          "Diagram 1. Antal ärenden i olika faser")
+    funnel = views.funnel("riket", "00", "diagram-1", "Diagram 1. Antal ärenden i olika faser")
     sections = [s for s in [funnel, *views.national_sections()] if s]
     previous = sources.previous
-    comparison_text = (f"Bredvid varje figur står omgång {previous.round_id}, den föregående "
-                       "publicerade omgången, och förändringen." if previous else
-                       "Ingen tidigare omgång är publicerad, så figurerna står utan jämförelse.")
-    files["riket.html"] = _render("riket.html", **base, root="", title="Nationell rapport",
-                                  sections=sections, comparison_text=comparison_text)
+    comparison_text = (
+        f"Bredvid varje figur står omgång {previous.round_id}, den föregående "
+        "publicerade omgången, och förändringen."
+        if previous
+        else "Ingen tidigare omgång är publicerad, så figurerna står utan jämförelse."
+    )
+    files["riket.html"] = _render(
+        "riket.html",
+        **base,
+        root="",
+        title="Nationell rapport",
+        sections=sections,
+        comparison_text=comparison_text,
+    )
 
     console = console_tables(views)
-    files["omgang.html"] = _render("omgang.html", **base, root="", title="Omgångskonsol",
-                                   **console)
+    files["omgang.html"] = _render("omgang.html", **base, root="", title="Omgångskonsol", **console)
     review = review_tables(views)
-    files["granskning.html"] = _render("granskning.html", **base, root="", title="Granskning",
-                                       sections=review)
+    files["granskning.html"] = _render(
+        "granskning.html", **base, root="", title="Granskning", sections=review
+    )
 
     lan_groups: dict[str, dict] = defaultdict(lambda: {"units": []})
     for code, page in views.participants.items():
@@ -211,21 +320,39 @@ def build_site(sources: RoundSources, site_dir: Path, output: Path, *, draft: bo
             group.update(name=page["name"], path=page["path"])
             continue
         delivery = views.now.get(code)
-        group["units"].append({
-            "name": page["name"], "path": page["path"],
-            "status": STATUS_LABELS[delivery["status"]] if delivery else None,
-            "status_class": _status_class(delivery["status"]) if delivery else ""})
-        files[page["path"]] = _render("enhet.html", **base, root="../", title=page["name"],
-                                      page=unit_page(views, code, page))
+        group["units"].append(
+            {
+                "name": page["name"],
+                "path": page["path"],
+                "status": STATUS_LABELS[delivery["status"]] if delivery else None,
+                "status_class": _status_class(delivery["status"]) if delivery else "",
+            }
+        )
+        files[page["path"]] = _render(
+            "enhet.html", **base, root="../", title=page["name"], page=unit_page(views, code, page)
+        )
     for code, page in views.participants.items():
         if page["kind"] == "lan":
-            files[page["path"]] = _render("enhet.html", **base, root="../", title=page["name"],
-                                          page=unit_page(views, code, page))
+            files[page["path"]] = _render(
+                "enhet.html",
+                **base,
+                root="../",
+                title=page["name"],
+                page=unit_page(views, code, page),
+            )
     expected = [r for r in views.now.values() if r["expected"]]
-    summary = (f"{swedish_int(sum(r['status'] in DELIVERED for r in expected))} av "
-               f"{swedish_int(len(expected))} förväntade enheter har en godkänd fil.")
-    files["index.html"] = _render("index.html", **base, root="", title="Start", summary=summary,
-                                  lan_groups=[lan_groups[k] for k in sorted(lan_groups)])
+    summary = (
+        f"{swedish_int(sum(r['status'] in DELIVERED for r in expected))} av "
+        f"{swedish_int(len(expected))} förväntade enheter har en godkänd fil."
+    )
+    files["index.html"] = _render(
+        "index.html",
+        **base,
+        root="",
+        title="Start",
+        summary=summary,
+        lan_groups=[lan_groups[k] for k in sorted(lan_groups)],
+    )
 
     downloads = download_tables(views, sections, console, review)
     data = {f"{stem}.csv": table_csv(table) for stem, _, table in downloads}
@@ -233,14 +360,18 @@ def build_site(sources: RoundSources, site_dir: Path, output: Path, *, draft: bo
     data["nationella_figurer.csv"] = (stats.directory / "nationella_figurer.csv").read_bytes()
     data[f"sukf_{views.round_id}.xlsx"] = workbook([(stem, table) for stem, _, table in downloads])
     descriptions = {f"{stem}.csv": text for stem, text, _ in downloads}
-    descriptions.update({
-        "tratt.csv": "Statistikpubliceringens tratt (diagram 1), som den publicerats",
-        "nationella_figurer.csv": "Statistikpubliceringens alla nationella figurer, per period, "
-                                  "nivå, område och uppdelning, som de publicerats",
-        f"sukf_{views.round_id}.xlsx": "Excel-arbetsbok med en flik per tabell"})
+    descriptions.update(
+        {
+            "tratt.csv": "Statistikpubliceringens tratt (diagram 1), som den publicerats",
+            "nationella_figurer.csv": "Statistikpubliceringens alla nationella figurer, per period, "
+            "nivå, område och uppdelning, som de publicerats",
+            f"sukf_{views.round_id}.xlsx": "Excel-arbetsbok med en flik per tabell",
+        }
+    )
     listing = [(name, descriptions[name], _size(len(content))) for name, content in data.items()]
-    files["nedladdning.html"] = _render("nedladdning.html", **base, root="",
-                                        title="Nedladdning", files=listing)
+    files["nedladdning.html"] = _render(
+        "nedladdning.html", **base, root="", title="Nedladdning", files=listing
+    )
     files.update({f"data/{name}": content for name, content in data.items()})
     files["style.css"] = environment().loader.get_source(environment(), "style.css")[0].encode()
     return files
@@ -256,7 +387,8 @@ def write_site(directory: Path, files: dict[str, bytes]) -> bool:
     if directory.is_dir():
         existing = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
         if existing == set(files) and all(
-                (directory / name).read_bytes() == content for name, content in files.items()):
+            (directory / name).read_bytes() == content for name, content in files.items()
+        ):
             return False
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
@@ -278,4 +410,3 @@ def write_site(directory: Path, files: dict[str, bytes]) -> bool:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return True
-

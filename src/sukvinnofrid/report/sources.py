@@ -72,8 +72,15 @@ class Statistics:
     def min_count(self) -> int:
         return int(self.manifest["min_count"])
 
-    def group(self, figure: str, level: str = "riket", area: str = "00", breakdown: str = "alla",
-              value: str = "alla", period: str | None = None) -> list[dict]:
+    def group(
+        self,
+        figure: str,
+        level: str = "riket",
+        area: str = "00",
+        breakdown: str = "alla",
+        value: str = "alla",
+        period: str | None = None,
+    ) -> list[dict]:
         """The rows of one figure group (default: riket, the round)."""
         if period is None:
             key = ("omgång", self.round_id)
@@ -84,8 +91,9 @@ class Statistics:
     def years(self) -> list[str]:
         return sorted({key[1] for key in self.figures if key[0] == "år"})
 
-    def breakdown_values(self, figure: str, breakdown: str, level: str = "riket",
-                         area: str = "00") -> list[str]:
+    def breakdown_values(
+        self, figure: str, breakdown: str, level: str = "riket", area: str = "00"
+    ) -> list[str]:
         """The values a breakdown takes for a figure in the round."""
         if not hasattr(self, "_values"):
             self._values: dict[tuple, set[str]] = defaultdict(set)
@@ -106,8 +114,9 @@ def read_statistics(directory: Path, riket_round_only: bool = False) -> Statisti
     the round only, as a previous round is shown). Rows are filtered before they become dicts:
     a national round's file has hundreds of thousands."""
     document = _json(directory / "statistik.json")
-    funnel = {(row["niva"], row["omrade_kod"], row["kon"]): row
-              for row in _columns(document["tratt"])}
+    funnel = {
+        (row["niva"], row["omrade_kod"], row["kon"]): row for row in _columns(document["tratt"])
+    }
     table = document["nationella_figurer"]
     names = table["kolumner"]
     period, level, breakdown = (names.index(c) for c in ("period_typ", "niva", "uppdelning"))
@@ -121,14 +130,28 @@ def read_statistics(directory: Path, riket_round_only: bool = False) -> Statisti
     for values in table["rader"]:
         if shown(values):
             row = dict(zip(names, values))
-            figures[(row["period_typ"], row["period"], row["niva"], row["omrade_kod"],
-                     row["figur"], row["uppdelning"], row["uppdelning_varde"])].append(row)
+            figures[
+                (
+                    row["period_typ"],
+                    row["period"],
+                    row["niva"],
+                    row["omrade_kod"],
+                    row["figur"],
+                    row["uppdelning"],
+                    row["uppdelning_varde"],
+                )
+            ].append(row)
     definitions = {d["figure_id"]: d for d in _json(directory / "definitioner.json")["figurer"]}
     return Statistics(
-        round_id=document["omgang"], directory=directory,
+        round_id=document["omgang"],
+        directory=directory,
         manifest=_json(directory / "manifest.json"),
         published_at=(directory / PUBLISHED_AT).read_text(encoding="ascii").strip(),
-        areas=document["omraden"], funnel=funnel, figures=dict(figures), definitions=definitions)
+        areas=document["omraden"],
+        funnel=funnel,
+        figures=dict(figures),
+        definitions=definitions,
+    )
 
 
 def read_funnel_csv(directory: Path) -> dict[tuple[str, str, str], dict]:
@@ -137,8 +160,10 @@ def read_funnel_csv(directory: Path) -> dict[tuple[str, str, str], dict]:
     text = (directory / "tratt.csv").read_text(encoding="utf-8-sig")
     funnel = {}
     for row in csv.DictReader(io.StringIO(text), delimiter=";"):
-        values = {c: (WITHHELD if row[c] == WITHHELD else int(row[c].replace("\u00a0", "")))
-                  for c in FUNNEL_COLUMNS}
+        values = {
+            c: (WITHHELD if row[c] == WITHHELD else int(row[c].replace("\u00a0", "")))
+            for c in FUNNEL_COLUMNS
+        }
         funnel[(row["nivå"], row["områdeskod"], row["kön"])] = values
     return funnel
 
@@ -183,12 +208,21 @@ def read_kolada(directory: Path) -> Kolada:
             for value in item["values"]:
                 if value["gender"] != "T":
                     continue
-                cell = KoladaCell(item["kpi"], item[unit_key], int(item["period"]),
-                                  value["value"], value["status"])
+                cell = KoladaCell(
+                    item["kpi"],
+                    item[unit_key],
+                    int(item["period"]),
+                    value["value"],
+                    value["status"],
+                )
                 cells[(cell.kpi, cell.unit, cell.year)] = cell
-    return Kolada(round_id=_json(directory / "manifest.json")["round"], directory=directory,
-                  manifest=_json(directory / "manifest.json"),
-                  kpis=_json(directory / "kpi.json")["values"], cells=cells)
+    return Kolada(
+        round_id=_json(directory / "manifest.json")["round"],
+        directory=directory,
+        manifest=_json(directory / "manifest.json"),
+        kpis=_json(directory / "kpi.json")["values"],
+        cells=cells,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,12 +230,17 @@ def read_kolada(directory: Path) -> Kolada:
 
 
 def _rows(conn, sql: str, **params) -> list[dict]:
-    return [{k: (float(v) if isinstance(v, Decimal) else v) for k, v in row._mapping.items()}
-            for row in conn.execute(sa.text(sql), params)]
+    return [
+        {k: (float(v) if isinstance(v, Decimal) else v) for k, v in row._mapping.items()}
+        for row in conn.execute(sa.text(sql), params)
+    ]
 
 
-REPORT_MARTS = ("marts.dim_reporting_units", "marts.fct_round_deliveries",
-                "marts.fct_key_figure_comparisons")
+REPORT_MARTS = (
+    "marts.dim_reporting_units",
+    "marts.fct_round_deliveries",
+    "marts.fct_key_figure_comparisons",
+)
 
 
 @dataclass
@@ -216,13 +255,23 @@ def read_marts(engine: Engine, round_id: str) -> Marts:
         for table in REPORT_MARTS:
             if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
                 raise ReportError(f"{table} finns inte: kör dbt build först.")
-        units = {row["unit_kod"]: row for row in _rows(
-            conn, "SELECT * FROM marts.dim_reporting_units ORDER BY unit_kod")}
-        deliveries = _rows(conn, "SELECT * FROM marts.fct_round_deliveries WHERE round_id <= :r"
-                                 " ORDER BY round_id, unit_kod", r=round_id)
-        comparisons = _rows(conn, "SELECT * FROM marts.fct_key_figure_comparisons"
-                                  " WHERE round_id = :r AND gender = 'T'"
-                                  " ORDER BY figure, level, area_code, year", r=round_id)
+        units = {
+            row["unit_kod"]: row
+            for row in _rows(conn, "SELECT * FROM marts.dim_reporting_units ORDER BY unit_kod")
+        }
+        deliveries = _rows(
+            conn,
+            "SELECT * FROM marts.fct_round_deliveries WHERE round_id <= :r"
+            " ORDER BY round_id, unit_kod",
+            r=round_id,
+        )
+        comparisons = _rows(
+            conn,
+            "SELECT * FROM marts.fct_key_figure_comparisons"
+            " WHERE round_id = :r AND gender = 'T'"
+            " ORDER BY figure, level, area_code, year",
+            r=round_id,
+        )
     return Marts(units=units, deliveries=deliveries, comparisons=comparisons)
 
 
@@ -240,8 +289,14 @@ class RoundSources:
     marts: Marts
 
 
-def inputs_digest(round_id: str, engine: Engine, statistik_root: Path, kolada_root: Path,
-                  output: Path, published_statistik_root: Path | None = None) -> str:
+def inputs_digest(
+    round_id: str,
+    engine: Engine,
+    statistik_root: Path,
+    kolada_root: Path,
+    output: Path,
+    published_statistik_root: Path | None = None,
+) -> str:
     """A digest of everything a round's site is made from, so an unchanged round is not read
     and rendered again: the publication versions it reads (immutable directories, so their
     names suffice), the report marts' rows (a sum of row hashes), the feedback reports it links
@@ -252,27 +307,46 @@ def inputs_digest(round_id: str, engine: Engine, statistik_root: Path, kolada_ro
         found = latest_version(round_dir)
         return f"{round_dir.name}/{found.name}" if found else None
 
-    parts: list = [round_id, code_digest(), version(statistik_root / round_id),
-                   version(kolada_root / round_id)]
+    parts: list = [
+        round_id,
+        code_digest(),
+        version(statistik_root / round_id),
+        version(kolada_root / round_id),
+    ]
     if earlier_root.is_dir():
-        parts += sorted(str(version(path)) for path in earlier_root.iterdir()
-                        if ROUND_ID.match(path.name) and path.name < round_id)
+        parts += sorted(
+            str(version(path))
+            for path in earlier_root.iterdir()
+            if ROUND_ID.match(path.name) and path.name < round_id
+        )
     with engine.connect() as conn:
         for table in REPORT_MARTS:
             if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
                 parts.append(None)
                 continue
-            parts.append(tuple(conn.execute(sa.text(
-                f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text"
-                f" FROM {table} t")).one()))
+            parts.append(
+                tuple(
+                    conn.execute(
+                        sa.text(
+                            f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text"
+                            f" FROM {table} t"
+                        )
+                    ).one()
+                )
+            )
     feedback = output / "aterkoppling"
     if feedback.is_dir():
         parts += sorted(str(path.relative_to(feedback)) for path in feedback.rglob("*.html"))
     return sha256_hex(repr(parts).encode())
 
 
-def read_sources(round_id: str, engine: Engine, statistik_root: Path, kolada_root: Path,
-                 published_statistik_root: Path | None = None) -> RoundSources:
+def read_sources(
+    round_id: str,
+    engine: Engine,
+    statistik_root: Path,
+    kolada_root: Path,
+    published_statistik_root: Path | None = None,
+) -> RoundSources:
     """The round's publications under the two roots (a draft's own roots when reviewing) and
     the earlier rounds' statistics under `published_statistik_root` (default: statistik_root)."""
     earlier_root = published_statistik_root or statistik_root
@@ -282,13 +356,25 @@ def read_sources(round_id: str, engine: Engine, statistik_root: Path, kolada_roo
         raise RoundNotPublished(
             f"omgång {round_id} är inte publicerad (ingen statistik i {statistik_root / round_id}"
             f" eller inga Kolada-filer i {kolada_root / round_id}): kör först "
-            f"`sukvinnofrid publish --round {round_id}`")
-    earlier = sorted(path.name for path in (earlier_root.iterdir() if earlier_root.is_dir() else ())
-                     if ROUND_ID.match(path.name) and path.name < round_id and latest_version(path))
+            f"`sukvinnofrid publish --round {round_id}`"
+        )
+    earlier = sorted(
+        path.name
+        for path in (earlier_root.iterdir() if earlier_root.is_dir() else ())
+        if ROUND_ID.match(path.name) and path.name < round_id and latest_version(path)
+    )
     funnels = {name: read_funnel_csv(latest_version(earlier_root / name)) for name in earlier}
     funnels[round_id] = read_funnel_csv(statistik_dir)
-    previous = (read_statistics(latest_version(earlier_root / earlier[-1]), riket_round_only=True)
-                if earlier else None)
-    return RoundSources(round_id=round_id, statistics=read_statistics(statistik_dir),
-                        kolada=read_kolada(kolada_dir), previous=previous, funnels=funnels,
-                        marts=read_marts(engine, round_id))
+    previous = (
+        read_statistics(latest_version(earlier_root / earlier[-1]), riket_round_only=True)
+        if earlier
+        else None
+    )
+    return RoundSources(
+        round_id=round_id,
+        statistics=read_statistics(statistik_dir),
+        kolada=read_kolada(kolada_dir),
+        previous=previous,
+        funnels=funnels,
+        marts=read_marts(engine, round_id),
+    )

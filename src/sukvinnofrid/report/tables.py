@@ -82,12 +82,16 @@ def table_html(table: Table, root: str = "", anchor: str | None = None) -> str:
     """The table as the page shows it, with its footnotes (written here rather than in a
     template: a national round's site has some 50 000 cells)."""
     kinds = [c.kind for c in table.columns]
-    parts = [f'<div class="tabell"{f" id={chr(34)}{anchor}{chr(34)}" if anchor else ""}>\n<table>\n']
+    parts = [
+        f'<div class="tabell"{f" id={chr(34)}{anchor}{chr(34)}" if anchor else ""}>\n<table>\n'
+    ]
     if table.caption:
         parts.append(f"<caption>{escape(table.caption)}</caption>\n")
-    parts.append("<thead><tr>" + "".join(
-        f'<th scope="col" class="{c.kind}">{escape(c.name)}</th>' for c in table.columns)
-        + "</tr></thead>\n<tbody>\n")
+    parts.append(
+        "<thead><tr>"
+        + "".join(f'<th scope="col" class="{c.kind}">{escape(c.name)}</th>' for c in table.columns)
+        + "</tr></thead>\n<tbody>\n"
+    )
     for row in table.rows:
         cells = []
         for index, (value, kind) in enumerate(zip(row, kinds)):
@@ -111,9 +115,13 @@ def link_text(value) -> str:
 
 
 def table_csv(table: Table) -> bytes:
-    return excel_csv([c.name for c in table.columns],
-                     ([csv_value(link_text(v), c.kind) for v, c in zip(row, table.columns)]
-                      for row in table.rows))
+    return excel_csv(
+        [c.name for c in table.columns],
+        (
+            [csv_value(link_text(v), c.kind) for v, c in zip(row, table.columns)]
+            for row in table.rows
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,14 +138,18 @@ _CONTENT_TYPES = (
     '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
     'officedocument.spreadsheetml.sheet.main+xml"/>'
     '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-'
-    'officedocument.spreadsheetml.styles+xml"/>{sheets}</Types>')
-_SHEET_TYPE = ('<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/'
-               'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>')
+    'officedocument.spreadsheetml.styles+xml"/>{sheets}</Types>'
+)
+_SHEET_TYPE = (
+    '<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+)
 _ROOT_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
     '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-    'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
 _STYLES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
@@ -152,7 +164,8 @@ _STYLES = (
     '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
-    '</cellStyles></styleSheet>')
+    "</cellStyles></styleSheet>"
+)
 
 
 def _column_letter(index: int) -> str:
@@ -174,23 +187,38 @@ def _cell_xml(ref: str, value, kind: str, header: bool = False) -> str:
         number = repr(round(float(value), 1)) if decimal else str(value)
         return f'<c r="{ref}"{style}><v>{number}</v></c>'
     style = ' s="1"' if header else ""
-    return (f'<c r="{ref}" t="inlineStr"{style}><is><t xml:space="preserve">'
-            f'{xml_escape(str(value))}</t></is></c>')
+    return (
+        f'<c r="{ref}" t="inlineStr"{style}><is><t xml:space="preserve">'
+        f"{xml_escape(str(value))}</t></is></c>"
+    )
 
 
 def _sheet_xml(table: Table) -> str:
     columns = table.columns
     letters = [_column_letter(i) for i in range(len(columns))]
-    parts = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-             '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
-             'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><sheetData>']
-    parts.append('<row r="1">' + "".join(_cell_xml(f"{letter}1", c.name, "text", header=True)
-                                         for letter, c in zip(letters, columns)) + "</row>")
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+        'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><sheetData>'
+    ]
+    parts.append(
+        '<row r="1">'
+        + "".join(
+            _cell_xml(f"{letter}1", c.name, "text", header=True)
+            for letter, c in zip(letters, columns)
+        )
+        + "</row>"
+    )
     for number, row in enumerate(table.rows, start=2):
-        parts.append(f'<row r="{number}">' + "".join(
-            _cell_xml(f"{letter}{number}", value, c.kind)
-            for letter, value, c in zip(letters, row, columns)) + "</row>")
+        parts.append(
+            f'<row r="{number}">'
+            + "".join(
+                _cell_xml(f"{letter}{number}", value, c.kind)
+                for letter, value, c in zip(letters, row, columns)
+            )
+            + "</row>"
+        )
     parts.append("</sheetData></worksheet>")
     return "".join(parts)
 
@@ -202,27 +230,39 @@ def workbook(sheets: Sequence[tuple[str, Table]]) -> bytes:
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
         'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
-        + "".join(f'<sheet name="{xml_escape(name)}" sheetId="{n}" r:id="rId{n}"/>'
-                  for n, name in enumerate(names, start=1))
-        + "</sheets></workbook>")
+        + "".join(
+            f'<sheet name="{xml_escape(name)}" sheetId="{n}" r:id="rId{n}"/>'
+            for n, name in enumerate(names, start=1)
+        )
+        + "</sheets></workbook>"
+    )
     rels = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        + "".join(f'<Relationship Id="rId{n}" Type="http://schemas.openxmlformats.org/'
-                  f'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{n}.xml"/>'
-                  for n in range(1, len(sheets) + 1))
+        + "".join(
+            f'<Relationship Id="rId{n}" Type="http://schemas.openxmlformats.org/'
+            f'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{n}.xml"/>'
+            for n in range(1, len(sheets) + 1)
+        )
         + f'<Relationship Id="rId{len(sheets) + 1}" Type="http://schemas.openxmlformats.org/'
-          'officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>')
+        'officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>'
+    )
     parts: list[tuple[str, str]] = [
-        ("[Content_Types].xml", _CONTENT_TYPES.format(sheets="".join(
-            _SHEET_TYPE.format(n=n) for n in range(1, len(sheets) + 1)))),
+        (
+            "[Content_Types].xml",
+            _CONTENT_TYPES.format(
+                sheets="".join(_SHEET_TYPE.format(n=n) for n in range(1, len(sheets) + 1))
+            ),
+        ),
         ("_rels/.rels", _ROOT_RELS),
         ("xl/workbook.xml", workbook_xml),
         ("xl/_rels/workbook.xml.rels", rels),
         ("xl/styles.xml", _STYLES),
     ]
-    parts += [(f"xl/worksheets/sheet{n}.xml", _sheet_xml(table))
-              for n, (_, table) in enumerate(sheets, start=1)]
+    parts += [
+        (f"xl/worksheets/sheet{n}.xml", _sheet_xml(table))
+        for n, (_, table) in enumerate(sheets, start=1)
+    ]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in parts:
@@ -232,5 +272,14 @@ def workbook(sheets: Sequence[tuple[str, Table]]) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["Column", "NOT_COVERED", "Table", "WITHHELD", "csv_value", "display", "link_text",
-           "table_csv", "workbook"]
+__all__ = [
+    "NOT_COVERED",
+    "WITHHELD",
+    "Column",
+    "Table",
+    "csv_value",
+    "display",
+    "link_text",
+    "table_csv",
+    "workbook",
+]

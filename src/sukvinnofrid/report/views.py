@@ -18,8 +18,14 @@ from zoneinfo import ZoneInfo
 from ..kolada.definitions import load_definitions
 from ..statistics import WITHHELD
 from . import charts
-from .protection import (MISSING_SHARES, UNPUBLISHED_ROUND, protect_comparisons,
-                         protect_deliveries, riket_shares_hidden, withheld_kolada_kommuner)
+from .protection import (
+    MISSING_SHARES,
+    UNPUBLISHED_ROUND,
+    protect_comparisons,
+    protect_deliveries,
+    riket_shares_hidden,
+    withheld_kolada_kommuner,
+)
 from .sources import RoundSources, Statistics
 from .tables import NOT_COVERED, Column, Table
 
@@ -58,8 +64,12 @@ FUNNEL_PHASES = (
     ("aktualiserade", "Aktualiserade ärenden", None, None),
     ("med_insats", "Med stöd/insats", "utan_insats", "utan stöd/insats"),
     ("avslutade", "Avslutade", "pagaende", "pågående"),
-    ("med_maluppfoljning", "Med måluppföljning", "avslutade_utan_maluppfoljning",
-     "utan måluppföljning"),
+    (
+        "med_maluppfoljning",
+        "Med måluppföljning",
+        "avslutade_utan_maluppfoljning",
+        "utan måluppföljning",
+    ),
     ("med_brukarenkat", "Med brukarenkät", "avslutade_utan_brukarenkat", "utan brukarenkät"),
 )
 FUNNEL_MISSING_ONLY = (
@@ -92,46 +102,82 @@ INDICATORS = (
 
 # The report's diagrams that show a figure split by a breakdown (seed 000; fct_national_figures).
 SPLITS = (
-    (10, "antal_insatser", ("kon", "aldersgrupp", "hedersrelaterat", "ursprung", "valdets_grad",
-                            "riskbedomning", "funktionsnedsattning", "maluppfoljning"),
-     "Hur fördelar sig antalet insatser per ärende för olika kategorier?"),
-    (17, "avslutsorsak_langd", ("arendelangd",),
-     "Avslutsorsak efter kontaktens längd"),
-    (21, "aldersgrupp", ("kon_hedersrelaterat",),
-     "Hur fördelar sig HRV i olika åldersgrupper? (efter kön)"),
+    (
+        10,
+        "antal_insatser",
+        (
+            "kon",
+            "aldersgrupp",
+            "hedersrelaterat",
+            "ursprung",
+            "valdets_grad",
+            "riskbedomning",
+            "funktionsnedsattning",
+            "maluppfoljning",
+        ),
+        "Hur fördelar sig antalet insatser per ärende för olika kategorier?",
+    ),
+    (17, "avslutsorsak_langd", ("arendelangd",), "Avslutsorsak efter kontaktens längd"),
+    (
+        21,
+        "aldersgrupp",
+        ("kon_hedersrelaterat",),
+        "Hur fördelar sig HRV i olika åldersgrupper? (efter kön)",
+    ),
     (22, "ursprung", ("hedersrelaterat",), "Hur fördelar sig HRV utifrån ursprung?"),
     (23, "insatser", ("hedersrelaterat",), "Hur fördelar sig insatser till HRV-gruppen?"),
     (24, "aldersgrupp", ("kon",), "Hur fördelar sig ålder utifrån kön?"),
     (25, "insatser", ("kon",), "Hur fördelas insatserna utifrån kön?"),
-    (None, "riskforandring", ("riskinstrument",),
-     "Förändring i riskbedömning, efter instrument"),
+    (None, "riskforandring", ("riskinstrument",), "Förändring i riskbedömning, efter instrument"),
 )
 BREAKDOWN_NAMES = {
-    "kon": "Kön", "aldersgrupp": "Åldersgrupp", "hedersrelaterat": "Hederskontext",
-    "ursprung": "Ursprung", "valdets_grad": "Våldets grad", "riskbedomning": "Riskbedömning",
-    "funktionsnedsattning": "Funktionsnedsättning", "maluppfoljning": "Måluppföljning",
-    "arendelangd": "Ärendets längd", "kon_hedersrelaterat": "Kön och hederskontext",
-    "riskinstrument": "Instrument", "storleksgrupp": "Kommunstorlek",
-    "befolkningsgrupp": "Befolkningsgrupp", "toppgrupp": "Toppgruppen",
-    "forandring_valdsutsatthet": "Förändring i våldsutsatthet", "kon_aldersgrupp": "Kön och ålder",
+    "kon": "Kön",
+    "aldersgrupp": "Åldersgrupp",
+    "hedersrelaterat": "Hederskontext",
+    "ursprung": "Ursprung",
+    "valdets_grad": "Våldets grad",
+    "riskbedomning": "Riskbedömning",
+    "funktionsnedsattning": "Funktionsnedsättning",
+    "maluppfoljning": "Måluppföljning",
+    "arendelangd": "Ärendets längd",
+    "kon_hedersrelaterat": "Kön och hederskontext",
+    "riskinstrument": "Instrument",
+    "storleksgrupp": "Kommunstorlek",
+    "befolkningsgrupp": "Befolkningsgrupp",
+    "toppgrupp": "Toppgruppen",
+    "forandring_valdsutsatthet": "Förändring i våldsutsatthet",
+    "kon_aldersgrupp": "Kön och ålder",
 }
 VALUE_LABELS = {
     "kon": {"K": "Kvinnor", "M": "Män"},
     "hedersrelaterat": {"ja": "HRV", "nej": "Ej HRV", "vet_inte": "HRV: vet inte"},
-    "funktionsnedsattning": {"fysisk": "Fysisk", "psykisk": "Psykisk",
-                             "intellektuell": "Intellektuell", "flera": "Flera slag",
-                             "nej": "Ingen", "vet_ej": "Vet ej"},
+    "funktionsnedsattning": {
+        "fysisk": "Fysisk",
+        "psykisk": "Psykisk",
+        "intellektuell": "Intellektuell",
+        "flera": "Flera slag",
+        "nej": "Ingen",
+        "vet_ej": "Vet ej",
+    },
     "toppgrupp": {"ja": "I toppgruppen", "nej": "Övriga avslutade"},
 }
 # a breakdown whose values are a figure's categories
-VALUE_FIGURE = {"aldersgrupp": "aldersgrupp", "ursprung": "ursprung",
-                "valdets_grad": "valdets_grad", "maluppfoljning": "maluppfoljning",
-                "arendelangd": "arendelangd", "riskbedomning": "riskbedomning",
-                "riskinstrument": "riskmetod", "storleksgrupp": "storleksgrupp",
-                "befolkningsgrupp": "befolkningsgrupp",
-                "forandring_valdsutsatthet": "forandring_valdsutsatthet"}
-MULTIPLE_NOTE = ("Flera alternativ kunde anges per ärende, därför blir summan av alternativen "
-                 "högre än 100 procent.")
+VALUE_FIGURE = {
+    "aldersgrupp": "aldersgrupp",
+    "ursprung": "ursprung",
+    "valdets_grad": "valdets_grad",
+    "maluppfoljning": "maluppfoljning",
+    "arendelangd": "arendelangd",
+    "riskbedomning": "riskbedomning",
+    "riskinstrument": "riskmetod",
+    "storleksgrupp": "storleksgrupp",
+    "befolkningsgrupp": "befolkningsgrupp",
+    "forandring_valdsutsatthet": "forandring_valdsutsatthet",
+}
+MULTIPLE_NOTE = (
+    "Flera alternativ kunde anges per ärende, därför blir summan av alternativen "
+    "högre än 100 procent."
+)
 
 
 def timestamp(value) -> str | None:
@@ -175,8 +221,9 @@ class Views:
         self.site_dir = site_dir
         self.min_count = self.stats.min_count
         self.deliveries = sources.marts.deliveries
-        self.now = {row["unit_kod"]: row for row in self.deliveries
-                    if row["round_id"] == self.round_id}
+        self.now = {
+            row["unit_kod"]: row for row in self.deliveries if row["round_id"] == self.round_id
+        }
         self.rounds = sorted({row["round_id"] for row in self.deliveries})
         self.by_unit: dict[str, list[dict]] = defaultdict(list)
         for row in self.deliveries:
@@ -186,16 +233,23 @@ class Views:
         self.kpis = [(kpi.id, kpi.figure) for kpi in load_definitions().kpis]
         self.kpi_titles = {k["id"]: k["title"] for k in self.kolada.kpis}
         comparison_withheld = protect_comparisons(
-            sources.marts.comparisons, withheld_kolada_kommuner(self.kolada.cells.values()),
-            self.units, self.min_count)
+            sources.marts.comparisons,
+            withheld_kolada_kommuner(self.kolada.cells.values()),
+            self.units,
+            self.min_count,
+        )
         self.comparisons = {}
         for row in sources.marts.comparisons:
             key = (row["figure"], row["level"], row["area_code"], row["year"])
-            self.comparisons[key] = (WITHHELD if key in comparison_withheld
-                                     else row["value_per_10000"])
+            self.comparisons[key] = (
+                WITHHELD if key in comparison_withheld else row["value_per_10000"]
+            )
         self.years = self.kolada.years()
-        self.size_names = {u["storleksgrupp_kod"]: u["storleksgrupp_namn"]
-                           for u in self.units.values() if u["storleksgrupp_kod"]}
+        self.size_names = {
+            u["storleksgrupp_kod"]: u["storleksgrupp_namn"]
+            for u in self.units.values()
+            if u["storleksgrupp_kod"]
+        }
         self.lan_names = {u["lan_kod"]: u["lan_namn"] for u in self.units.values()}
         self.participants = self._participants()
         self._comparisons: dict[tuple[str, str], Section] = {}
@@ -216,23 +270,36 @@ class Views:
                 stadsdelar.add(unit)
             kommuner.add(info["kommun_kod"])
         kommuner |= {cell.unit for cell in self.kolada.cells.values() if cell.unit.isdigit()}
-        ou_units = {u["kolada_id"]: code for code, u in self.units.items()
-                    if u["unit_type"] == "stadsdel"}
-        stadsdelar |= {ou_units[cell.unit] for cell in self.kolada.cells.values()
-                       if cell.unit in ou_units}
+        ou_units = {
+            u["kolada_id"]: code for code, u in self.units.items() if u["unit_type"] == "stadsdel"
+        }
+        stadsdelar |= {
+            ou_units[cell.unit] for cell in self.kolada.cells.values() if cell.unit in ou_units
+        }
         pages = {}
         for code in sorted(kommuner):
             if code in self.units:
-                pages[code] = {"kind": "kommun", "name": self.units[code]["unit_namn"],
-                               "path": f"kommun/{code}.html", "lan": self.units[code]["lan_kod"]}
+                pages[code] = {
+                    "kind": "kommun",
+                    "name": self.units[code]["unit_namn"],
+                    "path": f"kommun/{code}.html",
+                    "lan": self.units[code]["lan_kod"],
+                }
         for code in sorted(stadsdelar):
             unit = self.units[code]
-            pages[code] = {"kind": "stadsdel",
-                           "name": f"{unit['unit_namn']} ({unit['kommun_namn']})",
-                           "path": f"stadsdel/{code}.html", "lan": unit["lan_kod"]}
+            pages[code] = {
+                "kind": "stadsdel",
+                "name": f"{unit['unit_namn']} ({unit['kommun_namn']})",
+                "path": f"stadsdel/{code}.html",
+                "lan": unit["lan_kod"],
+            }
         for lan in sorted({page["lan"] for page in pages.values()}):
-            pages[f"lan-{lan}"] = {"kind": "lan", "name": self.lan_names[lan],
-                                   "path": f"lan/{lan}.html", "lan": lan}
+            pages[f"lan-{lan}"] = {
+                "kind": "lan",
+                "name": self.lan_names[lan],
+                "path": f"lan/{lan}.html",
+                "lan": lan,
+            }
         return pages
 
     def unit_link(self, code: str) -> tuple[str, str] | str:
@@ -268,24 +335,42 @@ class Views:
         total = cells["T"]
         if total is None:
             return None
-        phases = [(label, total[column], missing_label, total[missing] if missing else None)
-                  for column, label, missing, missing_label in FUNNEL_PHASES]
+        phases = [
+            (label, total[column], missing_label, total[missing] if missing else None)
+            for column, label, missing, missing_label in FUNNEL_PHASES
+        ]
         phases += [(label, None, "", total[column]) for column, label in FUNNEL_MISSING_ONLY]
         svg = charts.funnel_chart(f"{anchor}-diagram", title, phases)
-        table = Table((Column("Fas"), Column("Totalt", "antal"), Column("Kvinnor", "antal"),
-                       Column("Män", "antal")),
-                      caption=f"{title}: antal ärenden per fas (totalt, kvinnor, män)")
+        table = Table(
+            (
+                Column("Fas"),
+                Column("Totalt", "antal"),
+                Column("Kvinnor", "antal"),
+                Column("Män", "antal"),
+            ),
+            caption=f"{title}: antal ärenden per fas (totalt, kvinnor, män)",
+        )
         for column, label, missing, missing_label in FUNNEL_PHASES:
             table.rows.append([label, *(cells[k][column] if cells[k] else None for k in "TKM")])
             if missing:
-                table.rows.append([f"– {missing_label} (saknar registrering)",
-                                   *(cells[k][missing] if cells[k] else None for k in "TKM")])
+                table.rows.append(
+                    [
+                        f"– {missing_label} (saknar registrering)",
+                        *(cells[k][missing] if cells[k] else None for k in "TKM"),
+                    ]
+                )
         for column, label in FUNNEL_MISSING_ONLY:
-            table.rows.append([f"– {label.lower()} (saknar registrering)",
-                               *(cells[k][column] if cells[k] else None for k in "TKM")])
+            table.rows.append(
+                [
+                    f"– {label.lower()} (saknar registrering)",
+                    *(cells[k][column] if cells[k] else None for k in "TKM"),
+                ]
+            )
         self.with_statistics_note(
-            table, "Ett ärende utan uppgift om kön räknas i totalen men inte hos kvinnor eller "
-                   "män. Orange: ärenden där registreringen saknas (rapportens diagram 1).")
+            table,
+            "Ett ärende utan uppgift om kön räknas i totalen men inte hos kvinnor eller "
+            "män. Orange: ärenden där registreringen saknas (rapportens diagram 1).",
+        )
         return Section(anchor, title, svg, table)
 
     # -----------------------------------------------------------------------------------------
@@ -308,22 +393,36 @@ class Views:
         (e.g. the length groups of diagram 16), else of VALUE_LABELS, else by value."""
         if "|" in breakdown or breakdown.startswith("kon_"):
             first, second = ("kon", breakdown.split("_", 1)[1])
-            return lambda value: (self._value_order(first)(value.split("|")[0]),
-                                  self._value_order(second)(value.split("|")[1]))
+            return lambda value: (
+                self._value_order(first)(value.split("|")[0]),
+                self._value_order(second)(value.split("|")[1]),
+            )
         figure = VALUE_FIGURE.get(breakdown)
-        order = ([row["kategori"] for row in self.stats.group(figure)] if figure
-                 else list(VALUE_LABELS.get(breakdown, {})))
+        order = (
+            [row["kategori"] for row in self.stats.group(figure)]
+            if figure
+            else list(VALUE_LABELS.get(breakdown, {}))
+        )
         return lambda value: (order.index(value) if value in order else len(order), value)
 
-    def _figure_rows(self, stats: Statistics | None, figure: str, breakdown: str, value: str,
-                     period: str | None = None) -> dict[str, dict]:
+    def _figure_rows(
+        self,
+        stats: Statistics | None,
+        figure: str,
+        breakdown: str,
+        value: str,
+        period: str | None = None,
+    ) -> dict[str, dict]:
         if stats is None:
             return {}
-        return {row["kategori"]: row for row in stats.group(figure, breakdown=breakdown,
-                                                            value=value, period=period)}
+        return {
+            row["kategori"]: row
+            for row in stats.group(figure, breakdown=breakdown, value=value, period=period)
+        }
 
-    def figure_section(self, figure: str, diagram, breakdowns: Sequence[str] = ("alla",),
-                       title: str | None = None) -> Section | None:
+    def figure_section(
+        self, figure: str, diagram, breakdowns: Sequence[str] = ("alla",), title: str | None = None
+    ) -> Section | None:
         """A national figure at riket: the chart (this round beside the previous one, or one
         series per breakdown value), its table, definition and footnotes."""
         definition = self.stats.definitions[figure]
@@ -336,21 +435,35 @@ class Views:
         previous = self.sources.previous
         this_name = f"Omgång {self.round_id}"
         previous_name = f"Omgång {previous.round_id}" if previous else "Föregående omgång"
-        groups = [(b, v) for b in breakdowns
-                  for v in (["alla"] if b == "alla" else sorted(
-                      self.stats.breakdown_values(figure, b), key=self._value_order(b)))]
+        groups = [
+            (b, v)
+            for b in breakdowns
+            for v in (
+                ["alla"]
+                if b == "alla"
+                else sorted(self.stats.breakdown_values(figure, b), key=self._value_order(b))
+            )
+        ]
         current = {g: self._figure_rows(self.stats, figure, *g) for g in groups}
         groups = [g for g in groups if current[g]]
         if not groups:
             return None
         kind = "varde" if mean else "andel"
         measure = "Medelvärde" if mean else "Andel"
-        table = Table(tuple(([Column("Grupp")] if split else []) + [
-            Column("Kategori"), Column("Antal", "antal"), Column("N", "antal"),
-            Column(f"{measure} {this_name.lower()}", kind),
-            Column(f"{measure} {previous_name.lower()}", kind),
-            Column("Förändring" + ("" if mean else " (procentenheter)"), "forandring")]),
-            caption=f"{heading}, riket")
+        table = Table(
+            tuple(
+                ([Column("Grupp")] if split else [])
+                + [
+                    Column("Kategori"),
+                    Column("Antal", "antal"),
+                    Column("N", "antal"),
+                    Column(f"{measure} {this_name.lower()}", kind),
+                    Column(f"{measure} {previous_name.lower()}", kind),
+                    Column("Förändring" + ("" if mean else " (procentenheter)"), "forandring"),
+                ]
+            ),
+            caption=f"{heading}, riket",
+        )
         labels: list[str] = []
         values: dict[str, dict[str, object]] = defaultdict(dict)  # series -> label -> value
         answers = []
@@ -365,9 +478,17 @@ class Views:
                 value = row[measure_of] if measure_of else None
                 old_row = before.get(category)
                 old = old_row[measure_of] if old_row is not None and measure_of else None
-                table.rows.append(([group_label] if split else []) + [
-                    name, row["antal"], row["n_population"] if saknas else row["n"], value, old,
-                    change(value, old)])
+                table.rows.append(
+                    ([group_label] if split else [])
+                    + [
+                        name,
+                        row["antal"],
+                        row["n_population"] if saknas else row["n"],
+                        value,
+                        old,
+                        change(value, old),
+                    ]
+                )
                 if saknas:
                     continue
                 label = group_label if split and mean else name
@@ -378,25 +499,44 @@ class Views:
                     values[previous_name][label] = old
             if multiple:
                 first = next(iter(current[group].values()))
-                answers.append(("" if group[0] == "alla" else f"{group_label}: ")
-                               + f"N = {_int(first['n'])} ärenden, {_int(first['n_svar'])} svar")
+                answers.append(
+                    ("" if group[0] == "alla" else f"{group_label}: ")
+                    + f"N = {_int(first['n'])} ärenden, {_int(first['n_svar'])} svar"
+                )
         # a series with no published value (e.g. a small group) stays in the table only
-        names = [name for name in values if (previous is not None or name != previous_name)
-                 and any(isinstance(v, (int, float)) for v in values[name].values())
-                 ] or list(values)[:1]  # all withheld: the first series, as '..'s
-        svg = charts.bar_chart(f"{anchor}-diagram", heading, labels,
-                               [charts.Series(name, tuple(values[name].get(label) for label in labels))
-                                for name in names], unit="" if mean else "%")
+        names = [
+            name
+            for name in values
+            if (previous is not None or name != previous_name)
+            and any(isinstance(v, (int, float)) for v in values[name].values())
+        ] or list(values)[:1]  # all withheld: the first series, as '..'s
+        svg = charts.bar_chart(
+            f"{anchor}-diagram",
+            heading,
+            labels,
+            [
+                charts.Series(name, tuple(values[name].get(label) for label in labels))
+                for name in names
+            ],
+            unit="" if mean else "%",
+        )
         notes = [MULTIPLE_NOTE] if multiple else []
         if previous is None:
             notes.append("Ingen tidigare omgång är publicerad: ingen jämförelse.")
-        notes.append("Uppgift saknas: ärenden i figurens population utan användbart svar"
-                     + (" (N på den raden: hela populationen)." if mean else
-                        ", i procent av hela populationen (N på den raden); övriga andelar är "
-                        "av N."))
+        notes.append(
+            "Uppgift saknas: ärenden i figurens population utan användbart svar"
+            + (
+                " (N på den raden: hela populationen)."
+                if mean
+                else ", i procent av hela populationen (N på den raden); övriga andelar är av N."
+            )
+        )
         self.with_statistics_note(table, *notes)
-        facts = [("Population", definition["population"]), ("N", definition["answered"]),
-                 ("Källa", definition["source"])]
+        facts = [
+            ("Population", definition["population"]),
+            ("N", definition["answered"]),
+            ("Källa", definition["source"]),
+        ]
         if definition.get("report_n"):
             facts.append(("N i rapporten 2021–2023", _int(definition["report_n"])))
         if answers:
@@ -404,9 +544,10 @@ class Views:
         return Section(anchor, heading, svg, table, facts)
 
     def national_sections(self) -> list[Section]:
-        definitions = sorted(self.stats.definitions.values(),
-                             key=lambda d: (d["diagram"] is None, d["diagram"] or 0,
-                                            d["figure_id"]))
+        definitions = sorted(
+            self.stats.definitions.values(),
+            key=lambda d: (d["diagram"] is None, d["diagram"] or 0, d["figure_id"]),
+        )
         entries: list[tuple[tuple, Section | None]] = []
         for definition in definitions:
             figure, diagram = definition["figure_id"], definition["diagram"]
@@ -431,36 +572,64 @@ class Views:
             name = KEY_FIGURE_NAMES.get(figure, kpi)
             series: list[tuple[str, list]] = []
             if kind == "lan":
-                series.append((self.lan_names[code], [self.comparisons.get(
-                    (figure, "lan", code, y)) for y in self.years]))
+                series.append(
+                    (
+                        self.lan_names[code],
+                        [self.comparisons.get((figure, "lan", code, y)) for y in self.years],
+                    )
+                )
             else:
                 own = unit["kolada_id"]
                 series.append((unit["unit_namn"], [self._kolada(kpi, own, y) for y in self.years]))
                 if kind == "stadsdel":
-                    series.append((unit["kommun_namn"], [self._kolada(kpi, unit["kommun_kod"], y)
-                                                         for y in self.years]))
-                series.append((unit["lan_namn"], [self.comparisons.get(
-                    (figure, "lan", unit["lan_kod"], y)) for y in self.years]))
+                    series.append(
+                        (
+                            unit["kommun_namn"],
+                            [self._kolada(kpi, unit["kommun_kod"], y) for y in self.years],
+                        )
+                    )
+                series.append(
+                    (
+                        unit["lan_namn"],
+                        [
+                            self.comparisons.get((figure, "lan", unit["lan_kod"], y))
+                            for y in self.years
+                        ],
+                    )
+                )
                 size = unit["storleksgrupp_kod"]
                 if size:
-                    series.append((f"Kommuner med {self.size_names[size].lower()}", [
-                        self.comparisons.get((figure, "storleksgrupp", size, y))
-                        for y in self.years]))
-            series.append(("Riket", [self.comparisons.get((figure, "riket", "00", y))
-                                     for y in self.years]))
+                    series.append(
+                        (
+                            f"Kommuner med {self.size_names[size].lower()}",
+                            [
+                                self.comparisons.get((figure, "storleksgrupp", size, y))
+                                for y in self.years
+                            ],
+                        )
+                    )
+            series.append(
+                ("Riket", [self.comparisons.get((figure, "riket", "00", y)) for y in self.years])
+            )
             anchor = f"nyckeltal-{kpi}"
             title = f"{kpi} {name}, antal per 10 000 invånare 18 år och äldre"
-            svg = charts.line_chart(f"{anchor}-diagram", title, [str(y) for y in self.years],
-                                    [charts.Series(n, tuple(_chart_value(v) for v in values))
-                                     for n, values in series])
-            table = Table((Column("År"), *(Column(n, "varde") for n, _ in series)),
-                          caption=f"{self.kpi_titles.get(kpi, title)}")
+            svg = charts.line_chart(
+                f"{anchor}-diagram",
+                title,
+                [str(y) for y in self.years],
+                [charts.Series(n, tuple(_chart_value(v) for v in values)) for n, values in series],
+            )
+            table = Table(
+                (Column("År"), *(Column(n, "varde") for n, _ in series)),
+                caption=f"{self.kpi_titles.get(kpi, title)}",
+            )
             for i, year in enumerate(self.years):
                 table.rows.append([str(year), *(values[i] for _, values in series)])
             table.footnotes = (
                 "Län, kommungrupp och riket: de deltagande kommuner som rapporterat hela året, "
                 "summan av deras ärenden per 10 000 av deras invånare 18 år och äldre.",
-                *self.kolada_notes(table))
+                *self.kolada_notes(table),
+            )
             sections.append(Section(anchor, title, svg, table))
         return sections
 
@@ -476,49 +645,82 @@ class Views:
     def shares(self, row: dict) -> list:
         hidden = self.hidden_shares.get((row["round_id"], row["unit_kod"]), set())
         # a share of an empty phase is None: shown as '–' (does not apply), not as withheld
-        return [WITHHELD if name in hidden else row[f"andel_{name}"]
-                for name, _ in MISSING_SHARES]
+        return [WITHHELD if name in hidden else row[f"andel_{name}"] for name, _ in MISSING_SHARES]
 
     def unpublished_note(self, rounds) -> list[str]:
         """The note of rounds whose shares are not shown because their statistics are not."""
         missing = sorted({r for r in rounds if r not in self.sources.funnels})
-        return [f"..\u00a0i omgång {', '.join(missing)}: {UNPUBLISHED_ROUND}, så andelarna "
-                "redovisas inte."] if missing else []
+        return (
+            [
+                f"..\u00a0i omgång {', '.join(missing)}: {UNPUBLISHED_ROUND}, så andelarna "
+                "redovisas inte."
+            ]
+            if missing
+            else []
+        )
 
     def riket_shares(self, row: dict) -> list:
         hidden = self.riket_hidden.get(row["round_id"], set())
-        return [WITHHELD if name in hidden else row[f"riket_andel_{name}"]
-                for name, _ in MISSING_SHARES]
+        return [
+            WITHHELD if name in hidden else row[f"riket_andel_{name}"] for name, _ in MISSING_SHARES
+        ]
 
     def quality_section(self, code: str) -> Section:
         rows = [row for row in self.by_unit.get(code, [])]
-        table = Table((Column("Omgång"), Column("Status"), Column("Inkom", "tid"),
-                       Column("Avvisade rader", "andel"),
-                       *(Column(MISSING_SHORT[n], "andel") for n, _ in MISSING_SHARES)),
-                      caption="Leveranser och saknade registreringar per omgång (andel av fasen)")
-        riket = Table((Column("Omgång"), *(Column(MISSING_SHORT[n], "andel")
-                                           for n, _ in MISSING_SHARES)),
-                      caption="Riket: saknade registreringar per omgång (andel av fasen)")
+        table = Table(
+            (
+                Column("Omgång"),
+                Column("Status"),
+                Column("Inkom", "tid"),
+                Column("Avvisade rader", "andel"),
+                *(Column(MISSING_SHORT[n], "andel") for n, _ in MISSING_SHARES),
+            ),
+            caption="Leveranser och saknade registreringar per omgång (andel av fasen)",
+        )
+        riket = Table(
+            (Column("Omgång"), *(Column(MISSING_SHORT[n], "andel") for n, _ in MISSING_SHARES)),
+            caption="Riket: saknade registreringar per omgång (andel av fasen)",
+        )
         for row in rows:
-            table.rows.append([row["round_id"], STATUS_LABELS[row["status"]],
-                               timestamp(row["received_at"]) or "–", row["andel_avvisade_rader"],
-                               *self.shares(row)])
+            table.rows.append(
+                [
+                    row["round_id"],
+                    STATUS_LABELS[row["status"]],
+                    timestamp(row["received_at"]) or "–",
+                    row["andel_avvisade_rader"],
+                    *self.shares(row),
+                ]
+            )
             riket.rows.append([row["round_id"], *self.riket_shares(row)])
-        notes = ["Andelarna gäller enhetens ärenden som de såg ut i omgången (den senaste "
-                 "godkända filen), av ärendena i fasen: " + "; ".join(
-                     f"{MISSING_SHORT[n].lower()} = {MISSING_LABELS[n]}" for n, _ in MISSING_SHARES)
-                 + "."]
+        notes = [
+            "Andelarna gäller enhetens ärenden som de såg ut i omgången (den senaste "
+            "godkända filen), av ärendena i fasen: "
+            + "; ".join(
+                f"{MISSING_SHORT[n].lower()} = {MISSING_LABELS[n]}" for n, _ in MISSING_SHARES
+            )
+            + "."
+        ]
         notes += self.unpublished_note(row["round_id"] for row in rows)
         self.with_statistics_note(table, *notes)
         self.with_statistics_note(riket, *self.unpublished_note(row["round_id"] for row in rows))
         svg = charts.bar_chart(
-            "kvalitet-diagram", f"Saknade registreringar i omgång {self.round_id}",
+            "kvalitet-diagram",
+            f"Saknade registreringar i omgång {self.round_id}",
             [MISSING_SHORT[n] for n, _ in MISSING_SHARES],
-            [charts.Series("Enheten", tuple(table.rows[-1][4:]) if rows
-                           and rows[-1]["round_id"] == self.round_id else tuple(
-                               [None] * len(MISSING_SHARES))),
-             charts.Series("Riket", tuple(riket.rows[-1][1:]) if rows else tuple(
-                 [None] * len(MISSING_SHARES)))], unit="%")
+            [
+                charts.Series(
+                    "Enheten",
+                    tuple(table.rows[-1][4:])
+                    if rows and rows[-1]["round_id"] == self.round_id
+                    else tuple([None] * len(MISSING_SHARES)),
+                ),
+                charts.Series(
+                    "Riket",
+                    tuple(riket.rows[-1][1:]) if rows else tuple([None] * len(MISSING_SHARES)),
+                ),
+            ],
+            unit="%",
+        )
         return Section("kvalitet", "Kvalitet över omgångar", svg, table, extra_tables=[riket])
 
     # -----------------------------------------------------------------------------------------
@@ -540,38 +742,61 @@ class Views:
         else:
             areas.append((self.lan_names[code], "län", code, "alla"))
         if unit and unit["storleksgrupp_kod"]:
-            areas.append((f"Kommuner med {self.size_names[unit['storleksgrupp_kod']].lower()}",
-                          "riket", "00", unit["storleksgrupp_kod"]))
+            areas.append(
+                (
+                    f"Kommuner med {self.size_names[unit['storleksgrupp_kod']].lower()}",
+                    "riket",
+                    "00",
+                    unit["storleksgrupp_kod"],
+                )
+            )
         areas.append(("Riket", "riket", "00", "alla"))
-        table = Table((Column("Indikator"), *(Column(name, "varde") for name, *_ in areas),
-                       Column(f"N ({areas[0][0]})", "antal")),
-                      caption=f"Jämförelse, omgång {self.round_id} (andel i procent, "
-                              "medelvärde för insatser per ärende)")
+        table = Table(
+            (
+                Column("Indikator"),
+                *(Column(name, "varde") for name, *_ in areas),
+                Column(f"N ({areas[0][0]})", "antal"),
+            ),
+            caption=f"Jämförelse, omgång {self.round_id} (andel i procent, "
+            "medelvärde för insatser per ärende)",
+        )
         for figure, category, label in INDICATORS:
             values = []
             n = None
             for index, (_, lvl, area, value) in enumerate(areas):
                 breakdown = "alla" if value == "alla" else "storleksgrupp"
-                rows = {r["kategori"]: r for r in self.stats.group(
-                    figure, level=lvl, area=area, breakdown=breakdown, value=value)}
+                rows = {
+                    r["kategori"]: r
+                    for r in self.stats.group(
+                        figure, level=lvl, area=area, breakdown=breakdown, value=value
+                    )
+                }
                 row = rows.get(category)
                 if row is None:
                     values.append(None)
                     continue
-                values.append(row["medelvarde"] if row["medelvarde"] is not None
-                              else row["andel_procent"])
+                values.append(
+                    row["medelvarde"] if row["medelvarde"] is not None else row["andel_procent"]
+                )
                 if index == 0:
                     n = row["n"]
             table.rows.append([label, *values, n])
         self.with_statistics_note(
-            table, "Som i Öppna jämförelser: enheten bredvid sitt län, kommuner av samma storlek "
-                   "och riket. Resultaten är inte statistiskt prövade; små skillnader kan bero "
-                   "på slumpen.")
+            table,
+            "Som i Öppna jämförelser: enheten bredvid sitt län, kommuner av samma storlek "
+            "och riket. Resultaten är inte statistiskt prövade; små skillnader kan bero "
+            "på slumpen.",
+        )
         svg = charts.bar_chart(
-            "jamforelse-diagram", f"Jämförelse, omgång {self.round_id}",
+            "jamforelse-diagram",
+            f"Jämförelse, omgång {self.round_id}",
             [label for _, _, label in INDICATORS[:2] + INDICATORS[3:]],
-            [charts.Series(name, tuple(r[1 + i] for j, r in enumerate(table.rows) if j != 2))
-             for i, (name, *_) in enumerate(areas)], unit="%")
+            [
+                charts.Series(name, tuple(r[1 + i] for j, r in enumerate(table.rows) if j != 2))
+                for i, (name, *_) in enumerate(areas)
+            ],
+            unit="%",
+        )
         return Section("jamforelse", "Jämförelse med län, kommungrupp och riket", svg, table)
 
 
@@ -607,60 +832,97 @@ def console_tables(views: Views) -> dict:
     """Totals, deliveries, missing registrations against riket, and the same over rounds."""
     rows = sorted(views.now.values(), key=lambda r: (not r["expected"], r["unit_kod"]))
     expected = [r for r in rows if r["expected"]]
-    by_status = {status: sum(1 for r in expected if r["status"] == status)
-                 for status in STATUS_LABELS}
+    by_status = {
+        status: sum(1 for r in expected if r["status"] == status) for status in STATUS_LABELS
+    }
     totals = [
         ("Förväntade enheter", len(expected)),
         *((f"– {STATUS_LABELS[s]}", by_status[s]) for s in STATUS_LABELS),
-        ("Enheter utanför deltagarförteckningen som räknas i omgången",
-         sum(1 for r in rows if not r["expected"])),
+        (
+            "Enheter utanför deltagarförteckningen som räknas i omgången",
+            sum(1 for r in rows if not r["expected"]),
+        ),
         ("Rader i godkända filer", sum(r["rows_received"] or 0 for r in rows)),
         ("– avvisade rader", sum(r["rows_rejected"] or 0 for r in rows)),
         ("– rader med fel", sum(r["rows_with_errors"] or 0 for r in rows)),
         ("– rader med varningar", sum(r["rows_warned"] or 0 for r in rows)),
     ]
-    deliveries = Table((Column("Enhet", "link"), Column("Kod"), Column("Förväntad"),
-                        Column("Status"), Column("Inkom", "tid"), Column("Fil"),
-                        Column("Rader", "antal"), Column("Avvisade", "antal"),
-                        Column("Med fel", "antal"), Column("Varningar", "antal"),
-                        Column("Återkoppling", "link"), Column("Orsak")),
-                       caption=f"Leveranser i omgång {views.round_id}")
+    deliveries = Table(
+        (
+            Column("Enhet", "link"),
+            Column("Kod"),
+            Column("Förväntad"),
+            Column("Status"),
+            Column("Inkom", "tid"),
+            Column("Fil"),
+            Column("Rader", "antal"),
+            Column("Avvisade", "antal"),
+            Column("Med fel", "antal"),
+            Column("Varningar", "antal"),
+            Column("Återkoppling", "link"),
+            Column("Orsak"),
+        ),
+        caption=f"Leveranser i omgång {views.round_id}",
+    )
     for row in rows:
         reason = row["latest_upload_reason"] if row["latest_upload_status"] == "blocked" else None
         if row["source_round_id"] and row["source_round_id"] != views.round_id:
             reason = (reason + " " if reason else "") + (
-                f"Räknas med sin fil från omgång {row['source_round_id']}.")
-        deliveries.rows.append([
-            views.unit_link(row["unit_kod"]), row["unit_kod"],
-            "ja" if row["expected"] else "nej", STATUS_LABELS[row["status"]],
-            timestamp(row["received_at"]), row["file_name"], row["rows_received"],
-            row["rows_rejected"], row["rows_with_errors"], row["rows_warned"],
-            feedback_link(row, views.output, views.site_dir), reason])
+                f"Räknas med sin fil från omgång {row['source_round_id']}."
+            )
+        deliveries.rows.append(
+            [
+                views.unit_link(row["unit_kod"]),
+                row["unit_kod"],
+                "ja" if row["expected"] else "nej",
+                STATUS_LABELS[row["status"]],
+                timestamp(row["received_at"]),
+                row["file_name"],
+                row["rows_received"],
+                row["rows_rejected"],
+                row["rows_with_errors"],
+                row["rows_warned"],
+                feedback_link(row, views.output, views.site_dir),
+                reason,
+            ]
+        )
     deliveries.footnotes = (
         "Intern uppgift för statistikteamet: filnamn och antal rader publiceras inte. "
         "Godkänd med varningar: filen räknas, men rader har avvisats, har fel (räknas som "
-        "uppgift saknas) eller varningar; återkopplingen säger vilka.",)
-    missing = Table((Column("Enhet", "link"), *(Column(MISSING_SHORT[n], "andel")
-                                                for n, _ in MISSING_SHARES)),
-                    caption="Saknade registreringar per fas, andel av fasen, mot riket")
+        "uppgift saknas) eller varningar; återkopplingen säger vilka.",
+    )
+    missing = Table(
+        (Column("Enhet", "link"), *(Column(MISSING_SHORT[n], "andel") for n, _ in MISSING_SHARES)),
+        caption="Saknade registreringar per fas, andel av fasen, mot riket",
+    )
     counted = [r for r in rows if r["aktualiserade"] is not None]
     if counted:
         missing.rows.append(["Riket", *views.riket_shares(counted[0])])
     for row in counted:
         missing.rows.append([views.unit_link(row["unit_kod"]), *views.shares(row)])
-    views.with_statistics_note(missing, "; ".join(
-        f"{MISSING_SHORT[n]}: {MISSING_LABELS[n]}" for n, _ in MISSING_SHARES) + ".")
-    history = Table((Column("Enhet", "link"), *(Column(r) for r in views.rounds)),
-                    caption="Status per omgång")
+    views.with_statistics_note(
+        missing,
+        "; ".join(f"{MISSING_SHORT[n]}: {MISSING_LABELS[n]}" for n, _ in MISSING_SHARES) + ".",
+    )
+    history = Table(
+        (Column("Enhet", "link"), *(Column(r) for r in views.rounds)), caption="Status per omgång"
+    )
     for unit in sorted(views.by_unit, key=lambda u: (u not in views.now, u)):
         statuses = {r["round_id"]: STATUS_LABELS[r["status"]] for r in views.by_unit[unit]}
         history.rows.append([views.unit_link(unit), *(statuses.get(r) for r in views.rounds)])
-    over_rounds = Table((Column("Omgång"), *(Column(MISSING_SHORT[n], "andel")
-                                             for n, _ in MISSING_SHARES)),
-                        caption="Riket: saknade registreringar per omgång, andel av fasen")
+    over_rounds = Table(
+        (Column("Omgång"), *(Column(MISSING_SHORT[n], "andel") for n, _ in MISSING_SHARES)),
+        caption="Riket: saknade registreringar per omgång, andel av fasen",
+    )
     for round_id in views.rounds:
-        first = next((r for r in views.deliveries if r["round_id"] == round_id
-                      and r["aktualiserade"] is not None), None)
+        first = next(
+            (
+                r
+                for r in views.deliveries
+                if r["round_id"] == round_id and r["aktualiserade"] is not None
+            ),
+            None,
+        )
         if first:
             over_rounds.rows.append([round_id, *views.riket_shares(first)])
     views.with_statistics_note(over_rounds, *views.unpublished_note(views.rounds))

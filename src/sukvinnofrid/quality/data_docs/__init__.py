@@ -30,9 +30,11 @@ from pathlib import Path
 
 import great_expectations
 import jinja2
-from great_expectations.render.renderer.site_builder import (FALSEY_YAML_STRINGS,
-                                                             DefaultSiteIndexBuilder,
-                                                             SiteBuilder)
+from great_expectations.render.renderer.site_builder import (
+    FALSEY_YAML_STRINGS,
+    DefaultSiteIndexBuilder,
+    SiteBuilder,
+)
 from great_expectations.render.util import resource_key_passes_run_name_filter
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
@@ -47,43 +49,30 @@ GX_STATIC_FILES = ("images/favicon.ico", "images/logo-long.png")
 # element is dropped). The bootstrap-table filter-control stylesheet is 1.19.0 in GX's
 # templates and 1.19.1 here, the version of the script GX loads with it.
 LOCAL_ASSETS: dict[str, str | None] = {
-    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css":
-        "vendor/bootstrap-4.3.1/bootstrap.min.css",
-    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js":
-        "vendor/bootstrap-4.3.1/bootstrap.min.js",
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "vendor/bootstrap-4.3.1/bootstrap.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "vendor/bootstrap-4.3.1/bootstrap.min.js",
     "https://code.jquery.com/jquery-3.7.1.min.js": "vendor/jquery-3.7.1/jquery.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js":
-        "vendor/popper.js-1.12.9/popper.min.js",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css":
-        "vendor/bootstrap-table-1.19.1/bootstrap-table.min.css",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js":
-        "vendor/bootstrap-table-1.19.1/bootstrap-table.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "vendor/popper.js-1.12.9/popper.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "vendor/bootstrap-table-1.19.1/bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "vendor/bootstrap-table-1.19.1/bootstrap-table.min.js",
     "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.min.js":
-        "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.js",
+    "bootstrap-table-filter-control.min.js": "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.js",
     "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.css":
-        "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.css",
+    "bootstrap-table-filter-control.css": "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.css",
     "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.min.css":
-        "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.css",
+    "bootstrap-table-filter-control.min.css": "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.css",
     "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/"
-    "bootstrap-datepicker.min.css":
-        "vendor/bootstrap-datepicker-1.9.0/bootstrap-datepicker.min.css",
+    "bootstrap-datepicker.min.css": "vendor/bootstrap-datepicker-1.9.0/bootstrap-datepicker.min.css",
     "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/"
-    "bootstrap-datepicker.min.js":
-        "vendor/bootstrap-datepicker-1.9.0/bootstrap-datepicker.min.js",
+    "bootstrap-datepicker.min.js": "vendor/bootstrap-datepicker-1.9.0/bootstrap-datepicker.min.js",
     "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/"
-    "bootstrap-prefers-dark.css":
-        "vendor/bootstrap-dark-1.1.0/bootstrap-prefers-dark.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css":
-        "vendor/fontawesome-free-6.6.0/css/all.min.css",
+    "bootstrap-prefers-dark.css": "vendor/bootstrap-dark-1.1.0/bootstrap-prefers-dark.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "vendor/fontawesome-free-6.6.0/css/all.min.css",
     "https://cdn.jsdelivr.net/npm/vega@5": None,
     "https://cdn.jsdelivr.net/npm/vega-lite@5": None,
     "https://cdn.jsdelivr.net/npm/vega-embed@6": None,
     # The logo: GX's own copy in static/images/ (the navbar adds the data context id to it).
-    "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png":
-        "images/logo-long.png",
+    "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png": "images/logo-long.png",
 }
 _S3_IMAGES = '"https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"'
 # Whole templates replaced: GX's newsletter footer; the favicon (GX's path is one level short
@@ -91,12 +80,15 @@ _S3_IMAGES = '"https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/
 TEMPLATE_OVERRIDES = {
     "cloud-footer.j2": "",
     "favicon.j2": '<link rel="shortcut icon" href="{{ offline_static() }}images/favicon.ico"'
-                  ' type="image/x-icon"/>',
+    ' type="image/x-icon"/>',
 }
 
 _URL = re.compile(r"""https?://[^\s"'<>()]+""")
-_ELEMENT = re.compile(r"""<(?P<tag>script|link)\b[^>]*?\b(?:src|href)="(?P<url>https?://[^"]+)"
-                          [^>]*>(?:\s*</script>)?""", re.X)
+_ELEMENT = re.compile(
+    r"""<(?P<tag>script|link)\b[^>]*?\b(?:src|href)="(?P<url>https?://[^"]+)"
+                          [^>]*>(?:\s*</script>)?""",
+    re.X,
+)
 _ANCHOR = re.compile(r"""<a\s+href="https?://[^"]+"[^>]*>(?P<text>.*?)</a>""", re.S)
 _CSS_URL = re.compile(r"""url\((?P<quote>['"]?)(?P<url>https?://[^'")]+)(?P=quote)\)""")
 _CORS_ATTRIBUTES = re.compile(r"""\s+(?:integrity|crossorigin)="[^"]*\"""")
@@ -127,15 +119,18 @@ def offline_source(name: str, source: str) -> str:
         return TEMPLATE_OVERRIDES[name]
     source = _ELEMENT.sub(_element, source)
     source = _ANCHOR.sub(lambda m: m["text"], source)
-    source = _CSS_URL.sub(lambda m: f"url('{_local(m['url'])}')" if LOCAL_ASSETS.get(m["url"])
-                          else m[0], source)
+    source = _CSS_URL.sub(
+        lambda m: f"url('{_local(m['url'])}')" if LOCAL_ASSETS.get(m["url"]) else m[0], source
+    )
     # The navbar's logo: GX's copy in static/images/, without the data context id GX adds.
     source = source.replace(_S3_IMAGES, 'offline_static() ~ "images/"')
-    source = source.replace(' | add_data_context_id_to_url', "")
+    source = source.replace(" | add_data_context_id_to_url", "")
     remaining = _URL.findall(source)
     if remaining:
-        raise OfflineAssetError(f"Data Docs template {name} loads {remaining[0]}, which has no "
-                                "vendored copy (sukvinnofrid.quality.data_docs.LOCAL_ASSETS)")
+        raise OfflineAssetError(
+            f"Data Docs template {name} loads {remaining[0]}, which has no "
+            "vendored copy (sukvinnofrid.quality.data_docs.LOCAL_ASSETS)"
+        )
     return source
 
 
@@ -193,8 +188,13 @@ class OfflineIndexPageView(DefaultJinjaIndexPageView):
 def static_files() -> dict[tuple[str, ...], Path]:
     """{key under the site's static/ folder: source file} of every static file the pages use."""
     files = {("static", *name.split("/")): GX_STATIC / name for name in GX_STATIC_FILES}
-    files.update({("static", *path.relative_to(STATIC).parts): path
-                  for path in sorted(STATIC.rglob("*")) if path.is_file()})
+    files.update(
+        {
+            ("static", *path.relative_to(STATIC).parts): path
+            for path in sorted(STATIC.rglob("*"))
+            if path.is_file()
+        }
+    )
     return files
 
 
@@ -207,8 +207,12 @@ class OfflineSiteBuilder(SiteBuilder):
         backend = self.target_store.store_backends["static_assets"]
         for key, path in static_files().items():
             content_type, content_encoding = mimetypes.guess_type(path.name, strict=False)
-            backend.set(key, path.read_bytes(), content_encoding=content_encoding,
-                        content_type=content_type or "application/octet-stream")
+            backend.set(
+                key,
+                path.read_bytes(),
+                content_encoding=content_encoding,
+                content_type=content_type or "application/octet-stream",
+            )
         _, index_links_dict = self.site_index_builder.build(build_index=build_index)
         return self.get_resource_url(only_if_exists=False), index_links_dict
 
@@ -223,9 +227,15 @@ class HistoryIndexBuilder(DefaultSiteIndexBuilder):
         if not config or config in FALSEY_YAML_STRINGS:
             return
         store = self.data_context.stores[self.source_stores["validations"]]
-        keys = sorted((key for key in site_keys
-                       if resource_key_passes_run_name_filter(key, config["run_name_filter"])),
-                      key=lambda key: key.run_id.run_time, reverse=True)
+        keys = sorted(
+            (
+                key
+                for key in site_keys
+                if resource_key_passes_run_name_filter(key, config["run_name_filter"])
+            ),
+            key=lambda key: key.run_id.run_time,
+            reverse=True,
+        )
         for key in keys[: self.validation_results_limit or None]:
             try:
                 result = json.loads(store.store_backend.get(store.key_to_tuple(key)))
@@ -243,9 +253,11 @@ class HistoryIndexBuilder(DefaultSiteIndexBuilder):
                 validation_success=result.get("success"),
                 run_time=key.run_id.run_time,
                 run_name=key.run_id.run_name,
-                asset_name=(batch_kwargs.get("data_asset_name")
-                            or batch_spec.get("data_asset_name")
-                            or (meta.get("active_batch_definition") or {}).get("data_asset_name")),
+                asset_name=(
+                    batch_kwargs.get("data_asset_name")
+                    or batch_spec.get("data_asset_name")
+                    or (meta.get("active_batch_definition") or {}).get("data_asset_name")
+                ),
                 batch_kwargs=batch_kwargs,
                 batch_spec=batch_spec,
             )
