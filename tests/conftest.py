@@ -29,6 +29,22 @@ from sukvinnofrid.catalogue import load_catalogue  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    """dbt_project/ with the fixture reference seeds (tests/fixtures/dbt/reference) in place of
+    the real ones."""
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project",
+        copy,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
+    reference = copy / "seeds" / "reference"
+    shutil.rmtree(reference, ignore_errors=True)
+    shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "dbt" / "reference", reference)
+    return copy
+
+
 @pytest.fixture(scope="session")
 def warehouse_engine():
     warehouse.ensure_schema()

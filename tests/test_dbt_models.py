@@ -44,14 +44,13 @@ fictional copies in tests/fixtures/dbt/reference/ (population 0180 2023 K 4000 M
 1280 2022 K 2000 M 1900; 1280 2023 K 2100 M 2000; no 0180 2022; fictional size-group limits
 so that the two kommuner fall in different groups), so the expected values do not depend on
 the real SCB files.
-"""
+"""  # noqa: E501 (the fixture table keeps a case on one line)
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
-import shutil
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -139,17 +138,6 @@ def test_reference_seed_headers(name):
 
 
 # ---------------------------------------------------------------- end to end
-
-
-@pytest.fixture
-def project_copy(tmp_path) -> Path:
-    """dbt_project/ with the fixture reference seeds in place of the real ones."""
-    copy = tmp_path / "dbt_project"
-    shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    reference = copy / "seeds" / "reference"
-    shutil.rmtree(reference, ignore_errors=True)
-    shutil.copytree(FIXTURES / "reference", reference)
-    return copy
 
 
 def _load_upload(conn, file_name: str, kommun: str, round_id: str, status: str) -> int:
@@ -714,7 +702,8 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     # stödsamtal (118:4) among cases with insatser: a1 a2 a4 a6 of 5; b1 b2 of 4
     assert figure("insatser", "4", "storleksgrupp", "2") == (4, 5, Decimal("80.0"))
     assert figure("insatser", "4", "storleksgrupp", "1") == (2, 4, Decimal("50.0"))
-    # insatser per case: a1 2 + a2 4 + a4 1 + a5 2 + a6 3 = 12 / 5; b1 3 + b2 1 + b3 5 + b5 1 = 10 / 4
+    # insatser per case: a1 2 + a2 4 + a4 1 + a5 2 + a6 3 = 12 / 5;
+    # b1 3 + b2 1 + b3 5 + b5 1 = 10 / 4
     assert figure("antal_insatser", "medel", "storleksgrupp", "2") == (12, 5, Decimal("2.4"))
     assert figure("antal_insatser", "medel", "storleksgrupp", "1") == (10, 4, Decimal("2.5"))
     # avslutsorsak (closed with v257): a1 1, a2 1, a3 3, a4 4 | b1 1, b2 3

@@ -21,7 +21,7 @@ import yaml
 
 from sukvinnofrid import codelists, transform
 from sukvinnofrid.catalogue import load_catalogue
-from test_dbt_models import _load_round_1, project_copy  # noqa: F401 (project_copy: a fixture)
+from test_dbt_models import _load_round_1
 
 # The marts publication reads (sukvinnofrid.statistics, sukvinnofrid.kolada.publish).
 PUBLISHED_MARTS = (
@@ -145,7 +145,7 @@ def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project
     head, tail = properties.read_text(encoding="utf-8").split("      - name: n_answers\n")
     retyped = tail.replace("data_type: bigint", "data_type: integer", 1)
     properties.write_text(head + "      - name: n_answers\n" + retyped, encoding="utf-8")
-    with pytest.raises(transform.DbtError, match="(?s)contract.*n_answers"):
+    with pytest.raises(transform.DbtError, match=r"(?s)contract.*n_answers"):
         transform.run_dbt(["run", "--select", "fct_national_figures"], project_dir=project_copy)
 
     macros = project_copy / "macros"
@@ -200,5 +200,5 @@ def test_source_freshness_of_uploads(clean_warehouse, project_copy):
     latest_upload_days_ago(250)
     assert freshness() == "warn"
     latest_upload_days_ago(401)
-    with pytest.raises(transform.DbtError, match="raw.uploads"):
+    with pytest.raises(transform.DbtError, match=r"raw\.uploads"):
         freshness()

@@ -98,8 +98,8 @@ def _corpus(engine, directory: Path) -> dict:
     names = sorted(synthetic.DEFECTS)
     formats = sorted(synthetic.FORMATS)
     codes = _codes(len(names) + len(formats))
-    by_defect = dict(zip(names, codes))
-    by_format = dict(zip(formats, codes[len(names) :]))
+    by_defect = dict(zip(names, codes[: len(names)], strict=True))
+    by_format = dict(zip(formats, codes[len(names) :], strict=True))
     files = synthetic.generate_round_files(
         directory,
         codes,

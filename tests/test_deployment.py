@@ -366,7 +366,8 @@ def test_the_sftp_service_writes_into_the_inbox_the_intake_reads():
     assert mounts[inbox] == (volumes("airflow-worker-intake")[intake_inbox][0], False)
     environment = env("sftp")
     temp = environment["SFTPGO_COMMON__TEMP_PATH"]
-    # atomic uploads through a hidden folder on the same volume: the intake never sees a partial file
+    # atomic uploads through a hidden folder on the same volume: the intake never sees a partial
+    # file
     assert environment["SFTPGO_COMMON__UPLOAD_MODE"] == "1"
     assert Path(temp).parent == Path(inbox) and Path(temp).name.startswith(".")
     assert environment["SFTPGO_HTTPD__BINDINGS__0__PORT"] == "0"  # no web admin or REST API
@@ -536,7 +537,7 @@ def test_dockerignore_matching_follows_docker_semantics():
     assert in_image("src/sukvinnofrid/cli.py") and not in_image("src/sukvinnofrid/x.pyc")
 
 
-# --- kommun accounts of the SFTP service -----------------------------------------------------------
+# --- kommun accounts of the SFTP service ----------------------------------------------------------
 
 
 def _openssh_key(kind: str = "ed25519", bits: int = 3072) -> tuple[str, str]:
@@ -601,7 +602,7 @@ def test_each_account_may_only_upload_into_its_own_inbox_folder(keys_by_code, pr
         users = json.loads((Path(out) / accounts.ACCOUNTS_FILE).read_text())["users"]
     assert [user["username"] for user in users] == sorted(keys_by_code)
     homes = [Path(user["home_dir"]) for user in users]
-    for user, home in zip(users, homes):
+    for user, home in zip(users, homes, strict=True):
         code = user["username"]
         assert home == Path(accounts.INBOX) / code  # the folder the intake reads for this code
         assert not any(home in other.parents for other in homes)  # no account inside another's

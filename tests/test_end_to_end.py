@@ -47,7 +47,7 @@ def rows_of(path: Path):
             ";" if text.splitlines()[0].count(";") > text.splitlines()[0].count(",") else ","
         )
         header, *body = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    return [dict(zip(header, row)) for row in body if any(row)]
+    return [dict(zip(header, row, strict=True)) for row in body if any(row)]
 
 
 def stored_gate_runs(engine) -> dict[int, dict]:
@@ -57,7 +57,8 @@ def stored_gate_runs(engine) -> dict[int, dict]:
             row.upload_id: dict(row._mapping)
             for row in conn.execute(
                 sa.text(
-                    "SELECT u.upload_id, u.kommun_kod, u.round_id, u.status, r.outcome, r.rows_received,"
+                    "SELECT u.upload_id, u.kommun_kod, u.round_id, u.status, r.outcome, "
+                    "r.rows_received,"
                     " r.rows_rejected, r.rows_warned, r.data_docs_path FROM raw.uploads u"
                     " JOIN quality.validation_runs r USING (upload_id)"
                 )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from conftest import scalar
 from sukvinnofrid import pipeline, warehouse
@@ -38,7 +39,7 @@ def test_warehouse_going_away_leaves_no_half_publication_and_the_next_run_conver
     files_before = sorted(p.relative_to(kolada_dir) for p in kolada_dir.rglob("*"))
 
     warehouse.stop_embedded()
-    with pytest.raises(Exception):
+    with pytest.raises(OperationalError):
         publish_kolada(ROUND)  # no retry here: the server is gone
     assert sorted(p.relative_to(kolada_dir) for p in kolada_dir.rglob("*")) == files_before
 

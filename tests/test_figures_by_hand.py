@@ -47,7 +47,7 @@ KUN 2023 4 -> 8.0          2 (k1 k4) -> 4.0  1 (k1; k2 closed with the goal met 
 1280 2023 2 (m3 m4) -> 0.5 1 (m4) -> 0.25 -> 0.3   0 -> 0.0
 0114 2022 1 (u1) -> 0.5    1 -> 0.5          1 -> 0.5
 0114 2023 not reported in full (its upload in force is R1's, 2023-06): '-'
-"""
+"""  # noqa: E501 (the case table keeps a case on one line)
 
 from __future__ import annotations
 
@@ -699,7 +699,8 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     document = json.loads((statistics.directory / "statistik.json").read_text(encoding="utf-8"))
     table = document["tratt"]
     funnel_cells = {
-        (r[0], r[1], r[2]): dict(zip(table["kolumner"][3:], r[3:])) for r in table["rader"]
+        (r[0], r[1], r[2]): dict(zip(table["kolumner"][3:], r[3:], strict=True))
+        for r in table["rader"]
     }
     _assert_nothing_derivable(funnel_cells, min_count=3)
     # 0114: 2 cases (primary); so its län 01 (11) or Stockholm (9) goes too: Stockholm, the
@@ -749,7 +750,9 @@ def _assert_nothing_derivable(cells: dict, min_count: int) -> None:
         for column in cells[("riket", "00", kon)]:
             for lan in ("01", "12"):
                 terms = [cells[("län", lan, kon)][column]] + [
-                    cells[("kommun", k, kon)][column] for k, l in kommun_lan.items() if l == lan
+                    cells[("kommun", k, kon)][column]
+                    for k, of_lan in kommun_lan.items()
+                    if of_lan == lan
                 ]
                 assert terms.count("..") != 1, (lan, kon, column, terms)
             terms = [cells[("riket", "00", kon)][column]] + [

@@ -680,7 +680,7 @@ def test_ordinary_values_side_by_side_are_never_flagged(date, layout, number, gl
 
 def _pieces(text: str, cuts: list[int]) -> list[str]:
     bounds = [0, *sorted(c % (len(text) + 1) for c in cuts), len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 DIGITISH = st.text(
@@ -724,9 +724,6 @@ def test_byte_screen_finds_it_in_every_encoding(pnr, before, after, encoding, cu
     except UnicodeEncodeError:
         data = text.encode("utf-8")
     screen = ByteScreen()
-    for a, b in zip(
-        [0, *sorted(c % (len(data) + 1) for c in cuts)],
-        [*sorted(c % (len(data) + 1) for c in cuts), len(data)],
-    ):
+    for a, b in itertools.pairwise([0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]):
         screen.feed(data[a:b])
     assert screen.close() == present

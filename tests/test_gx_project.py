@@ -302,7 +302,7 @@ def test_vendored_scripts_are_the_files_gx_pins():
     ],
 )
 def test_a_template_loading_an_unknown_address_is_refused(source):
-    with pytest.raises(data_docs.OfflineAssetError, match="cdn.example.org"):
+    with pytest.raises(data_docs.OfflineAssetError, match=r"cdn\.example\.org"):
         data_docs.offline_source("new.j2", source)
 
 

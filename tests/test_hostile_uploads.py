@@ -92,7 +92,8 @@ def uploads_dump(engine) -> str:
     with engine.connect() as conn:
         return "\n".join(
             conn.exec_driver_sql(
-                "SELECT concat_ws(' | ', file_name, kommun_kod, round_id, archive_path, file_format,"
+                "SELECT concat_ws(' | ', file_name, kommun_kod, round_id, archive_path, "
+                "file_format,"
                 " encoding, delimiter, status_reason) FROM raw.uploads"
             ).scalars()
         )
@@ -184,6 +185,7 @@ POSITIONS = {
     "scientific_number": ("xlsx",),
     "cell_that_breaks_reader": ("xlsx",),
 }
+ALL_POSITIONS = tuple(sorted(POSITIONS))
 CSV_ENCODINGS = ["utf-8", "utf-8-sig", "cp1252", "utf-16"]
 
 
@@ -207,7 +209,7 @@ class Placement:
 
 
 @st.composite
-def placed_personnummer(draw, positions=tuple(sorted(POSITIONS))) -> Placement:
+def placed_personnummer(draw, positions=ALL_POSITIONS) -> Placement:
     """An upload with a personnummer in one of `positions`, in one of the formats there."""
     position = draw(st.sampled_from(positions))
     pnr = draw(personnummer())
@@ -555,8 +557,9 @@ def test_shared_strings_bomb_is_blocked_without_unpacking(clean_warehouse):
             lambda: hostile.rewrite(
                 hostile.workbook_bytes(good_rows()),
                 {
-                    "docProps/app.xml": b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY a "aaaaaaaaaa">'
-                    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><a>&b;</a>'
+                    "docProps/app.xml": b'<?xml version="1.0"?><!DOCTYPE a '
+                    b'[<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+                    b"<a>&b;</a>"
                 },
             ),
             "DTD",

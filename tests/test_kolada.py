@@ -1,4 +1,5 @@
-"""Kolada publication: KPI definitions, disclosure control, versioned v3 files, koladapy round trip."""
+"""Kolada publication: KPI definitions, disclosure control, versioned v3 files, koladapy round
+trip."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def load_mart(engine, rows, round_id=ROUND) -> None:
                 " population_18plus, population_source, value_method, units)"
                 " VALUES (:r, :f, 'kommun', :k, :k, :k, :y, :g, true, :c, :p, 'scb', 'kvot', 1)"
             ),
-            [dict(zip("fkygcp", row), r=round_id) for row in rows],
+            [dict(zip("fkygcp", row, strict=True), r=round_id) for row in rows],
         )
         conn.exec_driver_sql(
             "UPDATE marts.fct_kolada_key_figures"
@@ -233,8 +234,10 @@ def test_secondary_suppression_reaches_a_fixpoint_and_notes_unprotectable_totals
         ("0117", "T"): "secondary-lan",
     }
     assert notes == (
-        "U30750 2024 län 23 total, gender T: a withheld cell has no complementary cell; "
-        "do not publish this total",
+        (
+            "U30750 2024 län 23 total, gender T: a withheld cell has no complementary cell; "
+            "do not publish this total"
+        ),
     )
     # deterministic: input order does not matter
     again, _ = decide(list(reversed(cells)))
@@ -462,7 +465,8 @@ def test_republish_is_byte_identical_and_changes_give_a_new_version(
     with clean_warehouse.begin() as conn:
         conn.exec_driver_sql(
             "UPDATE marts.fct_kolada_key_figures SET case_count = 260, value_per_10000 = 3.25"
-            " WHERE kommun_kod = '0180' AND year = 2024 AND figure = 'aktualiserade' AND gender = 'T'"
+            " WHERE kommun_kod = '0180' AND year = 2024 AND figure = 'aktualiserade' AND gender = "
+            "'T'"
         )
     third = publish(ROUND, clean_warehouse, out, kommuner_csv=kommuner_csv)
     assert (third.version, third.reused) == ("v002", False)
@@ -564,7 +568,7 @@ def serve_kolada(directory: Path):
             base = f"http://127.0.0.1:{self.server.server_address[1]}{urlsplit(self.path).path}"
 
             def link(p):
-                q = {k: v for k, v in query.items()} | {
+                q = dict(query) | {
                     "page": [str(p)],
                     "per_page": [str(per_page)],
                 }
@@ -648,7 +652,7 @@ def test_done_when_published_data_reads_back_through_koladapy(
         df = api.get_data_as_dataframe(
             kpi_id="U30750", municipality_id=["0114", "0581"], years=2024
         )
-        by_m = dict(zip(df["municipality"], df["value"]))
+        by_m = dict(zip(df["municipality"], df["value"], strict=True))
         assert by_m["0581"] == 0.0
         assert by_m["0114"] is None or by_m["0114"] != by_m["0114"]  # None or NaN
 

@@ -17,10 +17,11 @@ of the report's value p, n being the figure's denominator in this round: three s
 (two-sided, 99.7 %) plus 0.5 for the report's rounding to whole percent. That is about ±3 pp for
 shares over the ~3 000 cases, ±3.5 pp over the ~2 500 closed cases, ±5-6 pp for the brukarenkät
 (~750 answers) and wider for small subgroups; each case prints its n and tolerance on failure.
-Means (insatser per case, samverkansparter per case) have a standard deviation of about 1.4 (insatser)
-and 0.7 (parter); the tolerance is 3 standard errors plus 0.05 for the report's rounding to one
-decimal, rounded up: ±0.2 for all ~2 600 cases with insats, ±0.4 for the ~300 HRV cases,
-±0.6 for the ~60 cases aged 65-74, ±0.25 for the risk groups and ±0.1 for samverkansparter.
+Means (insatser per case, samverkansparter per case) have a standard deviation of about 1.4
+(insatser) and 0.7 (parter); the tolerance is 3 standard errors plus 0.05 for the report's
+rounding to one decimal, rounded up: ±0.2 for all ~2 600 cases with insats, ±0.4 for the ~300
+HRV cases, ±0.6 for the ~60 cases aged 65-74, ±0.25 for the risk groups and ±0.1 for
+samverkansparter.
 
 Definitions: every share is read as the mart states it (share_pct = numerator / n, n the
 figure's N: the cases of its population with an answer), which is how the report reads:
@@ -120,7 +121,8 @@ def national(warehouse_engine, tmp_path_factory) -> National:
             dict(r._mapping)
             for r in conn.execute(
                 sa.text(
-                    "SELECT * FROM marts.fct_national_figures WHERE level = 'riket' AND round_id = :p"
+                    "SELECT * FROM marts.fct_national_figures WHERE level = 'riket' AND round_id = "
+                    ":p"
                     " AND period = :p"
                 ),
                 {"p": LATEST},

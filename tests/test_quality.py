@@ -86,7 +86,8 @@ def add_upload(
     with engine.begin() as conn:
         upload_id = conn.execute(
             sa.text(
-                "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, row_count, status,"
+                "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, row_count, "
+                "status,"
                 " status_reason) VALUES (:f, :s, :k, :r, :n, :st, :sr) RETURNING upload_id"
             ),
             {
@@ -370,7 +371,7 @@ def test_only_rows_that_are_not_cases_are_rejected():
 
 def test_duplicate_case_key_rejects_the_later_row(clean_warehouse):
     row = valid_row(v4_klient="DUP")
-    result, upload_id = gate(clean_warehouse, [row, dict(row, v4_klient=" DUP ")])
+    _, upload_id = gate(clean_warehouse, [row, dict(row, v4_klient=" DUP ")])
     found = findings(clean_warehouse, upload_id)
     assert (FIRST + 1, "case_key.unique", "reject") in found
     assert (FIRST, "case_key.unique", "reject") not in found
@@ -722,7 +723,7 @@ def test_batch_of_twenty(clean_warehouse):
     assert [(r.rows_rejected, r.rows_with_errors) for r in results] == [
         (1, 1) if n % 4 == 0 else (0, 0) for n in range(20)
     ]
-    for n, (result, upload_id) in enumerate(zip(results, uploads)):
+    for n, upload_id in enumerate(uploads):
         expected = (
             {(12, "v14_kon.in_set", "error"), (13, "v15_alder.out_of_scope", "reject")}
             if n % 4 == 0

@@ -48,7 +48,7 @@ def statistics(output: Path, round_id: str) -> dict:
     figures: dict[tuple, dict] = {}
     columns = document["nationella_figurer"]["kolumner"]
     for values in document["nationella_figurer"]["rader"]:
-        row = dict(zip(columns, values))
+        row = dict(zip(columns, values, strict=True))
         figures[
             (
                 row["period_typ"],
@@ -62,7 +62,9 @@ def statistics(output: Path, round_id: str) -> dict:
             )
         ] = row
     columns = document["tratt"]["kolumner"]
-    funnel = {(r[0], r[1], r[2]): dict(zip(columns, r)) for r in document["tratt"]["rader"]}
+    funnel = {
+        (r[0], r[1], r[2]): dict(zip(columns, r, strict=True)) for r in document["tratt"]["rader"]
+    }
     return {
         "figures": figures,
         "funnel": funnel,
@@ -406,12 +408,13 @@ def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(buil
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
         sheet = [
             [("" if v is None else v) for v in row]
-            for row in workbook[path.stem].iter_rows(values_only=True)
+            # max_col: a read-only sheet leaves a row's trailing empty cells out otherwise
+            for row in workbook[path.stem].iter_rows(values_only=True, max_col=len(rows[0]))
         ]
         assert len(sheet) == len(rows), path.name
         assert sheet[0] == rows[0]
-        for csv_row, sheet_row in zip(rows[1:], sheet[1:]):
-            for text, value in zip(csv_row, sheet_row):
+        for csv_row, sheet_row in zip(rows[1:], sheet[1:], strict=True):
+            for text, value in zip(csv_row, sheet_row, strict=True):
                 if isinstance(value, float):
                     assert text == f"{value:.1f}".replace(".", ","), path.name
                 else:

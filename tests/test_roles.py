@@ -78,7 +78,8 @@ def new_upload(engine, sha: str = "a" * 64) -> int:
     with engine.begin() as conn:
         upload_id = conn.execute(
             sa.text(
-                "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, row_count, status)"
+                "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id, row_count, "
+                "status)"
                 " VALUES ('sukf_0180_2023-06.csv', :s, '0180', '2023-06', 1, 'landed')"
                 " RETURNING upload_id"
             ),
@@ -86,7 +87,8 @@ def new_upload(engine, sha: str = "a" * 64) -> int:
         ).scalar_one()
         conn.execute(
             sa.text(
-                "INSERT INTO raw.case_records (upload_id, source_row, v2_kommun) VALUES (:u, 2, '0180')"
+                "INSERT INTO raw.case_records (upload_id, source_row, v2_kommun) VALUES (:u, "
+                "2, '0180')"
             ),
             {"u": upload_id},
         )
@@ -384,7 +386,8 @@ def test_login_users_from_passwords_without_leaking_them(roled, clean_warehouse,
         logins = dict(
             conn.execute(
                 sa.text(
-                    "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'sukf\\_%\\_login'"
+                    "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE "
+                    "'sukf\\_%\\_login'"
                 )
             ).all()
         )
@@ -458,8 +461,10 @@ def test_dbt_builds_as_the_transform_login_and_publish_reads_the_mart(
         owners = set(
             conn.execute(
                 sa.text(
-                    "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n"
-                    " ON n.oid = c.relnamespace WHERE n.nspname = ANY(:s) AND c.relkind IN ('r', 'v')"
+                    "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace "
+                    "n"
+                    " ON n.oid = c.relnamespace WHERE n.nspname = ANY(:s) AND c.relkind IN ('r', "
+                    "'v')"
                 ),
                 {"s": list(roles.DBT_SCHEMAS)},
             ).scalars()
@@ -489,7 +494,9 @@ def test_a_whole_round_runs_with_each_stage_on_its_own_login(clean_warehouse, mo
 
     _drop_roles(clean_warehouse)
     passwords = {variable: f"pw-{role}" for role, variable in roles.PASSWORD_ENV.items()}
-    roles.ensure_roles(clean_warehouse, passwords=dict(zip(roles.PASSWORD_ENV, passwords.values())))
+    roles.ensure_roles(
+        clean_warehouse, passwords=dict(zip(roles.PASSWORD_ENV, passwords.values(), strict=True))
+    )
     for variable, password in passwords.items():
         monkeypatch.setenv(variable, password)
     warehouse.stage_engine.cache_clear()
@@ -507,9 +514,11 @@ def test_a_whole_round_runs_with_each_stage_on_its_own_login(clean_warehouse, mo
         assert [r["status"] for r in result["landed"]] == ["landed", "landed"]
         assert [r["outcome"] for r in result["gated"]] == ["accepted", "accepted"]
         assert Path(result["published"]["directory"], "data.json").exists()
-        with pytest.raises(ProgrammingError) as denied:
-            with warehouse.stage_engine("publish").connect() as conn:
-                conn.execute(sa.text("SELECT count(*) FROM raw.uploads"))
+        with (
+            pytest.raises(ProgrammingError) as denied,
+            warehouse.stage_engine("publish").connect() as conn,
+        ):
+            conn.execute(sa.text("SELECT count(*) FROM raw.uploads"))
         assert isinstance(denied.value.orig, psycopg2.errors.InsufficientPrivilege)
         with clean_warehouse.connect() as conn:
             owner = conn.execute(

@@ -54,7 +54,8 @@ def _expected_pseudonyms(engine, key: str) -> tuple[list, list]:
         rows = conn.execute(
             sa.text(
                 "SELECT s.klient_pseudonym, s.handlaggare_pseudonym, r.v4_klient, r.v3_handlaggare"
-                " FROM staging.stg_raw__case_records s JOIN raw.case_records r USING (upload_id, source_row)"
+                " FROM staging.stg_raw__case_records s JOIN raw.case_records r USING (upload_id, "
+                "source_row)"
                 " ORDER BY upload_id, source_row"
             )
         ).all()

@@ -54,7 +54,7 @@ def read_file(gf: GeneratedFile) -> tuple[list[str], list[dict[str, str]]]:
         ]
         workbook.close()
     else:
-        if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             text = data.decode("utf-16")
         elif gf.fmt == "csv-semicolon-cp1252":
             text = data.decode("cp1252")
@@ -63,7 +63,7 @@ def read_file(gf: GeneratedFile) -> tuple[list[str], list[dict[str, str]]]:
         delimiter = "," if gf.fmt == "csv-comma-utf8-bom" else ";"
         table = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     header, body = table[0], table[1:]
-    return header, [dict(zip(header, row)) for row in body]
+    return header, [dict(zip(header, row, strict=True)) for row in body]
 
 
 def by_path(files: list[GeneratedFile]) -> dict[tuple[str, str], GeneratedFile]:
@@ -247,7 +247,7 @@ def test_determinism_byte_identical(tmp_path):
     a = generate_round_files(tmp_path / "a", ["0180", "1480", "0114"], ["2023-06"], seed=5, **args)
     b = generate_round_files(tmp_path / "b", ["0180", "1480", "0114"], ["2023-06"], seed=5, **args)
     c = generate_round_files(tmp_path / "c", ["0180", "1480", "0114"], ["2023-06"], seed=6, **args)
-    for fa, fb, fc in zip(a, b, c):
+    for fa, fb, fc in zip(a, b, c, strict=True):
         assert fa.path.read_bytes() == fb.path.read_bytes(), fa.path.name
         assert fa.defects == fb.defects
         assert fa.path.read_bytes() != fc.path.read_bytes()
@@ -330,7 +330,7 @@ def test_no_personnummer_in_clean_output(multi_round, tmp_path):
         tmp_path, [f"{k:04d}" for k in range(1, 30)], ["2023-12"], cases_per_kommun=100, seed=11
     )
     for gf in files:
-        header, rows = read_file(gf)
+        _, rows = read_file(gf)
         for row in rows:
             for value in row.values():
                 assert not contains_personnummer(value)
@@ -466,9 +466,9 @@ def single_defect_files(tmp_path_factory) -> dict[str, GeneratedFile]:
         cases_per_kommun=60,
         seed=9,
         formats=formats,
-        defects={(k, "2023-06"): [n] for k, n in zip(kommuner, names)},
+        defects={(k, "2023-06"): [n] for k, n in zip(kommuner, names, strict=True)},
     )
-    return {n: f for n, f in zip(names, files)}
+    return dict(zip(names, files, strict=True))
 
 
 @pytest.mark.parametrize("name", sorted(ROW_DEFECT_CHECKS))
@@ -476,7 +476,7 @@ def test_row_defect_shows_up_where_reported(single_defect_files, name):
     gf = single_defect_files[name]
     (defect,) = gf.defects
     assert defect.name == name and defect.source_row is not None and defect.column
-    header, rows = read_file(gf)
+    _, rows = read_file(gf)
     assert len(rows) == gf.rows
     row = rows[defect.source_row - 2]
     assert ROW_DEFECT_CHECKS[name](row[defect.column], row), (name, row[defect.column])
@@ -576,7 +576,7 @@ def test_defects_in_other_rounds_leave_clean_rounds_alone(tmp_path):
         seed=8,
         defects={("0180", "2023-06"): ["kon_invalid"]},
     )
-    for a, b in zip(clean, dirty):
+    for a, b in zip(clean, dirty, strict=True):
         same = a.path.read_bytes() == b.path.read_bytes()
         assert same == (a.round_id != "2023-06")
 

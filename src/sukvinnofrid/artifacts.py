@@ -101,27 +101,52 @@ def upload_format_markdown(catalogue: Catalogue) -> str:
     lines = [
         "# Uppladdningsformat för SU-Kvinnofrid",
         "",
-        "<!-- Genererad från src/sukvinnofrid/catalogue/variables.yaml med "
-        "`sukvinnofrid generate-artifacts`. Redigera inte för hand. -->",
+        (
+            "<!-- Genererad från src/sukvinnofrid/catalogue/variables.yaml med "
+            "`sukvinnofrid generate-artifacts`. Redigera inte för hand. -->"
+        ),
         "",
-        "En fil per kommun (eller stadsdel i Stockholm och Göteborg) och insamlingsomgång, med en rad",
+        (
+            "En fil per kommun (eller stadsdel i Stockholm och Göteborg) och insamlingsomgång, med "
+            "en rad"
+        ),
         "per ärende. Varje fil innehåller alla kommunens ärenden hittills, i sitt aktuella skick.",
         "",
         "## Fil",
         "",
         "- Filnamn: `sukf_<kommunkod>_<ÅÅÅÅ-MM>.csv` eller `.xlsx`, t.ex. `sukf_0180_2023-06.csv`.",
         "  Stadsdelar: kommunkod, bindestreck och stadsdelskod, t.ex. `sukf_0180-EAV_2023-06.csv`.",
-        "  I stället för filnamnet kan en sidofil `<filnamn>.json` med "
-        '`{"kommun": "0180", "round": "2023-06"}` bifogas.',
+        (
+            "  I stället för filnamnet kan en sidofil `<filnamn>.json` med "
+            '`{"kommun": "0180", "round": "2023-06"}` bifogas.'
+        ),
         "- Omgången `ÅÅÅÅ-MM` stänger sista dagen i månaden; inget datum får vara senare.",
-        "- CSV: semikolon (;) eller komma (,) som avgränsare, teckenkodning UTF-8 (med eller utan BOM)",
+        (
+            "- CSV: semikolon (;) eller komma (,) som avgränsare, teckenkodning UTF-8 (med eller "
+            "utan BOM)"
+        ),
         "  eller Windows-1252. XLSX: bladet `Ärenden` (annars det första bladet).",
-        "- Första raden är rubrikraden med kolumnnamnen nedan. Kolumner som saknas läses som tomma,",
+        (
+            "- Första raden är rubrikraden med kolumnnamnen nedan. Kolumner som saknas läses som "
+            "tomma,"
+        ),
         "  utom de obligatoriska. Egna lokala kolumner får finnas men sparas inte.",
-        "- Flera svar (t.ex. insatser): en kolumn per svarsalternativ, `1` = valt, tomt eller `0` = ej valt.",
-        "- Upprepad riskbedömning (90): upp till sex bedömningar i kolumnerna `v90_1_…` till `v90_6_…`,",
-        "  fyllda från 1 utan luckor och i tidsordning (tidpunkt 1 före, 2 under, 3 efter stöd/insats).",
-        "- Personnummer får aldrig förekomma. En fil med något som ser ut som ett personnummer stoppas",
+        (
+            "- Flera svar (t.ex. insatser): en kolumn per svarsalternativ, `1` = valt, tomt eller "
+            "`0` = ej valt."
+        ),
+        (
+            "- Upprepad riskbedömning (90): upp till sex bedömningar i kolumnerna `v90_1_…` till "
+            "`v90_6_…`,"
+        ),
+        (
+            "  fyllda från 1 utan luckor och i tidsordning (tidpunkt 1 före, 2 under, 3 efter "
+            "stöd/insats)."
+        ),
+        (
+            "- Personnummer får aldrig förekomma. En fil med något som ser ut som ett personnummer "
+            "stoppas"
+        ),
         "  helt och sparas inte.",
         "",
         "## Variabler",
@@ -136,7 +161,10 @@ def upload_format_markdown(catalogue: Catalogue) -> str:
                 "",
                 f"{variable.question}",
                 "",
-                f"- Typ: {TYPE_DESCRIPTIONS[variable.type]}. {REQUIREMENT_DESCRIPTIONS[variable.required]}.",
+                (
+                    f"- Typ: {TYPE_DESCRIPTIONS[variable.type]}. "
+                    f"{REQUIREMENT_DESCRIPTIONS[variable.required]}."
+                ),
             ]
             if variable.min is not None:
                 lines.append(f"- Tillåtna värden: {variable.min}–{variable.max}.")
@@ -166,9 +194,16 @@ def upload_format_markdown(catalogue: Catalogue) -> str:
 
 
 SEVERITY_DESCRIPTIONS = {
-    "block": "Filen stoppas: inget från den används, tidigare godkänd fil för kommunen och omgången gäller",
-    "reject": "Raden räknas inte: den är inte ett ärende i omgången och hålls i karantän med sina orsaker",
-    "error": "Fel att rätta till nästa omgång: ärendet räknas, den felaktiga uppgiften räknas som saknad",
+    "block": (
+        "Filen stoppas: inget från den används, tidigare godkänd fil för kommunen och omgången "
+        "gäller"
+    ),
+    "reject": (
+        "Raden räknas inte: den är inte ett ärende i omgången och hålls i karantän med sina orsaker"
+    ),
+    "error": (
+        "Fel att rätta till nästa omgång: ärendet räknas, den felaktiga uppgiften räknas som saknad"
+    ),
     "warn": "Varning: ärendet räknas, varningen syns i återkopplingen och i kvalitetsmåtten",
 }
 
@@ -183,17 +218,25 @@ def quality_rules_markdown() -> str:
     lines = [
         "# Kvalitetsregler för uppladdningar",
         "",
-        "<!-- Genererad från variabelkatalogen och src/sukvinnofrid/quality/rules.py med "
-        "`sukvinnofrid generate-artifacts`. Redigera inte för hand. -->",
+        (
+            "<!-- Genererad från variabelkatalogen och src/sukvinnofrid/quality/rules.py med "
+            "`sukvinnofrid generate-artifacts`. Redigera inte för hand. -->"
+        ),
         "",
         "## Principen: ett ärende som finns räknas",
         "",
         "Statistiken räknar ärenden på samma sätt som rapporten *Socialtjänstens stöd till",
         "våldsutsatta vuxna* (SKR 2024): alla aktualiserade ärenden ingår, och ett ärende där en",
-        "uppgift saknas eller är fel visas som en saknad registrering (orange i diagram 1), inte som",
+        (
+            "uppgift saknas eller är fel visas som en saknad registrering (orange i diagram 1), "
+            "inte som"
+        ),
         "ett ärende mindre. Därför gäller för varje regel nedan:",
         "",
-        f"- **En rad räknas inte** bara när den inte är ett ärende i omgången: ärendenyckeln ({key})",
+        (
+            "- **En rad räknas inte** bara när den inte är ett ärende i omgången: ärendenyckeln "
+            f"({key})"
+        ),
         "  går inte att läsa, ärendet aktualiserades efter omgångens sista dag, klienten är under",
         "  18 år (uppföljningen gäller vuxna), eller samma ärende (samma nyckel) finns på en",
         "  tidigare rad. Ett ärende räknas en gång per kommun, oavsett verksamhet.",
@@ -204,13 +247,22 @@ def quality_rules_markdown() -> str:
         "- **Hela filen stoppas** bara när den inte går att läsa, saknar kolumnerna för",
         "  ärendenyckeln, innehåller något som ser ut som ett personnummer (var som helst i filen,",
         "  filnamnet eller sidofilen), innehåller rader för en annan kommun, gäller en omgång som",
-        "  inte har stängt ännu, eller när andelen rader som inte räknas är större än den inställda",
+        (
+            "  inte har stängt ännu, eller när andelen rader som inte räknas är större än den "
+            "inställda"
+        ),
         "  gränsen (`SUKF_MAX_REJECTED_SHARE`, normalt 20 %).",
         "",
         "Ett ärende är avslutat när datum för avslut (256) eller avslutsorsak (257) är ifyllt; då",
-        "ska båda finnas. Ett ärende har fått stöd/insats när datum för insats (117) eller minst en",
+        (
+            "ska båda finnas. Ett ärende har fått stöd/insats när datum för insats (117) eller "
+            "minst en"
+        ),
         "insats (118) är ifyllt. Regeln för variabel 203: insatsernas betydelse ska bara anges när",
-        "202 säger att situationen har förbättrats (1 eller 2). Annars blir det en varning, eftersom",
+        (
+            "202 säger att situationen har förbättrats (1 eller 2). Annars blir det en varning, "
+            "eftersom"
+        ),
         "svaret ändå är klientens eget.",
         "",
     ]
@@ -245,36 +297,71 @@ def figures_markdown(home: Path) -> str:
     lines = [
         "# Vad figurerna räknar",
         "",
-        "<!-- Genererad från dbt_project/seeds/figures/national_figures.csv och "
-        "src/sukvinnofrid/kolada/kpis.yaml med `sukvinnofrid generate-artifacts`. "
-        "Redigera inte för hand. -->",
+        (
+            "<!-- Genererad från dbt_project/seeds/figures/national_figures.csv och "
+            "src/sukvinnofrid/kolada/kpis.yaml med `sukvinnofrid generate-artifacts`. "
+            "Redigera inte för hand. -->"
+        ),
         "",
-        "Figurerna är rapporten *Socialtjänstens stöd till våldsutsatta vuxna* (SKR 2024, seed 000)",
-        "räknad på samma sätt som rapporten räknar. Definitionerna står en gång, bredvid reglerna i",
+        (
+            "Figurerna är rapporten *Socialtjänstens stöd till våldsutsatta vuxna* (SKR 2024, seed "
+            "000)"
+        ),
+        (
+            "räknad på samma sätt som rapporten räknar. Definitionerna står en gång, bredvid "
+            "reglerna i"
+        ),
         "dbt (`macros/national_figures.sql`), och publiceras med varje omgång",
         "(`output/statistik/<omgång>/v<NNN>/definitioner.json`).",
         "",
         "## Grunder för alla figurer",
         "",
         "- **Ärenden, inte personer.** Det som räknas är ärenden, som i rapporten. Ett ärende är",
-        "  kommun (eller stadsdel), klient och datum för aktualisering; samma ärende räknas en gång",
-        "  per kommun även om det registrerats av flera verksamheter. Klienten identifieras bara med",
-        "  verksamhetens egen pseudonym, så samma person i två kommuner (eller med två pseudonymer)",
+        (
+            "  kommun (eller stadsdel), klient och datum för aktualisering; samma ärende räknas en "
+            "gång"
+        ),
+        (
+            "  per kommun även om det registrerats av flera verksamheter. Klienten identifieras "
+            "bara med"
+        ),
+        (
+            "  verksamhetens egen pseudonym, så samma person i två kommuner (eller med två "
+            "pseudonymer)"
+        ),
         "  räknas som två ärenden.",
-        "- **Ett ärende som finns räknas** (docs/quality-rules.md): bara rader som inte är ärenden i",
+        (
+            "- **Ett ärende som finns räknas** (docs/quality-rules.md): bara rader som inte är "
+            "ärenden i"
+        ),
         "  omgången räknas inte. En saknad eller felaktig uppgift visas som *uppgift saknas*.",
         "- **N** är antalet ärenden i figurens population som har ett användbart svar: det N som",
-        "  rapporten skriver vid diagrammet, och nämnaren i andelarna. *Uppgift saknas* är resten av",
-        "  populationen, och dess andel är av hela populationen. Vid flervalsfrågor redovisas både N",
+        (
+            "  rapporten skriver vid diagrammet, och nämnaren i andelarna. *Uppgift saknas* är "
+            "resten av"
+        ),
+        (
+            "  populationen, och dess andel är av hela populationen. Vid flervalsfrågor redovisas "
+            "både N"
+        ),
         "  som ärenden och antalet svar (diagram 6: N = 3 317 svar).",
         "- **En omgång publiceras som sig själv.** Omgång ÅÅÅÅ-MM räknas på varje kommuns senast",
-        "  godkända uppladdning till och med den omgången (uppladdningarna är kumulativa uttag), så en",
+        (
+            "  godkända uppladdning till och med den omgången (uppladdningarna är kumulativa "
+            "uttag), så en"
+        ),
         "  publicerad omgång ändras aldrig när senare omgångar kommer in.",
         "- **År** är kalenderåret för datum för aktualisering. Ett år redovisas bara när omgången",
         "  täcker hela året, och en kommuns ärenden det året bara när kommunens uppladdning täcker",
         "  hela året (annars redovisas kommunens år utan värde, aldrig som 0).",
-        "- **Ärendet har fått stöd/insats** när datum för insats (117) eller minst en insats (118) är",
-        "  registrerad; **ärendet är avslutat** när datum för avslut (256) eller avslutsorsak (257) är",
+        (
+            "- **Ärendet har fått stöd/insats** när datum för insats (117) eller minst en insats "
+            "(118) är"
+        ),
+        (
+            "  registrerad; **ärendet är avslutat** när datum för avslut (256) eller avslutsorsak "
+            "(257) är"
+        ),
         "  registrerad.",
         "",
         "## De nationella figurerna",
@@ -318,8 +405,10 @@ def figures_markdown(home: Path) -> str:
         "",
         suppression_text(definitions.settings.min_count),
         "",
-        "I Kolada-filerna markeras ett år som kommunen inte har rapporterat i sin helhet med "
-        f"`{definitions.settings.not_covered_status}` (utan värde).",
+        (
+            "I Kolada-filerna markeras ett år som kommunen inte har rapporterat i sin helhet med "
+            f"`{definitions.settings.not_covered_status}` (utan värde)."
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -126,9 +126,11 @@ def failure_message(
     message["From"] = settings.sender
     message["To"] = ", ".join(settings.recipients)
     lines = [
-        f"Uppgiften {task} i flödet {failure.dag_id} misslyckades "
-        f"{now:%Y-%m-%d %H:%M} (försök {failure.try_number}). Airflow försöker inte igen "
-        "av sig självt.",
+        (
+            f"Uppgiften {task} i flödet {failure.dag_id} misslyckades "
+            f"{now:%Y-%m-%d %H:%M} (försök {failure.try_number}). Airflow försöker inte igen "
+            "av sig självt."
+        ),
         "",
         f"Flöde (DAG):  {failure.dag_id}",
         f"Uppgift:      {task}",
@@ -141,8 +143,10 @@ def failure_message(
     if failure.log_url:
         lines += [f"Loggen: {failure.log_url}", ""]
     lines += [
-        "Åtgärda orsaken och kör om uppgiften i Airflow (Clear). Stegen går att köra om: "
-        "det som redan är gjort görs inte en gång till."
+        (
+            "Åtgärda orsaken och kör om uppgiften i Airflow (Clear). Stegen går att köra om: "
+            "det som redan är gjort görs inte en gång till."
+        )
     ]
     message.set_content("\n".join(lines))
     return message

@@ -599,7 +599,7 @@ class _XmlScreen:
     is how XML is made to explode). Pieces are collected and screened in batches: one search
     per callback would cost more than the parse."""
 
-    RICH_TEXT = {"si", "is", "text", "p"}
+    RICH_TEXT = frozenset({"si", "is", "text", "p"})
     BATCH = 4096  # pieces per search
 
     def __init__(self, file_name: str, counts: _PackageCounts) -> None:
@@ -767,7 +767,7 @@ class ParsedUpload:
                     row=source_row,
                     code="structure",
                 )
-            yield source_row, dict(zip(self.header, map(str.strip, values)))
+            yield source_row, dict(zip(self.header, map(str.strip, values), strict=True))
 
 
 def _normalise_header(names: list[str]) -> list[str]:

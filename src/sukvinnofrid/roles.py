@@ -179,7 +179,8 @@ def _create_role(run, name: str, login: bool) -> None:
         sql.SQL(
             "DO $roles$ BEGIN "
             f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{literal}') THEN "
-            f"CREATE ROLE {ident} {options} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; "
+            f"CREATE ROLE {ident} {options} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            "NOBYPASSRLS; "
             "END IF; END $roles$"
         )
     )
@@ -223,7 +224,8 @@ def _hand_over_dbt_objects(run) -> None:
     run(
         sql.SQL(
             "DO $own$ DECLARE obj record; BEGIN "
-            "FOR obj IN SELECT c.relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name "
+            "FOR obj IN SELECT c.relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+            "AS name "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = ANY({schemas}) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
             "AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = {owner}) LOOP "

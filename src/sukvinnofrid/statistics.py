@@ -108,7 +108,7 @@ class StatisticsPublication:
 def _rows(conn, sql: str, **params) -> list[dict]:
     result = conn.execute(sa.text(sql), params)
     columns = list(result.keys())
-    return [dict(zip(columns, row)) for row in result]
+    return [dict(zip(columns, row, strict=True)) for row in result]
 
 
 class FigureRow(
@@ -149,7 +149,8 @@ def _figure_rows(conn, round_id: str) -> list[FigureRow]:
         (row.figure_id, row.category): row
         for row in conn.execute(
             sa.text(
-                "SELECT DISTINCT figure_id, category, kind, diagram, title, category_label, sort_order,"
+                "SELECT DISTINCT figure_id, category, kind, diagram, title, category_label, "
+                "sort_order,"
                 " category_parts FROM marts.fct_national_figures WHERE round_id = :r"
             ),
             {"r": round_id},
@@ -160,7 +161,8 @@ def _figure_rows(conn, round_id: str) -> list[FigureRow]:
             "SELECT figure_id, category, level, area_code, period_type, period, breakdown,"
             " breakdown_value, numerator, share_pct::float8, mean_value::float8, n, n_population,"
             " n_saknas, n_answers FROM marts.fct_national_figures WHERE round_id = :r"
-            " ORDER BY period_type, period, figure_id, level, area_code, breakdown, breakdown_value,"
+            " ORDER BY period_type, period, figure_id, level, area_code, breakdown, "
+            "breakdown_value,"
             " sort_order, category"
         ),
         {"r": round_id},

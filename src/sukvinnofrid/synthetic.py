@@ -33,6 +33,7 @@ import bisect
 import csv
 import datetime as dt
 import io
+import itertools
 import math
 import random
 import re
@@ -539,10 +540,7 @@ def _make_case(
 
     # --- under: insats (117, 118, 126, 127)
     if has_insats:
-        if rng.random() < 0.35:
-            delay = rng.randint(0, 3)
-        else:
-            delay = min(120, int(rng.expovariate(1 / 18)))
+        delay = rng.randint(0, 3) if rng.random() < 0.35 else min(120, int(rng.expovariate(1 / 18)))
         delay = min(delay, rng.randint(0, duration))
         case.insats_date = v5 + dt.timedelta(days=delay)
         under = case.under
@@ -1097,8 +1095,9 @@ def generate_round_files(
 
     `cases_per_kommun` is the number of cases a kommun has aktualiserat over the whole period
     (from `since`, by default 364 days before the first round's close, up to the last round's
-    close); each round's file holds the cases aktualiserade by its closing date. `formats` maps kommun code to one of
-    FORMATS (default csv-semicolon-utf8). `defects` maps (kommun, round) to defect names.
+    close); each round's file holds the cases aktualiserade by its closing date. `formats` maps
+    kommun code to one of FORMATS (default csv-semicolon-utf8). `defects` maps (kommun, round) to
+    defect names.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1106,7 +1105,7 @@ def generate_round_files(
     if not rounds:
         raise ValueError("no rounds given")
     closes = [round_close(r) for r in rounds]
-    if any(b <= a for a, b in zip(closes, closes[1:])):
+    if any(b <= a for a, b in itertools.pairwise(closes)):
         raise ValueError(f"rounds must be in increasing order: {rounds}")
     if len(set(kommuner)) != len(kommuner):
         raise ValueError("duplicate kommun codes")
@@ -1141,7 +1140,7 @@ def generate_round_files(
         )
         fmt = formats.get(kommun, DEFAULT_FORMAT)
         cases = _kommun_cases(seed, lay, kommun, n, start, end)
-        for round_id, close in zip(rounds, closes):
+        for round_id, close in zip(rounds, closes, strict=True):
             path = out_dir / file_name(kommun, round_id, fmt)
             names = defects.get((kommun, round_id), [])
             count = bisect.bisect_right([c.v5 for c in cases], close)
@@ -1204,4 +1203,4 @@ def national_round_plan(total_cases: int, kommuner: Sequence[str], seed: int) ->
                 donor = max(range(len(counts)), key=lambda j: (counts[j], -j))
                 counts[donor] -= 1
                 counts[i] = 1
-    return dict(zip(kommuner, counts))
+    return dict(zip(kommuner, counts, strict=True))

@@ -192,14 +192,14 @@ def apply_disclosure(
             _relations(group, published, aggregate_levels),
             min_count=min_count,
             published=lambda key: key[4] in published,
-            order=lambda key: (
+            order=lambda key, counts=counts: (
                 counts[key] == 0,
                 counts[key],
                 key[2],
                 key[3],
                 GENDER_ORDER.index(key[4]),
             ),
-            primary_detail=lambda key: f"case_count {counts[key]} < {min_count}",
+            primary_detail=lambda key, counts=counts: f"case_count {counts[key]} < {min_count}",
         )
         reasons.update(result.withheld)
         notes.extend(sorted(f"{kpi} {year} {note}" for note in result.notes))

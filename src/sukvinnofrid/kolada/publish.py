@@ -177,7 +177,8 @@ def check_round_closed(round_id: str, today: dt.date | None = None) -> None:
     today = today or get_settings().today
     if close >= today:
         raise PublicationError(
-            f"Omgång {round_id} stänger {close.isoformat()} och kan inte publiceras förrän efter det."
+            f"Omgång {round_id} stänger {close.isoformat()} och kan inte publiceras förrän "
+            "efter det."
         )
 
 

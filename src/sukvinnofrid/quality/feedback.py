@@ -256,7 +256,8 @@ def write_feedback(
         run = (
             conn.execute(
                 sa.text(
-                    "SELECT * FROM quality.validation_runs WHERE upload_id = :u ORDER BY run_id DESC"
+                    "SELECT * FROM quality.validation_runs WHERE upload_id = :u ORDER BY run_id "
+                    "DESC"
                     " LIMIT 1"
                 ),
                 {"u": upload_id},

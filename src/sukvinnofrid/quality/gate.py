@@ -285,7 +285,7 @@ def _collect_findings(conn, batch: _Batch, ids: list[int]) -> None:
         for upload_id, *values in conn.execute(
             sa.text(f"SELECT b.upload_id, {aggregates} FROM {batch.table} b GROUP BY b.upload_id")
         ):
-            for rule, examples in zip(shown, values):
+            for rule, examples in zip(shown, values, strict=True):
                 if rule.rule_id in evaluated[upload_id]:
                     count, sample, _ = evaluated[upload_id][rule.rule_id]
                     evaluated[upload_id][rule.rule_id] = (count, sample, examples)
@@ -307,7 +307,7 @@ def _cross_check(batch: _Batch) -> None:
     """GX counted the whole batch: compare with the SQL counts summed over the batch."""
     _, gx_results, _ = batch.gx
     for rule in batch.row_rules:
-        gx_ok, gx_count = gx_results.get(rule.rule_id, (None, None))
+        _, gx_count = gx_results.get(rule.rule_id, (None, None))
         count = sum(
             per_upload.get(rule.rule_id, (0,))[0] for per_upload in batch.evaluated.values()
         )
@@ -341,7 +341,8 @@ def _block_reason(
     if rejected / rows > max_share:
         return (
             f"Filen stoppades: för många rader är inte ärenden som kan räknas "
-            f"({swedish_int(rejected)} av {swedish_int(rows)}, {swedish_percent(rejected / rows)}; gränsen är "
+            f"({swedish_int(rejected)} av {swedish_int(rows)}, {swedish_percent(rejected / rows)}; "
+            "gränsen är "
             f"{swedish_percent(max_share)})."
         )
     return None
@@ -429,7 +430,8 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
         same = dict(
             conn.execute(
                 sa.text(
-                    "SELECT upload_id, status FROM raw.uploads WHERE kommun_kod = :k AND round_id = :r "
+                    "SELECT upload_id, status FROM raw.uploads WHERE kommun_kod = :k AND round_id "
+                    "= :r "
                     "ORDER BY upload_id FOR UPDATE"
                 ),
                 {"k": upload["kommun_kod"], "r": upload["round_id"]},
@@ -608,7 +610,7 @@ def _gate_batch(eng: Engine, upload_ids: list[int]) -> tuple[list[GateResult], l
                 failed += one_failed
             return results, sorted(failed)
         prepared = time.monotonic() - started
-        for upload, run_id in zip(uploads, run_ids):
+        for upload, run_id in zip(uploads, run_ids, strict=True):
             try:
                 result = _decide(eng, upload, run_id, batch)
             except Exception:

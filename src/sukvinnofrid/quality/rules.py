@@ -364,8 +364,8 @@ def _integer_rules(variable: Variable) -> list[Rule]:
                 severity="reject",
                 sql=f"(CASE WHEN {digits} THEN {c}::numeric < {variable.out_of_scope_below}"
                 f" ELSE false END)",
-                message=f"Klienten är yngre än {variable.out_of_scope_below} år. SU-Kvinnofrid följer "
-                f"upp stödet till vuxna, så raden räknas inte i statistiken.",
+                message=f"Klienten är yngre än {variable.out_of_scope_below} år. "
+                "SU-Kvinnofrid följer upp stödet till vuxna, så raden räknas inte i statistiken.",
                 hint=f"Registrera bara ärenden där klienten är {variable.out_of_scope_below} år "
                 "eller äldre, och kontrollera åldern.",
                 family="scope",
@@ -490,7 +490,10 @@ def _risk_rules(variable: Variable) -> list[Rule]:
                 f" OR {q(s)}::numeric > {scale['max']} END)",
                 message=f"Skattningen i riskbedömning {slot} ligger inte på skalan "
                 f"{scale['min']}–{scale['max']}. {KEPT_NOTE}",
-                hint=f"Ange ett heltal från {scale['min']} (låg risk) till {scale['max']} (hög risk).",
+                hint=(
+                    f"Ange ett heltal från {scale['min']} (låg risk) till {scale['max']} (hög "
+                    "risk)."
+                ),
                 family="risk",
                 show_values=True,
             )

@@ -213,7 +213,7 @@ def refresh_population(years: list[int], out_path: Path | None = None) -> Path:
     rewritten once every requested year has been fetched completely.
     """
     this_year = dt.date.today().year
-    years = sorted(set(int(y) for y in years))
+    years = sorted({int(y) for y in years})
     if not years:
         raise ValueError("no years to refresh")
     if years[0] < FIRST_YEAR or years[-1] >= this_year:

@@ -94,7 +94,7 @@ def _axis(largest: float) -> tuple[float, list[float]]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     maximum = step * math.ceil(largest / step - 1e-9)
-    return maximum, [step * i for i in range(int(round(maximum / step)) + 1)]
+    return maximum, [step * i for i in range(round(maximum / step) + 1)]
 
 
 def _tick_text(value: float, unit: str) -> str:
@@ -116,7 +116,7 @@ def _legend(
 ) -> tuple[str, float]:
     """Legend items left to right, wrapping at `right`; returns the SVG and the y below it."""
     parts, cx = [], x
-    for name, swatch in zip(names, swatches):
+    for name, swatch in zip(names, swatches, strict=True):
         item = 32 + CHAR_WIDTH * len(name)
         if cx > x and cx + item > right:
             cx, y = x, y + 18
@@ -149,7 +149,8 @@ def _describe(kind: str, labels: Sequence[str], series: Sequence[Series], unit: 
     parts = []
     for serie in series:
         values = ", ".join(
-            f"{label} {number_text(value, unit)}" for label, value in zip(labels, serie.values)
+            f"{label} {number_text(value, unit)}"
+            for label, value in zip(labels, serie.values, strict=True)
         )
         parts.append(f"{serie.name}: {values}." if len(series) > 1 else f"{values}.")
     hidden = any(value == WITHHELD for serie in series for value in serie.values)
@@ -209,7 +210,7 @@ def bar_chart(
             f'fill="#444">{escape(_tick_text(tick, unit))}</text>'
         )
     y = top
-    for lines, row_height, index in zip(wrapped, heights, range(len(labels))):
+    for lines, row_height, index in zip(wrapped, heights, range(len(labels)), strict=True):
         for n, line in enumerate(lines):
             body.append(
                 f'<text x="{label_width}" y="{y + 12 + 15 * n}" text-anchor="end">'

@@ -122,7 +122,7 @@ def protect_comparisons(
                 relations,
                 min_count=min_count,
                 withheld_elsewhere=[part for parts in unknown_parts.values() for part in parts],
-                order=lambda key: (
+                order=lambda key, counts=counts: (
                     key[1] == "riket",
                     counts.get(key, 0) == 0,
                     counts.get(key, 0),

@@ -72,8 +72,10 @@ def review_tables(views: Views) -> list[tuple[str, str, Table]]:
                 )
         changes.rows = [row for *_, row in sorted(found, key=lambda f: f[:3])]
     changes.footnotes = (
-        f"Tröskel: {_pct(change_percent)} (SUKF_REVIEW_CHANGE_PERCENT). "
-        "Bara publicerade värden jämförs. – i förändringen: från 0.",
+        (
+            f"Tröskel: {_pct(change_percent)} (SUKF_REVIEW_CHANGE_PERCENT). "
+            "Bara publicerade värden jämförs. – i förändringen: från 0."
+        ),
     )
     sections.append(
         (
@@ -125,8 +127,10 @@ def review_tables(views: Views) -> list[tuple[str, str, Table]]:
                 )
         outliers.rows = [row for *_, row in sorted(found, key=lambda f: f[:3])]
     outliers.footnotes = (
-        f"Avvikande: minst {_pct(outlier, '')} gånger eller högst 1/{_pct(outlier, '')} av "
-        "gruppens värde (SUKF_REVIEW_OUTLIER_FACTOR). Bara publicerade värden jämförs.",
+        (
+            f"Avvikande: minst {_pct(outlier, '')} gånger eller högst 1/{_pct(outlier, '')} av "
+            "gruppens värde (SUKF_REVIEW_OUTLIER_FACTOR). Bara publicerade värden jämförs."
+        ),
     )
     sections.append(
         (

@@ -82,10 +82,7 @@ class Statistics:
         period: str | None = None,
     ) -> list[dict]:
         """The rows of one figure group (default: riket, the round)."""
-        if period is None:
-            key = ("omgång", self.round_id)
-        else:
-            key = ("år", period)
+        key = ("omgång", self.round_id) if period is None else ("år", period)
         return self.figures.get((*key, level, area, figure, breakdown, value), [])
 
     def years(self) -> list[str]:
@@ -105,7 +102,7 @@ class Statistics:
 
 def _columns(table: dict) -> list[dict]:
     names = table["kolumner"]
-    return [dict(zip(names, row)) for row in table["rader"]]
+    return [dict(zip(names, row, strict=True)) for row in table["rader"]]
 
 
 def read_statistics(directory: Path, riket_round_only: bool = False) -> Statistics:
@@ -129,7 +126,7 @@ def read_statistics(directory: Path, riket_round_only: bool = False) -> Statisti
     figures: dict[tuple, list[dict]] = defaultdict(list)
     for values in table["rader"]:
         if shown(values):
-            row = dict(zip(names, values))
+            row = dict(zip(names, values, strict=True))
             figures[
                 (
                     row["period_typ"],

@@ -94,7 +94,7 @@ def table_html(table: Table, root: str = "", anchor: str | None = None) -> str:
     )
     for row in table.rows:
         cells = []
-        for index, (value, kind) in enumerate(zip(row, kinds)):
+        for index, (value, kind) in enumerate(zip(row, kinds, strict=True)):
             content = cell_html(value, kind, root)
             if index == 0:
                 cells.append(f'<th scope="row" class="{kind}">{content}</th>')
@@ -118,7 +118,7 @@ def table_csv(table: Table) -> bytes:
     return excel_csv(
         [c.name for c in table.columns],
         (
-            [csv_value(link_text(v), c.kind) for v, c in zip(row, table.columns)]
+            [csv_value(link_text(v), c.kind) for v, c in zip(row, table.columns, strict=True)]
             for row in table.rows
         ),
     )
@@ -133,7 +133,8 @@ _FIXED_ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
     '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
     'officedocument.spreadsheetml.sheet.main+xml"/>'
@@ -197,16 +198,18 @@ def _sheet_xml(table: Table) -> str:
     columns = table.columns
     letters = [_column_letter(i) for i in range(len(columns))]
     parts = [
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
-        'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><sheetData>'
+        (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+            'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><sheetData>'
+        )
     ]
     parts.append(
         '<row r="1">'
         + "".join(
             _cell_xml(f"{letter}1", c.name, "text", header=True)
-            for letter, c in zip(letters, columns)
+            for letter, c in zip(letters, columns, strict=True)
         )
         + "</row>"
     )
@@ -215,7 +218,7 @@ def _sheet_xml(table: Table) -> str:
             f'<row r="{number}">'
             + "".join(
                 _cell_xml(f"{letter}{number}", value, c.kind)
-                for letter, value, c in zip(letters, row, columns)
+                for letter, value, c in zip(letters, row, columns, strict=True)
             )
             + "</row>"
         )

@@ -626,8 +626,10 @@ class Views:
             for i, year in enumerate(self.years):
                 table.rows.append([str(year), *(values[i] for _, values in series)])
             table.footnotes = (
-                "Län, kommungrupp och riket: de deltagande kommuner som rapporterat hela året, "
-                "summan av deras ärenden per 10 000 av deras invånare 18 år och äldre.",
+                (
+                    "Län, kommungrupp och riket: de deltagande kommuner som rapporterat hela året, "
+                    "summan av deras ärenden per 10 000 av deras invånare 18 år och äldre."
+                ),
                 *self.kolada_notes(table),
             )
             sections.append(Section(anchor, title, svg, table))
@@ -652,8 +654,10 @@ class Views:
         missing = sorted({r for r in rounds if r not in self.sources.funnels})
         return (
             [
-                f"..\u00a0i omgång {', '.join(missing)}: {UNPUBLISHED_ROUND}, så andelarna "
-                "redovisas inte."
+                (
+                    f"..\u00a0i omgång {', '.join(missing)}: {UNPUBLISHED_ROUND}, så andelarna "
+                    "redovisas inte."
+                )
             ]
             if missing
             else []
@@ -666,7 +670,7 @@ class Views:
         ]
 
     def quality_section(self, code: str) -> Section:
-        rows = [row for row in self.by_unit.get(code, [])]
+        rows = list(self.by_unit.get(code, []))
         table = Table(
             (
                 Column("Omgång"),
@@ -887,9 +891,11 @@ def console_tables(views: Views) -> dict:
             ]
         )
     deliveries.footnotes = (
-        "Intern uppgift för statistikteamet: filnamn och antal rader publiceras inte. "
-        "Godkänd med varningar: filen räknas, men rader har avvisats, har fel (räknas som "
-        "uppgift saknas) eller varningar; återkopplingen säger vilka.",
+        (
+            "Intern uppgift för statistikteamet: filnamn och antal rader publiceras inte. "
+            "Godkänd med varningar: filen räknas, men rader har avvisats, har fel (räknas som "
+            "uppgift saknas) eller varningar; återkopplingen säger vilka."
+        ),
     )
     missing = Table(
         (Column("Enhet", "link"), *(Column(MISSING_SHORT[n], "andel") for n, _ in MISSING_SHARES)),

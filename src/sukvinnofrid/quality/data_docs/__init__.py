@@ -49,30 +49,52 @@ GX_STATIC_FILES = ("images/favicon.ico", "images/logo-long.png")
 # element is dropped). The bootstrap-table filter-control stylesheet is 1.19.0 in GX's
 # templates and 1.19.1 here, the version of the script GX loads with it.
 LOCAL_ASSETS: dict[str, str | None] = {
-    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "vendor/bootstrap-4.3.1/bootstrap.min.css",
-    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "vendor/bootstrap-4.3.1/bootstrap.min.js",
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": (
+        "vendor/bootstrap-4.3.1/bootstrap.min.css"
+    ),
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": (
+        "vendor/bootstrap-4.3.1/bootstrap.min.js"
+    ),
     "https://code.jquery.com/jquery-3.7.1.min.js": "vendor/jquery-3.7.1/jquery.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "vendor/popper.js-1.12.9/popper.min.js",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "vendor/bootstrap-table-1.19.1/bootstrap-table.min.css",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "vendor/bootstrap-table-1.19.1/bootstrap-table.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": (
+        "vendor/popper.js-1.12.9/popper.min.js"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": (
+        "vendor/bootstrap-table-1.19.1/bootstrap-table.min.css"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": (
+        "vendor/bootstrap-table-1.19.1/bootstrap-table.min.js"
+    ),
     "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.min.js": "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.js",
+    "bootstrap-table-filter-control.min.js": (
+        "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.js"
+    ),
     "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.css": "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.css",
+    "bootstrap-table-filter-control.css": (
+        "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.css"
+    ),
     "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.min.css": "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.css",
+    "bootstrap-table-filter-control.min.css": (
+        "vendor/bootstrap-table-1.19.1/bootstrap-table-filter-control.min.css"
+    ),
     "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/"
-    "bootstrap-datepicker.min.css": "vendor/bootstrap-datepicker-1.9.0/bootstrap-datepicker.min.css",
+    "bootstrap-datepicker.min.css": (
+        "vendor/bootstrap-datepicker-1.9.0/bootstrap-datepicker.min.css"
+    ),
     "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/"
     "bootstrap-datepicker.min.js": "vendor/bootstrap-datepicker-1.9.0/bootstrap-datepicker.min.js",
     "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/"
     "bootstrap-prefers-dark.css": "vendor/bootstrap-dark-1.1.0/bootstrap-prefers-dark.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "vendor/fontawesome-free-6.6.0/css/all.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
+        "vendor/fontawesome-free-6.6.0/css/all.min.css"
+    ),
     "https://cdn.jsdelivr.net/npm/vega@5": None,
     "https://cdn.jsdelivr.net/npm/vega-lite@5": None,
     "https://cdn.jsdelivr.net/npm/vega-embed@6": None,
     # The logo: GX's own copy in static/images/ (the navbar adds the data context id to it).
-    "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png": "images/logo-long.png",
+    "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png": (
+        "images/logo-long.png"
+    ),
 }
 _S3_IMAGES = '"https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"'
 # Whole templates replaced: GX's newsletter footer; the favicon (GX's path is one level short
