@@ -421,6 +421,10 @@ def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(buil
                     assert text == str(value), path.name
     figures = (data / "rapportens_figurer.csv").read_bytes().decode("utf-8-sig")
     assert ";" in figures.splitlines()[0] and any("," in line for line in figures.splitlines())
+    # every row as wide as the header, and the funnel (its own download, tratt.csv) not in it
+    table = list(csv.reader(io.StringIO(figures), delimiter=";"))
+    assert {len(row) for row in table} == {len(table[0])}
+    assert not [row for row in table if row[0] == "Diagram 1. Antal ärenden i olika faser"]
     published = latest_version(built.output / "statistik" / ROUND)
     assert (data / "tratt.csv").read_bytes() == (published / "tratt.csv").read_bytes()
 

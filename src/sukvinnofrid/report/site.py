@@ -289,7 +289,8 @@ def build_site(
     files: dict[str, bytes] = {}
 
     funnel = views.funnel("riket", "00", "diagram-1", "Diagram 1. Antal ärenden i olika faser")
-    sections = [s for s in [funnel, *views.national_sections()] if s]
+    figure_sections = [s for s in views.national_sections() if s]
+    sections = [s for s in [funnel, *figure_sections] if s]
     previous = sources.previous
     comparison_text = (
         f"Bredvid varje figur står omgång {previous.round_id}, den föregående "
@@ -354,7 +355,8 @@ def build_site(
         lan_groups=[lan_groups[k] for k in sorted(lan_groups)],
     )
 
-    downloads = download_tables(views, sections, console, review)
+    # the funnel (Diagram 1) has a download of its own, the figures' table has the figures'
+    downloads = download_tables(views, figure_sections, console, review)
     data = {f"{stem}.csv": table_csv(table) for stem, _, table in downloads}
     data["tratt.csv"] = (stats.directory / "tratt.csv").read_bytes()
     data["nationella_figurer.csv"] = (stats.directory / "nationella_figurer.csv").read_bytes()
@@ -363,8 +365,8 @@ def build_site(
     descriptions.update(
         {
             "tratt.csv": "Statistikpubliceringens tratt (diagram 1), som den publicerats",
-            "nationella_figurer.csv": "Statistikpubliceringens alla nationella figurer, per period, "
-            "nivå, område och uppdelning, som de publicerats",
+            "nationella_figurer.csv": "Statistikpubliceringens alla nationella figurer, "
+            "per period, nivå, område och uppdelning, som de publicerats",
             f"sukf_{views.round_id}.xlsx": "Excel-arbetsbok med en flik per tabell",
         }
     )
