@@ -2,6 +2,7 @@
 100 000 cases) through every stage, ending with the round's site (the report stage).
 
 Usage: .venv/bin/python bench/national_round.py [--cases 100000] [--out bench/results.json]
+                                                 [--only airflow]
 
 Each stage runs in its own process so its peak memory (RSS, polled) is its own; the embedded
 Postgres server's memory is not included. The floor is what the same machine needs at the
@@ -10,6 +11,12 @@ A re-run with no new uploads is measured on the same warehouse, and a round of e
 kommun (the same cases per kommun) in a warehouse of its own gives peak memory against the
 number of files. The site is rendered a second time to check that unchanged data gives the same
 bytes (nothing is written).
+
+The Airflow path: the same round in a warehouse and AIRFLOW_HOME of its own, through the real
+DAGs as `airflow dags test` runs them (`airflow_local.run_dag("su_intake")`, then "su_round"),
+each DAG run timed as a whole (the `airflow` process included) with every task's duration from
+Airflow's metadata DB; then both again with nothing new. `--only airflow` measures just that
+and puts it into the existing results file.
 """
 
 from __future__ import annotations
@@ -73,6 +80,66 @@ def run_measured(code: str, env: dict[str, str]) -> dict:
     return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mib": round(peak / 2**20, 1)}
 
 
+def dag_runs(env: dict[str, str], report_dir: Path, label: str) -> dict:
+    """su_intake, then su_round for the round, each `airflow dags test` in a process of its own
+    (run_dag raises unless every task succeeded on its first try). Per DAG: the process's wall
+    time and peak memory, the run's time as Airflow recorded it and each task's duration (a
+    mapped task's as count, sum and the slowest)."""
+    runs = {}
+    for dag_id, conf in (("su_intake", None), ("su_round", {"round_id": ROUND})):
+        report_file = report_dir / f"{label}-{dag_id}.json"
+        code = f"""
+import json
+from sukvinnofrid import airflow_local
+report = airflow_local.run_dag({dag_id!r}, {conf!r})
+json.dump({{"run_seconds": report.seconds,
+           "tasks": [[t.task_id, t.map_index, t.seconds] for t in report.tasks]}},
+          open({str(report_file)!r}, "w"))
+"""
+        measured = run_measured(code, env)
+        # what Airflow printed, kept beside the figures for reading
+        shutil.copyfile(Path(env["SUKF_AIRFLOW_HOME"]) / "logs" / f"dags-test-{dag_id}.log",
+                        report_dir / f"{label}-{dag_id}.log")
+        recorded = json.loads(report_file.read_text())
+        durations: dict[str, list[float]] = {}
+        for task_id, _, seconds in recorded["tasks"]:
+            durations.setdefault(task_id, []).append(seconds or 0.0)
+        measured["dag_run_seconds"] = round(recorded["run_seconds"], 2)
+        measured["tasks"] = {
+            task_id: {"seconds": round(seconds[0], 2)} if len(seconds) == 1 else
+            {"mapped": len(seconds), "sum_seconds": round(sum(seconds), 2),
+             "max_seconds": round(max(seconds), 2)}
+            for task_id, seconds in durations.items()}
+        # the run's time in no task: starting each task, Airflow's bookkeeping between them
+        measured["between_tasks_seconds"] = round(
+            recorded["run_seconds"] - sum(s or 0.0 for _, _, s in recorded["tasks"]), 2)
+        runs[dag_id] = measured
+        print(f"{label} {dag_id:10} {measured}", flush=True)
+    runs["end_to_end_seconds"] = round(
+        runs["su_intake"]["seconds"] + runs["su_round"]["seconds"], 2)
+    return runs
+
+
+def airflow_path(workdir: Path) -> dict:
+    """The round in workdir/inbox through the real DAGs, in a warehouse and Airflow metadata DB
+    of its own."""
+    env = environment(workdir)
+    env["SUKF_AIRFLOW_HOME"] = str(workdir / "airflow")
+    env.pop("SUKF_REQUIRE_APPROVAL", None)  # no person to approve the publication
+    load = os.getloadavg()
+    # Set up once per installation, not per round: not counted.
+    setup = run_measured(
+        "from sukvinnofrid import airflow_local, warehouse; warehouse.ensure_schema(); "
+        "airflow_local.ensure_metadata_db(airflow_local.airflow_environment())", env)
+    print(f"airflow metadata DB and warehouse schema {setup} (not counted)", flush=True)
+    result = {"setup_not_counted": setup, "load_average_before": [round(x, 2) for x in load],
+              "national_round": dag_runs(env, workdir, "national")}
+    result["rerun_no_new_uploads"] = dag_runs(env, workdir, "rerun")
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    stop_warehouse(env)
+    return result
+
+
 def floor(env: dict[str, str], files: list[Path]) -> dict:
     """COPY every row into one untyped table and count aktualiserade per kommun and year."""
     code = f"""
@@ -129,12 +196,16 @@ def generate(workdir: Path, kommuner: list[str], plan: dict[str, int],
     generated = generate_round_files(workdir / "generated", kommuner, list(rounds),
                                      cases_per_kommun={k: plan[k] for k in kommuner}, seed=2024)
     files = [f for f in generated if f.round_id == rounds[-1]]
-    (workdir / "inbox").mkdir(parents=True, exist_ok=True)
-    for f in files:
-        shutil.copyfile(f.path, workdir / "inbox" / f.path.name)
+    put_in_inbox(files, workdir)
     print(f"generated {len(files)} files of round {rounds[-1]}, {sum(f.rows for f in files)} rows "
           f"in {time.perf_counter() - started:.1f} s (not counted)", flush=True)
     return files
+
+
+def put_in_inbox(files: list, workdir: Path) -> None:
+    (workdir / "inbox").mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copyfile(f.path, workdir / "inbox" / f.path.name)
 
 
 def run_stages(env: dict[str, str], round_id: str = ROUND) -> dict[str, dict]:
@@ -165,6 +236,8 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--only", choices=["airflow"], default=None,
+                        help="only the Airflow path, put into the existing results file")
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sukf-bench-"))
@@ -177,8 +250,17 @@ def main() -> int:
     kommuner = sorted([k for k in reference.kommuner() if k not in by_stadsdel]
                       + list(reference.stadsdelar()))
     plan = national_round_plan(args.cases, kommuner, seed=2024)
+    if args.only == "airflow":
+        generate(workdir / "airflow_path", kommuner, plan)
+        results = json.loads(args.out.read_text()) if args.out.exists() else {}
+        results["airflow_path"] = airflow_path(workdir / "airflow_path")
+        args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        dags = results["airflow_path"]["national_round"]
+        print(f"through Airflow: end to end {dags['end_to_end_seconds']} s; written to {args.out}")
+        return 0
     env = environment(workdir / "national")
     files = generate(workdir / "national", kommuner, plan)
+    put_in_inbox(files, workdir / "airflow_path")  # the same round, for the Airflow path below
     rows = sum(f.rows for f in files)
     results: dict = {"kommuner": len(files), "rows": rows, "round": ROUND,
                      "stages": run_stages(env)}
@@ -205,6 +287,9 @@ def main() -> int:
         sum(s["seconds"] for s in results["next_round"].values()), 2)
     stop_warehouse(env)
 
+    print("the national round through the real DAGs (Airflow):", flush=True)
+    results["airflow_path"] = airflow_path(workdir / "airflow_path")
+
     # Memory against the number of files: every tenth kommun, the same cases per kommun.
     print("a tenth of the files, for peak memory against the number of files:", flush=True)
     tenth_env = environment(workdir / "tenth")
@@ -220,6 +305,8 @@ def main() -> int:
     print(f"end to end {end_to_end} s, floor {results['floor']['seconds']} s, "
           f"ratio {results['ratio_end_to_end_to_floor']}, re-run {results['rerun_seconds']} s")
     print(f"peak memory (MiB) by number of files: {results['peak_rss_mib_by_files']}")
+    dags = results["airflow_path"]["national_round"]
+    print(f"through Airflow: end to end {dags['end_to_end_seconds']} s")
     print(f"written to {args.out}")
     return 0
 

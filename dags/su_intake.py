@@ -1,6 +1,7 @@
 """SU-Kvinnofrid intake: land every new kommun upload in the inbox into the warehouse's raw schema.
 
-Each file is its own mapped task, so more workers land more uploads in parallel. Logic lives in
+The new files are landed by up to `pipeline.LANDING_TASKS` mapped tasks (one file each while
+there are no more files than that), so more workers land more uploads in parallel. Logic lives in
 `sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`; this file only wires them.
 """
 
@@ -19,10 +20,12 @@ DOC_MD = """
 Var 15:e minut tas nya filer i inkorgen emot och sparas i lagret (schemat `raw`).
 
 1. **find_new_uploads** listar filer som inte tagits emot tidigare (samma innehåll och namn en
-   gång till är ingen ny fil). En fil vars namn innehåller ett personnummer stoppas direkt här
-   och visas aldrig i Airflow.
-2. **land_upload** tar emot en fil per uppgift; uppgiften visas med filens namn. Resultatet
-   (fliken XCom) är filens besked: `landed` (mottagen, väntar på kvalitetskontroll), `blocked`
+   gång till är ingen ny fil) och fördelar dem på högst 16 uppgifter. En fil vars namn innehåller
+   ett personnummer stoppas direkt här och visas aldrig i Airflow.
+2. **land_uploads** tar emot filerna: en fil per uppgift, och kommer fler än 16 filer på en gång
+   delas de upp på 16 uppgifter med ungefär lika mycket data var. Uppgiften visas med filens
+   namn, eller med första och sista filens namn och antalet filer. Resultatet (fliken XCom) är
+   en lista med varje fils besked: `landed` (mottagen, väntar på kvalitetskontroll), `blocked`
    (stoppad, med skälet i `message`) eller `duplicate` (redan mottagen).
 3. **announce** räknar besked per status och startar flödet **su_round** (kvalitetskontroll,
    dbt och Kolada-publicering).
@@ -41,30 +44,32 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
     doc_md=DOC_MD,
     default_args={"retries": 3, "retry_delay": timedelta(seconds=20),
                   "on_failure_callback": notify.task_failed},
-    user_defined_filters={"shown_file_name": pipeline.shown_file_name},
+    user_defined_filters={"shown_file_names": pipeline.shown_file_names},
     tags=["su-kvinnofrid", "intake"],
 )
 def su_intake():
     @task(execution_timeout=timedelta(minutes=10))
-    def find_new_uploads() -> list[str]:
-        """Nya filer i inkorgen."""
-        return pipeline.files_to_land()
+    def find_new_uploads() -> list[list[str]]:
+        """Nya filer i inkorgen, fördelade på högst 16 uppgifter."""
+        return pipeline.landing_batches(pipeline.files_to_land())
 
     # A mapped task does not take its docstring as doc_md: given here.
-    @task(max_active_tis_per_dagrun=16, execution_timeout=timedelta(minutes=20),
-          multiple_outputs=False, map_index_template="{{ task.op_kwargs['path'] | shown_file_name }}",
-          doc_md="Tar emot en fil: kontrollerar den och sparar raderna, eller stoppar den.")
-    def land_upload(path: str) -> dict:
-        return pipeline.land(path)
+    @task(max_active_tis_per_dagrun=pipeline.LANDING_TASKS, execution_timeout=timedelta(minutes=20),
+          multiple_outputs=False,
+          map_index_template="{{ task.op_kwargs['paths'] | shown_file_names }}",
+          doc_md="Tar emot filer, en i taget: kontrollerar filen och sparar raderna, eller "
+                 "stoppar den.")
+    def land_uploads(paths: list[str]) -> list[dict]:
+        return pipeline.land(paths)
 
     @task(outlets=[Asset(pipeline.RAW_ASSET)], execution_timeout=timedelta(minutes=5),
           multiple_outputs=False)
-    def announce(results: list[dict]) -> dict:
+    def announce(results: list[list[dict]]) -> dict:
         """Antal filer per besked; startar su_round."""
-        statuses = [result["status"] for result in results]
+        statuses = [verdict["status"] for verdicts in results for verdict in verdicts]
         return {status: statuses.count(status) for status in sorted(set(statuses))}
 
-    announce(land_upload.expand(path=find_new_uploads()))
+    announce(land_uploads.expand(paths=find_new_uploads()))
 
 
 su_intake()

@@ -13,7 +13,7 @@ from airflow.exceptions import AirflowClusterPolicyViolation
 
 # dag_id -> {task_id: stage}; the stage is the Celery queue and the SUKF_<STAGE>_PASSWORD login.
 STAGE_OF_TASK = {
-    "su_intake": {"find_new_uploads": "intake", "land_upload": "intake", "announce": "intake"},
+    "su_intake": {"find_new_uploads": "intake", "land_uploads": "intake", "announce": "intake"},
     "su_round": {
         "quality_gate": "quality",
         "dbt_build": "transform",

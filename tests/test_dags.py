@@ -7,15 +7,18 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from conftest import scalar
 from local_servers import SmtpSink
-
-from sukvinnofrid import airflow_local
-from sukvinnofrid.privacy import luhn_check_digit
+from sukvinnofrid import airflow_local, pipeline, reference
+from sukvinnofrid.privacy import contains_personnummer, luhn_check_digit
 from sukvinnofrid.synthetic import generate_round_files
 
 PARSE = r"""
@@ -51,7 +54,8 @@ def parsed() -> dict:
 def test_both_dags_parse_without_errors(parsed):
     assert parsed["errors"] == {}
     assert set(parsed["dags"]) == {"su_intake", "su_round"}
-    assert set(parsed["dags"]["su_intake"]["tasks"]) == {"find_new_uploads", "land_upload", "announce"}
+    assert set(parsed["dags"]["su_intake"]["tasks"]) == {"find_new_uploads", "land_uploads",
+                                                         "announce"}
     assert set(parsed["dags"]["su_round"]["tasks"]) == {"quality_gate", "dbt_build", "publish_kolada",
                                                         "report"}
 
@@ -70,11 +74,12 @@ def test_every_task_has_a_time_limit_and_mails_the_team_when_it_fails(parsed):
             assert task["on_failure"] == ["sukvinnofrid.notify.task_failed"], task_id
 
 
-def test_the_mapped_intake_task_is_labelled_with_the_file_name(parsed):
+def test_the_mapped_intake_task_is_labelled_with_its_file_names(parsed):
     tasks = parsed["dags"]["su_intake"]["tasks"]
-    assert tasks["land_upload"]["map_index_template"] == (
-        "{{ task.op_kwargs['path'] | shown_file_name }}")
-    assert all(t["map_index_template"] is None for name, t in tasks.items() if name != "land_upload")
+    assert tasks["land_uploads"]["map_index_template"] == (
+        "{{ task.op_kwargs['paths'] | shown_file_names }}")
+    assert all(t["map_index_template"] is None
+               for name, t in tasks.items() if name != "land_uploads")
 
 
 FAILING_DAG = '''
@@ -199,11 +204,73 @@ def test_a_file_named_with_a_personnummer_never_reaches_airflows_metadata(clean_
     number = f"850709-980{luhn_check_digit('850709980')}"
     named.path.rename(inbox / f"sukf_2380_2023-12_{number}.csv")
     report = airflow_local.run_dag("su_intake")
-    assert report.results("find_new_uploads") == [[str(normal.path)]]
-    assert [task.label for task in report.tasks if task.task_id == "land_upload"] == [
+    assert report.results("find_new_uploads") == [[[str(normal.path)]]]
+    assert [task.label for task in report.tasks if task.task_id == "land_uploads"] == [
         normal.path.name]
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads") == 2
     home = Path(airflow_local.airflow_environment()["AIRFLOW_HOME"])
     holding = [path for path in home.rglob("*") if path.is_file()
                and any(part in path.read_bytes() for part in (b"850709-980", b"850709980"))]
     assert holding == []
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(0, 5000), max_size=60), tasks=st.integers(1, 20))
+def test_the_new_files_are_shared_out_over_at_most_so_many_landing_tasks(tmp_path, sizes, tasks):
+    """Every file in exactly one task; a file a task while there are no more files than tasks;
+    the tasks' bytes within the largest file of each other; names in order."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    paths = []
+    for number, size in enumerate(sizes):
+        path = folder / f"sukf_{number:04d}_2023-12.csv"
+        path.write_bytes(b"x" * size)
+        paths.append(str(path))
+    batches = pipeline.landing_batches(paths, tasks)
+    assert sorted(path for batch in batches for path in batch) == sorted(paths)
+    assert len(batches) == min(tasks, len(paths)) and all(batches)
+    if len(paths) <= tasks:
+        assert all(len(batch) == 1 for batch in batches)
+    loads = [sum(Path(path).stat().st_size for path in batch) for batch in batches]
+    assert not loads or max(loads) - min(loads) <= max(sizes)
+    assert batches == sorted(sorted(batch) for batch in batches)
+
+
+@given(names=st.lists(st.from_regex(r"sukf_[0-9]{4}_2023-12(_[0-9]{6}-[0-9]{4})?\.csv",
+                                    fullmatch=True), min_size=1, max_size=30, unique=True),
+       long_name=st.booleans())
+def test_a_landing_task_is_labelled_with_its_files_names_and_no_personnummer(names, long_name):
+    number = f"850709-980{luhn_check_digit('850709980')}"
+    names = sorted([*names, f"sukf_2380_2023-12_{number}_{'x' * 230 * long_name}.csv"])
+    for batch in ([names[0]], names):
+        label = pipeline.shown_file_names([f"/inkorg/{name}" for name in batch])
+        assert len(label) <= 250 and not contains_personnummer(label)
+        if len(batch) == 1:
+            assert label == pipeline.shown_file_names([batch[0]])
+            assert label.startswith(batch[0][:10])
+        else:
+            assert label.endswith(f" ({len(batch)} filer)") or len(label) == 250
+            assert label.startswith(pipeline.shown_file_names([batch[0]])[:20])
+
+
+@pytest.mark.slow
+def test_more_new_files_than_landing_tasks_share_the_tasks(clean_warehouse):
+    """17 new files: 16 landing tasks, one of them with two files, labelled with the first and
+    the last of their names; every file's verdict in the results (XCom) and landed once."""
+    inbox = Path(os.environ["SUKF_INBOX"])
+    kommuner = sorted(reference.kommuner())[: pipeline.LANDING_TASKS + 1]
+    files = generate_round_files(inbox, kommuner, ["2023-12"], cases_per_kommun=3, seed=5)
+    report = airflow_local.run_dag("su_intake")
+    landing = [task for task in report.tasks if task.task_id == "land_uploads"]
+    assert len(landing) == pipeline.LANDING_TASKS
+    assert all(task.state == "success" and task.try_number == 1 for task in report.tasks)
+    for task in landing:
+        names = [verdict["file_name"] for verdict in task.result]
+        assert task.label == (names[0] if len(names) == 1
+                              else f"{names[0]} … {names[-1]} ({len(names)} filer)")
+    assert sorted(len(task.result) for task in landing) == [1] * 15 + [2]
+    verdicts = [verdict for task in landing for verdict in task.result]
+    assert sorted(v["file_name"] for v in verdicts) == sorted(f.path.name for f in files)
+    assert {verdict["status"] for verdict in verdicts} == {"landed"}
+    assert report.results("announce") == [{"landed": len(files)}]
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads") == len(files)

@@ -79,8 +79,10 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     # Every task succeeds on its first try (run_dag raises otherwise), with the result it should.
     intake = airflow_local.run_dag("su_intake")
     assert all(task.state == "success" and task.try_number == 1 for task in intake.tasks)
-    assert intake.results("find_new_uploads") == [sorted(str(f.path) for f in files)]
-    landed = {task.label: task.result for task in intake.tasks if task.task_id == "land_upload"}
+    # four files: a landing task each, labelled with its file's name
+    assert intake.results("find_new_uploads") == [sorted([str(f.path)] for f in files)]
+    landed = {task.label: verdict for task in intake.tasks if task.task_id == "land_uploads"
+              for verdict in task.result}
     assert landed == {
         f.path.name: {
             "file_name": f.path.name,
@@ -171,7 +173,7 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     again = airflow_local.run_dag("su_intake")
     assert {(t.task_id, t.state, t.try_number) for t in again.tasks} == {
         ("find_new_uploads", "success", 1),
-        ("land_upload", "skipped", 0),
+        ("land_uploads", "skipped", 0),
         ("announce", "skipped", 0),
     }
     assert again.results("find_new_uploads") == [[]]

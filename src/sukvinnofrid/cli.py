@@ -355,7 +355,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"Alla uppgifter lyckades på första försöket ({len(tasks) - skipped} körda"
             + (f", {skipped} överhoppade: inga nya filer)." if skipped else ").")
         )
-        landed = intake_run.results("land_upload")
+        landed = [v for verdicts in intake_run.results("land_uploads") for v in verdicts]
         (gated,) = round_run.results("quality_gate")
         (published,) = round_run.results("publish_kolada")
         (site,) = round_run.results("report")
