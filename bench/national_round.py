@@ -42,13 +42,16 @@ STAGE_NAMES = ("intake", "quality_gate", "dbt_build", "publication", "report")
 
 def stage_code(name: str, round_id: str) -> str:
     """The Python each stage runs (in a process of its own)."""
-    return "from sukvinnofrid import pipeline; " + {
-        "intake": "pipeline.land_new_files()",
-        "quality_gate": "pipeline.quality_gate()",
-        "dbt_build": "pipeline.build_warehouse()",
-        "publication": f"pipeline.publish({round_id!r})",
-        "report": f"print('site', pipeline.report({round_id!r}))",
-    }[name]
+    return (
+        "from sukvinnofrid import pipeline; "
+        + {
+            "intake": "pipeline.land_new_files()",
+            "quality_gate": "pipeline.quality_gate()",
+            "dbt_build": "pipeline.build_warehouse()",
+            "publication": f"pipeline.publish({round_id!r})",
+            "report": f"print('site', pipeline.report({round_id!r}))",
+        }[name]
+    )
 
 
 def run_measured(code: str, env: dict[str, str]) -> dict:
@@ -64,7 +67,8 @@ def run_measured(code: str, env: dict[str, str]) -> dict:
         while not stop.is_set():
             try:
                 rss = handle.memory_info().rss + sum(
-                    c.memory_info().rss for c in handle.children(recursive=True))
+                    c.memory_info().rss for c in handle.children(recursive=True)
+                )
                 peak = max(peak, rss)
             except psutil.Error:
                 pass
@@ -77,7 +81,10 @@ def run_measured(code: str, env: dict[str, str]) -> dict:
     poller.join()
     if returncode != 0:
         raise SystemExit(f"stage failed with exit code {returncode}: {code}")
-    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mib": round(peak / 2**20, 1)}
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mib": round(peak / 2**20, 1),
+    }
 
 
 def dag_runs(env: dict[str, str], report_dir: Path, label: str) -> dict:
@@ -98,25 +105,34 @@ json.dump({{"run_seconds": report.seconds,
 """
         measured = run_measured(code, env)
         # what Airflow printed, kept beside the figures for reading
-        shutil.copyfile(Path(env["SUKF_AIRFLOW_HOME"]) / "logs" / f"dags-test-{dag_id}.log",
-                        report_dir / f"{label}-{dag_id}.log")
+        shutil.copyfile(
+            Path(env["SUKF_AIRFLOW_HOME"]) / "logs" / f"dags-test-{dag_id}.log",
+            report_dir / f"{label}-{dag_id}.log",
+        )
         recorded = json.loads(report_file.read_text())
         durations: dict[str, list[float]] = {}
         for task_id, _, seconds in recorded["tasks"]:
             durations.setdefault(task_id, []).append(seconds or 0.0)
         measured["dag_run_seconds"] = round(recorded["run_seconds"], 2)
         measured["tasks"] = {
-            task_id: {"seconds": round(seconds[0], 2)} if len(seconds) == 1 else
-            {"mapped": len(seconds), "sum_seconds": round(sum(seconds), 2),
-             "max_seconds": round(max(seconds), 2)}
-            for task_id, seconds in durations.items()}
+            task_id: {"seconds": round(seconds[0], 2)}
+            if len(seconds) == 1
+            else {
+                "mapped": len(seconds),
+                "sum_seconds": round(sum(seconds), 2),
+                "max_seconds": round(max(seconds), 2),
+            }
+            for task_id, seconds in durations.items()
+        }
         # the run's time in no task: starting each task, Airflow's bookkeeping between them
         measured["between_tasks_seconds"] = round(
-            recorded["run_seconds"] - sum(s or 0.0 for _, _, s in recorded["tasks"]), 2)
+            recorded["run_seconds"] - sum(s or 0.0 for _, _, s in recorded["tasks"]), 2
+        )
         runs[dag_id] = measured
         print(f"{label} {dag_id:10} {measured}", flush=True)
     runs["end_to_end_seconds"] = round(
-        runs["su_intake"]["seconds"] + runs["su_round"]["seconds"], 2)
+        runs["su_intake"]["seconds"] + runs["su_round"]["seconds"], 2
+    )
     return runs
 
 
@@ -130,10 +146,15 @@ def airflow_path(workdir: Path) -> dict:
     # Set up once per installation, not per round: not counted.
     setup = run_measured(
         "from sukvinnofrid import airflow_local, warehouse; warehouse.ensure_schema(); "
-        "airflow_local.ensure_metadata_db(airflow_local.airflow_environment())", env)
+        "airflow_local.ensure_metadata_db(airflow_local.airflow_environment())",
+        env,
+    )
     print(f"airflow metadata DB and warehouse schema {setup} (not counted)", flush=True)
-    result = {"setup_not_counted": setup, "load_average_before": [round(x, 2) for x in load],
-              "national_round": dag_runs(env, workdir, "national")}
+    result = {
+        "setup_not_counted": setup,
+        "load_average_before": [round(x, 2) for x in load],
+        "national_round": dag_runs(env, workdir, "national"),
+    }
     result["rerun_no_new_uploads"] = dag_runs(env, workdir, "rerun")
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     stop_warehouse(env)
@@ -153,7 +174,8 @@ engine = warehouse.engine()
 files = {[str(f) for f in files]!r}
 with engine.begin() as conn:
     conn.exec_driver_sql("DROP TABLE IF EXISTS public.bench_floor")
-    conn.exec_driver_sql("CREATE UNLOGGED TABLE public.bench_floor (" + ", ".join(f'"{{c}}" text' for c in columns) + ")")
+    column_list = ", ".join(f'"{{c}}" text' for c in columns)
+    conn.exec_driver_sql(f"CREATE UNLOGGED TABLE public.bench_floor ({{column_list}})")
 started = time.perf_counter()
 with engine.begin() as conn:
     cursor = conn.connection.dbapi_connection.cursor()
@@ -176,29 +198,43 @@ print(json.dumps({{"groups": len(rows)}}))
 
 def environment(workdir: Path) -> dict[str, str]:
     """A warehouse, inbox, archive and output of the benchmark's own under `workdir`."""
-    env = dict(os.environ, SUKF_HOME=str(ROOT), SUKF_PGDATA=str(workdir / "pgdata"),
-               SUKF_INBOX=str(workdir / "inbox"), SUKF_ARCHIVE=str(workdir / "archive"),
-               SUKF_OUTPUT=str(workdir / "output"),
-               # the shipped population seeds are approximations: published as preliminary
-               SUKF_ALLOW_APPROXIMATE_POPULATION="1",
-               SUKF_PSEUDONYM_KEY=os.environ.get("SUKF_PSEUDONYM_KEY", "benchmark-key"))
+    env = dict(
+        os.environ,
+        SUKF_HOME=str(ROOT),
+        SUKF_PGDATA=str(workdir / "pgdata"),
+        SUKF_INBOX=str(workdir / "inbox"),
+        SUKF_ARCHIVE=str(workdir / "archive"),
+        SUKF_OUTPUT=str(workdir / "output"),
+        # the shipped population seeds are approximations: published as preliminary
+        SUKF_ALLOW_APPROXIMATE_POPULATION="1",
+        SUKF_PSEUDONYM_KEY=os.environ.get("SUKF_PSEUDONYM_KEY", "benchmark-key"),
+    )
     env.pop("SUKF_WAREHOUSE_URL", None)
     return env
 
 
-def generate(workdir: Path, kommuner: list[str], plan: dict[str, int],
-             rounds: tuple[str, ...] = (ROUND,)) -> list:
+def generate(
+    workdir: Path, kommuner: list[str], plan: dict[str, int], rounds: tuple[str, ...] = (ROUND,)
+) -> list:
     """The uploads of the last of `rounds` in workdir/inbox (earlier rounds are generated
     aside: each upload is a cumulative extract of the kommun's cases)."""
     from sukvinnofrid.synthetic import generate_round_files
 
     started = time.perf_counter()
-    generated = generate_round_files(workdir / "generated", kommuner, list(rounds),
-                                     cases_per_kommun={k: plan[k] for k in kommuner}, seed=2024)
+    generated = generate_round_files(
+        workdir / "generated",
+        kommuner,
+        list(rounds),
+        cases_per_kommun={k: plan[k] for k in kommuner},
+        seed=2024,
+    )
     files = [f for f in generated if f.round_id == rounds[-1]]
     put_in_inbox(files, workdir)
-    print(f"generated {len(files)} files of round {rounds[-1]}, {sum(f.rows for f in files)} rows "
-          f"in {time.perf_counter() - started:.1f} s (not counted)", flush=True)
+    print(
+        f"generated {len(files)} files of round {rounds[-1]}, {sum(f.rows for f in files)} rows "
+        f"in {time.perf_counter() - started:.1f} s (not counted)",
+        flush=True,
+    )
     return files
 
 
@@ -222,13 +258,20 @@ def site_digest(site: Path) -> dict[str, str]:
     rewrites nothing)."""
     import hashlib
 
-    return {str(p.relative_to(site)): f"{hashlib.sha256(p.read_bytes()).hexdigest()} "
-            f"{p.stat().st_mtime_ns}" for p in sorted(site.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(site)): f"{hashlib.sha256(p.read_bytes()).hexdigest()} "
+        f"{p.stat().st_mtime_ns}"
+        for p in sorted(site.rglob("*"))
+        if p.is_file()
+    }
 
 
 def stop_warehouse(env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-c", "from sukvinnofrid import warehouse; warehouse.stop_embedded()"],
-                   env=env, check=False)
+    subprocess.run(
+        [sys.executable, "-c", "from sukvinnofrid import warehouse; warehouse.stop_embedded()"],
+        env=env,
+        check=False,
+    )
 
 
 def main() -> int:
@@ -236,8 +279,12 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--only", choices=["airflow"], default=None,
-                        help="only the Airflow path, put into the existing results file")
+    parser.add_argument(
+        "--only",
+        choices=["airflow"],
+        default=None,
+        help="only the Airflow path, put into the existing results file",
+    )
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sukf-bench-"))
@@ -247,8 +294,9 @@ def main() -> int:
 
     # Stockholm and Göteborg report by stadsdel, every other kommun as itself
     by_stadsdel = {s.kommun_kod for s in reference.stadsdelar().values()}
-    kommuner = sorted([k for k in reference.kommuner() if k not in by_stadsdel]
-                      + list(reference.stadsdelar()))
+    kommuner = sorted(
+        [k for k in reference.kommuner() if k not in by_stadsdel] + list(reference.stadsdelar())
+    )
     plan = national_round_plan(args.cases, kommuner, seed=2024)
     if args.only == "airflow":
         generate(workdir / "airflow_path", kommuner, plan)
@@ -262,8 +310,12 @@ def main() -> int:
     files = generate(workdir / "national", kommuner, plan)
     put_in_inbox(files, workdir / "airflow_path")  # the same round, for the Airflow path below
     rows = sum(f.rows for f in files)
-    results: dict = {"kommuner": len(files), "rows": rows, "round": ROUND,
-                     "stages": run_stages(env)}
+    results: dict = {
+        "kommuner": len(files),
+        "rows": rows,
+        "round": ROUND,
+        "stages": run_stages(env),
+    }
     end_to_end = round(sum(s["seconds"] for s in results["stages"].values()), 2)
     results["end_to_end_seconds"] = end_to_end
     results["floor"] = floor(env, [f.path for f in files])
@@ -284,7 +336,8 @@ def main() -> int:
     generate(workdir / "national", kommuner, plan, rounds=(ROUND, NEXT_ROUND))
     results["next_round"] = run_stages(env, NEXT_ROUND)
     results["next_round"]["end_to_end_seconds"] = round(
-        sum(s["seconds"] for s in results["next_round"].values()), 2)
+        sum(s["seconds"] for s in results["next_round"].values()), 2
+    )
     stop_warehouse(env)
 
     print("the national round through the real DAGs (Airflow):", flush=True)
@@ -297,13 +350,22 @@ def main() -> int:
     tenth = run_stages(tenth_env)
     stop_warehouse(tenth_env)
     results["peak_rss_mib_by_files"] = {
-        name: {len(tenth_files): tenth[name]["peak_rss_mib"],
-               len(files): results["stages"][name]["peak_rss_mib"]} for name in STAGE_NAMES}
+        name: {
+            len(tenth_files): tenth[name]["peak_rss_mib"],
+            len(files): results["stages"][name]["peak_rss_mib"],
+        }
+        for name in STAGE_NAMES
+    }
 
-    results["machine"] = {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30)}
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30),
+    }
     args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print(f"end to end {end_to_end} s, floor {results['floor']['seconds']} s, "
-          f"ratio {results['ratio_end_to_end_to_floor']}, re-run {results['rerun_seconds']} s")
+    print(
+        f"end to end {end_to_end} s, floor {results['floor']['seconds']} s, "
+        f"ratio {results['ratio_end_to_end_to_floor']}, re-run {results['rerun_seconds']} s"
+    )
     print(f"peak memory (MiB) by number of files: {results['peak_rss_mib_by_files']}")
     dags = results["airflow_path"]["national_round"]
     print(f"through Airflow: end to end {dags['end_to_end_seconds']} s")

@@ -42,8 +42,11 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
     catchup=False,
     max_active_runs=1,
     doc_md=DOC_MD,
-    default_args={"retries": 3, "retry_delay": timedelta(seconds=20),
-                  "on_failure_callback": notify.task_failed},
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(seconds=20),
+        "on_failure_callback": notify.task_failed,
+    },
     user_defined_filters={"shown_file_names": pipeline.shown_file_names},
     tags=["su-kvinnofrid", "intake"],
 )
@@ -54,16 +57,22 @@ def su_intake():
         return pipeline.landing_batches(pipeline.files_to_land())
 
     # A mapped task does not take its docstring as doc_md: given here.
-    @task(max_active_tis_per_dagrun=pipeline.LANDING_TASKS, execution_timeout=timedelta(minutes=20),
-          multiple_outputs=False,
-          map_index_template="{{ task.op_kwargs['paths'] | shown_file_names }}",
-          doc_md="Tar emot filer, en i taget: kontrollerar filen och sparar raderna, eller "
-                 "stoppar den.")
+    @task(
+        max_active_tis_per_dagrun=pipeline.LANDING_TASKS,
+        execution_timeout=timedelta(minutes=20),
+        multiple_outputs=False,
+        map_index_template="{{ task.op_kwargs['paths'] | shown_file_names }}",
+        doc_md="Tar emot filer, en i taget: kontrollerar filen och sparar raderna, eller "
+        "stoppar den.",
+    )
     def land_uploads(paths: list[str]) -> list[dict]:
         return pipeline.land(paths)
 
-    @task(outlets=[Asset(pipeline.RAW_ASSET)], execution_timeout=timedelta(minutes=5),
-          multiple_outputs=False)
+    @task(
+        outlets=[Asset(pipeline.RAW_ASSET)],
+        execution_timeout=timedelta(minutes=5),
+        multiple_outputs=False,
+    )
     def announce(results: list[list[dict]]) -> dict:
         """Antal filer per besked; startar su_round."""
         statuses = [verdict["status"] for verdicts in results for verdict in verdicts]

@@ -51,8 +51,11 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
     catchup=False,
     max_active_runs=1,
     doc_md=DOC_MD,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=20),
-                  "on_failure_callback": notify.task_failed},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "on_failure_callback": notify.task_failed,
+    },
     params={"round_id": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$")},
     tags=["su-kvinnofrid", "round"],
 )
@@ -64,17 +67,23 @@ def su_round():
 
     @task(execution_timeout=timedelta(hours=1))
     def dbt_build() -> bool:
-        """dbt build av lagrets modeller; resultatet är false om inget hade ändrats (inget byggdes)."""
+        """dbt build av lagrets modeller; false om inget hade ändrats (inget byggdes)."""
         return pipeline.build_warehouse()
 
-    @task(outlets=[Asset(pipeline.KOLADA_ASSET)], execution_timeout=timedelta(minutes=15),
-          multiple_outputs=False)
+    @task(
+        outlets=[Asset(pipeline.KOLADA_ASSET)],
+        execution_timeout=timedelta(minutes=15),
+        multiple_outputs=False,
+    )
     def publish_kolada(params: dict | None = None) -> dict:
         """Kolada-filerna för omgången."""
         return pipeline.publish((params or {}).get("round_id"))
 
-    @task(inlets=[Asset(pipeline.KOLADA_ASSET)], outlets=[Asset(pipeline.REPORT_ASSET)],
-          execution_timeout=timedelta(minutes=15))
+    @task(
+        inlets=[Asset(pipeline.KOLADA_ASSET)],
+        outlets=[Asset(pipeline.REPORT_ASSET)],
+        execution_timeout=timedelta(minutes=15),
+    )
     def report(published: dict) -> dict:
         """Omgångens webbplats (output/rapport/<omgång>/index.html)."""
         return pipeline.report(published["round_id"])
@@ -82,6 +91,7 @@ def su_round():
     built = quality_gate() >> dbt_build()
     published = publish_kolada()
     if pipeline.approval_required():
+
         @task(execution_timeout=timedelta(minutes=15))
         def review(params: dict | None = None) -> dict:
             """Utkast av publiceringen och webbplatsen med granskningen, före godkännandet."""
@@ -90,10 +100,10 @@ def su_round():
         approval = ApprovalOperator(
             task_id="approve_publication",
             subject="SU-Kvinnofrid: godkänn publiceringen av omgång "
-                    "{{ ti.xcom_pull(task_ids='review')['round_id'] }}",
+            "{{ ti.xcom_pull(task_ids='review')['round_id'] }}",
             body="Granska omgången innan Kolada-filerna och statistiken publiceras: "
-                 "{{ ti.xcom_pull(task_ids='review')['granskning'] }}\n\n"
-                 "Godkänn: publiceringen och webbplatsen skrivs. Avvisa: inget publiceras.",
+            "{{ ti.xcom_pull(task_ids='review')['granskning'] }}\n\n"
+            "Godkänn: publiceringen och webbplatsen skrivs. Avvisa: inget publiceras.",
             response_timeout=timedelta(days=14),
             doc_md="Väntar på att statistikteamet godkänner publiceringen efter granskningen.",
         )

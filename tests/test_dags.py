@@ -26,8 +26,8 @@ import json
 from airflow.dag_processing.dagbag import DagBag
 
 def callbacks(value):
-    return [f"{c.__module__}.{c.__qualname__}" for c in (value if isinstance(value, list) else [value])
-            if c is not None]
+    values = value if isinstance(value, list) else [value]
+    return [f"{c.__module__}.{c.__qualname__}" for c in values if c is not None]
 
 bag = DagBag()
 print(json.dumps({"errors": bag.import_errors, "dags": {dag.dag_id: {
@@ -45,8 +45,13 @@ print(json.dumps({"errors": bag.import_errors, "dags": {dag.dag_id: {
 def parsed() -> dict:
     """The project's DAG folder parsed by Airflow's DagBag, in a process of its own (Airflow reads
     its configuration once per process)."""
-    result = subprocess.run([sys.executable, "-c", PARSE], env=airflow_local.airflow_environment(),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", PARSE],
+        env=airflow_local.airflow_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -54,15 +59,24 @@ def parsed() -> dict:
 def test_both_dags_parse_without_errors(parsed):
     assert parsed["errors"] == {}
     assert set(parsed["dags"]) == {"su_intake", "su_round"}
-    assert set(parsed["dags"]["su_intake"]["tasks"]) == {"find_new_uploads", "land_uploads",
-                                                         "announce"}
-    assert set(parsed["dags"]["su_round"]["tasks"]) == {"quality_gate", "dbt_build", "publish_kolada",
-                                                        "report"}
+    assert set(parsed["dags"]["su_intake"]["tasks"]) == {
+        "find_new_uploads",
+        "land_uploads",
+        "announce",
+    }
+    assert set(parsed["dags"]["su_round"]["tasks"]) == {
+        "quality_gate",
+        "dbt_build",
+        "publish_kolada",
+        "report",
+    }
 
 
 def test_every_dag_and_task_is_described_in_swedish_for_the_statistics_team(parsed):
     for dag in parsed["dags"].values():
-        assert "### SU-Kvinnofrid" in dag["doc_md"] and "får statistikteamet e-post" in dag["doc_md"]
+        assert (
+            "### SU-Kvinnofrid" in dag["doc_md"] and "får statistikteamet e-post" in dag["doc_md"]
+        )
         for task_id, task in dag["tasks"].items():
             assert task["doc_md"] and task["doc_md"].strip(), task_id
 
@@ -77,12 +91,14 @@ def test_every_task_has_a_time_limit_and_mails_the_team_when_it_fails(parsed):
 def test_the_mapped_intake_task_is_labelled_with_its_file_names(parsed):
     tasks = parsed["dags"]["su_intake"]["tasks"]
     assert tasks["land_uploads"]["map_index_template"] == (
-        "{{ task.op_kwargs['paths'] | shown_file_names }}")
-    assert all(t["map_index_template"] is None
-               for name, t in tasks.items() if name != "land_uploads")
+        "{{ task.op_kwargs['paths'] | shown_file_names }}"
+    )
+    assert all(
+        t["map_index_template"] is None for name, t in tasks.items() if name != "land_uploads"
+    )
 
 
-FAILING_DAG = '''
+FAILING_DAG = """
 from datetime import timedelta
 import time
 
@@ -108,7 +124,7 @@ def sukf_failing():
 
 
 sukf_failing()
-'''
+"""
 
 
 @pytest.mark.slow
@@ -117,20 +133,30 @@ def test_a_task_that_fails_or_times_out_under_airflow_mails_the_team(tmp_path, m
     dags.mkdir()
     (dags / "sukf_failing.py").write_text(textwrap.dedent(FAILING_DAG), encoding="utf-8")
     with SmtpSink() as sink:
-        for variable, value in {"SUKF_SMTP_HOST": "127.0.0.1", "SUKF_SMTP_PORT": str(sink.port),
-                                "SUKF_SMTP_TLS": "none", "SUKF_SMTP_FROM": "pipeline@scb.example",
-                                "SUKF_ALERT_EMAIL": "statistik@socialstyrelsen.example"}.items():
+        for variable, value in {
+            "SUKF_SMTP_HOST": "127.0.0.1",
+            "SUKF_SMTP_PORT": str(sink.port),
+            "SUKF_SMTP_TLS": "none",
+            "SUKF_SMTP_FROM": "pipeline@scb.example",
+            "SUKF_ALERT_EMAIL": "statistik@socialstyrelsen.example",
+        }.items():
             monkeypatch.setenv(variable, value)
         with pytest.raises(airflow_local.DagRunFailed) as failed:
             airflow_local.run_dag("sukf_failing", dags_folder=dags)
     report = failed.value.report
     assert report.state == "failed"
     assert {(t.task_id, t.label, t.state, t.try_number) for t in report.tasks} == {
-        ("unreadable", "sukf_0580_2023-12.csv", "failed", 1), ("too_slow", None, "failed", 1)}
+        ("unreadable", "sukf_0580_2023-12.csv", "failed", 1),
+        ("too_slow", None, "failed", 1),
+    }
     mails = {mail.subject: mail for mail in sink.received}
-    assert set(mails) == {"SU-Kvinnofrid: sukf_failing.unreadable (sukf_0580_2023-12.csv) misslyckades",
-                          "SU-Kvinnofrid: sukf_failing.too_slow misslyckades"}
-    unreadable = mails["SU-Kvinnofrid: sukf_failing.unreadable (sukf_0580_2023-12.csv) misslyckades"]
+    assert set(mails) == {
+        "SU-Kvinnofrid: sukf_failing.unreadable (sukf_0580_2023-12.csv) misslyckades",
+        "SU-Kvinnofrid: sukf_failing.too_slow misslyckades",
+    }
+    unreadable = mails[
+        "SU-Kvinnofrid: sukf_failing.unreadable (sukf_0580_2023-12.csv) misslyckades"
+    ]
     assert "ValueError: rad 3: kunde inte läsa ÅÅMMDD-XXXX" in unreadable.body
     assert "19121212" not in unreadable.body
     assert report.run_id in unreadable.body and "/dags/sukf_failing/runs/" in unreadable.body
@@ -149,7 +175,7 @@ def test_without_smtp_settings_the_task_log_says_no_e_mail_was_sent(tmp_path, mo
     assert failed.value.report.output.count("Ingen e-post skickades om felet") == 2
 
 
-FLAKY_DAG = '''
+FLAKY_DAG = """
 from datetime import timedelta
 from pathlib import Path
 
@@ -171,7 +197,7 @@ def sukf_flaky():
 
 
 sukf_flaky()
-'''
+"""
 
 
 @pytest.mark.slow
@@ -181,7 +207,9 @@ def test_a_run_that_succeeds_only_on_a_retry_is_a_failure(tmp_path):
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "sukf_flaky.py").write_text(
-        textwrap.dedent(FLAKY_DAG).replace("MARKER", repr(str(tmp_path / "tried"))), encoding="utf-8")
+        textwrap.dedent(FLAKY_DAG).replace("MARKER", repr(str(tmp_path / "tried"))),
+        encoding="utf-8",
+    )
     with pytest.raises(airflow_local.DagRunFailed) as failed:
         airflow_local.run_dag("sukf_flaky", dags_folder=dags)
     report = failed.value.report
@@ -198,24 +226,31 @@ def test_a_file_named_with_a_personnummer_never_reaches_airflows_metadata(clean_
     argument or map index, nor anywhere else under AIRFLOW_HOME."""
     inbox = Path(os.environ["SUKF_INBOX"])
     (normal,) = generate_round_files(inbox, ["0580"], ["2023-12"], cases_per_kommun=10, seed=3)
-    (named,) = generate_round_files(inbox / "named", ["2380"], ["2023-12"], cases_per_kommun=10,
-                                    seed=4)
+    (named,) = generate_round_files(
+        inbox / "named", ["2380"], ["2023-12"], cases_per_kommun=10, seed=4
+    )
     # Not the number of the failing DAG above, whose source Airflow keeps (dag_code).
     number = f"850709-980{luhn_check_digit('850709980')}"
     named.path.rename(inbox / f"sukf_2380_2023-12_{number}.csv")
     report = airflow_local.run_dag("su_intake")
     assert report.results("find_new_uploads") == [[[str(normal.path)]]]
     assert [task.label for task in report.tasks if task.task_id == "land_uploads"] == [
-        normal.path.name]
+        normal.path.name
+    ]
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads") == 2
     home = Path(airflow_local.airflow_environment()["AIRFLOW_HOME"])
-    holding = [path for path in home.rglob("*") if path.is_file()
-               and any(part in path.read_bytes() for part in (b"850709-980", b"850709980"))]
+    holding = [
+        path
+        for path in home.rglob("*")
+        if path.is_file()
+        and any(part in path.read_bytes() for part in (b"850709-980", b"850709980"))
+    ]
     assert holding == []
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(sizes=st.lists(st.integers(0, 5000), max_size=60), tasks=st.integers(1, 20))
 def test_the_new_files_are_shared_out_over_at_most_so_many_landing_tasks(tmp_path, sizes, tasks):
     """Every file in exactly one task; a file a task while there are no more files than tasks;
@@ -236,9 +271,15 @@ def test_the_new_files_are_shared_out_over_at_most_so_many_landing_tasks(tmp_pat
     assert batches == sorted(sorted(batch) for batch in batches)
 
 
-@given(names=st.lists(st.from_regex(r"sukf_[0-9]{4}_2023-12(_[0-9]{6}-[0-9]{4})?\.csv",
-                                    fullmatch=True), min_size=1, max_size=30, unique=True),
-       long_name=st.booleans())
+@given(
+    names=st.lists(
+        st.from_regex(r"sukf_[0-9]{4}_2023-12(_[0-9]{6}-[0-9]{4})?\.csv", fullmatch=True),
+        min_size=1,
+        max_size=30,
+        unique=True,
+    ),
+    long_name=st.booleans(),
+)
 def test_a_landing_task_is_labelled_with_its_files_names_and_no_personnummer(names, long_name):
     number = f"850709-980{luhn_check_digit('850709980')}"
     names = sorted([*names, f"sukf_2380_2023-12_{number}_{'x' * 230 * long_name}.csv"])
@@ -266,8 +307,9 @@ def test_more_new_files_than_landing_tasks_share_the_tasks(clean_warehouse):
     assert all(task.state == "success" and task.try_number == 1 for task in report.tasks)
     for task in landing:
         names = [verdict["file_name"] for verdict in task.result]
-        assert task.label == (names[0] if len(names) == 1
-                              else f"{names[0]} … {names[-1]} ({len(names)} filer)")
+        assert task.label == (
+            names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} filer)"
+        )
     assert sorted(len(task.result) for task in landing) == [1] * 15 + [2]
     verdicts = [verdict for task in landing for verdict in task.result]
     assert sorted(v["file_name"] for v in verdicts) == sorted(f.path.name for f in files)

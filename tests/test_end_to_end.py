@@ -81,8 +81,12 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     assert all(task.state == "success" and task.try_number == 1 for task in intake.tasks)
     # four files: a landing task each, labelled with its file's name
     assert intake.results("find_new_uploads") == [sorted([str(f.path)] for f in files)]
-    landed = {task.label: verdict for task in intake.tasks if task.task_id == "land_uploads"
-              for verdict in task.result}
+    landed = {
+        task.label: verdict
+        for task in intake.tasks
+        if task.task_id == "land_uploads"
+        for verdict in task.result
+    }
     assert landed == {
         f.path.name: {
             "file_name": f.path.name,

@@ -157,3 +157,78 @@
 {%- endif -%}
 {{ return(measures) }}
 {% endmacro %}
+
+{#- SQL: the names of the breakdowns published at `level` (kommun, lan or riket) as string
+    literals, 'alla', 'kon', ... in the order of national_figure_breakdowns(). -#}
+{% macro national_figure_breakdowns_at(level) -%}
+    {%- set names = [] -%}
+    {%- for name, (dims, levels) in national_figure_breakdowns()['breakdowns'].items() -%}
+        {%- if level in levels -%}
+            {%- do names.append("'" ~ name ~ "'") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- names | join(', ') -}}
+{%- endmacro %}
+
+{#- int_figure_sums' grouping sets, one per breakdown: {name, by_columns (its by_<dimension>
+    columns), mask (its GROUPING() bitmask over all `by_columns`: a bit per column not in the
+    set, the first column the highest)}. -#}
+{% macro national_figure_grouping_sets(by_columns, breakdowns) %}
+{%- set sets = [] -%}
+{%- for name, (dims, levels) in breakdowns.items() -%}
+    {%- set mask = namespace(value=0) -%}
+    {%- for column in by_columns -%}
+        {%- if column[3:] not in dims -%}
+            {%- set mask.value = mask.value + 2 ** (by_columns | length - loop.index) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set set_columns = [] -%}
+    {%- for dim in dims -%}
+        {%- do set_columns.append('by_' ~ dim) -%}
+    {%- endfor -%}
+    {%- do sets.append({'name': name, 'by_columns': set_columns, 'mask': mask.value}) -%}
+{%- endfor -%}
+{{ return(sets) }}
+{% endmacro %}
+
+{#- SQL: the breakdown value of a row of a grouping set over `columns` (of relation `prefix`):
+    their values joined with '|', null when one is null (the row is in no value of the
+    breakdown); 'alla' for the empty set. -#}
+{% macro national_figure_breakdown_value(columns, prefix) -%}
+    {%- set qualified = [] -%}
+    {%- for column in columns -%}
+        {%- do qualified.append(prefix ~ '.' ~ column) -%}
+    {%- endfor -%}
+    {%- if qualified -%}
+        case when {{ qualified | join(' is not null and ') }} is not null
+            then {{ qualified | join(" || '|' || ") }} end
+    {%- else -%}
+        'alla'
+    {%- endif -%}
+{%- endmacro %}
+
+{#- fct_national_figures' value rows for each row of `relation` (a group of int_figure_sums added
+    up): (figure_id, category, numerator, the figure's population, N and number of answers) per
+    category of each figure, then (figure_id, 'saknas', population minus N, ...). -#}
+{% macro national_figure_total_rows(measures, relation) %}
+{%- set column_of = {} -%}
+{%- for measure in measures -%}
+    {%- do column_of.update({(measure['figure_id'], measure['category']): measure['column']}) -%}
+{%- endfor -%}
+{%- set rows = [] -%}
+{%- for measure in measures if measure['category'] not in (none, 'answered', 'answers') -%}
+    {%- set figure_id = measure['figure_id'] -%}
+    {%- set population = relation ~ '.' ~ column_of[(figure_id, none)] -%}
+    {%- set n = relation ~ '.' ~ column_of[(figure_id, 'answered')] -%}
+    {%- set answers = relation ~ '.' ~ column_of[(figure_id, 'answers')]
+        if (figure_id, 'answers') in column_of else 'null::bigint' -%}
+    {%- do rows.append("('" ~ figure_id ~ "', '" ~ (measure['category'] | replace("'", "''"))
+        ~ "', " ~ relation ~ "." ~ measure['column'] ~ ", " ~ population ~ ", " ~ n ~ ", "
+        ~ answers ~ ")") -%}
+    {%- if loop.last or loop.nextitem['figure_id'] != figure_id -%}
+        {%- do rows.append("('" ~ figure_id ~ "', 'saknas', " ~ population ~ " - " ~ n ~ ", "
+            ~ population ~ ", " ~ n ~ ", " ~ answers ~ ")") -%}
+    {%- endif -%}
+{%- endfor -%}
+{{ return(rows) }}
+{% endmacro %}

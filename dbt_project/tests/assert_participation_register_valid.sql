@@ -18,7 +18,7 @@ where known.unit_kod is null
 
 union all
 
-select unit_kod, first_round, last_round, 'round not ÅÅÅÅ-MM or last before first'
+select unit_kod, first_round, last_round, 'round not ÅÅÅÅ-MM or last before first' as problem
 from register
 where first_round !~ '^\d{4}-(0[1-9]|1[0-2])$'
     or (last_round is not null and last_round !~ '^\d{4}-(0[1-9]|1[0-2])$')
@@ -26,7 +26,7 @@ where first_round !~ '^\d{4}-(0[1-9]|1[0-2])$'
 
 union all
 
-select a.unit_kod, a.first_round, a.last_round, 'overlapping periods'
+select a.unit_kod, a.first_round, a.last_round, 'overlapping periods' as problem
 from register as a
 inner join register as b
     on a.unit_kod = b.unit_kod

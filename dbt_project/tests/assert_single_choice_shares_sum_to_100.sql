@@ -5,24 +5,27 @@
 with figures as (
     select figures.figure_id
     from {{ ref('national_figures') }} as figures
-    left join {{ ref('variables') }} as variables on figures.suv = variables.suv
-    where figures.kind = 'share'
-      and (
-        (figures.code_list = 'answer' and variables.type = 'code')
-        or figures.figure_id in ('aldersgrupp', 'arendelangd', 'antal_samverkansparter', 'riskbedomning',
-                                'riskforandring', 'storleksgrupp', 'befolkningsgrupp', 'avslutsorsak_langd')
-      )
+    left join {{ ref('variables') }} as catalogue on figures.suv = catalogue.suv
+    where
+        figures.kind = 'share'
+        and (
+            (figures.code_list = 'answer' and catalogue.type = 'code')
+            or figures.figure_id in (
+                'aldersgrupp', 'arendelangd', 'antal_samverkansparter', 'riskbedomning',
+                'riskforandring', 'storleksgrupp', 'befolkningsgrupp', 'avslutsorsak_langd'
+            )
+        )
 )
 
 select
-    national.round_id, national.figure_id, national.breakdown, national.breakdown_value,
-    national.level, national.area_code, national.period_type, national.period,
-    sum(national.numerator) as numerators,
-    max(national.denominator) as denominator,
-    sum(national.share_pct) as shares
-from {{ ref('fct_national_figures') }} as national
-inner join figures on national.figure_id = figures.figure_id
-where national.category <> 'saknas' and national.sort_order < 100
+    figure_rows.round_id, figure_rows.figure_id, figure_rows.breakdown, figure_rows.breakdown_value,
+    figure_rows.level, figure_rows.area_code, figure_rows.period_type, figure_rows.period,
+    sum(figure_rows.numerator) as numerators,
+    max(figure_rows.denominator) as denominator,
+    sum(figure_rows.share_pct) as share_sum
+from {{ ref('fct_national_figures') }} as figure_rows
+inner join figures on figure_rows.figure_id = figures.figure_id
+where figure_rows.category <> 'saknas' and figure_rows.sort_order < 100
 group by 1, 2, 3, 4, 5, 6, 7, 8
-having sum(national.numerator) <> max(national.denominator)
-    or (max(national.denominator) > 0 and abs(sum(national.share_pct) - 100) > 1)
+having sum(figure_rows.numerator) <> max(figure_rows.denominator)
+    or (max(figure_rows.denominator) > 0 and abs(sum(figure_rows.share_pct) - 100) > 1)

@@ -42,9 +42,15 @@ def _masked(text: str | None) -> str | None:
 
 def intake_summary(result: intake.IntakeResult) -> dict:
     """One file's intake verdict as the DAG and the CLI show it."""
-    return {"file_name": _masked(result.file_name), "upload_id": result.upload_id,
-            "kommun": result.kommun_kod, "round": result.round_id, "status": result.status,
-            "rows": result.rows, "message": _masked(result.message)}
+    return {
+        "file_name": _masked(result.file_name),
+        "upload_id": result.upload_id,
+        "kommun": result.kommun_kod,
+        "round": result.round_id,
+        "status": result.status,
+        "rows": result.rows,
+        "message": _masked(result.message),
+    }
 
 
 # The intake DAG lands new files in at most this many mapped tasks: one file a task while there
@@ -69,7 +75,8 @@ def landing_batches(paths: list[str], tasks: int = LANDING_TASKS) -> list[list[s
     batches: list[list[str]] = [[] for _ in range(min(tasks, len(paths)))]
     loads = [0] * len(batches)
     for path in sorted(paths, key=lambda path: (-sizes[path], path)):
-        lightest = loads.index(min(loads))
+        # Fewest files among equal loads, so empty files still get a task each.
+        lightest = min(range(len(batches)), key=lambda task: (loads[task], len(batches[task])))
         batches[lightest].append(path)
         loads[lightest] += sizes[path]
     return sorted(sorted(batch) for batch in batches)
@@ -117,8 +124,9 @@ def quality_gate(progress: Progress = _silent) -> list[dict]:
 
     engine = _prepare("quality")
     with engine.connect() as conn:
-        pending = conn.execute(sa.text(
-            "SELECT count(*) FROM raw.uploads WHERE status = 'landed'")).scalar_one()
+        pending = conn.execute(
+            sa.text("SELECT count(*) FROM raw.uploads WHERE status = 'landed'")
+        ).scalar_one()
     progress("quality_gate", 0, pending)
     results = gate.run_pending(engine)
     pending_reports = uploads_without_feedback(engine)
@@ -135,21 +143,37 @@ def gate_summaries(results: list, engine) -> list[dict]:
     if not results:
         return []
     with engine.connect() as conn:
-        uploads = {row.upload_id: row for row in conn.execute(sa.text(
-            "SELECT upload_id, kommun_kod, round_id FROM raw.uploads WHERE upload_id = ANY(:ids)"),
-            {"ids": [result.upload_id for result in results]})}
+        uploads = {
+            row.upload_id: row
+            for row in conn.execute(
+                sa.text(
+                    "SELECT upload_id, kommun_kod, round_id FROM raw.uploads"
+                    " WHERE upload_id = ANY(:ids)"
+                ),
+                {"ids": [result.upload_id for result in results]},
+            )
+        }
     summaries = []
     for result in results:
         upload = uploads[result.upload_id]
-        summaries.append({
-            "upload_id": result.upload_id, "kommun": upload.kommun_kod, "round": upload.round_id,
-            "outcome": result.outcome, "status": result.status, "reason": _masked(result.reason),
-            "rows_received": result.rows_received, "rows_rejected": result.rows_rejected,
-            "rows_with_errors": result.rows_with_errors, "rows_warned": result.rows_warned,
-            "data_docs": str(result.data_docs_path) if result.data_docs_path else None,
-            "feedback_report": str(feedback.report_path(result.upload_id, upload.kommun_kod,
-                                                        upload.round_id)),
-        })
+        summaries.append(
+            {
+                "upload_id": result.upload_id,
+                "kommun": upload.kommun_kod,
+                "round": upload.round_id,
+                "outcome": result.outcome,
+                "status": result.status,
+                "reason": _masked(result.reason),
+                "rows_received": result.rows_received,
+                "rows_rejected": result.rows_rejected,
+                "rows_with_errors": result.rows_with_errors,
+                "rows_warned": result.rows_warned,
+                "data_docs": str(result.data_docs_path) if result.data_docs_path else None,
+                "feedback_report": str(
+                    feedback.report_path(result.upload_id, upload.kommun_kod, upload.round_id)
+                ),
+            }
+        )
     return summaries
 
 
@@ -158,8 +182,12 @@ def uploads_without_feedback(engine) -> list[int]:
     from .quality import feedback
 
     with engine.connect() as conn:
-        decided = conn.execute(sa.text("SELECT upload_id, kommun_kod, round_id FROM raw.uploads "
-                                       "WHERE status <> 'landed' ORDER BY upload_id")).all()
+        decided = conn.execute(
+            sa.text(
+                "SELECT upload_id, kommun_kod, round_id FROM raw.uploads "
+                "WHERE status <> 'landed' ORDER BY upload_id"
+            )
+        ).all()
     return [row.upload_id for row in decided if not feedback.report_path(*row).exists()]
 
 
@@ -172,7 +200,9 @@ def project_fingerprint() -> str:
     digest = hashlib.sha256()
     project = get_settings().dbt_project_dir
     for path in sorted(project.rglob("*")):
-        if path.is_file() and not {"target", "logs", "dbt_packages"} & set(path.relative_to(project).parts):
+        if path.is_file() and not {"target", "logs", "dbt_packages"} & set(
+            path.relative_to(project).parts
+        ):
             digest.update(str(path.relative_to(project)).encode() + path.read_bytes())
     digest.update(hashlib.sha256(pseudonym_key().encode()).digest())
     return digest.hexdigest()
@@ -184,11 +214,19 @@ def build_fingerprint(project: str) -> str:
 
     digest = hashlib.sha256()
     with warehouse.stage_engine("transform").connect() as conn:
-        for row in conn.execute(sa.text(
-                "SELECT upload_id, status, coalesce(superseded_by, 0) FROM raw.uploads ORDER BY 1")):
+        for row in conn.execute(
+            sa.text(
+                "SELECT upload_id, status, coalesce(superseded_by, 0) FROM raw.uploads ORDER BY 1"
+            )
+        ):
             digest.update(repr(tuple(row)).encode())
-        digest.update(repr(conn.execute(sa.text(
-            "SELECT coalesce(max(run_id), 0) FROM quality.validation_runs")).scalar()).encode())
+        digest.update(
+            repr(
+                conn.execute(
+                    sa.text("SELECT coalesce(max(run_id), 0) FROM quality.validation_runs")
+                ).scalar()
+            ).encode()
+        )
     digest.update(project.encode())
     return digest.hexdigest()
 
@@ -204,11 +242,16 @@ def build_warehouse() -> bool:
     project = project_fingerprint()
     fingerprint = build_fingerprint(project)
     with engine.connect() as conn:
-        built = conn.execute(sa.text(
-            "SELECT 1 FROM ops.dbt_builds WHERE fingerprint = :f "
-            "AND to_regclass('marts.fct_kolada_key_figures') IS NOT NULL"), {"f": fingerprint}).scalar()
-        last_project = conn.execute(sa.text(
-            "SELECT project_fingerprint FROM ops.dbt_builds ORDER BY built_at DESC LIMIT 1")).scalar()
+        built = conn.execute(
+            sa.text(
+                "SELECT 1 FROM ops.dbt_builds WHERE fingerprint = :f "
+                "AND to_regclass('marts.fct_kolada_key_figures') IS NOT NULL"
+            ),
+            {"f": fingerprint},
+        ).scalar()
+        last_project = conn.execute(
+            sa.text("SELECT project_fingerprint FROM ops.dbt_builds ORDER BY built_at DESC LIMIT 1")
+        ).scalar()
     if built:
         log.info("warehouse unchanged since its last build: dbt build skipped")
         return False
@@ -218,10 +261,13 @@ def build_warehouse() -> bool:
     # the seeds are part of the project: loaded again only when it changed
     transform.build(full_refresh=full_refresh, seeds=full_refresh)
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO ops.dbt_builds (fingerprint, project_fingerprint) VALUES (:f, :p) "
-            "ON CONFLICT (fingerprint) DO UPDATE SET built_at = now(), project_fingerprint = :p"),
-            {"f": fingerprint, "p": project})
+        conn.execute(
+            sa.text(
+                "INSERT INTO ops.dbt_builds (fingerprint, project_fingerprint) VALUES (:f, :p) "
+                "ON CONFLICT (fingerprint) DO UPDATE SET built_at = now(), project_fingerprint = :p"
+            ),
+            {"f": fingerprint, "p": project},
+        )
     return True
 
 
@@ -232,8 +278,9 @@ def latest_round(engine) -> str | None:
     with engine.connect() as conn:
         if conn.execute(sa.text("SELECT to_regclass('marts.fct_case_funnel')")).scalar() is None:
             return None
-        rounds = conn.execute(sa.text(
-            "SELECT DISTINCT round_id FROM marts.fct_case_funnel ORDER BY round_id DESC")).scalars()
+        rounds = conn.execute(
+            sa.text("SELECT DISTINCT round_id FROM marts.fct_case_funnel ORDER BY round_id DESC")
+        ).scalars()
         today = get_settings().today
         return next((r for r in rounds if round_close(r) < today), None)
 
@@ -248,20 +295,30 @@ def publish(round_id: str | None = None) -> dict:
     engine = _prepare("publish")
     round_id = round_id or latest_round(engine)
     if round_id is None:
-        raise PublicationError("ingen stängd omgång har godkända uppladdningar: inget att "
-                               "publicera.")
+        raise PublicationError(
+            "ingen stängd omgång har godkända uppladdningar: inget att publicera."
+        )
     publication = publish_kolada(round_id, engine)
     statistics = publish_statistics(round_id, engine)
-    return {"round_id": round_id, "directory": str(publication.directory),
-            "version": publication.version, "reused": publication.reused,
-            "preliminary": publication.preliminary,
-            "statistics_directory": str(statistics.directory)}
+    return {
+        "round_id": round_id,
+        "directory": str(publication.directory),
+        "version": publication.version,
+        "reused": publication.reused,
+        "preliminary": publication.preliminary,
+        "statistics_directory": str(statistics.directory),
+    }
 
 
 def _site_summary(site) -> dict:
-    return {"round_id": site.round_id, "directory": str(site.directory),
-            "index": str(site.index), "pages": site.pages, "written": site.written,
-            "seconds": site.seconds}
+    return {
+        "round_id": site.round_id,
+        "directory": str(site.directory),
+        "index": str(site.index),
+        "pages": site.pages,
+        "written": site.written,
+        "seconds": site.seconds,
+    }
 
 
 def report(round_id: str | None = None) -> dict:
@@ -272,8 +329,9 @@ def report(round_id: str | None = None) -> dict:
     engine = _prepare("publish")
     round_id = round_id or latest_round(engine)
     if round_id is None:
-        raise site.RoundNotPublished("ingen stängd omgång har godkända uppladdningar: ingen "
-                                     "webbplats att skriva.")
+        raise site.RoundNotPublished(
+            "ingen stängd omgång har godkända uppladdningar: ingen webbplats att skriva."
+        )
     return _site_summary(site.render_round(round_id, engine))
 
 
@@ -285,8 +343,9 @@ def review(round_id: str | None = None) -> dict:
     engine = _prepare("publish")
     round_id = round_id or latest_round(engine)
     if round_id is None:
-        raise site.RoundNotPublished("ingen stängd omgång har godkända uppladdningar: inget att "
-                                     "granska.")
+        raise site.RoundNotPublished(
+            "ingen stängd omgång har godkända uppladdningar: inget att granska."
+        )
     summary = _site_summary(site.review_round(round_id, engine))
     summary["granskning"] = str(Path(summary["directory"]) / "granskning.html")
     return summary
@@ -312,8 +371,13 @@ def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict
     progress("report", 0, 1)
     site = report(published["round_id"])
     progress("report", 1, 1)
-    return {"landed": landed, "gated": gated, "published": published, "report": site,
-            "feedback_dir": str(get_settings().output / "aterkoppling")}
+    return {
+        "landed": landed,
+        "gated": gated,
+        "published": published,
+        "report": site,
+        "feedback_dir": str(get_settings().output / "aterkoppling"),
+    }
 
 
 # Airflow asset names linking the DAGs (the DAG files build Asset objects from these).

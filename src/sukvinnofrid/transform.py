@@ -68,20 +68,25 @@ def store_pseudonym_key(engine: sa.Engine | None = None) -> bool:
     engine = engine or warehouse.stage_engine("transform")
     with engine.begin() as conn:
         if conn.execute(sa.text("SELECT to_regclass('secrets.pseudonym_key')")).scalar() is None:
-            raise DbtError("the warehouse has no table secrets.pseudonym_key: run "
-                           "`sukvinnofrid warehouse init` and `sukvinnofrid warehouse roles` as its owner")
+            raise DbtError(
+                "the warehouse has no table secrets.pseudonym_key: run "
+                "`sukvinnofrid warehouse init` and `sukvinnofrid warehouse roles` as its owner"
+            )
         # One writer at a time (readers are not blocked): two processes cannot both insert.
         conn.execute(sa.text("LOCK TABLE secrets.pseudonym_key IN SHARE ROW EXCLUSIVE MODE"))
-        stored = conn.execute(sa.text(
-            "SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') FROM secrets.pseudonym_key"
-        )).scalar()
+        stored = conn.execute(
+            sa.text(
+                "SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') FROM secrets.pseudonym_key"
+            )
+        ).scalar()
         if stored == hashlib.sha256(key.encode("utf-8")).hexdigest():
             return False
         conn.execute(sa.text("DELETE FROM secrets.pseudonym_key"))
         quoted = '"' + key.replace('"', '""') + '"\n'
         with conn.connection.cursor() as cursor:
-            cursor.copy_expert("COPY secrets.pseudonym_key (key) FROM STDIN WITH (FORMAT csv)",
-                               io.StringIO(quoted))
+            cursor.copy_expert(
+                "COPY secrets.pseudonym_key (key) FROM STDIN WITH (FORMAT csv)", io.StringIO(quoted)
+            )
     log.info("pseudonymisation key stored in the warehouse (secrets.pseudonym_key)")
     return True
 
@@ -123,8 +128,13 @@ def run_dbt(args: list[str], project_dir: Path | None = None) -> object:
     return result.result
 
 
-def build(project_dir: Path | None = None, select: list[str] | None = None,
-          full_refresh: bool = False, unit_tests: bool = False, seeds: bool = True) -> None:
+def build(
+    project_dir: Path | None = None,
+    select: list[str] | None = None,
+    full_refresh: bool = False,
+    unit_tests: bool = False,
+    seeds: bool = True,
+) -> None:
     """Seeds, staging/intermediate/marts models, the case-state snapshot and all data tests.
     The incremental models add only new uploads and rebuild only what changed; `full_refresh`
     rebuilds them from scratch (needed when the models, seeds or pseudonym key changed).

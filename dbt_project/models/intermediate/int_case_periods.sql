@@ -38,10 +38,16 @@ periods as (
 
     union all
 
-    select 'year'::text, extract(year from versions.datum_aktualisering)::int::text, versions.*
+    select
+        'year'::text as period_type,
+        extract(year from versions.datum_aktualisering)::int::text as period,
+        versions.*
     from versions
-    where extract(year from versions.datum_aktualisering) <= {{ last_complete_year('versions.round_id') }}
-        and versions.source_round_id >= extract(year from versions.datum_aktualisering)::int || '-12'
+    where
+        extract(year from versions.datum_aktualisering)
+        <= {{ last_complete_year('versions.round_id') }}
+        and versions.source_round_id
+        >= extract(year from versions.datum_aktualisering)::int || '-12'
 ),
 
 size_groups as (

@@ -28,13 +28,17 @@ with uploads as (
     left join {{ ref('int_upload_latest_runs') }} as latest_run
         on uploads.upload_id = latest_run.upload_id
     {%- if is_incremental() %}
-    where not exists (select 1 from {{ this }} as built where built.upload_id = uploads.upload_id)
+    where
+        not exists (
+            select 1 from {{ this }} as built
+            where built.upload_id = uploads.upload_id
+        )
     {%- endif %}
 ),
 
 case_records as (
     select * from {{ ref('stg_raw__case_records') }}
-    where upload_id in (select upload_id from uploads)
+    where upload_id in (select uploads.upload_id from uploads)
 ),
 
 rejected_rows as (
@@ -51,7 +55,8 @@ cases as (
         case_records.upload_id,
         uploads.run_id,
         case_records.source_row,
-        md5(concat_ws('|',
+        md5(concat_ws(
+            '|',
             uploads.unit_kod,
             case_records.klient_pseudonym,
             case_records.datum_aktualisering::text
@@ -70,7 +75,8 @@ cases as (
         and case_records.datum_aktualisering is not null
         and case_records.datum_aktualisering <= uploads.round_end_date
         {%- for v in scope %}
-        and (case_records.{{ v.key }} is null or case_records.{{ v.key }} >= {{ v.out_of_scope_below }})
+        {%- set column = 'case_records.' ~ v.key %}
+        and ({{ column }} is null or {{ column }} >= {{ v.out_of_scope_below }})
         {%- endfor %}
 )
 

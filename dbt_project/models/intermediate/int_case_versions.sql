@@ -49,7 +49,7 @@ versions as (
         records.is_closed,
         {{- select_typed_case_columns('records') }}
     from state_upload
-    inner join records on records.upload_id = state_upload.upload_id
+    inner join records on state_upload.upload_id = records.upload_id
     left join stadsdelar on records.unit_kod = stadsdelar.stadsdel_kod
 )
 
@@ -71,24 +71,32 @@ select
     versions.is_closed,
     versions.maluppfoljning is not null as has_maluppfoljning,
     versions.avslutsorsak is not null as has_avslutsorsak,
-    (versions.forandring_valdsutsatthet is not null or versions.insatsernas_betydelse is not null
-        or versions.positiva_inslag is not null or versions.delaktighet is not null) as has_brukarenkat,
+    (
+        versions.forandring_valdsutsatthet is not null
+        or versions.insatsernas_betydelse is not null
+        or versions.positiva_inslag is not null
+        or versions.delaktighet is not null
+    ) as has_brukarenkat,
 
     -- durations (null when a date is missing or cannot be placed)
     versions.datum_insats - versions.datum_aktualisering as dagar_till_insats,
     versions.datum_avslut - versions.datum_aktualisering as dagar_till_avslut,
-    {{ duration_bucket('versions.datum_avslut - versions.datum_aktualisering') }} as arendelangd_grupp,
+    {{ duration_bucket('versions.datum_avslut - versions.datum_aktualisering') }}
+        as arendelangd_grupp,
 
     -- counts and derived groups
     {{ count_chosen('insatser', prefix='versions.') }} as antal_insatser,
     {{ any_chosen('insatser', [10, 11, 12, 13], prefix='versions.') }} as has_boendeinsats,
-    {{ count_chosen('samverkan', [1, 2, 3, 4, 5, 6, 7, 8, 9], prefix='versions.') }} as antal_samverkansparter,
+    {{ count_chosen('samverkan', [1, 2, 3, 4, 5, 6, 7, 8, 9], prefix='versions.') }}
+        as antal_samverkansparter,
     {{ any_chosen('samverkan', prefix='versions.') }} as samverkan_registrerad,
-    {{ any_chosen('initiativ', [3, 4, 5, 6, 7], prefix='versions.') }} as initiativ_annan_socialtjanst,
+    {{ any_chosen('initiativ', [3, 4, 5, 6, 7], prefix='versions.') }}
+        as initiativ_annan_socialtjanst,
     {{ any_chosen('utovare', [1, 2], prefix='versions.') }} as utovare_partner,
     -- one value per case for the breakdown (several kinds: 'flera')
     case
-        when {{ count_chosen('funktionsnedsattning', [1, 2, 3], prefix='versions.') }} > 1 then 'flera'
+        when {{ count_chosen('funktionsnedsattning', [1, 2, 3], prefix='versions.') }} > 1
+            then 'flera'
         when versions.funktionsnedsattning_1 then 'fysisk'
         when versions.funktionsnedsattning_2 then 'psykisk'
         when versions.funktionsnedsattning_3 then 'intellektuell'
@@ -101,8 +109,12 @@ select
         {%- endfor %}
     ) as antal_riskbedomningar,
     {%- for code in codes_of('riskbedomning') %}
-    coalesce({% for slot in slots %}versions.risk_{{ slot }}_instrument = {{ code }}{% if not loop.last %} or {% endif %}{% endfor %}, false)
-        as riskmetod_{{ code }},
+    coalesce(
+        {%- for slot in slots %}
+        {% if not loop.first %}or {% endif %}versions.risk_{{ slot }}_instrument = {{ code }}
+        {%- endfor %},
+        false
+    ) as riskmetod_{{ code }},
     {%- endfor %}
     -- risk change within one instrument (the report compares FREDA with FREDA, samtal with
     -- samtal): the instrument with the most scored assessments (ties: the lower code), its
@@ -124,11 +136,22 @@ left join lateral (
     select
         assessment.instrument::text as instrument,
         count(*) as antal,
-        (array_agg(assessment.skattning order by assessment.tidpunkt nulls last, assessment.slot))[1] as forsta,
-        (array_agg(assessment.skattning order by assessment.tidpunkt desc nulls first, assessment.slot desc))[1] as sista
-    from (values
+        (array_agg(
+            assessment.skattning order by assessment.tidpunkt nulls last, assessment.slot
+        ))[1] as forsta,
+        (array_agg(
+            assessment.skattning
+            order by assessment.tidpunkt desc nulls first, assessment.slot desc
+        ))[1] as sista
+    from (
+        values
         {%- for slot in slots %}
-        ({{ slot }}, versions.risk_{{ slot }}_tidpunkt, versions.risk_{{ slot }}_instrument, versions.risk_{{ slot }}_skattning){% if not loop.last %},{% endif %}
+        (
+            {{ slot }},
+            versions.risk_{{ slot }}_tidpunkt,
+            versions.risk_{{ slot }}_instrument,
+            versions.risk_{{ slot }}_skattning
+        ){% if not loop.last %},{% endif %}
         {%- endfor %}
     ) as assessment (slot, tidpunkt, instrument, skattning)
     where assessment.instrument is not null and assessment.skattning is not null

@@ -18,4 +18,4 @@ select
     history.first_round_id
 from versions
 inner join history on versions.case_id = history.case_id
-where versions.round_id = (select max(round_id) from versions)
+where versions.round_id = (select max(latest.round_id) from versions as latest)

@@ -31,17 +31,25 @@ from {{ ref('national_figure_categories') }}
 
 union all
 
-{%- for figure_id, seed in [('storleksgrupp', 'kommungrupper'), ('befolkningsgrupp', 'befolkningsgrupper')] %}
+{%- set size_groups = [
+    ('storleksgrupp', 'kommungrupper'), ('befolkningsgrupp', 'befolkningsgrupper')
+] %}
+{%- for figure_id, seed in size_groups %}
 select
-    '{{ figure_id }}',
-    {{ figure_id }}_kod,
-    {{ figure_id }}_namn,
-    (row_number() over (order by min_invanare))::int,
-    null
+    '{{ figure_id }}' as figure_id,
+    {{ figure_id }}_kod as category,
+    {{ figure_id }}_namn as category_label,
+    (row_number() over (order by min_invanare))::int as sort_order,
+    null as parts
 from {{ ref(seed) }}
 
 union all
 
 {% endfor -%}
-select figure_id, 'saknas', 'Uppgift saknas', 999, null
+select
+    figure_id,
+    'saknas' as category,
+    'Uppgift saknas' as category_label,
+    999 as sort_order,
+    null as parts
 from figures

@@ -10,7 +10,7 @@ with population as (
     select distinct on (kommun_kod) kommun_kod, year, population
     from {{ ref('population_total') }}
     where population is not null
-    order by kommun_kod, year desc
+    order by kommun_kod asc, year desc
 ),
 
 storleksgrupper as (
@@ -32,7 +32,13 @@ select
 from population
 left join storleksgrupper
     on population.population >= storleksgrupper.min_invanare
-    and (storleksgrupper.max_invanare is null or population.population <= storleksgrupper.max_invanare)
+    and (
+        storleksgrupper.max_invanare is null
+        or population.population <= storleksgrupper.max_invanare
+    )
 left join befolkningsgrupper
     on population.population >= befolkningsgrupper.min_invanare
-    and (befolkningsgrupper.max_invanare is null or population.population <= befolkningsgrupper.max_invanare)
+    and (
+        befolkningsgrupper.max_invanare is null
+        or population.population <= befolkningsgrupper.max_invanare
+    )

@@ -31,8 +31,8 @@ state_upload as (
         uploads.upload_id,
         uploads.round_id as source_round_id
     from rounds
-    inner join uploads on uploads.round_id <= rounds.round_id
-    order by rounds.round_id, uploads.unit_kod, uploads.round_id desc
+    inner join uploads on rounds.round_id >= uploads.round_id
+    order by rounds.round_id asc, uploads.unit_kod asc, uploads.round_id desc
 ),
 
 unit_inputs as (
@@ -48,7 +48,11 @@ unit_inputs as (
 
 select
     unit_inputs.*,
-    md5(string_agg(unit_inputs.unit_kod || ':' || unit_inputs.unit_inputs, ',')
-        over (partition by unit_inputs.round_id order by unit_inputs.unit_kod
-              rows between unbounded preceding and unbounded following)) as round_inputs
+    md5(
+        string_agg(unit_inputs.unit_kod || ':' || unit_inputs.unit_inputs, ',') over (
+            partition by unit_inputs.round_id
+            order by unit_inputs.unit_kod
+            rows between unbounded preceding and unbounded following
+        )
+    ) as round_inputs
 from unit_inputs

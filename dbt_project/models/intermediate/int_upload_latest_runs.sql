@@ -3,4 +3,4 @@ select distinct on (upload_id)
     upload_id,
     run_id
 from {{ ref('stg_quality__validation_runs') }}
-order by upload_id, started_at desc, run_id desc
+order by upload_id asc, started_at desc, run_id desc

@@ -8,4 +8,4 @@ select distinct on (unit_kod, round_id)
     decided_at
 from {{ ref('stg_raw__uploads') }}
 where status = 'accepted'
-order by unit_kod, round_id, decided_at desc nulls last, upload_id desc
+order by unit_kod asc, round_id asc, decided_at desc nulls last, upload_id desc

@@ -8,9 +8,11 @@ with figures as (
 ),
 
 answer_types as (
-    select * from (values
+    select * from (
+        values
         {%- for figure_id, rule in rules.items() %}
-        ('{{ figure_id }}', '{{ 'multiple' if 'chosen' in rule else 'single' }}'){% if not loop.last %},{% endif %}
+        {%- set answer_type = 'multiple' if 'chosen' in rule else 'single' %}
+        ('{{ figure_id }}', '{{ answer_type }}'){% if not loop.last %},{% endif %}
         {%- endfor %}
     ) as answer_types (figure_id, answer_type)
 )

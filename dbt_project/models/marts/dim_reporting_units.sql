@@ -32,7 +32,7 @@ units as (
     union all
     select
         stadsdel_kod,
-        'stadsdel',
+        'stadsdel' as unit_type,
         stadsdel_namn,
         kommun_kod,
         kolada_ou_id

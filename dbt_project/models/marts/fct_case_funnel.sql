@@ -25,7 +25,7 @@ with rounds as (
 versions as (
     select versions.*
     from {{ ref('int_case_versions') }} as versions
-    where versions.round_id in (select round_id from rounds)
+    where versions.round_id in (select rounds.round_id from rounds)
 ),
 
 by_area as (

@@ -23,9 +23,12 @@ by_area as (
     select key_figures.*, area.level, area.area_code
     from key_figures
     inner join units on key_figures.kommun_kod = units.unit_kod
+    -- LT02 wants `lateral (` on a line of its own (sqlfluff issue 8345)
+    -- noqa: disable=LT02
     cross join lateral (
         values ('lan', units.lan_kod), ('storleksgrupp', units.storleksgrupp_kod), ('riket', '00')
     ) as area (level, area_code)
+    -- noqa: enable=LT02
     where area.area_code is not null
 )
 

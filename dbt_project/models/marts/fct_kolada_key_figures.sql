@@ -44,7 +44,7 @@ with rounds as (
 versions as (
     select versions.*
     from {{ ref('int_case_versions') }} as versions
-    where versions.round_id in (select round_id from rounds)
+    where versions.round_id in (select rounds.round_id from rounds)
 ),
 
 units as (
@@ -57,17 +57,19 @@ units as (
     from versions
 ),
 
+first_cases as (
+    select round_id, unit_kod, min(extract(year from datum_aktualisering))::int as first_year
+    from versions
+    group by round_id, unit_kod
+),
+
 unit_years as (
     select
         units.*,
         year.year,
         units.source_round_id >= year.year::text || '-12' as covered
     from units
-    inner join (
-        select round_id, unit_kod, min(extract(year from datum_aktualisering))::int as first_year
-        from versions
-        group by round_id, unit_kod
-    ) as first_case
+    inner join first_cases as first_case
         on units.round_id = first_case.round_id
         and units.unit_kod = first_case.unit_kod
     cross join lateral generate_series(
@@ -76,26 +78,34 @@ unit_years as (
 ),
 
 case_figures as (
-    select round_id, unit_kod, 'aktualiserade' as figure,
+    select
+        round_id, unit_kod, 'aktualiserade' as figure,
         extract(year from datum_aktualisering)::int as year, kon_kod
     from versions
     union all
-    select round_id, unit_kod, 'med_insats', extract(year from datum_aktualisering)::int, kon_kod
+    select
+        round_id, unit_kod, 'med_insats' as figure,
+        extract(year from datum_aktualisering)::int as year, kon_kod
     from versions
     where has_insats
     union all
-    select round_id, unit_kod, 'mal_helt_delvis', extract(year from datum_aktualisering)::int, kon_kod
+    select
+        round_id, unit_kod, 'mal_helt_delvis' as figure,
+        extract(year from datum_aktualisering)::int as year, kon_kod
     from versions
     where has_insats and is_closed and maluppfoljning in (1, 2)
 ),
 
 counts as (
-    select case_figures.round_id, case_figures.unit_kod, case_figures.figure, case_figures.year,
+    select
+        case_figures.round_id, case_figures.unit_kod, case_figures.figure, case_figures.year,
         gender.gender, count(*) as case_count
     from case_figures
     cross join lateral (values ('T'), (case_figures.kon_kod)) as gender (gender)
     where gender.gender is not null
-    group by 1, 2, 3, 4, 5
+    group by
+        case_figures.round_id, case_figures.unit_kod, case_figures.figure, case_figures.year,
+        gender.gender
 ),
 
 grid as (
@@ -124,8 +134,11 @@ unit_values as (
         coalesce(counts.case_count, 0) as case_count,
         unit_population.population as population_18plus,
         unit_population.source as population_source,
-        case when grid.covered
-            then coalesce(counts.case_count, 0) * 10000.0 / nullif(unit_population.population, 0)
+        case
+            when grid.covered
+                then
+                    coalesce(counts.case_count, 0) * 10000.0
+                    / nullif(unit_population.population, 0)
         end as value_per_10000
     from grid
     left join counts
@@ -154,12 +167,19 @@ by_stadsdel as (
         gender,
         bool_or(covered) as covered,
         coalesce(sum(case_count) filter (where covered), 0) as case_count,
-        case when bool_and(population_18plus is not null) filter (where covered)
-            then sum(population_18plus) filter (where covered) end as population_18plus,
-        case when bool_or(population_source = 'approximation') filter (where covered)
-            then 'approximation' else 'scb' end as population_source,
-        case when count(*) filter (where covered and value_per_10000 is null) = 0
-            then avg(value_per_10000) filter (where covered) end as value_per_10000,
+        case
+            when bool_and(population_18plus is not null) filter (where covered)
+                then sum(population_18plus) filter (where covered)
+        end as population_18plus,
+        case
+            when bool_or(population_source = 'approximation') filter (where covered)
+                then 'approximation'
+            else 'scb'
+        end as population_source,
+        case
+            when count(*) filter (where covered and value_per_10000 is null) = 0
+                then avg(value_per_10000) filter (where covered)
+        end as value_per_10000,
         count(*) filter (where covered) as units
     from unit_values
     where is_stadsdel
@@ -177,17 +197,19 @@ key_figures as (
     union all
 
     select
-        round_id, figure, 'kommun', kommun_kod, kommun_kod, kommun_kod, year, gender, covered,
-        case_count, population_18plus, population_source, value_per_10000, 'medel_stadsdelar', units
+        round_id, figure, 'kommun' as area_type, kommun_kod, kommun_kod as unit_kod,
+        kommun_kod as kolada_id, year, gender, covered, case_count, population_18plus,
+        population_source, value_per_10000, 'medel_stadsdelar' as value_method, units
     from by_stadsdel
 
     union all
 
     select
-        unit_values.round_id, unit_values.figure, 'ou', unit_values.kommun_kod, unit_values.unit_kod,
-        stadsdelar.kolada_ou_id, unit_values.year, unit_values.gender, unit_values.covered,
-        unit_values.case_count, unit_values.population_18plus, unit_values.population_source,
-        unit_values.value_per_10000, 'kvot', 1
+        unit_values.round_id, unit_values.figure, 'ou' as area_type, unit_values.kommun_kod,
+        unit_values.unit_kod, stadsdelar.kolada_ou_id, unit_values.year, unit_values.gender,
+        unit_values.covered, unit_values.case_count, unit_values.population_18plus,
+        unit_values.population_source, unit_values.value_per_10000, 'kvot' as value_method,
+        1 as units
     from unit_values
     inner join stadsdelar on unit_values.unit_kod = stadsdelar.stadsdel_kod
     where unit_values.is_stadsdel

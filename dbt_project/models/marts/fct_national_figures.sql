@@ -27,10 +27,7 @@
     pre_hook="{{ delete_stale_rounds() }}",
     indexes=[{'columns': ['round_id']}],
 ) }}
-{%- set breakdowns = national_figure_breakdowns()['breakdowns'] -%}
 {%- set measures = national_figure_measures() -%}
-{%- set column_of = {} -%}
-{%- for measure in measures -%}{%- do column_of.update({(measure['figure_id'], measure['category']): measure['column']}) -%}{%- endfor -%}
 
 with rounds as (
     -- one lookup per round (not per unit) in the table's index
@@ -56,7 +53,8 @@ categories as (
 -- each breakdown added up at the levels it is published at; kommun figures by round only: a
 -- kommun follows itself over rounds, the calendar years are for län and riket
 groups as (
-    {%- for level, area_column in [('kommun', 'kommun_kod'), ('lan', 'lan_kod'), ('riket', none)] %}
+    {%- set areas = [('kommun', 'kommun_kod'), ('lan', 'lan_kod'), ('riket', none)] %}
+    {%- for level, area_column in areas %}
     select
         round_id,
         period_type,
@@ -66,17 +64,20 @@ groups as (
         '{{ level }}'::text as level,
         {{ area_column if area_column else "'00'::text" }} as area_code,
         {%- for measure in measures %}
-        coalesce(sum({{ measure['column'] }}), 0) as {{ measure['column'] }}{% if not loop.last %},{% endif %}
+        {%- set column = measure['column'] %}
+        coalesce(sum({{ column }}), 0) as {{ column }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from unit_sums
-    where breakdown in (
-        {%- for name, (dims, levels) in breakdowns.items() if level in levels -%}
-        '{{ name }}'{% if not loop.last %}, {% endif %}
-        {%- endfor -%})
+    where
+        breakdown in (
+            {{ national_figure_breakdowns_at(level) }}
+        )
         {%- if level == 'kommun' %}
         and period_type = 'round'
         {%- endif %}
-    group by round_id, period_type, period, breakdown, breakdown_value{% if area_column %}, {{ area_column }}{% endif %}
+    group by
+        round_id, period_type, period, breakdown, breakdown_value
+        {%- if area_column %}, {{ area_column }}{% endif %}
     {% if not loop.last %}
     union all
     {% endif %}
@@ -100,22 +101,13 @@ figure_totals as (
         totals.n,
         totals.n_answers
     from groups
-    cross join lateral (values
-        {%- set rows = [] -%}
-        {%- for measure in measures if measure['category'] not in (none, 'answered', 'answers') -%}
-            {%- set figure_id = measure['figure_id'] -%}
-            {%- set population = 'groups.' ~ column_of[(figure_id, none)] -%}
-            {%- set n = 'groups.' ~ column_of[(figure_id, 'answered')] -%}
-            {%- set answers = 'groups.' ~ column_of[(figure_id, 'answers')] if (figure_id, 'answers') in column_of else 'null::bigint' -%}
-            {%- do rows.append("('" ~ figure_id ~ "', '" ~ (measure['category'] | replace("'", "''")) ~ "', groups."
-                ~ measure['column'] ~ ", " ~ population ~ ", " ~ n ~ ", " ~ answers ~ ")") -%}
-            {%- if loop.last or loop.nextitem['figure_id'] != figure_id -%}
-                {%- do rows.append("('" ~ figure_id ~ "', 'saknas', " ~ population ~ " - " ~ n ~ ", "
-                    ~ population ~ ", " ~ n ~ ", " ~ answers ~ ")") -%}
-            {%- endif -%}
-        {%- endfor %}
-        {{ rows | join(',\n        ') }}
+    -- LT02 wants `lateral (` on a line of its own (sqlfluff issue 8345)
+    -- noqa: disable=LT02
+    cross join lateral (
+        values
+        {{ national_figure_total_rows(measures, 'groups') | join(',\n        ') }}
     ) as totals (figure_id, category, numerator, n_population, n, n_answers)
+    -- noqa: enable=LT02
     where totals.n_population > 0
         -- riskinstrument is a breakdown of figure riskforandring only
         and (groups.breakdown <> 'riskinstrument' or totals.figure_id = 'riskforandring')
@@ -140,14 +132,28 @@ select
     figure_totals.period,
     figure_totals.numerator,
     -- the shares' denominator: the figure's N, for 'saknas' its population
-    case when categories.category = 'saknas' then figure_totals.n_population
-         else figure_totals.n end as denominator,
-    case when figures.kind = 'share' or categories.category = 'saknas' then
-        round(100.0 * figure_totals.numerator / nullif(case when categories.category = 'saknas'
-            then figure_totals.n_population else figure_totals.n end, 0), 1)
+    case
+        when categories.category = 'saknas' then figure_totals.n_population
+        else figure_totals.n
+    end as denominator,
+    case
+        when figures.kind = 'share' or categories.category = 'saknas'
+            then
+                round(
+                    100.0 * figure_totals.numerator / nullif(
+                        case
+                            when categories.category = 'saknas' then figure_totals.n_population
+                            else figure_totals.n
+                        end,
+                        0
+                    ),
+                    1
+                )
     end as share_pct,
-    case when figures.kind = 'mean' and categories.category <> 'saknas'
-        then round(figure_totals.numerator::numeric / nullif(figure_totals.n, 0), 1) end as mean_value,
+    case
+        when figures.kind = 'mean' and categories.category <> 'saknas'
+            then round(figure_totals.numerator::numeric / nullif(figure_totals.n, 0), 1)
+    end as mean_value,
     -- the N the report prints beside a diagram: the cases with a usable answer
     figure_totals.n,
     figure_totals.n_population,

@@ -9,7 +9,7 @@ select
     -- the reporting unit: a kommun code (0180) or a Stockholm/Göteborg stadsdel code (0180-EAV)
     btrim(kommun_kod) as unit_kod,
     round_id,
-    cast(left(round_id, 4) as integer) as round_year,
+    left(round_id, 4)::integer as round_year,
     -- a round closes on the last day of its month
     (to_date(round_id || '-01', 'YYYY-MM-DD') + interval '1 month' - interval '1 day')::date
         as round_end_date,
