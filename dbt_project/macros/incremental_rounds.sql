@@ -36,6 +36,14 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The rounds (round_id, round_inputs) a model incremental by round builds in this run: those
+    with no rows in it yet. One lookup per round (not per unit) in the model's index. -#}
+{% macro rounds_to_build() -%}
+    select round_id, round_inputs
+    from (select distinct round_id, round_inputs from {{ ref('int_round_inputs') }}) as inputs
+    where {{ round_not_built('inputs.round_id') }}
+{%- endmacro %}
+
 {#- SQL condition: the unit has no rows of the round in the model yet (new, or deleted as stale
     by delete_stale_units). The model needs an index on (round_id, unit_kod). -#}
 {% macro unit_not_built(round_expression, unit_expression) -%}

@@ -35,10 +35,7 @@
 ) }}
 
 with rounds as (
-    -- one lookup per round (not per unit) in the table's index
-    select round_id, round_inputs
-    from (select distinct round_id, round_inputs from {{ ref('int_round_inputs') }}) as inputs
-    where {{ round_not_built('inputs.round_id') }}
+    {{ rounds_to_build() }}
 ),
 
 versions as (
