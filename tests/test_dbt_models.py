@@ -909,6 +909,53 @@ def test_incremental_build_equals_a_full_refresh(clean_warehouse, project_copy):
         assert _table(engine, table) == incremental[table], table
 
 
+def _tested_rounds(engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text("SELECT round_id FROM ops.dbt_tested_rounds")).scalars())
+
+
+def test_data_tests_read_the_rounds_no_build_has_tested(clean_warehouse, project_copy):
+    """The data tests of the models built by round read only the rounds whose current inputs
+    have not passed a build (macros/tested_rounds.sql): a duplicate slipped into a round that
+    passed is not read again, the same round with its record gone is tested and stops the build,
+    a build that fails records nothing, and a full refresh tests and records every round."""
+    engine = clean_warehouse
+    _load_round_1(engine)
+    transform.build(project_dir=project_copy)
+    assert _tested_rounds(engine) == {R1}
+    _load_round_2(engine)
+    transform.build(project_dir=project_copy)
+    assert _tested_rounds(engine) == {R1, R2}
+
+    with engine.begin() as conn:  # a duplicate row of round 1's funnel
+        conn.exec_driver_sql(
+            "INSERT INTO marts.fct_case_funnel SELECT * FROM marts.fct_case_funnel"
+            f" WHERE round_id = '{R1}' AND level = 'riket' AND kon = 'T'"
+        )
+    transform.build(project_dir=project_copy)  # round 1 passed before: not read again
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM ops.dbt_tested_rounds WHERE round_id = '{R1}'")
+    with pytest.raises(transform.DbtError, match="unique_fct_case_funnel"):
+        transform.build(project_dir=project_copy)
+    assert _tested_rounds(engine) == {R2}
+
+    transform.build(project_dir=project_copy, full_refresh=True)
+    assert _tested_rounds(engine) == {R1, R2}
+    with engine.begin() as conn:  # a table built by round made from scratch: tested again
+        conn.exec_driver_sql("DROP TABLE marts.fct_case_funnel")
+        conn.exec_driver_sql(
+            "INSERT INTO ops.dbt_tested_rounds VALUES ('1999-12', 'not built since')"
+        )
+    transform.build(project_dir=project_copy)
+    assert _tested_rounds(engine) == {R1, R2}
+    with engine.connect() as conn:
+        assert not conn.exec_driver_sql(
+            "SELECT round_id, level, area_code, kon FROM marts.fct_case_funnel"
+            " GROUP BY 1, 2, 3, 4 HAVING count(*) > 1"
+        ).all()
+
+
 def test_national_figure_without_a_rule_fails_to_compile(clean_warehouse, project_copy):
     """A figure added to the seeds without its case-level rule (macro national_figure_rules)
     stops the build with a message naming it, instead of silently giving no rows."""

@@ -206,6 +206,8 @@ def test_transform_reads_raw_and_quality_and_owns_the_models(roled):
     assert run(transform, "SELECT count(*) FROM quality.validation_runs")[0][0] == 0
     run(transform, "INSERT INTO ops.dbt_builds (fingerprint) VALUES (:f)", f="f" * 64)
     run(transform, "DELETE FROM ops.dbt_builds")
+    run(transform, "INSERT INTO ops.dbt_tested_rounds VALUES ('2023-12', 'inputs')")
+    run(transform, "DELETE FROM ops.dbt_tested_rounds")
     # dbt: a new schema, tables in the dbt schemas, replacing a table built before the roles
     run(transform, "CREATE SCHEMA IF NOT EXISTS sukf_scratch")
     run(transform, "CREATE TABLE sukf_scratch.t AS SELECT 1 AS x")
@@ -299,6 +301,7 @@ def test_publish_reads_only_marts(roled):
         "quality.row_findings",
         "quality.expectation_results",
         "ops.dbt_builds",
+        "ops.dbt_tested_rounds",
         "secrets.pseudonym_key",
     ):
         with denied():

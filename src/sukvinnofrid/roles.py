@@ -14,8 +14,9 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 | `sukf_quality`   | SELECT raw.*, UPDATE of the decision columns of raw.uploads, everything in  |
 |                  | schema quality (including its unlogged work tables)                         |
 | `sukf_transform` | SELECT raw.* and quality.*, CREATE on the database (dbt creates and owns    |
-|                  | staging, intermediate, marts, seeds, snapshots), read/write ops.dbt_builds  |
-|                  | and secrets.pseudonym_key (the key the staging hash reads)                  |
+|                  | staging, intermediate, marts, seeds, snapshots), read/write ops.dbt_builds, |
+|                  | ops.dbt_tested_rounds and secrets.pseudonym_key (the key the staging hash   |
+|                  | reads)                                                                      |
 | `sukf_publish`   | SELECT on the marts tables, nothing else                                    |
 
 A login user `<role>_login` is a member of its group and has `role` set to the group at login,
@@ -290,6 +291,7 @@ def _grant_transform(run, db) -> None:
     run(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, r))
     run(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(r))
     run(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ops.dbt_builds TO {}").format(r))
+    run(sql.SQL("GRANT SELECT, INSERT, DELETE ON ops.dbt_tested_rounds TO {}").format(r))
     # The pseudonymisation key: the transform stage stores it (transform.store_pseudonym_key)
     # and dbt's staging hash reads it; no other stage may.
     run(sql.SQL("GRANT USAGE ON SCHEMA secrets TO {}").format(r))

@@ -127,6 +127,15 @@ CREATE TABLE IF NOT EXISTS ops.dbt_builds (
 -- the incremental models are rebuilt from scratch.
 ALTER TABLE ops.dbt_builds ADD COLUMN IF NOT EXISTS project_fingerprint char(64);
 
+-- The rounds (with their inputs) whose rows passed a dbt build's data tests: the tests of the
+-- models built by round read only the others (dbt_project/macros/tested_rounds.sql).
+CREATE TABLE IF NOT EXISTS ops.dbt_tested_rounds (
+    round_id      text NOT NULL,
+    round_inputs  text NOT NULL,
+    tested_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (round_id, round_inputs)
+);
+
 -- The pseudonymisation key, which the staging model's keyed hash reads here instead of from its
 -- SQL (dbt writes that to files). Written by sukvinnofrid.transform; only the owner and
 -- sukf_transform may read it (roles.py).
