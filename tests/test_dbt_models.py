@@ -949,6 +949,18 @@ def test_data_tests_read_the_rounds_no_build_has_tested(clean_warehouse, project
         )
     transform.build(project_dir=project_copy)
     assert _tested_rounds(engine) == {R1, R2}
+
+    with engine.begin() as conn:  # the singular tests read the untested rounds too
+        conn.exec_driver_sql(
+            "UPDATE marts.fct_case_funnel SET aktualiserade = 0"
+            f" WHERE round_id = '{R2}' AND level = 'riket' AND kon = 'T'"
+        )
+    transform.build(project_dir=project_copy)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM ops.dbt_tested_rounds WHERE round_id = '{R2}'")
+    with pytest.raises(transform.DbtError, match="assert_funnel_never_grows"):
+        transform.build(project_dir=project_copy)
+    transform.build(project_dir=project_copy, full_refresh=True)
     with engine.connect() as conn:
         assert not conn.exec_driver_sql(
             "SELECT round_id, level, area_code, kon FROM marts.fct_case_funnel"

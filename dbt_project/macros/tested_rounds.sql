@@ -23,17 +23,28 @@
 {%- endmacro %}
 
 {#- SQL condition: `round_expression` is a round whose current inputs have not passed a build's
-    tests (every round, when nothing is recorded). -#}
+    tests (every round, when nothing is recorded). The rounds are looked up when the test runs
+    and written into its SQL as values, so the test reads them through the table's round_id
+    index instead of scanning the history ('false' when every round has passed). -#}
 {% macro untested_rounds(round_expression) -%}
-    {{ round_expression }} in (
-        select inputs.round_id
-        from {{ int_round_inputs_relation() }} as inputs
-        where not exists (
-            select 1 from ops.dbt_tested_rounds as tested
-            where tested.round_id = inputs.round_id
-                and tested.round_inputs = inputs.round_inputs
-        )
-    )
+    {%- if execute -%}
+        {%- set found = run_query(
+            "select distinct inputs.round_id from " ~ int_round_inputs_relation() ~ " as inputs"
+            ~ " where not exists (select 1 from ops.dbt_tested_rounds as tested"
+            ~ " where tested.round_id = inputs.round_id"
+            ~ " and tested.round_inputs = inputs.round_inputs) order by 1") -%}
+        {%- set rounds = found.columns[0].values() -%}
+        {%- if rounds -%}
+            {{ round_expression }} in (
+            {%- for round_id in rounds -%}
+                '{{ round_id | replace("'", "''") }}'{{ ', ' if not loop.last }}
+            {%- endfor -%})
+        {%- else -%}
+            false
+        {%- endif -%}
+    {%- else -%}
+        true
+    {%- endif -%}
 {%- endmacro %}
 
 {#- int_round_inputs as a relation name: tests built on this macro read it at run time, where a
