@@ -12,7 +12,10 @@
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ delete_stale_units() }}",
-    indexes=[{'columns': ['round_id', 'unit_kod']}],
+    indexes=[
+        {'columns': ['round_id', 'unit_kod']},
+        {'columns': ['case_id', 'round_id']},
+    ],
 ) }}
 {%- set slots = risk_slots() %}
 

@@ -3,19 +3,23 @@
     did not upload in the latest round keeps its last accepted state). A case missing from a
     unit's newer cumulative extract is no longer a case.
 -#}
-with versions as (
-    select * from {{ ref('int_case_versions') }}
-),
-
-history as (
-    select case_id, min(round_id) as first_round_id
-    from versions
-    group by case_id
+-- int_case_versions is read three times: named in each place, not as one CTE, so PostgreSQL
+-- does not materialise the whole history; first_round_id is one index lookup per case.
+with latest as (
+    select versions.*
+    from {{ ref('int_case_versions') }} as versions
+    where
+        versions.round_id = (
+            select max(latest_round.round_id)
+            from {{ ref('int_case_versions') }} as latest_round
+        )
 )
 
 select
-    versions.*,
-    history.first_round_id
-from versions
-inner join history on versions.case_id = history.case_id
-where versions.round_id = (select max(latest.round_id) from versions as latest)
+    latest.*,
+    (
+        select min(earlier.round_id)
+        from {{ ref('int_case_versions') }} as earlier
+        where earlier.case_id = latest.case_id
+    ) as first_round_id
+from latest
