@@ -56,6 +56,36 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The (round_id, unit_kod) pairs a model incremental by unit builds in this run: those whose
+    current inputs (unit_inputs) it has no rows of. Looked up when the model runs and written
+    into its SQL as values, so the planner knows how many there are (one for a correction, every
+    unit for a new round): estimated from the model's own statistics, stale during a build, it
+    planned a round's aggregation by sorting (ten landed rounds: 11.6 s instead of about 2 s)
+    and a correction's by scanning every round (6.6 s instead of 0.03 s). -#}
+{% macro units_to_build() -%}
+    {%- set inputs = ref('int_round_inputs') -%}
+    {%- if execute and is_incremental() -%}
+        {%- set found = run_query(
+            "select inputs.round_id, inputs.unit_kod from " ~ inputs ~ " as inputs"
+            ~ " where not exists (select 1 from " ~ this ~ " as built"
+            ~ " where built.round_id = inputs.round_id and built.unit_kod = inputs.unit_kod"
+            ~ " and built.unit_inputs = inputs.unit_inputs)").rows -%}
+        {%- if found -%}
+            select units.round_id, units.unit_kod
+            from (values
+            {%- for row in found %}
+                ('{{ row[0] | replace("'", "''") }}', '{{ row[1] | replace("'", "''") }}')
+                {{- ',' if not loop.last }}
+            {%- endfor %}
+            ) as units (round_id, unit_kod)
+        {%- else -%}
+            select inputs.round_id, inputs.unit_kod from {{ inputs }} as inputs where false
+        {%- endif -%}
+    {%- else -%}
+        select inputs.round_id, inputs.unit_kod from {{ inputs }} as inputs
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The last calendar year a round 'ÅÅÅÅ-MM' covers completely (it closes on its month's last
     day): the round's year for a December round, else the year before. -#}
 {% macro last_complete_year(round_expression) -%}

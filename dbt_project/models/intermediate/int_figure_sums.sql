@@ -12,17 +12,10 @@
     a corrected upload makes that unit's rows again, not the round's.
 -#}
 -- depends_on: {{ ref('int_figure_categories') }}
-{# Hash aggregation for the grouping sets: the planner estimates the units to build from this
-    table's statistics, which are stale during a build (none missing), and then sorts the case
-    periods once per grouping set (ten landed rounds: 11.6 s instead of 2-3 s for a round). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook=[
-        "set local work_mem = '256MB'",
-        "set local enable_sort = off",
-        "{{ delete_stale_units() }}",
-    ],
+    pre_hook=["set local work_mem = '256MB'", "{{ delete_stale_units() }}"],
     indexes=[{'columns': ['round_id', 'unit_kod']}],
 ) }}
 {%- set rules = national_figure_rules() -%}
@@ -36,9 +29,7 @@
 {%- set sets = national_figure_grouping_sets(by_columns, breakdowns) -%}
 
 with units as (
-    select round_id, unit_kod
-    from {{ ref('int_round_inputs') }} as inputs
-    where {{ unit_not_built('inputs.round_id', 'inputs.unit_kod') }}
+    {{ units_to_build() }}
 ),
 
 populations as (
