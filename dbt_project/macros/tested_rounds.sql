@@ -3,7 +3,8 @@
     int_round_inputs) change, so its rows are as they were when they passed. A correction or a
     new round is tested; the history is not read again by every build. ops.dbt_tested_rounds
     (warehouse.DDL) holds what passed: written after a build with no failure, emptied when a
-    full refresh starts (every row is made again, so every row is tested again). -#}
+    full refresh starts or a table built by round is missing (its rows are made again, so they
+    are tested again). -#}
 
 {#- The data tests' `where` (dbt_project.yml data_tests: +where): on a model built by round,
     the untested rounds; on any other model, every row. -#}
