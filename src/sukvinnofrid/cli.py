@@ -508,6 +508,52 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from . import audit
+    from .config import get_settings
+
+    directory = Path(args.directory)
+    try:
+        files = {
+            name: (directory / name).read_bytes()
+            for name in (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
+        }
+        result = audit.audit_statistics(files, get_settings().min_publish_count)
+    except (OSError, audit.AuditError) as problem:
+        raise UserError(f"Kan inte granska {directory}: {problem}") from problem
+    found = {"exakt": 0, "litet": 0}
+    for finding in result.findings:
+        found[finding.verdict] += 1
+    summary = {
+        "katalog": str(directory),
+        "undanhallna_antal": result.withheld,
+        "kan_raknas_fram_exakt": found["exakt"],
+        "kan_ringas_in_till_1_4": found["litet"],
+        "linjara_program": result.linear_programs,
+        "celler": [
+            {"cell": audit.describe(f.cell), "lagst": f.low, "hogst": f.high, "dom": f.verdict}
+            for f in result.findings
+        ],
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        lines = [
+            (
+                f"Granskning av {directory}: {result.withheld} undanhållna antal, "
+                f"{found['exakt']} kan räknas fram exakt, {found['litet']} kan ringas in till "
+                f"1–{get_settings().min_publish_count - 1}."
+            )
+        ]
+        lines += [
+            f"  {audit.describe(f.cell)}: {f.low}–{f.high}" for f in result.findings[: args.most]
+        ]
+        if len(result.findings) > args.most:
+            lines.append(f"  … och {len(result.findings) - args.most} till (--json visar alla)")
+        _print(lines)
+    return 1 if result.findings else 0
+
+
 def cmd_generate_artifacts(_: argparse.Namespace) -> int:
     from .artifacts import write_artifacts
 
@@ -707,6 +753,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_flag(report)
     report.set_defaults(func=cmd_report)
+
+    audit_release = commands.add_parser(
+        "audit",
+        help="angrip en publicerad statistikversion som en utomstående läsare: vilka "
+        "undanhållna antal går att räkna fram eller ringa in till 1–4 (linjärprogrammering)",
+    )
+    audit_release.add_argument(
+        "directory",
+        metavar="KATALOG",
+        help="en version av omgångens statistik, t.ex. output/statistik/2023-12/v001",
+    )
+    audit_release.add_argument(
+        "--most", type=int, default=20, metavar="N", help="visa högst N celler (standard 20)"
+    )
+    _json_flag(audit_release)
+    audit_release.set_defaults(func=cmd_audit)
 
     commands.add_parser(
         "generate-artifacts",

@@ -8,7 +8,8 @@ disclosure rule as the Kolada key figures (`sukvinnofrid.disclosure`).
         nationella_figurer.csv every national figure per period, area, breakdown and category
         statistik.json         the same two tables for machines (numbers as numbers, null when
                                withheld, with the status of every value)
-        definitioner.json      each figure's definition as the report states it
+        definitioner.json      each figure's definition as the report states it, with its
+                               summary categories' parts ("delar")
         manifest.json          round, the disclosure rule in words, counts, sha256 of the files
                                and of the inputs (the round's mart rows, the code, the rule)
         published_at.txt
@@ -697,6 +698,19 @@ def statistics_document(round_id: str, funnel: list[dict], figures: list[Publish
     }
 
 
+def with_summary_parts(definitions: list[dict], figures: list[FigureRow]) -> list[dict]:
+    """Each definition with its summary categories (sort order 100-998, e.g. helt eller
+    delvis) and their parts as "delar" (an empty list where the parts are not single codes):
+    what a reader needs to add the categories up, and what the audit reads."""
+    parts: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    for row in figures:
+        if row.category_parts or 100 <= row.sort_order < 999:
+            parts[row.figure_id][row.category] = (
+                row.category_parts.split("|") if row.category_parts else []
+            )
+    return [{**d, "delar": parts.get(d["figure_id"], {})} for d in definitions]
+
+
 def definitions_document(definitions: list[dict], figures: list[PublishedFigure]) -> dict:
     """Each figure's definition as the report states it, with its categories and labels."""
     categories: dict[str, dict[str, str]] = defaultdict(dict)
@@ -752,6 +766,7 @@ def publish_statistics(
             tuple(manifest["notes"]),
         )
     funnel, figures, definitions = read_round(engine, round_id)
+    definitions = with_summary_parts(definitions, figures)
     funnel_protection = protect_funnel(funnel, min_count)
     answer_types = {d["figure_id"]: d["answer_type"] for d in definitions}
     figure_protection = protect_figures(figures, answer_types, min_count)

@@ -1,0 +1,675 @@
+"""An outside reader's attack on a published release: how much can be worked out about each
+withheld value from what the release publishes?
+
+This module is the audit of the disclosure control and deliberately shares no code with it: it
+imports nothing from `disclosure`, `statistics`, `kolada` or `report`, reads only the bytes of
+the published files, and writes down the relations a reader knows from the published texts
+(the footnote, `definitioner.json`, the column names) in its own words. If the protection
+forgets a relation, the audit still knows it.
+
+For every withheld count it computes the feasible interval by linear programming (HiGHS): the
+smallest and largest value the count can take while every published value stays what it is,
+every count is a non-negative number and every relation holds. A withheld count is *disclosed*
+when its interval holds one whole number only, and *known small* when every whole number in it
+lies within 1 .. min_count-1. The relations a reader knows:
+
+Funnel (`tratt.csv`), per area and kön:
+- aktualiserade = med_insats + utan_insats = avslutade + pagaende;
+- avslutade = med_maluppfoljning + avslutade_utan_maluppfoljning
+            = med_brukarenkat + avslutade_utan_brukarenkat;
+- med_insats_utan_startdatum <= med_insats; avslutade_utan_avslutsdatum and
+  avslutade_utan_avslutsorsak <= avslutade;
+- K + M <= T in every column (the cases without kön are never negative: when T = K + M for
+  aktualiserade, no phase lacks kön);
+- a län = the sum of its kommuner in the release, riket = the sum of the län.
+
+National figures (`nationella_figurer.csv`), per period, area, figure, breakdown value:
+- n population = n + uppgift saknas;
+- single answer: the answer codes add up to n (with one code: the code <= n); a summary
+  category (`definitioner.json`, "delar") is the sum of its parts;
+- multiple choice: each code <= n <= n svar = the sum of the codes; a summary category lies
+  between its largest part and the sum of its parts;
+- a breakdown's values add up to at most the cell of 'alla' (each case has one value; the rest
+  has none), a cross-tabulation's cells to at most each of its two breakdowns' cells
+  (riskinstrument: each value at most 'alla', a case may have several instruments);
+- geography as for the funnel (the kommuner present in the release; a län whose kommuner do
+  not all have the cell: at least their sum);
+- figures of the same population (`definitioner.json`, "population") have the same n
+  population; in the round's figures that population is a column of the funnel (alla
+  aktualiserade ärenden = aktualiserade, ...), per kön for the breakdown by kön, and the figure
+  kön's answers 1 and 2 are the funnel's K and M aktualiserade.
+
+Linear programming over the real numbers finds every interval an attacker with these relations
+can find (an attacker who also uses that counts are whole numbers can at most round the ends,
+which the verdict does). The intervals of most cells are shown wide by a few feasible points
+(the vertices that maximise or minimise random sums of the unknowns); only the cells those
+points do not settle get linear programs of their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import random
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+WITHHELD = ".."
+EPS = 1e-6
+INF = math.inf
+
+FUNNEL_FILE, FIGURES_FILE, DEFINITIONS_FILE = (
+    "tratt.csv",
+    "nationella_figurer.csv",
+    "definitioner.json",
+)
+# the funnel's phases, as the footnote and the column names state them: total = parts
+FUNNEL_IDENTITIES = (
+    ("aktualiserade", ("med_insats", "utan_insats")),
+    ("aktualiserade", ("avslutade", "pagaende")),
+    ("avslutade", ("med_maluppfoljning", "avslutade_utan_maluppfoljning")),
+    ("avslutade", ("med_brukarenkat", "avslutade_utan_brukarenkat")),
+)
+FUNNEL_SUBSETS = (
+    ("med_insats_utan_startdatum", "med_insats"),
+    ("avslutade_utan_avslutsdatum", "avslutade"),
+    ("avslutade_utan_avslutsorsak", "avslutade"),
+)
+# a figure's population (definitioner.json) that is a column of the funnel
+POPULATION_IN_FUNNEL = {
+    "alla aktualiserade ärenden": "aktualiserade",
+    "ärenden med stöd/insats": "med_insats",
+    "avslutade ärenden": "avslutade",
+    "avslutade ärenden med besvarad brukarenkät": "med_brukarenkat",
+}
+KON_FIGURE, KON_ANSWERS = "kon", {"1": "K", "2": "M"}
+NOT_A_PARTITION = {"riskinstrument"}  # a case may have used several instruments
+
+
+class AuditError(Exception):
+    """The release is not what the audit can read, or its published values contradict the
+    relations (then the audit's knowledge, or the release, is wrong)."""
+
+
+Cell = tuple  # ("tratt", nivå, kod, kön, kolumn) or ("figur", periodtyp, period, nivå, kod,
+#               figur, uppdelning, uppdelningsvärde, fält, kategori)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    terms: tuple[tuple[Cell, float], ...]
+    low: float
+    high: float
+    what: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    cell: Cell
+    low: int  # the smallest whole number the cell can be
+    high: int | None  # the largest (None: unbounded)
+    verdict: str  # "exakt" or "litet" (within 1 .. min_count-1)
+    relations: tuple[Constraint, ...]  # the relations the cell is in
+
+
+@dataclass
+class AuditResult:
+    withheld: int  # withheld counts in the release
+    findings: list[Finding] = field(default_factory=list)
+    linear_programs: int = 0
+    propagated: int = 0  # findings of the bounds alone, before any linear program
+    components: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+class Release:
+    """The counts of a release: a value per published cell, None for a withheld one."""
+
+    def __init__(self) -> None:
+        self.values: dict[Cell, float | None] = {}
+        self.constraints: list[Constraint] = []
+
+    def add(self, terms: Iterable[tuple[Cell, float]], low: float, high: float, what: str):
+        terms = tuple(terms)
+        if all(cell in self.values for cell, _ in terms):
+            self.constraints.append(Constraint(terms, low, high, what))
+
+    def equal(self, total: Cell, parts: Iterable[Cell], what: str) -> None:
+        self.add(((total, 1.0), *((p, -1.0) for p in parts)), 0.0, 0.0, what)
+
+    def at_most(self, parts: Iterable[Cell], total: Cell, what: str) -> None:
+        self.add(((total, -1.0), *((p, 1.0) for p in parts)), -INF, 0.0, what)
+
+
+def _number(text: str) -> float | str | None:
+    text = text.strip()
+    if text == WITHHELD:
+        return None
+    if text == "":
+        return ""
+    return float(text.replace("\u00a0", "").replace(" ", "").replace(",", "."))
+
+
+def _csv_rows(data: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+
+
+def _lan_of(kommun: str) -> str:
+    return kommun[:2]
+
+
+# ---------------------------------------------------------------------------------------------
+# what a reader knows
+
+
+def _read_funnel(release: Release, rows: list[dict[str, str]]) -> dict[str, set[str]]:
+    areas: dict[str, set[str]] = defaultdict(set)
+    names = rows[0] if rows else {}
+    columns = [c for c in names if c not in {"omgång", "nivå", "områdeskod", "område", "kön"}]
+    for row in rows:
+        areas[row["nivå"]].add(row["områdeskod"])
+        for column in columns:
+            value = _number(row[column])
+            if value != "":
+                release.values[("tratt", row["nivå"], row["områdeskod"], row["kön"], column)] = (
+                    value
+                )
+    for level, codes in areas.items():
+        for code in codes:
+            for kon in ("T", "K", "M"):
+
+                def cell(column, kon=kon, level=level, code=code):
+                    return ("tratt", level, code, kon, column)
+
+                for total, parts in FUNNEL_IDENTITIES:
+                    release.equal(cell(total), map(cell, parts), f"tratt {code} {kon} {total}")
+                for part, total in FUNNEL_SUBSETS:
+                    release.at_most([cell(part)], cell(total), f"tratt {code} {kon} {part}")
+            for column in columns:
+                release.at_most(
+                    [("tratt", level, code, kon, column) for kon in ("K", "M")],
+                    ("tratt", level, code, "T", column),
+                    f"tratt {code} {column}: K + M <= T",
+                )
+    return areas
+
+
+def _geography(
+    release: Release, cells: Iterable[Cell], areas: Mapping[str, set[str]], position: int
+) -> None:
+    """A län = its kommuner, riket = its län; `position` is where nivå stands in the cell (kod
+    follows it)."""
+    kommuner_of: dict[str, list[str]] = defaultdict(list)
+    for kommun in sorted(areas.get("kommun", ())):
+        kommuner_of[_lan_of(kommun)].append(kommun)
+    by_level: dict[str, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        by_level[cell[position]].append(cell)
+    for cell in by_level.get("län", []):
+        parts = [
+            (*cell[:position], "kommun", kommun, *cell[position + 2 :])
+            for kommun in kommuner_of.get(cell[position + 1], [])
+        ]
+        _sum_or_bound(release, cell, parts, "län = dess kommuner")
+    for cell in by_level.get("riket", []):
+        parts = [
+            (*cell[:position], "län", lan, *cell[position + 2 :])
+            for lan in sorted(areas.get("län", ()))
+        ]
+        _sum_or_bound(release, cell, parts, "riket = länen")
+
+
+def _sum_or_bound(release: Release, total: Cell, parts: list[Cell], what: str) -> None:
+    present = [p for p in parts if p in release.values]
+    if not present:
+        return
+    if len(present) == len(parts):
+        release.equal(total, present, f"{what}: {total}")
+    else:
+        release.at_most(present, total, f"{what}: {total}")
+
+
+def _read_figures(
+    release: Release,
+    rows: list[dict[str, str]],
+    definitions: dict[str, dict],
+    areas: Mapping[str, set[str]],
+) -> None:
+    groups: dict[tuple, dict[str, dict[str, str]]] = defaultdict(dict)
+    for row in rows:
+        group = (
+            row["periodtyp"],
+            row["period"],
+            row["nivå"],
+            row["områdeskod"],
+            row["figur"],
+            row["uppdelning"],
+            row["uppdelningsvärde"],
+        )
+        groups[group][row["kategori"]] = row
+        for name, column in (
+            ("antal", "antal"),
+            ("n", "n"),
+            ("n_population", "n population"),
+            ("n_svar", "n svar"),
+        ):
+            value = _number(row[column])
+            if value == "":
+                continue
+            category = row["kategori"] if name == "antal" else ""
+            release.values[("figur", *group, name, category)] = value
+
+    def cell(group, name, category=""):
+        return ("figur", *group, name, category)
+
+    for group, categories in groups.items():
+        definition = definitions.get(group[4], {})
+        summaries = definition.get("delar", {})
+        multiple = definition.get("answer_type") == "multiple"
+        label = "/".join(group)
+        release.equal(
+            cell(group, "n_population"),
+            [cell(group, "n"), cell(group, "antal", "saknas")],
+            f"{label}: population = n + saknas",
+        )
+        if definition.get("kind") != "share":
+            continue
+        codes = [c for c in categories if c != "saknas" and c not in summaries]
+        if multiple:
+            for code in codes:
+                release.at_most([cell(group, "antal", code)], cell(group, "n"), f"{label} {code}")
+            release.equal(
+                cell(group, "n_svar"), [cell(group, "antal", c) for c in codes], f"{label} svar"
+            )
+            release.at_most([cell(group, "n")], cell(group, "n_svar"), f"{label}: n <= svar")
+        elif len(codes) == 1:
+            release.at_most([cell(group, "antal", codes[0])], cell(group, "n"), label)
+        else:
+            release.equal(
+                cell(group, "n"), [cell(group, "antal", c) for c in codes], f"{label}: n = summan"
+            )
+        for summary, parts in summaries.items():
+            if not parts:  # a summary whose parts are not stated: within n
+                release.at_most([cell(group, "antal", summary)], cell(group, "n"), label)
+                continue
+            total, members = cell(group, "antal", summary), [cell(group, "antal", p) for p in parts]
+            if multiple:  # a case with several parts is counted once in the summary
+                for member in members:
+                    release.at_most([member], total, f"{label}: del av {summary}")
+                release.add(
+                    ((total, 1.0), *((m, -1.0) for m in members)),
+                    -INF,
+                    0.0,
+                    f"{label}: {summary} <= summan av delarna",
+                )
+            else:
+                release.equal(total, members, f"{label}: {summary} = delarna")
+
+    figure_cells = [c for c in release.values if c[0] == "figur"]
+    # breakdowns: the values of one breakdown add up to at most 'alla'
+    by_parent: dict[tuple, list[Cell]] = defaultdict(list)  # (parent cell, breakdown) -> parts
+    for c in figure_cells:
+        breakdown, value = c[6], c[7]
+        if breakdown == "alla":
+            continue
+        if "_" in breakdown and "|" in value:  # a cross-tabulation kon_<dimension>
+            first, second = breakdown.split("_", 1)
+            one, other = value.split("|", 1)
+            by_parent[((*c[:6], first, one, *c[8:]), breakdown, second)].append(c)
+            by_parent[((*c[:6], second, other, *c[8:]), breakdown, first)].append(c)
+        elif breakdown in NOT_A_PARTITION:
+            release.at_most([c], (*c[:6], "alla", "alla", *c[8:]), f"{c}: <= alla")
+        else:
+            by_parent[((*c[:6], "alla", "alla", *c[8:]), breakdown, "")].append(c)
+    for (parent, breakdown, _), parts in by_parent.items():
+        release.at_most(parts, parent, f"uppdelning {breakdown}: {parent}")
+    _geography(release, figure_cells, areas, position=3)
+    # the same population: the same n population, and the funnel's column for it
+    by_population: dict[tuple, list[Cell]] = defaultdict(list)
+    for c in figure_cells:
+        if c[8] == "n_population":
+            population = definitions.get(c[5], {}).get("population")
+            by_population[(*c[1:5], c[6], c[7], population)].append(c)
+    for (period_type, _, level, code, breakdown, value, population), cells in by_population.items():
+        for other in cells[1:]:
+            release.equal(cells[0], [other], f"samma population: {population}")
+        column = POPULATION_IN_FUNNEL.get(population)
+        kon = "T" if breakdown == "alla" else value if breakdown == "kon" else None
+        if period_type == "omgång" and column and kon in ("T", "K", "M"):
+            release.equal(("tratt", level, code, kon, column), [cells[0]], f"tratt = {population}")
+    for c in figure_cells:
+        if (
+            c[0:2] == ("figur", "omgång")
+            and c[5:7] == (KON_FIGURE, "alla")
+            and c[8] == "antal"
+            and c[9] in KON_ANSWERS
+        ):
+            release.equal(
+                ("tratt", c[3], c[4], KON_ANSWERS[c[9]], "aktualiserade"),
+                [c],
+                "kön i tratten = figuren kön",
+            )
+
+
+def read_statistics(files: Mapping[str, bytes]) -> Release:
+    """A statistics release (`output/statistik/<round>/vNNN/`) as a reader knows it."""
+    for name in (FUNNEL_FILE, FIGURES_FILE, DEFINITIONS_FILE):
+        if name not in files:
+            raise AuditError(f"{name} saknas i publiceringen")
+    release = Release()
+    funnel_rows = _csv_rows(files[FUNNEL_FILE])
+    areas = _read_funnel(release, funnel_rows)
+    funnel_cells = [c for c in release.values if c[0] == "tratt"]
+    _geography(release, funnel_cells, areas, position=1)
+    definitions = {
+        d["figure_id"]: d for d in json.loads(files[DEFINITIONS_FILE].decode())["figurer"]
+    }
+    _read_figures(release, _csv_rows(files[FIGURES_FILE]), definitions, areas)
+    return release
+
+
+# ---------------------------------------------------------------------------------------------
+# the attack
+
+UPPER = 1e7  # no count of a release comes near; an interval reaching it is unbounded
+WITNESS_OBJECTIVES = 4  # random sums maximised per component, besides the sum itself
+TARGETED_ROUNDS = 8  # then random sums over the cells those have not settled
+
+
+def _components(rows: list[list[int]], size: int) -> list[list[int]]:
+    """The unknowns linked by relations (union-find), as lists of row indices by component."""
+    parent = list(range(size))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for columns in rows:
+        first = find(columns[0])
+        for other in columns[1:]:
+            root = find(other)
+            if root != first:
+                parent[root] = first
+    by_root: dict[int, list[int]] = defaultdict(list)
+    for index, columns in enumerate(rows):
+        by_root[find(columns[0])].append(index)
+    return list(by_root.values())
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A silent solver. HiGHS writes its banner to the process's standard output (file
+    descriptor 1) when the first solver is made; the audit's own output (--json) stays clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highs = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    highs.silent()
+    return highs
+
+
+class _Program:
+    """One component's linear program, solved again and again with other objectives (HiGHS
+    starts each from the previous basis)."""
+
+    def __init__(self, n: int, entries: list[tuple[int, int, float]], bounds, lows, highs):
+        self.n = n
+        self.highs = _quiet_highs()
+        lp = highspy.HighsLp()
+        lp.num_col_ = n
+        lp.num_row_ = len(lows)
+        lp.col_cost_ = np.zeros(n)
+        lp.col_lower_ = np.array([b[0] for b in bounds], dtype=float)
+        lp.col_upper_ = np.array([b[1] for b in bounds], dtype=float)
+        lp.row_lower_ = np.array(lows, dtype=float)
+        lp.row_upper_ = np.array(highs, dtype=float)
+        entries.sort(key=lambda e: (e[1], e[0]))
+        starts = np.zeros(n + 1, dtype=np.int32)
+        for _, column, _ in entries:
+            starts[column + 1] += 1
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.cumsum(starts).astype(np.int32)
+        lp.a_matrix_.index_ = np.array([e[0] for e in entries], dtype=np.int32)
+        lp.a_matrix_.value_ = np.array([e[2] for e in entries], dtype=float)
+        self.highs.passModel(lp)
+        self.highs.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        self.columns = np.arange(n, dtype=np.int32)
+        self.solved = 0
+
+    def maximise(self, costs: np.ndarray) -> np.ndarray:
+        self.highs.changeColsCost(self.n, self.columns, costs.astype(float))
+        self.highs.run()
+        self.solved += 1
+        status = self.highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kInfeasible:
+            raise AuditError("de publicerade värdena motsäger sambanden (olösligt)")
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise AuditError(f"HiGHS: {self.highs.modelStatusToString(status)}")
+        return np.array(self.highs.getSolution().col_value)
+
+
+def _verdict(low: float, high: float, min_count: int) -> tuple[int, int | None, str | None]:
+    low_int = max(0, math.ceil(low - EPS))
+    high_int = None if high >= UPPER / 10 else math.floor(high + EPS)
+    if high_int is not None and high_int <= low_int:
+        return low_int, high_int, "exakt"
+    if high_int is not None and low_int >= 1 and high_int <= min_count - 1:
+        return low_int, high_int, "litet"
+    return low_int, high_int, None
+
+
+def _propagate(rows, lows, highs, size: int, rows_of) -> tuple[list[float], list[float]]:
+    """Bounds on every unknown from one relation at a time, repeated while they tighten (a
+    reader's first step; counts are whole numbers, so the bounds are rounded inwards). Every
+    interval the linear programs find lies within these bounds."""
+    low, high = [0.0] * size, [UPPER] * size
+    pending = set(range(len(rows)))
+    queue = list(pending)
+    visits = 0
+    while queue and visits < 100 * len(rows) + 1000:
+        r = queue.pop()
+        pending.discard(r)
+        visits += 1
+        terms = rows[r]
+        least = sum(a * (low[j] if a > 0 else high[j]) for j, a in terms)
+        most = sum(a * (high[j] if a > 0 else low[j]) for j, a in terms)
+        for j, a in terms:
+            rest_least = least - a * (low[j] if a > 0 else high[j])
+            rest_most = most - a * (high[j] if a > 0 else low[j])
+            up, down = (highs[r] - rest_least) / a, (lows[r] - rest_most) / a
+            new_low, new_high = (down, up) if a > 0 else (up, down)
+            new_low = max(low[j], math.ceil(new_low - EPS)) if new_low > -INF else low[j]
+            new_high = min(high[j], math.floor(new_high + EPS)) if new_high < INF else high[j]
+            if new_low > new_high:
+                raise AuditError("de publicerade värdena motsäger sambanden")
+            if new_low != low[j] or new_high != high[j]:
+                low[j], high[j] = new_low, new_high
+                for other in rows_of[j]:
+                    if other not in pending:
+                        pending.add(other)
+                        queue.append(other)
+    return low, high
+
+
+def attack(release: Release, min_count: int, *, linear: bool = True, seed: int = 0) -> AuditResult:
+    """Every withheld count's interval, and the counts it discloses (see the module docstring).
+    With `linear` False only the bounds of one relation at a time (fast, finds a subset).
+
+    Raises AuditError when the published values contradict a relation."""
+    cells = sorted((c for c, v in release.values.items() if v is None), key=repr)
+    result = AuditResult(withheld=len(cells))
+    reduced: list[tuple[Constraint, list[tuple[int, float]], float]] = []
+    position = {cell: i for i, cell in enumerate(cells)}
+    same = list(range(len(cells)))  # withheld counts a relation says are equal share a column
+
+    def root(i: int) -> int:
+        while same[i] != i:
+            same[i] = same[same[i]]
+            i = same[i]
+        return i
+
+    for constraint in release.constraints:
+        constant, terms = 0.0, []
+        for cell, coefficient in constraint.terms:
+            value = release.values[cell]
+            if value is None:
+                terms.append((position[cell], coefficient))
+            else:
+                constant += coefficient * value
+        if not terms:
+            if not constraint.low - EPS <= constant <= constraint.high + EPS:
+                raise AuditError(f"de publicerade värdena motsäger sambandet {constraint.what}")
+            continue
+        reduced.append((constraint, terms, constant))
+        if (
+            len(terms) == 2
+            and terms[0][1] == -terms[1][1]
+            and constraint.low - constant == 0 == constraint.high - constant
+        ):
+            same[root(terms[0][0])] = root(terms[1][0])
+    roots = sorted({root(i) for i in range(len(cells))})
+    column_of = {r: k for k, r in enumerate(roots)}
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(cells)):
+        members[column_of[root(i)]].append(i)
+    rows: list[list[tuple[int, float]]] = []
+    lows: list[float] = []
+    highs: list[float] = []
+    relations_of: dict[int, list[Constraint]] = defaultdict(list)
+    rows_of: dict[int, list[int]] = defaultdict(list)
+    for constraint, terms, constant in reduced:
+        merged: dict[int, float] = defaultdict(float)
+        for i, coefficient in terms:
+            merged[column_of[root(i)]] += coefficient
+            relations_of[column_of[root(i)]].append(constraint)
+        merged_terms = [(c, a) for c, a in merged.items() if a != 0]
+        if not merged_terms:
+            continue
+        for column, _ in merged_terms:
+            rows_of[column].append(len(rows))
+        rows.append(merged_terms)
+        lows.append(constraint.low - constant)
+        highs.append(constraint.high - constant)
+    unknown = roots  # one column per class of equal withheld counts
+    low, high = _propagate(rows, lows, highs, len(unknown), rows_of)
+
+    def found(column: int, low_value: float, high_value: float) -> bool:
+        low_int, high_int, verdict = _verdict(low_value, high_value, min_count)
+        if verdict:
+            relations = tuple(dict.fromkeys(relations_of[column]))
+            result.findings.extend(
+                Finding(cells[i], low_int, high_int, verdict, relations) for i in members[column]
+            )
+        return verdict is not None
+
+    # what propagation already pins needs no linear program
+    exposed = {i for i in range(len(unknown)) if found(i, low[i], high[i])}
+    result.propagated = len(exposed)
+    if not linear:
+        result.findings.sort(key=lambda f: repr(f.cell))
+        return result
+    rng = random.Random(seed)
+    for component in _components([[c for c, _ in t] for t in rows], len(unknown)):
+        columns = sorted({c for r in component for c, _ in rows[r]})
+        open_columns = [k for k, c in enumerate(columns) if c not in exposed]
+        if not open_columns:
+            continue
+        local = {c: k for k, c in enumerate(columns)}
+        program = _Program(
+            len(columns),
+            [(k, local[c], a) for k, r in enumerate(component) for c, a in rows[r]],
+            [(low[c], high[c]) for c in columns],
+            [lows[r] for r in component],
+            [highs[r] for r in component],
+        )
+        result.components += 1
+        n = len(columns)
+        seen_low, seen_high = np.full(n, np.inf), np.full(n, -np.inf)
+
+        def witness(costs, program=program, seen_low=seen_low, seen_high=seen_high):
+            point = program.maximise(costs)
+            np.minimum(seen_low, point, out=seen_low)
+            np.maximum(seen_high, point, out=seen_high)
+            return point
+
+        def settled(k: int, seen_low=seen_low, seen_high=seen_high) -> bool:
+            return _verdict(seen_low[k], seen_high[k], min_count)[2] is None and (
+                math.floor(seen_high[k] + EPS) > math.ceil(seen_low[k] - EPS)
+            )
+
+        witness(np.ones(n))
+        witness(-np.ones(n))
+        for _ in range(WITNESS_OBJECTIVES if n > 1 else 0):
+            witness(np.array([rng.choice((-1.0, 1.0)) for _ in range(n)]))
+        # targeted witnesses: random signs over the cells not yet settled, while they settle some
+        for _ in range(TARGETED_ROUNDS):
+            waiting = [k for k in open_columns if not settled(k)]
+            if len(waiting) < 2:
+                break
+            for sign in (1.0, -1.0):
+                costs = np.zeros(n)
+                costs[waiting] = [sign * rng.choice((1.0, 2.0, 3.0)) for _ in waiting]
+                witness(costs)
+            if sum(not settled(k) for k in waiting) > 0.9 * len(waiting):
+                break
+        for k in open_columns:
+            if settled(k):
+                continue
+            unit = np.zeros(n)
+            unit[k] = 1.0
+            most = witness(unit)[k]
+            if settled(k):
+                continue
+            found(columns[k], witness(-unit)[k], most)
+        result.linear_programs += program.solved
+    result.findings.sort(key=lambda f: repr(f.cell))
+    return result
+
+
+def audit_statistics(files: Mapping[str, bytes], min_count: int) -> AuditResult:
+    """The attack on a statistics release given as its files' bytes."""
+    return attack(read_statistics(files), min_count)
+
+
+def describe(cell: Cell) -> str:
+    """A withheld cell in the words of its file, without its value."""
+    if cell[0] == "tratt":
+        _, level, code, kon, column = cell
+        return f"{FUNNEL_FILE}: {level} {code}, kön {kon}, {column}"
+    _, period_type, period, level, code, figure, breakdown, value, name, category = cell
+    what = f"{name} {category}".strip()
+    return (
+        f"{FIGURES_FILE}: {period_type} {period}, {level} {code}, figur {figure}, "
+        f"{breakdown}={value}, {what}"
+    )
+
+
+def refusal(result: AuditResult, shown: int = 10) -> str:
+    """The Swedish message that refuses a release the attack breaks, naming the cells."""
+    counted = {"exakt": 0, "litet": 0}
+    for finding in result.findings:
+        counted[finding.verdict] += 1
+    names = "; ".join(describe(f.cell) for f in result.findings[:shown])
+    more = len(result.findings) - shown
+    return (
+        f"Publiceringen stoppas: {counted['exakt']} undanhållna värden kan räknas fram exakt och "
+        f"{counted['litet']} kan ringas in till 1–4 ur det som publiceras: {names}"
+        + (f" och {more} till." if more > 0 else ".")
+    )

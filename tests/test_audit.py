@@ -1,0 +1,360 @@
+"""The outside reader's attack (`sukvinnofrid.audit`): it shares no code with the protection,
+its relations are true of every round, its intervals always hold the true count, and it finds
+what the published numbers give away (hand-written releases with their expected values worked
+out by hand from the relations the footnote names)."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sukvinnofrid import audit
+
+FUNNEL_COLUMNS = (
+    "aktualiserade",
+    "med_insats",
+    "avslutade",
+    "med_maluppfoljning",
+    "med_brukarenkat",
+    "utan_insats",
+    "pagaende",
+    "med_insats_utan_startdatum",
+    "avslutade_utan_avslutsdatum",
+    "avslutade_utan_avslutsorsak",
+    "avslutade_utan_maluppfoljning",
+    "avslutade_utan_brukarenkat",
+)
+FIGURE_HEADER = (
+    "omgång;periodtyp;period;nivå;områdeskod;område;figur;diagram;titel;uppdelning;"
+    "uppdelningsvärde;kategori;kategorinamn;antal;n;andel (%);medelvärde;n population;n svar"
+)
+
+
+def funnel_csv(rows: list[tuple[str, str, str, dict]]) -> bytes:
+    """tratt.csv as the publication writes it: (nivå, kod, kön, {column: value or '..'})."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["omgång", "nivå", "områdeskod", "område", "kön", *FUNNEL_COLUMNS])
+    for level, code, kon, values in rows:
+        writer.writerow(["2023-12", level, code, code, kon, *(values[c] for c in FUNNEL_COLUMNS)])
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+def release(funnel_rows, figure_lines=(), definitions=()) -> dict[str, bytes]:
+    return {
+        audit.FUNNEL_FILE: funnel_csv(funnel_rows),
+        audit.FIGURES_FILE: (
+            "\ufeff" + "\r\n".join([FIGURE_HEADER, *figure_lines]) + "\r\n"
+        ).encode(),
+        audit.DEFINITIONS_FILE: json.dumps({"figurer": list(definitions)}).encode(),
+    }
+
+
+def phases(akt, insats, avsl, mal, bruk, start=0, avsldatum=0, orsak=0) -> dict:
+    """A funnel row from its five phases (the missing registrations follow from them)."""
+    return {
+        "aktualiserade": akt,
+        "med_insats": insats,
+        "avslutade": avsl,
+        "med_maluppfoljning": mal,
+        "med_brukarenkat": bruk,
+        "utan_insats": akt - insats,
+        "pagaende": akt - avsl,
+        "med_insats_utan_startdatum": start,
+        "avslutade_utan_avslutsdatum": avsldatum,
+        "avslutade_utan_avslutsorsak": orsak,
+        "avslutade_utan_maluppfoljning": avsl - mal,
+        "avslutade_utan_brukarenkat": avsl - bruk,
+    }
+
+
+def withhold(values: dict, *columns) -> dict:
+    return {c: ".." if c in columns else v for c, v in values.items()}
+
+
+def findings(files, min_count=5) -> dict[tuple, audit.Finding]:
+    return {f.cell: f for f in audit.audit_statistics(files, min_count).findings}
+
+
+def test_the_audit_shares_no_code_with_the_protection():
+    tree = ast.parse(Path(audit.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add("." * node.level + (node.module or ""))
+    assert not [name for name in imported if name.startswith(".") or "sukvinnofrid" in name]
+    assert imported <= {
+        "__future__",
+        "csv",
+        "io",
+        "json",
+        "math",
+        "os",
+        "random",
+        "sys",
+        "collections",
+        "collections.abc",
+        "dataclasses",
+        "highspy",
+        "numpy",
+    }
+
+
+def test_men_of_a_kommun_whose_kon_is_complete_are_worked_out():
+    """Arboga, as the issue found it: aktualiserade T 80 = K 75 + M 5, so no case lacks kön;
+    then Med stöd/insats T 66, K 63, M '..' gives M = 3, and so for every phase."""
+    total = phases(80, 66, 40, 30, 12)
+    women = phases(75, 63, 38, 29, 11)
+    men = withhold(
+        phases(5, 3, 2, 1, 1), *(c for c in FUNNEL_COLUMNS if c != "aktualiserade")
+    )  # aktualiserade 5 is published: it is not below 5
+    found = findings(
+        release(
+            [
+                ("kommun", "1984", "T", total),
+                ("kommun", "1984", "K", women),
+                ("kommun", "1984", "M", men),
+            ]
+        )
+    )
+    expected = {"med_insats": 3, "avslutade": 2, "med_maluppfoljning": 1, "med_brukarenkat": 1}
+    for column, value in expected.items():
+        finding = found[("tratt", "kommun", "1984", "M", column)]
+        assert (finding.low, finding.high, finding.verdict) == (value, value, "exakt")
+    # utan_insats = 5 - 3 = 2, pagaende = 5 - 2 = 3: every withheld phase of the men
+    assert found[("tratt", "kommun", "1984", "M", "utan_insats")].low == 2
+    assert found[("tratt", "kommun", "1984", "M", "pagaende")].high == 3
+
+
+def test_a_lone_withheld_kommun_of_a_lan_is_the_lan_minus_the_others():
+    rows = [
+        ("kommun", "0580", "T", phases(40, 30, 20, 10, 5)),
+        ("kommun", "0586", "T", withhold(phases(3, 3, 1, 1, 0), *FUNNEL_COLUMNS)),
+        ("län", "05", "T", phases(43, 33, 21, 11, 5)),
+    ]
+    found = findings(release(rows))
+    cell = ("tratt", "kommun", "0586", "T", "aktualiserade")
+    assert (found[cell].low, found[cell].high) == (3, 3)
+    assert found[("tratt", "kommun", "0586", "T", "med_brukarenkat")].verdict == "exakt"
+
+
+def test_two_withheld_kommuner_of_a_lan_with_room_are_not_found():
+    """Two kommuner withheld in the same län: each count is between 0 and the two kommuners'
+    sum (aktualiserade 3 + 9 = 12, utan_insats 0 + 2 = 2, ...), so none is pinned: the audit
+    reports nothing. (A column whose two cells add up to 0 would give both away as 0.)"""
+    rows = [
+        ("kommun", "0580", "T", phases(40, 30, 20, 10, 5)),
+        ("kommun", "0586", "T", withhold(phases(3, 3, 1, 1, 0, 1, 1, 1), *FUNNEL_COLUMNS)),
+        ("kommun", "0509", "T", withhold(phases(9, 7, 6, 4, 5, 2, 2, 2), *FUNNEL_COLUMNS)),
+        ("län", "05", "T", phases(52, 40, 27, 15, 10, 3, 3, 3)),
+    ]
+    assert findings(release(rows)) == {}
+
+
+def figure_line(group: tuple, category: str, antal, n, population, svar="") -> str:
+    period_type, level, code, figure, breakdown, value = group
+    return ";".join(
+        map(
+            str,
+            [
+                "2023-12",
+                period_type,
+                "2023-12",
+                level,
+                code,
+                code,
+                figure,
+                "",
+                figure,
+                breakdown,
+                value,
+                category,
+                category,
+                antal,
+                n,
+                "" if ".." in (antal, n) else "1,0",
+                "",
+                population,
+                svar,
+            ],
+        )
+    )
+
+
+def test_a_breakdown_pins_a_withheld_count_between_its_bounds():
+    """Hedersrelaterat by kön: alla has 3 answering 'ja' out of N 61; women's cell 'ja' 2 is
+    withheld, men's is 0, women's N 50 and men's 10 published. A reader knows women's 'ja' is at
+    most 3 - 0 = 3 (the breakdown's values add up to at most 'alla') and, since women's
+    categories add up to their N (47 + 1 + '..' = 50), exactly 2."""
+    definition = {
+        "figure_id": "hedersrelaterat",
+        "answer_type": "single",
+        "kind": "share",
+        "population": "alla aktualiserade ärenden",
+        "delar": {},
+    }
+    alla = ("omgång", "kommun", "0180", "hedersrelaterat", "alla", "alla")
+    women = ("omgång", "kommun", "0180", "hedersrelaterat", "kon", "K")
+    men = ("omgång", "kommun", "0180", "hedersrelaterat", "kon", "M")
+    lines = [
+        figure_line(alla, "1", 3, 61, 61),
+        figure_line(alla, "2", 56, 61, 61),
+        figure_line(alla, "3", 2, 61, 61),
+        figure_line(alla, "saknas", 0, 61, 61),
+        figure_line(women, "1", "..", 50, 50),
+        figure_line(women, "2", 47, 50, 50),
+        figure_line(women, "3", 1, 50, 50),
+        figure_line(women, "saknas", 0, 50, 50),
+        figure_line(men, "1", 0, 10, 10),
+        figure_line(men, "2", 9, 10, 10),
+        figure_line(men, "3", 1, 10, 10),
+        figure_line(men, "saknas", 0, 10, 10),
+    ]
+    found = findings(release([], lines, [definition]))
+    cell = ("figur", "omgång", "2023-12", "kommun", "0180", "hedersrelaterat", "kon", "K")
+    assert (found[(*cell, "antal", "1")].low, found[(*cell, "antal", "1")].high) == (2, 2)
+
+
+@st.composite
+def small_lan(draw):
+    """Two or three kommuner of one län with few men and some cases without kön, their län
+    and riket; some cells withheld at random (as any protection might)."""
+    rows, truth = [], {}
+    kommuner = ["0580", "0586", "0509"][: draw(st.integers(2, 3))]
+    totals = {}
+    for code in kommuner:
+        for kon in ("K", "M", "S"):
+            akt = draw(st.integers(0, 30 if kon == "K" else 6 if kon == "M" else 2))
+            insats = draw(st.integers(0, akt))
+            avsl = draw(st.integers(0, akt))
+            mal = draw(st.integers(0, avsl))
+            bruk = draw(st.integers(0, avsl))
+            start = draw(st.integers(0, insats))
+            values = phases(akt, insats, avsl, mal, bruk, start=start)
+            totals[(code, kon)] = values
+    lan = {kon: dict.fromkeys(FUNNEL_COLUMNS, 0) for kon in ("T", "K", "M")}
+    for code in kommuner:
+        t = {c: sum(totals[(code, k)][c] for k in ("K", "M", "S")) for c in FUNNEL_COLUMNS}
+        for kon, values in (("T", t), ("K", totals[(code, "K")]), ("M", totals[(code, "M")])):
+            truth[("tratt", "kommun", code, kon)] = values
+            for c in FUNNEL_COLUMNS:
+                lan[kon][c] += values[c]
+    for kon in ("T", "K", "M"):
+        truth[("tratt", "län", "05", kon)] = lan[kon]
+        truth[("tratt", "riket", "00", kon)] = lan[kon]
+    mask = draw(st.lists(st.booleans(), min_size=len(truth) * 12, max_size=len(truth) * 12))
+    flags = iter(mask)
+    for (_, level, code, kon), values in truth.items():
+        shown = {c: (".." if next(flags) and draw(st.booleans()) else v) for c, v in values.items()}
+        rows.append((level, code, kon, shown))
+    return rows, truth
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_lan())
+def test_every_interval_holds_the_true_count(table):
+    """Whatever is withheld, the attack never claims a count is other than it is: the true
+    count lies in the interval of every finding (its relations are true of any funnel)."""
+    rows, truth = table
+    for finding in audit.audit_statistics(release(rows), 5).findings:
+        _, level, code, kon, column = finding.cell
+        value = truth[("tratt", level, code, kon)][column]
+        assert finding.low <= value <= finding.high
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_lan(), st.data())
+def test_a_cell_withheld_alone_is_worked_out(table, data):
+    """With everything else published, any one withheld funnel count is found exactly."""
+    _, truth = table
+    key = data.draw(st.sampled_from(sorted(truth)))
+    column = data.draw(st.sampled_from(FUNNEL_COLUMNS))
+    rows = [
+        (level, code, kon, withhold(values, column) if (level, code, kon) == key[1:] else values)
+        for (_, level, code, kon), values in truth.items()
+    ]
+    found = findings(release(rows))
+    cell = (*key, column)
+    assert (found[cell].low, found[cell].high, found[cell].verdict) == (
+        truth[key][column],
+        truth[key][column],
+        "exakt",
+    )
+
+
+def test_inconsistent_values_are_refused():
+    rows = [("kommun", "0580", "T", {**phases(40, 30, 20, 10, 5), "utan_insats": 11})]
+    with pytest.raises(audit.AuditError, match="motsäger"):
+        audit.audit_statistics(release(rows), 5)
+
+
+@pytest.fixture(scope="module")
+def built():
+    from report_round import report_round
+
+    return report_round()
+
+
+def test_the_relations_a_reader_knows_hold_in_a_landed_round(built):
+    """Every relation the audit uses is true of a landed round's tables before anything is
+    withheld (else it would raise), and every interval it finds in the published release holds
+    the true count."""
+    from report_round import ROUND
+    from sukvinnofrid import statistics, warehouse
+
+    funnel, figures, definitions = statistics.read_round(warehouse.engine(), ROUND)
+    plain = statistics.render_files(
+        ROUND,
+        statistics.funnel_table(funnel, {}),
+        statistics.figures_table(figures, {}),
+        statistics.with_summary_parts(definitions, figures),
+    )
+    truth = audit.read_statistics(plain)
+    assert audit.attack(truth, 5).withheld == 0
+    version = sorted((built.output / "statistik" / ROUND).glob("v[0-9][0-9][0-9]"))[-1]
+    files = {name: (version / name).read_bytes() for name in plain}
+    result = audit.audit_statistics(files, 5)
+    assert result.withheld > 0
+    for finding in result.findings:
+        assert finding.low <= truth.values[finding.cell] <= finding.high, finding
+
+
+def test_the_command_names_what_a_release_gives_away(tmp_path, capsys):
+    from sukvinnofrid.cli import main
+
+    safe, broken = tmp_path / "v001", tmp_path / "v002"
+    rows = [
+        ("kommun", "0580", "T", phases(40, 30, 20, 10, 5)),
+        ("kommun", "0586", "T", withhold(phases(3, 3, 1, 1, 0, 1, 1, 1), *FUNNEL_COLUMNS)),
+        ("kommun", "0509", "T", withhold(phases(9, 7, 6, 4, 5, 2, 2, 2), *FUNNEL_COLUMNS)),
+        ("län", "05", "T", phases(52, 40, 27, 15, 10, 3, 3, 3)),
+    ]
+    for directory, files in (
+        (safe, release(rows)),
+        (
+            broken,
+            release(
+                rows[1:2] + rows[:1] + [("län", "05", "T", phases(43, 33, 21, 11, 5, 1, 1, 1))]
+            ),
+        ),
+    ):
+        directory.mkdir()
+        for name, data in files.items():
+            (directory / name).write_bytes(data)
+    assert main(["audit", str(safe)]) == 0
+    assert "0 kan räknas fram exakt, 0 kan ringas in till 1–4" in capsys.readouterr().out
+    assert main(["audit", str(broken), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["kan_raknas_fram_exakt"] == 12  # every column of 0586: the län minus 0580
+    assert {cell["cell"] for cell in report["celler"]} == {
+        f"tratt.csv: kommun 0586, kön T, {column}" for column in FUNNEL_COLUMNS
+    }
