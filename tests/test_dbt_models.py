@@ -5,8 +5,10 @@ Fixture (kommun 0180 Stockholm, län 01; kommun 1280 Malmö, län 12; rounds 202
   0180 2023-06 superseded upload: x1, a1              -> never counted (status superseded)
   0180 2023-06 accepted:          a1 a2 a3 a4 a5
   0180 2023-12 accepted:          a1 a2 a3 a4 a5 a6 a7 (a2, a4 closed; a5 got insatser; a6, a7 new)
-  1280 2023-06 accepted:          b1 b2 b3 b4 b5 b6   (no 2023-12 upload: carried forward)
-    gate run 1 rejected b1 (row 2), run 2 (latest) rejects b6 (row 7) and warns b2 (row 3)
+  1280 2023-06 accepted:          b1 b2 b3 b4 b5 b6 b7 (no 2023-12 upload: carried forward)
+    gate run 1 rejected b1 (row 2), run 2 (latest) rejects b6 (row 7) and warns b2 (row 3);
+    b7 (row 8) was aktualiserad 1899-12-31, before the collection could exist: not a case by
+    the case definition itself, though no gate run rejected it (and no year 1899 anywhere)
     -> in force: b1..b5
 
   case kön ålder aktual.    insats(v117) insatser       avslut     v257 v192 brukarenkät  hrv risk
@@ -401,6 +403,13 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     transform.build(project_dir=project_copy)
     funnel_r1_before = {k: v for k, v in _funnel(engine).items() if k[0] == R1}
     national_r1_before = _national(engine, R1)
+
+    # b7 (1899-12-31) is no case: no year before 2000 is counted anywhere
+    assert not _rows(
+        engine,
+        "SELECT 1 FROM marts.fct_kolada_key_figures WHERE year < 2000 UNION ALL"
+        " SELECT 1 FROM marts.fct_national_figures WHERE period_type = 'year' AND period < '2000'",
+    )
 
     # Round 1 (2023-06): a1..a5 + b1..b5 = 10 cases.
     #   med_insats: a1 a2 a4 b1 b2 b3 b5 = 7 (a3, a5, b4 have none)

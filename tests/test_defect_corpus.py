@@ -43,7 +43,7 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "date_order": ("error", "v256_datum_avslut.not_before_v5"),
     "insats_before_aktualisering": ("error", "v117_datum_insats.not_before_v5"),
     "date_after_round_close": ("error", "v117_datum_insats.after_round_close"),
-    "date_before_2000": ("error", "v5_datum_aktualisering.before_2000"),
+    "date_before_2000": ("reject", "v5_datum_aktualisering.before_2000"),
     "unknown_code": ("error", "v67_valdets_grad.in_set"),
     "multi_choice_bad_value": ("error", "v49_initiativ_1.in_set"),
     "age_out_of_range": ("reject", "v15_alder.out_of_scope"),

@@ -219,7 +219,7 @@ ROW_CASES = [
         "before 2000",
         dict(v5_datum_aktualisering="1999-12-31"),
         "v5_datum_aktualisering.before_2000",
-        "error",
+        "reject",
     ),
     (
         "v117 before v5",
@@ -350,8 +350,9 @@ def test_swedish_messages_are_plain():
 
 def test_only_rows_that_are_not_cases_are_rejected():
     """The principle of docs/quality-rules.md: a row is rejected only when its case key cannot
-    be read, it was aktualiserad after the round closed, the klient is under 18 or the key is
-    repeated; every other rule keeps the case (error or warning), or blocks the whole file."""
+    be read, it was aktualiserad after the round closed or before the earliest date (before the
+    collection could exist), the klient is under 18 or the key is repeated; every other rule
+    keeps the case (error or warning), or blocks the whole file."""
     rejecting = {rule.rule_id for rule in build_rules() if rule.severity == "reject"}
     assert rejecting == {
         "v2_kommun.required",
@@ -360,6 +361,7 @@ def test_only_rows_that_are_not_cases_are_rejected():
         "v5_datum_aktualisering.date_format",
         "v5_datum_aktualisering.real_date",
         "v5_datum_aktualisering.after_round_close",
+        "v5_datum_aktualisering.before_2000",
         "v15_alder.out_of_scope",
         "case_key.unique",
     }

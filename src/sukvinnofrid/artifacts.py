@@ -237,9 +237,13 @@ def quality_rules_markdown() -> str:
             "- **En rad räknas inte** bara när den inte är ett ärende i omgången: ärendenyckeln "
             f"({key})"
         ),
-        "  går inte att läsa, ärendet aktualiserades efter omgångens sista dag, klienten är under",
-        "  18 år (uppföljningen gäller vuxna), eller samma ärende (samma nyckel) finns på en",
-        "  tidigare rad. Ett ärende räknas en gång per kommun, oavsett verksamhet.",
+        (
+            "  går inte att läsa, ärendet aktualiserades efter omgångens sista dag eller före "
+            f"{catalogue.earliest_date}"
+        ),
+        "  (innan uppföljningen fanns), klienten är under 18 år (uppföljningen gäller vuxna),",
+        "  eller samma ärende (samma nyckel) finns på en tidigare rad. Ett ärende räknas en gång",
+        "  per kommun, oavsett verksamhet.",
         "- **Alla andra fel behåller ärendet i statistiken.** En saknad uppgift, en kod utanför",
         '  kodlistan eller ett datum i fel ordning gör att just den uppgiften räknas som "uppgift',
         '  saknas" (ett datum i fel ordning: fasen kan inte placeras i tid). Kommunen får veta det',

@@ -13,7 +13,8 @@ The rule, exactly as `protect` implements it:
 2. Secondary suppression, repeated until nothing changes (the withheld set only grows, so it
    ends), relation by relation in the order given: a relation is a set of cells of which any one
    can be computed from the others (a sum or a mean with a known total). A cell of it is
-   *unknown* when it is withheld or not published at all. When exactly one cell of a relation is
+   *unknown* when it is withheld or not published at all (unless the caller says a reader knows
+   it anyway: `known`). When exactly one cell of a relation is
    unknown and that cell is withheld or sensitive (1 .. min_count-1), the others would give it
    away: one more published cell of the relation is withheld, the one first in `order` (callers
    put the smallest count first and zeros last: withholding a true zero protects nothing, since a
@@ -68,6 +69,7 @@ def protect(
     *,
     min_count: int,
     published: Callable[[Hashable], bool] = lambda key: True,
+    known: Callable[[Hashable], bool] = lambda key: False,
     order: Callable[[Hashable], tuple] | None = None,
     primary_detail: Callable[[Hashable], str] | None = None,
 ) -> Protection:
@@ -75,19 +77,22 @@ def protect(
 
     `counts` holds every cell's count, published or not; `published(key)` says whether the cell
     is in the publication at all (e.g. a gender that is not published is an unknown of its
-    relations, but is never withheld); `order` sorts the complementary candidates.
+    relations, but is never withheld); `known(key)` says that an unpublished cell is one a
+    reader can work out or bound to fewer than min_count values anyway (say the cases without
+    kön where there are fewer than min_count of them): it hides nothing, so it is no unknown of
+    its relations, and is never withheld either; `order` sorts the complementary candidates.
     """
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
     relations: Sequence[Relation] = list(relations)
     order = order or smallest_first(counts)
-    hidden = set()
+    hidden, fixed = set(), set()
     withheld: dict[Hashable, tuple[str, str]] = {}
     for key, count in counts.items():
         if count is None or count < 0:
             raise ValueError(f"count must be a non-negative integer for {key!r}")
         if not published(key):
-            hidden.add(key)
+            (fixed if known(key) else hidden).add(key)
         elif is_sensitive(count, min_count):
             withheld[key] = (
                 PRIMARY,
@@ -122,7 +127,11 @@ def protect(
             unknown[0] in withheld or is_sensitive(counts[unknown[0]], min_count)
         ):
             candidates = sorted(
-                (key for key in relation.members if key not in hidden and key not in withheld),
+                (
+                    key
+                    for key in relation.members
+                    if key not in hidden and key not in fixed and key not in withheld
+                ),
                 key=order,
             )
             if not candidates:

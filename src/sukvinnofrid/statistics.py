@@ -27,7 +27,11 @@ no figure is computed again here, only withheld. Relations the disclosure contro
   phase with its (unpublished) complement;
 - a figure's N = its categories (single answer); its population = N + uppgift saknas; a summary
   category (helt eller delvis) = its codes; a multiple-choice category with its (unpublished)
-  complement N - category; a breakdown's values + the cases without a value = 'alla'.
+  complement N - category, and its n svar = its answers; a breakdown's values + the cases
+  without a value = 'alla'; figures of the same population have the same n population.
+The unpublished cases without kön (funnel) or without a breakdown's value hide nothing where
+there are fewer than min_count of them (every phase's or category's are a part of them), so
+there K + M or the breakdown's values pin the total and are protected as such.
 A share is withheld with its count; when a figure's N is withheld, so are all its shares and
 its mean (a share and its count give the N away).
 """
@@ -89,7 +93,8 @@ FUNNEL_SUMS = (
 KON = ("T", "K", "M")
 LEVEL_NAMES = {"kommun": "kommun", "lan": "län", "riket": "riket"}
 PERIOD_NAMES = {"round": "omgång", "year": "år"}
-N, POPULATION = "#n", "#population"  # the pseudo-categories of a figure group's N and population
+# the pseudo-categories of a figure group's N, population and number of answers
+N, POPULATION, SVAR = "#n", "#population", "#svar"
 
 
 @dataclass(frozen=True)
@@ -292,11 +297,19 @@ def protect_funnel(funnel: list[dict], min_count: int):
                             f"{kon} {column}: {level} {area} = summan",
                         )
                     )
+    # the cases without kön of an area bound every phase's (each phase is a subset of the
+    # aktualiserade): fewer than min_count of them hide nothing, so K + M pins T there
+    few_without_kon = {
+        (level, area)
+        for (level, area, kon, column), count in counts.items()
+        if kon == "~X" and column == "aktualiserade" and count < min_count
+    }
     return protect(
         counts,
         relations,
         min_count=min_count,
         published=lambda key: not key[2].startswith("~") and not key[3].startswith("~"),
+        known=lambda key: key[2] == "~X" and key[:2] in few_without_kon,
     )
 
 
@@ -363,10 +376,13 @@ def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:
     return sums
 
 
-def protect_figures(figures: list[FigureRow], answer_types: dict[str, str], min_count: int):
+def protect_figures(figures: list[FigureRow], definitions: dict[str, dict], min_count: int):
     """Disclosure decisions of the national-figure cells: (group, category) -> (reason, detail),
     the group being (period_type, period, figure, level, area, breakdown, breakdown_value) and
-    the category an answer, 'saknas', or N / POPULATION (the group's N and population)."""
+    the category an answer, 'saknas', or N / POPULATION / SVAR (the group's N, population and,
+    for a multiple-choice figure, number of answers). `definitions`: figure id -> its
+    definition (answer_type, population)."""
+    answer_types = {figure: d["answer_type"] for figure, d in definitions.items()}
     by_group: dict[tuple, list[dict]] = defaultdict(list)
     for row in figures:
         by_group[_group_key(row)].append(row)
@@ -398,6 +414,16 @@ def protect_figures(figures: list[FigureRow], answer_types: dict[str, str], min_
             counts[(g, row.category)] = row.numerator
             categories[g].append(row.category)
         codes = [row.category for row in answers if row.sort_order < 100]
+        if answer_types.get(first.figure_id) == "multiple" and first.n_answers is not None:
+            counts[(g, SVAR)] = first.n_answers  # n svar: every answer once
+            categories[g].append(SVAR)
+            relations.append(
+                Relation(
+                    tuple((g, c) for c in [SVAR, *codes]),
+                    "secondary-kategori",
+                    f"{label}: n svar = summan av svaren",
+                )
+            )
         if answer_types.get(first.figure_id) == "multiple" or len(codes) == 1:
             for row in answers:  # each answer with its complement: the N minus the answer
                 rest = (g, "~ej " + row.category)
@@ -427,6 +453,20 @@ def protect_figures(figures: list[FigureRow], answer_types: dict[str, str], min_
                             f"{label}: {row.category} = {' + '.join(parts)}",
                         )
                     )
+    # figures of the same population (definitioner.json) publish the same n population
+    same_population: dict[tuple, list[int]] = defaultdict(list)
+    for g, group in enumerate(groups):
+        population = definitions.get(group[2], {}).get("population")
+        same_population[(*group[:2], *group[3:], population)].append(g)
+    for key, numbers in sorted(same_population.items(), key=lambda item: item[1]):
+        for other in numbers[1:]:
+            relations.append(
+                Relation(
+                    ((numbers[0], POPULATION), (other, POPULATION)),
+                    "secondary-population",
+                    f"{'/'.join(map(str, key))}: samma population",
+                )
+            )
     for total, parts, name in _sums(groups):
         t, part_numbers = number[total], [number[p] for p in parts]
         for category in categories[t]:
@@ -446,8 +486,19 @@ def protect_figures(figures: list[FigureRow], answer_types: dict[str, str], min_
                     f"{'/'.join(map(str, total))} {category}: summan över {name}",
                 )
             )
+    # the cases without a breakdown's value bound each category's (a subset of them): fewer
+    # than min_count of them hide nothing, so the breakdown's values pin 'alla' there
+    few_without = {
+        (key[0], key[1].split(": ")[0])
+        for key, count in counts.items()
+        if key[1].startswith("~utan ") and key[1].endswith(f": {POPULATION}") and count < min_count
+    }
     protection = protect(
-        counts, relations, min_count=min_count, published=lambda key: not key[1].startswith("~")
+        counts,
+        relations,
+        min_count=min_count,
+        published=lambda key: not key[1].startswith("~"),
+        known=lambda key: (key[0], key[1].split(": ")[0]) in few_without,
     )
     return Protection(
         withheld={
@@ -569,7 +620,9 @@ def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFig
                 share,
                 mean,
                 shown((group, POPULATION), row.n_population),
-                None if row.n_answers is None else shown((group, N), row.n_answers),
+                None
+                if row.n_answers is None
+                else shown((group, SVAR), shown((group, N), row.n_answers)),
             )
         )
     return table
@@ -725,14 +778,18 @@ def definitions_document(definitions: list[dict], figures: list[PublishedFigure]
 
 
 def suppression_text(min_count: int) -> str:
+    """The published statement of the rule, true of what `disclosure.protect` does: each
+    relation is protected on its own (`sukvinnofrid.audit` measures what combining them gives
+    away)."""
     return (
-        f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}), och ytterligare "
-        "antal redovisas inte så att inget av dem kan räknas fram ur andra publicerade värden "
-        "(kvinnor och män, kommunerna i ett län och länen i riket, trattens faser, en figurs "
-        "kategorier och dess N, uppdelningarnas värden). Därför kan även ett antal som är "
-        f"{min_count} eller större saknas. En andel redovisas inte när dess antal inte gör det, "
-        "och när en figurs N inte redovisas gör inte heller dess andelar och medelvärde det. "
-        "0 är en verklig nolla."
+        f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}). I varje samband "
+        "där ett sådant antal annars vore det enda som saknas (kvinnor och män, kommunerna i ett "
+        "län och länen i riket, trattens faser, en figurs kategorier och dess N, "
+        "uppdelningarnas värden) redovisas ytterligare ett antal inte. Därför kan även ett antal "
+        f"som är {min_count} eller större saknas. Skyddet gäller varje samband för sig: den som "
+        "kombinerar flera samband kan i vissa fall räkna fram eller ringa in ett undanhållet "
+        "antal. En andel redovisas inte när dess antal inte gör det, och när en figurs N inte "
+        "redovisas gör inte heller dess andelar och medelvärde det. 0 är en verklig nolla."
     )
 
 
@@ -768,8 +825,9 @@ def publish_statistics(
     funnel, figures, definitions = read_round(engine, round_id)
     definitions = with_summary_parts(definitions, figures)
     funnel_protection = protect_funnel(funnel, min_count)
-    answer_types = {d["figure_id"]: d["answer_type"] for d in definitions}
-    figure_protection = protect_figures(figures, answer_types, min_count)
+    figure_protection = protect_figures(
+        figures, {d["figure_id"]: d for d in definitions}, min_count
+    )
     files = render_files(
         round_id,
         funnel_table(funnel, funnel_protection.withheld),

@@ -6,7 +6,8 @@
     A row is a case unless it is not one in scope (docs/quality-rules.md): its latest gate run
     rejected it, or (the case definition itself, so no row that is not a case ever counts) its
     key cannot be read (no klient, no valid datum för aktualisering), it was aktualiserad after
-    the round closed, or the klient is under 18. One ärende is counted once per kommun: the case
+    the round closed or before the catalogue's earliest date (before the collection could
+    exist, e.g. 1899-12-31), or the klient is under 18. One ärende is counted once per kommun: the case
     key is (unit, klient, datum för aktualisering), without verksamhet, and when a key occurs
     twice in an upload the first row counts (the gate rejects the later ones as duplicates).
 
@@ -74,6 +75,7 @@ cases as (
         and case_records.klient_pseudonym is not null
         and case_records.datum_aktualisering is not null
         and case_records.datum_aktualisering <= uploads.round_end_date
+        and case_records.datum_aktualisering >= date '{{ catalogue_earliest_date() }}'
         {%- for v in scope %}
         {%- set column = 'case_records.' ~ v.key %}
         and ({{ column }} is null or {{ column }} >= {{ v.out_of_scope_below }})

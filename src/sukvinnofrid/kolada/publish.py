@@ -450,10 +450,11 @@ def suppression_rule(settings) -> str:
     """The published statement of the disclosure rule (sukvinnofrid.disclosure), in full."""
     return (
         f"Värden som bygger på 1–{settings.min_count - 1} ärenden redovisas inte "
-        f"(markeras {settings.withheld_status}), och ytterligare värden redovisas inte så att "
-        "inget av dem kan räknas fram ur andra publicerade värden (kvinnor och män, länet, riket "
-        "och stadsdelarna i Stockholm och Göteborg). Därför kan även ett värde som bygger på "
-        f"{settings.min_count} eller fler ärenden saknas. 0 är en verklig nolla. Ett år som "
+        f"(markeras {settings.withheld_status}). I varje samband där ett sådant värde annars "
+        "vore det enda som saknas (kvinnor och män, länet, riket och stadsdelarna i Stockholm "
+        "och Göteborg) redovisas ytterligare ett värde inte. Därför kan även ett värde som "
+        f"bygger på {settings.min_count} eller fler ärenden saknas. Skyddet gäller varje "
+        "samband för sig och varje nyckeltal för sig. 0 är en verklig nolla. Ett år som "
         f"kommunen inte har rapporterat i sin helhet redovisas utan värde (markeras "
         f"{settings.not_covered_status})."
     )

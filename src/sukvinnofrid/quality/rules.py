@@ -13,7 +13,9 @@ Severities, by the principle "a case that exists is counted" (docs/quality-rules
 - `block` stops the whole file (the file is not this kommun's: a row names another kommun);
 - `reject` takes the row out of the statistics, only when the row is not a case in scope: its
   case key (kommun, klient, datum för aktualisering) cannot be read, it was aktualiserad after
-  the round closed, the klient is under 18, or the same case is on an earlier row;
+  the round closed or before the catalogue's earliest date (before the collection could exist:
+  a typing error such as 1899-12-31), the klient is under 18, or the same case is on an
+  earlier row;
 - `error` keeps the case: the wrong or missing value counts as "uppgift saknas" (a date out of
   order: the phase it dates cannot be placed in time), and the kommun corrects it next round;
 - `warn` keeps the case: a missing registration of an optional answer, or an answer that does
@@ -324,10 +326,15 @@ def _date_rules(variable: Variable, catalogue: Catalogue) -> list[Rule]:
             rule_id=f"{col}.before_{earliest[:4]}",
             suv=variable.suv,
             column=col,
-            severity="error",
+            # a case aktualiserad before the collection could exist is not a case in scope
+            severity=severity,
             sql=f"{as_date(col)} < DATE {lit(earliest)}",
-            message=f"Datumet ligger före {earliest}, vilket inte är rimligt. "
-            + ("Ärendet räknas med datumet som det står." if severity == "reject" else KEPT_NOTE),
+            message=(
+                f"Ärendet aktualiserades före {earliest}, innan uppföljningen fanns: datumet är "
+                "troligen felskrivet. Raden räknas inte i statistiken."
+                if severity == "reject"
+                else f"Datumet ligger före {earliest}, vilket inte är rimligt. {KEPT_NOTE}"
+            ),
             hint=f"Ange ett datum från {earliest} och framåt.",
             family="date_range",
             show_values=True,
