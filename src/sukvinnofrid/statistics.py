@@ -52,7 +52,7 @@ from sqlalchemy.engine import Engine
 
 from . import __version__, reference
 from .config import get_settings
-from .disclosure import Protection, Relation, protect
+from .disclosure import Protection, Relation, protect, smallest_first
 from .formats import swedish_number
 from .kolada.publish import PublicationError, check_round_closed, git_commit
 from .readers import ROUND_ID
@@ -245,8 +245,9 @@ def _geography(levels: dict[str, set[str]]) -> dict[str, list[str]]:
     return parts
 
 
-def protect_funnel(funnel: list[dict], min_count: int):
-    """Disclosure decisions of the funnel cells: (level, area, kon, column) -> (reason, detail)."""
+def _funnel_cells(funnel: list[dict], min_count: int):
+    """The funnel's cells (level, area, kon, column), its relations and the unpublished cells
+    a reader knows anyway (see `protect_round`)."""
     counts: dict[tuple, int] = {}
     areas: dict[str, set[str]] = defaultdict(set)
     by_area: dict[tuple, dict[str, dict]] = defaultdict(dict)
@@ -304,13 +305,13 @@ def protect_funnel(funnel: list[dict], min_count: int):
         for (level, area, kon, column), count in counts.items()
         if kon == "~X" and column == "aktualiserade" and count < min_count
     }
-    return protect(
-        counts,
-        relations,
-        min_count=min_count,
-        published=lambda key: not key[2].startswith("~") and not key[3].startswith("~"),
-        known=lambda key: key[2] == "~X" and key[:2] in few_without_kon,
-    )
+    known = {key for key in counts if key[2] == "~X" and key[:2] in few_without_kon}
+    return counts, relations, known
+
+
+def protect_funnel(funnel: list[dict], min_count: int) -> Protection:
+    """Disclosure decisions of the funnel alone: (level, area, kon, column) -> (reason, detail)."""
+    return protect_round(funnel, [], {}, min_count)[0]
 
 
 def _group_key(row) -> tuple:
@@ -376,12 +377,9 @@ def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:
     return sums
 
 
-def protect_figures(figures: list[FigureRow], definitions: dict[str, dict], min_count: int):
-    """Disclosure decisions of the national-figure cells: (group, category) -> (reason, detail),
-    the group being (period_type, period, figure, level, area, breakdown, breakdown_value) and
-    the category an answer, 'saknas', or N / POPULATION / SVAR (the group's N, population and,
-    for a multiple-choice figure, number of answers). `definitions`: figure id -> its
-    definition (answer_type, population)."""
+def _figure_cells(figures: list[FigureRow], definitions: dict[str, dict], min_count: int):
+    """The national figures' cells (group number, category), their relations, the unpublished
+    cells a reader knows anyway and the groups by number (see `protect_round`)."""
     answer_types = {figure: d["answer_type"] for figure, d in definitions.items()}
     by_group: dict[tuple, list[dict]] = defaultdict(list)
     for row in figures:
@@ -493,19 +491,97 @@ def protect_figures(figures: list[FigureRow], definitions: dict[str, dict], min_
         for key, count in counts.items()
         if key[1].startswith("~utan ") and key[1].endswith(f": {POPULATION}") and count < min_count
     }
+    known = {key for key in counts if (key[0], key[1].split(": ")[0]) in few_without}
+    return counts, relations, known, groups
+
+
+# a figure's population (definitioner.json) that is a column of the funnel, in the round's figures
+POPULATION_IN_FUNNEL = {
+    "alla aktualiserade ärenden": "aktualiserade",
+    "ärenden med stöd/insats": "med_insats",
+    "avslutade ärenden": "avslutade",
+    "avslutade ärenden med besvarad brukarenkät": "med_brukarenkat",
+}
+KON_CODES = {"1": "K", "2": "M"}  # the figure kön's answers
+
+
+def _figures_beside_funnel(groups: list[tuple], definitions: dict[str, dict], funnel_counts):
+    """The round's figures whose population is a funnel column have the funnel's count as
+    their n population (per kön for the breakdown by kön), the figure kön's answers are the
+    funnel's K and M aktualiserade, and its uppgift saknas is their T - K - M."""
+    relations = []
+    for g, (period_type, _, figure, level, area, breakdown, value) in enumerate(groups):
+        kon = "T" if breakdown == "alla" else value if breakdown == "kon" else None
+        if period_type != "round" or kon not in KON:
+            continue
+        column = POPULATION_IN_FUNNEL.get(definitions.get(figure, {}).get("population"))
+        pairs = [(POPULATION, column)] if column else []
+        if figure == "kon" and kon == "T":
+            pairs += [(code, "aktualiserade") for code in KON_CODES]
+            without_kon = [(level, area, k, "aktualiserade") for k in KON]
+            if all(cell in funnel_counts for cell in without_kon):  # saknas = T - K - M
+                relations.append(
+                    Relation(
+                        ((g, "saknas"), *without_kon),
+                        "secondary-tratt",
+                        f"kön saknas {level} {area} = tratten T - K - M",
+                    )
+                )
+        for category, funnel_column in pairs:
+            cell_kon = KON_CODES.get(category, kon)
+            funnel_cell = (level, area, cell_kon, funnel_column)
+            if funnel_cell in funnel_counts:
+                relations.append(
+                    Relation(
+                        ((g, category), funnel_cell),
+                        "secondary-tratt",
+                        f"{figure} {level} {area} {category} = tratten {cell_kon} {funnel_column}",
+                    )
+                )
+    return relations
+
+
+def protect_round(
+    funnel: list[dict], figures: list[FigureRow], definitions: dict[str, dict], min_count: int
+) -> tuple[Protection, Protection]:
+    """Disclosure decisions of the funnel and the national figures together, in one pass (a
+    figure's n population is a funnel cell): the funnel's (level, area, kon, column) ->
+    (reason, detail), and the figures' (group, category) -> (reason, detail), the group being
+    (period_type, period, figure, level, area, breakdown, breakdown_value) and the category an
+    answer, 'saknas', or N / POPULATION / SVAR (the group's N, population and, for a
+    multiple-choice figure, number of answers). `definitions`: figure id -> its definition
+    (answer_type, population)."""
+    counts, relations, known = _funnel_cells(funnel, min_count)
+    figure_counts, figure_relations, figure_known, groups = _figure_cells(
+        figures, definitions, min_count
+    )
+    relations += figure_relations + _figures_beside_funnel(groups, definitions, counts)
+    counts.update(figure_counts)
+    known |= figure_known
+
+    def published(key) -> bool:
+        return not any(isinstance(part, str) and part.startswith("~") for part in key[1:])
+
     protection = protect(
         counts,
         relations,
         min_count=min_count,
-        published=lambda key: not key[1].startswith("~"),
-        known=lambda key: (key[0], key[1].split(": ")[0]) in few_without,
+        published=published,
+        known=known.__contains__,
+        # ties: funnel cells before figure cells, each in their own order
+        order=smallest_first(
+            counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
+        ),
     )
-    return Protection(
-        withheld={
-            (groups[g], category): decision
-            for (g, category), decision in protection.withheld.items()
-        },
-        notes=protection.notes,
+    funnel_withheld, figure_withheld = {}, {}
+    for key, decision in protection.withheld.items():
+        if isinstance(key[0], int):
+            figure_withheld[(groups[key[0]], key[1])] = decision
+        else:
+            funnel_withheld[key] = decision
+    return (
+        Protection(withheld=funnel_withheld, notes=protection.notes),
+        Protection(withheld=figure_withheld, notes=()),
     )
 
 
@@ -824,9 +900,8 @@ def publish_statistics(
         )
     funnel, figures, definitions = read_round(engine, round_id)
     definitions = with_summary_parts(definitions, figures)
-    funnel_protection = protect_funnel(funnel, min_count)
-    figure_protection = protect_figures(
-        figures, {d["figure_id"]: d for d in definitions}, min_count
+    funnel_protection, figure_protection = protect_round(
+        funnel, figures, {d["figure_id"]: d for d in definitions}, min_count
     )
     files = render_files(
         round_id,
