@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -592,3 +593,26 @@ def test_unit_shares_never_reveal_a_withheld_funnel_cell(units, kommun_hidden):
                 assert not 1 <= row[missing] < 5 and not 1 <= row[phase] < 5, (row, missing)
         if kommun_hidden and len(rows) == 1:
             assert shares_hidden == {m for m, _ in MISSING_SHARES}
+
+
+def test_split_diagrams_state_their_own_source_and_n(built):
+    """Diagrams 21-25 print their own N in the report (seeds/figures.md: e.g. diagram 24
+    'Kvinnor N=2 809, Män N=184'), not the N of the figure they split (ålder: N=3 006)."""
+    html = (built.site / "riket.html").read_text(encoding="utf-8")
+    sections = {
+        part.split('"', 1)[0]: re.sub(r"<[^>]+>", " ", part)
+        for part in html.split('<section id="')[1:]
+    }
+    expected = {
+        "figur-aldersgrupp-uppdelad21": "HRV N=296, ej HRV N=2 484",
+        "figur-ursprung-uppdelad22": "HRV N=284, ej HRV N=2 405",
+        "figur-insatser-uppdelad23": "HRV N=279, ej HRV N=2 190",
+        "figur-aldersgrupp-uppdelad24": "kvinnor N=2 809, män N=184",
+        "figur-insatser-uppdelad25": "kvinnor N=2 457, män N=159",
+    }
+    for anchor, n in expected.items():
+        text = sections[anchor]
+        assert n in text, anchor
+        assert "N i rapporten" not in text, anchor
+    assert "N=3 006" not in sections["figur-aldersgrupp-uppdelad24"]
+    assert "N=3 006" in sections["figur-aldersgrupp"]

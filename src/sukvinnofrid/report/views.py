@@ -100,7 +100,9 @@ INDICATORS = (
     ("toppgrupp", "ja", "Toppgruppen: mål uppnått och förbättrats mycket (avslutade)"),
 )
 
-# The report's diagrams that show a figure split by a breakdown (seed 000; fct_national_figures).
+# The report's diagrams that show a figure split by a breakdown (seed 000; fct_national_figures):
+# diagram, figure, breakdowns, title, and the report's own source and N where the diagram
+# prints its own (seeds/figures.md), else None (the figure's).
 SPLITS = (
     (
         10,
@@ -116,19 +118,51 @@ SPLITS = (
             "maluppfoljning",
         ),
         "Hur fördelar sig antalet insatser per ärende för olika kategorier?",
+        None,
     ),
-    (17, "avslutsorsak_langd", ("arendelangd",), "Avslutsorsak efter kontaktens längd"),
+    (17, "avslutsorsak_langd", ("arendelangd",), "Avslutsorsak efter kontaktens längd", None),
     (
         21,
         "aldersgrupp",
         ("kon_hedersrelaterat",),
         "Hur fördelar sig HRV i olika åldersgrupper? (efter kön)",
+        "Diagram 21 (HRV N=296, ej HRV N=2 484); seed 000 rad 163, 685–695",
     ),
-    (22, "ursprung", ("hedersrelaterat",), "Hur fördelar sig HRV utifrån ursprung?"),
-    (23, "insatser", ("hedersrelaterat",), "Hur fördelar sig insatser till HRV-gruppen?"),
-    (24, "aldersgrupp", ("kon",), "Hur fördelar sig ålder utifrån kön?"),
-    (25, "insatser", ("kon",), "Hur fördelas insatserna utifrån kön?"),
-    (None, "riskforandring", ("riskinstrument",), "Förändring i riskbedömning, efter instrument"),
+    (
+        22,
+        "ursprung",
+        ("hedersrelaterat",),
+        "Hur fördelar sig HRV utifrån ursprung?",
+        "Diagram 22 (HRV N=284, ej HRV N=2 405); seed 000 rad 163, 697–700",
+    ),
+    (
+        23,
+        "insatser",
+        ("hedersrelaterat",),
+        "Hur fördelar sig insatser till HRV-gruppen?",
+        "Diagram 23 (HRV N=279, ej HRV N=2 190); seed 000 rad 715, 719–724",
+    ),
+    (
+        24,
+        "aldersgrupp",
+        ("kon",),
+        "Hur fördelar sig ålder utifrån kön?",
+        "Diagram 24 (kvinnor N=2 809, män N=184); seed 000 rad 767–770",
+    ),
+    (
+        25,
+        "insatser",
+        ("kon",),
+        "Hur fördelas insatserna utifrån kön?",
+        "Diagram 25 (kvinnor N=2 457, män N=159); seed 000 rad 165, 774–780",
+    ),
+    (
+        None,
+        "riskforandring",
+        ("riskinstrument",),
+        "Förändring i riskbedömning, efter instrument",
+        None,
+    ),
 )
 BREAKDOWN_NAMES = {
     "kon": "Kön",
@@ -421,10 +455,16 @@ class Views:
         }
 
     def figure_section(
-        self, figure: str, diagram, breakdowns: Sequence[str] = ("alla",), title: str | None = None
+        self,
+        figure: str,
+        diagram,
+        breakdowns: Sequence[str] = ("alla",),
+        title: str | None = None,
+        source: str | None = None,
     ) -> Section | None:
         """A national figure at riket: the chart (this round beside the previous one, or one
-        series per breakdown value), its table, definition and footnotes."""
+        series per breakdown value), its table, definition and footnotes. `source`: the report's
+        source and N of a split diagram that prints its own (else the figure's)."""
         definition = self.stats.definitions[figure]
         mean = definition["kind"] == "mean"
         multiple = definition["answer_type"] == "multiple"
@@ -535,9 +575,9 @@ class Views:
         facts = [
             ("Population", definition["population"]),
             ("N", definition["answered"]),
-            ("Källa", definition["source"]),
+            ("Källa", source or definition["source"]),
         ]
-        if definition.get("report_n"):
+        if definition.get("report_n") and not source:  # a split's own N is in its source
             facts.append(("N i rapporten 2021–2023", _int(definition["report_n"])))
         if answers:
             facts.append(("Svar", "; ".join(answers)))
@@ -555,11 +595,11 @@ class Views:
             if figure == "avslutsorsak_langd":  # diagram 17 is this figure by length only
                 continue
             entries.append((order, self.figure_section(figure, diagram)))
-        for diagram, figure, breakdowns, title in SPLITS:
+        for diagram, figure, breakdowns, title, source in SPLITS:
             if figure not in self.stats.definitions:
                 continue
             order = (diagram is None, diagram or 0, 1, figure)
-            entries.append((order, self.figure_section(figure, diagram, breakdowns, title)))
+            entries.append((order, self.figure_section(figure, diagram, breakdowns, title, source)))
         return [section for _, section in sorted(entries, key=lambda e: e[0]) if section]
 
     # -----------------------------------------------------------------------------------------
