@@ -117,7 +117,6 @@ class Finding:
     low: int  # the smallest whole number the cell can be
     high: int | None  # the largest (None: unbounded)
     verdict: str  # "exakt" or "litet" (within 1 .. min_count-1)
-    relations: tuple[Constraint, ...]  # the relations the cell is in
 
 
 @dataclass
@@ -125,8 +124,6 @@ class AuditResult:
     withheld: int  # withheld counts in the release
     findings: list[Finding] = field(default_factory=list)
     linear_programs: int = 0
-    propagated: int = 0  # findings of the bounds alone, before any linear program
-    components: int = 0
 
     @property
     def ok(self) -> bool:
@@ -387,25 +384,34 @@ WITNESS_OBJECTIVES = 4  # random sums maximised per component, besides the sum i
 TARGETED_ROUNDS = 8  # then random sums over the cells those have not settled
 
 
-def _components(rows: list[list[int]], size: int) -> list[list[int]]:
-    """The unknowns linked by relations (union-find), as lists of row indices by component."""
-    parent = list(range(size))
+class _DisjointSets:
+    """Union-find over 0 .. size-1: unknowns a relation links (components) or makes equal."""
 
-    def find(x: int) -> int:
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, x: int) -> int:
+        parent = self.parent
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
+    def union(self, x: int, y: int) -> None:
+        x, y = self.find(x), self.find(y)
+        if x != y:
+            self.parent[y] = x
+
+
+def _components(rows: list[list[int]], size: int) -> list[list[int]]:
+    """The unknowns linked by relations, as lists of row indices by component."""
+    sets = _DisjointSets(size)
     for columns in rows:
-        first = find(columns[0])
         for other in columns[1:]:
-            root = find(other)
-            if root != first:
-                parent[root] = first
+            sets.union(columns[0], other)
     by_root: dict[int, list[int]] = defaultdict(list)
     for index, columns in enumerate(rows):
-        by_root[find(columns[0])].append(index)
+        by_root[sets.find(columns[0])].append(index)
     return list(by_root.values())
 
 
@@ -508,23 +514,15 @@ def _propagate(rows, lows, highs, size: int, rows_of) -> tuple[list[float], list
     return low, high
 
 
-def attack(release: Release, min_count: int, *, linear: bool = True, seed: int = 0) -> AuditResult:
+def attack(release: Release, min_count: int, *, seed: int = 0) -> AuditResult:
     """Every withheld count's interval, and the counts it discloses (see the module docstring).
-    With `linear` False only the bounds of one relation at a time (fast, finds a subset).
 
     Raises AuditError when the published values contradict a relation."""
     cells = sorted((c for c, v in release.values.items() if v is None), key=repr)
     result = AuditResult(withheld=len(cells))
     reduced: list[tuple[Constraint, list[tuple[int, float]], float]] = []
     position = {cell: i for i, cell in enumerate(cells)}
-    same = list(range(len(cells)))  # withheld counts a relation says are equal share a column
-
-    def root(i: int) -> int:
-        while same[i] != i:
-            same[i] = same[same[i]]
-            i = same[i]
-        return i
-
+    same = _DisjointSets(len(cells))  # withheld counts a relation says are equal share a column
     for constraint in release.constraints:
         constant, terms = 0.0, []
         for cell, coefficient in constraint.terms:
@@ -543,22 +541,20 @@ def attack(release: Release, min_count: int, *, linear: bool = True, seed: int =
             and terms[0][1] == -terms[1][1]
             and constraint.low - constant == 0 == constraint.high - constant
         ):
-            same[root(terms[0][0])] = root(terms[1][0])
-    roots = sorted({root(i) for i in range(len(cells))})
-    column_of = {r: k for k, r in enumerate(roots)}
+            same.union(terms[1][0], terms[0][0])
+    roots = sorted({same.find(i) for i in range(len(cells))})
+    column_of = {r: k for k, r in enumerate(roots)}  # one column per class of equal counts
     members: dict[int, list[int]] = defaultdict(list)
     for i in range(len(cells)):
-        members[column_of[root(i)]].append(i)
+        members[column_of[same.find(i)]].append(i)
     rows: list[list[tuple[int, float]]] = []
     lows: list[float] = []
     highs: list[float] = []
-    relations_of: dict[int, list[Constraint]] = defaultdict(list)
     rows_of: dict[int, list[int]] = defaultdict(list)
     for constraint, terms, constant in reduced:
         merged: dict[int, float] = defaultdict(float)
         for i, coefficient in terms:
-            merged[column_of[root(i)]] += coefficient
-            relations_of[column_of[root(i)]].append(constraint)
+            merged[column_of[same.find(i)]] += coefficient
         merged_terms = [(c, a) for c, a in merged.items() if a != 0]
         if not merged_terms:
             continue
@@ -567,26 +563,20 @@ def attack(release: Release, min_count: int, *, linear: bool = True, seed: int =
         rows.append(merged_terms)
         lows.append(constraint.low - constant)
         highs.append(constraint.high - constant)
-    unknown = roots  # one column per class of equal withheld counts
-    low, high = _propagate(rows, lows, highs, len(unknown), rows_of)
+    low, high = _propagate(rows, lows, highs, len(roots), rows_of)
 
     def found(column: int, low_value: float, high_value: float) -> bool:
         low_int, high_int, verdict = _verdict(low_value, high_value, min_count)
         if verdict:
-            relations = tuple(dict.fromkeys(relations_of[column]))
             result.findings.extend(
-                Finding(cells[i], low_int, high_int, verdict, relations) for i in members[column]
+                Finding(cells[i], low_int, high_int, verdict) for i in members[column]
             )
         return verdict is not None
 
     # what propagation already pins needs no linear program
-    exposed = {i for i in range(len(unknown)) if found(i, low[i], high[i])}
-    result.propagated = len(exposed)
-    if not linear:
-        result.findings.sort(key=lambda f: repr(f.cell))
-        return result
+    exposed = {i for i in range(len(roots)) if found(i, low[i], high[i])}
     rng = random.Random(seed)
-    for component in _components([[c for c, _ in t] for t in rows], len(unknown)):
+    for component in _components([[c for c, _ in t] for t in rows], len(roots)):
         columns = sorted({c for r in component for c, _ in rows[r]})
         open_columns = [k for k, c in enumerate(columns) if c not in exposed]
         if not open_columns:
@@ -599,7 +589,6 @@ def attack(release: Release, min_count: int, *, linear: bool = True, seed: int =
             [lows[r] for r in component],
             [highs[r] for r in component],
         )
-        result.components += 1
         n = len(columns)
         seen_low, seen_high = np.full(n, np.inf), np.full(n, -np.inf)
 
@@ -610,9 +599,7 @@ def attack(release: Release, min_count: int, *, linear: bool = True, seed: int =
             return point
 
         def settled(k: int, seen_low=seen_low, seen_high=seen_high) -> bool:
-            return _verdict(seen_low[k], seen_high[k], min_count)[2] is None and (
-                math.floor(seen_high[k] + EPS) > math.ceil(seen_low[k] - EPS)
-            )
+            return _verdict(seen_low[k], seen_high[k], min_count)[2] is None
 
         witness(np.ones(n))
         witness(-np.ones(n))
@@ -658,18 +645,4 @@ def describe(cell: Cell) -> str:
     return (
         f"{FIGURES_FILE}: {period_type} {period}, {level} {code}, figur {figure}, "
         f"{breakdown}={value}, {what}"
-    )
-
-
-def refusal(result: AuditResult, shown: int = 10) -> str:
-    """The Swedish message that refuses a release the attack breaks, naming the cells."""
-    counted = {"exakt": 0, "litet": 0}
-    for finding in result.findings:
-        counted[finding.verdict] += 1
-    names = "; ".join(describe(f.cell) for f in result.findings[:shown])
-    more = len(result.findings) - shown
-    return (
-        f"Publiceringen stoppas: {counted['exakt']} undanhållna värden kan räknas fram exakt och "
-        f"{counted['litet']} kan ringas in till 1–4 ur det som publiceras: {names}"
-        + (f" och {more} till." if more > 0 else ".")
     )
