@@ -752,21 +752,37 @@ def test_round_that_is_not_a_month_is_refused_and_reaches_the_kommun(
     ),
     offset=st.integers(-40, 3),
 )
-def test_upload_for_an_open_round_is_refused(clean_warehouse, monkeypatch, close, offset):
+def test_upload_for_an_open_round_waits_until_it_closes(clean_warehouse, monkeypatch, close, offset):
+    """A file sent before its round closes is told so, stays in the inbox, and lands once the
+    round has closed, without being sent again; then it is registered once."""
     today = close + dt.timedelta(days=offset)
     round_id = close.strftime("%Y-%m")
     rows = [dict(row, v5_datum_aktualisering=f"{round_id}-01") for row in good_rows()]
+    path = put(f"sukf_{KOMMUN}_{round_id}_{tag()}.csv", csv_bytes(rows))
     with monkeypatch.context() as patch:
         patch.setenv("SUKF_TODAY", today.isoformat())
-        result = intake.land_upload(
-            put(f"sukf_{KOMMUN}_{round_id}_{tag()}.csv", csv_bytes(rows)), clean_warehouse
-        )
-    if today <= close:
-        assert result.status == "blocked", result
-        assert f"stänger {close.isoformat()}" in result.message
-        assert "Skicka filen efter det datumet" in result.message
-    else:
+        result = intake.land_upload(path, clean_warehouse)
+        waiting = path in intake.new_files(path.parent, clean_warehouse)
+    if today > close:
         assert result.status == "landed", result.message
+        assert not waiting
+        return
+    assert result.status == "blocked", result
+    assert f"stänger {close.isoformat()}" in result.message
+    assert "du behöver inte skicka den igen" in result.message
+    assert not waiting, "an early file is not screened again every poll while its round is open"
+    with monkeypatch.context() as patch:
+        patch.setenv("SUKF_TODAY", (close + dt.timedelta(days=1)).isoformat())
+        assert path in intake.new_files(path.parent, clean_warehouse)
+        landed = intake.land_upload(path, clean_warehouse)
+        assert landed.status == "landed", landed.message
+        assert landed.upload_id != result.upload_id
+        assert path not in intake.new_files(path.parent, clean_warehouse)
+        assert intake.land_upload(path, clean_warehouse).status == "duplicate"
+    assert scalar(
+        clean_warehouse, "SELECT count(*) FROM raw.case_records WHERE upload_id = :u",
+        u=landed.upload_id,
+    ) == len(rows)
 
 
 def test_today_is_stockholm_time_unless_set(monkeypatch):

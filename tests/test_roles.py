@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import ProgrammingError
 
+from conftest import scalar
 from sukvinnofrid import roles, warehouse
 from sukvinnofrid.quality.gate import run_quality_gate
 
@@ -98,11 +99,19 @@ def new_upload(engine, sha: str = "a" * 64) -> int:
 # --- intake ------------------------------------------------------------------------------------
 
 
-def test_intake_inserts_raw_rows_and_uses_the_upload_sequence(roled):
+def test_intake_inserts_raw_rows_and_uses_the_upload_sequence(roled, clean_warehouse):
     intake = roled(roles.INTAKE)
     upload_id = new_upload(intake)
     assert run(intake, "SELECT nextval('raw.uploads_upload_id_seq')")[0][0] > upload_id
-    assert run(intake, "SELECT count(*) FROM raw.case_records")[0][0] == 1
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 1
+
+
+def test_intake_cannot_read_the_cases_it_wrote(roled):
+    """Insert-only, as the README says: a stolen intake login reads no case."""
+    intake = roled(roles.INTAKE)
+    new_upload(intake)
+    with denied():
+        run(intake, "SELECT count(*) FROM raw.case_records")
 
 
 def test_intake_cannot_change_or_delete_raw_rows(roled):
@@ -364,6 +373,8 @@ def test_ensure_roles_is_idempotent_and_hands_dbt_schemas_to_transform(roled, cl
     new_upload(intake)
     with denied():
         run(intake, "DELETE FROM raw.uploads")
+    with denied():
+        run(intake, "SELECT * FROM raw.case_records")
 
 
 def test_login_users_from_passwords_without_leaking_them(roled, clean_warehouse, caplog):

@@ -51,6 +51,7 @@ UPLOAD_SUFFIXES = {".csv", ".txt", ".xlsx", ".xls"}
 SIDECAR_SUFFIX = ".json"
 UNKNOWN_COLUMNS_NOTE = "Okända kolumner har inte sparats: "
 NOTE_MAX_COLUMNS = 50
+ROUND_OPEN = "round_open"  # UploadError.code of a file sent before its round closed
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,23 @@ def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[P
         return []
     with engine.connect() as conn:
         known = {
-            tuple(row) for row in conn.execute(sa.text("SELECT sha256, file_name FROM raw.uploads"))
+            (row.sha256, row.file_name)
+            for row in conn.execute(
+                sa.text("SELECT sha256, file_name, status_code, round_id FROM raw.uploads")
+            )
+            if not _waits_no_longer(row)
         }
     return [p for p in files if (sha256_of(p), upload_name(p)) not in known]
+
+
+def _round_has_closed(round_id: str) -> bool:
+    return get_settings().today > round_close(round_id)
+
+
+def _waits_no_longer(upload) -> bool:
+    """A file registered because it came before its round closed, whose round has closed
+    since: it is no longer a registration of its bytes, which now land as any file does."""
+    return upload.status_code == ROUND_OPEN and _round_has_closed(upload.round_id)
 
 
 def _read_identity(path: Path, name: str) -> tuple[UploadIdentity | None, UploadError | None]:
@@ -159,14 +174,15 @@ def _check_delivery_folder(name: str, path: Path, identity: UploadIdentity) -> N
 
 
 def _check_round_closed(name: str, identity: UploadIdentity) -> None:
-    """A round's figures are only complete once it has closed: an earlier file is refused."""
-    close = round_close(identity.round_id)
-    if get_settings().today <= close:
+    """A round's figures are only complete once it has closed: an earlier file waits in the
+    inbox, and lands once the round has closed (`new_files`, `land_upload`)."""
+    if not _round_has_closed(identity.round_id):
         raise UploadError(
             name,
             f"omgången {identity.round_id} har inte stängt ännu: den stänger "
-            f"{close.isoformat()}. Skicka filen efter det datumet.",
-            code="round_open",
+            f"{round_close(identity.round_id).isoformat()}. Filen ligger kvar och tas emot "
+            "när omgången har stängt; du behöver inte skicka den igen.",
+            code=ROUND_OPEN,
         )
 
 
@@ -245,10 +261,12 @@ def _register_blocked(
         conn.execute(
             sa.text("""
                 INSERT INTO raw.uploads (upload_id, file_name, sha256, kommun_kod, round_id,
-                                         archive_path, status, status_reason, decided_at)
+                                         archive_path, status, status_reason, status_code,
+                                         decided_at)
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
-                        'blocked', :reason, now())
-                ON CONFLICT (sha256, file_name) DO NOTHING"""),
+                        'blocked', :reason, :code, now())
+                ON CONFLICT (sha256, file_name) WHERE status_code IS DISTINCT FROM 'round_open'
+                DO NOTHING"""),
             dict(
                 upload_id=upload_id,
                 file_name=name,
@@ -257,6 +275,7 @@ def _register_blocked(
                 round_id=round_id,
                 archive_path=archive_path,
                 reason=message,
+                code=error.code,
             ),
         )
     log.warning("blocked at intake: %s", message)
@@ -282,13 +301,21 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
     name = upload_name(path)
     digest = sha256_of(path)
     with engine.connect() as conn:
-        existing = conn.execute(
-            sa.text(
-                "SELECT upload_id, kommun_kod, round_id, row_count FROM raw.uploads "
-                "WHERE sha256 = :sha256 AND file_name = :file_name"
+        existing = next(
+            (
+                upload
+                for upload in conn.execute(
+                    sa.text(
+                        "SELECT upload_id, kommun_kod, round_id, row_count, status_code "
+                        "FROM raw.uploads WHERE sha256 = :sha256 AND file_name = :file_name "
+                        "ORDER BY upload_id DESC"
+                    ),
+                    {"sha256": digest, "file_name": name},
+                )
+                if not _waits_no_longer(upload)
             ),
-            {"sha256": digest, "file_name": name},
-        ).first()
+            None,
+        )
     if existing:
         return IntakeResult(
             name,

@@ -10,7 +10,8 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 
 | role             | may                                                                        |
 | ---------------- | -------------------------------------------------------------------------- |
-| `sukf_intake`    | INSERT/SELECT raw.uploads and raw.case_records, the upload id sequence      |
+| `sukf_intake`    | INSERT/SELECT raw.uploads, INSERT only on raw.case_records (it never reads  |
+|                  | a case back), the upload id sequence                                        |
 | `sukf_quality`   | SELECT raw.*, UPDATE of the decision columns of raw.uploads, everything in  |
 |                  | schema quality (including its unlogged work tables)                         |
 | `sukf_transform` | SELECT raw.* and quality.*, CREATE on the database (dbt creates and owns    |
@@ -61,7 +62,6 @@ DBT_SCHEMAS = ("staging", "intermediate", "marts", "seeds", "snapshots")
 OWNER_SCHEMAS = ("raw", "quality", "ops", "secrets")
 # Columns of raw.uploads the quality gate decides.
 UPLOAD_DECISION_COLUMNS = ("status", "status_reason", "decided_at", "superseded_by")
-INTAKE_TABLES = ("uploads", "case_records")
 
 _LOCK_KEY = 74658  # warehouse.ensure_schema uses 74657
 
@@ -252,8 +252,10 @@ def _hand_over_dbt_objects(run) -> None:
 def _grant_intake(run) -> None:
     r = sql.Identifier(INTAKE)
     run(sql.SQL("GRANT USAGE ON SCHEMA raw TO {}").format(r))
-    for table in INTAKE_TABLES:
-        run(sql.SQL("GRANT SELECT, INSERT ON raw.{} TO {}").format(sql.Identifier(table), r))
+    # the registry is read for duplicates; the cases are written and never read back
+    run(sql.SQL("GRANT SELECT, INSERT ON raw.uploads TO {}").format(r))
+    run(sql.SQL("GRANT INSERT ON raw.case_records TO {}").format(r))
+    run(sql.SQL("REVOKE SELECT, UPDATE, DELETE ON raw.case_records FROM {}").format(r))
     run(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE raw.uploads_upload_id_seq TO {}").format(r))
 
 

@@ -161,10 +161,16 @@ CREATE TABLE IF NOT EXISTS raw.uploads (
     status         text NOT NULL CHECK (status IN ('landed', 'accepted', 'blocked', 'superseded')),
     status_reason  text,
     decided_at     timestamptz,
-    superseded_by  bigint REFERENCES raw.uploads (upload_id),
-    UNIQUE (sha256, file_name)
+    superseded_by  bigint REFERENCES raw.uploads (upload_id)
 );
 CREATE INDEX IF NOT EXISTS uploads_kommun_round ON raw.uploads (kommun_kod, round_id);
+-- Why intake blocked a file (readers.UploadError.code). A file sent before its round closed
+-- ('round_open') waits in the inbox and lands once the round has closed, so the same bytes are
+-- registered once more then: the same content is registered once apart from such early rows.
+ALTER TABLE raw.uploads ADD COLUMN IF NOT EXISTS status_code text;
+ALTER TABLE raw.uploads DROP CONSTRAINT IF EXISTS uploads_sha256_file_name_key;
+CREATE UNIQUE INDEX IF NOT EXISTS uploads_one_per_content ON raw.uploads (sha256, file_name)
+    WHERE status_code IS DISTINCT FROM 'round_open';
 
 CREATE TABLE IF NOT EXISTS raw.case_records (
     upload_id   bigint NOT NULL REFERENCES raw.uploads (upload_id),
