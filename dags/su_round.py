@@ -32,11 +32,12 @@ den omgång som ska publiceras; utan den publiceras den senaste omgången).
    har kommit in.
 3. **publish_kolada** skriver Kolada-filerna och statistiken för omgången (en ny version bara
    när något ändrats).
-4. **report** skriver omgångens webbplats, `output/rapport/<omgång>/index.html`: omgångskonsol,
-   nationell rapport, kommun- och länssidor, granskning och nedladdning.
+4. **report** skriver omgångens webbplats, `output/rapport/<omgång>/index.html`: nationell
+   rapport, kommun- och länssidor och nedladdning; och de interna sidorna för statistikteamet,
+   `output/intern/<omgång>/index.html`: omgångskonsol, granskning och leveranserna.
 
 Med `SUKF_REQUIRE_APPROVAL` satt skriver **review** först ett utkast av publiceringen och dess
-webbplats med granskningen (`output/granskning/<omgång>/rapport/granskning.html`), och
+webbplats med granskningen (`output/granskning/<omgång>/intern/granskning.html`), och
 **approve_publication** väntar på att någon godkänner publiceringen under *Required Actions*
 (Godkänn: publiceringen och webbplatsen skrivs; Avvisa: inget publiceras).
 

@@ -43,7 +43,8 @@ HOSTILE_NAME = '<img src=x onerror="window.__injected=1">0586_2023-12.csv'
 @dataclass(frozen=True)
 class ReportRound:
     output: Path
-    site: Path
+    site: Path  # the public pages
+    internal: Path  # the statistics team's pages
     previous_site: Path
 
 
@@ -51,7 +52,7 @@ _built: ReportRound | None = None
 
 
 def _still_there(engine, built: ReportRound) -> bool:
-    if not (built.site / "index.html").exists():
+    if not (built.site / "index.html").exists() or not (built.internal / "index.html").exists():
         return False
     with engine.connect() as conn:
         if (
@@ -96,7 +97,10 @@ def report_round() -> ReportRound:
         pipeline.publish(round_id)
         pipeline.report(round_id)
     _built = ReportRound(
-        output=output, site=output / "rapport" / ROUND, previous_site=output / "rapport" / ROUNDS[0]
+        output=output,
+        site=output / "rapport" / ROUND,
+        internal=output / "intern" / ROUND,
+        previous_site=output / "rapport" / ROUNDS[0],
     )
     return _built
 

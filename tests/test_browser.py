@@ -42,6 +42,11 @@ def site() -> Path:
 
 
 @pytest.fixture(scope="module")
+def internal() -> Path:
+    return report_round().internal
+
+
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         pytest.fail(
@@ -105,9 +110,16 @@ def test_a_request_outside_the_site_is_caught(browser, tmp_path):
     visit.close()
 
 
-def test_every_page_loads_offline_draws_its_diagrams_and_has_no_dead_link(browser, site):
+@pytest.mark.parametrize("root", ["public", "internal"])
+def test_every_page_loads_offline_draws_its_diagrams_and_has_no_dead_link(
+    browser, site, internal, root
+):
+    """Both roots: each page loads only files of its own root; the internal pages' links to
+    the unit pages and the feedback reports (through the public root) all lead somewhere."""
+    public = root == "public"
+    site = site if public else internal
     pages = sorted(site.rglob("*.html"))
-    assert len(pages) > 50
+    assert len(pages) > 50 if public else len(pages) == 4
     visit = Visit(browser, site)
     links: dict[str, set[str]] = {}
     charts = drawn = 0  # drawn: with values, not only withheld markers ('..')
@@ -146,7 +158,8 @@ def test_every_page_loads_offline_draws_its_diagrams_and_has_no_dead_link(browse
         assert visit.errors == [], (path, visit.errors)
         assert visit.outside == [], (path, visit.outside)
     visit.close()
-    assert charts > 200 and drawn > 0.9 * charts
+    if public:
+        assert charts > 200 and drawn > 0.9 * charts
     ids: dict[Path, set[str]] = {}
     dead = []
     for href, sources in sorted(links.items()):
@@ -164,27 +177,30 @@ def test_every_page_loads_offline_draws_its_diagrams_and_has_no_dead_link(browse
             if unquote(parts.fragment) not in ids[target]:
                 dead.append((href, sorted(sources)[:3]))
     assert dead == []
-    assert any("aterkoppling" in href for href in links)  # the console links feedback reports
+    # the console links the feedback reports and the unit pages; the public pages neither
+    assert any("aterkoppling" in href for href in links) == (not public)
+    assert any("/rapport/" in href and "/kommun/" in href for href in links)
+    assert not public or not [href for href in links if "/intern/" in href]
 
 
-def test_markup_in_an_uploaded_file_name_stays_text(browser, site):
-    visit = Visit(browser, site)
-    page = visit.open(site / "omgang.html")
+def test_markup_in_an_uploaded_file_name_stays_text(browser, internal):
+    visit = Visit(browser, internal)
+    page = visit.open(internal / "omgang.html")
     assert page.evaluate("window.__injected") is None
     assert page.locator("img").count() == 0
     assert page.get_by_text(HOSTILE_NAME, exact=True).count() == 1
     visit.close()
 
 
-def test_screenshots_of_the_funnel_a_kommun_and_the_round_console(browser, site):
+def test_screenshots_of_the_funnel_a_kommun_and_the_round_console(browser, site, internal):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    visit = Visit(browser, site)
     shots = {
         f"nationell_tratt_{ROUND}.png": (site / "riket.html", "#diagram-1"),
         f"kommun_0126_{ROUND}.png": (site / "kommun" / "0126.html", None),
-        f"omgangskonsol_{ROUND}.png": (site / "omgang.html", None),
+        f"omgangskonsol_{ROUND}.png": (internal / "omgang.html", None),
     }
     for name, (path, selector) in shots.items():
+        visit = Visit(browser, site if path.is_relative_to(site) else internal)
         page = visit.open(path)
         target = SCREENSHOTS / name
         if selector:
@@ -192,4 +208,4 @@ def test_screenshots_of_the_funnel_a_kommun_and_the_round_console(browser, site)
         else:
             page.screenshot(path=str(target), full_page=True)
         assert target.stat().st_size > 20_000, name
-    visit.close()
+        visit.close()

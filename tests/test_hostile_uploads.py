@@ -752,7 +752,9 @@ def test_round_that_is_not_a_month_is_refused_and_reaches_the_kommun(
     ),
     offset=st.integers(-40, 3),
 )
-def test_upload_for_an_open_round_waits_until_it_closes(clean_warehouse, monkeypatch, close, offset):
+def test_upload_for_an_open_round_waits_until_it_closes(
+    clean_warehouse, monkeypatch, close, offset
+):
     """A file sent before its round closes is told so, stays in the inbox, and lands once the
     round has closed, without being sent again; then it is registered once."""
     today = close + dt.timedelta(days=offset)
@@ -780,7 +782,8 @@ def test_upload_for_an_open_round_waits_until_it_closes(clean_warehouse, monkeyp
         assert path not in intake.new_files(path.parent, clean_warehouse)
         assert intake.land_upload(path, clean_warehouse).status == "duplicate"
     assert scalar(
-        clean_warehouse, "SELECT count(*) FROM raw.case_records WHERE upload_id = :u",
+        clean_warehouse,
+        "SELECT count(*) FROM raw.case_records WHERE upload_id = :u",
         u=landed.upload_id,
     ) == len(rows)
 

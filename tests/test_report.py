@@ -324,7 +324,7 @@ def test_the_round_console_lists_every_expected_unit_with_its_delivery(built):
     }
     table = next(
         t
-        for t in page_tables(built.site / "omgang.html")
+        for t in page_tables(built.internal / "omgang.html")
         if t.caption.startswith("Leveranser i omgång")
     )
     shown_units = {row[table.column("Kod")]: row for row in table.rows}
@@ -355,7 +355,7 @@ def test_missing_registration_shares_are_withheld_with_the_published_funnel(buil
     }
     table = next(
         t
-        for t in page_tables(built.site / "omgang.html")
+        for t in page_tables(built.internal / "omgang.html")
         if t.caption.startswith("Saknade registreringar per fas")
     )
     names = {row[0]: row for row in table.rows}
@@ -372,7 +372,7 @@ def test_missing_registration_shares_are_withheld_with_the_published_funnel(buil
 
 
 def test_granskning_lists_the_expected_units_that_are_missing(built):
-    sections = {t.caption: t for t in page_tables(built.site / "granskning.html")}
+    sections = {t.caption: t for t in page_tables(built.internal / "granskning.html")}
     missing = next(t for caption, t in sections.items() if caption.startswith("Förväntade"))
     codes = {row[1] for row in missing.rows}
     assert "0380" in codes and "0115" in codes and "0126" not in codes
@@ -385,24 +385,53 @@ def test_granskning_lists_the_expected_units_that_are_missing(built):
 
 
 def test_a_file_name_from_an_upload_is_shown_as_text(built):
-    html = (built.site / "omgang.html").read_text(encoding="utf-8")
+    html = (built.internal / "omgang.html").read_text(encoding="utf-8")
     assert "<img" not in html
     assert "&lt;img src=x onerror=" in html
     table = next(
         t
-        for t in page_tables(built.site / "omgang.html")
+        for t in page_tables(built.internal / "omgang.html")
         if t.caption.startswith("Leveranser i omgång")
     )
     assert HOSTILE_NAME in [row[table.column("Fil")] for row in table.rows]
 
 
-def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(built):
-    data = built.site / "data"
+def test_the_public_site_holds_nothing_internal(built):
+    """The round console, Granskning and the deliveries (kommuner's file names, rows) are in
+    the internal root only: no page, link, download or text of them among the public files."""
+    public = {p.relative_to(built.site).as_posix(): p for p in built.site.rglob("*") if p.is_file()}
+    internal = {p.relative_to(built.internal).as_posix() for p in built.internal.rglob("*")}
+    assert {"omgang.html", "granskning.html", "data/leveranser.csv"} <= internal
+    assert any(name.startswith("data/granskning_") for name in internal)
+    assert not [n for n in public if n in {"omgang.html", "granskning.html"}]
+    assert not [n for n in public if "leveranser" in n or "granskning_" in n]
+    with warehouse.engine().connect() as conn:
+        file_names = conn.execute(sa.text("SELECT file_name FROM raw.uploads")).scalars().all()
+    assert HOSTILE_NAME in file_names
+    for name, path in public.items():
+        if path.suffix not in (".html", ".csv"):
+            continue
+        text = path.read_bytes().decode("utf-8-sig")
+        for needle in ("omgang.html", "granskning.html", "aterkoppling", "Intern ", "intern)"):
+            assert needle not in text, (name, needle)
+        assert not [f for f in file_names if f in text], name
+    index = (built.internal / "index.html").read_text(encoding="utf-8")
+    assert 'href="omgang.html"' in index and 'href="granskning.html"' in index
+    deliveries = (built.internal / "data" / "leveranser.csv").read_bytes().decode("utf-8-sig")
+    assert HOSTILE_NAME in [
+        row[5] for row in csv.reader(io.StringIO(deliveries), delimiter=";") if len(row) > 5
+    ]
+
+
+@pytest.mark.parametrize("root", ["site", "internal"])
+def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(built, root):
+    data = getattr(built, root) / "data"
     workbook = openpyxl.load_workbook(data / f"sukf_{ROUND}.xlsx", read_only=True)
     csv_tables = sorted(
         p for p in data.glob("*.csv") if p.name not in ("tratt.csv", "nationella_figurer.csv")
     )
     assert sorted(workbook.sheetnames) == sorted(p.stem for p in csv_tables)
+    assert ("leveranser" in workbook.sheetnames) == (root == "internal")
     for path in csv_tables:
         raw = path.read_bytes()
         assert raw.startswith("\ufeff".encode())
@@ -420,6 +449,8 @@ def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(buil
                     assert text == f"{value:.1f}".replace(".", ","), path.name
                 else:
                     assert text == str(value), path.name
+    if root == "internal":
+        return
     figures = (data / "rapportens_figurer.csv").read_bytes().decode("utf-8-sig")
     assert ";" in figures.splitlines()[0] and any("," in line for line in figures.splitlines())
     # every row as wide as the header, and the funnel (its own download, tratt.csv) not in it
@@ -430,10 +461,12 @@ def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(buil
     assert (data / "tratt.csv").read_bytes() == (published / "tratt.csv").read_bytes()
 
 
+def _files(root: Path) -> dict[Path, bytes]:
+    return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def test_unchanged_data_re_renders_byte_identical(built, tmp_path):
-    before = {
-        p.relative_to(built.site): p.read_bytes() for p in built.site.rglob("*") if p.is_file()
-    }
+    before = (_files(built.site), _files(built.internal))
     again = report.render_round(ROUND)
     assert not again.written
     copy = tmp_path / "output"
@@ -441,19 +474,16 @@ def test_unchanged_data_re_renders_byte_identical(built, tmp_path):
         shutil.copytree(built.output / name, copy / name)
     fresh = report.render_round(ROUND, output=copy)
     assert fresh.written
-    rendered = {
-        p.relative_to(fresh.directory): p.read_bytes()
-        for p in fresh.directory.rglob("*")
-        if p.is_file()
-    }
-    assert rendered == before
+    assert (_files(fresh.directory), _files(fresh.internal)) == before
 
 
 def test_a_draft_for_review_is_written_beside_the_publication(built):
     versions = sorted(p.name for p in (built.output / "kolada" / ROUND).iterdir())
     draft = report.review_round(ROUND)
     assert draft.directory == built.output / "granskning" / ROUND / "rapport"
-    html = (draft.directory / "granskning.html").read_text(encoding="utf-8")
+    assert draft.internal == built.output / "granskning" / ROUND / "intern"
+    assert not (draft.directory / "granskning.html").exists()
+    html = (draft.internal / "granskning.html").read_text(encoding="utf-8")
     assert "Utkast för granskning" in html and "approve_publication" in html
     assert sorted(p.name for p in (built.output / "kolada" / ROUND).iterdir()) == versions
 
@@ -466,6 +496,7 @@ def test_report_on_the_command_line(built, capsys):
     assert main(["report", "--round", ROUND]) == 0
     out = capsys.readouterr().out
     assert str(built.site / "index.html") in out and "oförändrad" in out
+    assert str(built.internal / "index.html") in out
     assert main(["report", "--round", "2099-12"]) == 2
     assert "omgång 2099-12 är inte publicerad" in capsys.readouterr().err
     assert main(["report", "--round", "2023-13"]) == 2

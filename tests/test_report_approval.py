@@ -164,7 +164,8 @@ def test_nothing_is_published_before_a_person_approves(tmp_path):
         output = built.output
         assert not (output / "kolada" / NEW_ROUND).exists()
         assert not (output / "rapport" / NEW_ROUND).exists()
-        draft = output / "granskning" / NEW_ROUND / "rapport" / "granskning.html"
+        assert not (output / "intern" / NEW_ROUND).exists()
+        draft = output / "granskning" / NEW_ROUND / "intern" / "granskning.html"
         assert "Utkast för granskning" in draft.read_text(encoding="utf-8")
 
         responder_env = dict(env, AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True")

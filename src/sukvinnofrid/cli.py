@@ -274,7 +274,11 @@ def _publication_lines(published: dict) -> list[str]:
 
 
 def _site_lines(site: dict) -> list[str]:
-    return [f"Webbplats:      {site['index']}" + ("" if site["written"] else " (oförändrad)")]
+    unchanged = "" if site["written"] else " (oförändrad)"
+    return [
+        f"Webbplats:      {site['index']}{unchanged}",
+        f"Interna sidor:  {site['internal_index']}{unchanged}",
+    ]
 
 
 def _output_lines(published: dict | None = None, site: dict | None = None) -> list[str]:
@@ -503,6 +507,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"{swedish_number(site['seconds'], 1)} s"
                 + ("" if site["written"] else " (oförändrad: inget skrevs)"),
                 f"Öppna:          {site['index']}",
+                f"Interna sidor:  {site['internal_index']}",
             ]
         )
     return 0

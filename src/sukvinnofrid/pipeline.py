@@ -315,6 +315,7 @@ def _site_summary(site) -> dict:
         "round_id": site.round_id,
         "directory": str(site.directory),
         "index": str(site.index),
+        "internal_index": str(site.internal / "index.html"),
         "pages": site.pages,
         "written": site.written,
         "seconds": site.seconds,
@@ -347,7 +348,7 @@ def review(round_id: str | None = None) -> dict:
             "ingen stängd omgång har godkända uppladdningar: inget att granska."
         )
     summary = _site_summary(site.review_round(round_id, engine))
-    summary["granskning"] = str(Path(summary["directory"]) / "granskning.html")
+    summary["granskning"] = str(Path(summary["internal_index"]).parent / "granskning.html")
     return summary
 
 

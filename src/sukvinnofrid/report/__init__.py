@@ -2,29 +2,35 @@
 
     output/rapport/<round>/
         index.html          start: the pages below and every participating kommun, stadsdel, län
-        omgang.html         round console (internal): every expected unit, its delivery status,
-                            rows, rejected rows, warnings, missing registrations against riket,
-                            its feedback report; totals; the same over earlier rounds
         riket.html          national report: Diagram 1 and every figure of diagrams 2-27 with its
                             table, N, definition and footnotes, beside the previous round
-        granskning.html     review (internal): large changes, outliers, expected units missing
         nedladdning.html    downloads: every table as CSV for Swedish Excel, one XLSX workbook
         kommun/<kod>.html, stadsdel/<kod>.html, lan/<kod>.html
         data/               the downloads
         style.css
 
+    output/intern/<round>/  what only the statistics team may see, never among the public pages
+        index.html          the internal pages and a link to the public site
+        omgang.html         round console: every expected unit, its delivery status, rows,
+                            rejected rows, warnings, missing registrations against riket, its
+                            feedback report; totals; the same over earlier rounds
+        granskning.html     review: large changes, outliers, expected units missing
+        nedladdning.html    the deliveries (file names, rows) and the review's tables
+        data/, style.css
+
 `render_round` reads the latest version of the round's statistics publication
 (output/statistik) and Kolada publication (output/kolada), the previous round's statistics, and
 the report marts (dim_reporting_units, fct_round_deliveries, fct_key_figure_comparisons, withheld
 by `protection`). Nothing is computed again from cases. The site is static and self-contained
-(no script, no request to another host; the round console links to the feedback reports in
-output/aterkoppling). Unchanged data gives the same bytes, and then nothing is written; when
+(no script, no request to another host). The internal pages link to the unit pages and to the
+feedback reports in output/aterkoppling by relative paths through the public root. Unchanged
+data gives the same bytes, and then nothing is written; when
 not even the inputs changed (`.inputs_sha256` in the site holds their digest), nothing is read.
 
 `review_round` is the same site for a round not yet approved: the round is published as a draft
 into output/granskning/<round>/ (statistik/, kolada/) and its site written to
-output/granskning/<round>/rapport/, marked as a draft, for the statistics team to review before
-the approval in Airflow lets the real publication go out.
+output/granskning/<round>/rapport/ and .../intern/, marked as a draft, for the statistics team
+to review before the approval in Airflow lets the real publication go out.
 """
 
 from __future__ import annotations
@@ -49,8 +55,9 @@ INPUTS_FILE = ".inputs_sha256"
 @dataclass(frozen=True)
 class Site:
     round_id: str
-    directory: Path
-    pages: int
+    directory: Path  # the public pages
+    internal: Path  # the statistics team's pages
+    pages: int  # of both
     written: bool  # False: the site already held exactly these files
     seconds: float
 
@@ -74,6 +81,7 @@ def _render(
     statistik_root: Path,
     kolada_root: Path,
     site_dir: Path,
+    internal_dir: Path,
     draft: bool,
 ) -> Site:
     started = time.perf_counter()
@@ -86,23 +94,32 @@ def _render(
         published_statistik_root=output / "statistik",
     )
     inputs = f"{inputs} {'utkast' if draft else 'publicerad'}\n"
-    marker = site_dir / INPUTS_FILE
-    if marker.is_file() and marker.read_text(encoding="ascii") == inputs:
+    roots = (site_dir, internal_dir)
+    if all(
+        (root / INPUTS_FILE).is_file()
+        and (root / INPUTS_FILE).read_text(encoding="ascii") == inputs
+        for root in roots
+    ):
         # the same publications, marts, feedback reports and code: the same bytes
-        pages = sum(1 for _ in site_dir.rglob("*.html"))
-        return Site(round_id, site_dir, pages, False, round(time.perf_counter() - started, 2))
+        pages = sum(1 for root in roots for _ in root.rglob("*.html"))
+        return Site(round_id, *roots, pages, False, round(time.perf_counter() - started, 2))
     sources = read_sources(
         round_id, engine, statistik_root, kolada_root, published_statistik_root=output / "statistik"
     )
-    files = build_site(sources, site_dir, output, draft=draft)
-    files[INPUTS_FILE] = inputs.encode("ascii")
-    written = write_site(site_dir, files)
-    pages = sum(1 for name in files if name.endswith(".html"))
-    return Site(round_id, site_dir, pages, written, round(time.perf_counter() - started, 2))
+    site = build_site(sources, site_dir, internal_dir, output, draft=draft)
+    written = False
+    for root, files in zip(roots, (site.public, site.internal), strict=True):
+        files[INPUTS_FILE] = inputs.encode("ascii")
+        written = write_site(root, files) or written
+    pages = sum(
+        1 for files in (site.public, site.internal) for name in files if name.endswith(".html")
+    )
+    return Site(round_id, *roots, pages, written, round(time.perf_counter() - started, 2))
 
 
 def render_round(round_id: str, engine: Engine | None = None, output: Path | None = None) -> Site:
-    """Write the site of a published round to <output>/rapport/<round>/."""
+    """Write the site of a published round to <output>/rapport/<round>/, its internal pages to
+    <output>/intern/<round>/."""
     output = Path(output) if output is not None else get_settings().output
     return _render(
         round_id,
@@ -111,6 +128,7 @@ def render_round(round_id: str, engine: Engine | None = None, output: Path | Non
         output / "statistik",
         output / "kolada",
         output / "rapport" / round_id,
+        output / "intern" / round_id,
         draft=False,
     )
 
@@ -133,5 +151,6 @@ def review_round(round_id: str, engine: Engine | None = None, output: Path | Non
         draft / "statistik",
         draft / "kolada",
         draft / "rapport",
+        draft / "intern",
         draft=True,
     )

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -109,8 +110,9 @@ def unit_page(views: Views, code: str, page: dict) -> UnitPage:
 # downloads
 
 
-def download_tables(views: Views, sections, console, review) -> list[tuple[str, str, Table]]:
-    """(file stem, description, table) of every table the site shows, all units together."""
+def download_tables(views: Views, sections) -> list[tuple[str, str, Table]]:
+    """(file stem, description, table) of every table the public site shows, all units
+    together."""
     stats = views.stats
     funnel = Table(
         (
@@ -242,13 +244,7 @@ def download_tables(views: Views, sections, console, review) -> list[tuple[str, 
                 *views.shares(row),
             ]
         )
-    deliveries = console["tables"][0]
-    tables = [
-        (
-            "leveranser",
-            "Leveranser i omgången per enhet (intern: filnamn och antal rader)",
-            deliveries,
-        ),
+    return [
         ("kvalitet", "Status och saknade registreringar per enhet och omgång", quality),
         ("tratt_omraden", "Diagram 1: tratten per kommun, län och riket och kön", funnel),
         ("rapportens_figurer", "Den nationella rapportens tabeller (riket)", figures),
@@ -260,20 +256,56 @@ def download_tables(views: Views, sections, console, review) -> list[tuple[str, 
             comparison,
         ),
     ]
-    tables += [
-        (f"granskning_{n}", heading, table) for n, (heading, _, table) in enumerate(review, start=1)
+
+
+def internal_download_tables(console, review) -> list[tuple[str, str, Table]]:
+    """(file stem, description, table) of the internal pages' tables."""
+    return [
+        (
+            "leveranser",
+            "Leveranser i omgången per enhet: filnamn och antal rader",
+            console["tables"][0],
+        ),
+        *(
+            (f"granskning_{n}", heading, table)
+            for n, (heading, _, table) in enumerate(review, start=1)
+        ),
     ]
-    return tables
+
+
+def _downloads(
+    round_id: str, tables: list[tuple[str, str, Table]], published: dict[str, tuple[str, bytes]]
+) -> tuple[dict[str, bytes], list[tuple[str, str, str]]]:
+    """The data/ files of a root (each table as CSV, the publication's own files as published,
+    one workbook of the tables) and their listing for the download page."""
+    data = {f"{stem}.csv": table_csv(table) for stem, _, table in tables}
+    descriptions = {f"{stem}.csv": text for stem, text, _ in tables}
+    for name, (text, content) in published.items():
+        data[name], descriptions[name] = content, text
+    data[f"sukf_{round_id}.xlsx"] = workbook([(stem, table) for stem, _, table in tables])
+    descriptions[f"sukf_{round_id}.xlsx"] = "Excel-arbetsbok med en flik per tabell"
+    listing = [(name, descriptions[name], _size(len(content))) for name, content in data.items()]
+    return data, listing
 
 
 # ---------------------------------------------------------------------------------------------
 # the site
 
 
+@dataclass(frozen=True)
+class SiteFiles:
+    """A round's site as two roots: the public pages, and the internal pages only the
+    statistics team may see (round console, Granskning, deliveries); path -> bytes."""
+
+    public: dict[str, bytes]
+    internal: dict[str, bytes]
+
+
 def build_site(
-    sources: RoundSources, site_dir: Path, output: Path, *, draft: bool
-) -> dict[str, bytes]:
-    """Every file of the site, path relative to the site -> bytes."""
+    sources: RoundSources, site_dir: Path, internal_dir: Path, output: Path, *, draft: bool
+) -> SiteFiles:
+    """Every file of the public site (to be written to `site_dir`) and of the internal one (to
+    `internal_dir`)."""
     views = Views(sources, output, site_dir)
     stats, kolada = sources.statistics, sources.kolada
     base = {
@@ -285,6 +317,7 @@ def build_site(
         "statistics_published": stats.published_at,
         "kolada_version": kolada.directory.name,
         "pattern_defs": Markup(charts.PATTERN_DEFS),
+        "internal": False,
     }
     files: dict[str, bytes] = {}
 
@@ -305,13 +338,6 @@ def build_site(
         title="Nationell rapport",
         sections=sections,
         comparison_text=comparison_text,
-    )
-
-    console = console_tables(views)
-    files["omgang.html"] = _render("omgang.html", **base, root="", title="Omgångskonsol", **console)
-    review = review_tables(views)
-    files["granskning.html"] = _render(
-        "granskning.html", **base, root="", title="Granskning", sections=review
     )
 
     lan_groups: dict[str, dict] = defaultdict(lambda: {"units": []})
@@ -356,27 +382,54 @@ def build_site(
     )
 
     # the funnel (Diagram 1) has a download of its own, the figures' table has the figures'
-    downloads = download_tables(views, figure_sections, console, review)
-    data = {f"{stem}.csv": table_csv(table) for stem, _, table in downloads}
-    data["tratt.csv"] = (stats.directory / "tratt.csv").read_bytes()
-    data["nationella_figurer.csv"] = (stats.directory / "nationella_figurer.csv").read_bytes()
-    data[f"sukf_{views.round_id}.xlsx"] = workbook([(stem, table) for stem, _, table in downloads])
-    descriptions = {f"{stem}.csv": text for stem, text, _ in downloads}
-    descriptions.update(
+    data, listing = _downloads(
+        views.round_id,
+        download_tables(views, figure_sections),
         {
-            "tratt.csv": "Statistikpubliceringens tratt (diagram 1), som den publicerats",
-            "nationella_figurer.csv": "Statistikpubliceringens alla nationella figurer, "
-            "per period, nivå, område och uppdelning, som de publicerats",
-            f"sukf_{views.round_id}.xlsx": "Excel-arbetsbok med en flik per tabell",
-        }
+            "tratt.csv": (
+                "Statistikpubliceringens tratt (diagram 1), som den publicerats",
+                (stats.directory / "tratt.csv").read_bytes(),
+            ),
+            "nationella_figurer.csv": (
+                (
+                    "Statistikpubliceringens alla nationella figurer, per period, nivå, område "
+                    "och uppdelning, som de publicerats"
+                ),
+                (stats.directory / "nationella_figurer.csv").read_bytes(),
+            ),
+        },
     )
-    listing = [(name, descriptions[name], _size(len(content))) for name, content in data.items()]
     files["nedladdning.html"] = _render(
         "nedladdning.html", **base, root="", title="Nedladdning", files=listing
     )
     files.update({f"data/{name}": content for name, content in data.items()})
-    files["style.css"] = environment().loader.get_source(environment(), "style.css")[0].encode()
-    return files
+    style = environment().loader.get_source(environment(), "style.css")[0].encode()
+    files["style.css"] = style
+
+    # The internal root: its tables link to the unit pages and the feedback reports through
+    # the public root (`links`), which it never copies.
+    internal = {**base, "internal": True, "root": ""}
+    links = os.path.relpath(site_dir, internal_dir) + "/"
+    console = console_tables(views)
+    review = review_tables(views)
+    data, listing = _downloads(views.round_id, internal_download_tables(console, review), {})
+    internal_files = {
+        "index.html": _render(
+            "intern.html", **internal, title="Start (intern)", summary=summary, public=links
+        ),
+        "omgang.html": _render(
+            "omgang.html", **internal, links=links, title="Omgångskonsol", **console
+        ),
+        "granskning.html": _render(
+            "granskning.html", **internal, links=links, title="Granskning", sections=review
+        ),
+        "nedladdning.html": _render(
+            "nedladdning.html", **internal, title="Nedladdning (intern)", files=listing
+        ),
+        **{f"data/{name}": content for name, content in data.items()},
+        "style.css": style,
+    }
+    return SiteFiles(files, internal_files)
 
 
 def _size(length: int) -> str:
