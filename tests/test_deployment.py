@@ -173,15 +173,43 @@ def test_each_worker_has_its_own_stage_login_and_nothing_more():
         passwords = {name for name in environment if name in roles.PASSWORD_ENV.values()}
         assert passwords == {roles.PASSWORD_ENV[f"sukf_{stage}"]}, worker
         assert ("SUKF_PSEUDONYM_KEY" in environment) == (stage == "transform"), worker
-    # the other services hold no pipeline setting but the two every DAG parse needs
+    # the other services hold no pipeline setting but the two every DAG parse needs (and the
+    # DAG processor, which runs the callbacks of tasks that die, the failure e-mail settings)
     for service in AIRFLOW_SERVICES - WORKERS:
         assert {n for n in env(service) if n.startswith("SUKF_")} <= {
             "SUKF_HOME",
             "SUKF_REQUIRE_APPROVAL",
+            *(ALERT_SETTINGS if service == "airflow-dag-processor" else ()),
         }, service
     assert {env(service)["SUKF_REQUIRE_APPROVAL"] for service in AIRFLOW_SERVICES} == {
         "${SUKF_REQUIRE_APPROVAL:-1}"
     }
+
+
+ALERT_SETTINGS = {
+    "SUKF_SMTP_HOST",
+    "SUKF_SMTP_PORT",
+    "SUKF_SMTP_TLS",
+    "SUKF_SMTP_USER",
+    "SUKF_SMTP_PASSWORD",
+    "SUKF_SMTP_FROM",
+    "SUKF_ALERT_EMAIL",
+}
+
+
+def test_every_service_that_runs_a_failure_callback_can_send_the_e_mail():
+    """A task's failure callback runs on its worker, or, when the task died without running it
+    (a lost worker), on the DAG processor: each has every setting notify.py reads."""
+    read_by_notify = set(
+        re.findall(
+            r"\b(SUKF_(?:SMTP_[A-Z]+|ALERT_EMAIL))\b",
+            (ROOT / "src" / "sukvinnofrid" / "notify.py").read_text(encoding="utf-8"),
+        )
+    )
+    assert read_by_notify == ALERT_SETTINGS
+    for service in WORKERS | {"airflow-dag-processor"}:
+        assert set(env(service)) >= ALERT_SETTINGS, service
+        assert env(service)["SUKF_SMTP_PASSWORD"] == "${SUKF_SMTP_PASSWORD:-}", service
 
 
 def test_environment_variables_are_ones_the_code_reads():
