@@ -11,6 +11,19 @@ import socketserver
 import threading
 from dataclasses import dataclass, field
 
+# Every setting of the failure e-mail that sukvinnofrid.notify reads.
+SMTP_VARIABLES = frozenset(
+    {
+        "SUKF_SMTP_HOST",
+        "SUKF_SMTP_PORT",
+        "SUKF_SMTP_TLS",
+        "SUKF_SMTP_USER",
+        "SUKF_SMTP_PASSWORD",
+        "SUKF_SMTP_FROM",
+        "SUKF_ALERT_EMAIL",
+    }
+)
+
 
 def free_port() -> int:
     """A localhost port nothing listens on (just now)."""

@@ -21,6 +21,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from local_servers import SMTP_VARIABLES
 from sukvinnofrid import airflow_local, roles
 from sukvinnofrid.readers import MAX_FILE_BYTES
 
@@ -179,22 +180,11 @@ def test_each_worker_has_its_own_stage_login_and_nothing_more():
         assert {n for n in env(service) if n.startswith("SUKF_")} <= {
             "SUKF_HOME",
             "SUKF_REQUIRE_APPROVAL",
-            *(ALERT_SETTINGS if service == "airflow-dag-processor" else ()),
+            *(SMTP_VARIABLES if service == "airflow-dag-processor" else ()),
         }, service
     assert {env(service)["SUKF_REQUIRE_APPROVAL"] for service in AIRFLOW_SERVICES} == {
         "${SUKF_REQUIRE_APPROVAL:-1}"
     }
-
-
-ALERT_SETTINGS = {
-    "SUKF_SMTP_HOST",
-    "SUKF_SMTP_PORT",
-    "SUKF_SMTP_TLS",
-    "SUKF_SMTP_USER",
-    "SUKF_SMTP_PASSWORD",
-    "SUKF_SMTP_FROM",
-    "SUKF_ALERT_EMAIL",
-}
 
 
 def test_every_service_that_runs_a_failure_callback_can_send_the_e_mail():
@@ -206,9 +196,9 @@ def test_every_service_that_runs_a_failure_callback_can_send_the_e_mail():
             (ROOT / "src" / "sukvinnofrid" / "notify.py").read_text(encoding="utf-8"),
         )
     )
-    assert read_by_notify == ALERT_SETTINGS
+    assert read_by_notify == SMTP_VARIABLES
     for service in WORKERS | {"airflow-dag-processor"}:
-        assert set(env(service)) >= ALERT_SETTINGS, service
+        assert set(env(service)) >= SMTP_VARIABLES, service
         assert env(service)["SUKF_SMTP_PASSWORD"] == "${SUKF_SMTP_PASSWORD:-}", service
 
 

@@ -8,19 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local_servers import SmtpSink, free_port
+from local_servers import SMTP_VARIABLES, SmtpSink, free_port
 from sukvinnofrid import notify
 from sukvinnofrid.privacy import luhn_check_digit
-
-SMTP_VARIABLES = (
-    "SUKF_SMTP_HOST",
-    "SUKF_SMTP_PORT",
-    "SUKF_SMTP_TLS",
-    "SUKF_SMTP_USER",
-    "SUKF_SMTP_PASSWORD",
-    "SUKF_SMTP_FROM",
-    "SUKF_ALERT_EMAIL",
-)
 
 
 @pytest.fixture(autouse=True)
