@@ -112,6 +112,16 @@ def test_the_national_report_shows_the_published_figures_beside_the_previous_rou
         table = tables.get(f"figur-{figure}")
         if figure == "avslutsorsak_langd":  # diagram 17: this figure by the case's length only
             assert table is None and f"figur-{figure}-uppdelad17" in tables
+            # the report's four 90-day periods, each case in its period with a known cause
+            # (cases of more than 360 days are not in the diagram)
+            by_length = tables[f"figur-{figure}-uppdelad17"].rows
+            assert {row[0] for row in by_length} == {
+                "0–90 dagar",
+                "91–180 dagar",
+                "181–270 dagar",
+                "271–360 dagar",
+            }
+            assert {row[2] for row in by_length if row[1] == "Uppgift saknas"} == {"0"}
             continue
         assert table is not None, figure
         labels = {label: code for code, label in definition["kategorier"].items()}

@@ -38,6 +38,11 @@
 {{ return({"bakgrund": [], "fore": [], "under": ["datum_insats", "insatser"], "efter": ["datum_avslut", "avslutsorsak"], "brukaruppfoljning": ["datum_avslut", "avslutsorsak"]}) }}
 {% endmacro %}
 
+{#- Phase -> the date before the key date that means the phase is not reached. -#}
+{% macro catalogue_phase_not_before_key() %}
+{{ return({"efter": "datum_avslut", "brukaruppfoljning": "datum_avslut"}) }}
+{% endmacro %}
+
 {#- No date of a case is earlier than this. -#}
 {% macro catalogue_earliest_date() %}
 {{ return("2000-01-01") }}

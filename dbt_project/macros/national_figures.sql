@@ -12,6 +12,8 @@
       (the figure also counts the answers: n_answers);
     - named: derived categories and the condition for each (e.g. 'partner');
     - value: what a case adds to its category (mean figures); 1 when absent.
+    Diagram 17 (avslutsorsak_langd) shows four 90-day periods: a case of more than 360 days is
+    not in its population, and one of unknown length is its uppgift saknas.
     The categories themselves come from int_figure_categories (code lists + derived seed). -#}
 {% macro national_figure_rules() %}
 {%- set closed_answers = 'is_closed and has_brukarenkat' -%}
@@ -32,8 +34,8 @@
                                'named': {'medel': 'true'}, 'value': 'antal_samverkansparter'},
     'genomforande': {'population': 'is_closed and has_insats', 'category': 'genomforande'},
     'avslutsorsak': {'population': 'is_closed', 'category': 'avslutsorsak'},
-    'avslutsorsak_langd': {'population': 'is_closed and avslutsorsak in (1, 3, 4)',
-                           'answered': "arendelangd_grupp in ('0-90', '91-180', '181-270', '271-360')",
+    'avslutsorsak_langd': {'population': "is_closed and avslutsorsak in (1, 3, 4) and arendelangd_grupp is distinct from '>360'",
+                           'answered': 'arendelangd_grupp is not null',
                            'category': 'avslutsorsak'},
     'maluppfoljning': {'population': 'is_closed', 'category': 'maluppfoljning',
                        'named': {'helt_delvis': 'maluppfoljning in (1, 2)'}},

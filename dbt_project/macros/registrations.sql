@@ -3,13 +3,22 @@
     that exists is counted, and an answer that is wrong counts as "uppgift saknas". -#}
 
 {#- SQL: the case reached `phase` (any of the phase's trigger variables registered as such: a
-    start date that is not a real date still says that an insats started). -#}
+    start date that is not a real date still says that an insats started), unless the phase's
+    date lies before the case's key date (catalogue: not_reached_when_before_key; a case closed
+    before it was aktualiserad is not closed until the date is corrected). -#}
 {% macro phase_reached(phase, alias) -%}
     {%- set triggers = catalogue_phase_triggers()[phase] -%}
+    {%- set phase_date = catalogue_phase_not_before_key().get(phase) -%}
     {%- if not triggers -%}
     true
     {%- else -%}
-    ({% for key in triggers %}{{ registered(key, alias) }}{% if not loop.last %} or {% endif %}{% endfor %})
+    ({% if phase_date %}({% endif -%}
+    {% for key in triggers %}{{ registered(key, alias) }}{% if not loop.last %} or {% endif %}{% endfor %})
+    {%- if phase_date %}
+        {%- for key_date in catalogue_variables() if key_date.type == 'date' and key_date.required == 'key' %}
+        and not coalesce({{ alias }}.{{ phase_date }} < {{ alias }}.{{ key_date.key }}, false))
+        {%- endfor %}
+    {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 

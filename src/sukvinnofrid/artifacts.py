@@ -259,15 +259,13 @@ def quality_rules_markdown() -> str:
         "",
         "Ett ärende är avslutat när datum för avslut (256) eller avslutsorsak (257) är ifyllt; då",
         (
-            "ska båda finnas. Ett ärende har fått stöd/insats när datum för insats (117) eller "
-            "minst en"
+            "ska båda finnas. Ligger datum för avslut före datum för aktualisering (5) räknas "
+            "ärendet"
         ),
-        "insats (118) är ifyllt. Regeln för variabel 203: insatsernas betydelse ska bara anges när",
-        (
-            "202 säger att situationen har förbättrats (1 eller 2). Annars blir det en varning, "
-            "eftersom"
-        ),
-        "svaret ändå är klientens eget.",
+        "som pågående tills datumet är rättat. Ett ärende har fått stöd/insats när datum för",
+        "insats (117) eller minst en insats (118) är ifyllt. Regeln för variabel 203:",
+        "insatsernas betydelse ska bara anges när 202 säger att situationen har förbättrats (1",
+        "eller 2). Annars blir det en varning, eftersom svaret ändå är klientens eget.",
         "",
     ]
     for severity, description in SEVERITY_DESCRIPTIONS.items():
@@ -366,7 +364,8 @@ def figures_markdown(home: Path) -> str:
             "  registrerad; **ärendet är avslutat** när datum för avslut (256) eller avslutsorsak "
             "(257) är"
         ),
-        "  registrerad.",
+        "  registrerad och datum för avslut inte ligger före datum för aktualisering (annars",
+        "  räknas ärendet som pågående tills datumet är rättat).",
         "",
         "## De nationella figurerna",
         "",

@@ -61,6 +61,8 @@ class Catalogue:
     variables: tuple[Variable, ...]
     phases: dict[str, str]  # phase key -> Swedish name, in case order
     phase_triggers: dict[str, tuple[str, ...]]  # phase -> keys of the variables that open it
+    # phase -> the date that, when before the key date, means the phase is not reached
+    phase_not_before_key: dict[str, str]
     earliest_date: str  # ÅÅÅÅ-MM-DD: no date of a case is earlier
 
     def variable(self, suv: int) -> Variable:
@@ -181,6 +183,11 @@ def load_catalogue() -> Catalogue:
     triggers = {
         key: tuple(entry.get("reached_when_any") or ()) for key, entry in document["phases"].items()
     }
+    not_before_key = {
+        key: entry["not_reached_when_before_key"]
+        for key, entry in document["phases"].items()
+        if "not_reached_when_before_key" in entry
+    }
     keys = {v.key for v in variables}
     for variable in variables:
         if variable.phase not in phases:
@@ -190,9 +197,13 @@ def load_catalogue() -> Catalogue:
     unknown = {key for keys_ in triggers.values() for key in keys_} - keys
     if unknown:
         raise ValueError(f"phase triggers name unknown variables: {sorted(unknown)}")
+    dates = {v.key for v in variables if v.type == "date"}
+    if set(not_before_key.values()) - dates:
+        raise ValueError("not_reached_when_before_key must name a date variable")
     return Catalogue(
         variables=variables,
         phases=phases,
         phase_triggers=triggers,
+        phase_not_before_key=not_before_key,
         earliest_date=str(document["earliest_date"]),
     )

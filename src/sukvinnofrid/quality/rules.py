@@ -553,9 +553,16 @@ def _date_order_rules(catalogue: Catalogue) -> list[Rule]:
     """Dates of the catalogue are in case order (aktualisering ≤ insats ≤ avslut); of two dates
     out of order the later one in that order cannot be placed in time."""
     dates = [v for v in catalogue.variables if v.type == "date"]
+    phase_dates = set(catalogue.phase_not_before_key.values())
     rules = []
     for index, later in enumerate(dates):
         for earlier in dates[:index]:
+            # a phase dated before the key date is not reached (catalogue, phases)
+            counted_as = (
+                "som pågående (inte avslutat) tills datumet är rättat"
+                if later.key in phase_dates and earlier.required == "key"
+                else f"{later.name.lower()} räknas som saknat tills det är rättat"
+            )
             rules.append(
                 Rule(
                     rule_id=f"{later.column}.not_before_v{earlier.suv}",
@@ -564,7 +571,7 @@ def _date_order_rules(catalogue: Catalogue) -> list[Rule]:
                     severity="error",
                     sql=f"{as_date(later.column)} < {as_date(earlier.column)}",
                     message=f"{later.label} ligger före {earlier.label}. Ärendet räknas, men "
-                    f"{later.name.lower()} räknas som saknat tills det är rättat.",
+                    f"{counted_as}.",
                     hint=f"{later.name} kan inte vara tidigare än {earlier.name.lower()}.",
                     family="date_order",
                     related_suvs=(earlier.suv,),
