@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 from report_round import HOSTILE_NAME, ROUND, ROUNDS, number, page_tables, report_round
 from sukvinnofrid import report, warehouse
 from sukvinnofrid.cli import main
+from sukvinnofrid.kolada import publish as publish_kolada
 from sukvinnofrid.report.protection import MISSING_SHARES, protect_comparisons, protect_deliveries
 from sukvinnofrid.report.sources import latest_version
 from sukvinnofrid.report.views import STATUS_LABELS
-from sukvinnofrid.statistics import FUNNEL_COLUMNS, protect_funnel
+from sukvinnofrid.statistics import FUNNEL_COLUMNS, protect_funnel, publish_statistics
 
 pytestmark = pytest.mark.slow
 
@@ -469,6 +470,125 @@ def test_downloads_open_in_swedish_excel_and_the_workbook_holds_every_table(buil
     assert not [row for row in table if row[0] == "Diagram 1. Antal ärenden i olika faser"]
     published = latest_version(built.output / "statistik" / ROUND)
     assert (data / "tratt.csv").read_bytes() == (published / "tratt.csv").read_bytes()
+
+
+def _reader_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+
+
+def _marking(statistics_dir: Path, site: Path) -> dict[str, object]:
+    """What each statistics file and public download says of being preliminary, read as a
+    reader would: a CSV's or sheet's last column (name, its values), a JSON file's fields."""
+    marks: dict[str, object] = {}
+    for name in ("tratt.csv", "nationella_figurer.csv"):
+        rows = _reader_rows((statistics_dir / name).read_bytes())
+        marks[name] = (rows[0][0], rows[0][-1], {row[-1] for row in rows[1:]})
+    for name in ("statistik.json", "definitioner.json"):
+        document = json.loads((statistics_dir / name).read_text(encoding="utf-8"))
+        marks[name] = (document.get("preliminar"), document.get("preliminar_text"))
+    manifest = json.loads((statistics_dir / "manifest.json").read_text(encoding="utf-8"))
+    marks["manifest.json"] = manifest["preliminary"]
+    for path in sorted((site / "data").glob("*.csv")):
+        rows = _reader_rows(path.read_bytes())
+        marks[f"data/{path.name}"] = (rows[0][-1], {row[-1] for row in rows[1:]})
+    book = openpyxl.load_workbook(site / "data" / f"sukf_{ROUND}.xlsx", read_only=True)
+    for sheet in book.worksheets:
+        rows = list(sheet.iter_rows(values_only=True))
+        marks[f"xlsx:{sheet.title}"] = (rows[0][-1], {row[-1] for row in rows[1:]})
+    marks["xlsx properties"] = (book.properties.title, book.properties.description)
+    marks["banner"] = 'class="preliminar"' in (site / "nedladdning.html").read_text("utf-8")
+    return marks
+
+
+def test_a_preliminary_publication_says_so_in_every_file_and_a_final_one_does_not(built, tmp_path):
+    # the shipped population seeds are approximations: the landed round is preliminary
+    published = latest_version(built.output / "statistik" / ROUND)
+    marks = _marking(published, built.site)
+    reason = (
+        "Preliminär publicering: nyckeltalen per 10 000 invånare bygger på en uppskattad "
+        "befolkning 18 år och äldre, inte SCB:s folkmängd, och kan ändras när omgången "
+        "publiceras på nytt med SCB:s siffror. Antal, andelar och medelvärden bygger inte på "
+        "befolkningen."
+    )
+    tables = ["jamforelser", "kvalitet", "nyckeltal", "nyckeltal_omraden"]
+    tables += ["rapportens_figurer", "tratt_omraden"]
+    assert marks == {
+        "tratt.csv": ("omgång", "publicering", {"preliminär"}),
+        "nationella_figurer.csv": ("omgång", "publicering", {"preliminär"}),
+        "statistik.json": (True, reason),
+        "definitioner.json": (True, reason),
+        "manifest.json": True,
+        "data/nationella_figurer.csv": ("publicering", {"preliminär"}),
+        "data/tratt.csv": ("publicering", {"preliminär"}),
+        **{f"data/{name}.csv": ("Publicering", {"preliminär"}) for name in tables},
+        **{f"xlsx:{name}": ("Publicering", {"preliminär"}) for name in tables},
+        "xlsx properties": (f"SU-Kvinnofrid {ROUND}: preliminär publicering", reason),
+        "banner": True,
+    }
+
+    # the same round with SCB's population (as refresh-population gives it) is final: published
+    # again beside copies of the preliminary versions, then restored for the other tests
+    output = tmp_path / "output"
+    for name in ("statistik", "kolada"):
+        shutil.copytree(built.output / name, output / name)
+    engine = warehouse.engine()
+    restore = (
+        "UPDATE marts.fct_kolada_key_figures SET population_source = :to"
+        " WHERE round_id = :r AND population_source = :of"
+    )
+    sources = {
+        row["population_source"]
+        for row in mart(
+            "SELECT DISTINCT population_source FROM marts.fct_kolada_key_figures"
+            " WHERE round_id = :r",
+            r=ROUND,
+        )
+    }
+    assert "scb" not in sources  # so restoring is setting 'scb' back to 'approximation'
+    with engine.begin() as conn:
+        conn.execute(sa.text(restore), {"r": ROUND, "of": "approximation", "to": "scb"})
+    try:
+        kolada = publish_kolada(ROUND, engine, output / "kolada")
+        final = publish_statistics(ROUND, engine, output / "statistik")
+        report.render_round(ROUND, engine, output)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(restore), {"r": ROUND, "of": "scb", "to": "approximation"})
+    assert not kolada.preliminary and not final.reused and final.directory != published
+    site = output / "rapport" / ROUND
+    final_marks = _marking(final.directory, site)
+    assert _reader_rows((final.directory / "tratt.csv").read_bytes())[0] == [
+        *("omgång", "nivå", "områdeskod", "område", "kön"),
+        *FUNNEL_COLUMNS,
+    ]
+    assert final_marks["nationella_figurer.csv"][:2] == ("omgång", "n svar")
+    assert [final_marks[f"{name}.json"] for name in ("statistik", "definitioner")] == [
+        (None, None)
+    ] * 2
+    assert final_marks["manifest.json"] is False and final_marks["banner"] is False
+    assert final_marks["xlsx properties"] == (None, None)
+    assert not [
+        (name, mark)
+        for name, mark in final_marks.items()
+        if "ublicering" in str(mark) or "preliminär" in str(mark)
+    ]
+
+    # nothing but the marking differs: each final file is the preliminary one without it
+    def unmarked(data: bytes) -> bytes:
+        for column in (b"publicering", b"Publicering", "preliminär".encode()):
+            data = data.replace(b";" + column + b"\r\n", b"\r\n")
+        return data
+
+    for name in ("tratt.csv", "nationella_figurer.csv"):
+        assert (final.directory / name).read_bytes() == unmarked((published / name).read_bytes())
+        assert (site / "data" / name).read_bytes() == (final.directory / name).read_bytes()
+    for name in tables:
+        path = f"data/{name}.csv"
+        assert (site / path).read_bytes() == unmarked((built.site / path).read_bytes()), name
+    for name in ("statistik.json", "definitioner.json"):
+        preliminary = json.loads((published / name).read_text(encoding="utf-8"))
+        del preliminary["preliminar"], preliminary["preliminar_text"]
+        assert json.loads((final.directory / name).read_text(encoding="utf-8")) == preliminary
 
 
 def _files(root: Path) -> dict[Path, bytes]:

@@ -71,6 +71,8 @@ FUNNEL_FILE, FIGURES_FILE, DEFINITIONS_FILE = (
     "nationella_figurer.csv",
     "definitioner.json",
 )
+# the funnel's columns that are not counts (publicering: a preliminary release's marking)
+FUNNEL_TEXT_COLUMNS = {"omgång", "nivå", "områdeskod", "område", "kön", "publicering"}
 # the funnel's phases, as the footnote and the column names state them: total = parts
 FUNNEL_IDENTITIES = (
     ("aktualiserade", ("med_insats", "utan_insats")),
@@ -173,7 +175,7 @@ def _lan_of(kommun: str) -> str:
 def _read_funnel(release: Release, rows: list[dict[str, str]]) -> dict[str, set[str]]:
     areas: dict[str, set[str]] = defaultdict(set)
     names = rows[0] if rows else {}
-    columns = [c for c in names if c not in {"omgång", "nivå", "områdeskod", "område", "kön"}]
+    columns = [c for c in names if c not in FUNNEL_TEXT_COLUMNS]
     for row in rows:
         areas[row["nivå"]].add(row["områdeskod"])
         for column in columns:

@@ -559,6 +559,51 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1 if result.findings else 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from . import backup
+
+    result = backup.back_up(Path(args.directory))
+    if args.json:
+        _print_json(result)
+        return 0
+    directory = Path(result["directory"])
+    lines = [f"Säkerhetskopia i {directory} ({swedish_number(result['seconds'], 1)} s):"]
+    for label, name in (
+        ("lagret (utan nyckeln)", backup.DUMP),
+        ("mottagna filer", backup.ARCHIVE),
+        ("publiceringar", backup.OUTPUT),
+    ):
+        megabytes = swedish_number(result["files"][name]["bytes"] / 1e6, 2)
+        lines.append(f"  {label + ':':22} {name} ({megabytes} MB)")
+    lines += [
+        f"  {'manifest:':22} {backup.MANIFEST} (sha256 för varje fil)",
+        f"Nyckeln för pseudonymisering: {directory / backup.KEY} (bara ägaren kan läsa den).",
+        "Förvara den åtskild från resten av säkerhetskopian.",
+    ]
+    _print(lines)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from . import backup
+
+    result = backup.restore(Path(args.directory), Path(args.key) if args.key else None)
+    if args.json:
+        _print_json(result)
+        return 0
+    made = f"gjord {result['created_at']} på {result['source']['host']}"
+    seconds = swedish_number(result["seconds"], 1)
+    _print(
+        [
+            f"Återställt från {result['directory']} ({made}) på {seconds} s:",
+            f"  {'lagret:':22} {result['warehouse']}",
+            f"  {'mottagna filer:':22} {result['archive']}",
+            f"  {'publiceringar:':22} {result['output']}",
+        ]
+    )
+    return 0
+
+
 def cmd_generate_artifacts(_: argparse.Namespace) -> int:
     from .artifacts import write_artifacts
 
@@ -775,6 +820,32 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(audit_release)
     audit_release.set_defaults(func=cmd_audit)
 
+    backup = commands.add_parser(
+        "backup",
+        help="säkerhetskopiera lagret, de mottagna filerna och publiceringarna, och nyckeln "
+        "för pseudonymisering i en fil för sig",
+    )
+    backup.add_argument(
+        "directory", metavar="KATALOG", help="en ny (eller tom) katalog för säkerhetskopian"
+    )
+    _json_flag(backup)
+    backup.set_defaults(func=cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="återställ en säkerhetskopia till en ny installation (tomt lager), efter att "
+        "varje fil har kontrollerats mot manifestet",
+    )
+    restore.add_argument("directory", metavar="KATALOG", help="säkerhetskopians katalog")
+    restore.add_argument(
+        "--key",
+        metavar="FIL",
+        help="nyckeln för pseudonymisering, om den förvaras åtskild "
+        "(standard: KATALOG/pseudonym.key)",
+    )
+    _json_flag(restore)
+    restore.set_defaults(func=cmd_restore)
+
     commands.add_parser(
         "generate-artifacts",
         help="skapa mallar, dokumentation, kodlistor och GX-sviter ur katalogen",
@@ -850,6 +921,8 @@ _STEP_FAILURES = [
     ("sukvinnofrid.report.sources", "ReportError", "webbplatsen kunde inte skrivas"),
     ("sukvinnofrid.kolada.publish", "PublicationError", "publiceringen stoppades"),
     ("sukvinnofrid.airflow_local", "DagRunFailed", "Airflow-körningen misslyckades"),
+    ("sukvinnofrid.backup", "RestoreRefused", "återställningen stoppades"),
+    ("sukvinnofrid.backup", "BackupError", "säkerhetskopian"),
     ("sukvinnofrid.reference.scb", "ScbError", "SCB"),
 ]
 

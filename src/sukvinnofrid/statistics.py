@@ -10,9 +10,16 @@ disclosure rule as the Kolada key figures (`sukvinnofrid.disclosure`).
                                withheld, with the status of every value)
         definitioner.json      each figure's definition as the report states it, with its
                                summary categories' parts ("delar")
-        manifest.json          round, the disclosure rule in words, counts, sha256 of the files
-                               and of the inputs (the round's mart rows, the code, the rule)
+        manifest.json          round, whether it is preliminary, the disclosure rule in words,
+                               counts, sha256 of the files and of the inputs (the round's mart
+                               rows, the code, the rule, whether it is preliminary)
         published_at.txt
+
+A round whose Kolada key figures are published with approximate population figures is
+preliminary (`kolada.publish.round_is_preliminary`), and so are its statistics, though no count
+here depends on the population: each CSV row says so in a last column (`publicering` =
+`preliminär`; the header stays the first row), the JSON files with "preliminar" and the reason.
+A final publication's files have none of it.
 
 Publishing again with the same inputs returns the latest version without reading the rows
 again; different inputs that give the same files also reuse it (`sukvinnofrid.versioned`).
@@ -54,7 +61,12 @@ from . import __version__, reference
 from .config import get_settings
 from .disclosure import Protection, Relation, protect, smallest_first
 from .formats import swedish_number
-from .kolada.publish import PublicationError, check_round_closed, git_commit
+from .kolada.publish import (
+    PublicationError,
+    check_round_closed,
+    git_commit,
+    round_is_preliminary,
+)
 from .readers import ROUND_ID
 from .versioned import code_digest, json_bytes, latest_manifest, sha256_hex, write_version
 
@@ -62,6 +74,13 @@ log = logging.getLogger(__name__)
 
 WITHHELD = ".."
 MANIFEST = "manifest.json"
+# the marking of a preliminary publication, here and in the round site's downloads
+PRELIMINARY_COLUMN, PRELIMINARY = "publicering", "preliminär"
+PRELIMINARY_TEXT = (
+    "Preliminär publicering: nyckeltalen per 10 000 invånare bygger på en uppskattad befolkning "
+    "18 år och äldre, inte SCB:s folkmängd, och kan ändras när omgången publiceras på nytt med "
+    "SCB:s siffror. Antal, andelar och medelvärden bygger inte på befolkningen."
+)
 FUNNEL_PHASES = (
     "aktualiserade",
     "med_insats",
@@ -712,10 +731,29 @@ def _cell(value, decimals: int | None = None) -> str:
     return _number(value, decimals)
 
 
+def preliminary_fields(preliminary: bool) -> dict:
+    """What a JSON file of a preliminary publication says of it (a final one's: nothing)."""
+    return {"preliminar": True, "preliminar_text": PRELIMINARY_TEXT} if preliminary else {}
+
+
 def render_files(
-    round_id: str, funnel: list[dict], figures: list[PublishedFigure], definitions: list[dict]
+    round_id: str,
+    funnel: list[dict],
+    figures: list[PublishedFigure],
+    definitions: list[dict],
+    preliminary: bool = False,
 ) -> dict[str, bytes]:
-    funnel_header = ["omgång", "nivå", "områdeskod", "område", "kön", *FUNNEL_COLUMNS]
+    marking = [PRELIMINARY] if preliminary else []
+    marking_header = [PRELIMINARY_COLUMN] if preliminary else []
+    funnel_header = [
+        "omgång",
+        "nivå",
+        "områdeskod",
+        "område",
+        "kön",
+        *FUNNEL_COLUMNS,
+        *marking_header,
+    ]
     funnel_csv = excel_csv(
         funnel_header,
         (
@@ -726,6 +764,7 @@ def render_files(
                 r["omrade"],
                 r["kon"],
                 *(_cell(r[c]) for c in FUNNEL_COLUMNS),
+                *marking,
             ]
             for r in funnel
         ),
@@ -750,6 +789,7 @@ def render_files(
         "medelvärde",
         "n population",
         "n svar",
+        *marking_header,
     ]
     figures_csv = excel_csv(
         figure_header,
@@ -774,6 +814,7 @@ def render_files(
                 _cell(r.medelvarde, 1),
                 _cell(r.n_population),
                 _cell(r.n_svar),
+                *marking,
             ]
             for r in figures
         ),
@@ -781,8 +822,13 @@ def render_files(
     return {
         "tratt.csv": funnel_csv,
         "nationella_figurer.csv": figures_csv,
-        "statistik.json": json_bytes(statistics_document(round_id, funnel, figures), compact=True),
-        "definitioner.json": json_bytes(definitions_document(definitions, figures)),
+        "statistik.json": json_bytes(
+            {**statistics_document(round_id, funnel, figures), **preliminary_fields(preliminary)},
+            compact=True,
+        ),
+        "definitioner.json": json_bytes(
+            {**definitions_document(definitions, figures), **preliminary_fields(preliminary)}
+        ),
     }
 
 
@@ -876,7 +922,8 @@ def publish_statistics(
     min_count: int | None = None,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
-    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld."""
+    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld. Preliminary when the
+    round's Kolada key figures are."""
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
     check_round_closed(round_id)
@@ -886,7 +933,10 @@ def publish_statistics(
         engine = warehouse_engine()
     min_count = min_count or get_settings().min_publish_count
     root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
-    inputs = sha256_hex(f"{input_digest(engine, round_id)} {code_digest()} {min_count}".encode())
+    preliminary = round_is_preliminary(engine, round_id)
+    inputs = sha256_hex(
+        f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}".encode()
+    )
     latest = latest_manifest(root / round_id, MANIFEST)
     if latest and latest[1].get("inputs_sha256") == inputs:
         directory, manifest = latest  # the same rows, code and rule: the same bytes
@@ -908,6 +958,7 @@ def publish_statistics(
         funnel_table(funnel, funnel_protection.withheld),
         figures_table(figures, figure_protection.withheld),
         definitions,
+        preliminary,
     )
     notes = funnel_protection.notes + figure_protection.notes
     withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
@@ -923,6 +974,7 @@ def publish_statistics(
                         "git_commit": git_commit(),
                     },
                     "inputs_sha256": inputs,
+                    "preliminary": preliminary,
                     "min_count": min_count,
                     "suppression": suppression_text(min_count),
                     "cells_withheld": withheld,

@@ -7,7 +7,7 @@
 The connection comes from `warehouse.dbt_environment()` (SUKF_PG* variables read by
 dbt_project/profiles.yml). Identifiers (klient v4, handläggare v3) are replaced by a keyed hash in
 staging; the key is SUKF_PSEUDONYM_KEY, or when unset a per-installation random key kept in
-`<home>/.warehouse/pseudonym.key` (created with mode 0600).
+`<home>/.warehouse/pseudonym.key` or SUKF_PSEUDONYM_KEY_FILE (created with mode 0600).
 
 dbt writes the SQL it runs to target/ and logs/, so the key is never part of it: before each dbt
 invocation `store_pseudonym_key` puts it in the warehouse table `secrets.pseudonym_key`
@@ -32,6 +32,7 @@ from .config import get_settings
 log = logging.getLogger(__name__)
 
 PSEUDONYM_KEY_ENV = "SUKF_PSEUDONYM_KEY"
+PSEUDONYM_KEY_FILE_ENV = "SUKF_PSEUDONYM_KEY_FILE"
 _lock = threading.Lock()  # dbtRunner is not re-entrant within one process
 
 
@@ -40,7 +41,18 @@ class DbtError(RuntimeError):
 
 
 def pseudonym_key_path() -> Path:
+    """The installation's key file: SUKF_PSEUDONYM_KEY_FILE, else `<home>/.warehouse/`."""
+    if os.environ.get(PSEUDONYM_KEY_FILE_ENV):
+        return Path(os.environ[PSEUDONYM_KEY_FILE_ENV])
     return get_settings().home / ".warehouse" / "pseudonym.key"
+
+
+def write_key_file(path: Path, key: str) -> None:
+    """A new file holding the key, readable by its owner only (mode 0600 from its creation)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
 
 
 def pseudonym_key() -> str:
@@ -49,10 +61,7 @@ def pseudonym_key() -> str:
         return os.environ[PSEUDONYM_KEY_ENV]
     path = pseudonym_key_path()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        write_key_file(path, secrets.token_hex(32))
         log.warning("created a new pseudonymisation key in %s: keep it with the warehouse", path)
     key = path.read_text().strip()
     if not key:

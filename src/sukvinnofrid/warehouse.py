@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from functools import cache
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
@@ -86,6 +88,29 @@ def connection_parts(url: URL | None = None) -> dict[str, str]:
         "password": url.password or "",
         "dbname": url.database or "postgres",
     }
+
+
+def libpq_environment() -> dict[str, str]:
+    """The owner's connection as libpq's variables (PGHOST …), for the client programs."""
+    parts = connection_parts()
+    return {
+        "PGHOST": parts["host"],
+        "PGPORT": parts["port"],
+        "PGUSER": parts["user"],
+        "PGPASSWORD": parts["password"],
+        "PGDATABASE": parts["dbname"],
+    }
+
+
+def client_program(name: str) -> Path:
+    """A PostgreSQL client program (pg_dump, pg_restore) of the warehouse's version: the embedded
+    server's own, else the one on PATH (an external server)."""
+    if not get_settings().warehouse_url:
+        return Path(_embedded_server(start=False).bin_path) / name
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} finns inte på PATH (behövs för ett externt lager)")
+    return Path(found)
 
 
 def dbt_environment() -> dict[str, str]:

@@ -430,6 +430,25 @@ def build_cells(
     return cells
 
 
+def population_sources(rows: list[MartRow], definitions: Definitions) -> set[str]:
+    """Where the population behind the cells a round publishes comes from (scb,
+    approximation)."""
+    by_figure = definitions.by_figure()
+    return {
+        row.population_source or "approximation"
+        for row in rows
+        if row.covered
+        and row.figure in by_figure
+        and row.gender in by_figure[row.figure].published_genders
+    }
+
+
+def round_is_preliminary(engine: Engine, round_id: str) -> bool:
+    """Whether the round's Kolada publication (with the key figures of kpis.yaml) is
+    preliminary: the round's other publications are marked with it."""
+    return population_note(population_sources(read_mart(engine, round_id), load_definitions()))[1]
+
+
 def population_note(sources: set[str]) -> tuple[str, bool]:
     """The published statement of where the population comes from, and whether it makes the
     publication preliminary (any approximation behind a published value)."""
@@ -511,15 +530,7 @@ def publish(
         notes.extend(result.notes)
     decisions_t = tuple(decisions)
     notes_t = tuple(notes)
-    by_figure = definitions.by_figure()
-    sources = {
-        row.population_source or "approximation"
-        for row in rows
-        if row.covered
-        and row.figure in by_figure
-        and row.gender in by_figure[row.figure].published_genders
-    }
-    population_text, preliminary = population_note(sources)
+    population_text, preliminary = population_note(population_sources(rows, definitions))
     if preliminary and not allow_approximate_population:
         raise PublicationError(
             "Befolkningsuppgifterna är uppskattningar, inte SCB:s siffror: kör "

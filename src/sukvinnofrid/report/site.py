@@ -7,6 +7,7 @@ block reasons from kommuner's uploads, definitions) is escaped; only the charts,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from ..formats import swedish_int
+from ..statistics import PRELIMINARY, PRELIMINARY_COLUMN, PRELIMINARY_TEXT
 from . import charts
 from .protection import MISSING_SHARES
 from .review import review_tables
@@ -273,16 +275,36 @@ def internal_download_tables(console, review) -> list[tuple[str, str, Table]]:
     ]
 
 
+def marked_preliminary(table: Table) -> Table:
+    """The table with a last column saying each row is preliminary, as the statistics
+    publication's CSV files have it."""
+    return dataclasses.replace(
+        table,
+        columns=(*table.columns, Column(PRELIMINARY_COLUMN.capitalize())),
+        rows=[[*row, PRELIMINARY] for row in table.rows],
+    )
+
+
 def _downloads(
-    round_id: str, tables: list[tuple[str, str, Table]], published: dict[str, tuple[str, bytes]]
+    round_id: str,
+    tables: list[tuple[str, str, Table]],
+    published: dict[str, tuple[str, bytes]],
+    preliminary: bool = False,
 ) -> tuple[dict[str, bytes], list[tuple[str, str, str]]]:
     """The data/ files of a root (each table as CSV, the publication's own files as published,
-    one workbook of the tables) and their listing for the download page."""
+    one workbook of the tables) and their listing for the download page; a `preliminary`
+    publication's tables and workbook say so."""
+    properties = None
+    if preliminary:
+        tables = [(stem, text, marked_preliminary(table)) for stem, text, table in tables]
+        properties = (f"SU-Kvinnofrid {round_id}: {PRELIMINARY} publicering", PRELIMINARY_TEXT)
     data = {f"{stem}.csv": table_csv(table) for stem, _, table in tables}
     descriptions = {f"{stem}.csv": text for stem, text, _ in tables}
     for name, (text, content) in published.items():
         data[name], descriptions[name] = content, text
-    data[f"sukf_{round_id}.xlsx"] = workbook([(stem, table) for stem, _, table in tables])
+    data[f"sukf_{round_id}.xlsx"] = workbook(
+        [(stem, table) for stem, _, table in tables], properties
+    )
     descriptions[f"sukf_{round_id}.xlsx"] = "Excel-arbetsbok med en flik per tabell"
     listing = [(name, descriptions[name], _size(len(content))) for name, content in data.items()]
     return data, listing
@@ -398,6 +420,7 @@ def build_site(
                 (stats.directory / "nationella_figurer.csv").read_bytes(),
             ),
         },
+        preliminary=kolada.preliminary,
     )
     files["nedladdning.html"] = _render(
         "nedladdning.html", **base, root="", title="Nedladdning", files=listing

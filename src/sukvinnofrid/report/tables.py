@@ -149,7 +149,23 @@ _ROOT_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
     '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-    'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+    'relationships/officeDocument" Target="xl/workbook.xml"/>{core}</Relationships>'
+)
+# the document properties (title, comments), written only when there are any
+_CORE_TYPE = (
+    '<Override PartName="/docProps/core.xml" '
+    'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
+)
+_CORE_REL = (
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/'
+    'relationships/metadata/core-properties" Target="docProps/core.xml"/>'
+)
+_CORE = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/'
+    'core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+    "<dc:title>{title}</dc:title><dc:description>{description}</dc:description>"
+    "</cp:coreProperties>"
 )
 _STYLES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -226,8 +242,11 @@ def _sheet_xml(table: Table) -> str:
     return "".join(parts)
 
 
-def workbook(sheets: Sequence[tuple[str, Table]]) -> bytes:
-    """An XLSX workbook with one sheet per table (names at most 31 characters)."""
+def workbook(
+    sheets: Sequence[tuple[str, Table]], properties: tuple[str, str] | None = None
+) -> bytes:
+    """An XLSX workbook with one sheet per table (names at most 31 characters); `properties`:
+    its title and comments (Excel: Arkiv > Information)."""
     names = [name[:31] for name, _ in sheets]
     workbook_xml = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -255,9 +274,10 @@ def workbook(sheets: Sequence[tuple[str, Table]]) -> bytes:
             "[Content_Types].xml",
             _CONTENT_TYPES.format(
                 sheets="".join(_SHEET_TYPE.format(n=n) for n in range(1, len(sheets) + 1))
+                + (_CORE_TYPE if properties else "")
             ),
         ),
-        ("_rels/.rels", _ROOT_RELS),
+        ("_rels/.rels", _ROOT_RELS.format(core=_CORE_REL if properties else "")),
         ("xl/workbook.xml", workbook_xml),
         ("xl/_rels/workbook.xml.rels", rels),
         ("xl/styles.xml", _STYLES),
@@ -266,6 +286,9 @@ def workbook(sheets: Sequence[tuple[str, Table]]) -> bytes:
         (f"xl/worksheets/sheet{n}.xml", _sheet_xml(table))
         for n, (_, table) in enumerate(sheets, start=1)
     ]
+    if properties:
+        title, description = map(xml_escape, properties)
+        parts.append(("docProps/core.xml", _CORE.format(title=title, description=description)))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in parts:
