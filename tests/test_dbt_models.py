@@ -506,8 +506,9 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert len(funnel) == 2 * (1 + 2 + 2) * 3  # rounds x (riket, 2 län, 2 kommuner) x T/K/M
 
     # ------------------------------------------------------------ Kolada key figures
-    # Round 2, every case in the year of its v5. 0180's upload in force is round 2's (covers
-    # 2022 and 2023); 1280's is round 1's (2023-06: covers 2022, not the whole of 2023).
+    # Round 2, every case in the year of its figure's event: aktualiserade by v5, med_insats by
+    # v117, mal_helt_delvis by v256. 0180's upload in force is round 2's (covers 2022 and 2023);
+    # 1280's is round 1's (2023-06: covers 2022, not the whole of 2023).
     kolada = {
         (r["figure"], r["kommun_kod"], r["year"], r["gender"]): r
         for r in _rows(
@@ -525,23 +526,35 @@ def test_build_end_to_end(clean_warehouse, project_copy):
             None if value is None else round(value, 1),
         )
 
-    # 0180 2023: a2..a7 = 6 (K a2 a4 a5 a7, M a3 a6) / 7 900; insats a2 a4 a5 a6; closed with
-    # insats and 192 in (1, 2): a2 (a1 is aktualiserad 2022)
+    # 0180 2023: a2..a7 = 6 (K a2 a4 a5 a7, M a3 a6) / 7 900; insats started 2023: a2 01-20,
+    # a4 03-10, a5 07-01, a6 08-15; closed 2023 with insats and 192 in (1, 2): a1 (aktualiserad
+    # 2022, closed 2023-03-01, 192 = 1) and a2 (2023-09-30, 192 = 2): 2 / 7 900 = 2.53
     assert value("aktualiserade", "0180", 2023, "T") == (6, 7900, True, Decimal("7.6"))
     assert value("aktualiserade", "0180", 2023, "M") == (2, 3900, True, Decimal("5.1"))
     assert value("med_insats", "0180", 2023, "T") == (4, 7900, True, Decimal("5.1"))
-    assert value("mal_helt_delvis", "0180", 2023, "T") == (1, 7900, True, Decimal("1.3"))
-    # 0180 2022: a1, no population for 2022 -> no value
+    assert value("mal_helt_delvis", "0180", 2023, "T") == (2, 7900, True, Decimal("2.5"))
+    # 0180 2022: a1 (insats 2022-12-01), no population for 2022 -> no value; nothing closed
     assert value("aktualiserade", "0180", 2022, "T") == (1, None, True, None)
-    assert value("mal_helt_delvis", "0180", 2022, "T") == (1, None, True, None)
-    # 1280 2022: b1 b2 / 3 900; mål: b1 (b2's 192 is 3)
+    assert value("med_insats", "0180", 2022, "T") == (1, None, True, None)
+    assert value("mal_helt_delvis", "0180", 2022, "T") == (0, None, True, None)
+    # 1280 2022: b1 b2 / 3 900, both with an insats started 2022; mål: none closed in 2022 (b1
+    # closed 2023-04-01, in 1280's uncovered 2023; b2's 192 is 3)
     assert value("aktualiserade", "1280", 2022, "T") == (2, 3900, True, Decimal("5.1"))
-    assert value("mal_helt_delvis", "1280", 2022, "T") == (1, 3900, True, Decimal("2.6"))
+    assert value("med_insats", "1280", 2022, "T") == (2, 3900, True, Decimal("5.1"))
+    assert value("mal_helt_delvis", "1280", 2022, "T") == (0, 3900, True, Decimal("0.0"))
+    assert value("mal_helt_delvis", "1280", 2023, "T")[:1] == (1,)
     assert value("med_insats", "1280", 2022, "M") == (0, 1900, True, Decimal("0.0"))
     # 1280 2023: its upload in force is round 1's: not covered, no value (never 0)
     assert value("aktualiserade", "1280", 2023, "T")[2:] == (False, None)
     # 3 figures x 2 years x 2 kommuner x 3 genders
     assert len(kolada) == 3 * 2 * 2 * 3
+    # cases a figure cannot place in a year, for Granskning: b5 has an insats without a start
+    # date (not in med_insats of any year); every closed case with the goal met has its date
+    unplaced = {
+        r["unit_kod"]: (r["med_insats_utan_ar"], r["mal_helt_delvis_utan_ar"])
+        for r in _rows(engine, "SELECT * FROM marts.fct_round_deliveries WHERE round_id = :r", r=R2)
+    }
+    assert unplaced == {"0180": (0, 0), "1280": (1, 0)}
 
     # ------------------------------------------------------------ intermediate details
     cases = _rows(engine, "SELECT * FROM intermediate.int_cases")

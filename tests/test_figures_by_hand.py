@@ -38,15 +38,21 @@ R2 SOD a row without klient; R2 KUN k2 again with verksamhet 2 (the same ärende
 and datum för aktualisering; counted once); R2 Malmö a klient aged 17. One per file, so no file
 passes the 20 % limit of rows that are not cases.
 
-Kolada (every case in the year of its v5; populations 18+: SOD 2023 10 000, KUN 2023 5 000,
+Kolada (a case counts in the year of its figure's event: U30750 aktualisering v5, U30751 the
+insats' start v117, U30752 the closing v256; populations 18+: SOD 2023 10 000, KUN 2023 5 000,
 1280 40 000, 0114 20 000; the Stockholm value is the mean of its stadsdelar'):
-         U30750            U30751            U30752
-SOD 2023 5 -> 5.0          4 (s1 s2 s4 s5)   1 (s1) -> 1.0
-KUN 2023 4 -> 8.0          2 (k1 k4) -> 4.0  1 (k1; k2 not closed and without insats)
-0180     (5.0+8.0)/2=6.5   4.0               (1.0+2.0)/2=1.5
-1280 2022 2 (m1 m2) -> 0.5 2 -> 0.5          2 (m1 192=2, m2 192=1) -> 0.5
-1280 2023 2 (m3 m4) -> 0.5 1 (m4) -> 0.25 -> 0.3   0 -> 0.0
-0114 2022 1 (u1) -> 0.5    1 -> 0.5          1 -> 0.5
+         U30750 (v5)       U30751 (v117)                  U30752 (v256)
+SOD 2023 5 -> 5.0          3 (s1 01-15, s2 02-03, s5      1 (s1 05-10) -> 1.0
+                           08-20; s4 has no start date:
+                           in no year) -> 3.0
+KUN 2023 4 -> 8.0          2 (k1 07-02, k4 12-20) -> 4.0  1 (k1 11-30; k2 not closed and
+                                                          without insats) -> 2.0
+0180     (5.0+8.0)/2=6.5   (3.0+4.0)/2=3.5                (1.0+2.0)/2=1.5
+1280 2022 2 (m1 m2) -> 0.5 1 (m1 2022-11-10) -> 0.25      0 (m1 and m2 closed in 2023) -> 0.0
+                           -> 0.3
+1280 2023 2 (m3 m4) -> 0.5 2 (m2 2023-01-05, m4 10-12)    2 (m1 2023-02-01 192=2, m2 10-01
+                           -> 0.5                         192=1) -> 0.5
+0114 2022 1 (u1) -> 0.5    1 (u1 2022-09-05) -> 0.5       1 (u1 2022-12-01) -> 0.5
 0114 2023 not reported in full (its upload in force is R1's, 2023-06): '-'
 """  # noqa: E501 (the case table keeps a case on one line)
 
@@ -637,20 +643,28 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
         ("U30750", "1280", 2023): (0.5, ""),
         ("U30751", "0114", 2022): (0.5, ""),
         ("U30751", "0114", 2023): (None, "-"),
-        ("U30751", "0180", 2023): (4.0, ""),
-        ("U30751", "1280", 2022): (0.5, ""),
-        ("U30751", "1280", 2023): (0.3, ""),
+        # SOD s1 s2 s5 (insats started 2023; s4's insats has no start date: in no year) 3.0,
+        # KUN k1 k4 4.0; the mean (3.0 + 4.0) / 2 (was 4.0 with s4, by the year of v5)
+        ("U30751", "0180", 2023): (3.5, ""),
+        # m1 started 2022-11-10; m2, aktualiserad 2022-12-15, started 2023-01-05: 1 / 40 000
+        # (was 0.5 with m2, by the year of v5)
+        ("U30751", "1280", 2022): (0.3, ""),
+        # m2 2023-01-05 and m4 2023-10-12: 2 / 40 000 (was 0.3, m4 only)
+        ("U30751", "1280", 2023): (0.5, ""),
         ("U30752", "0114", 2022): (0.5, ""),
         ("U30752", "0114", 2023): (None, "-"),
         ("U30752", "0180", 2023): (1.5, ""),
-        ("U30752", "1280", 2022): (0.5, ""),
-        ("U30752", "1280", 2023): (0.0, ""),
+        # m1 (192 = 2) closed 2023-02-01 and m2 (192 = 1) 2023-10-01, both aktualiserade 2022:
+        # none closed in 2022, both in 2023 (was 0.5 in 2022 and 0.0 in 2023, by the year of v5)
+        ("U30752", "1280", 2022): (0.0, ""),
+        ("U30752", "1280", 2023): (0.5, ""),
     }
     ou = json.loads((published.directory / "oudata.json").read_text(encoding="utf-8"))
     assert {(i["kpi"], i["ou"], i["period"]): i["values"][0]["value"] for i in ou["values"]} == {
         ("U30750", "V15E0180008", 2023): 5.0,
         ("U30750", "V15E0180005", 2023): 8.0,
-        ("U30751", "V15E0180008", 2023): 4.0,
+        # SOD s1 s2 s5; s4's insats has no start date (was 4.0 with s4)
+        ("U30751", "V15E0180008", 2023): 3.0,
         ("U30751", "V15E0180005", 2023): 4.0,
         ("U30752", "V15E0180008", 2023): 1.0,
         ("U30752", "V15E0180005", 2023): 2.0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import threading
 from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -161,8 +162,23 @@ def test_kpi_definitions():
         assert kpi.published_genders == ("T",)
         assert "{suppression_rule}" in entry["description"]  # filled in when publishing
         assert "{population_source}" in entry["description"]
-    # every case counts in the year it was aktualiserad, for all three (nested figures)
-    assert [k.year_basis["variable"] for k in defs.kpis] == ["datum_aktualisering"] * 3
+    # a case counts in the year of its figure's event, known when the year ends: aktualiserad,
+    # the insats started, the case closed
+    assert [(k.year_basis["variable"], k.year_basis["suv"]) for k in defs.kpis] == [
+        ("datum_aktualisering", 5),
+        ("datum_insats", 117),
+        ("datum_avslut", 256),
+    ]
+    # the published texts say so, and the dbt mart applies the same dates
+    by_id = {k.id: k.description for k in defs.kpis}
+    assert "räknas det år det aktualiserades" in by_id["U30750"]
+    assert "räknas det år insatsen påbörjades" in by_id["U30751"]
+    assert "räknas det år det avslutades" in by_id["U30752"]
+    macro = (
+        Path(__file__).resolve().parents[1] / "dbt_project" / "macros" / "kolada.sql"
+    ).read_text(encoding="utf-8")
+    year_of = dict(re.findall(r"'(\w+)': \{\s*'cases': '[^']*',\s*'year_of': '(\w+)'", macro))
+    assert year_of == {k.figure: k.year_basis["variable"] for k in defs.kpis}
     assert defs.settings.min_count == 5
     assert defs.settings.withheld_status == ".."
     assert defs.settings.decimals == 1

@@ -391,6 +391,27 @@ def test_granskning_lists_the_expected_units_that_are_missing(built):
     assert statuses["0380"] == "spärrad" and statuses["0115"] == "inte inkommen"
 
 
+def test_granskning_counts_the_cases_with_an_insats_but_no_start_date(built):
+    """U30751 counts a case in the year its insats started: a case with an insats but no valid
+    start date (v117) is in no year, and Granskning shows how many each unit has."""
+    cases = mart(
+        "SELECT unit_kod, count(*) AS n FROM intermediate.int_case_versions"
+        " WHERE round_id = :r AND has_insats AND datum_insats IS NULL GROUP BY unit_kod",
+        r=ROUND,
+    )
+    assert cases  # the generated round leaves some start dates out
+    table = next(
+        t
+        for t in page_tables(built.internal / "granskning.html")
+        if t.caption.startswith("Ärenden som inte kan föras till ett år")
+    )
+    column = table.column("U30751 Med minst en insats")
+    shown_counts = {row[1]: number(row[column]) for row in table.rows}
+    assert {u: n for u, n in shown_counts.items() if n} == {r["unit_kod"]: r["n"] for r in cases}
+    html = (built.internal / "granskning.html").read_text(encoding="utf-8")
+    assert "utan giltigt datum för när insatsen påbörjades räknas därför" in html
+
+
 # ---------------------------------------------------------------------------------------------
 # escaping, downloads, byte-identical re-render
 

@@ -353,9 +353,10 @@ def figures_markdown(home: Path) -> str:
             "uttag), så en"
         ),
         "  publicerad omgång ändras aldrig när senare omgångar kommer in.",
-        "- **År** är kalenderåret för datum för aktualisering. Ett år redovisas bara när omgången",
-        "  täcker hela året, och en kommuns ärenden det året bara när kommunens uppladdning täcker",
-        "  hela året (annars redovisas kommunens år utan värde, aldrig som 0).",
+        "- **År** är kalenderåret för datum för aktualisering (Kolada-nyckeltalen: se nedan).",
+        "  Ett år redovisas bara när omgången täcker hela året, och en kommuns ärenden det året",
+        "  bara när kommunens uppladdning täcker hela året (annars redovisas kommunens år utan",
+        "  värde, aldrig som 0).",
         (
             "- **Ärendet har fått stöd/insats** när datum för insats (117) eller minst en insats "
             "(118) är"
@@ -388,7 +389,10 @@ def figures_markdown(home: Path) -> str:
         "",
         "Per kommun och år, antal per 10 000 invånare 18 år och äldre. För Stockholm och Göteborg",
         "är värdet medelvärdet av de deltagande stadsdelarnas värden, och stadsdelarnas värden",
-        "publiceras som enhetsdata (OU).",
+        "publiceras som enhetsdata (OU). Kolada har ett värde per år och samlas in när året är",
+        "slut, så ett ärende räknas det år som händelsen nyckeltalet mäter inträffade (Året",
+        "nedan). Ett ärende utan giltigt datum för händelsen kan inte föras till något år;",
+        "Granskning visar hur många det är per enhet.",
         "",
     ]
     for kpi in definitions.kpis:

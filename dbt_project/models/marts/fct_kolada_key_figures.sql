@@ -3,15 +3,22 @@
     (int_case_versions), per reporting unit, year and kön, per 10 000 inhabitants aged 18+.
 
     Definitions (the KPI titles: "Vuxna aktualiserade i IFO p.g.a. våld i nära relation/
-    hedersrelaterat våld ..."; every case is counted in the calendar year of its datum för
-    aktualisering, v5, so the three are nested: U30752 <= U30751 <= U30750 in every cell):
-      aktualiserade   (U30750) - every case;
-      med_insats      (U30751) - cases that got at least one insats: a start date (v117) or an
-                                 insats (v118) registered;
+    hedersrelaterat våld ..."). Kolada is collected once a year for the year just ended and keeps
+    one value per year, so a year's value must be known when the year ends: each case counts in
+    the calendar year of the event its figure is about (macro kolada_key_figures):
+      aktualiserade   (U30750) - every case, in the year of its datum för aktualisering (v5);
+      med_insats      (U30751) - cases that got at least one insats (a start date v117 or an
+                                 insats v118 registered), in the year the insats started
+                                 (v117); one without a valid start date has no year;
       mal_helt_delvis (U30752) - cases that got an insats, are closed (v256 or v257) and whose
-                                 individual goal was reached fully or partly (v192 = 1 or 2);
-                                 SKR: "fått insatser ... och där ärendet avslutats för att det
-                                 övergripande målet med insatserna har nåtts helt eller delvis".
+                                 individual goal was reached fully or partly (v192 = 1 or 2),
+                                 in the year the case closed (v256); one without a valid date of
+                                 closing has no year. SKR: "fått insatser ... och där ärendet
+                                 avslutats för att det övergripande målet med insatserna har
+                                 nåtts helt eller delvis".
+    A case that cannot be placed is not counted in any year; fct_round_deliveries counts them per
+    round and unit for Granskning. The figures of a year are not nested (a case aktualiserad in
+    December may get its insats in January).
     Rows: for each round, unit and figure, every year from the unit's first aktualisering up to
     the last year the round covers completely, x T/K/M; case_count 0 is a true zero. `covered`
     says whether the unit's upload in force for the round covers the whole year (its round
@@ -75,22 +82,18 @@ unit_years as (
 ),
 
 case_figures as (
+    -- every case of a figure in the year of the figure's event (macro kolada_key_figures);
+    -- one without a valid date for it has no year (counted in fct_round_deliveries)
+    {%- for figure, rule in kolada_key_figures().items() %}
     select
-        round_id, unit_kod, 'aktualiserade' as figure,
-        extract(year from datum_aktualisering)::int as year, kon_kod
+        round_id, unit_kod, '{{ figure }}' as figure,
+        extract(year from {{ rule.year_of }})::int as year, kon_kod
     from versions
+    where {{ rule.cases }} and {{ rule.year_of }} is not null
+    {%- if not loop.last %}
     union all
-    select
-        round_id, unit_kod, 'med_insats' as figure,
-        extract(year from datum_aktualisering)::int as year, kon_kod
-    from versions
-    where has_insats
-    union all
-    select
-        round_id, unit_kod, 'mal_helt_delvis' as figure,
-        extract(year from datum_aktualisering)::int as year, kon_kod
-    from versions
-    where has_insats and is_closed and maluppfoljning in (1, 2)
+    {%- endif %}
+    {%- endfor %}
 ),
 
 counts as (

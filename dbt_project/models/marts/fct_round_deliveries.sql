@@ -4,7 +4,8 @@
     for it, with its delivery status, the upload in force (the accepted one the statistics use)
     with its latest gate run's row counts, and the unit's missing registrations as of the round
     (int_case_versions, the same case state and the same phases as fct_case_funnel's diagram 1)
-    as shares of their phase, beside riket's (every unit of the round).
+    as shares of their phase, beside riket's (every unit of the round), and its cases a Kolada
+    key figure cannot place in a year (<figure>_utan_ar, macro kolada_key_figures).
     status: godkand (an accepted upload, nothing rejected, no errors or warnings),
     godkand_med_varningar (accepted; rows rejected, with errors or warnings), mottagen (landed,
     not gated yet), sparrad (every upload for the round blocked), inte_inkommen (expected, no
@@ -23,6 +24,10 @@
     ('avslutade_utan_brukarenkat', 'avslutade'),
 ] %}
 {%- set counts = funnel_counts() %}
+{#- datum för aktualisering is part of the case key, so only the other key figures can have a
+    case without a year -#}
+{%- set unplaced = kolada_key_figures().items()
+    | rejectattr('1.year_of', 'eq', 'datum_aktualisering') | list %}
 
 with uploads as (
     select * from {{ ref('stg_raw__uploads') }}
@@ -70,6 +75,10 @@ phases as (
         round_id,
         unit_kod,
         max(source_round_id) as source_round_id,
+        {%- for figure, rule in unplaced %}
+        count(*) filter (where {{ rule.cases }} and {{ rule.year_of }} is null)
+            as {{ figure }}_utan_ar,
+        {%- endfor %}
         {%- for name, condition in counts.items() %}
         count(*) filter (where {{ condition }}) as {{ name }}{% if not loop.last %},{% endif %}
         {%- endfor %}
@@ -171,6 +180,9 @@ select
     phases.source_round_id,
     {%- for name in counts %}
     phases.{{ name }},
+    {%- endfor %}
+    {%- for figure, _ in unplaced %}
+    phases.{{ figure }}_utan_ar,
     {%- endfor %}
     -- sqlfluff (LT02) misplaces a loop of multi-line columns that ends a select list
     -- noqa: disable=LT02

@@ -6,9 +6,13 @@
   its inverse, the value of their size group;
 - national figures (riket) whose share moved more than SUKF_REVIEW_SHARE_POINTS (default 5)
   procentenheter against the previous year (or, with one year only, the previous round);
-- expected units that have not delivered an accepted file.
-Only published (protected) values are compared: a withheld value is never flagged, so the page
-gives nothing away.
+- expected units that have not delivered an accepted file;
+- per unit, the cases a Kolada key figure cannot place in a year (an insats without a valid
+  start date, a closing without a valid date; fct_round_deliveries' <figure>_utan_ar), so that
+  none is left out unseen.
+Only published (protected) values are compared: a withheld value is never flagged. The counts
+of cases without a year are the team's own follow-up with the kommun, internal as the round
+console's row counts are.
 """
 
 from __future__ import annotations
@@ -174,7 +178,48 @@ def review_tables(views: Views) -> list[tuple[str, str, Table]]:
             missing,
         )
     )
+    sections.append(
+        (
+            "Ärenden utan år i Kolada",
+            "Ärenden som ett nyckeltal inte kan föra till något år och därför inte räknar.",
+            _cases_without_year(views),
+        )
+    )
     return sections
+
+
+def _cases_without_year(views: Views) -> Table:
+    # the mart has a count for each figure whose event date a case can lack
+    figures = [
+        (kpi, figure)
+        for kpi, figure in views.kpis
+        if any(f"{figure}_utan_ar" in row for row in views.now.values())
+    ]
+    table = Table(
+        (
+            Column("Enhet", "link"),
+            Column("Kod"),
+            *(Column(f"{kpi} {_figure_name(views, kpi)}", "antal") for kpi, _ in figures),
+        ),
+        caption=f"Ärenden som inte kan föras till ett år i omgång {views.round_id}",
+    )
+    for unit, row in sorted(views.now.items()):
+        counts = [row.get(f"{figure}_utan_ar") or 0 for _, figure in figures]
+        if any(counts):
+            table.rows.append([views.unit_link(unit), unit, *counts])
+    table.footnotes = (
+        (
+            "Kolada har ett värde per år och samlas in när året är slut, så ett ärende räknas "
+            "det år händelsen inträffade: U30750 året för aktualisering, U30751 året då insatsen "
+            "påbörjades (variabel 117) och U30752 året då ärendet avslutades (variabel 256). Ett "
+            "ärende med insats men utan giltigt datum för när insatsen påbörjades räknas därför "
+            "inte i U30751 något år, och ett ärende där målet nåtts men som saknar giltigt "
+            "datum för avslut räknas inte i U30752. Be kommunen registrera datumet: ärendet "
+            "räknas då det året, från den omgång vars fil har datumet."
+        ),
+        "Intern uppgift för statistikteamet: antalen publiceras inte.",
+    )
+    return table
 
 
 def _national_changes(views: Views, points: float) -> Table:
