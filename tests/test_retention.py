@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import scalar, wipe_warehouse
-from sukvinnofrid import airflow_local, intake, pipeline, retention, versioned
+from sukvinnofrid import airflow_local, intake, pipeline, retention, transform, versioned
 from sukvinnofrid.config import get_settings
 from sukvinnofrid.privacy import contains_personnummer, luhn_check_digit
 from sukvinnofrid.synthetic import generate_round_files
@@ -249,8 +249,16 @@ def test_a_second_run_removes_nothing_more(retained, warehouse_engine):
 def test_the_published_round_is_rebuilt_byte_identically_from_what_is_kept(
     landed, retained, warehouse_engine, tmp_path, monkeypatch
 ):
-    """The marts made again from scratch out of what retention left, and the round published
-    into an empty output: the same bytes as the publication before retention."""
+    """The typed copies of the removed rows go at the next build; the marts made again from
+    scratch out of what retention left, and the round published into an empty output: the same
+    bytes as the publication before retention."""
+    typed = "SELECT DISTINCT upload_id FROM staging.stg_raw__case_records"
+    with warehouse_engine.connect() as conn:
+        before = set(conn.execute(sa.text(typed)).scalars())
+    transform.build(select=["stg_raw__case_records"], seeds=False)
+    with warehouse_engine.connect() as conn:
+        after = set(conn.execute(sa.text(typed)).scalars())
+    assert before - after == {landed["originals"]["0580"], landed["blocked"]["0126"]}
     with warehouse_engine.begin() as conn:
         for schema in ("staging", "intermediate", "marts", "snapshots", "seeds"):
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -399,6 +407,65 @@ def test_exactly_the_parts_past_their_period_are_removed(warehouse_engine, uploa
     assert logged == len(removed)
     assert retention.remove_expired(engine, policy, NOW) == []
     assert scalar(engine, "SELECT count(*) FROM ops.retention_log") == logged
+
+
+# What intake registered of an inbox file: nothing yet, waiting for its round, blocked for a
+# personnummer (never archived), blocked unarchived, landed with its archived copy, or landed
+# with an archived copy that is not the same bytes.
+VERDICTS = ("new", "round_open", "privacy", "unarchived", "archived", "archive_differs")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    files=st.lists(st.tuples(st.sampled_from(VERDICTS), st.booleans(), st.booleans()), max_size=8)
+)
+def test_exactly_the_decided_files_leave_the_inbox(warehouse_engine, files):
+    """Each file (in the inbox or a kommun's folder, with or without a sidecar) leaves the inbox
+    iff intake gave it a verdict and it is not the archive's only copy gone astray."""
+    engine = warehouse_engine
+    wipe_warehouse(engine)
+    inbox, archive = get_settings().inbox, get_settings().archive
+    expected_gone = set()
+    with engine.begin() as conn:
+        for number, (verdict, in_folder, with_sidecar) in enumerate(files):
+            path = (inbox / "0580" if in_folder else inbox) / f"sukf_0580_2023-06_{number}.csv"
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(f"fil {number}".encode())
+            if with_sidecar:
+                intake.sidecar_path(path).write_text("{}", encoding="utf-8")
+            archived = archive / f"{number}.csv"
+            archived.write_bytes(
+                path.read_bytes() + (b" annan" if verdict == "archive_differs" else b"")
+            )
+            if verdict == "new":
+                continue
+            conn.execute(
+                sa.text(
+                    "INSERT INTO raw.uploads (file_name, sha256, kommun_kod, round_id,"
+                    " archive_path, status, status_code) VALUES (:name, :sha, '0580',"
+                    " '2023-06', :archived, :status, :code)"
+                ),
+                {
+                    "name": path.name,
+                    "sha": intake.sha256_of(path),
+                    "archived": None if verdict in ("privacy", "unarchived") else str(archived),
+                    "status": "landed" if "archive" in verdict else "blocked",
+                    "code": verdict if verdict in ("privacy", "round_open") else None,
+                },
+            )
+            if verdict in ("privacy", "unarchived", "archived"):
+                expected_gone.add(path)
+    before = set(intake.inbox_files())
+    removed = retention.clear_inbox(engine)
+    assert set(intake.inbox_files()) == before - expected_gone
+    assert not any(intake.sidecar_path(path).exists() for path in expected_gone)
+    assert sorted(r.location for r in removed) == sorted(
+        f"inkorg/{path.relative_to(inbox)}" for path in expected_gone
+    )
+    assert retention.clear_inbox(engine) == []
+    assert scalar(engine, "SELECT count(*) FROM ops.retention_log") == len(expected_gone)
 
 
 def test_the_retention_periods_are_read_from_the_environment(monkeypatch):
