@@ -155,7 +155,6 @@ def landed(warehouse_engine):
         "originals": originals,
         "corrections": corrections,
         "blocked": blocked,
-        "published": published,
         "publication": {
             key: _published(Path(published[key])) for key in ("directory", "statistics_directory")
         },
@@ -219,6 +218,10 @@ def test_what_is_past_its_period_is_removed_and_logged(landed, retained, warehou
         assert Path(archived[upload_id]).exists()
     # the registry keeps every upload, the personnummer files' names masked
     assert scalar(engine, "SELECT count(*) FROM raw.uploads") == landed["uploads"]
+    with engine.connect() as conn:
+        names = conn.execute(sa.text("SELECT file_name FROM raw.uploads")).scalars().all()
+    assert f"sukf_0380_{ROUND}_ÅÅMMDD-XXXX.csv" in names
+    assert not any(contains_personnummer(name) for name in names)
     log = _log(engine)
     for what in ("rader", "kvalitetsresultat", "arkivfil"):
         assert {e["upload_id"] for e in log if e["what"] == what} == gone, what
