@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from airflow.exceptions import AirflowClusterPolicyViolation
 
-# dag_id -> {task_id: stage}; the stage is the Celery queue and the SUKF_<STAGE>_PASSWORD login.
+# dag_id -> {task_id: queue}; the queue's stage (its name up to a '_') is the
+# SUKF_<STAGE>_PASSWORD login.
 STAGE_OF_TASK = {
     "su_intake": {"find_new_uploads": "intake", "land_uploads": "intake", "announce": "intake"},
     "su_round": {
@@ -21,6 +22,13 @@ STAGE_OF_TASK = {
         "review": "publish",
         "approve_publication": "publish",
         "report": "publish",
+    },
+    # The inbox's cleanup has a queue of its own: its worker is the only one that may write the
+    # inbox (as the SFTP server's user); it logs in as the retention stage.
+    "su_retention": {
+        "clear_inbox": "retention_inbox",
+        "remove_expired": "retention",
+        "clean_airflow_metadata": "retention",
     },
 }
 

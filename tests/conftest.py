@@ -66,8 +66,9 @@ def wipe_warehouse(engine) -> None:
         for schema in ("staging", "intermediate", "marts", "snapshots", "seeds", "kolada"):
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.exec_driver_sql(
-            "TRUNCATE ops.dbt_builds, ops.dbt_tested_rounds, quality.row_findings,"
-            " quality.expectation_results, quality.validation_runs, raw.case_records,"
+            "TRUNCATE ops.dbt_builds, ops.dbt_tested_rounds, ops.retention_log,"
+            " quality.row_findings, quality.expectation_results, quality.validation_runs,"
+            " raw.case_records,"
             " raw.uploads RESTART IDENTITY CASCADE"
         )
     for var in ("SUKF_INBOX", "SUKF_ARCHIVE", "SUKF_OUTPUT"):

@@ -56,9 +56,9 @@ def parsed() -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_both_dags_parse_without_errors(parsed):
+def test_every_dag_parses_without_errors(parsed):
     assert parsed["errors"] == {}
-    assert set(parsed["dags"]) == {"su_intake", "su_round"}
+    assert set(parsed["dags"]) == {"su_intake", "su_round", "su_retention"}
     assert set(parsed["dags"]["su_intake"]["tasks"]) == {
         "find_new_uploads",
         "land_uploads",
@@ -69,6 +69,11 @@ def test_both_dags_parse_without_errors(parsed):
         "dbt_build",
         "publish_kolada",
         "report",
+    }
+    assert set(parsed["dags"]["su_retention"]["tasks"]) == {
+        "clear_inbox",
+        "remove_expired",
+        "clean_airflow_metadata",
     }
 
 

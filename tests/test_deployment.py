@@ -86,6 +86,16 @@ def stage_of(worker: str) -> str:
     return match[1]
 
 
+def password_of(queue: str) -> str:
+    """The login a queue's worker holds: its stage's, the queue's name up to a '_'
+    (retention_inbox: the retention stage's)."""
+    return roles.PASSWORD_ENV[f"sukf_{queue.split('_')[0]}"]
+
+
+QUEUES = {"intake", "quality", "transform", "publish", "retention", "retention_inbox"}
+INBOX_WRITER = "airflow-worker-inbox"
+
+
 def volumes(service: str) -> dict[str, tuple[str, bool]]:
     """{mount target: (source, read_only)} of a service's short-syntax volumes."""
     mounts = {}
@@ -166,13 +176,13 @@ def test_only_airflow_init_has_the_warehouse_owner_login():
 
 
 def test_each_worker_has_its_own_stage_login_and_nothing_more():
-    assert {stage_of(worker) for worker in WORKERS} == {"intake", "quality", "transform", "publish"}
+    assert {stage_of(worker) for worker in WORKERS} == QUEUES
     for worker in WORKERS:
         stage, environment = stage_of(worker), env(worker)
         url = urlsplit(interpolate(environment["SUKF_WAREHOUSE_URL"], {"WAREHOUSE_DB": "db"}))
         assert (url.username, url.password, url.hostname) == (None, None, "warehouse"), worker
         passwords = {name for name in environment if name in roles.PASSWORD_ENV.values()}
-        assert passwords == {roles.PASSWORD_ENV[f"sukf_{stage}"]}, worker
+        assert passwords == {password_of(stage)}, worker
         assert ("SUKF_PSEUDONYM_KEY" in environment) == (stage == "transform"), worker
     # the other services hold no pipeline setting but the two every DAG parse needs (and the
     # DAG processor, which runs the callbacks of tasks that die, the failure e-mail settings)
@@ -271,12 +281,18 @@ def test_task_logs_are_on_a_volume_every_airflow_service_shares():
     assert "airflow-logs" in COMPOSE["volumes"]
 
 
-def test_data_volumes_are_mounted_where_the_stages_look_and_writable_by_airflow():
+def _chowned() -> dict[str, str]:
+    """{path: owner uid} as data-init sets them."""
     chowned = {}
     for line in SERVICES["data-init"]["command"][0].splitlines():
         parts = line.split("&&")[0].split()
         if parts and parts[0] == "chown":
             chowned.update(dict.fromkeys(parts[2:], parts[1].split(":")[0]))
+    return chowned
+
+
+def test_data_volumes_are_mounted_where_the_stages_look_and_writable_by_their_owner():
+    chowned = _chowned()
     init_mounts = {source: target for target, (source, _) in volumes("data-init").items()}
     for worker in WORKERS:
         for variable in ("SUKF_INBOX", "SUKF_ARCHIVE", "SUKF_OUTPUT"):
@@ -285,12 +301,18 @@ def test_data_volumes_are_mounted_where_the_stages_look_and_writable_by_airflow(
                 continue
             source, read_only = volumes(worker)[path]
             assert source in COMPOSE["volumes"], (worker, variable)
-            # the intake only reads the inbox; what a stage writes belongs to the airflow user
-            assert read_only == (variable == "SUKF_INBOX"), (worker, variable)
+            # the intake only reads the inbox, which only the inbox's retention worker writes,
+            # and that one only reads the archive; the rest belongs to the airflow user
+            writes_inbox = worker == INBOX_WRITER
+            assert read_only == ((variable == "SUKF_INBOX") != writes_inbox), (worker, variable)
             if not read_only:
-                assert chowned[init_mounts[source]] == "50000", (worker, variable)
+                owner = chowned[init_mounts[source]]
+                assert SERVICES[worker]["user"] == f"{owner}:0", (worker, variable)
+                assert owner == ("1000" if writes_inbox else "50000"), (worker, variable)
     assert SERVICES["data-init"]["user"] == "0:0"
-    assert all(SERVICES[name]["user"] == "50000:0" for name in AIRFLOW_SERVICES)
+    assert all(SERVICES[name]["user"] == "50000:0" for name in AIRFLOW_SERVICES - {INBOX_WRITER})
+    # every worker writes the task logs, whatever its user: they are group 0's
+    assert "chmod 0775 /opt/airflow/logs" in SERVICES["data-init"]["command"][0]
     assert "chown -R airflow:root /data" in DOCKERFILE
     assert all(
         SERVICES[w]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
@@ -299,6 +321,28 @@ def test_data_volumes_are_mounted_where_the_stages_look_and_writable_by_airflow(
     assert SERVICES["airflow-init"]["depends_on"]["data-init"]["condition"] == (
         "service_completed_successfully"
     )
+
+
+def test_the_intake_reads_the_inbox_and_only_the_retention_worker_writes_it():
+    """Kommuner's files are written by the SFTP server and removed only by retention's inbox
+    worker, as the SFTP server's user (uid 1000 owns the kommun folders); the intake, which
+    handles the untrusted bytes, mounts the inbox read-only."""
+    inbox_volume = volumes("sftp")[accounts.INBOX][0]
+    writers = {
+        name
+        for name in SERVICES
+        if any(
+            source == inbox_volume and not read_only for source, read_only in volumes(name).values()
+        )
+    }
+    assert writers == {"sftp", "data-init", INBOX_WRITER}
+    intake_inbox = env("airflow-worker-intake")["SUKF_INBOX"]
+    assert volumes("airflow-worker-intake")[intake_inbox] == (inbox_volume, True)
+    assert stage_of(INBOX_WRITER) == "retention_inbox"
+    inbox_at_init = next(
+        target for target, (source, _) in volumes("data-init").items() if source == inbox_volume
+    )
+    assert _chowned()[inbox_at_init] == "1000" and SERVICES[INBOX_WRITER]["user"] == "1000:0"
 
 
 def test_dag_folder_and_image_match_the_repository():
@@ -313,7 +357,11 @@ def test_dag_folder_and_image_match_the_repository():
         "COPY --chown=airflow:root infra/airflow_local_settings.py "
         "/opt/airflow/config/airflow_local_settings.py"
     ) in DOCKERFILE
-    assert {p.stem for p in (ROOT / "dags").glob("su_*.py")} == {"su_intake", "su_round"}
+    assert {p.stem for p in (ROOT / "dags").glob("su_*.py")} == {
+        "su_intake",
+        "su_round",
+        "su_retention",
+    }
 
 
 PARSE_WITH_POLICY = r"""
@@ -362,13 +410,20 @@ def test_the_cluster_policy_sends_every_task_to_the_worker_with_its_stage_login(
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
     queues = {queue for tasks in parsed["queues"].values() for queue in tasks.values()}
-    assert set(parsed["queues"]) == {"su_intake", "su_round"}
-    assert queues == {"intake", "quality", "transform", "publish"}
+    assert set(parsed["queues"]) == {"su_intake", "su_round", "su_retention"}
+    assert queues == QUEUES
     for dag_id, tasks in parsed["queues"].items():
         for task_id, queue in tasks.items():
             serving = [worker for worker in WORKERS if stage_of(worker) == queue]
             assert len(serving) == 1, (dag_id, task_id, queue)
-            assert roles.PASSWORD_ENV[f"sukf_{queue}"] in env(serving[0]), (dag_id, task_id)
+            assert password_of(queue) in env(serving[0]), (dag_id, task_id)
+    # the worker that may write the inbox runs the inbox's retention and nothing else
+    assert [
+        (dag_id, task_id)
+        for dag_id, tasks in parsed["queues"].items()
+        for task_id, queue in tasks.items()
+        if queue == stage_of(INBOX_WRITER)
+    ] == [("su_retention", "clear_inbox")]
     assert len(parsed["stray_errors"]) == 1 and "not_a_stage_task" in parsed["stray_errors"][0]
     assert "has no pipeline stage" in parsed["stray_errors"][0]
 

@@ -335,6 +335,89 @@ def test_publish_reads_marts_tables_the_owner_builds_after_setup(roled):
 # --- setup -------------------------------------------------------------------------------------
 
 
+# --- retention ---------------------------------------------------------------------------------
+
+
+def test_retention_deletes_rows_and_results_but_reads_no_case(roled):
+    upload_id = new_upload(roled(roles.INTAKE))
+    retention_role = roled(roles.RETENTION)
+    for statement in (
+        "SELECT v4_klient FROM raw.case_records",
+        "INSERT INTO raw.case_records (upload_id, source_row) VALUES (:u, 3)",
+        "UPDATE raw.case_records SET v2_kommun = '0181' WHERE upload_id = :u",
+        "UPDATE raw.uploads SET status = 'accepted' WHERE upload_id = :u",
+        "DELETE FROM raw.uploads WHERE upload_id = :u",
+        "SELECT rule_id, source_row FROM quality.row_findings",
+        "SELECT outcome_reason FROM quality.validation_runs",
+        "INSERT INTO quality.validation_runs (upload_id, suite_name) VALUES (:u, 's')",
+        "DELETE FROM ops.retention_log",
+        "UPDATE ops.retention_log SET reason = 'x'",
+        "SELECT * FROM ops.dbt_builds",
+        "SELECT * FROM secrets.pseudonym_key",
+        "SELECT * FROM marts.fct_kolada_key_figures",
+        "CREATE TABLE raw.intruder (x int)",
+    ):
+        with denied():
+            run(retention_role, statement, u=upload_id)
+    assert (
+        run(retention_role, "DELETE FROM raw.case_records WHERE upload_id = :u", u=upload_id) == 1
+    )
+    assert (
+        run(
+            retention_role,
+            "UPDATE raw.uploads SET archive_path = NULL WHERE upload_id = :u",
+            u=upload_id,
+        )
+        == 1
+    )
+
+
+def test_retention_runs_as_the_retention_role(roled, clean_warehouse):
+    """An upload blocked long ago, landed from the inbox by the intake role and gated by the
+    quality role: the retention role moves its file out of the inbox and removes its rows, gate
+    run and archived original, and logs it."""
+    from sukvinnofrid import intake, retention
+    from sukvinnofrid.synthetic import generate_round_files
+
+    (generated,) = generate_round_files(
+        Path(os.environ["SUKF_INBOX"]), ["0580"], ["2023-06"], cases_per_kommun=5, seed=8
+    )
+    landed = intake.land_upload(generated.path, roled(roles.INTAKE))
+    run_quality_gate(landed.upload_id, roled(roles.QUALITY))
+    with clean_warehouse.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE raw.uploads SET status = 'blocked', decided_at = now() - interval"
+                " '10 years' WHERE upload_id = :u"
+            ),
+            {"u": landed.upload_id},
+        )
+    archived = Path(
+        scalar(
+            clean_warehouse,
+            "SELECT archive_path FROM raw.uploads WHERE upload_id = :u",
+            u=landed.upload_id,
+        )
+    )
+    retention_role = roled(roles.RETENTION)
+    moved = retention.clear_inbox(retention_role)
+    removed = retention.remove_expired(retention_role)
+    assert [r.what for r in moved] == ["inkorgsfil"] and not generated.path.exists()
+    # the gate run was the upload's alone: its Data Docs page and GX result go too
+    assert sorted(r.what for r in removed) == [
+        "arkivfil",
+        "gx-resultat",
+        "gx-resultat",
+        "kvalitetsresultat",
+        "rader",
+    ]
+    assert not archived.exists()
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 0
+    assert scalar(clean_warehouse, "SELECT count(*) FROM quality.validation_runs") == 0
+    assert scalar(clean_warehouse, "SELECT count(*) FROM ops.retention_log") == 1 + len(removed)
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads") == 1
+
+
 def test_ensure_roles_is_idempotent_and_hands_dbt_schemas_to_transform(roled, clean_warehouse):
     first = roles.ensure_roles(clean_warehouse)
     second = roles.ensure_roles(clean_warehouse)

@@ -28,6 +28,14 @@ class Settings:
     max_rejected_share: float
     # Published cells with a count below this are withheld.
     min_publish_count: int
+    # Retention (sukvinnofrid.retention): days an upload no longer in force (replaced by a
+    # correction, or blocked) keeps its archived original, its raw rows and its quality results;
+    # days of Airflow's run history. The defaults are get_settings()'s (docs/architecture.md
+    # says why).
+    retain_archive_days: int
+    retain_replaced_rows_days: int
+    retain_quality_results_days: int
+    retain_airflow_metadata_days: int
     # Publish with population figures that are approximations (not SCB's), marked preliminary.
     # The shipped population seeds are approximations: only the demo and tests allow them.
     allow_approximate_population: bool = False
@@ -76,4 +84,16 @@ def get_settings() -> Settings:
         min_publish_count=int(os.environ.get("SUKF_MIN_PUBLISH_COUNT", "5")),
         allow_approximate_population=os.environ.get("SUKF_ALLOW_APPROXIMATE_POPULATION", "").lower()
         in {"1", "true", "yes", "ja"},
+        retain_archive_days=_days("SUKF_RETAIN_ARCHIVE_DAYS", 730),
+        retain_replaced_rows_days=_days("SUKF_RETAIN_REPLACED_ROWS_DAYS", 365),
+        retain_quality_results_days=_days("SUKF_RETAIN_QUALITY_RESULTS_DAYS", 365),
+        retain_airflow_metadata_days=_days("SUKF_RETAIN_AIRFLOW_METADATA_DAYS", 180),
     )
+
+
+def _days(variable: str, default: int) -> int:
+    """A retention period; at least one day, so that nothing is removed the day it is replaced."""
+    days = int(os.environ.get(variable, default))
+    if days < 1:
+        raise ValueError(f"{variable} must be at least 1 (days), not {days}")
+    return days

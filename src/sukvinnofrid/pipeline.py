@@ -381,6 +381,27 @@ def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict
     }
 
 
+def clear_inbox() -> dict:
+    """Retention of the inbox (sukvinnofrid.retention): what was removed, per kind."""
+    from . import retention
+
+    return retention.summary(retention.clear_inbox(_prepare("retention")))
+
+
+def remove_expired() -> dict:
+    """Retention of uploads no longer in force past their periods: what was removed, per kind."""
+    from . import retention
+
+    return retention.summary(retention.remove_expired(_prepare("retention")))
+
+
+def clean_airflow_metadata() -> dict:
+    """Retention of Airflow's run history: the rows removed, per kind."""
+    from . import retention
+
+    return retention.summary(retention.clean_airflow_metadata(_prepare("retention")))
+
+
 # Airflow asset names linking the DAGs (the DAG files build Asset objects from these).
 RAW_ASSET = "su_kvinnofrid_raw_case_records"
 KOLADA_ASSET = "su_kvinnofrid_kolada_publication"

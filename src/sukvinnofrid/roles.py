@@ -19,13 +19,17 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 |                  | ops.dbt_tested_rounds and secrets.pseudonym_key (the key the staging hash   |
 |                  | reads)                                                                      |
 | `sukf_publish`   | SELECT on the marts tables, nothing else                                    |
+| `sukf_retention` | SELECT raw.uploads, UPDATE of its archive_path; DELETE on raw.case_records  |
+|                  | and the three quality tables, reading only their keys (upload_id, run_id,   |
+|                  | and a run's started_at and Data Docs page); INSERT/SELECT ops.retention_log |
 
 A login user `<role>_login` is a member of its group and has `role` set to the group at login,
 so what it creates (dbt models, quality work tables) is owned by the group role and the default
 privileges below apply whichever login ran the build.
 
 Passwords are never stored in the repository: they are read from the environment
-(SUKF_INTAKE_PASSWORD, SUKF_QUALITY_PASSWORD, SUKF_TRANSFORM_PASSWORD, SUKF_PUBLISH_PASSWORD),
+(SUKF_INTAKE_PASSWORD, SUKF_QUALITY_PASSWORD, SUKF_TRANSFORM_PASSWORD, SUKF_PUBLISH_PASSWORD,
+SUKF_RETENTION_PASSWORD),
 hashed on the client (SCRAM, `psycopg2.extensions.encrypt_password`) so the plain text is never
 sent in a statement, and never logged or returned.
 """
@@ -46,7 +50,8 @@ INTAKE = "sukf_intake"
 QUALITY = "sukf_quality"
 TRANSFORM = "sukf_transform"
 PUBLISH = "sukf_publish"
-GROUP_ROLES = (INTAKE, QUALITY, TRANSFORM, PUBLISH)
+RETENTION = "sukf_retention"
+GROUP_ROLES = (INTAKE, QUALITY, TRANSFORM, PUBLISH, RETENTION)
 
 # The environment variable holding each login user's password (never a file in the repo).
 PASSWORD_ENV = {
@@ -54,6 +59,7 @@ PASSWORD_ENV = {
     QUALITY: "SUKF_QUALITY_PASSWORD",
     TRANSFORM: "SUKF_TRANSFORM_PASSWORD",
     PUBLISH: "SUKF_PUBLISH_PASSWORD",
+    RETENTION: "SUKF_RETENTION_PASSWORD",
 }
 
 # Schemas built by dbt (dbt_project.yml); owned by sukf_transform.
@@ -62,6 +68,16 @@ DBT_SCHEMAS = ("staging", "intermediate", "marts", "seeds", "snapshots")
 OWNER_SCHEMAS = ("raw", "quality", "ops", "secrets")
 # Columns of raw.uploads the quality gate decides.
 UPLOAD_DECISION_COLUMNS = ("status", "status_reason", "decided_at", "superseded_by")
+# The column of raw.uploads retention clears when it removes the archived original.
+UPLOAD_RETENTION_COLUMNS = ("archive_path",)
+# What retention reads of the tables it deletes from: the keys its deletes select by, never a
+# case or a finding.
+RETENTION_READS = {
+    "raw.case_records": ("upload_id",),
+    "quality.validation_runs": ("run_id", "upload_id", "started_at", "data_docs_path"),
+    "quality.expectation_results": ("run_id",),
+    "quality.row_findings": ("run_id",),
+}
 
 _LOCK_KEY = 74658  # warehouse.ensure_schema uses 74657
 
@@ -149,6 +165,7 @@ def ensure_roles(
         _grant_quality(run)
         _grant_transform(run, db)
         _grant_publish(run)
+        _grant_retention(run)
 
         for role in (r for r in GROUP_ROLES if r in passwords):
             login, password = login_name(role), passwords[role]
@@ -214,9 +231,18 @@ def _revoke_owner_schemas(run, role: str) -> None:
     # Column privileges are not covered by REVOKE ALL ON ALL TABLES.
     run(
         sql.SQL("REVOKE UPDATE ({}) ON raw.uploads FROM {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, UPLOAD_DECISION_COLUMNS)), r
+            sql.SQL(", ").join(
+                map(sql.Identifier, UPLOAD_DECISION_COLUMNS + UPLOAD_RETENTION_COLUMNS)
+            ),
+            r,
         )
     )
+    for table, columns in RETENTION_READS.items():
+        run(
+            sql.SQL("REVOKE SELECT ({}) ON {} FROM {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(table), r
+            )
+        )
 
 
 def _hand_over_dbt_objects(run) -> None:
@@ -312,6 +338,27 @@ def _grant_publish(run) -> None:
         ).format(sql.Identifier(TRANSFORM), r)
     )
     run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA marts GRANT SELECT ON TABLES TO {}").format(r))
+
+
+def _grant_retention(run) -> None:
+    r = sql.Identifier(RETENTION)
+    for schema in ("raw", "quality", "ops"):
+        run(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), r))
+    # the registry stays (with its status) when an upload's rows, results and original go
+    run(sql.SQL("GRANT SELECT ON raw.uploads TO {}").format(r))
+    run(
+        sql.SQL("GRANT UPDATE ({}) ON raw.uploads TO {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, UPLOAD_RETENTION_COLUMNS)), r
+        )
+    )
+    for table, columns in RETENTION_READS.items():
+        run(
+            sql.SQL("GRANT SELECT ({}), DELETE ON {} TO {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(table), r
+            )
+        )
+    run(sql.SQL("GRANT SELECT, INSERT ON ops.retention_log TO {}").format(r))
+    run(sql.SQL("GRANT USAGE ON SEQUENCE ops.retention_log_entry_id_seq TO {}").format(r))
 
 
 def login_url(role: str, environ: dict[str, str] | None = None) -> URL:

@@ -1,8 +1,9 @@
 """The Postgres warehouse: the embedded server by default, an external one when configured.
 
-Schemas: `raw` (uploads as landed, append-only), `quality` (validation runs and row outcomes),
-`ops` (dbt build fingerprints), `secrets` (the pseudonymisation key) and the dbt schemas
-(`staging`, `intermediate`, `marts`, `snapshots`, `seeds`).
+Schemas: `raw` (uploads as landed, append-only until retention removes what is no longer in
+force), `quality` (validation runs and row outcomes), `ops` (dbt build fingerprints, the
+retention log), `secrets` (the pseudonymisation key) and the dbt schemas (`staging`,
+`intermediate`, `marts`, `snapshots`, `seeds`).
 """
 
 from __future__ import annotations
@@ -159,6 +160,20 @@ CREATE TABLE IF NOT EXISTS ops.dbt_tested_rounds (
     round_inputs  text NOT NULL,
     tested_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (round_id, round_inputs)
+);
+
+-- What retention removed (sukvinnofrid.retention), for the statistics team: what, where, why,
+-- when and how much; never a file's content, and a file name only as raw.uploads stores it
+-- (a personnummer masked).
+CREATE TABLE IF NOT EXISTS ops.retention_log (
+    entry_id    bigserial PRIMARY KEY,
+    removed_at  timestamptz NOT NULL DEFAULT now(),
+    what        text NOT NULL,
+    location    text NOT NULL,
+    reason      text NOT NULL,
+    upload_id   bigint,
+    row_count   bigint,
+    byte_count  bigint
 );
 
 -- The pseudonymisation key, which the staging model's keyed hash reads here instead of from its

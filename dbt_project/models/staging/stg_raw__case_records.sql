@@ -10,12 +10,14 @@
     Materialised as a table, not a view: the hash reads the key from secrets.pseudonym_key, which
     only the transform stage may read, so no view may carry that read to other roles. Incremental:
     an upload's rows never change once landed, so only uploads not typed yet are added (a new
-    key or catalogue needs a full refresh; sukvinnofrid.pipeline.build_warehouse does that).
+    key or catalogue needs a full refresh; sukvinnofrid.pipeline.build_warehouse does that), and
+    the rows of an upload whose raw rows retention removed are deleted.
     Columns are generated from the catalogue (macros/catalogue.sql).
 -#}
 -- the columns come from loops over the catalogue: a leading comma needs no `loop.last`
 -- sqlfluff:layout:type:comma:line_position:leading
 {{ config(materialized='incremental', incremental_strategy='append',
+          pre_hook="{{ delete_retained_uploads() }}",
           indexes=[{'columns': ['upload_id']}]) }}
 
 with source as (
