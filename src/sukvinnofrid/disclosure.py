@@ -23,6 +23,24 @@ The rule, exactly as `protect` implements it:
    protected inside the publication: it is reported in `notes`, so that its total is not
    published elsewhere.
 
+With `bounds` (the round's statistics: every relation is a sum, its first cell the total of
+the others, and no count is negative), a reader also bounds each withheld count, and two more
+steps follow step 2, repeated with it until nothing changes:
+
+3. Bounds: a reader's lowest and highest value of every unknown cell, from one relation at a
+   time, repeated while a bound tightens (a part is at most its total less the other parts' lows;
+   a total at least the sum of its parts' lows; ...). A sensitive withheld count bounded to one
+   value, or to within 1 .. min_count-1, gets one more withheld cell: the first in `order` of
+   the relation that set the bound, or else of the nearest relation behind it (one that bounds
+   another unknown cell of that relation).
+4. Once nothing changes, a withheld count that is not sensitive and that the bounds fix to one
+   value is published after all: a reader works it out anyway, so publishing it tells nothing
+   new, and a withheld value never turns out to be computable.
+
+Bounds from one relation at a time are what a reader gets by hand; solving many relations
+together (linear programming) can still narrow a withheld count. `sukvinnofrid.audit` is that
+reader, written apart from this module.
+
 So a withheld 6 or 10 is one of the "further values withheld so that none can be derived".
 """
 
@@ -72,6 +90,8 @@ def protect(
     known: Callable[[Hashable], bool] = lambda key: False,
     order: Callable[[Hashable], tuple] | None = None,
     primary_detail: Callable[[Hashable], str] | None = None,
+    bounds: bool = False,
+    describe: Callable[[Hashable], str] = repr,
 ) -> Protection:
     """Decide which cells are withheld (see the module docstring).
 
@@ -80,7 +100,12 @@ def protect(
     relations, but is never withheld); `known(key)` says that an unpublished cell is one a
     reader can work out or bound to fewer than min_count values anyway (say the cases without
     kön where there are fewer than min_count of them): it hides nothing, so it is no unknown of
-    its relations, and is never withheld either; `order` sorts the complementary candidates.
+    its relations, and is never withheld either; `order` sorts the complementary candidates;
+    `describe` names a cell in the notes.
+
+    `bounds`: every relation is a sum, its first member the total of the others, and counts are
+    never negative; a reader then bounds each withheld count by the whole set of relations
+    (step 3 of the module docstring).
     """
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
@@ -98,13 +123,8 @@ def protect(
                 PRIMARY,
                 primary_detail(key) if primary_detail else f"count {count} < {min_count}",
             )
-    # Passes over the relations in the order given, repeated until one withholds nothing. A
-    # relation's outcome depends only on which of its members are withheld, so a pass visits
-    # only the relations that could act: at first those with a sensitive member, then those
-    # with a member withheld since they were last visited. The same decisions as visiting
-    # every relation every pass, in time proportional to the changes.
     of_cell: dict[Hashable, list[int]] = defaultdict(list)
-    this_pass: list[int] = []
+    seeds: list[int] = []
     for index, relation in enumerate(relations):
         sensitive = False
         for key in relation.members:
@@ -114,10 +134,58 @@ def protect(
             sensitive = sensitive or is_sensitive(count, min_count)
             of_cell[key].append(index)
         if sensitive:
-            this_pass.append(index)  # ascending, so already a heap
+            seeds.append(index)
+        if bounds and counts[relation.members[0]] != sum(
+            counts[key] for key in relation.members[1:]
+        ):
+            raise ValueError(f"{relation.label}: the first cell is not the sum of the others")
+    notes: list[str] = []
+    for _ in range(MAX_BOUND_ROUNDS if bounds else 1):
+        _complement(
+            counts, relations, of_cell, seeds, withheld, hidden, fixed, order, min_count, notes
+        )
+        if not bounds:
+            break
+        added, pinned, (low, high) = _repair_bounds(
+            counts, relations, withheld, hidden, fixed, order, min_count
+        )
+        if not added:
+            notes.extend(
+                f"{describe(key)}: a reader bounds this withheld count; do not publish it"
+                for key in pinned
+            )
+            # step 4: a count a reader works out anyway is published (it tells nothing new)
+            for key in list(withheld):
+                if (
+                    not is_sensitive(counts[key], min_count)
+                    and key in low
+                    and low[key] == high[key]
+                ):
+                    del withheld[key]
+            break
+        seeds = sorted({index for key in added for index in of_cell[key]})
+    else:
+        notes.append("the bounds of some withheld counts did not settle; do not publish")
+    return Protection(withheld=withheld, notes=tuple(notes))
+
+
+MAX_BOUND_ROUNDS = 40
+MAX_REACH = 64  # relations searched behind a pinned count for a complementary cell
+
+
+def _complement(
+    counts, relations, of_cell, seeds, withheld, hidden, excluded, order, min_count, notes
+) -> None:
+    """Step 2 of the module docstring from the relations `seeds` on: passes over the relations in
+    the order given, repeated until one withholds nothing. A relation's outcome depends only on
+    which of its members are withheld, so a pass visits only the relations that could act: at
+    first the seeds (those with a sensitive member), then those with a member withheld since
+    they were last visited. The same decisions as visiting every relation every pass, in time
+    proportional to the changes."""
+    this_pass = list(seeds)
+    heapq.heapify(this_pass)
     pending = set(this_pass)
     next_pass: list[int] = []
-    notes: list[str] = []
     while this_pass:
         index = heapq.heappop(this_pass)
         pending.discard(index)
@@ -130,7 +198,7 @@ def protect(
                 (
                     key
                     for key in relation.members
-                    if key not in hidden and key not in fixed and key not in withheld
+                    if key not in hidden and key not in excluded and key not in withheld
                 ),
                 key=order,
             )
@@ -150,4 +218,108 @@ def protect(
                     heapq.heappush(this_pass if other > index else next_pass, other)
         if not this_pass:
             this_pass, next_pass = next_pass, []
-    return Protection(withheld=withheld, notes=tuple(notes))
+
+
+INFINITY = float("inf")
+
+
+def _bounds(counts, relations, unknown: set) -> tuple[dict, dict, dict, dict]:
+    """What a reader bounds each unknown cell to from the sums alone (each relation's total is
+    the sum of its parts, counts are never negative), one relation at a time and repeated while
+    a bound tightens: (lowest, highest, the relation that set each lowest, each highest)."""
+    rows: list[tuple[int, list[tuple[Hashable, int]], int]] = []
+    rows_of: dict[Hashable, list[int]] = defaultdict(list)
+    for index, relation in enumerate(relations):
+        terms, constant = [], 0
+        for position, key in enumerate(relation.members):
+            sign = 1 if position == 0 else -1
+            if key in unknown:
+                terms.append((key, sign))
+            else:
+                constant -= sign * counts[key]
+        if terms:
+            for key, _ in terms:
+                rows_of[key].append(len(rows))
+            rows.append((index, terms, constant))
+    low: dict[Hashable, float] = dict.fromkeys(rows_of, 0)
+    high: dict[Hashable, float] = dict.fromkeys(rows_of, INFINITY)
+    low_by: dict[Hashable, int] = {}
+    high_by: dict[Hashable, int] = {}
+    queue = list(range(len(rows)))
+    pending = set(queue)
+    visits = 0
+    while queue and visits < 50 * len(rows) + 1000:
+        r = queue.pop()
+        pending.discard(r)
+        visits += 1
+        index, terms, constant = rows[r]
+        # each term's range: sign * x in [least, most]
+        ranges = [(low[k], high[k]) if s > 0 else (-high[k], -low[k]) for k, s in terms]
+        unbounded_low = sum(1 for least, _ in ranges if least == -INFINITY)
+        unbounded_high = sum(1 for _, most in ranges if most == INFINITY)
+        sum_low = sum(least for least, _ in ranges if least != -INFINITY)
+        sum_high = sum(most for _, most in ranges if most != INFINITY)
+        for (key, sign), (least, most) in zip(terms, ranges, strict=True):
+            if least == -INFINITY:
+                rest_low = -INFINITY if unbounded_low > 1 else sum_low
+            else:
+                rest_low = -INFINITY if unbounded_low else sum_low - least
+            if most == INFINITY:
+                rest_high = INFINITY if unbounded_high > 1 else sum_high
+            else:
+                rest_high = INFINITY if unbounded_high else sum_high - most
+            # sign * x = constant - (the other terms)
+            new_low, new_high = constant - rest_high, constant - rest_low
+            if sign < 0:
+                new_low, new_high = -new_high, -new_low
+            tightened = False
+            if new_low > low[key]:
+                low[key], low_by[key], tightened = new_low, index, True
+            if new_high < high[key]:
+                high[key], high_by[key], tightened = new_high, index, True
+            if tightened:
+                for other in rows_of[key]:
+                    if other != r and other not in pending:
+                        pending.add(other)
+                        queue.append(other)
+    return low, high, low_by, high_by
+
+
+def _repair_bounds(counts, relations, withheld, hidden, excluded, order, min_count):
+    """Step 3: a sensitive withheld count a reader pins to one value or within
+    1 .. min_count-1 gets one more withheld cell: in the relation that set the bound, or else in
+    the nearest relation behind it (the one that bounds another unknown of that relation).
+    Returns the cells newly withheld, the pinned counts left without one and the bounds."""
+    low, high, low_by, high_by = _bounds(counts, relations, set(withheld) | hidden)
+    added: set[Hashable] = set()
+    pinned: list[Hashable] = []
+    for key in sorted(withheld, key=repr):
+        least, most = low.get(key, 0), high.get(key, INFINITY)
+        if not is_sensitive(counts[key], min_count):
+            continue
+        if not (least == most or (least >= 1 and most < min_count)):
+            continue
+        queue = [r for r in (low_by.get(key), high_by.get(key)) if r is not None]
+        seen = set(queue)
+        for index in queue:  # grows while it is read: breadth first
+            relation = relations[index]
+            candidates = sorted(
+                (
+                    k
+                    for k in relation.members
+                    if k not in excluded and k not in withheld and k not in hidden
+                ),
+                key=order,
+            )
+            if candidates:
+                withheld[candidates[0]] = (relation.reason, relation.label)
+                added.add(candidates[0])
+                break
+            for other in relation.members:
+                for behind in (low_by.get(other), high_by.get(other)):
+                    if behind is not None and behind not in seen and len(seen) < MAX_REACH:
+                        seen.add(behind)
+                        queue.append(behind)
+        else:
+            pinned.append(key)
+    return added, pinned, (low, high)

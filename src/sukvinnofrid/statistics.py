@@ -537,11 +537,11 @@ def _figures_beside_funnel(groups: list[tuple], definitions: dict[str, dict], fu
         pairs = [(POPULATION, column)] if column else []
         if figure == "kon" and kon == "T":
             pairs += [(code, "aktualiserade") for code in KON_CODES]
-            without_kon = [(level, area, k, "aktualiserade") for k in KON]
-            if all(cell in funnel_counts for cell in without_kon):  # saknas = T - K - M
+            by_kon = [(level, area, k, "aktualiserade") for k in KON]
+            if all(cell in funnel_counts for cell in by_kon):  # T = K + M + saknas
                 relations.append(
                     Relation(
-                        ((g, "saknas"), *without_kon),
+                        (*by_kon, (g, "saknas")),
                         "secondary-tratt",
                         f"kön saknas {level} {area} = tratten T - K - M",
                     )
@@ -587,6 +587,12 @@ def protect_round(
         min_count=min_count,
         published=published,
         known=known.__contains__,
+        bounds=True,
+        describe=lambda key: (
+            " ".join(map(str, key))
+            if isinstance(key[0], str)
+            else f"{'/'.join(groups[key[0]])} {key[1]}"
+        ),
         # ties: funnel cells before figure cells, each in their own order
         order=smallest_first(
             counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
@@ -900,18 +906,22 @@ def definitions_document(definitions: list[dict], figures: list[PublishedFigure]
 
 
 def suppression_text(min_count: int) -> str:
-    """The published statement of the rule, true of what `disclosure.protect` does: each
-    relation is protected on its own (`sukvinnofrid.audit` measures what combining them gives
-    away)."""
+    """The published statement of the rule, true of what `disclosure.protect` does with bounds:
+    each relation on its own, then the bounds a reader gets from the relations one at a time
+    (`sukvinnofrid.audit` measures what solving them together gives away)."""
     return (
         f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}). I varje samband "
         "där ett sådant antal annars vore det enda som saknas (kvinnor och män, kommunerna i ett "
         "län och länen i riket, trattens faser, en figurs kategorier och dess N, "
-        "uppdelningarnas värden) redovisas ytterligare ett antal inte. Därför kan även ett antal "
-        f"som är {min_count} eller större saknas. Skyddet gäller varje samband för sig: den som "
-        "kombinerar flera samband kan i vissa fall räkna fram eller ringa in ett undanhållet "
-        "antal. En andel redovisas inte när dess antal inte gör det, och när en figurs N inte "
-        "redovisas gör inte heller dess andelar och medelvärde det. 0 är en verklig nolla."
+        "uppdelningarnas värden) redovisas ytterligare ett antal inte. Kan ett sådant antal "
+        "ändå ringas in till ett enda värde eller till "
+        f"1–{min_count - 1} med sambanden ett i taget (en del är högst summan, summan minst "
+        "delarna), redovisas ytterligare ett antal inte. Därför kan även ett antal som är "
+        f"{min_count} eller större saknas; ett sådant antal som ändå kan räknas fram ur "
+        "sambanden ett i taget redovisas i stället. Den som löser flera samband samtidigt kan i "
+        "vissa fall räkna fram eller ringa in ett undanhållet antal. En andel redovisas inte när "
+        "dess antal inte gör det, och när en figurs N inte redovisas gör inte heller dess "
+        "andelar och medelvärde det. 0 är en verklig nolla."
     )
 
 
