@@ -470,6 +470,15 @@ def _figure_cells(figures: list[FigureRow], definitions: dict[str, dict], min_co
                             f"{label}: {row.category} = {' + '.join(parts)}",
                         )
                     )
+                    # the two sums together: N = the summary + the codes outside it
+                    rest = [c for c in codes if c not in parts]
+                    relations.append(
+                        Relation(
+                            ((g, N), (g, row.category), *((g, c) for c in rest)),
+                            "secondary-kategori",
+                            f"{label}: N = {row.category} + {' + '.join(rest) or '0'}",
+                        )
+                    )
     # figures of the same population (definitioner.json) publish the same n population
     same_population: dict[tuple, list[int]] = defaultdict(list)
     for g, group in enumerate(groups):
