@@ -168,6 +168,14 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
         else:
             assert cell["value"] is None
 
+    # neither Stockholm nor Göteborg delivered: every KPI's description says so for the round
+    kpis = json.loads((data_files[0].parent / "kpi.json").read_text(encoding="utf-8"))["values"]
+    assert all(
+        "hela staden. I omgång 2023-12 deltog Stockholm inte. I omgång 2023-12 deltog Göteborg "
+        "inte. Värden som bygger på" in kpi["description"]
+        for kpi in kpis
+    )
+
     reports = sorted(output.glob("aterkoppling/*/*/upload_*.html"))
     assert len(reports) == 4
 

@@ -506,6 +506,19 @@ EXPECTED_R2 = {
 }
 
 
+def _city_units(directory: Path) -> str:
+    """The per-round sentences about Stockholm and Göteborg, the same in every KPI of kpi.json:
+    between the general rule and the disclosure rule."""
+    kpis = json.loads((directory / "kpi.json").read_text(encoding="utf-8"))["values"]
+    (text,) = {
+        k["description"]
+        .split("när staden rapporterar som en kommun är värdet beräknat för hela staden. ")[1]
+        .split(" Värden som bygger på")[0]
+        for k in kpis
+    }
+    return text
+
+
 def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     engine = clean_warehouse
     inbox = tmp_path / "inbox"
@@ -518,6 +531,11 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
         R1, engine, out / "kolada", definitions=_definitions(1), allow_approximate_population=True
     )
     r1_statistics = publish_statistics(R1, engine, out / "statistik", min_count=1)
+    # R1: Södermalm's upload (2023-06) covers no whole year, so Stockholm has no value yet
+    assert _city_units(r1_kolada.directory) == (
+        "I omgång 2023-06 har Stockholm inga värden: staden har inte rapporterat något helt år. "
+        "I omgång 2023-06 deltog Göteborg inte."
+    )
     r1_bytes = (_published_bytes(r1_kolada.directory), _published_bytes(r1_statistics.directory))
 
     _deliver(engine, inbox, R2)
@@ -669,6 +687,12 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
         ("U30752", "V15E0180008", 2023): 1.0,
         ("U30752", "V15E0180005", 2023): 2.0,
     }
+    # every KPI's description says how Stockholm's 2023 value was made in R2: the mean of
+    # Södermalm's and Kungsholmen's (above); Göteborg did not take part
+    assert _city_units(published.directory) == (
+        "I omgång 2023-12 rapporterade Stockholm genom 2 stadsdelar, och stadens värde är "
+        "medelvärdet av deras värden. I omgång 2023-12 deltog Göteborg inte."
+    )
     manifest = json.loads((published.directory / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["preliminary"] is True and "PRELIMINÄRA" in manifest["population"]
     assert manifest["ou_ids"] == ["provisional"]

@@ -27,7 +27,7 @@ from sukvinnofrid.kolada import (
 )
 from sukvinnofrid.kolada import disclosure as D
 from sukvinnofrid.kolada.definitions import CATALOGUE_FIELDS
-from sukvinnofrid.kolada.publish import csv_safe, last_complete_year
+from sukvinnofrid.kolada.publish import MartRow, city_units, csv_safe, last_complete_year
 
 # the package exports the function `publish`, which shadows the module attribute
 publish_module = importlib.import_module("sukvinnofrid.kolada.publish")
@@ -64,6 +64,7 @@ def load_mart(engine, rows, round_id=ROUND) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS marts")
         conn.exec_driver_sql("DROP TABLE IF EXISTS marts.fct_kolada_key_figures")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS marts.fct_case_funnel")
         conn.exec_driver_sql(
             "CREATE TABLE marts.fct_kolada_key_figures (round_id text, figure text,"
             " area_type text, kommun_kod text, unit_kod text, kolada_id text, year int,"
@@ -83,6 +84,11 @@ def load_mart(engine, rows, round_id=ROUND) -> None:
             "UPDATE marts.fct_kolada_key_figures"
             " SET value_per_10000 = round(case_count * 10000.0 / population_18plus, 6)"
             " WHERE population_18plus IS NOT NULL"
+        )
+        # the funnel's kommun areas: the kommuner with a case in the round
+        conn.exec_driver_sql(
+            "CREATE TABLE marts.fct_case_funnel AS SELECT DISTINCT round_id,"
+            " 'kommun' AS level, kommun_kod AS area_code FROM marts.fct_kolada_key_figures"
         )
 
 
@@ -162,6 +168,7 @@ def test_kpi_definitions():
         assert kpi.published_genders == ("T",)
         assert "{suppression_rule}" in entry["description"]  # filled in when publishing
         assert "{population_source}" in entry["description"]
+        assert "{city_units}" in entry["description"]
     # a case counts in the year of its figure's event, known when the year ends: aktualiserad,
     # the insats started, the case closed
     assert [(k.year_basis["variable"], k.year_basis["suv"]) for k in defs.kpis] == [
@@ -404,6 +411,16 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     assert "Värden som bygger på 1–4 ärenden redovisas inte (markeras ..)" in description
     assert "även ett värde som bygger på 5 eller fler ärenden saknas" in description
     assert "SCB:s folkmängd 31 december" in description and "{" not in description
+    # Stockholm and Göteborg delivered as one kommun each (kvot rows, no OU rows): every KPI
+    # says so for this round, after the general rule
+    cities = (
+        "när staden rapporterar som en kommun är värdet beräknat för hela staden. "
+        "I omgång 2025-06 rapporterade Stockholm som en kommun, och stadens värde är beräknat "
+        "för hela staden; stadsdelarna redovisas inte som enhetsdata. "
+        "I omgång 2025-06 rapporterade Göteborg som en kommun, och stadens värde är beräknat "
+        "för hela staden; stadsdelarna redovisas inte som enhetsdata. Värden som bygger på"
+    )
+    assert all(cities in k["description"] for k in kpi["values"])
 
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     import hashlib
@@ -430,6 +447,43 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     assert "published_at" not in json.dumps(manifest)
     reasons = {(d.cell.kommun, d.cell.gender): d.reason for d in pub.decisions}
     assert reasons[("1480", "K")] == "gender-not-published"
+
+
+def test_city_units_counts_the_stadsdelar_behind_each_year(kommuner_csv):
+    """Stockholm by stadsdelar whose number differs between years (one upload does not cover
+    2023, one covers no year), Göteborg with cases but no year reported in full, then without
+    any; a year after the round's last complete year is not published and not counted."""
+    kommuner = publish_module.read_kommuner(kommuner_csv)
+
+    def row(area, kommun, unit, year, covered, method="kvot"):
+        return MartRow(
+            "aktualiserade", area, kommun, unit, year, "T", covered, 9, 10_000, "scb", 9, method
+        )
+
+    rows = [
+        row("kommun", "0180", "0180", 2023, True, "medel_stadsdelar"),
+        row("kommun", "0180", "0180", 2024, True, "medel_stadsdelar"),
+        row("ou", "0180", "V15E0180008", 2023, True),
+        row("ou", "0180", "V15E0180008", 2024, True),
+        row("ou", "0180", "V15E0180005", 2023, False),
+        row("ou", "0180", "V15E0180005", 2024, True),
+        row("ou", "0180", "V15E0180001", 2025, True),
+        row("ou", "0180", "V15E0180002", 2024, False),
+        row("kommun", "1480", "1480", 2024, False),
+    ]
+    stockholm = (
+        "I omgång 2025-06 rapporterade Stockholm genom 3 stadsdelar, och stadens värde är "
+        "medelvärdet av värdena för de stadsdelar som har rapporterat hela året: 1 stadsdel "
+        "2023 och 2 stadsdelar 2024."
+    )
+    assert city_units(rows, {"0180", "1480"}, load_definitions(), "2025-06", kommuner) == (
+        f"{stockholm} I omgång 2025-06 har Göteborg inga värden: staden har inte rapporterat "
+        "något helt år."
+    )
+    # without Göteborg's rows and cases: it did not take part
+    assert city_units(rows[:-1], {"0180"}, load_definitions(), "2025-06", kommuner) == (
+        f"{stockholm} I omgång 2025-06 deltog Göteborg inte."
+    )
 
 
 def test_missing_population_raises_and_names_kommun_year_gender(
@@ -522,8 +576,6 @@ def test_bad_round_id_and_missing_mart(clean_warehouse, tmp_path):
     with pytest.raises(publish_module.PublicationError, match="stänger 2099-12-31"):
         publish("2099-12", clean_warehouse, tmp_path)
     load_mart(clean_warehouse, SMALL_ROWS)
-    with clean_warehouse.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE marts.fct_case_funnel (round_id text)")
     with pytest.raises(publish_module.PublicationError, match="inga godkända uppladdningar"):
         publish("2024-12", clean_warehouse, tmp_path)
 

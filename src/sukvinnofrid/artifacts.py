@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 from .catalogue import Catalogue, load_catalogue
@@ -387,19 +388,21 @@ def figures_markdown(home: Path) -> str:
         "",
         "## Kolada-nyckeltalen",
         "",
-        "Per kommun och år, antal per 10 000 invånare 18 år och äldre. För Stockholm och Göteborg",
-        "är värdet medelvärdet av de deltagande stadsdelarnas värden, och stadsdelarnas värden",
-        "publiceras som enhetsdata (OU). Kolada har ett värde per år och samlas in när året är",
-        "slut, så ett ärende räknas det år som händelsen nyckeltalet mäter inträffade (Året",
-        "nedan). Ett ärende utan giltigt datum för händelsen kan inte föras till något år;",
-        "Granskning visar hur många det är per enhet.",
+        "Per kommun och år, antal per 10 000 invånare 18 år och äldre. När Stockholm eller",
+        "Göteborg rapporterar genom stadsdelarna är stadens värde medelvärdet av de deltagande",
+        "stadsdelarnas värden, och stadsdelarnas värden publiceras som enhetsdata (OU); när staden",
+        "rapporterar som en kommun är värdet beräknat för hela staden. Hur varje stad rapporterade",
+        "i omgången står i beskrivningen i omgångens kpi.json. Kolada har ett värde per år och",
+        "samlas in när året är slut, så ett ärende räknas det år som händelsen nyckeltalet mäter",
+        "inträffade (Året nedan). Ett ärende utan giltigt datum för händelsen kan inte föras till",
+        "något år; Granskning visar hur många det är per enhet.",
         "",
     ]
     for kpi in definitions.kpis:
         lines += [
             f"### {kpi.id} {kpi.title}",
             "",
-            kpi.description.replace("{suppression_rule} ", "").replace("{population_source} ", ""),
+            re.sub(r"\{\w+\} ", "", kpi.description),
             "",
             f"Året: {kpi.year_basis['variable']} (variabel {kpi.year_basis['suv']}).",
             "",

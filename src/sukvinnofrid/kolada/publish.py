@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 
 from .. import __version__, reference
 from ..config import get_settings
+from ..formats import swedish_int
 from ..readers import ROUND_ID, round_close
 from ..reference import Kommun, read_kommuner
 from ..versioned import json_bytes, sha256_hex, write_version
@@ -169,6 +170,21 @@ def read_mart(engine: Engine, round_id: str) -> list[MartRow]:
                 f"Omgång {round_id} har inga godkända uppladdningar: det finns inget att publicera."
             )
         return rows
+
+
+def kommuner_with_cases(engine: Engine, round_id: str) -> set[str]:
+    """The kommuner with a case in the round (directly or through a stadsdel): the kommun areas
+    of the round's funnel, which counts every case in force for the round."""
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT area_code FROM marts.fct_case_funnel"
+                    " WHERE round_id = :round AND level = 'kommun'"
+                ),
+                {"round": round_id},
+            ).scalars()
+        )
 
 
 def check_round_closed(round_id: str, today: dt.date | None = None) -> None:
@@ -465,6 +481,73 @@ def population_note(sources: set[str]) -> tuple[str, bool]:
     return text, preliminary
 
 
+def _stadsdelar(n: int) -> str:
+    return f"{swedish_int(n)} {'stadsdel' if n == 1 else 'stadsdelar'}"
+
+
+def city_units(
+    rows: list[MartRow],
+    with_cases: set[str],
+    definitions: Definitions,
+    round_id: str,
+    kommuner: dict[str, Kommun] | None,
+) -> str:
+    """The published statement of how each city with stadsdelar (Stockholm, Göteborg: the
+    kommuner of the stadsdel reference list) reported in the round: through how many stadsdelar
+    (OU data), its value the mean of those that reported the whole year (how many each year when
+    not all did), as one kommun (a ratio over the whole city, no OU data), no values (cases, but
+    no year reported in full) or not at all (no case: not in `with_cases`). From the round's
+    rows only, so the round is published as of itself."""
+    by_figure = definitions.by_figure()
+    max_year = last_complete_year(round_id) if definitions.settings.complete_years_only else None
+    published = [
+        row
+        for row in rows
+        if row.figure in by_figure and (max_year is None or row.year <= max_year)
+    ]
+    covered = [row for row in published if row.covered]
+    sentences = []
+    for kod in sorted({sd.kommun_kod for sd in reference.stadsdelar().values()}):
+        name = kommuner[kod].namn if kommuner and kod in kommuner else kod
+        methods = {
+            r.value_method for r in covered if r.area_type == "kommun" and r.kommun_kod == kod
+        }
+        if not methods and kod not in with_cases:
+            sentences.append(f"I omgång {round_id} deltog {name} inte.")
+        elif not methods:
+            sentences.append(
+                f"I omgång {round_id} har {name} inga värden: staden har inte rapporterat något "
+                "helt år."
+            )
+        elif "medel_stadsdelar" not in methods:
+            sentences.append(
+                f"I omgång {round_id} rapporterade {name} som en kommun, och stadens värde är "
+                "beräknat för hela staden; stadsdelarna redovisas inte som enhetsdata."
+            )
+        else:
+            per_year: dict[int, set[str]] = defaultdict(set)
+            for r in covered:
+                if r.area_type == "ou" and r.kommun_kod == kod:
+                    per_year[r.year].add(r.kolada_id)
+            units = {r.kolada_id for r in published if r.area_type == "ou" and r.kommun_kod == kod}
+            text = (
+                f"I omgång {round_id} rapporterade {name} genom {_stadsdelar(len(units))}, och "
+                "stadens värde är medelvärdet av "
+            )
+            if all(len(ous) == len(units) for ous in per_year.values()):
+                text += "deras värden."
+            else:
+                years = [
+                    f"{_stadsdelar(len(ous))} {year}" for year, ous in sorted(per_year.items())
+                ]
+                text += (
+                    "värdena för de stadsdelar som har rapporterat hela året: "
+                    f"{', '.join(years[:-1])} och {years[-1]}."
+                )
+            sentences.append(text)
+    return " ".join(sentences)
+
+
 def suppression_rule(settings) -> str:
     """The published statement of the disclosure rule (sukvinnofrid.disclosure), in full."""
     return (
@@ -544,6 +627,9 @@ def publish(
         ou_values,
         definitions.kpis,
         descriptions={
+            "{city_units}": city_units(
+                rows, kommuner_with_cases(engine, round_id), definitions, round_id, kommuner
+            ),
             "{population_source}": population_text,
             "{suppression_rule}": suppression_rule(settings),
         },
