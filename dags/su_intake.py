@@ -27,8 +27,9 @@ Var 15:e minut tas nya filer i inkorgen emot och sparas i lagret (schemat `raw`)
    namn, eller med första och sista filens namn och antalet filer. Resultatet (fliken XCom) är
    en lista med varje fils besked: `landed` (mottagen, väntar på kvalitetskontroll), `blocked`
    (stoppad, med skälet i `message`) eller `duplicate` (redan mottagen).
-3. **announce** räknar besked per status och startar flödet **su_round** (kvalitetskontroll,
-   dbt och Kolada-publicering).
+3. **announce** räknar besked per status och startar flödet **su_feedback**
+   (kvalitetskontroll och återkoppling till kommunen), som i sin tur startar **su_round** (dbt
+   och publicering).
 
 En fil som inte kan användas stoppas med ett meddelande till kommunen; det är inget fel i flödet.
 Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUKF_ALERT_EMAIL`).
@@ -74,7 +75,7 @@ def su_intake():
         multiple_outputs=False,
     )
     def announce(results: list[list[dict]]) -> dict:
-        """Antal filer per besked; startar su_round."""
+        """Antal filer per besked; startar su_feedback."""
         statuses = [verdict["status"] for verdicts in results for verdict in verdicts]
         return {status: statuses.count(status) for status in sorted(set(statuses))}
 
