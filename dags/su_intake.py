@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Asset, dag, task
 
-from sukvinnofrid import notify, pipeline
+from sukvinnofrid import pipeline
 
 DOC_MD = """
 ### SU-Kvinnofrid: mottagning av kommunernas filer
@@ -39,15 +38,8 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
 @dag(
     dag_id="su_intake",
     schedule=timedelta(minutes=15),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Stockholm"),
-    catchup=False,
-    max_active_runs=1,
     doc_md=DOC_MD,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(seconds=20),
-        "on_failure_callback": notify.task_failed,
-    },
+    **pipeline.dag_settings(retries=3, retry_delay=timedelta(seconds=20)),
     user_defined_filters={"shown_file_names": pipeline.shown_file_names},
     tags=["su-kvinnofrid", "intake"],
 )

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, Param, dag, task
 
-from sukvinnofrid import notify, pipeline
+from sukvinnofrid import pipeline
 
 DOC_MD = """
 ### SU-Kvinnofrid: statistiken, publiceringen och Kolada
@@ -51,15 +50,8 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
 @dag(
     dag_id="su_round",
     schedule=[Asset(pipeline.QUALITY_ASSET)],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Stockholm"),
-    catchup=False,
-    max_active_runs=1,
     doc_md=DOC_MD,
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(seconds=20),
-        "on_failure_callback": notify.task_failed,
-    },
+    **pipeline.dag_settings(retries=2, retry_delay=timedelta(seconds=20)),
     params={"round_id": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$")},
     tags=["su-kvinnofrid", "round"],
 )

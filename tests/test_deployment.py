@@ -546,6 +546,7 @@ NEEDED_IN_IMAGE = [
     "src/sukvinnofrid/catalogue/variables.yaml",
     "src/sukvinnofrid/kolada/kpis.yaml",
     "dags/su_intake.py",
+    "dags/su_feedback.py",
     "dags/su_round.py",
     "dbt_project/dbt_project.yml",
     "dbt_project/profiles.yml",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -452,6 +453,25 @@ def clean_airflow_metadata() -> dict:
     from . import retention
 
     return retention.summary(retention.clean_airflow_metadata(_prepare("retention")))
+
+
+def dag_settings(retries: int, retry_delay: timedelta) -> dict:
+    """What every DAG of the pipeline shares (dags/*.py): its start, no catch-up, one run at a
+    time, and tasks that retry, then e-mail the statistics team."""
+    import pendulum
+
+    from . import notify
+
+    return {
+        "start_date": pendulum.datetime(2026, 1, 1, tz="Europe/Stockholm"),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {
+            "retries": retries,
+            "retry_delay": retry_delay,
+            "on_failure_callback": notify.task_failed,
+        },
+    }
 
 
 # Airflow asset names linking the DAGs (the DAG files build Asset objects from these): su_intake
