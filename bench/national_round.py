@@ -13,7 +13,8 @@ number of files. The site is rendered a second time to check that unchanged data
 bytes (nothing is written).
 
 The Airflow path: the same round in a warehouse and AIRFLOW_HOME of its own, through the real
-DAGs as `airflow dags test` runs them (`airflow_local.run_dag("su_intake")`, then "su_round"),
+DAGs as `airflow dags test` runs them (`airflow_local.run_dag("su_intake")`, then "su_feedback"
+and "su_round"),
 each DAG run timed as a whole (the `airflow` process included) with every task's duration from
 Airflow's metadata DB; then both again with nothing new. `--only airflow` measures just that
 and puts it into the existing results file.
@@ -88,12 +89,16 @@ def run_measured(code: str, env: dict[str, str]) -> dict:
 
 
 def dag_runs(env: dict[str, str], report_dir: Path, label: str) -> dict:
-    """su_intake, then su_round for the round, each `airflow dags test` in a process of its own
-    (run_dag raises unless every task succeeded on its first try). Per DAG: the process's wall
-    time and peak memory, the run's time as Airflow recorded it and each task's duration (a
-    mapped task's as count, sum and the slowest)."""
+    """su_intake, su_feedback, then su_round for the round, each `airflow dags test` in a process
+    of its own (run_dag raises unless every task succeeded on its first try). Per DAG: the
+    process's wall time and peak memory, the run's time as Airflow recorded it and each task's
+    duration (a mapped task's as count, sum and the slowest)."""
     runs = {}
-    for dag_id, conf in (("su_intake", None), ("su_round", {"round_id": ROUND})):
+    for dag_id, conf in (
+        ("su_intake", None),
+        ("su_feedback", None),
+        ("su_round", {"round_id": ROUND}),
+    ):
         report_file = report_dir / f"{label}-{dag_id}.json"
         code = f"""
 import json
@@ -131,7 +136,7 @@ json.dump({{"run_seconds": report.seconds,
         runs[dag_id] = measured
         print(f"{label} {dag_id:10} {measured}", flush=True)
     runs["end_to_end_seconds"] = round(
-        runs["su_intake"]["seconds"] + runs["su_round"]["seconds"], 2
+        sum(runs[dag_id]["seconds"] for dag_id in ("su_intake", "su_feedback", "su_round")), 2
     )
     return runs
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Asset, dag, task
 
-from sukvinnofrid import notify, pipeline
+from sukvinnofrid import pipeline
 
 DOC_MD = """
 ### SU-Kvinnofrid: mottagning av kommunernas filer
@@ -27,8 +26,9 @@ Var 15:e minut tas nya filer i inkorgen emot och sparas i lagret (schemat `raw`)
    namn, eller med första och sista filens namn och antalet filer. Resultatet (fliken XCom) är
    en lista med varje fils besked: `landed` (mottagen, väntar på kvalitetskontroll), `blocked`
    (stoppad, med skälet i `message`) eller `duplicate` (redan mottagen).
-3. **announce** räknar besked per status och startar flödet **su_round** (kvalitetskontroll,
-   dbt och Kolada-publicering).
+3. **announce** räknar besked per status och startar flödet **su_feedback**
+   (kvalitetskontroll och återkoppling till kommunen), som i sin tur startar **su_round** (dbt
+   och publicering).
 
 En fil som inte kan användas stoppas med ett meddelande till kommunen; det är inget fel i flödet.
 Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUKF_ALERT_EMAIL`).
@@ -38,15 +38,8 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
 @dag(
     dag_id="su_intake",
     schedule=timedelta(minutes=15),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Stockholm"),
-    catchup=False,
-    max_active_runs=1,
     doc_md=DOC_MD,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(seconds=20),
-        "on_failure_callback": notify.task_failed,
-    },
+    **pipeline.dag_settings(retries=3, retry_delay=timedelta(seconds=20)),
     user_defined_filters={"shown_file_names": pipeline.shown_file_names},
     tags=["su-kvinnofrid", "intake"],
 )
@@ -74,7 +67,7 @@ def su_intake():
         multiple_outputs=False,
     )
     def announce(results: list[list[dict]]) -> dict:
-        """Antal filer per besked; startar su_round."""
+        """Antal filer per besked; startar su_feedback."""
         statuses = [verdict["status"] for verdicts in results for verdict in verdicts]
         return {status: statuses.count(status) for status in sorted(set(statuses))}
 

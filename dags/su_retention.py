@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, task
 
-from sukvinnofrid import notify, pipeline
+from sukvinnofrid import pipeline
 
 DOC_MD = """
 ### SU-Kvinnofrid: gallring
@@ -40,15 +39,8 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
 @dag(
     dag_id="su_retention",
     schedule="0 3 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Stockholm"),
-    catchup=False,
-    max_active_runs=1,
     doc_md=DOC_MD,
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(minutes=5),
-        "on_failure_callback": notify.task_failed,
-    },
+    **pipeline.dag_settings(retries=2, retry_delay=timedelta(minutes=5)),
     tags=["su-kvinnofrid", "retention"],
 )
 def su_retention():

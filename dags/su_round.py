@@ -1,33 +1,35 @@
-"""SU-Kvinnofrid round: quality gate → dbt build → publication → the round's site, whenever
-uploads land.
+"""SU-Kvinnofrid round: dbt build → publication → the round's site, whenever the gate has
+decided uploads.
 
-Triggered by the intake DAG's asset; `round_id` (ÅÅÅÅ-MM) picks the round to publish, by default
-the latest round with an accepted upload. With SUKF_REQUIRE_APPROVAL set (in the environment the
-DAG is parsed in), a draft and its Granskning are written first and the publication waits for a
-person's approval (Airflow's human-in-the-loop ApprovalOperator). Logic lives in
-`sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
+Triggered by su_feedback's asset: the gate and the kommuner's feedback are su_feedback's, which
+never waits for this DAG; the first task here gates only what su_feedback has not yet, as a
+safety net (normally nothing; e.g. a run started by hand). `round_id` (ÅÅÅÅ-MM) picks the round
+to publish, by default the latest round with an accepted upload. With SUKF_REQUIRE_APPROVAL set
+(in the environment the DAG is parsed in), a draft and its Granskning are written first and the
+publication waits for a person's approval (Airflow's human-in-the-loop ApprovalOperator). Logic
+lives in `sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, Param, dag, task
 
-from sukvinnofrid import notify, pipeline
+from sukvinnofrid import pipeline
 
 DOC_MD = """
-### SU-Kvinnofrid: kvalitetskontroll, lagret och Kolada
+### SU-Kvinnofrid: statistiken, publiceringen och Kolada
 
-Startar när **su_intake** har tagit emot nya filer (eller manuellt, med `round_id` ÅÅÅÅ-MM för
-den omgång som ska publiceras; utan den publiceras den senaste omgången).
+Startar när **su_feedback** har kontrollerat nya filer (eller manuellt, med `round_id` ÅÅÅÅ-MM
+för den omgång som ska publiceras; utan den publiceras den senaste omgången). Kvalitetskontrollen
+och återkopplingen till kommunerna sköter **su_feedback**, som aldrig väntar på det här flödet.
 
-1. **quality_gate** kontrollerar varje mottagen fil mot variabelkatalogens regler (Great
-   Expectations) och skriver återkopplingen till kommunen. Resultatet (fliken XCom) är en rad per
-   fil: kommun, omgång, beslut (`outcome`: godkänd `accepted` eller stoppad `blocked`), antal
-   rader, avvisade rader, rader med fel, varningar, och var Data Docs och återkopplingen finns.
+1. **gate_remaining** kontrollerar de filer som su_feedback ännu inte har kontrollerat och
+   skriver deras återkoppling (normalt inga: en säkerhetsåtgärd, t.ex. när flödet startas
+   manuellt).
+   Resultatet (fliken XCom) är en rad per fil som kontrollerades här.
 2. **dbt_build** bygger statistiken (staging → intermediate → marts); hoppas över om inget nytt
    har kommit in.
 3. **publish_kolada** skriver Kolada-filerna och statistiken för omgången (en ny version bara
@@ -47,23 +49,17 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
 
 @dag(
     dag_id="su_round",
-    schedule=[Asset(pipeline.RAW_ASSET)],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Stockholm"),
-    catchup=False,
-    max_active_runs=1,
+    schedule=[Asset(pipeline.QUALITY_ASSET)],
     doc_md=DOC_MD,
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(seconds=20),
-        "on_failure_callback": notify.task_failed,
-    },
+    **pipeline.dag_settings(retries=2, retry_delay=timedelta(seconds=20)),
     params={"round_id": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$")},
     tags=["su-kvinnofrid", "round"],
 )
 def su_round():
     @task(execution_timeout=timedelta(hours=1))
-    def quality_gate() -> list[dict]:
-        """Kvalitetskontroll och återkoppling; resultatet är en sammanfattning per fil."""
+    def gate_remaining() -> list[dict]:
+        """Kvalitetskontroll och återkoppling av filer som su_feedback inte har hunnit med;
+        resultatet är en sammanfattning per fil som kontrollerades här."""
         return pipeline.quality_gate()
 
     @task(execution_timeout=timedelta(hours=1))
@@ -89,7 +85,7 @@ def su_round():
         """Omgångens webbplats (output/rapport/<omgång>/index.html)."""
         return pipeline.report(published["round_id"])
 
-    built = quality_gate() >> dbt_build()
+    built = gate_remaining() >> dbt_build()
     published = publish_kolada()
     if pipeline.approval_required():
 

@@ -15,8 +15,9 @@ from airflow.exceptions import AirflowClusterPolicyViolation
 # SUKF_<STAGE>_PASSWORD login.
 STAGE_OF_TASK = {
     "su_intake": {"find_new_uploads": "intake", "land_uploads": "intake", "announce": "intake"},
+    "su_feedback": {"quality_gate": "quality", "write_feedback": "quality"},
     "su_round": {
-        "quality_gate": "quality",
+        "gate_remaining": "quality",
         "dbt_build": "transform",
         "publish_kolada": "publish",
         "review": "publish",

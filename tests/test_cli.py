@@ -556,7 +556,12 @@ def test_sukvinnofrid_airflow_serves_the_ui_with_both_dags(tmp_path):
         with urllib.request.urlopen(token_request, timeout=10) as response:
             token = json.loads(response.read())["access_token"]
         dags = json.loads(_get(f"{base}/api/v2/dags", token)[1])
-        assert {dag["dag_id"] for dag in dags["dags"]} == {"su_intake", "su_round", "su_retention"}
+        assert {dag["dag_id"] for dag in dags["dags"]} == {
+            "su_intake",
+            "su_feedback",
+            "su_round",
+            "su_retention",
+        }
         assert json.loads(_get(f"{base}/api/v2/importErrors", token)[1])["total_entries"] == 0
         assert _get(f"{base}/")[0] == 200  # the UI itself
     finally:

@@ -29,10 +29,18 @@ def callbacks(value):
     values = value if isinstance(value, list) else [value]
     return [f"{c.__module__}.{c.__qualname__}" for c in values if c is not None]
 
+def scheduled_on(dag):
+    condition = getattr(dag.timetable, "asset_condition", None)
+    return [asset.name for asset in condition.objects] if condition is not None else []
+
 bag = DagBag()
 print(json.dumps({"errors": bag.import_errors, "dags": {dag.dag_id: {
     "doc_md": dag.doc_md,
+    "scheduled_on": scheduled_on(dag),
+    "max_active_runs": dag.max_active_runs,
     "tasks": {task.task_id: {
+        "upstream": sorted(task.upstream_task_ids),
+        "outlets": [asset.name for asset in task.outlets],
         "timeout": task.execution_timeout.total_seconds() if task.execution_timeout else None,
         "map_index_template": getattr(task, "map_index_template", None),
         "on_failure": callbacks(task.on_failure_callback),
@@ -58,14 +66,15 @@ def parsed() -> dict:
 
 def test_every_dag_parses_without_errors(parsed):
     assert parsed["errors"] == {}
-    assert set(parsed["dags"]) == {"su_intake", "su_round", "su_retention"}
+    assert set(parsed["dags"]) == {"su_intake", "su_feedback", "su_round", "su_retention"}
     assert set(parsed["dags"]["su_intake"]["tasks"]) == {
         "find_new_uploads",
         "land_uploads",
         "announce",
     }
+    assert set(parsed["dags"]["su_feedback"]["tasks"]) == {"quality_gate", "write_feedback"}
     assert set(parsed["dags"]["su_round"]["tasks"]) == {
-        "quality_gate",
+        "gate_remaining",
         "dbt_build",
         "publish_kolada",
         "report",
@@ -75,6 +84,24 @@ def test_every_dag_parses_without_errors(parsed):
         "remove_expired",
         "clean_airflow_metadata",
     }
+
+
+def test_feedback_follows_each_landing_in_a_dag_that_waits_for_no_round(parsed):
+    """su_intake's landing triggers su_feedback (gate, then each kommun's report), whose gate
+    triggers su_round: feedback is upstream of the build, the approval and the publication,
+    never behind them."""
+    dags = parsed["dags"]
+    (landed,) = dags["su_intake"]["tasks"]["announce"]["outlets"]
+    assert dags["su_feedback"]["scheduled_on"] == [landed] == [pipeline.RAW_ASSET]
+    feedback = dags["su_feedback"]["tasks"]
+    assert feedback["write_feedback"]["upstream"] == ["quality_gate"]
+    (decided,) = feedback["quality_gate"]["outlets"]
+    assert dags["su_round"]["scheduled_on"] == [decided] == [pipeline.QUALITY_ASSET]
+    assert not any(
+        task["outlets"] for name, task in feedback.items() if name != "quality_gate"
+    ) and not any(landed in dags[d]["scheduled_on"] for d in ("su_round", "su_retention"))
+    # one run at a time: a queued run gates everything landed meanwhile
+    assert dags["su_feedback"]["max_active_runs"] == 1
 
 
 def test_every_dag_and_task_is_described_in_swedish_for_the_statistics_team(parsed):

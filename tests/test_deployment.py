@@ -359,6 +359,7 @@ def test_dag_folder_and_image_match_the_repository():
     ) in DOCKERFILE
     assert {p.stem for p in (ROOT / "dags").glob("su_*.py")} == {
         "su_intake",
+        "su_feedback",
         "su_round",
         "su_retention",
     }
@@ -410,7 +411,7 @@ def test_the_cluster_policy_sends_every_task_to_the_worker_with_its_stage_login(
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
     queues = {queue for tasks in parsed["queues"].values() for queue in tasks.values()}
-    assert set(parsed["queues"]) == {"su_intake", "su_round", "su_retention"}
+    assert set(parsed["queues"]) == {"su_intake", "su_feedback", "su_round", "su_retention"}
     assert queues == QUEUES
     for dag_id, tasks in parsed["queues"].items():
         for task_id, queue in tasks.items():
@@ -545,6 +546,7 @@ NEEDED_IN_IMAGE = [
     "src/sukvinnofrid/catalogue/variables.yaml",
     "src/sukvinnofrid/kolada/kpis.yaml",
     "dags/su_intake.py",
+    "dags/su_feedback.py",
     "dags/su_round.py",
     "dbt_project/dbt_project.yml",
     "dbt_project/profiles.yml",

@@ -102,12 +102,12 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     assert intake.results("announce") == [{"landed": 4}]
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'landed'") == 4
 
-    round_run = airflow_local.run_dag("su_round", {"round_id": ROUND})
-    assert all(task.state == "success" and task.try_number == 1 for task in round_run.tasks)
+    feedback_run = airflow_local.run_dag("su_feedback")
+    assert all(task.state == "success" and task.try_number == 1 for task in feedback_run.tasks)
     assert (
         scalar(clean_warehouse, "SELECT count(*) FROM raw.uploads WHERE status = 'accepted'") == 4
     )
-    (gated,) = round_run.results("quality_gate")
+    (gated,) = feedback_run.results("quality_gate")
     stored = stored_gate_runs(clean_warehouse)
     rows = {f.kommun_kod: f.rows for f in files}
     assert sorted(summary["upload_id"] for summary in gated) == sorted(stored)
@@ -125,7 +125,16 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
             run["rows_warned"],
         )
         assert summary["data_docs"] == run["data_docs_path"] and Path(summary["data_docs"]).exists()
-        assert Path(summary["feedback_report"]).exists()
+    (written,) = feedback_run.results("write_feedback")
+    assert sorted(report["feedback_report"] for report in written) == sorted(
+        summary["feedback_report"] for summary in gated
+    )
+    assert all(Path(report["feedback_report"]).exists() for report in written)
+
+    # su_feedback gated everything: su_round's safety net finds nothing left to gate
+    round_run = airflow_local.run_dag("su_round", {"round_id": ROUND})
+    assert all(task.state == "success" and task.try_number == 1 for task in round_run.tasks)
+    assert round_run.results("gate_remaining") == [[]]
     assert round_run.results("dbt_build") == [True]
     (published,) = round_run.results("publish_kolada")
     assert (published["round_id"], published["version"], published["reused"]) == (
@@ -180,7 +189,7 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     assert len(reports) == 4
 
     # A second run with no new uploads: intake finds nothing (the mapped task and the announcement
-    # are skipped, so su_round is not triggered); su_round run by hand gates nothing, skips the
+    # are skipped, so su_feedback is not triggered); su_round run by hand gates nothing, skips the
     # dbt build and publishes the same files.
     again = airflow_local.run_dag("su_intake")
     assert {(t.task_id, t.state, t.try_number) for t in again.tasks} == {
@@ -191,7 +200,7 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     assert again.results("find_new_uploads") == [[]]
     round_again = airflow_local.run_dag("su_round", {"round_id": ROUND})
     assert all(task.state == "success" and task.try_number == 1 for task in round_again.tasks)
-    assert round_again.results("quality_gate") == [[]]
+    assert round_again.results("gate_remaining") == [[]]
     assert round_again.results("dbt_build") == [False]
     assert round_again.results("publish_kolada") == [{**published, "reused": True}]
     assert sorted(output.glob(f"kolada/{ROUND}/v*/data.json")) == data_files

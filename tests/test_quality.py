@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -655,6 +656,26 @@ def _decisions(engine) -> list[tuple]:
                 )
             )
     return out
+
+
+def test_gate_runs_started_together_take_turns_and_decide_each_upload_once(clean_warehouse):
+    """su_feedback and su_round's safety net may start a gate run at the same moment: both end
+    without an error, and each upload is decided once, by one of them, as a single run would."""
+    uploads = _batch_uploads(clean_warehouse)
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(run_pending, clean_warehouse) for _ in range(2)]
+        results = [run.result() for run in runs]
+    assert sorted(r.upload_id for run in results for r in run) == uploads
+    assert scalar(clean_warehouse, "SELECT count(*) FROM quality.validation_runs") == len(uploads)
+    assert [(name, status) for name, status, *_ in _decisions(clean_warehouse)] == [
+        ("clean.csv", "accepted"),
+        ("rejected.csv", "accepted"),
+        ("wrong_kommun.csv", "blocked"),
+        ("first.csv", "superseded"),
+        ("empty.csv", "blocked"),
+        ("second.csv", "accepted"),
+        ("too_many.csv", "blocked"),
+    ]
 
 
 def test_batch_decides_like_one_by_one(clean_warehouse):

@@ -1,7 +1,8 @@
 """Granskning before publication: with SUKF_REQUIRE_APPROVAL set, su_round writes a draft and
 its Granskning, then waits for a person's approval (Airflow 3's human-in-the-loop
 ApprovalOperator) before the Kolada files, the statistics and the site are published; without
-it (the demo, the other tests) the round publishes straight away.
+it (the demo, the other tests) the round publishes straight away. While it waits, a kommun's
+corrected upload gets its feedback from su_feedback, which waits for no publication.
 
 The real DAG runs under `airflow dags test`, which keeps the approval task in Airflow's
 `awaiting_input` state until a response arrives from outside: here the person's "Godkänn" is
@@ -20,17 +21,25 @@ import sys
 import textwrap
 import time
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from conftest import scalar
 from report_round import FORMATS, ROUNDS, UNITS, report_round
-from sukvinnofrid import airflow_local, pipeline
+from sukvinnofrid import airflow_local, pipeline, warehouse
+from sukvinnofrid.quality.feedback import report_path
+from sukvinnofrid.quality.rules import build_rules
 from sukvinnofrid.synthetic import generate_round_files
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 NEW_ROUND = "2024-06"
+# the kommun that corrects its new-round file while the publication waits: the correction fixes
+# the ages and still has the invalid kön
+CORRECTING = "0580"
+DEFECTS = {"first": ["age_out_of_range", "kon_invalid"], "corrected": ["kon_invalid"]}
 
 PARSE = r"""
 import json
@@ -59,7 +68,7 @@ def parse_round_dag(approval: bool) -> dict:
 def test_the_round_waits_for_approval_only_when_it_is_required():
     plain = parse_round_dag(approval=False)
     assert plain["errors"] == {}
-    assert set(plain["tasks"]) == {"quality_gate", "dbt_build", "publish_kolada", "report"}
+    assert set(plain["tasks"]) == {"gate_remaining", "dbt_build", "publish_kolada", "report"}
     assert plain["tasks"]["publish_kolada"]["upstream"] == ["dbt_build"]
     assert plain["tasks"]["report"]["upstream"] == ["publish_kolada"]
     assert plain["tasks"]["report"]["outlets"] == ["su_kvinnofrid_round_site"]
@@ -110,30 +119,51 @@ def _running_run(home: Path) -> str | None:
     return row[0] if row else None
 
 
-def test_nothing_is_published_before_a_person_approves(tmp_path):
-    built = report_round()
-    # the next round's uploads arrive (cumulative extracts of the same kommuner)
+def new_round_files(folder: Path, defects: list[str]):
+    """The next round's uploads (cumulative extracts of the same kommuner), CORRECTING's file
+    with `defects`."""
     files = generate_round_files(
-        tmp_path,
+        folder,
         list(UNITS),
         [*ROUNDS, NEW_ROUND],
         cases_per_kommun=UNITS,
         seed=11,
         formats=FORMATS,
         since=dt.date(2022, 1, 1),
+        defects={(CORRECTING, NEW_ROUND): defects},
     )
+    return [generated for generated in files if generated.round_id == NEW_ROUND]
+
+
+@dataclass
+class WaitingRound:
+    """su_round's run for NEW_ROUND (under `airflow dags test`, in a process of its own),
+    paused at the approval."""
+
+    process: subprocess.Popen
+    run_id: str
+    env: dict[str, str]
+    home: Path
+    printed: Path
+    output: Path
+
+
+@pytest.fixture(scope="module")
+def waiting_round(tmp_path_factory):
+    """The landed round, then the next round's uploads landed (not yet gated: su_round's
+    safety net gates them) and su_round run with SUKF_REQUIRE_APPROVAL until it waits."""
+    built = report_round()
     inbox = Path(os.environ["SUKF_INBOX"])
-    for generated in files:
-        if generated.round_id == NEW_ROUND:
-            shutil.copyfile(generated.path, inbox / generated.path.name)
+    for generated in new_round_files(tmp_path_factory.mktemp("first"), DEFECTS["first"]):
+        shutil.copyfile(generated.path, inbox / generated.path.name)
     assert {r["status"] for r in pipeline.land_new_files()} == {"landed"}
 
     env = airflow_local.airflow_environment()
     env["SUKF_REQUIRE_APPROVAL"] = "1"
     airflow_local.ensure_metadata_db(env)
     home = Path(env["AIRFLOW_HOME"])
-    printed = tmp_path / "dags-test.log"  # a file, not a pipe: Airflow prints a lot
-    run = subprocess.Popen(
+    printed = tmp_path_factory.mktemp("airflow") / "dags-test.log"  # a file: Airflow prints a lot
+    process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("airflow")),
             "dags",
@@ -153,47 +183,139 @@ def test_nothing_is_published_before_a_person_approves(tmp_path):
             run_id = run_id or _running_run(home)
             if run_id and _task_states(home, run_id).get("approve_publication") == "awaiting_input":
                 break
-            assert run.poll() is None, printed.read_text()[-4000:]
+            assert process.poll() is None, printed.read_text()[-4000:]
             time.sleep(1)
         else:
             pytest.fail("su_round never reached the approval")
-        time.sleep(3)  # a publish that (wrongly) followed would have started by now
-        states = _task_states(home, run_id)
-        assert states["review"] == "success"
-        assert states.get("publish_kolada") is None and states.get("report") is None, states
-        output = built.output
-        assert not (output / "kolada" / NEW_ROUND).exists()
-        assert not (output / "rapport" / NEW_ROUND).exists()
-        assert not (output / "intern" / NEW_ROUND).exists()
-        draft = output / "granskning" / NEW_ROUND / "intern" / "granskning.html"
-        assert "Utkast för granskning" in draft.read_text(encoding="utf-8")
-
-        responder_env = dict(env, AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True")
-        answer = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(RESPOND), run_id, "Approve"],
-            env=responder_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert answer.stdout.strip().splitlines()[-1].startswith("200 "), (
-            answer.stdout[-3000:] + answer.stderr[-3000:]
-        )
-        run.wait(timeout=900)
+        yield WaitingRound(process, run_id, env, home, printed, built.output)
     finally:
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode == 0, printed.read_text()[-4000:]
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _still_waiting(waiting: WaitingRound) -> None:
+    states = _task_states(waiting.home, waiting.run_id)
+    assert waiting.process.poll() is None, waiting.printed.read_text()[-4000:]
+    assert states["approve_publication"] == "awaiting_input", states
+    assert states.get("publish_kolada") is None and states.get("report") is None, states
+
+
+def test_a_corrected_upload_gets_its_feedback_while_the_publication_waits(waiting_round, tmp_path):
+    """The kommun's corrected file lands (su_intake) while su_round waits for the approval:
+    su_feedback gates it and writes its report, every task on its first try, and su_round
+    still waits."""
+    _still_waiting(waiting_round)
+    engine = warehouse.engine()
+    first_upload = scalar(
+        engine,
+        "SELECT upload_id FROM raw.uploads WHERE kommun_kod = :k AND round_id = :r",
+        k=CORRECTING,
+        r=NEW_ROUND,
+    )
+    (corrected,) = [
+        generated
+        for generated in new_round_files(tmp_path, DEFECTS["corrected"])
+        if generated.kommun_kod == CORRECTING
+    ]
+    # the kommun uploads its file again under the same name
+    shutil.copyfile(corrected.path, Path(os.environ["SUKF_INBOX"]) / corrected.path.name)
+
+    intake = airflow_local.run_dag("su_intake")
+    (landed,) = [v for verdicts in intake.results("land_uploads") for v in verdicts]
+    assert (landed["kommun"], landed["round"], landed["status"]) == (
+        CORRECTING,
+        NEW_ROUND,
+        "landed",
+    )
+    feedback = airflow_local.run_dag("su_feedback")
+    assert {(t.task_id, t.state, t.try_number) for t in feedback.tasks} == {
+        ("quality_gate", "success", 1),
+        ("write_feedback", "success", 1),
+    }
+    ((gated,),) = feedback.results("quality_gate")
+    assert (gated["upload_id"], gated["kommun"], gated["round"], gated["status"]) == (
+        landed["upload_id"],
+        CORRECTING,
+        NEW_ROUND,
+        "accepted",
+    )
+    assert (gated["rows_received"], gated["rows_rejected"]) == (corrected.rows, 0)
+    ((written,),) = feedback.results("write_feedback")
+    assert written == {
+        "upload_id": landed["upload_id"],
+        "kommun": CORRECTING,
+        "round": NEW_ROUND,
+        "status": "accepted",
+        "feedback_report": gated["feedback_report"],
+    }
+    # the report names the corrected file and its finding (the row, the rule, the value); the
+    # first file's too young klienter are gone from it
+    report = Path(written["feedback_report"]).with_suffix(".html").read_text(encoding="utf-8")
+    first_report = report_path(first_upload, CORRECTING, NEW_ROUND).with_suffix(".html")
+    rules = {rule.rule_id: rule for rule in build_rules()}
+    (kon_row,) = [defect.source_row for defect in corrected.defects]
+    assert f"<li>Fil: {corrected.path.name}</li>" in report
+    assert (
+        f"<td>{kon_row}</td>\n  <td>{rules['v14_kon.in_set'].message} Felaktiga värden: ”3”.</td>"
+    ) in report
+    too_young = rules["v15_alder.out_of_scope"].message
+    assert too_young in first_report.read_text(encoding="utf-8") and too_young not in report
+    # the correction counts instead of the first file
+    assert (
+        scalar(engine, "SELECT superseded_by FROM raw.uploads WHERE upload_id = :u", u=first_upload)
+        == (landed["upload_id"])
+    )
+
+    received = scalar(
+        engine,
+        "SELECT extract(epoch FROM received_at) FROM raw.uploads WHERE upload_id = :u",
+        u=landed["upload_id"],
+    )
+    seconds = Path(written["feedback_report"]).stat().st_mtime - float(received)
+    print(f"landing to feedback: {seconds:.1f} s (su_feedback's run {feedback.seconds:.1f} s)")
+    _still_waiting(waiting_round)
+
+
+def test_nothing_is_published_before_a_person_approves(waiting_round):
+    run, run_id, home = waiting_round.process, waiting_round.run_id, waiting_round.home
+    time.sleep(3)  # a publish that (wrongly) followed would have started by now
+    _still_waiting(waiting_round)
+    assert _task_states(home, run_id)["review"] == "success"
+    output = waiting_round.output
+    assert not (output / "kolada" / NEW_ROUND).exists()
+    assert not (output / "rapport" / NEW_ROUND).exists()
+    assert not (output / "intern" / NEW_ROUND).exists()
+    draft = output / "granskning" / NEW_ROUND / "intern" / "granskning.html"
+    assert "Utkast för granskning" in draft.read_text(encoding="utf-8")
+
+    responder_env = dict(waiting_round.env, AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True")
+    answer = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(RESPOND), run_id, "Approve"],
+        env=responder_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert answer.stdout.strip().splitlines()[-1].startswith("200 "), (
+        answer.stdout[-3000:] + answer.stderr[-3000:]
+    )
+    run.wait(timeout=900)
+    assert run.returncode == 0, waiting_round.printed.read_text()[-4000:]
     report = airflow_local.read_dag_run("su_round", run_id, home)
     states = {task.task_id: task.state for task in report.tasks}
     assert states == {
-        "quality_gate": "success",
+        "gate_remaining": "success",
         "dbt_build": "success",
         "review": "success",
         "approve_publication": "success",
         "publish_kolada": "success",
         "report": "success",
     }
+    # no su_feedback ran before this su_round: its safety net gated the new round's uploads
+    (gated,) = report.results("gate_remaining")
+    assert {(g["kommun"], g["round"]) for g in gated} == {(unit, NEW_ROUND) for unit in UNITS}
+    assert all(Path(g["feedback_report"]).exists() for g in gated)
     (published,) = report.results("publish_kolada")
     assert published["round_id"] == NEW_ROUND and published["version"] == "v001"
     (site,) = report.results("report")

@@ -350,17 +350,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         print("DAG su_intake (airflow dags test) …", flush=True)
         intake_run = airflow_local.run_dag("su_intake")
+        print("DAG su_feedback (airflow dags test) …", flush=True)
+        feedback_run = airflow_local.run_dag("su_feedback")
         print("DAG su_round (airflow dags test) …", flush=True)
         with _quiet_dbt(args):
             round_run = airflow_local.run_dag("su_round", {"round_id": args.round})
-        tasks = [*intake_run.tasks, *round_run.tasks]
+        tasks = [*intake_run.tasks, *feedback_run.tasks, *round_run.tasks]
         skipped = sum(task.state == "skipped" for task in tasks)
         print(
             f"Alla uppgifter lyckades på första försöket ({len(tasks) - skipped} körda"
             + (f", {skipped} överhoppade: inga nya filer)." if skipped else ").")
         )
         landed = [v for verdicts in intake_run.results("land_uploads") for v in verdicts]
-        (gated,) = round_run.results("quality_gate")
+        (gated,) = feedback_run.results("quality_gate")
         (published,) = round_run.results("publish_kolada")
         (site,) = round_run.results("report")
     print()

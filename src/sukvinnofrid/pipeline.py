@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -120,7 +121,15 @@ def land_new_files(progress: Progress = _silent, paths: list[Path] | None = None
 def quality_gate(progress: Progress = _silent) -> list[dict]:
     """Validate every landed upload and write each kommun's feedback report; returns the gate
     summary of each upload decided now."""
-    from .quality import feedback, gate
+    summaries = gate_landed(progress)
+    write_missing_feedback()
+    return summaries
+
+
+def gate_landed(progress: Progress = _silent) -> list[dict]:
+    """Validate every landed upload (one gate run at a time: a concurrent one waits, then finds
+    these decided); returns the gate summary of each upload decided now."""
+    from .quality import gate
 
     engine = _prepare("quality")
     with engine.connect() as conn:
@@ -129,11 +138,38 @@ def quality_gate(progress: Progress = _silent) -> list[dict]:
         ).scalar_one()
     progress("quality_gate", 0, pending)
     results = gate.run_pending(engine)
-    pending_reports = uploads_without_feedback(engine)
-    if pending_reports:
-        feedback.write_feedback_reports(pending_reports, engine)
     progress("quality_gate", len(results), len(results))
     return gate_summaries(results, engine)
+
+
+def write_missing_feedback() -> list[dict]:
+    """Write the feedback report of every decided upload that has none yet (decided by any gate
+    run, or blocked at intake); per report its upload, kommun, round, status and path."""
+    from .quality import feedback
+
+    engine = _prepare("quality")
+    pending = uploads_without_feedback(engine)
+    if not pending:
+        return []
+    paths = dict(zip(pending, feedback.write_feedback_reports(pending, engine), strict=True))
+    with engine.connect() as conn:
+        uploads = conn.execute(
+            sa.text(
+                "SELECT upload_id, kommun_kod, round_id, status FROM raw.uploads"
+                " WHERE upload_id = ANY(:ids) ORDER BY upload_id"
+            ),
+            {"ids": pending},
+        ).all()
+    return [
+        {
+            "upload_id": upload.upload_id,
+            "kommun": upload.kommun_kod,
+            "round": upload.round_id,
+            "status": upload.status,
+            "feedback_report": str(paths[upload.upload_id]),
+        }
+        for upload in uploads
+    ]
 
 
 def gate_summaries(results: list, engine) -> list[dict]:
@@ -231,6 +267,10 @@ def build_fingerprint(project: str) -> str:
     return digest.hexdigest()
 
 
+# dbt builds in a row before build_warehouse gives up on uploads decided during each
+BUILD_ATTEMPTS = 3
+
+
 def build_warehouse() -> bool:
     """dbt build, unless nothing it depends on changed since the last build. True if it ran.
 
@@ -258,8 +298,21 @@ def build_warehouse() -> bool:
     full_refresh = last_project != project
     if full_refresh:
         log.info("dbt project or pseudonym key changed since the last build: full refresh")
-    # the seeds are part of the project: loaded again only when it changed
-    transform.build(full_refresh=full_refresh, seeds=full_refresh)
+    # A gate decision committed while dbt runs (su_feedback never waits for a build) may be in
+    # some models and not in others: build again, incrementally, until no decision came in
+    # during a build, so what is published is of one state of the uploads.
+    for _ in range(BUILD_ATTEMPTS):
+        # the seeds are part of the project: loaded again only when it changed
+        transform.build(full_refresh=full_refresh, seeds=full_refresh)
+        full_refresh = False
+        built_from, fingerprint = fingerprint, build_fingerprint(project)
+        if built_from == fingerprint:
+            break
+        log.info("uploads were decided during the dbt build: building again")
+    else:
+        raise RuntimeError(
+            f"uploads were decided during each of {BUILD_ATTEMPTS} dbt builds: nothing recorded"
+        )
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -402,7 +455,28 @@ def clean_airflow_metadata() -> dict:
     return retention.summary(retention.clean_airflow_metadata(_prepare("retention")))
 
 
-# Airflow asset names linking the DAGs (the DAG files build Asset objects from these).
+def dag_settings(retries: int, retry_delay: timedelta) -> dict:
+    """What every DAG of the pipeline shares (dags/*.py): its start, no catch-up, one run at a
+    time, and tasks that retry, then e-mail the statistics team."""
+    import pendulum
+
+    from . import notify
+
+    return {
+        "start_date": pendulum.datetime(2026, 1, 1, tz="Europe/Stockholm"),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {
+            "retries": retries,
+            "retry_delay": retry_delay,
+            "on_failure_callback": notify.task_failed,
+        },
+    }
+
+
+# Airflow asset names linking the DAGs (the DAG files build Asset objects from these): su_intake
+# updates RAW_ASSET (su_feedback runs), su_feedback QUALITY_ASSET (su_round runs).
 RAW_ASSET = "su_kvinnofrid_raw_case_records"
+QUALITY_ASSET = "su_kvinnofrid_quality_decisions"
 KOLADA_ASSET = "su_kvinnofrid_kolada_publication"
 REPORT_ASSET = "su_kvinnofrid_round_site"

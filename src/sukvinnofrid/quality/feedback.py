@@ -14,6 +14,7 @@ template cannot forget it).
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -300,9 +301,18 @@ def write_feedback(
     )
     md_path = report_path(upload_id, upload["kommun_kod"], upload["round_id"])
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(markdown, encoding="utf-8")
-    md_path.with_suffix(".html").write_text(page, encoding="utf-8")
+    # Each file whole or not at all, the Markdown last: its presence is what tells a later gate
+    # run that the report is written (pipeline.uploads_without_feedback), and two runs writing
+    # the same report leave the one content.
+    _replace(md_path.with_suffix(".html"), page)
+    _replace(md_path, markdown)
     return md_path
+
+
+def _replace(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def report_context(upload, run, problems, shares_upload, shares_riket) -> dict:

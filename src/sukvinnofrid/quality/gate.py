@@ -27,6 +27,9 @@ run (building the metric graph of the suite, Data Docs) whatever the row count:
    one counts). Nothing of the earlier upload changes when the new one is blocked. One upload's
    failure does not lose the others' decisions. The work tables are dropped afterwards.
 
+Gate runs take turns (`one_gate_run_at_a_time`, a Postgres advisory lock): su_feedback gates each
+landing at once and su_round gates what is left before it builds, and the two may start together.
+
 Why materialise: GX issues one or more queries per expectation; over the raw query each would
 normalise 100 000 rows and recompute the cross-field SQL again (measured: 30-40 s per
 100 000 rows). Over the work table each query is a plain scan. No data is copied into Python.
@@ -38,6 +41,8 @@ import importlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -514,6 +519,28 @@ def _decide(eng: Engine, upload, run_id: int, batch: _Batch) -> GateResult:
 
 # --- gate runs --------------------------------------------------------------------------------
 
+# Key of the advisory lock a gate run holds: su_feedback and su_round's safety net (or the CLI)
+# may start one at the same moment, and two runs must not pick the same landed uploads.
+GATE_RUN_LOCK = 7_465_701
+
+
+@contextmanager
+def one_gate_run_at_a_time(eng: Engine) -> Iterator[None]:
+    """Hold the gate's advisory lock (on a connection of its own, released however the run
+    ends, also when the process dies); a second gate run waits here, then finds the uploads
+    the first decided no longer landed."""
+    key = {"k": GATE_RUN_LOCK}
+    with eng.connect() as conn:
+        if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), key).scalar():
+            log.info("another gate run is deciding uploads: waiting for it")
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), key)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), key)
+            conn.commit()
+
 
 def _gate_batch(eng: Engine, upload_ids: list[int]) -> tuple[list[GateResult], list[int]]:
     """Validate the landed uploads `upload_ids` together; decide each. Returns (results, failed).
@@ -645,15 +672,16 @@ def _gate_batch(eng: Engine, upload_ids: list[int]) -> tuple[list[GateResult], l
 def run_quality_gate(upload_id: int, engine: Engine | None = None) -> GateResult:
     """Validate one landed upload, store the results and set its status (a batch of one)."""
     eng = engine or warehouse.engine()  # the schema is ensured by whoever landed the rows
-    with eng.connect() as conn:
-        status = conn.execute(
-            sa.text("SELECT status FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
-        ).scalar()
-    if status is None:
-        raise LookupError(f"upload {upload_id} is not registered")
-    if status != "landed":
-        raise ValueError(f"upload {upload_id} has status {status!r}, not 'landed'")
-    results, _ = _gate_batch(eng, [upload_id])
+    with one_gate_run_at_a_time(eng):
+        with eng.connect() as conn:
+            status = conn.execute(
+                sa.text("SELECT status FROM raw.uploads WHERE upload_id = :u"), {"u": upload_id}
+            ).scalar()
+        if status is None:
+            raise LookupError(f"upload {upload_id} is not registered")
+        if status != "landed":
+            raise ValueError(f"upload {upload_id} has status {status!r}, not 'landed'")
+        results, _ = _gate_batch(eng, [upload_id])
     if not results:
         raise ValueError(f"upload {upload_id} was decided concurrently")
     return results[0]
@@ -663,21 +691,24 @@ def run_pending(engine: Engine | None = None) -> list[GateResult]:
     """Gate every upload with status 'landed' in one batch; results in upload_id order.
 
     Raises `GateError` (with the decided uploads' results) if some could not be decided.
+    Safe to call concurrently: the runs take turns (`one_gate_run_at_a_time`).
     """
     eng = engine or warehouse.engine()  # the schema is ensured by whoever landed the rows
-    with eng.connect() as conn:
-        pending = (
-            conn.execute(
-                sa.text(
-                    "SELECT upload_id FROM raw.uploads WHERE status = 'landed' ORDER BY upload_id"
+    with one_gate_run_at_a_time(eng):
+        with eng.connect() as conn:
+            pending = (
+                conn.execute(
+                    sa.text(
+                        "SELECT upload_id FROM raw.uploads WHERE status = 'landed'"
+                        " ORDER BY upload_id"
+                    )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
-    if not pending:
-        return []
-    results, failed = _gate_batch(eng, list(pending))
+        if not pending:
+            return []
+        results, failed = _gate_batch(eng, list(pending))
     if failed:
         raise GateError(failed, results)
     return results
