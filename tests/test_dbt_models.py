@@ -34,6 +34,12 @@ Fixture (kommun 0180 Stockholm, län 01; kommun 1280 Malmö, län 12; rounds 202
   4 100 000+, by inhabitants in the latest year, fixture population_total): 0180 2023 7 900
   -> 2; 1280 2023 4 100 -> 1. Years of v5: 2022 a1 b1 b2; 2023 a2..a7 b3 b4 b5.
 
+  participation register (fixture): 0180 from round 2022-11 (its collection began 2022-11-01,
+  after 1 January 2022: 0180 does not cover 2022), 1280 from round 2022-01 (covers 2022). A year
+  is covered when the unit took part from a round whose collection began on or before 1 January
+  and its upload in force closed on 31 December or later: 0180 covers 2023 (round 2's upload),
+  1280 covers 2022 only (its upload in force is round 1's, 2023-06).
+
 What is asserted: the funnel (phases and missing registrations) of both rounds, the Kolada key
 figures, and EVERY figure of fct_national_figures at riket level, breakdown 'alla', round 2
 (NATIONAL_R2: numerator, denominator and share/mean of every category, computed by hand), plus
@@ -507,8 +513,9 @@ def test_build_end_to_end(clean_warehouse, project_copy):
 
     # ------------------------------------------------------------ Kolada key figures
     # Round 2, every case in the year of its figure's event: aktualiserade by v5, med_insats by
-    # v117, mal_helt_delvis by v256. 0180's upload in force is round 2's (covers 2022 and 2023);
-    # 1280's is round 1's (2023-06: covers 2022, not the whole of 2023).
+    # v117, mal_helt_delvis by v256. 0180's upload in force is round 2's, but 0180 took part
+    # from round 2022-11 (collection from 2022-11-01): it covers 2023, not 2022; 1280's is
+    # round 1's (2023-06: covers 2022, not the whole of 2023).
     kolada = {
         (r["figure"], r["kommun_kod"], r["year"], r["gender"]): r
         for r in _rows(
@@ -533,10 +540,12 @@ def test_build_end_to_end(clean_warehouse, project_copy):
     assert value("aktualiserade", "0180", 2023, "M") == (2, 3900, True, Decimal("5.1"))
     assert value("med_insats", "0180", 2023, "T") == (4, 7900, True, Decimal("5.1"))
     assert value("mal_helt_delvis", "0180", 2023, "T") == (2, 7900, True, Decimal("2.5"))
-    # 0180 2022: a1 (insats 2022-12-01), no population for 2022 -> no value; nothing closed
-    assert value("aktualiserade", "0180", 2022, "T") == (1, None, True, None)
-    assert value("med_insats", "0180", 2022, "T") == (1, None, True, None)
-    assert value("mal_helt_delvis", "0180", 2022, "T") == (0, None, True, None)
+    # 0180 2022: a1 (insats 2022-12-01); nothing closed. Not covered now: 0180's collection
+    # began 2022-11-01 (first round 2022-11), so 2022 has no value (was covered, no value only
+    # for want of a 2022 population)
+    assert value("aktualiserade", "0180", 2022, "T") == (1, None, False, None)
+    assert value("med_insats", "0180", 2022, "T") == (1, None, False, None)
+    assert value("mal_helt_delvis", "0180", 2022, "T") == (0, None, False, None)
     # 1280 2022: b1 b2 / 3 900, both with an insats started 2022; mål: none closed in 2022 (b1
     # closed 2023-04-01, in 1280's uncovered 2023; b2's 192 is 3)
     assert value("aktualiserade", "1280", 2022, "T") == (2, 3900, True, Decimal("5.1"))
@@ -743,7 +752,8 @@ def test_build_end_to_end(clean_warehouse, project_copy):
 
     # ------------------------------------------------------------ calendar years (v5)
     # period_type 'year' as of round 2: the cases aktualiserade that year, from units whose
-    # upload covers the whole year: 2022 a1 (0180) b1 b2 (1280); 2023 a2..a7 (0180 only: 1280's
+    # collection covers the whole year: 2022 b1 b2 (1280 only: 0180 took part from round 2022-11,
+    # whose collection began 2022-11-01, so a1 is in no year); 2023 a2..a7 (0180 only: 1280's
     # upload in force is round 1's, so b3 b4 b5 are in no year of round 2)
     years = {
         (
@@ -778,28 +788,35 @@ def test_build_end_to_end(clean_warehouse, project_copy):
         measure = row["share_pct"] if row["kind"] == "share" else row["mean_value"]
         return row["numerator"], row["n"], measure
 
-    assert year_figure("med_insats", "ja", "2022") == (3, 3, Decimal("100.0"))
+    # 2022: b1 b2, both with insats (was a1 b1 b2: 3 of 3; a1, 0180's, is left out)
+    assert year_figure("med_insats", "ja", "2022") == (2, 2, Decimal("100.0"))
     assert year_figure("med_insats", "ja", "2023") == (4, 6, Decimal("66.7"))  # a2 a4 a5 a6
     assert year_figure("kon", "1", "2023") == (4, 6, Decimal("66.7"))  # a2 a4 a5 a7
     assert year_figure("kon", "2", "2023") == (2, 6, Decimal("33.3"))  # a3 a6
-    # insatser per case: 2022 a1 2 + b1 3 + b2 1 = 6 / 3; 2023 a2 4 + a4 1 + a5 2 + a6 3 = 10 / 4
-    assert year_figure("antal_insatser", "medel", "2022") == (6, 3, Decimal("2.0"))
+    # insatser per case: 2022 b1 3 + b2 1 = 4 / 2 (was 6 / 3 with a1's 2); 2023 a2 4 + a4 1 +
+    # a5 2 + a6 3 = 10 / 4
+    assert year_figure("antal_insatser", "medel", "2022") == (4, 2, Decimal("2.0"))
     assert year_figure("antal_insatser", "medel", "2023") == (10, 4, Decimal("2.5"))
-    # avslutsorsak: 2022 a1 1, b1 1, b2 3; 2023 a2 1, a3 3, a4 4 (a7 has none)
-    assert year_figure("avslutsorsak", "1", "2022") == (2, 3, Decimal("66.7"))
+    # avslutsorsak: 2022 b1 1, b2 3 (was 2 of 3 with a1's 1); 2023 a2 1, a3 3, a4 4 (a7 has
+    # none)
+    assert year_figure("avslutsorsak", "1", "2022") == (1, 2, Decimal("50.0"))
     assert year_figure("avslutsorsak", "1", "2023") == (1, 3, Decimal("33.3"))
     # riskforandring: 2022 b1 oforandrad; 2023 a2 hogre, a6 lagre
     assert year_figure("riskforandring", "oforandrad", "2022") == (1, 1, Decimal("100.0"))
     assert year_figure("riskforandring", "lagre", "2023") == (1, 2, Decimal("50.0"))
-    # län 12 (1280) has 2022 only; by kön at riket: M 2023 a3 a6, a6 has 3 insatser
+    # län 12 (1280) has 2022 only, län 01 (0180) 2023 only; by kön at riket: M 2023 a3 a6, a6
+    # has 3 insatser
     assert year_figure("med_insats", "ja", "2022", "lan", "12") == (2, 2, Decimal("100.0"))
     assert ("med_insats", "lan", "12", "alla", "alla", "ja", "2023") not in years
+    assert ("med_insats", "lan", "01", "alla", "alla", "ja", "2022") not in years
+    assert year_figure("med_insats", "ja", "2023", "lan", "01") == (4, 6, Decimal("66.7"))
     assert year_figure("antal_insatser", "medel", "2023", breakdown="kon", breakdown_value="M") == (
         3,
         1,
         Decimal("3.0"),
     )
-    # and round 1's years (as of round 1: 2022 only, the complete year): a1 b1 b2
+    # and round 1's years (as of round 1: 2022 only, the complete year): b1 b2 (a1 left out:
+    # 0180 does not cover 2022)
     assert {
         r["period"]
         for r in _rows(

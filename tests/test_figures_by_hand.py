@@ -48,12 +48,16 @@ SOD 2023 5 -> 5.0          3 (s1 01-15, s2 02-03, s5      1 (s1 05-10) -> 1.0
 KUN 2023 4 -> 8.0          2 (k1 07-02, k4 12-20) -> 4.0  1 (k1 11-30; k2 not closed and
                                                           without insats) -> 2.0
 0180     (5.0+8.0)/2=6.5   (3.0+4.0)/2=3.5                (1.0+2.0)/2=1.5
-1280 2022 2 (m1 m2) -> 0.5 1 (m1 2022-11-10) -> 0.25      0 (m1 and m2 closed in 2023) -> 0.0
-                           -> 0.3
+1280 2022 not covered: Malmö took part from round 2022-11, whose collection began 2022-11-01: '-'
+          (counted: 2 (m1 m2); 1 (m1 2022-11-10); 0 (m1 and m2 closed in 2023))
 1280 2023 2 (m3 m4) -> 0.5 2 (m2 2023-01-05, m4 10-12)    2 (m1 2023-02-01 192=2, m2 10-01
                            -> 0.5                         192=1) -> 0.5
 0114 2022 1 (u1) -> 0.5    1 (u1 2022-09-05) -> 0.5       1 (u1 2022-12-01) -> 0.5
 0114 2023 not reported in full (its upload in force is R1's, 2023-06): '-'
+
+A year is covered when the unit took part from a round whose collection began on or before 1
+January (fixture participation register: 0114 from 2022-01, Malmö from 2022-11, Södermalm and
+Kungsholmen from 2023-01) and its upload in force closed on 31 December or later.
 """  # noqa: E501 (the case table keeps a case on one line)
 
 from __future__ import annotations
@@ -636,9 +640,11 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     assert figure("riskforandring", "hogre", "forandring_valdsutsatthet", "2") == (1, 1)
     # län 01 by hederskontext: ja s2 only
     assert figure("insatser", "10", "hedersrelaterat", "ja", "lan", "01") == (1, 1)
-    # calendar years as of R2: 2022 = m1 m2 u1 (0114's upload R1 covers 2022); 2023 has no
-    # case of 0114 (its upload does not cover the whole year): s1..s5 k1..k4 m3 m4
-    assert figure("med_insats", "ja", "alla", "alla", period="2022") == (3, 3)
+    # calendar years as of R2: 2022 = u1 (0114's upload R1 covers 2022; m1 m2 are left out:
+    # Malmö took part from round 2022-11, whose collection began 2022-11-01, so it does not
+    # cover 2022; was (3, 3) with m1 m2); 2023 has no case of 0114 (its upload does not cover
+    # the whole year): s1..s5 k1..k4 m3 m4
+    assert figure("med_insats", "ja", "alla", "alla", period="2022") == (1, 1)
     assert figure("med_insats", "ja", "alla", "alla", period="2023") == (7, 11)
 
     # -------------------------------------------------------------- Kolada (no suppression)
@@ -657,24 +663,24 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
         ("U30750", "0114", 2022): (0.5, ""),
         ("U30750", "0114", 2023): (None, "-"),
         ("U30750", "0180", 2023): (6.5, ""),
-        ("U30750", "1280", 2022): (0.5, ""),
         ("U30750", "1280", 2023): (0.5, ""),
         ("U30751", "0114", 2022): (0.5, ""),
         ("U30751", "0114", 2023): (None, "-"),
         # SOD s1 s2 s5 (insats started 2023; s4's insats has no start date: in no year) 3.0,
         # KUN k1 k4 4.0; the mean (3.0 + 4.0) / 2 (was 4.0 with s4, by the year of v5)
         ("U30751", "0180", 2023): (3.5, ""),
-        # m1 started 2022-11-10; m2, aktualiserad 2022-12-15, started 2023-01-05: 1 / 40 000
-        # (was 0.5 with m2, by the year of v5)
-        ("U30751", "1280", 2022): (0.3, ""),
+        # Malmö's 2022 is not covered (it took part from round 2022-11, collection from
+        # 2022-11-01): no value for any figure (was 0.5, 0.3 and 0.0)
+        ("U30750", "1280", 2022): (None, "-"),
+        ("U30751", "1280", 2022): (None, "-"),
+        ("U30752", "1280", 2022): (None, "-"),
         # m2 2023-01-05 and m4 2023-10-12: 2 / 40 000 (was 0.3, m4 only)
         ("U30751", "1280", 2023): (0.5, ""),
         ("U30752", "0114", 2022): (0.5, ""),
         ("U30752", "0114", 2023): (None, "-"),
         ("U30752", "0180", 2023): (1.5, ""),
         # m1 (192 = 2) closed 2023-02-01 and m2 (192 = 1) 2023-10-01, both aktualiserade 2022:
-        # none closed in 2022, both in 2023 (was 0.5 in 2022 and 0.0 in 2023, by the year of v5)
-        ("U30752", "1280", 2022): (0.0, ""),
+        # both in 2023 (was 0.0 in 2023, by the year of v5)
         ("U30752", "1280", 2023): (0.5, ""),
     }
     ou = json.loads((published.directory / "oudata.json").read_text(encoding="utf-8"))
@@ -707,11 +713,11 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
         )
 
     # -------------------------------------------------------------- Kolada, min 3 cases
-    # U30750, T. Primary (1-2 cases): 1280 2022 (2), 1280 2023 (2), 0114 2022 (1). 2023:
-    # riket = 0180 (9) + 1280 (withheld) -> 0180 withheld (secondary-riket); then Stockholm's
-    # mean relation (0180, SOD 5, KUN 4) has 0180 alone hidden -> KUN (the smaller) withheld.
-    # 2022: riket 0114 + 1280 both withheld; län 01 (0114) and 12 (1280) cannot be protected
-    # inside the publication: noted.
+    # U30750, T. Primary (1-2 cases): 1280 2023 (2), 0114 2022 (1). 2023: riket = 0180 (9) +
+    # 1280 (withheld) -> 0180 withheld (secondary-riket); then Stockholm's mean relation (0180,
+    # SOD 5, KUN 4) has 0180 alone hidden -> KUN (the smaller) withheld. 2022: 1280 is not
+    # covered (was primary, 2 cases) and in no relation; riket and län 01 are 0114 alone
+    # (withheld), which cannot be protected inside the publication: noted.
     protected = publish(
         R2, engine, out / "kolada3", definitions=_definitions(3), allow_approximate_population=True
     )
@@ -723,7 +729,7 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     assert reasons == {
         ("0114", "", 2022): "primary",
         ("0114", "", 2023): "not-covered",
-        ("1280", "", 2022): "primary",
+        ("1280", "", 2022): "not-covered",
         ("1280", "", 2023): "primary",
         ("0180", "", 2023): "secondary-riket",
         ("0180", "V15E0180008", 2023): "published",

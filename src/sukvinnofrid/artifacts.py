@@ -355,9 +355,13 @@ def figures_markdown(home: Path) -> str:
         ),
         "  publicerad omgång ändras aldrig när senare omgångar kommer in.",
         "- **År** är kalenderåret för datum för aktualisering (Kolada-nyckeltalen: se nedan).",
-        "  Ett år redovisas bara när omgången täcker hela året, och en kommuns ärenden det året",
-        "  bara när kommunens uppladdning täcker hela året (annars redovisas kommunens år utan",
-        "  värde, aldrig som 0).",
+        "  Ett år redovisas bara när omgången täcker hela året. En kommun (eller stadsdel) täcker",
+        "  ett år när den har deltagit från en omgång vars insamling började senast den 1 januari",
+        "  det året (omgång ÅÅÅÅ-MM samlar in från den första dagen i månaden; kommunens första",
+        "  omgång står i deltagarförteckningen) och dess uppladdning täcker hela året (omgången",
+        "  stängde den 31 december eller senare). Ett år som kommunen inte täcker ingår inte i",
+        "  länets och rikets figurer för året, och i Kolada-filerna redovisas kommunens år utan",
+        "  värde, aldrig som 0.",
         (
             "- **Ärendet har fått stöd/insats** när datum för insats (117) eller minst en insats "
             "(118) är"

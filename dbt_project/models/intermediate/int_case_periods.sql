@@ -5,8 +5,10 @@
     - period_type 'round', period = round_id: every case of the round;
     - period_type 'year', period = ÅÅÅÅ: the cases aktualiserade (v5) in that calendar year, for
       every year the round covers completely (macro last_complete_year), and only from units
-      whose upload in force covers the whole year (its round closed on 31 December or later):
-      a year a unit has not reported in full has none of its cases.
+      whose collection covers the whole year (macro year_covered: the unit took part from a
+      round whose collection began on or before 1 January, and its upload in force closed on
+      31 December or later): a year a unit has not covered has none of its cases, so the län
+      and riket figures of the year add up only the units that covered it.
     With every column of int_case_versions plus the kommun's size groups
     (int_kommun_storleksgrupper, by total inhabitants): storleksgrupp_kod, befolkningsgrupp_kod.
 -#}
@@ -46,8 +48,11 @@ periods as (
     where
         extract(year from versions.datum_aktualisering)
         <= {{ last_complete_year('versions.round_id') }}
-        and versions.source_round_id
-        >= extract(year from versions.datum_aktualisering)::int || '-12'
+        and {{ year_covered(
+            'versions.unit_kod',
+            'versions.source_round_id',
+            'extract(year from versions.datum_aktualisering)::int'
+        ) }}
 ),
 
 size_groups as (

@@ -21,9 +21,10 @@
     December may get its insats in January).
     Rows: for each round, unit and figure, every year from the unit's first aktualisering up to
     the last year the round covers completely, x T/K/M; case_count 0 is a true zero. `covered`
-    says whether the unit's upload in force for the round covers the whole year (its round
-    closed on 31 December of that year or later); an uncovered cell has no value (published as
-    not reported, never as 0).
+    says whether the unit's collection covers the whole year (macro year_covered: it took part
+    from a round whose collection began on or before 1 January, and its upload in force closed
+    on 31 December or later); an uncovered cell has no value (published as not reported, never
+    as 0).
     Units: a kommun (area_type 'kommun', kolada_id = kommun code), or a Stockholm/Göteborg
     stadsdel (area_type 'ou', kolada_id = its Kolada OU id). A kommun reporting by stadsdel gets
     a kommun row whose value is the mean of its participating (covering) stadsdelar' values, as
@@ -71,7 +72,7 @@ unit_years as (
     select
         units.*,
         year.year,
-        units.source_round_id >= year.year::text || '-12' as covered
+        {{ year_covered('units.unit_kod', 'units.source_round_id', 'year.year') }} as covered
     from units
     inner join first_cases as first_case
         on units.round_id = first_case.round_id

@@ -22,11 +22,12 @@ Län comes before riket: a län complement also protects the riket total, so few
 Complementary cells: the smallest count first, zeros last; ties by kommun code (b-d) or by the
 gender order T, K, M (a).
 
-A cell that its unit's uploads do not cover (the kommun has not reported the whole year) is not
-a count at all: it is published without a value, with `not_covered_status`, and is in no
-relation. A published cell gets its value rounded half up to ``decimals`` and status ``""``; a
-withheld cell gets value ``None`` and status ``withheld_status``. Cells of a gender that is not
-published are returned with ``in_output`` False (value None, status "").
+A cell that its unit does not cover (the kommun has not reported the whole year: macro
+year_covered of the dbt project) is not a count at all: it is published without a value, with
+`not_covered_status`, and is in no relation. A published cell gets its value rounded half up
+to ``decimals`` and status ``""``; a withheld cell gets value ``None`` and status
+``withheld_status``. Cells of a gender that is not published are returned with ``in_output``
+False (value None, status "").
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Cell:
     value: Decimal | float | None  # antal/10 000 vuxna invånare, unrounded
     lan: str = ""  # län code; defaults to the first two digits of the kommun code
     ou: str = ""  # Kolada OU id of a stadsdel; empty for a kommun cell
-    covered: bool = True  # the unit's uploads cover the whole year
+    covered: bool = True  # the unit covers the whole year (dbt macro year_covered)
     by_stadsdel: bool = False  # a kommun cell whose value is the mean of its stadsdelar
 
     @property

@@ -135,7 +135,7 @@ class MartRow:
     kolada_id: str  # the kommun code, or a stadsdel's Kolada OU id
     year: int
     gender: str
-    covered: bool  # the unit's uploads cover the whole year
+    covered: bool  # the unit covers the whole year (dbt macro year_covered)
     case_count: int
     population_18plus: int | None
     population_source: str | None  # scb | approximation
