@@ -73,6 +73,7 @@ UNIT_TESTS = (
     "national_figure_multiple_choice",
     "national_figure_mean",
     "national_figure_breakdowns",
+    "national_figure_diagram_17_lengths",
     "national_figure_areas",
     "national_figure_answer_types",
     "kolada_year_coverage",
