@@ -532,7 +532,7 @@ NEVER_IN_IMAGE = [
     ".pytest_cache/v/cache",
     "src/sukvinnofrid/__pycache__/cli.cpython-311.pyc",
     "src/sukvinnofrid.egg-info/PKG-INFO",
-    "gx/uncommitted/config.yml",
+    "expectations/uncommitted/config.yml",
     "bench/results.json",
     "tests/fixtures/dbt/round1.csv",
     "infra/sftp/konton.key",

@@ -1,4 +1,5 @@
-"""The quality gate's Great Expectations project (gx/) and its one Data Docs site, offline.
+"""The quality gate's Great Expectations project (expectations/) and its one Data Docs site,
+offline.
 
 The gate loads the committed file data context and runs its checkpoint; every run's result is
 kept and the one site under output/data_docs/ shows them all, loading nothing from another
@@ -68,7 +69,7 @@ def _set_writable(root: Path, writable: bool) -> None:
 
 
 def test_the_project_names_what_the_generated_files_refer_to():
-    """gx/great_expectations.yml (by hand) and the generated files agree: GX resolves the
+    """expectations/great_expectations.yml (by hand) and the generated files agree: GX resolves the
     validation definition of both checkpoints to the committed suite and the work-table asset,
     with the ids the generator writes, and neither checkpoint lets upload values through."""
     context = gate.gx_context(sa.engine.make_url("postgresql+psycopg2://nobody@/nowhere"))
@@ -89,25 +90,27 @@ def test_the_project_names_what_the_generated_files_refer_to():
         ]
         assert checkpoint.result_format["exclude_unexpected_values"] is True
     # No secret and no machine's path in the committed file: both come at run time.
-    committed = (PROJECT_ROOT / "gx" / "great_expectations.yml").read_text(encoding="utf-8")
+    committed = (PROJECT_ROOT / "expectations" / "great_expectations.yml").read_text(
+        encoding="utf-8"
+    )
     assert "${SUKF_GX_CONNECTION_STRING}" in committed and "postgresql" not in committed
     assert "${SUKF_OUTPUT}/data_docs/" in committed
 
 
 def test_the_image_gets_the_project_but_not_its_local_files():
-    assert in_image("gx/great_expectations.yml")
-    assert in_image(f"gx/expectations/{SUITE_NAME}.json")
-    assert not in_image("gx/uncommitted/config_variables.yml")
+    assert in_image("expectations/great_expectations.yml")
+    assert in_image(f"expectations/expectations/{SUITE_NAME}.json")
+    assert not in_image("expectations/uncommitted/config_variables.yml")
 
 
 def test_the_gate_runs_the_committed_files_and_writes_nothing_into_them(
     clean_warehouse, tmp_path, monkeypatch, caplog
 ):
-    """A read-only copy of gx/ whose suite lacks the expectation of one rule: GX's verdict on
-    that rule is missing (the SQL still finds the row), the others are GX's, and the stored
-    result names the committed validation definition and checkpoint. GX warns of nothing."""
-    project = tmp_path / "gx"
-    shutil.copytree(PROJECT_ROOT / "gx", project)
+    """A read-only copy of expectations/ whose suite lacks the expectation of one rule: GX's
+    verdict on that rule is missing (the SQL still finds the row), the others are GX's, and the
+    stored result names the committed validation definition and checkpoint. GX warns of nothing."""
+    project = tmp_path / "expectations"
+    shutil.copytree(PROJECT_ROOT / "expectations", project)
     suite_path = project / "expectations" / f"{SUITE_NAME}.json"
     suite = json.loads(suite_path.read_text(encoding="utf-8"))
     suite["expectations"] = [

@@ -480,10 +480,10 @@ def test_accepted_upload_supersedes_the_earlier_one(clean_warehouse):
 
 
 def test_committed_gx_project_is_up_to_date():
-    """The suite, validation definition and checkpoints under gx/ are what the rules generate
-    (the gate runs these files: tests/test_gx_project.py)."""
+    """The suite, validation definition and checkpoints under expectations/ are what the rules
+    generate (the gate runs these files: tests/test_gx_project.py)."""
     for relative, text in gx_project_files().items():
-        committed = PROJECT_ROOT / "gx" / relative
+        committed = PROJECT_ROOT / "expectations" / relative
         assert committed.exists(), f"{committed} missing: run sukvinnofrid generate-artifacts"
         assert committed.read_text(encoding="utf-8") == text, (
             f"{committed} is stale: run sukvinnofrid generate-artifacts"

@@ -1,7 +1,7 @@
 """Everything generated from the variable catalogue: upload templates, the upload-format document,
 dbt code-list seeds and the Great Expectations project's suite, validation definition and
-checkpoints (gx/). `sukvinnofrid generate-artifacts` rewrites them; a test fails when a committed
-copy is stale."""
+checkpoints (expectations/). `sukvinnofrid generate-artifacts` rewrites them; a test fails when
+a committed copy is stale."""
 
 from __future__ import annotations
 
@@ -431,7 +431,7 @@ def figures_markdown(home: Path) -> str:
 def write_artifacts(home: Path | None = None) -> list[Path]:
     """Regenerate every catalogue-derived file under the project home; returns the paths written."""
     from .codelists import write_dbt_artifacts
-    from .quality.suites import write_gx_project
+    from .quality.suites import GX_PROJECT_DIR, write_gx_project
 
     home = home or get_settings().home
     catalogue = load_catalogue()
@@ -451,5 +451,5 @@ def write_artifacts(home: Path | None = None) -> list[Path]:
     figures_path.write_text(figures_markdown(get_settings().home), encoding="utf-8")
     written += [csv_path, xlsx_path, doc_path, rules_path, figures_path]
     written += write_dbt_artifacts(home / "dbt_project")
-    written += write_gx_project(home / "gx")
+    written += write_gx_project(home / GX_PROJECT_DIR)
     return written

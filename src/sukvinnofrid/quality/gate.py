@@ -11,9 +11,9 @@ run (building the metric graph of the suite, Data Docs) whatever the row count:
    A rule whose SQL names the upload (`:upload_id`, e.g. the unique case key) is evaluated per
    upload of the batch, so every flag means exactly what it means for the upload alone.
 2. Great Expectations validates the work table once: the gate loads the project committed in
-   `gx/` (a file data context: the generated suite, its validation definition and checkpoints,
-   `quality.suites`), points its table asset at the work table and runs the checkpoint. The
-   result is kept with every earlier run's and the one Data Docs site,
+   `expectations/` (a file data context: the generated suite, its validation definition and
+   checkpoints, `quality.suites`), points its table asset at the work table and runs the
+   checkpoint. The result is kept with every earlier run's and the one Data Docs site,
    `output/data_docs/index.html`, gets the run's page (`validations/<suite>/run_<run_id>/...`).
 3. The failing rows of every rule and upload come from the flag columns (the same rule SQL),
    grouped by upload_id; GX's own counts (over the whole batch) are compared with the sum over
@@ -56,7 +56,13 @@ from ..catalogue import load_catalogue
 from ..config import get_settings
 from ..formats import swedish_int, swedish_percent
 from .rules import Rule, build_rules, lit, upload_rows_sql, with_flag_columns
-from .suites import CHECKPOINT, CHECKPOINT_BOOLEAN_ONLY, DATA_DOCS_SITE, SUITE_NAME
+from .suites import (
+    CHECKPOINT,
+    CHECKPOINT_BOOLEAN_ONLY,
+    DATA_DOCS_SITE,
+    GX_PROJECT_DIR,
+    SUITE_NAME,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +107,7 @@ class GateError(RuntimeError):
 
 def gx_project_dir() -> Path:
     """The committed GX project (file data context) the gate runs."""
-    return get_settings().home / "gx"
+    return get_settings().home / GX_PROJECT_DIR
 
 
 def gx_context(url: URL | None = None):

@@ -7,11 +7,12 @@ native GX expectation check their flag column of the batch relation (`rules.batc
 which is the rule's SQL (also in `meta.sql`): all column expectations then run as one bundled
 query instead of two queries per rule.
 
-`write_gx_project(gx/)` writes the suite, the validation definition (the suite over the gate's
-work table) and the two checkpoints into the committed file data context `gx/`, whose
-`great_expectations.yml` (stores, the Data Docs site, the warehouse datasource) is edited by
-hand. The gate loads and runs exactly these files (`quality.gate`); a test regenerates them and
-compares. Ids are derived from the names (uuid5), so regenerating gives the same bytes.
+`write_gx_project(expectations/)` writes the suite, the validation definition (the suite over
+the gate's work table) and the two checkpoints into the committed file data context
+`expectations/`, whose `great_expectations.yml` (stores, the Data Docs site, the warehouse
+datasource) is edited by hand. The gate loads and runs exactly these files (`quality.gate`); a
+test regenerates them and compares. Ids are derived from the names (uuid5), so regenerating
+gives the same bytes.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ if TYPE_CHECKING:
     import great_expectations.expectations as gxe
 
 SUITE_NAME = "su_kvinnofrid_upload"
-# Names in gx/great_expectations.yml (the datasource, the work-table asset, its batch definition,
-# the Data Docs site) and of the generated validation definition and checkpoints.
+# The committed GX file data context, top level in the repository (the design card's
+# `expectations/`).
+GX_PROJECT_DIR = "expectations"
+
+# Names in expectations/great_expectations.yml (the datasource, the work-table asset, its batch
+# definition, the Data Docs site) and of the generated validation definition and checkpoints.
 DATASOURCE = "warehouse"
 ASSET = "gate_batch"
 BATCH_DEFINITION = "whole_table"
@@ -160,7 +165,7 @@ def checkpoint_json(name: str, result_format: dict) -> str:
 
 
 def gx_project_files() -> dict[str, str]:
-    """{path under gx/: text} of every generated file of the GX project."""
+    """{path under expectations/: text} of every generated file of the GX project."""
     return {
         f"expectations/{SUITE_NAME}.json": suite_json(),
         f"validation_definitions/{VALIDATION_DEFINITION}.json": validation_definition_json(),
@@ -172,7 +177,8 @@ def gx_project_files() -> dict[str, str]:
 
 
 def write_gx_project(directory: Path) -> list[Path]:
-    """Write the generated files into the GX project `directory` (gx/); returns their paths."""
+    """Write the generated files into the GX project `directory` (expectations/); returns their
+    paths."""
     written = []
     for relative, text in gx_project_files().items():
         path = Path(directory) / relative

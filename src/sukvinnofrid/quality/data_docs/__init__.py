@@ -2,7 +2,7 @@
 
 GX 1.24's page templates load Bootstrap, jQuery, bootstrap-table, Font Awesome and vega from
 CDNs, the logo from S3 (with the data context id in the address) and link to GX's newsletter.
-`gx/great_expectations.yml` builds the quality gate's site with the classes below instead:
+`expectations/great_expectations.yml` builds the quality gate's site with the classes below instead:
 
 - `OfflinePageView` / `OfflineIndexPageView`: GX's own views, whose templates are read through
   `OfflineTemplateLoader`, which points every CDN address at the copy vendored under
