@@ -194,15 +194,8 @@ def _complement(
         if len(unknown) == 1 and (
             unknown[0] in withheld or is_sensitive(counts[unknown[0]], min_count)
         ):
-            candidates = sorted(
-                (
-                    key
-                    for key in relation.members
-                    if key not in hidden and key not in excluded and key not in withheld
-                ),
-                key=order,
-            )
-            if not candidates:
+            candidate = _complementary(relation, withheld, hidden, excluded, order)
+            if candidate is None:
                 note = (
                     f"{relation.label}: a withheld cell has no complementary cell; "
                     "do not publish this total"
@@ -210,14 +203,25 @@ def _complement(
                 if note not in notes:
                     notes.append(note)
             else:
-                withheld[candidates[0]] = (relation.reason, relation.label)
-                for other in of_cell[candidates[0]]:
+                withheld[candidate] = (relation.reason, relation.label)
+                for other in of_cell[candidate]:
                     if other in pending:
                         continue
                     pending.add(other)  # later in this pass, or else in the next one
                     heapq.heappush(this_pass if other > index else next_pass, other)
         if not this_pass:
             this_pass, next_pass = next_pass, []
+
+
+def _complementary(relation, withheld, hidden, excluded, order) -> Hashable | None:
+    """The relation's next complementary cell: the first in `order` of its published cells that
+    are neither withheld nor excluded (None: there is none)."""
+    candidates = [
+        key
+        for key in relation.members
+        if key not in hidden and key not in excluded and key not in withheld
+    ]
+    return min(candidates, key=order) if candidates else None
 
 
 INFINITY = float("inf")
@@ -303,17 +307,10 @@ def _repair_bounds(counts, relations, withheld, hidden, excluded, order, min_cou
         seen = set(queue)
         for index in queue:  # grows while it is read: breadth first
             relation = relations[index]
-            candidates = sorted(
-                (
-                    k
-                    for k in relation.members
-                    if k not in excluded and k not in withheld and k not in hidden
-                ),
-                key=order,
-            )
-            if candidates:
-                withheld[candidates[0]] = (relation.reason, relation.label)
-                added.add(candidates[0])
+            candidate = _complementary(relation, withheld, hidden, excluded, order)
+            if candidate is not None:
+                withheld[candidate] = (relation.reason, relation.label)
+                added.add(candidate)
                 break
             for other in relation.members:
                 for behind in (low_by.get(other), high_by.get(other)):
