@@ -674,15 +674,29 @@ def test_each_account_may_only_upload_into_its_own_inbox_folder(keys_by_code, pr
         result = _run_accounts(Path(keys), Path(out))
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in Path(out).iterdir()) == [accounts.ACCOUNTS_FILE]
-        users = json.loads((Path(out) / accounts.ACCOUNTS_FILE).read_text())["users"]
+        data = json.loads((Path(out) / accounts.ACCOUNTS_FILE).read_text())
+    users = data["users"]
     assert [user["username"] for user in users] == sorted(keys_by_code)
     homes = [Path(user["home_dir"]) for user in users]
+    folders = {folder["name"]: folder for folder in data["folders"]}
+    assert len(folders) == len(data["folders"]) == len(users)
     for user, home in zip(users, homes, strict=True):
         code = user["username"]
         assert home == Path(accounts.INBOX) / code  # the folder the intake reads for this code
         assert not any(home in other.parents for other in homes)  # no account inside another's
         assert user["public_keys"] == keys_by_code[code]  # the comments dropped, nothing added
-        assert user["permissions"] == {"/": ["list", "upload", "overwrite", "delete"]}
+        # the inbox upload only; the download folder (the feedback the pipeline writes for
+        # this code, outside every home) list and download only
+        (download,) = user["virtual_folders"]
+        assert download["virtual_path"] == "/aterkoppling"
+        mapped = folders[download["name"]]
+        assert mapped["filesystem"] == {"provider": 0}
+        assert Path(mapped["mapped_path"]) == Path(accounts.DOWNLOAD) / code
+        assert not any(Path(accounts.INBOX) in p.parents for p in [Path(mapped["mapped_path"])])
+        assert user["permissions"] == {
+            "/": ["list", "upload", "overwrite", "delete"],
+            "/aterkoppling": ["list", "download"],
+        }
         filters = user["filters"]
         assert filters["file_patterns"] == [{"path": "/", "denied_patterns": [".*"]}]
         assert set(filters["denied_protocols"]) == {"FTP", "DAV", "HTTP"}
