@@ -178,6 +178,19 @@ def test_a_kommuns_contacts_get_a_swedish_notice_of_where_the_feedback_is(monkey
     )
 
 
+def test_a_file_without_a_readable_round_gets_a_notice_without_one(monkeypatch):
+    write_contacts(monkeypatch, "kod,e-post\n0180,statistik@stockholm.example\n")
+    unread = notify.FeedbackReady(19, "0180", "", "aterkoppling/okand_omgang/upload_19.html")
+    with SmtpSink() as sink:
+        use_sink(monkeypatch, sink)
+        notify.notify_kommuner([unread])
+    (mail,) = sink.received
+    assert mail.subject == "SU-Kvinnofrid: återkoppling på er fil"
+    assert "till SU-Kvinnofrid (uppladdning 19) finns nu att hämta" in mail.body
+    assert "hämta filen aterkoppling/okand_omgang/upload_19.html" in mail.body
+    assert "sftp " not in mail.body  # no server address configured: no command to copy
+
+
 def test_an_account_without_contacts_gets_no_notice(monkeypatch):
     write_contacts(monkeypatch, "kod,e-post\n1480,statistik@goteborg.example\n")
     with SmtpSink() as sink:

@@ -201,10 +201,12 @@ def feedback_message(ready: FeedbackReady) -> tuple[str, str]:
     host, _, port = address.partition(":")
     server = f"SFTP-servern {address}" if address else "SFTP-servern"
     command = f"sftp {f'-P {port} ' if port else ''}{ready.account}@{host}" if address else None
+    # A file blocked before its round could be read has none.
+    round_text = f" för omgång {ready.round_id}" if ready.round_id else ""
     blocks: list[str | tuple[str]] = [
         "Hej!",
         (
-            f"Återkopplingen på er fil till SU-Kvinnofrid för omgång {ready.round_id} "
+            f"Återkopplingen på er fil till SU-Kvinnofrid{round_text} "
             f"(uppladdning {ready.upload_id}) finns nu att hämta."
         ),
         (
@@ -219,7 +221,7 @@ def feedback_message(ready: FeedbackReady) -> tuple[str, str]:
     blocks.append(
         "Det här meddelandet innehåller inga uppgifter ur filen; allt står i återkopplingen."
     )
-    subject = f"SU-Kvinnofrid: återkoppling på er fil för omgång {ready.round_id}"
+    subject = f"SU-Kvinnofrid: återkoppling på er fil{round_text}"
     return subject, _paragraphs(*blocks)
 
 
