@@ -288,7 +288,7 @@ def _output_lines(published: dict | None = None, site: dict | None = None) -> li
     return [
         *(_publication_lines(published) if published else []),
         f"Återkoppling:   {settings.output / 'aterkoppling'}",
-        f"Kommunernas nedladdningsmappar (SFTP aterkoppling/): {settings.feedback_download}",
+        f"Nedladdning:    {settings.feedback_download} (varje SFTP-kontos aterkoppling/)",
         f"Data Docs:      {settings.output / 'data_docs' / 'index.html'}",
         *(_site_lines(site) if site else []),
     ]
