@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import scalar
 from local_servers import SmtpSink, smtp_connection
 from sukvinnofrid import airflow_local, pipeline
 from sukvinnofrid.privacy import find_personnummer
@@ -109,7 +110,7 @@ def test_the_delivering_account_gets_the_feedback_whatever_the_file_claims(downl
 
 
 def test_a_corrected_upload_reaches_its_kommuns_folder_and_contact_under_airflow(
-    download, tmp_path, monkeypatch
+    download, clean_warehouse, tmp_path, monkeypatch
 ):
     """The kommun corrects its file (the same name, sent again into its folder): su_intake
     lands it, su_feedback writes its feedback into the kommun's download folder and nowhere
@@ -160,6 +161,16 @@ def test_a_corrected_upload_reaches_its_kommuns_folder_and_contact_under_airflow
     internal = Path(written["feedback_report"])
     assert new[f"{KOMMUN}/{ROUND}/upload_{upload}.md"] == internal.read_bytes()
     assert f"Fil: {corrected.name}" in new[f"{KOMMUN}/{ROUND}/upload_{upload}.html"].decode()
+
+    received = scalar(
+        clean_warehouse,
+        "SELECT extract(epoch FROM received_at) FROM raw.uploads WHERE upload_id = :u",
+        u=upload,
+    )
+    seconds = (download / KOMMUN / ROUND / f"upload_{upload}.html").stat().st_mtime - float(
+        received
+    )
+    print(f"landing to the kommun's download folder: {seconds:.1f} s")
 
     (mail,) = sink.received
     assert mail.recipients == [CONTACT] and mail.sender == "pipeline@scb.example"
