@@ -777,7 +777,8 @@ def test_an_rsa_key_of_3072_bits_is_accepted(tmp_path):
 def test_the_feedback_the_quality_worker_writes_is_what_each_account_downloads():
     """The quality worker writes `<SUKF_FEEDBACK_DOWNLOAD>/<account>/…` on the volume the SFTP
     service mounts read-only where each account's download folder maps (accounts.DOWNLOAD),
-    and only they mount it; the folder name the notice gives is the accounts' own."""
+    and only they and retention (which removes old reports, at the same path) mount it; the
+    folder name the notice gives is the accounts' own."""
     from sukvinnofrid.quality import feedback
 
     quality = "airflow-worker-quality"
@@ -788,7 +789,10 @@ def test_the_feedback_the_quality_worker_writes_is_what_each_account_downloads()
         quality,
         "sftp",
         "data-init",
+        "airflow-worker-retention",
     }
+    retention = "airflow-worker-retention"
+    assert volumes(retention)[env(retention)["SUKF_FEEDBACK_DOWNLOAD"]] == (volume, False)
     download_at_init = next(t for t, (s, _) in volumes("data-init").items() if s == volume)
     assert _chowned()[download_at_init] == "50000"
     assert f"/{feedback.SFTP_FOLDER}" == accounts.DOWNLOAD_FOLDER

@@ -223,10 +223,16 @@ def test_what_is_past_its_period_is_removed_and_logged(landed, retained, warehou
     assert f"sukf_0380_{ROUND}_ÅÅMMDD-XXXX.csv" in names
     assert not any(contains_personnummer(name) for name in names)
     log = _log(engine)
-    for what in ("rader", "kvalitetsresultat", "arkivfil"):
+    for what in ("rader", "kvalitetsresultat", "arkivfil", "aterkoppling"):
         assert {e["upload_id"] for e in log if e["what"] == what} == gone, what
     assert all(e["row_count"] for e in log if e["what"] in ("rader", "kvalitetsresultat"))
-    assert all(e["byte_count"] for e in log if e["what"] in ("inkorgsfil", "arkivfil"))
+    assert all(e["byte_count"] for e in log if e["what"] in ("inkorgsfil", "arkivfil", "aterkoppling"))
+    # the feedback on an upload out of force goes with its quality results; on one kept it stays
+    reports = {
+        int(path.stem.removeprefix("upload_")): path
+        for path in (get_settings().output / "aterkoppling").rglob("upload_*.md")
+    }
+    assert kept <= set(reports) and not gone & set(reports)
     # 0126's gate run was its own: its Data Docs page and GX result went with it
     assert sorted(e["location"].split("/")[0] for e in log if e["what"] == "gx-resultat") == [
         "data_docs",

@@ -12,7 +12,8 @@ long as it is in force, and the registry row of every upload stays for good. Wha
   stays, as does every file intake has not registered.
 - An upload no longer in force (superseded by a correction, or blocked), once it has been out of
   force for the policy's period: its raw rows, its quality results (with the Great Expectations
-  results and Data Docs pages of its gate run, when no run still kept shares them) and its
+  results and Data Docs pages of its gate run, when no run still kept shares them, and its
+  feedback reports: the team's copy and the kommun's in its SFTP download folder) and its
   archived original (unless an upload still kept has the same file; `archive_path` is then
   cleared).
 - Airflow's run history older than its period, by Airflow's own `airflow db clean`.
@@ -39,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .config import get_settings
 from .intake import ROUND_OPEN, inbox_files, sha256_of
+from .quality.feedback import download_path, report_path
 from .readers import sidecar_path, upload_name
 
 log = logging.getLogger(__name__)
@@ -242,8 +244,14 @@ def remove_expired(
         quality, result_dirs = _remove_quality_results(
             conn, past(uploads, policy.quality_results_days, now)
         )
+        feedback = _feedback_reports(conn, past(uploads, policy.quality_results_days, now))
         archived = _unarchive(conn, past(uploads, policy.archive_days, now))
-        removals += quality + _remove_gx_results(result_dirs) + _remove_archived(archived)
+        removals += (
+            quality
+            + _remove_gx_results(result_dirs)
+            + _remove_feedback(feedback)
+            + _remove_archived(archived)
+        )
         _write_log(conn, removals)
     return removals
 
@@ -344,6 +352,54 @@ def _remove_gx_results(page_dirs: list[Path]) -> list[Removal]:
                     byte_count=size,
                 )
             )
+    return removals
+
+
+def _feedback_reports(
+    conn: Connection, uploads: list[OutOfForce]
+) -> list[tuple[list[Path], Path, Removal]]:
+    """Each upload's feedback reports (Markdown and HTML): the team's copy and the kommun's in
+    the download folder of the account that delivered it; with the root each lies under."""
+    by_id = {upload.upload_id: upload for upload in uploads}
+    settings = get_settings()
+    reports = []
+    for upload_id, kommun, round_id, account in conn.execute(
+        sa.text(
+            "SELECT upload_id, kommun_kod, round_id, delivered_by FROM raw.uploads"
+            " WHERE upload_id = ANY(:ids) ORDER BY upload_id"
+        ),
+        {"ids": list(by_id)},
+    ):
+        copies = [(report_path(upload_id, kommun, round_id), settings.output / "aterkoppling")]
+        if account:
+            copies.append((download_path(upload_id, account, round_id), settings.feedback_download))
+        for markdown, root in copies:
+            reports.append(
+                (
+                    [markdown, markdown.with_suffix(".html")],
+                    root,
+                    Removal(
+                        "aterkoppling",
+                        str(_relative(markdown, root).with_suffix("")),
+                        by_id[upload_id].reason("Återkopplingen"),
+                        upload_id,
+                    ),
+                )
+            )
+    return reports
+
+
+def _remove_feedback(reports: list[tuple[list[Path], Path, Removal]]) -> list[Removal]:
+    removals = []
+    for files, root, removal in reports:
+        present = [file for file in files if file.is_file()]
+        if not present:
+            continue  # removed by an earlier run, or never written
+        size = sum(file.stat().st_size for file in present)
+        for file in present:
+            file.unlink()
+        _remove_empty_parents(files[0].parent, root)
+        removals.append(replace(removal, byte_count=size))
     return removals
 
 
