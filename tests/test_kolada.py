@@ -8,6 +8,7 @@ import json
 import os
 import re
 import threading
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,10 +58,11 @@ def kommuner_csv(tmp_path) -> Path:
     return path
 
 
-def load_mart(engine, rows, round_id=ROUND) -> None:
+def load_mart(engine, rows, round_id=ROUND, size_groups=None) -> None:
     """rows: (figure, kommun, year, gender, case_count, population or None), kommun cells of
     `round_id`, every year covered, population from SCB (the mart's shape: see
-    dbt_project/models/marts/fct_kolada_key_figures.sql)."""
+    dbt_project/models/marts/fct_kolada_key_figures.sql); size_groups: kommun ->
+    (storleksgrupp, befolkningsgrupp) as marts.dim_reporting_units holds them."""
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS marts")
         conn.exec_driver_sql("DROP TABLE IF EXISTS marts.fct_kolada_key_figures")
@@ -90,6 +92,22 @@ def load_mart(engine, rows, round_id=ROUND) -> None:
             "CREATE TABLE marts.fct_case_funnel AS SELECT DISTINCT round_id,"
             " 'kommun' AS level, kommun_kod AS area_code FROM marts.fct_kolada_key_figures"
         )
+        # every kommun in one size group of each grouping (the same totals as riket), unless
+        # the test says otherwise
+        conn.exec_driver_sql("DROP TABLE IF EXISTS marts.dim_reporting_units")
+        conn.exec_driver_sql(
+            "CREATE TABLE marts.dim_reporting_units AS SELECT DISTINCT kommun_kod,"
+            " 'kommun' AS unit_type, '1' AS storleksgrupp_kod, '1' AS befolkningsgrupp_kod"
+            " FROM marts.fct_kolada_key_figures"
+        )
+        for kommun, (storleksgrupp, befolkningsgrupp) in (size_groups or {}).items():
+            conn.execute(
+                sa.text(
+                    "UPDATE marts.dim_reporting_units SET storleksgrupp_kod = :s,"
+                    " befolkningsgrupp_kod = :b WHERE kommun_kod = :k"
+                ),
+                {"s": storleksgrupp, "b": befolkningsgrupp, "k": kommun},
+            )
 
 
 def with_genders(figure, kommun, year, total, pop=None):
@@ -246,6 +264,56 @@ def test_single_small_cell_among_kommuner_gets_a_second_cell_withheld():
     cells = [cell("0114", 3), cell("0180", 9), cell("1280", 6), cell("0580", 6), cell("0120", 0)]
     decisions, _ = decide(cells, levels=("riket",))
     assert withheld(decisions) == {("0114", "T"): "primary", ("0580", "T"): "secondary-riket"}
+
+
+def grouped(kommun, count, lan, storleksgrupp, befolkningsgrupp):
+    return replace(
+        cell(kommun, count, lan=lan),
+        size_groups=(("storleksgrupp", storleksgrupp), ("befolkningsgrupp", befolkningsgrupp)),
+    )
+
+
+SIZE_LEVELS = ("lan", "riket", "storleksgrupp", "befolkningsgrupp")
+
+
+def test_a_size_group_total_published_by_the_statistics_is_protected_too():
+    # 0114 (3) is withheld; län 01's complement is 0117 (7, the smallest other). The national
+    # statistics publish län 01's cases by befolkningsgrupp: group 4 is 0114 + 0116 and group
+    # 3 is 0117 + 0115, so 0116 and 0115 are withheld too, or each gives its partner away.
+    cells = [
+        grouped("0114", 3, "01", "1", "4"),
+        grouped("0116", 9, "01", "1", "4"),
+        grouped("0117", 7, "01", "1", "3"),
+        grouped("0115", 12, "01", "1", "3"),
+        grouped("1280", 20, "12", "1", "4"),
+        grouped("1281", 30, "12", "1", "4"),
+    ]
+    decisions, notes = decide(cells, levels=SIZE_LEVELS)
+    assert withheld(decisions) == {
+        ("0114", "T"): "primary",
+        ("0117", "T"): "secondary-lan",
+        ("0116", "T"): "secondary-group",
+        ("0115", "T"): "secondary-group",
+    }
+    assert notes == ()
+    # without the size groups (the Kolada rule before): 0116 is published, and the group's
+    # total less 0116 is 0114
+    decisions, _ = decide(cells, levels=("lan", "riket"))
+    assert set(withheld(decisions)) == {("0114", "T"), ("0117", "T")}
+
+
+def test_a_kommun_alone_in_its_size_group_is_never_a_complementary_cell():
+    # 0180 (6) is the smallest other cell of län 01, but alone in storleksgrupp 9 its count is
+    # that group's published total: withholding it would hide nothing, so 0117 (8) is withheld
+    cells = [
+        grouped("0114", 2, "01", "1", "1"),
+        grouped("0180", 6, "01", "9", "1"),
+        grouped("0117", 8, "01", "1", "1"),
+        grouped("0115", 15, "01", "1", "1"),
+    ]
+    decisions, notes = decide(cells, levels=SIZE_LEVELS)
+    assert withheld(decisions) == {("0114", "T"): "primary", ("0117", "T"): "secondary-lan"}
+    assert notes == ()
 
 
 def test_secondary_suppression_reaches_a_fixpoint_and_notes_unprotectable_totals():
@@ -441,6 +509,7 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
         "secondary-ou": 0,
         "secondary-lan": 1,
         "secondary-riket": 0,
+        "secondary-group": 0,
     }
     assert manifest["preliminary"] is False and manifest["suppression"] in description
     assert manifest["settings"]["min_count"] == 5

@@ -103,8 +103,9 @@ def protect(
     relations, but is never withheld); `known(key)` says that an unpublished cell is one a
     reader can work out or bound to fewer than min_count values anyway (say the cases without
     kön where there are fewer than min_count of them): it hides nothing, so it is no unknown of
-    its relations, and is never withheld either; `order` sorts the complementary candidates;
-    `describe` names a cell in the notes.
+    its relations, and is never withheld either (a published cell that is `known` is published
+    elsewhere too, e.g. a kommun alone in its size group: never a complementary cell); `order`
+    sorts the complementary candidates; `describe` names a cell in the notes.
 
     `bounds`: every relation is a sum, its first member the total of the others, and counts are
     never negative; a reader then bounds each withheld count by the whole set of relations
@@ -126,6 +127,8 @@ def protect(
                 PRIMARY,
                 primary_detail(key) if primary_detail else f"count {count} < {min_count}",
             )
+        elif known(key):
+            fixed.add(key)  # published elsewhere too: withholding it here would hide nothing
     of_cell: dict[Hashable, list[int]] = defaultdict(list)
     seeds: list[int] = []
     for index, relation in enumerate(relations):

@@ -14,7 +14,7 @@ from ..config import get_settings
 DEFINITIONS_PATH = Path(__file__).with_name("kpis.yaml")
 
 GENDERS = ("T", "K", "M")
-AGGREGATE_LEVELS = ("lan", "riket")
+AGGREGATE_LEVELS = ("lan", "riket", "storleksgrupp", "befolkningsgrupp")
 
 # Catalogue fields of a Kolada v3 KPI, in the order of the v3 documentation.
 CATALOGUE_FIELDS = (

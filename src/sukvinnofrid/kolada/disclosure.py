@@ -18,6 +18,12 @@ c. Län, per published gender (when ``"lan"`` is in ``aggregate_levels``): the l
    over its kommuner with a cell) may be published elsewhere, so the kommun cells of a län form a
    relation (``secondary-lan``).
 d. Riket, per published gender (``"riket"``): all kommun cells (``secondary-riket``).
+e. Size groups (``"storleksgrupp"``, ``"befolkningsgrupp"``), per published gender: the kommun
+   cells of a size group, in riket and in each län (``secondary-group``). The national
+   statistics publish each year's cases by the kommuner's size groups (figures storleksgrupp and
+   befolkningsgrupp, at län and riket), so those totals are public. A kommun alone in its group
+   in riket (say Stockholm) is that national total itself: it is never chosen as a
+   complementary cell, since withholding it hides nothing.
 Län comes before riket: a län complement also protects the riket total, so fewer cells are lost.
 Complementary cells: the smallest count first, zeros last; ties by kommun code (b-d) or by the
 gender order T, K, M (a).
@@ -48,7 +54,16 @@ SECONDARY_GENDER = "secondary-gender"
 SECONDARY_OU = "secondary-ou"
 SECONDARY_LAN = "secondary-lan"
 SECONDARY_RIKET = "secondary-riket"
-WITHHELD_REASONS = (PRIMARY, SECONDARY_GENDER, SECONDARY_OU, SECONDARY_LAN, SECONDARY_RIKET)
+SECONDARY_GROUP = "secondary-group"
+WITHHELD_REASONS = (
+    PRIMARY,
+    SECONDARY_GENDER,
+    SECONDARY_OU,
+    SECONDARY_LAN,
+    SECONDARY_RIKET,
+    SECONDARY_GROUP,
+)
+SIZE_GROUPINGS = ("storleksgrupp", "befolkningsgrupp")
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,9 @@ class Cell:
     ou: str = ""  # Kolada OU id of a stadsdel; empty for a kommun cell
     covered: bool = True  # the unit covers the whole year (dbt macro year_covered)
     by_stadsdel: bool = False  # a kommun cell whose value is the mean of its stadsdelar
+    # the kommun's size groups, grouping -> code (marts.dim_reporting_units), e.g.
+    # (("befolkningsgrupp", "5"), ("storleksgrupp", "3"))
+    size_groups: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, int, str, str, str]:
@@ -148,7 +166,43 @@ def _relations(
                     else f"riket total, gender {gender}"
                 )
                 relations.append(Relation(tuple(c.key for c in cells), reason, label))
+    for grouping in SIZE_GROUPINGS:
+        if grouping not in aggregate_levels:
+            continue
+        for gender in GENDER_ORDER:
+            if gender not in published:
+                continue
+            members = defaultdict(list)
+            for cell in group:
+                code = dict(cell.size_groups).get(grouping)
+                if cell.gender == gender and not cell.ou and code is not None:
+                    members[("riket", code)].append(cell)
+                    members[(cell.lan_code, code)].append(cell)
+            for (area, code), cells in sorted(members.items()):
+                relations.append(
+                    Relation(
+                        tuple(c.key for c in cells),
+                        SECONDARY_GROUP,
+                        f"{grouping} {code} {'riket' if area == 'riket' else 'län ' + area}"
+                        f" total, gender {gender}",
+                    )
+                )
     return relations
+
+
+def _alone_in_a_size_group(
+    group: list[Cell], published: set[str], aggregate_levels: Sequence[str]
+) -> set[tuple]:
+    """Kommun cells alone in their size group in riket (say Stockholm): the group's national
+    total, which the statistics publish, is the cell itself."""
+    members: dict[tuple, list[tuple]] = defaultdict(list)
+    for cell in group:
+        if cell.ou or cell.gender not in published:
+            continue
+        for grouping, code in cell.size_groups:
+            if grouping in aggregate_levels:
+                members[(grouping, code, cell.gender)].append(cell.key)
+    return {keys[0] for keys in members.values() if len(keys) == 1}
 
 
 def apply_disclosure(
@@ -193,6 +247,7 @@ def apply_disclosure(
             _relations(group, published, aggregate_levels),
             min_count=min_count,
             published=lambda key: key[4] in published,
+            known=_alone_in_a_size_group(group, published, aggregate_levels).__contains__,
             order=lambda key, counts=counts: (
                 counts[key] == 0,
                 counts[key],

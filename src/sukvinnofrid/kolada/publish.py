@@ -49,6 +49,7 @@ from .disclosure import (
     GENDER_ORDER,
     NOT_COVERED,
     PRIMARY,
+    SIZE_GROUPINGS,
     WITHHELD_REASONS,
     Cell,
     CellDecision,
@@ -366,13 +367,35 @@ def render_manifest(
 # the step
 
 
+def size_groups(engine: Engine) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Each kommun's size groups (marts.dim_reporting_units), by which the national statistics
+    publish each year's cases: kommun -> ((grouping, code), ...)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT kommun_kod, storleksgrupp_kod, befolkningsgrupp_kod"
+                " FROM marts.dim_reporting_units WHERE unit_type = 'kommun'"
+            )
+        ).all()
+    return {
+        kommun: tuple(
+            (grouping, str(code))
+            for grouping, code in zip(SIZE_GROUPINGS, codes, strict=True)
+            if code is not None
+        )
+        for kommun, *codes in rows
+    }
+
+
 def build_cells(
     rows: list[MartRow],
     definitions: Definitions,
     round_id: str,
     kommuner: dict[str, Kommun] | None,
+    groups: dict[str, tuple[tuple[str, str], ...]],
 ) -> dict[str, list[Cell]]:
-    """Check the mart rows against definitions and reference data; cells per KPI id."""
+    """Check the mart rows against definitions and reference data; cells per KPI id (with each
+    kommun's size groups from `groups`, see size_groups)."""
     by_figure = definitions.by_figure()
     max_year = last_complete_year(round_id) if definitions.settings.complete_years_only else None
     ou_names = {
@@ -419,6 +442,7 @@ def build_cells(
                 ou=ou,
                 covered=bool(row.covered),
                 by_stadsdel=row.value_method == "medel_stadsdelar",
+                size_groups=groups.get(kod, ()),
             )
         )
     if skipped_figures:
@@ -553,8 +577,9 @@ def suppression_rule(settings) -> str:
     return (
         f"Värden som bygger på 1–{settings.min_count - 1} ärenden redovisas inte "
         f"(markeras {settings.withheld_status}). I varje samband där ett sådant värde annars "
-        "vore det enda som saknas (kvinnor och män, länet, riket och stadsdelarna i Stockholm "
-        "och Göteborg) redovisas ytterligare ett värde inte. Därför kan även ett värde som "
+        "vore det enda som saknas (kvinnor och män, länet, riket, kommunernas storleksgrupper "
+        "i riket och i länet och stadsdelarna i Stockholm och Göteborg) redovisas ytterligare "
+        "ett värde inte. Därför kan även ett värde som "
         f"bygger på {settings.min_count} eller fler ärenden saknas. Skyddet gäller varje "
         "samband för sig och varje nyckeltal för sig. 0 är en verklig nolla. Ett år som "
         f"kommunen inte har rapporterat i sin helhet redovisas utan värde (markeras "
@@ -593,7 +618,7 @@ def publish(
     kommuner = read_kommuner(kommuner_csv) if kommuner_csv else reference.kommuner()
 
     rows = read_mart(engine, round_id)
-    cells = build_cells(rows, definitions, round_id, kommuner)
+    cells = build_cells(rows, definitions, round_id, kommuner, size_groups(engine))
     if not cells:
         raise PublicationError(f"Omgång {round_id} har inga värden att publicera.")
 
