@@ -10,12 +10,12 @@ import secrets
 import httpx
 import pytest
 import sqlalchemy as sa
+from tests.local_servers import AirflowApiServer
 
 from sukvinnofrid import airflow_local
 from sukvinnofrid.airflow_plugin import URL_PREFIX
 from sukvinnofrid.config import get_settings
 from sukvinnofrid.synthetic import generate_round_files
-from tests.local_servers import AirflowApiServer
 
 ROUND = "2023-12"
 USERS = {
@@ -138,8 +138,11 @@ def test_an_upload_hook_starts_su_intake_which_lands_the_file(api, clean_warehou
     assert (verdict["file_name"], verdict["status"]) == (upload.path.name, "landed")
     assert not report.problems()
     with clean_warehouse.connect() as conn:
-        assert conn.execute(
-            sa.text("SELECT status FROM raw.uploads WHERE file_name = :name"),
-            {"name": upload.path.name},
-        ).scalar_one() == "landed"
+        assert (
+            conn.execute(
+                sa.text("SELECT status FROM raw.uploads WHERE file_name = :name"),
+                {"name": upload.path.name},
+            ).scalar_one()
+            == "landed"
+        )
     assert httpx.delete(run_url, headers=admin).status_code == 204

@@ -18,7 +18,7 @@ built; Airflow's API security is imported when a request comes.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Annotated, ClassVar
 
 import httpx
 from airflow.plugins_manager import AirflowPlugin
@@ -62,7 +62,7 @@ async def _to_login(request: Request, _: _SignIn) -> Response:
 
 
 async def team_member(
-    request: Request, bearer: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ):
     """The signed-in Airflow user, who must be allowed to read the round DAG: 401 without a
     token (a browser is sent to the login instead), 403 for anyone else."""
@@ -83,8 +83,11 @@ async def team_member(
     return user
 
 
+TeamMember = Annotated[object, Depends(team_member)]
+
+
 @app.get("/", response_class=HTMLResponse)
-async def start(_=Depends(team_member)) -> str:
+async def start(_: TeamMember) -> str:
     """Links to each round's internal pages, the latest first."""
     output = get_settings().output
     published = sorted((p.parent.name for p in output.glob("intern/*/index.html")), reverse=True)
@@ -108,7 +111,7 @@ async def start(_=Depends(team_member)) -> str:
 
 
 @app.get("/{root}/{path:path}")
-async def internal_file(root: str, path: str, _=Depends(team_member)) -> FileResponse:
+async def internal_file(root: str, path: str, _: TeamMember) -> FileResponse:
     """A file of an internal root; a folder gives its index.html, never a listing."""
     if root not in INTERNAL_ROOTS:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
@@ -129,7 +132,9 @@ def _api_root() -> str:
 
 
 @app.post("/hooks/upload", status_code=status.HTTP_202_ACCEPTED)
-async def upload_hook(credentials: HTTPBasicCredentials | None = Depends(_basic)) -> dict:
+async def upload_hook(
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+) -> dict:
     """Start su_intake for an upload, unless a run of it is queued already (it will list the
     inbox when it starts, after this upload). Nothing of the upload (its name can hold a
     personnummer) reaches Airflow: su_intake lists the inbox itself."""
@@ -158,8 +163,8 @@ async def upload_hook(credentials: HTTPBasicCredentials | None = Depends(_basic)
 
 class SukvinnofridPlugin(AirflowPlugin):
     name = "sukvinnofrid"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "SU-Kvinnofrid"}]
+    fastapi_apps: ClassVar = [{"app": app, "url_prefix": URL_PREFIX, "name": "SU-Kvinnofrid"}]
     # A link in Airflow's menu to the team's pages (they open in the browser, not in a frame).
-    external_views = [
+    external_views: ClassVar = [
         {"name": "SU-Kvinnofrid: interna sidor", "href": f"{URL_PREFIX}/", "destination": "nav"}
     ]

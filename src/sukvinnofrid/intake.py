@@ -152,7 +152,7 @@ def _digests(files: list[Path], engine: Engine) -> dict[Path, str]:
                         f"INSERT INTO raw.inbox_files ({columns}, sha256) "
                         "VALUES (:l, :i, :s, :m, :c, :sha256) ON CONFLICT DO NOTHING"
                     ),
-                    dict(zip("lismc", key), sha256=remembered[key]),
+                    dict(zip("lismc", key, strict=True), sha256=remembered[key]),
                 )
             digests[path] = remembered[key]
         gone = set(remembered) - set(keys.values())
@@ -162,7 +162,7 @@ def _digests(files: list[Path], engine: Engine) -> dict[Path, str]:
                     "DELETE FROM raw.inbox_files WHERE (location, inode, size_bytes, mtime_ns, "
                     "ctime_ns) = (:l, :i, :s, :m, :c)"
                 ),
-                [dict(zip("lismc", key)) for key in gone],
+                [dict(zip("lismc", key, strict=True)) for key in gone],
             )
     return digests
 
