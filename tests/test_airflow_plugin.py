@@ -10,8 +10,8 @@ import secrets
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.local_servers import AirflowApiServer
 
+from local_servers import AirflowApiServer
 from sukvinnofrid import airflow_local
 from sukvinnofrid.airflow_plugin import URL_PREFIX
 from sukvinnofrid.config import get_settings

@@ -351,9 +351,10 @@ def test_a_poll_hashes_only_files_it_has_not_seen(inbox, clean_warehouse, monkey
     assert intake.new_files(inbox, clean_warehouse) == [files[3]]
     assert sorted(hashed) == [files[3], files[5]]
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.inbox_files") == 29
-    assert scalar(
-        clean_warehouse, "SELECT count(*) FROM raw.inbox_files WHERE location LIKE '0180/%'"
-    ) == 29
+    assert (
+        scalar(clean_warehouse, "SELECT count(*) FROM raw.inbox_files WHERE location LIKE '0180/%'")
+        == 29
+    )
 
 
 def test_a_file_sent_before_its_round_closed_and_again_after_lands(
@@ -373,7 +374,11 @@ def test_a_file_sent_before_its_round_closed_and_again_after_lands(
     assert landed.upload_id != blocked.upload_id
     assert intake.new_files(inbox, clean_warehouse) == []
     assert intake.land_upload(early, clean_warehouse).status == "duplicate"
-    assert scalar(
-        clean_warehouse, "SELECT count(*) FROM raw.case_records WHERE upload_id = :u",
-        u=landed.upload_id,
-    ) == 1
+    assert (
+        scalar(
+            clean_warehouse,
+            "SELECT count(*) FROM raw.case_records WHERE upload_id = :u",
+            u=landed.upload_id,
+        )
+        == 1
+    )

@@ -31,7 +31,7 @@ from fastapi.security import (
     HTTPBearer,
 )
 
-from .config import get_settings
+from .config import INTERNAL_SITE_ROOT, PUBLIC_SITE_ROOT, get_settings
 
 URL_PREFIX = "/sukvinnofrid"
 INTAKE_DAG = "su_intake"
@@ -40,7 +40,7 @@ TEAM_DAG = "su_round"
 # The output roots a team member may read: the internal pages and the draft under review, the
 # public site they link to, every kommun's feedback and the Data Docs. Nothing else of the
 # output (not the Kolada files' work or a backup) is served, and no folder is listed.
-INTERNAL_ROOTS = ("intern", "granskning", "rapport", "aterkoppling", "data_docs")
+INTERNAL_ROOTS = (INTERNAL_SITE_ROOT, "granskning", PUBLIC_SITE_ROOT, "aterkoppling", "data_docs")
 
 app = FastAPI(title="SU-Kvinnofrid", docs_url=None, redoc_url=None, openapi_url=None)
 _bearer = HTTPBearer(auto_error=False)
@@ -90,13 +90,15 @@ TeamMember = Annotated[object, Depends(team_member)]
 async def start(_: TeamMember) -> str:
     """Links to each round's internal pages, the latest first."""
     output = get_settings().output
-    published = sorted((p.parent.name for p in output.glob("intern/*/index.html")), reverse=True)
+    published = sorted(
+        (p.parent.name for p in output.glob(f"{INTERNAL_SITE_ROOT}/*/index.html")), reverse=True
+    )
     drafts = sorted(
         (p.parent.parent.name for p in output.glob("granskning/*/intern/index.html")),
         reverse=True,
     )
     items = "".join(
-        f'<li><a href="intern/{round_id}/index.html">Omgång {round_id}</a></li>'
+        f'<li><a href="{INTERNAL_SITE_ROOT}/{round_id}/index.html">Omgång {round_id}</a></li>'
         for round_id in published
     ) + "".join(
         f'<li><a href="granskning/{round_id}/intern/index.html">Omgång {round_id}, utkast '
