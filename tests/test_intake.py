@@ -355,6 +355,11 @@ def test_a_poll_hashes_only_files_it_has_not_seen(inbox, clean_warehouse, monkey
         scalar(clean_warehouse, "SELECT count(*) FROM raw.inbox_files WHERE location LIKE '0180/%'")
         == 29
     )
+    # an inbox emptied (retention moved the files away) leaves nothing remembered
+    for path in files:
+        path.unlink(missing_ok=True)
+    assert intake.new_files(inbox, clean_warehouse) == []
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.inbox_files") == 0
 
 
 def test_a_file_sent_before_its_round_closed_and_again_after_lands(

@@ -105,6 +105,7 @@ def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[P
     A file written again (an upload over it) has new times and is hashed again."""
     engine = engine or warehouse.engine()
     files = inbox_files(inbox)
+    digests = _digests(files, engine)
     if not files:
         return []
     with engine.connect() as conn:
@@ -115,7 +116,6 @@ def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[P
             )
             if not _waits_no_longer(row)
         }
-    digests = _digests(files, engine)
     return [p for p in files if (digests[p], upload_name(p)) not in known]
 
 
