@@ -387,3 +387,13 @@ def test_a_file_sent_before_its_round_closed_and_again_after_lands(
         )
         == 1
     )
+
+
+def test_a_personnummer_in_a_file_name_is_not_remembered(inbox, clean_warehouse):
+    from sukvinnofrid import pipeline
+
+    put(inbox / "0180", "sukf_0180_2023-12_19811218-9876.csv", csv_bytes([CASE]))
+    assert pipeline.files_to_land() == []  # landed (blocked) at once, out of Airflow's sight
+    with clean_warehouse.connect() as conn:
+        (location,) = conn.exec_driver_sql("SELECT location FROM raw.inbox_files").scalars()
+    assert location.startswith("0180/sukf_0180_2023-12_") and "9876" not in location
