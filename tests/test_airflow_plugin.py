@@ -113,7 +113,9 @@ def test_an_upload_hook_starts_su_intake_which_lands_the_file(api, clean_warehou
     assert httpx.post(hook, json=notification).status_code == 401
     assert httpx.post(hook, json=notification, auth=("hook", "wrong")).status_code == 401
     # an account that may not trigger DAG runs cannot through the hook either
-    assert httpx.post(hook, json=notification, auth=("team", USERS["team"][1])).status_code == 403
+    for account in ("team", "outsider"):
+        refused = httpx.post(hook, json=notification, auth=(account, USERS[account][1]))
+        assert refused.status_code == 403, (account, refused.text)
 
     first = httpx.post(hook, json=notification, auth=("hook", USERS["hook"][1]))
     assert first.status_code == 202, first.text

@@ -146,21 +146,25 @@ async def upload_hook(
         )
     runs = f"/api/v2/dags/{INTAKE_DAG}/dagRuns"
     async with httpx.AsyncClient(base_url=_api_root(), timeout=30) as client:
-        login = await client.post(
-            "/auth/token",
-            json={"username": credentials.username, "password": credentials.password},
+        login = _answer(
+            await client.post(
+                "/auth/token",
+                json={"username": credentials.username, "password": credentials.password},
+            )
         )
-        if login.status_code not in (200, 201):
-            raise HTTPException(login.status_code, "Airflow refused the hook's account.")
-        client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        queued = await client.get(runs, params={"state": "queued", "limit": 1})
-        queued.raise_for_status()
-        if queued.json()["dag_runs"]:
-            return {"dag_run_id": queued.json()["dag_runs"][0]["dag_run_id"], "queued": True}
-        started = await client.post(runs, json={"logical_date": None})
-        if started.status_code != 200:
-            raise HTTPException(started.status_code, started.text)
-        return {"dag_run_id": started.json()["dag_run_id"], "queued": False}
+        client.headers["Authorization"] = f"Bearer {login['access_token']}"
+        queued = _answer(await client.get(runs, params={"state": "queued", "limit": 1}))
+        if queued["dag_runs"]:
+            return {"dag_run_id": queued["dag_runs"][0]["dag_run_id"], "queued": True}
+        started = _answer(await client.post(runs, json={"logical_date": None}))
+        return {"dag_run_id": started["dag_run_id"], "queued": False}
+
+
+def _answer(response: httpx.Response) -> dict:
+    """Airflow's answer; its refusal (401, 403, ...) is the hook's, for SFTPGo's log."""
+    if not response.is_success:
+        raise HTTPException(response.status_code, response.text)
+    return response.json()
 
 
 class SukvinnofridPlugin(AirflowPlugin):
