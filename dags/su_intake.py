@@ -16,7 +16,10 @@ from sukvinnofrid import pipeline
 DOC_MD = """
 ### SU-Kvinnofrid: mottagning av kommunernas filer
 
-Var 15:e minut tas nya filer i inkorgen emot och sparas i lagret (schemat `raw`).
+Nya filer i inkorgen tas emot och sparas i lagret (schemat `raw`). Flödet startar direkt när en
+kommun har laddat upp en fil över SFTP (SFTP-serverns anrop till Airflow, som kontot
+`UploadHook` gör), och dessutom en gång i timmen som skyddsnät om ett anrop inte kom fram. En fil
+som redan tagits emot läses inte om: dess kontrollsumma finns sparad så länge filen är oförändrad.
 
 1. **find_new_uploads** listar filer som inte tagits emot tidigare (samma innehåll och namn en
    gång till är ingen ny fil) och fördelar dem på högst 16 uppgifter. En fil vars namn innehåller
@@ -37,7 +40,15 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
 
 @dag(
     dag_id="su_intake",
-    schedule=timedelta(minutes=15),
+    schedule=pipeline.INTAKE_POLL,
+    # SFTPGo's upload hook starts runs as the hook's account (airflow_plugin.upload_hook); with
+    # the FAB auth manager its role may read and trigger this DAG only.
+    access_control={
+        pipeline.UPLOAD_HOOK_ROLE: {
+            "DAGs": {"can_read", "can_edit"},
+            "DAG Runs": {"can_create", "can_read"},
+        }
+    },
     doc_md=DOC_MD,
     **pipeline.dag_settings(retries=3, retry_delay=timedelta(seconds=20)),
     user_defined_filters={"shown_file_names": pipeline.shown_file_names},

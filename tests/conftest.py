@@ -68,7 +68,7 @@ def wipe_warehouse(engine) -> None:
         conn.exec_driver_sql(
             "TRUNCATE ops.dbt_builds, ops.dbt_tested_rounds, ops.retention_log,"
             " quality.row_findings, quality.expectation_results, quality.validation_runs,"
-            " raw.case_records,"
+            " raw.case_records, raw.inbox_files,"
             " raw.uploads RESTART IDENTITY CASCADE"
         )
     for var in ("SUKF_INBOX", "SUKF_ARCHIVE", "SUKF_OUTPUT"):

@@ -1,5 +1,6 @@
-"""Local network helpers for the tests: a free port, and a real SMTP server on localhost that
-speaks enough SMTP for smtplib (EHLO, AUTH PLAIN, MAIL, RCPT, DATA) and keeps what it accepts."""
+"""Local network helpers for the tests: a free port, a real SMTP server on localhost that
+speaks enough SMTP for smtplib (EHLO, AUTH PLAIN, MAIL, RCPT, DATA) and keeps what it accepts,
+and a real Airflow api-server with users of the test's choosing."""
 
 from __future__ import annotations
 
@@ -8,11 +9,20 @@ import email
 import email.policy
 import html
 import json
+import os
 import re
+import secrets
+import signal
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
 
 # What sukvinnofrid.notify reads besides the contacts file: Airflow's SMTP connection and the
 # statistics team's address(es).
@@ -150,3 +160,76 @@ class SmtpSink:
     def __exit__(self, *_) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+@dataclass
+class AirflowApiServer:
+    """A real `airflow api-server` (one worker) on localhost, on the project's AIRFLOW_HOME (the
+    metadata DB `airflow_local.run_dag` uses), with the development SimpleAuthManager and the
+    users given as {name: (role, password)} (role "" for a user with no role)."""
+
+    users: dict[str, tuple[str, str]]
+    directory: Path
+    startup_seconds: float = 60.0
+    url: str = ""
+
+    def __enter__(self) -> AirflowApiServer:
+        from sukvinnofrid import airflow_local
+
+        port = free_port()
+        passwords = self.directory / "passwords.json"
+        passwords.write_text(json.dumps({name: pw for name, (_, pw) in self.users.items()}))
+        env = airflow_local.airflow_environment()
+        env.update(
+            {
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                    f"{name}:{role}" for name, (role, _) in self.users.items()
+                ),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            }
+        )
+        airflow_local.ensure_metadata_db(env)
+        self._log = (self.directory / "api-server.log").open("w")
+        self._process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("airflow")), "api-server"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + self.startup_seconds
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            try:
+                if httpx.get(f"{self.url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        self.__exit__()
+        log = (self.directory / "api-server.log").read_text()
+        raise RuntimeError(f"airflow api-server did not start:\n{log[-4000:]}")
+
+    def token(self, user: str) -> str:
+        """A JWT from /auth/token, as the REST API's clients get one."""
+        response = httpx.post(
+            f"{self.url}/auth/token",
+            json={"username": user, "password": self.users[user][1]},
+        )
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def __exit__(self, *_) -> None:
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+        self._log.close()

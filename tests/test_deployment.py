@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,7 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local_servers import SMTP_VARIABLES
-from sukvinnofrid import airflow_local, roles
+from sukvinnofrid import airflow_local, pipeline, roles
+from sukvinnofrid.airflow_plugin import INTERNAL_ROOTS, URL_PREFIX
+from sukvinnofrid.config import INTERNAL_SITE_ROOT, PUBLIC_SITE_ROOT
 from sukvinnofrid.readers import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +64,8 @@ REQUIRED_SECRETS = {
     "AIRFLOW_ADMIN_EMAIL",
     "SUKF_PSEUDONYM_KEY",
     "SUKF_SFTP_ACCOUNTS_DIR",
+    "AIRFLOW_UPLOAD_HOOK_USER",
+    "AIRFLOW_UPLOAD_HOOK_PASSWORD",
     *roles.PASSWORD_ENV.values(),
 }
 OPTIONAL_SECRETS: set[str] = set()
@@ -98,9 +103,12 @@ INBOX_WRITER = "airflow-worker-inbox"
 
 
 def volumes(service: str) -> dict[str, tuple[str, bool]]:
-    """{mount target: (source, read_only)} of a service's short-syntax volumes."""
+    """{mount target: (source, read_only)} of a service's volumes (short or long syntax)."""
     mounts = {}
     for spec in SERVICES[service].get("volumes", []):
+        if isinstance(spec, dict):
+            mounts[spec["target"]] = (spec["source"], spec.get("read_only", False))
+            continue
         read_only = spec.endswith(":ro")
         source, target = spec.removesuffix(":ro").removesuffix(":rw").rsplit(":", 1)
         mounts[target] = (source, read_only)
@@ -186,12 +194,14 @@ def test_each_worker_has_its_own_stage_login_and_nothing_more():
         assert passwords == {password_of(stage)}, worker
         assert ("SUKF_PSEUDONYM_KEY" in environment) == (stage == "transform"), worker
     # the other services hold no pipeline setting but the two every DAG parse needs (and the
-    # services that run callbacks, the e-mail settings)
+    # services that run callbacks, the e-mail settings; the api-server, whose plugin serves the
+    # team's pages, where the outputs are)
     for service in AIRFLOW_SERVICES - WORKERS:
         assert {n for n in env(service) if n.startswith("SUKF_")} <= {
             "SUKF_HOME",
             "SUKF_REQUIRE_APPROVAL",
             *({"SUKF_ALERT_EMAIL"} if service in CALLBACK_RUNNERS else ()),
+            *(["SUKF_OUTPUT"] if service == "airflow-apiserver" else ()),
         }, service
     assert {env(service)["SUKF_REQUIRE_APPROVAL"] for service in AIRFLOW_SERVICES} == {
         "${SUKF_REQUIRE_APPROVAL:-1}"
@@ -463,6 +473,71 @@ def test_the_sftp_service_writes_into_the_inbox_the_intake_reads():
     data_inbox = {t: s for t, (s, _) in volumes("data-init").items()}
     inbox_at_init = next(t for t, s in data_inbox.items() if s == mounts[inbox][0])
     assert f"{inbox_at_init}/{Path(temp).name}" in data_init
+
+
+# --- where people reach their results -----------------------------------------------------------
+
+
+def test_the_web_server_serves_only_the_public_site_read_only():
+    """The public site's root, read-only, is the only thing of the outputs the web server has; it
+    lists no folder and runs on a read-only file system."""
+    web = SERVICES["web"]
+    assert web["image"].startswith("nginx:") and web["read_only"] is True
+    conf = (ROOT / "infra" / "web" / "nginx.conf").read_text(encoding="utf-8")
+    root = re.search(r"^\s*root\s+(\S+);", conf, re.MULTILINE)[1]
+    assert re.search(r"^\s*autoindex\s+off;", conf, re.MULTILINE)
+    mounts = {m["target"]: m for m in web["volumes"]}
+    assert set(mounts) == {root, "/etc/nginx/conf.d/default.conf"}
+    site = mounts[root]
+    assert (site["type"], site["source"], site["read_only"]) == ("volume", "sukf-output", True)
+    assert site["volume"] == {"subpath": PUBLIC_SITE_ROOT}
+    config = mounts["/etc/nginx/conf.d/default.conf"]
+    assert (config["source"], config["read_only"]) == ("./infra/web/nginx.conf", True)
+    # published through the organisation's web front, as the Airflow UI
+    assert all(port.startswith("127.0.0.1:") for port in web["ports"])
+    listen = re.search(r"^\s*listen\s+(\d+);", conf, re.MULTILINE)[1]
+    assert {port.rsplit(":", 1)[1] for port in web["ports"]} == {listen}
+    # the subpath exists before the web server starts, and the publication may write it
+    output_at_init = next(t for t, (s, _) in volumes("data-init").items() if s == "sukf-output")
+    assert _chowned()[f"{output_at_init}/{PUBLIC_SITE_ROOT}"] == "50000"
+    assert web["depends_on"]["data-init"]["condition"] == "service_completed_successfully"
+    # no other service is a web server on the outputs
+    others = [n for n in SERVICES if n != "web" and "nginx" in str(SERVICES[n].get("image", ""))]
+    assert others == []
+
+
+def test_the_team_pages_are_the_api_servers_behind_airflows_login():
+    """The internal pages are served by the project's Airflow plugin in the api-server, which
+    reads the outputs read-only (tests/test_airflow_plugin.py runs it under a real one)."""
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "entry-points"
+    ]["airflow.plugins"] == {"sukvinnofrid": "sukvinnofrid.airflow_plugin:SukvinnofridPlugin"}
+    output = env("airflow-apiserver")["SUKF_OUTPUT"]
+    assert volumes("airflow-apiserver")[output] == ("sukf-output", True)
+    assert INTERNAL_SITE_ROOT in INTERNAL_ROOTS and PUBLIC_SITE_ROOT in INTERNAL_ROOTS
+
+
+def test_each_upload_starts_the_intake_through_the_hook_account():
+    """SFTPGo calls the plugin's hook on every upload with the hook account, which airflow-init
+    creates with the role that su_intake's access_control gives that DAG only."""
+    sftp = env("sftp")
+    assert sftp["SFTPGO_COMMON__ACTIONS__EXECUTE_ON"] == "upload"
+    assert "SFTPGO_COMMON__ACTIONS__EXECUTE_SYNC" not in sftp  # the upload does not wait
+    hook = interpolate(
+        sftp["SFTPGO_COMMON__ACTIONS__HOOK"],
+        {"AIRFLOW_UPLOAD_HOOK_USER": "krok", "AIRFLOW_UPLOAD_HOOK_PASSWORD": "hemligt"},
+    )
+    port = SERVICES["airflow-apiserver"]["ports"][0].rsplit(":", 1)[1]
+    assert hook == f"http://krok:hemligt@airflow-apiserver:{port}{URL_PREFIX}/hooks/upload"
+    init = SERVICES["airflow-init"]["command"][-1]
+    assert f"airflow roles create {pipeline.UPLOAD_HOOK_ROLE}\n" in init
+    assert f"--role {pipeline.UPLOAD_HOOK_ROLE} " in init
+    assert '--password "$${AIRFLOW_UPLOAD_HOOK_PASSWORD}"' in init
+    assert set(env("airflow-init")) >= {"AIRFLOW_UPLOAD_HOOK_USER", "AIRFLOW_UPLOAD_HOOK_PASSWORD"}
+    intake_dag = (ROOT / "dags" / "su_intake.py").read_text(encoding="utf-8")
+    assert "access_control={\n        pipeline.UPLOAD_HOOK_ROLE: {" in intake_dag
+    # the intake is started by the hook; its schedule is only the safety net
+    assert "schedule=pipeline.INTAKE_POLL" in intake_dag
 
 
 # --- .dockerignore -------------------------------------------------------------------------------

@@ -312,3 +312,88 @@ def test_killed_landing_leaves_nothing_and_rerun_lands_once(inbox, clean_warehou
     assert result.status == "landed" and result.rows == 20_000
     assert intake.land_upload(path).status == "duplicate"
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 20_000
+
+
+def counting_hashes(monkeypatch) -> list[Path]:
+    """Every file intake hashes from now on (the real sha256_of, counted)."""
+    hashed: list[Path] = []
+    real = intake.sha256_of
+
+    def sha256_of(path: Path) -> str:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(intake, "sha256_of", sha256_of)
+    return hashed
+
+
+def test_a_poll_hashes_only_files_it_has_not_seen(inbox, clean_warehouse, monkeypatch):
+    from sukvinnofrid import pipeline
+
+    files = [
+        put(inbox / "0180", f"sukf_0180_2023-12_{n:02}.csv", csv_bytes([CASE] * (n + 1)))
+        for n in range(30)
+    ]
+    hashed = counting_hashes(monkeypatch)
+    assert intake.new_files(inbox, clean_warehouse) == files
+    assert sorted(hashed) == files
+    assert {r.status for r in intake.land_inbox(inbox, clean_warehouse)} == {"landed"}
+
+    hashed.clear()
+    assert pipeline.files_to_land() == [], "the intake DAG's poll finds nothing new"
+    assert intake.new_files(inbox, clean_warehouse) == []
+    assert hashed == [], "a known inbox is not hashed again"
+
+    # the kommun sends a corrected file under the same name, and one file again as it was
+    put(inbox / "0180", files[3].name, csv_bytes([dict(CASE, v15_alder="35")] * 4))
+    put(inbox / "0180", files[5].name, files[5].read_bytes())
+    files[7].unlink()
+    assert intake.new_files(inbox, clean_warehouse) == [files[3]]
+    assert sorted(hashed) == [files[3], files[5]]
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.inbox_files") == 29
+    assert (
+        scalar(clean_warehouse, "SELECT count(*) FROM raw.inbox_files WHERE location LIKE '0180/%'")
+        == 29
+    )
+    # an inbox emptied (retention moved the files away) leaves nothing remembered
+    for path in files:
+        path.unlink(missing_ok=True)
+    assert intake.new_files(inbox, clean_warehouse) == []
+    assert scalar(clean_warehouse, "SELECT count(*) FROM raw.inbox_files") == 0
+
+
+def test_a_file_sent_before_its_round_closed_and_again_after_lands(
+    inbox, clean_warehouse, monkeypatch
+):
+    early = put(inbox / "0180", "sukf_0180_2023-12.csv", csv_bytes([CASE]))
+    monkeypatch.setenv("SUKF_TODAY", "2023-12-20")
+    (blocked,) = intake.land_inbox(inbox, clean_warehouse)
+    assert (blocked.status, blocked.upload_id) == ("blocked", 1), blocked.message
+    assert intake.new_files(inbox, clean_warehouse) == []
+    # once the round has closed the kommun sends the same file again (the same bytes)
+    monkeypatch.setenv("SUKF_TODAY", "2024-01-02")
+    put(inbox / "0180", early.name, early.read_bytes())
+    assert intake.new_files(inbox, clean_warehouse) == [early]
+    (landed,) = intake.land_inbox(inbox, clean_warehouse)
+    assert (landed.status, landed.rows) == ("landed", 1), landed.message
+    assert landed.upload_id != blocked.upload_id
+    assert intake.new_files(inbox, clean_warehouse) == []
+    assert intake.land_upload(early, clean_warehouse).status == "duplicate"
+    assert (
+        scalar(
+            clean_warehouse,
+            "SELECT count(*) FROM raw.case_records WHERE upload_id = :u",
+            u=landed.upload_id,
+        )
+        == 1
+    )
+
+
+def test_a_personnummer_in_a_file_name_is_not_remembered(inbox, clean_warehouse):
+    from sukvinnofrid import pipeline
+
+    put(inbox / "0180", "sukf_0180_2023-12_19811218-9876.csv", csv_bytes([CASE]))
+    assert pipeline.files_to_land() == []  # landed (blocked) at once, out of Airflow's sight
+    with clean_warehouse.connect() as conn:
+        (location,) = conn.exec_driver_sql("SELECT location FROM raw.inbox_files").scalars()
+    assert location.startswith("0180/sukf_0180_2023-12_") and "9876" not in location

@@ -226,7 +226,9 @@ def test_what_is_past_its_period_is_removed_and_logged(landed, retained, warehou
     for what in ("rader", "kvalitetsresultat", "arkivfil", "aterkoppling"):
         assert {e["upload_id"] for e in log if e["what"] == what} == gone, what
     assert all(e["row_count"] for e in log if e["what"] in ("rader", "kvalitetsresultat"))
-    assert all(e["byte_count"] for e in log if e["what"] in ("inkorgsfil", "arkivfil", "aterkoppling"))
+    assert all(
+        e["byte_count"] for e in log if e["what"] in ("inkorgsfil", "arkivfil", "aterkoppling")
+    )
     # the feedback on an upload out of force goes with its quality results; on one kept it stays
     reports = {
         int(path.stem.removeprefix("upload_")): path

@@ -127,6 +127,23 @@ def test_intake_cannot_change_or_delete_raw_rows(roled):
         run(intake, "TRUNCATE raw.case_records")
 
 
+def test_intake_keeps_its_memory_of_the_inbox_as_its_role(roled, clean_warehouse, tmp_path):
+    """The poll reads, adds and prunes raw.inbox_files as the intake role, and changes no row."""
+    from sukvinnofrid import intake as intake_module
+
+    intake = roled(roles.INTAKE)
+    inbox = tmp_path / "inbox"
+    (inbox / "0180").mkdir(parents=True)
+    (inbox / "0180" / "sukf_0180_2023-06.csv").write_text("v2_kommun\n0180\n")
+    assert len(intake_module.new_files(inbox, intake)) == 1
+    (inbox / "0180" / "sukf_0180_2023-06.csv").unlink()
+    (inbox / "0180" / "sukf_0180_2023-12.csv").write_text("v2_kommun\n0180\n")
+    assert len(intake_module.new_files(inbox, intake)) == 1
+    assert run(intake, "SELECT location FROM raw.inbox_files") == [("0180/sukf_0180_2023-12.csv",)]
+    with denied():
+        run(intake, "UPDATE raw.inbox_files SET sha256 = :s", s="b" * 64)
+
+
 def test_intake_has_no_access_to_quality_marts_or_ops(roled):
     intake = roled(roles.INTAKE)
     with denied():

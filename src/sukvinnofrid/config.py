@@ -19,6 +19,13 @@ def _project_home() -> Path:
     return Path.cwd().resolve()
 
 
+# The output folders of the rounds' sites (report.render_round): the public pages, which the
+# web server serves (docker-compose.yml), and the statistics team's, which the Airflow plugin
+# serves behind Airflow's login (airflow_plugin.py).
+PUBLIC_SITE_ROOT = "rapport"
+INTERNAL_SITE_ROOT = "intern"
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path

@@ -255,9 +255,7 @@ class _Sums:
         self.term_relation = np.array(term_relation, dtype=np.int64)
         self.term_cell = np.array(term_cell, dtype=np.int64)
         self.term_sign = np.array(term_sign)
-        self.term_count = np.array([counts[key] for key in self.cells], dtype=float)[
-            self.term_cell
-        ]
+        self.term_count = np.array([counts[key] for key in self.cells], dtype=float)[self.term_cell]
 
     def bounds(self, unknown: set) -> tuple[dict, dict, dict]:
         """What a reader bounds each unknown cell to from the sums alone (counts are never

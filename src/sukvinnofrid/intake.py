@@ -99,9 +99,14 @@ def inbox_files(inbox: Path | None = None) -> list[Path]:
 
 
 def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[Path]:
-    """Inbox files whose content has not been registered yet."""
+    """Inbox files whose content has not been registered yet.
+
+    A file is hashed once: its sha256 is remembered with its place, inode, size and times
+    (`raw.inbox_files`), and a later poll that finds it unchanged reads the hash from there.
+    A file written again (an upload over it) has new times and is hashed again."""
     engine = engine or warehouse.engine()
     files = inbox_files(inbox)
+    digests = _digests(files, engine)
     if not files:
         return []
     with engine.connect() as conn:
@@ -112,7 +117,55 @@ def new_files(inbox: Path | None = None, engine: Engine | None = None) -> list[P
             )
             if not _waits_no_longer(row)
         }
-    return [p for p in files if (sha256_of(p), upload_name(p)) not in known]
+    return [p for p in files if (digests[p], upload_name(p)) not in known]
+
+
+def _inbox_key(path: Path) -> tuple:
+    """A file's place and version as raw.inbox_files keeps them: its kommun folder and name as
+    stored (a personnummer masked), inode, size, modification and change times (the change
+    time cannot be set by the uploader, and an atomic upload is a new inode)."""
+    stat = path.stat()
+    return (
+        f"{path.parent.name}/{upload_name(path)}",
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ctime_ns,
+    )
+
+
+def _digests(files: list[Path], engine: Engine) -> dict[Path, str]:
+    """The sha256 of every file: remembered ones read, the others hashed and remembered; rows
+    of files no longer in the inbox are removed."""
+    keys = {path: _inbox_key(path) for path in files}
+    columns = "location, inode, size_bytes, mtime_ns, ctime_ns"
+    with engine.begin() as conn:
+        remembered = {
+            tuple(row[:5]): row.sha256
+            for row in conn.execute(sa.text(f"SELECT {columns}, sha256 FROM raw.inbox_files"))
+        }
+        digests = {}
+        for path, key in keys.items():
+            if key not in remembered:
+                remembered[key] = sha256_of(path)
+                conn.execute(
+                    sa.text(
+                        f"INSERT INTO raw.inbox_files ({columns}, sha256) "
+                        "VALUES (:l, :i, :s, :m, :c, :sha256) ON CONFLICT DO NOTHING"
+                    ),
+                    dict(zip("lismc", key, strict=True), sha256=remembered[key]),
+                )
+            digests[path] = remembered[key]
+        gone = set(remembered) - set(keys.values())
+        if gone:
+            conn.execute(
+                sa.text(
+                    "DELETE FROM raw.inbox_files WHERE (location, inode, size_bytes, mtime_ns, "
+                    "ctime_ns) = (:l, :i, :s, :m, :c)"
+                ),
+                [dict(zip("lismc", key, strict=True)) for key in gone],
+            )
+    return digests
 
 
 def _round_has_closed(round_id: str) -> bool:

@@ -495,6 +495,13 @@ def dag_settings(retries: int, retry_delay: timedelta) -> dict:
     }
 
 
+# The Airflow role (FAB) of SFTPGo's upload hook account (docker-compose.yml's airflow-init creates
+# it without permissions; su_intake's access_control gives it that one DAG).
+UPLOAD_HOOK_ROLE = "UploadHook"
+# How often su_intake looks at the inbox besides the uploads' hook: a safety net for a hook call
+# that did not arrive (SFTPGo retries it three times).
+INTAKE_POLL = timedelta(hours=1)
+
 # Airflow asset names linking the DAGs (the DAG files build Asset objects from these): su_intake
 # updates RAW_ASSET (su_feedback runs), su_feedback QUALITY_ASSET (su_round runs).
 RAW_ASSET = "su_kvinnofrid_raw_case_records"

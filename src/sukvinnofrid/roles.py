@@ -11,7 +11,7 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 | role             | may                                                                        |
 | ---------------- | -------------------------------------------------------------------------- |
 | `sukf_intake`    | INSERT/SELECT raw.uploads, INSERT only on raw.case_records (it never reads  |
-|                  | a case back), the upload id sequence                                        |
+|                  | a case back), the upload id sequence; SELECT/INSERT/DELETE raw.inbox_files  |
 | `sukf_quality`   | SELECT raw.*, UPDATE of the decision columns of raw.uploads, everything in  |
 |                  | schema quality (including its unlogged work tables)                         |
 | `sukf_transform` | SELECT raw.* and quality.*, CREATE on the database (dbt creates and owns    |
@@ -283,6 +283,8 @@ def _grant_intake(run) -> None:
     run(sql.SQL("GRANT INSERT ON raw.case_records TO {}").format(r))
     run(sql.SQL("REVOKE SELECT, UPDATE, DELETE ON raw.case_records FROM {}").format(r))
     run(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE raw.uploads_upload_id_seq TO {}").format(r))
+    # its memory of the inbox's files (no case data): read, added to, pruned
+    run(sql.SQL("GRANT SELECT, INSERT, DELETE ON raw.inbox_files TO {}").format(r))
 
 
 def _grant_quality(run) -> None:

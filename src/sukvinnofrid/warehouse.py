@@ -215,6 +215,21 @@ CREATE UNIQUE INDEX IF NOT EXISTS uploads_one_per_content ON raw.uploads (sha256
 -- feedback, whatever the file says about its kommun. NULL: not delivered through an account.
 ALTER TABLE raw.uploads ADD COLUMN IF NOT EXISTS delivered_by text;
 
+-- The intake's memory of the inbox: each file's sha256 as it was when first seen (its place in
+-- the inbox as stored, a personnummer masked; its inode, size, modification and change times),
+-- so that a poll hashes only the files it has not seen (intake.new_files). Rows of files no
+-- longer in the inbox are removed by the next poll.
+CREATE TABLE IF NOT EXISTS raw.inbox_files (
+    location    text NOT NULL,
+    inode       bigint NOT NULL,
+    size_bytes  bigint NOT NULL,
+    mtime_ns    bigint NOT NULL,
+    ctime_ns    bigint NOT NULL,
+    sha256      char(64) NOT NULL,
+    seen_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (location, inode, size_bytes, mtime_ns, ctime_ns)
+);
+
 CREATE TABLE IF NOT EXISTS raw.case_records (
     upload_id   bigint NOT NULL REFERENCES raw.uploads (upload_id),
     source_row  integer NOT NULL,

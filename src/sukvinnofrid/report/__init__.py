@@ -41,7 +41,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ..config import get_settings
+from ..config import INTERNAL_SITE_ROOT, PUBLIC_SITE_ROOT, get_settings
 from .site import build_site, write_site
 from .sources import ReportError, RoundNotPublished, inputs_digest, read_sources
 
@@ -127,8 +127,8 @@ def render_round(round_id: str, engine: Engine | None = None, output: Path | Non
         output,
         output / "statistik",
         output / "kolada",
-        output / "rapport" / round_id,
-        output / "intern" / round_id,
+        output / PUBLIC_SITE_ROOT / round_id,
+        output / INTERNAL_SITE_ROOT / round_id,
         draft=False,
     )
 
