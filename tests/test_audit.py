@@ -394,3 +394,31 @@ def test_the_funnel_protection_keeps_the_arboga_men_withheld():
     )
     files = statistics.render_files("2023-12", statistics.funnel_table(rows, decided), [], [])
     assert audit.audit_statistics(files, 5).ok
+
+
+def test_a_revision_of_unchanged_data_publishes_the_same_tables(built, tmp_path):
+    """The protection of a revision, given what the version before it published (every area
+    unchanged), publishes exactly the same tables: the pattern is kept, and nothing published
+    before is withheld now."""
+    from report_round import ROUND
+    from sukvinnofrid import statistics, warehouse
+
+    funnel, figures, definitions = statistics.read_round(warehouse.engine(), ROUND)
+    definitions = statistics.with_summary_parts(definitions, figures)
+    by_id = {d["figure_id"]: d for d in definitions}
+    version = sorted((built.output / "statistik" / ROUND).glob("v[0-9][0-9][0-9]"))[-1]
+    areas = {(row["level"], row["area_code"]) for row in funnel}
+    earlier = statistics.earlier_version(version, areas)
+    assert earlier.withheld and earlier.published_unchanged
+    funnel_protection, figure_protection = statistics.protect_round(
+        funnel, figures, by_id, 5, earlier
+    )
+    files = statistics.render_files(
+        ROUND,
+        statistics.funnel_table(funnel, funnel_protection.withheld),
+        statistics.figures_table(figures, figure_protection.withheld),
+        definitions,
+        statistics.round_is_preliminary(warehouse.engine(), ROUND),
+    )
+    for name in ("tratt.csv", "nationella_figurer.csv"):
+        assert files[name] == (version / name).read_bytes(), name

@@ -185,3 +185,38 @@ def test_with_bounds_a_relation_must_be_a_sum():
             min_count=MIN_COUNT,
             bounds=True,
         )
+
+
+def test_a_revision_keeps_what_the_version_before_it_withheld():
+    """Län L = K1 + K2 + K3 (+ K4, which delivers late). v001: K1 = 3 is withheld and K2 = 6
+    (the smallest other) with it; a reader has K1 + K2 = 19 - 10 = 9. v002 adds K4 = 5: alone,
+    the protection would take K4 as the complement and publish K2 = 6, and since K1 and K2 did
+    not change (the revision log names K4's delivery only), K1 = 9 - 6 = 3. Keeping v001's
+    pattern withholds K1 and K2 again."""
+    v1 = {"L": 19, "K1": 3, "K2": 6, "K3": 10}
+    first = protect(v1, [Relation(("L", "K1", "K2", "K3"), "lan", "L")], min_count=5)
+    assert set(first.withheld) == {"K1", "K2"}
+    v2 = {**v1, "L": 24, "K4": 5}
+    relations = [Relation(("L", "K1", "K2", "K3", "K4"), "lan", "L")]
+    alone = protect(v2, relations, min_count=5)
+    assert set(alone.withheld) == {"K1", "K4"}
+    # the reader, with both versions: K1 + K2 from v001, K2 from v002
+    assert (v1["L"] - v1["K3"]) - v2["K2"] == v2["K1"] == 3
+    revision = protect(v2, relations, min_count=5, withheld_before=first.withheld)
+    assert revision.withheld == {
+        "K1": (PRIMARY, "count 3 < 5"),
+        "K2": ("earlier-version", "withheld in an earlier version"),
+    }
+    # from v002 the reader has K1 + K2 = 24 - 10 - 5 = 9 again, as from v001
+
+
+def test_a_cell_a_reader_has_from_elsewhere_is_never_a_complementary_cell():
+    # K2 is published elsewhere (known): K3 is withheld with K1 instead, though K2 is smaller
+    counts = {"L": 19, "K1": 3, "K2": 6, "K3": 10}
+    decided = protect(
+        counts,
+        [Relation(("L", "K1", "K2", "K3"), "lan", "L")],
+        min_count=5,
+        known={"K2"}.__contains__,
+    )
+    assert set(decided.withheld) == {"K1", "K3"}

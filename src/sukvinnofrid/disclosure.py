@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 PRIMARY = "primary"
+EARLIER = "earlier-version"  # withheld because a version before this one withheld it
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def protect(
     primary_detail: Callable[[Hashable], str] | None = None,
     bounds: bool = False,
     describe: Callable[[Hashable], str] = repr,
+    withheld_before: Iterable[Hashable] = (),
 ) -> Protection:
     """Decide which cells are withheld (see the module docstring).
 
@@ -110,6 +112,10 @@ def protect(
     `bounds`: every relation is a sum, its first member the total of the others, and counts are
     never negative; a reader then bounds each withheld count by the whole set of relations
     (step 3 of the module docstring).
+
+    `withheld_before`: the cells an earlier version of the same publication withheld. They are
+    withheld again (reason EARLIER) before step 2, so a revision never lets out a value a
+    version before it hid (its relations there would give the hidden cells away).
     """
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
@@ -129,17 +135,20 @@ def protect(
             )
         elif known(key):
             fixed.add(key)  # published elsewhere too: withholding it here would hide nothing
+    for key in withheld_before:
+        if key in counts and published(key) and key not in withheld:
+            withheld[key] = (EARLIER, "withheld in an earlier version")
     of_cell: dict[Hashable, list[int]] = defaultdict(list)
     seeds: list[int] = []
     for index, relation in enumerate(relations):
-        sensitive = False
+        seed = False  # a relation to start from: it has a sensitive or withheld cell
         for key in relation.members:
             count = counts.get(key)
             if count is None:
                 raise ValueError(f"{relation.label}: cell without a count {key!r}")
-            sensitive = sensitive or is_sensitive(count, min_count)
+            seed = seed or is_sensitive(count, min_count) or key in withheld
             of_cell[key].append(index)
-        if sensitive:
+        if seed:
             seeds.append(index)
         if bounds and counts[relation.members[0]] != sum(
             counts[key] for key in relation.members[1:]

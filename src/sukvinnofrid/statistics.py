@@ -569,8 +569,63 @@ def _figures_beside_funnel(groups: list[tuple], definitions: dict[str, dict], fu
     return relations
 
 
+@dataclass(frozen=True)
+class EarlierVersion:
+    """What the round's version before a revision published, as a reader has it: the cells it
+    withheld, and the cells it published of areas no delivery has changed since (their values
+    are the same now). Cells as protect_round names them."""
+
+    withheld: frozenset
+    published_unchanged: frozenset
+
+
+def earlier_version(directory: Path, unchanged_areas: set[tuple[str, str]]) -> EarlierVersion:
+    """Read a published version's tables (tratt.csv, nationella_figurer.csv): `unchanged_areas`
+    are the (level, area code) whose cells no delivery has changed since it."""
+    levels = {name: level for level, name in LEVEL_NAMES.items()}
+    periods = {name: period for period, name in PERIOD_NAMES.items()}
+    withheld, published = set(), set()
+
+    def note(key: tuple, text: str | None, area: tuple[str, str]) -> None:
+        if text == WITHHELD:
+            withheld.add(key)
+        elif text and area in unchanged_areas:
+            published.add(key)
+
+    for row in _published_rows(directory / "tratt.csv"):
+        area = (levels[row["nivå"]], row["områdeskod"])
+        for column in FUNNEL_COLUMNS:
+            note((*area, row["kön"], column), row[column], area)
+    for row in _published_rows(directory / "nationella_figurer.csv"):
+        area = (levels[row["nivå"]], row["områdeskod"])
+        group = (
+            periods[row["periodtyp"]],
+            row["period"],
+            row["figur"],
+            *area,
+            row["uppdelning"],
+            row["uppdelningsvärde"],
+        )
+        for column, category in (
+            ("antal", row["kategori"]),
+            ("n", N),
+            ("n population", POPULATION),
+            ("n svar", SVAR),
+        ):
+            note((group, category), row[column], area)
+    return EarlierVersion(frozenset(withheld), frozenset(published))
+
+
+def _published_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")), delimiter=";"))
+
+
 def protect_round(
-    funnel: list[dict], figures: list[FigureRow], definitions: dict[str, dict], min_count: int
+    funnel: list[dict],
+    figures: list[FigureRow],
+    definitions: dict[str, dict],
+    min_count: int,
+    earlier: EarlierVersion | None = None,
 ) -> tuple[Protection, Protection]:
     """Disclosure decisions of the funnel and the national figures together, in one pass (a
     figure's n population is a funnel cell): the funnel's (level, area, kon, column) ->
@@ -578,7 +633,9 @@ def protect_round(
     (period_type, period, figure, level, area, breakdown, breakdown_value) and the category an
     answer, 'saknas', or N / POPULATION / SVAR (the group's N, population and, for a
     multiple-choice figure, number of answers). `definitions`: figure id -> its definition
-    (answer_type, population)."""
+    (answer_type, population). `earlier`: for a revision, what the version before it published
+    (a cell it withheld stays withheld; one it published that no delivery has changed is known
+    to every reader, so withholding it now would hide nothing)."""
     counts, relations, known = _funnel_cells(funnel, min_count)
     figure_counts, figure_relations, figure_known, groups = _figure_cells(
         figures, definitions, min_count
@@ -586,6 +643,16 @@ def protect_round(
     relations += figure_relations + _figures_beside_funnel(groups, definitions, counts)
     counts.update(figure_counts)
     known |= figure_known
+    number = {group: g for g, group in enumerate(groups)}
+
+    def internal(key: tuple) -> tuple | None:
+        """A cell as protect_round names it outside -> as it is named while deciding."""
+        if isinstance(key[0], str):
+            return key
+        return (number[key[0]], key[1]) if key[0] in number else None
+
+    before = earlier or EarlierVersion(frozenset(), frozenset())
+    known |= {internal(key) for key in before.published_unchanged} - {None}
 
     def published(key) -> bool:
         return not any(isinstance(part, str) and part.startswith("~") for part in key[1:])
@@ -606,6 +673,7 @@ def protect_round(
         order=smallest_first(
             counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
         ),
+        withheld_before={internal(key) for key in before.withheld} - {None},
     )
     funnel_withheld, figure_withheld = {}, {}
     for key, decision in protection.withheld.items():
