@@ -14,8 +14,8 @@ rows.
 
 from __future__ import annotations
 
-import datetime as dt
 import csv
+import datetime as dt
 import hashlib
 import itertools
 import logging
@@ -31,7 +31,6 @@ from sqlalchemy.engine import Engine
 from . import reference, warehouse
 from .catalogue import load_catalogue
 from .config import get_settings
-from .rounds import calendar_round, round_close
 from .readers import (
     KOMMUN_COLUMN,
     Deadline,
@@ -43,6 +42,7 @@ from .readers import (
     sidecar_path,
     upload_name,
 )
+from .rounds import calendar_round, round_close
 
 log = logging.getLogger(__name__)
 

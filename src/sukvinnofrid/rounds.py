@@ -154,7 +154,8 @@ def listed_rounds(path: Path = CALENDAR) -> dict[str, Round]:
     rounds = {}
     for round_id, entry in (document.get("rounds") or {}).items():
         _parts(str(round_id))
-        hour, minute = (int(part) for part in str(entry.get("publication_time", "08:00")).split(":"))
+        time = str(entry.get("publication_time", "08:00"))
+        hour, minute = (int(part) for part in time.split(":"))
         found = Round(
             round_id=str(round_id),
             opens=entry["opens"],
