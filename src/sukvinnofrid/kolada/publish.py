@@ -14,10 +14,10 @@ A round is published as of itself: only the mart rows of that round (fct_kolada_
 computed per round from the uploads in force for it), so re-publishing an earlier round after
 later rounds arrived gives the same bytes. A round with no accepted upload, or one whose
 publication time (the round calendar, sukvinnofrid.rounds) has not come, is refused.
-Everything except published_at.txt is a pure function of the mart, kpis.yaml and the code version, so publishing an unchanged round again gives byte-identical
-files; `publish` then returns the latest version instead of writing a new one. A version is
-written into a temporary directory next to it and renamed into place, so a failure never leaves
-a half publication.
+Everything except published_at.txt is a pure function of the mart, kpis.yaml and the code
+version, so publishing an unchanged round again gives byte-identical files; `publish` then
+returns the latest version instead of writing a new one. A version is written into a temporary
+directory next to it and renamed into place, so a failure never leaves a half publication.
 """
 
 from __future__ import annotations
