@@ -59,6 +59,13 @@ class Settings:
         return Path(os.environ.get("SUKF_OUTPUT", self.home / "output"))
 
     @property
+    def contacts(self) -> Path:
+        """Each reporting unit's e-mail contacts (CSV: unit_kod,e_post; one row per address),
+        for the round calendar's reminders. Kept by the statistics team, outside the repository:
+        the addresses are personal data."""
+        return Path(os.environ.get("SUKF_CONTACTS", self.var / "kontakter.csv"))
+
+    @property
     def embedded_pgdata(self) -> Path:
         return Path(os.environ.get("SUKF_PGDATA", self.home / ".warehouse" / "pgdata"))
 

@@ -378,7 +378,15 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
         spool.seek(0)
         try:
             _insert_landed(
-                engine, upload_id, name, digest, identity, archive_path, upload, rows, spool,
+                engine,
+                upload_id,
+                name,
+                digest,
+                identity,
+                archive_path,
+                upload,
+                rows,
+                spool,
                 received,
             )
         except sa.exc.IntegrityError:

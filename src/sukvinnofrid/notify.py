@@ -11,7 +11,9 @@ environment:
     SUKF_ALERT_EMAIL     the statistics team's address(es), comma-separated
 
 The message names the DAG, task, file and run and quotes the error with any personnummer
-masked: an upload's content must not leave the pipeline by e-mail.
+masked: an upload's content must not leave the pipeline by e-mail. The same server sends the
+round calendar's reminders to the kommuner (`sukvinnofrid.reminders`), to the addresses of the
+contacts file (SUKF_CONTACTS).
 """
 
 from __future__ import annotations
@@ -44,16 +46,17 @@ class SmtpSettings:
     recipients: tuple[str, ...]
 
     @classmethod
-    def from_env(cls) -> SmtpSettings | None:
-        """The settings, or None when no server or no recipient is configured.
-        Raises ValueError (Swedish) for a setting that cannot be used."""
+    def from_env(cls, alerts: bool = True) -> SmtpSettings | None:
+        """The settings, or None when no server (or, for `alerts`, no recipient in
+        SUKF_ALERT_EMAIL) is configured; a message to others (a reminder to a kommun) names its
+        own recipients. Raises ValueError (Swedish) for a setting that cannot be used."""
         host = os.environ.get("SUKF_SMTP_HOST", "").strip()
         recipients = tuple(
             address.strip()
             for address in os.environ.get("SUKF_ALERT_EMAIL", "").split(",")
             if address.strip()
         )
-        if not host or not recipients:
+        if not host or (alerts and not recipients):
             return None
         tls = os.environ.get("SUKF_SMTP_TLS", "starttls").strip().lower()
         if tls not in DEFAULT_PORTS:

@@ -501,6 +501,14 @@ def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict
     }
 
 
+def send_reminders() -> list[dict]:
+    """Today's reminders of the round calendar (sukvinnofrid.reminders): per unit reminded,
+    whether its e-mail went out."""
+    from . import reminders
+
+    return reminders.send_reminders(_prepare("quality"))
+
+
 def clear_inbox() -> dict:
     """Retention of the inbox (sukvinnofrid.retention): what was removed, per kind."""
     from . import retention

@@ -143,9 +143,9 @@ def revision_log(
         for key in sorted(old.keys() | new.keys()):
             earlier, later = old.get(key, {}), new.get(key, {})
             row = later or earlier
-            described = ", ".join(
-                f"{k} {row[k]}" for k in keys if row.get(k)
-            ) + (f" ({row['område']})" if row.get("område") else "")
+            described = ", ".join(f"{k} {row[k]}" for k in keys if row.get(k)) + (
+                f" ({row['område']})" if row.get("område") else ""
+            )
             for column in values:
                 was, now = earlier.get(column, "saknas"), later.get(column, "saknas")
                 if was != now:

@@ -180,3 +180,10 @@ def due_rounds(round_ids, now: dt.datetime | None = None) -> list[str]:
     """The given rounds whose publication time has come, latest first."""
     now = now or get_settings().now
     return sorted((r for r in set(round_ids) if calendar_round(r).is_due(now)), reverse=True)
+
+
+def publication_crons() -> list[str]:
+    """Cron expressions (Stockholm time) for every publication time the calendar uses, for the
+    su_round DAG to run at: the default 08:00 and any other time a listed round has."""
+    times = {PUBLICATION_TIME} | {r.publication_time for r in listed_rounds().values()}
+    return [f"{t.minute} {t.hour} * * *" for t in sorted(times)]
