@@ -130,7 +130,7 @@ def revision_log(
         if new_header != header:
             raise ValueError(f"{name}: the columns changed between versions; no cell log")
         values = value_columns or header[header.index("kön") + 1 :]
-        values = [column for column in values if column in header]
+        values = [c for c in values if c in header and c not in LABEL_COLUMNS]
         keys = [c for c in header if c not in values and c not in LABEL_COLUMNS]
 
         def index(rows, header=header, keys=keys):
