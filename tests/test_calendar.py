@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from local_servers import SmtpSink
+from report_round import page_tables
 from sukvinnofrid import airflow_local, intake, pipeline, reminders, rounds
 from sukvinnofrid.revisions import LOG_FILE, LOG_HEADER
 from sukvinnofrid.synthetic import generate_round_files
@@ -196,7 +197,7 @@ def calendar_round(warehouse_engine, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def published(calendar_round):
+def published(calendar_round, tmp_path_factory):
     """su_round under Airflow before the publication time, at it, and once more after."""
     output = Path(os.environ["SUKF_OUTPUT"])
     patch = pytest.MonkeyPatch()
@@ -204,13 +205,21 @@ def published(calendar_round):
         patch.setenv("SUKF_NOW", BEFORE_PUBLICATION)
         before = airflow_local.run_dag("su_round")
         nothing = sorted(str(p.relative_to(output)) for p in output.rglob("v0*"))
+        # the team's calendar page as this run left it (every run writes it again)
+        calendar_page = tmp_path_factory.mktemp("calendar") / "kalender.html"
+        shutil.copyfile(before.results("report")[0]["calendar"], calendar_page)
         patch.setenv("SUKF_NOW", AT_PUBLICATION)
         first = airflow_local.run_dag("su_round")
+        console_page = tmp_path_factory.mktemp("console") / "omgang.html"
+        internal = Path(first.results("report")[0]["internal_index"]).parent
+        shutil.copyfile(internal / "omgang.html", console_page)
         revision = airflow_local.run_dag("su_round")
         again = pipeline.publish()
         yield {
             "before": before,
             "nothing": nothing,
+            "calendar_page": calendar_page,
+            "console_page": console_page,
             "first": first,
             "revision": revision,
             "again": again,
@@ -226,8 +235,26 @@ def test_nothing_is_published_before_the_publication_time(published):
     run = published["before"]
     _assert_first_try(run)
     assert run.results("publish_kolada") == [{"round_id": None}]
-    assert run.results("report") == [{"round_id": None, "written": False}]
+    (site,) = run.results("report")
+    assert (site["round_id"], site["written"]) == (None, False)
     assert published["nothing"] == []
+    # the team's calendar page shows where the round stands: the last day has passed, three
+    # expected units delivered on time, one late, the others are missing
+    (table,) = page_tables(published["calendar_page"])
+    row = dict(zip(table.header, next(r for r in table.rows if r[0] == ROUND), strict=True))
+    expected = len(reminders.expected_units(ROUND))
+    assert row == {
+        **row,
+        "Sista leveransdag": "onsdag 31 januari 2024",
+        "Dagar kvar": "0",
+        "Publicering": "torsdag 15 februari 2024 kl. 08.00",
+        "Förväntade": str(expected),
+        "Levererat": "3",
+        "Sent levererat": "1",
+        "Saknas": str(expected - 4),
+        "Publicerad version": "inte publicerad",
+    }
+    assert not {*UNITS, LATE} & set(row["Saknas (enheter)"].split(", "))
 
 
 @pytest.mark.slow
@@ -253,6 +280,13 @@ def test_at_the_time_the_round_is_published_once_from_the_files_received_by_the_
     assert LATE not in {row["områdeskod"] for row in funnel}
     (site,) = run.results("report")
     assert site["round_id"] == ROUND
+    # the round console: the calendar's dates, and the late kommun waiting for the revision
+    console = {t.caption: t for t in page_tables(published["console_page"])}
+    deliveries = console[f"Leveranser i omgång {ROUND}"]
+    status = {r[deliveries.column("Kod")]: r[deliveries.column("Status")] for r in deliveries.rows}
+    assert status[LATE] == "godkänd efter sista leveransdagen (i revideringen)"
+    page = published["console_page"].read_text(encoding="utf-8")
+    assert "<dt>Sista leveransdag</dt><dd>onsdag 31 januari 2024</dd>" in page
 
 
 @pytest.mark.slow
@@ -321,3 +355,66 @@ def test_publishing_again_with_nothing_new_gives_the_same_version(published):
     )
     assert sorted(p.name for p in published["statistik"].glob("v0*")) == ["v001", "v002"]
     assert sorted(p.name for p in published["kolada"].glob("v0*")) == ["v001", "v002"]
+
+
+# ---------------------------------------------------------------------------------------------
+# reminders
+
+REMINDER_DAY = "2024-01-17T07:00:00+01:00"  # the first reminder day of 2023-12
+
+
+def test_the_reminder_says_round_dates_and_how_to_deliver_and_nothing_else():
+    from sukvinnofrid.notify import SmtpSettings
+
+    settings = SmtpSettings("localhost", 25, "none", None, None, "sukf@scb.example", ())
+    message = reminders.reminder_message(
+        rounds.calendar_round(ROUND), "0580", settings, ("kontakt@linkoping.example",)
+    )
+    body = message.get_content()
+    assert message["Subject"] == f"SU-Kvinnofrid: påminnelse om leveransen för omgång {ROUND}"
+    assert "Linköping kommun (0580) har ännu inte lämnat någon fil" in body
+    assert "ärendena till och med 31 december 2023" in body
+    assert "Sista leveransdag är onsdag 31 januari 2024" in body
+    assert "publiceras torsdag 15 februari 2024 kl. 08.00" in body
+    assert "sukf_0580_2023-12.csv" in body
+    assert "lösenord" not in body.lower() and "ärende " not in body
+
+
+@pytest.mark.slow
+def test_on_a_reminder_day_each_unit_that_has_not_delivered_is_mailed_under_airflow(
+    calendar_round, tmp_path, monkeypatch
+):
+    """On 17 January 2024 the round's on-time units have delivered (the fixture landed them
+    on the 20th; here the clock is the 17th, but a delivery is a file received, whenever):
+    every other expected unit with a contact gets one e-mail, one without a contact none."""
+    expected = reminders.expected_units(ROUND)
+    not_delivered = [u for u in expected if u not in {*UNITS, LATE, CORRECTING}]
+    without_contact = not_delivered[0]
+    contacts = tmp_path / "kontakter.csv"
+    contacts.write_text(
+        "unit_kod,e_post\n"
+        + "".join(f"{u},registrator.{u}@kommun.example\n" for u in [*UNITS, *not_delivered[1:]]),
+        encoding="utf-8",
+    )
+    with SmtpSink() as sink:
+        for variable, value in {
+            "SUKF_NOW": REMINDER_DAY,
+            "SUKF_CONTACTS": str(contacts),
+            "SUKF_SMTP_HOST": "127.0.0.1",
+            "SUKF_SMTP_PORT": str(sink.port),
+            "SUKF_SMTP_TLS": "none",
+            "SUKF_SMTP_FROM": "sukf@scb.example",
+        }.items():
+            monkeypatch.setenv(variable, value)
+        run = airflow_local.run_dag("su_reminders")
+    _assert_first_try(run)
+    (sent,) = run.results("send_reminders")
+    assert {(r["unit"], r["sent"]) for r in sent} == {
+        (u, u != without_contact) for u in not_delivered
+    }
+    assert sorted(mail.message["To"] for mail in sink.received) == sorted(
+        f"registrator.{u}@kommun.example" for u in not_delivered[1:]
+    )
+    # the next day is no reminder day: nothing is sent
+    monkeypatch.setenv("SUKF_NOW", "2024-01-18T07:00:00+01:00")
+    assert pipeline.send_reminders() == []

@@ -448,11 +448,14 @@ def report(round_id: str | None = None) -> dict:
 
 
 def report_published(published: dict) -> dict:
-    """The site of what su_round's publication task published; nothing when it published
-    nothing (no round due)."""
+    """The site of what su_round's publication task published (nothing when it published
+    nothing: no round due), and the team's page of the rounds against the calendar."""
+    from .report.calendar import write_calendar_page
+
+    calendar = str(write_calendar_page(_prepare("publish")))
     if published.get("round_id") is None:
-        return {"round_id": None, "written": False}
-    return report(published["round_id"])
+        return {"round_id": None, "written": False, "calendar": calendar}
+    return {**report(published["round_id"]), "calendar": calendar}
 
 
 def review(round_id: str | None = None) -> dict:

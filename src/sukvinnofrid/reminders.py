@@ -22,31 +22,11 @@ from sqlalchemy.engine import Engine
 
 from . import reference
 from .config import get_settings
+from .formats import MONTHS, swedish_date
 from .notify import SmtpSettings, send
-from .rounds import Round, calendar_round, listed_rounds
+from .rounds import Round, calendar_round, rounds_around
 
 log = logging.getLogger(__name__)
-
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
-WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
-
-
-def swedish_date(day: dt.date) -> str:
-    """2024-01-31 -> 'onsdag 31 januari 2024'."""
-    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 @dataclass(frozen=True)
@@ -65,16 +45,8 @@ class Reminder:
 
 
 def rounds_to_remind(today: dt.date) -> list[Round]:
-    """The rounds with a reminder day today: the calendar's, and June and December rounds of
-    this year and the last two by the default rule."""
-    candidates = set(listed_rounds()) | {
-        f"{year}-{month:02d}" for year in range(today.year - 2, today.year + 1) for month in (6, 12)
-    }
-    return [
-        dates
-        for dates in (calendar_round(round_id) for round_id in sorted(candidates))
-        if today in dates.reminder_days
-    ]
+    """The rounds with a reminder day today."""
+    return [dates for dates in rounds_around(today) if today in dates.reminder_days]
 
 
 def expected_units(round_id: str) -> list[str]:

@@ -176,6 +176,15 @@ def calendar_round(round_id: str) -> Round:
     return listed_rounds().get(round_id) or default_round(round_id)
 
 
+def rounds_around(today: dt.date) -> list[Round]:
+    """The calendar's rounds and, by the default rule, the June and December rounds of this
+    year and the two before (the rounds a reminder or the team's calendar page may concern)."""
+    round_ids = set(listed_rounds()) | {
+        f"{year}-{month:02d}" for year in range(today.year - 2, today.year + 1) for month in (6, 12)
+    }
+    return [calendar_round(round_id) for round_id in sorted(round_ids)]
+
+
 def due_rounds(round_ids, now: dt.datetime | None = None) -> list[str]:
     """The given rounds whose publication time has come, latest first."""
     now = now or get_settings().now
