@@ -208,13 +208,22 @@ def published(calendar_round, tmp_path_factory):
         # the team's calendar page as this run left it (every run writes it again)
         calendar_page = tmp_path_factory.mktemp("calendar") / "kalender.html"
         shutil.copyfile(before.results("report")[0]["calendar"], calendar_page)
+        plans = {"before": pipeline.publication_plan()}
         patch.setenv("SUKF_NOW", AT_PUBLICATION)
+        plans["at_the_time"] = pipeline.publication_plan()
         first = airflow_local.run_dag("su_round")
+        plans["published"] = pipeline.publication_plan()
         console_page = tmp_path_factory.mktemp("console") / "omgang.html"
         internal = Path(first.results("report")[0]["internal_index"]).parent
         shutil.copyfile(internal / "omgang.html", console_page)
+        # the build lifts the cutoff now that the round is published: the late files are in
+        pipeline.build_warehouse()
+        plans["late_files_built"] = pipeline.publication_plan()
         revision = airflow_local.run_dag("su_round")
         again = pipeline.publish()
+        # with approval required, a run with nothing new asks nobody
+        patch.setenv("SUKF_REQUIRE_APPROVAL", "1")
+        unchanged = airflow_local.run_dag("su_round")
         yield {
             "before": before,
             "nothing": nothing,
@@ -223,6 +232,8 @@ def published(calendar_round, tmp_path_factory):
             "first": first,
             "revision": revision,
             "again": again,
+            "plans": plans,
+            "unchanged": unchanged,
             "statistik": output / "statistik" / ROUND,
             "kolada": output / "kolada" / ROUND,
         }
@@ -418,3 +429,31 @@ def test_on_a_reminder_day_each_unit_that_has_not_delivered_is_mailed_under_airf
     # the next day is no reminder day: nothing is sent
     monkeypatch.setenv("SUKF_NOW", "2024-01-18T07:00:00+01:00")
     assert pipeline.send_reminders() == []
+
+
+@pytest.mark.slow
+def test_approval_is_asked_once_per_publication_not_per_upload(published):
+    """publication_plan: something new to approve only for the first publication at its time
+    and for a revision; nothing before the time, nothing once the round is published as it
+    stands. Under Airflow with SUKF_REQUIRE_APPROVAL, a run with nothing new skips the draft
+    and the approval."""
+    plans = published["plans"]
+    assert plans["before"] == {"round_id": None, "new": False, "kind": None, "publication": None}
+    publication = "2024-02-15T08:00:00+01:00"
+    assert plans["at_the_time"] == {
+        "round_id": ROUND,
+        "new": True,
+        "kind": "first",
+        "publication": publication,
+    }
+    assert (plans["published"]["new"], plans["published"]["kind"]) == (False, "revision")
+    assert (plans["late_files_built"]["new"], plans["late_files_built"]["kind"]) == (
+        True,
+        "revision",
+    )
+    run = published["unchanged"]
+    states = {t.task_id: (t.state, t.try_number) for t in run.tasks}
+    assert states["plan_publication"] == ("success", 1)
+    skipped = ("review", "approve_publication", "publish_kolada", "report")
+    assert {states[t][0] for t in skipped} == {"skipped"}
+    assert all(states[t] == ("success", 1) for t in ("gate_remaining", "dbt_build"))
