@@ -491,6 +491,13 @@ def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict
     progress("dbt_build", 1, 1)
     progress("publish", 0, 1)
     published = publish(round_id)
+    if published["round_id"] is None:
+        from .kolada.publish import PublicationError
+
+        raise PublicationError(
+            "ingen omgång med godkända uppladdningar har nått sin publiceringstid "
+            "(omgångskalendern): inget publicerades."
+        )
     progress("publish", 1, 1)
     progress("report", 0, 1)
     site = report(published["round_id"])
