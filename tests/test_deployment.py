@@ -366,6 +366,7 @@ def test_dag_folder_and_image_match_the_repository():
         "su_feedback",
         "su_round",
         "su_retention",
+        "su_reminders",
     }
 
 
@@ -415,7 +416,13 @@ def test_the_cluster_policy_sends_every_task_to_the_worker_with_its_stage_login(
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
     queues = {queue for tasks in parsed["queues"].values() for queue in tasks.values()}
-    assert set(parsed["queues"]) == {"su_intake", "su_feedback", "su_round", "su_retention"}
+    assert set(parsed["queues"]) == {
+        "su_intake",
+        "su_feedback",
+        "su_round",
+        "su_retention",
+        "su_reminders",
+    }
     assert queues == QUEUES
     for dag_id, tasks in parsed["queues"].items():
         for task_id, queue in tasks.items():
