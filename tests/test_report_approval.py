@@ -309,6 +309,7 @@ def test_nothing_is_published_before_a_person_approves(waiting_round):
     assert states == {
         "gate_remaining": "success",
         "dbt_build": "success",
+        "plan_publication": "success",
         "review": "success",
         "approve_publication": "success",
         "publish_kolada": "success",
