@@ -457,3 +457,100 @@ def test_approval_is_asked_once_per_publication_not_per_upload(published):
     skipped = ("review", "approve_publication", "publish_kolada", "report")
     assert {states[t][0] for t in skipped} == {"skipped"}
     assert all(states[t] == ("success", 1) for t in ("gate_remaining", "dbt_build"))
+
+
+# ---------------------------------------------------------------------------------------------
+# the revision log, by hand
+
+
+def _csv(header: str, *rows: str) -> bytes:
+    return ("\ufeff" + "\r\n".join([header, *rows]) + "\r\n").encode("utf-8")
+
+
+FUNNEL_HEADER = "omgång;nivå;områdeskod;område;kön;aktualiserade;avslutade"
+FIGURE_HEADER = (
+    "omgång;periodtyp;period;nivå;områdeskod;område;figur;diagram;titel;uppdelning;"
+    "uppdelningsvärde;kategori;kategorinamn;antal;n;andel (%);medelvärde;n population;n svar"
+)
+
+
+def test_the_revision_log_shows_each_changed_cell_as_each_version_published_it():
+    """0580 delivered late: its kommun row comes, riket's count changes and a cell withheld in
+    the first version (..) is published in the second; 0126 corrected: a share changes by a
+    decimal amount. A withheld value never shows: only the symbol, and no change."""
+    from sukvinnofrid.revisions import Delivery, changed_deliveries, revision_log
+
+    before = {
+        "tratt.csv": _csv(
+            FUNNEL_HEADER,
+            "2023-12;riket;00;Riket;T;1\u00a0203;..",
+            "2023-12;kommun;0126;Huddinge;T;40;12",
+        ),
+        "nationella_figurer.csv": _csv(
+            FIGURE_HEADER,
+            "2023-12;omgång;2023-12;kommun;0126;Huddinge;f2;2;Titel;alla;alla;1;Ja;7;20;35,0;;40;",
+        ),
+    }
+    after = {
+        "tratt.csv": _csv(
+            FUNNEL_HEADER,
+            "2023-12;riket;00;Riket;T;1\u00a0243;17",
+            "2023-12;kommun;0126;Huddinge;T;40;..",
+            "2023-12;kommun;0580;Linköping;T;40;5",
+        ),
+        "nationella_figurer.csv": _csv(
+            FIGURE_HEADER,
+            "2023-12;omgång;2023-12;kommun;0126;Huddinge;f2;2;Titel;alla;alla;1;Ja;8;20;40,0;;40;",
+        ),
+    }
+    in_force = {
+        "0126": Delivery("0126", "0126", "01", 9, "2024-02-02T10:00:00+00:00"),
+        "0580": Delivery("0580", "0580", "05", 8, "2024-02-01T10:00:00+00:00"),
+    }
+    changes = changed_deliveries({"0126": {"upload_id": 3}, "2380": {"upload_id": 4}}, in_force)
+    assert [reason for _, reason in changes] == [
+        "rättad leverans från 0126 (uppladdning 9)",
+        "sen leverans från 0580 (uppladdning 8)",
+    ]
+    lines = [
+        dict(zip(LOG_HEADER, row, strict=True))
+        for row in csv.reader(
+            io.StringIO(revision_log(before, after, changes).decode("utf-8-sig")), delimiter=";"
+        )
+    ][1:]
+    both = "rättad leverans från 0126 (uppladdning 9); sen leverans från 0580 (uppladdning 8)"
+    rows = {(line["rad"], line["kolumn"]): line for line in lines}
+    assert len(lines) == 7
+    riket = "nivå riket, områdeskod 00, kön T (Riket)"
+    assert rows[(riket, "aktualiserade")] == {
+        **rows[(riket, "aktualiserade")],
+        "tidigare värde": "1\u00a0203",
+        "nytt värde": "1\u00a0243",
+        "förändring": "+40",
+        "orsak": both,
+    }
+    assert (
+        rows[(riket, "avslutade")]["tidigare värde"],
+        rows[(riket, "avslutade")]["förändring"],
+    ) == (
+        "..",
+        "",
+    )
+    huddinge = "nivå kommun, områdeskod 0126, kön T (Huddinge)"
+    assert (
+        rows[(huddinge, "avslutade")]["nytt värde"],
+        rows[(huddinge, "avslutade")]["orsak"],
+    ) == (
+        "..",
+        "rättad leverans från 0126 (uppladdning 9)",
+    )
+    linkoping = "nivå kommun, områdeskod 0580, kön T (Linköping)"
+    assert rows[(linkoping, "aktualiserade")]["tidigare värde"] == "saknas"
+    assert rows[(linkoping, "avslutade")]["orsak"] == "sen leverans från 0580 (uppladdning 8)"
+    share = next(line for line in lines if line["kolumn"] == "andel (%)")
+    assert (share["tidigare värde"], share["nytt värde"], share["förändring"]) == (
+        "35,0",
+        "40,0",
+        "+5,0",
+    )
+    assert "12" not in {line["nytt värde"] for line in lines}  # Huddinge's withheld avslutade
