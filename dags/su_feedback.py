@@ -27,8 +27,13 @@ Startar när **su_intake** har tagit emot nya filer (eller manuellt). Kommunen f
    varningar, och var Data Docs och återkopplingen finns. Därefter startar **su_round**, som
    bygger statistiken av de godkända filerna.
 2. **write_feedback** skriver återkopplingen till kommunen för varje fil som har fått sitt beslut
-   men ingen återkoppling ännu (`output/aterkoppling/<kommun>/<omgång>/`). Resultatet är en rad
-   per återkoppling: kommun, omgång, filens status och var återkopplingen finns.
+   men ingen återkoppling ännu: i nedladdningsmappen `aterkoppling/` för det SFTP-konto som
+   lämnade filen, och statistikteamets kopia i `output/aterkoppling/<kommun>/<omgång>/`.
+   Resultatet är en rad per återkoppling: kommun, omgång, filens status, var återkopplingen
+   finns, kontot och var kontot hittar den (`download`).
+3. **notify_kommuner** mejlar kontaktpersonerna för varje konto som har fått en återkoppling
+   (kontaktfilen `SUKF_CONTACTS`) att den finns att hämta och var. Mejlet innehåller inget ur
+   filen. Resultatet är en rad per skickat mejl: uppladdning, konto och antal mottagare.
 
 Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUKF_ALERT_EMAIL`).
 """
@@ -53,7 +58,14 @@ def su_feedback():
         """Återkopplingen till kommunen för varje beslutad fil som inte har någon ännu."""
         return pipeline.write_missing_feedback()
 
-    quality_gate() >> write_feedback()
+    @task(execution_timeout=timedelta(minutes=10))
+    def notify_kommuner(written: list[dict]) -> list[dict]:
+        """E-post till kommunens kontaktpersoner om att återkopplingen finns att hämta."""
+        return pipeline.notify_kommuner(written)
+
+    written = write_feedback()
+    quality_gate() >> written
+    notify_kommuner(written)
 
 
 su_feedback()

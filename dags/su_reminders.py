@@ -15,7 +15,8 @@ DOC_MD = """
 Körs varje morgon kl. 07.00. På omgångskalenderns påminnelsedagar (`reference/rounds.yaml`,
 normalt 14 och 3 dagar före sista leveransdagen) får varje enhet i deltagarförteckningen som
 ännu inte har lämnat någon fil för omgången ett e-postmeddelande till sina kontakter
-(`SUKF_CONTACTS`) med sista leveransdag och publiceringsdag. Meddelandet innehåller inga
+(`kontakter.csv`, som för aviseringen om återkopplingen) med sista leveransdag och
+publiceringsdag. Meddelandet innehåller inga
 uppgifter om ärenden.
 
 1. **send_reminders** skickar dagens påminnelser. Resultatet (fliken XCom) är en rad per enhet:

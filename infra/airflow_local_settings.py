@@ -15,7 +15,12 @@ from airflow.exceptions import AirflowClusterPolicyViolation
 # SUKF_<STAGE>_PASSWORD login.
 STAGE_OF_TASK = {
     "su_intake": {"find_new_uploads": "intake", "land_uploads": "intake", "announce": "intake"},
-    "su_feedback": {"quality_gate": "quality", "write_feedback": "quality"},
+    # notify_kommuner reads the contacts file, which only the quality worker mounts.
+    "su_feedback": {
+        "quality_gate": "quality",
+        "write_feedback": "quality",
+        "notify_kommuner": "quality",
+    },
     "su_round": {
         "gate_remaining": "quality",
         "dbt_build": "transform",

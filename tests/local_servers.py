@@ -6,23 +6,36 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import html
+import json
+import re
 import socket
 import socketserver
 import threading
 from dataclasses import dataclass, field
 
-# Every setting of the failure e-mail that sukvinnofrid.notify reads.
-SMTP_VARIABLES = frozenset(
-    {
-        "SUKF_SMTP_HOST",
-        "SUKF_SMTP_PORT",
-        "SUKF_SMTP_TLS",
-        "SUKF_SMTP_USER",
-        "SUKF_SMTP_PASSWORD",
-        "SUKF_SMTP_FROM",
-        "SUKF_ALERT_EMAIL",
+# What sukvinnofrid.notify reads besides the contacts file: Airflow's SMTP connection and the
+# statistics team's address(es).
+SMTP_VARIABLES = frozenset({"AIRFLOW_CONN_SMTP_DEFAULT", "SUKF_ALERT_EMAIL"})
+
+
+def smtp_connection(port: int, login: str | None = None, password: str | None = None) -> str:
+    """AIRFLOW_CONN_SMTP_DEFAULT for a server on localhost without TLS (the sink)."""
+    connection = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "extra": {
+            "from_email": "pipeline@scb.example",
+            "disable_ssl": True,
+            "disable_tls": True,
+            "retry_limit": 0,
+            "timeout": 10,
+        },
     }
-)
+    if login:
+        connection |= {"login": login, "password": password}
+    return json.dumps(connection)
 
 
 def free_port() -> int:
@@ -45,8 +58,13 @@ class Received:
         return str(self.message["Subject"]).strip()
 
     @property
+    def html(self) -> str:
+        return self.message.get_body(("html",)).get_content()
+
+    @property
     def body(self) -> str:
-        return self.message.get_body(("plain",)).get_content()
+        """The text as a reader sees it: the HTML without its tags, entities resolved."""
+        return html.unescape(re.sub(r"<[^>]+>", "", self.html))
 
 
 @dataclass

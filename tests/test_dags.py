@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import scalar
-from local_servers import SmtpSink
+from local_servers import SmtpSink, smtp_connection
 from sukvinnofrid import airflow_local, pipeline, reference
 from sukvinnofrid.privacy import contains_personnummer, luhn_check_digit
 from sukvinnofrid.synthetic import generate_round_files
@@ -24,10 +24,18 @@ from sukvinnofrid.synthetic import generate_round_files
 PARSE = r"""
 import json
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.bases.notifier import BaseNotifier
 
 def callbacks(value):
     values = value if isinstance(value, list) else [value]
-    return [f"{c.__module__}.{c.__qualname__}" for c in values if c is not None]
+    return [
+        {
+            "name": f"{type(c).__module__}.{type(c).__qualname__}",
+            "notifier": isinstance(c, BaseNotifier),
+        }
+        for c in values
+        if c is not None
+    ]
 
 def scheduled_on(dag):
     condition = getattr(dag.timetable, "asset_condition", None)
@@ -78,7 +86,11 @@ def test_every_dag_parses_without_errors(parsed):
         "land_uploads",
         "announce",
     }
-    assert set(parsed["dags"]["su_feedback"]["tasks"]) == {"quality_gate", "write_feedback"}
+    assert set(parsed["dags"]["su_feedback"]["tasks"]) == {
+        "quality_gate",
+        "write_feedback",
+        "notify_kommuner",
+    }
     assert set(parsed["dags"]["su_round"]["tasks"]) == {
         "gate_remaining",
         "dbt_build",
@@ -102,6 +114,7 @@ def test_feedback_follows_each_landing_in_a_dag_that_waits_for_no_round(parsed):
     assert dags["su_feedback"]["scheduled_on"] == [landed] == [pipeline.RAW_ASSET]
     feedback = dags["su_feedback"]["tasks"]
     assert feedback["write_feedback"]["upstream"] == ["quality_gate"]
+    assert feedback["notify_kommuner"]["upstream"] == ["write_feedback"]
     (decided,) = feedback["quality_gate"]["outlets"]
     assert dags["su_round"]["scheduled_on"] == [decided] == [pipeline.QUALITY_ASSET]
     assert not any(
@@ -126,7 +139,10 @@ def test_every_task_has_a_time_limit_and_mails_the_team_when_it_fails(parsed):
     for dag in parsed["dags"].values():
         for task_id, task in dag["tasks"].items():
             assert task["timeout"] and 0 < task["timeout"] <= 2 * 3600, task_id
-            assert task["on_failure"] == ["sukvinnofrid.notify.task_failed"], task_id
+            # Airflow's notifier (a BaseNotifier that sends with the SMTP provider's)
+            assert task["on_failure"] == [
+                {"name": "sukvinnofrid.notify.TaskFailureNotifier", "notifier": True}
+            ], task_id
 
 
 def test_the_mapped_intake_task_is_labelled_with_its_file_names(parsed):
@@ -174,14 +190,8 @@ def test_a_task_that_fails_or_times_out_under_airflow_mails_the_team(tmp_path, m
     dags.mkdir()
     (dags / "sukf_failing.py").write_text(textwrap.dedent(FAILING_DAG), encoding="utf-8")
     with SmtpSink() as sink:
-        for variable, value in {
-            "SUKF_SMTP_HOST": "127.0.0.1",
-            "SUKF_SMTP_PORT": str(sink.port),
-            "SUKF_SMTP_TLS": "none",
-            "SUKF_SMTP_FROM": "pipeline@scb.example",
-            "SUKF_ALERT_EMAIL": "statistik@socialstyrelsen.example",
-        }.items():
-            monkeypatch.setenv(variable, value)
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(sink.port))
+        monkeypatch.setenv("SUKF_ALERT_EMAIL", "statistik@socialstyrelsen.example")
         with pytest.raises(airflow_local.DagRunFailed) as failed:
             airflow_local.run_dag("sukf_failing", dags_folder=dags)
     report = failed.value.report
@@ -209,7 +219,7 @@ def test_without_smtp_settings_the_task_log_says_no_e_mail_was_sent(tmp_path, mo
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "sukf_failing.py").write_text(textwrap.dedent(FAILING_DAG), encoding="utf-8")
-    for variable in ("SUKF_SMTP_HOST", "SUKF_ALERT_EMAIL"):
+    for variable in ("AIRFLOW_CONN_SMTP_DEFAULT", "SUKF_ALERT_EMAIL"):
         monkeypatch.delenv(variable, raising=False)
     with pytest.raises(airflow_local.DagRunFailed) as failed:
         airflow_local.run_dag("sukf_failing", dags_folder=dags)

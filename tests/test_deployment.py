@@ -63,7 +63,7 @@ REQUIRED_SECRETS = {
     "SUKF_SFTP_ACCOUNTS_DIR",
     *roles.PASSWORD_ENV.values(),
 }
-OPTIONAL_SECRETS = {"SUKF_SMTP_PASSWORD"}
+OPTIONAL_SECRETS: set[str] = set()
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|KEY")
 REFERENCE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?P<op>:\?|:-|\?|-)?(?P<arg>[^}]*)\}")
 ENV_EXAMPLE = dict(
@@ -93,6 +93,7 @@ def password_of(queue: str) -> str:
 
 
 QUEUES = {"intake", "quality", "transform", "publish", "retention", "retention_inbox"}
+CALLBACK_RUNNERS = WORKERS | {"airflow-dag-processor", "airflow-triggerer"}
 INBOX_WRITER = "airflow-worker-inbox"
 
 
@@ -185,31 +186,36 @@ def test_each_worker_has_its_own_stage_login_and_nothing_more():
         assert passwords == {password_of(stage)}, worker
         assert ("SUKF_PSEUDONYM_KEY" in environment) == (stage == "transform"), worker
     # the other services hold no pipeline setting but the two every DAG parse needs (and the
-    # DAG processor, which runs the callbacks of tasks that die, the failure e-mail settings)
+    # services that run callbacks, the e-mail settings)
     for service in AIRFLOW_SERVICES - WORKERS:
         assert {n for n in env(service) if n.startswith("SUKF_")} <= {
             "SUKF_HOME",
             "SUKF_REQUIRE_APPROVAL",
-            *(SMTP_VARIABLES if service == "airflow-dag-processor" else ()),
+            *({"SUKF_ALERT_EMAIL"} if service in CALLBACK_RUNNERS else ()),
         }, service
     assert {env(service)["SUKF_REQUIRE_APPROVAL"] for service in AIRFLOW_SERVICES} == {
         "${SUKF_REQUIRE_APPROVAL:-1}"
     }
 
 
-def test_every_service_that_runs_a_failure_callback_can_send_the_e_mail():
+def test_every_service_that_runs_a_callback_can_send_the_e_mail_and_no_other():
     """A task's failure callback runs on its worker, or, when the task died without running it
-    (a lost worker), on the DAG processor: each has every setting notify.py reads."""
-    read_by_notify = set(
-        re.findall(
-            r"\b(SUKF_(?:SMTP_[A-Z]+|ALERT_EMAIL))\b",
-            (ROOT / "src" / "sukvinnofrid" / "notify.py").read_text(encoding="utf-8"),
-        )
-    )
-    assert read_by_notify == SMTP_VARIABLES
-    for service in WORKERS | {"airflow-dag-processor"}:
-        assert set(env(service)) >= SMTP_VARIABLES, service
-        assert env(service)["SUKF_SMTP_PASSWORD"] == "${SUKF_SMTP_PASSWORD:-}", service
+    (a lost worker, a failed trigger), on the DAG processor; the triggerer runs async callbacks.
+    Each has Airflow's SMTP connection and the team's address; the scheduler and the API server,
+    which run no callback, have no mail login."""
+    notify_source = (ROOT / "src" / "sukvinnofrid" / "notify.py").read_text(encoding="utf-8")
+    assert 'CONN_ID = "smtp_default"' in notify_source and "SUKF_ALERT_EMAIL" in notify_source
+    for service in AIRFLOW_SERVICES:
+        environment = env(service)
+        has_mail = set(environment) >= SMTP_VARIABLES
+        assert has_mail == (service in CALLBACK_RUNNERS), service
+        if has_mail:
+            assert environment["AIRFLOW_CONN_SMTP_DEFAULT"] == "${AIRFLOW_CONN_SMTP_DEFAULT:-}"
+        else:
+            assert not SMTP_VARIABLES & set(environment), service
+    # the connection carries the mail password: unfilled in the example
+    assert ENV_EXAMPLE["AIRFLOW_CONN_SMTP_DEFAULT"] == ""
+    assert not any(name.startswith("SUKF_SMTP_") for name in ENV_EXAMPLE)
 
 
 def test_environment_variables_are_ones_the_code_reads():
@@ -459,7 +465,8 @@ def test_the_sftp_service_writes_into_the_inbox_the_intake_reads():
     assert environment["SFTPGO_SFTPD__PASSWORD_AUTHENTICATION"] == "false"
     read_only = [target for target, (_, ro) in mounts.items() if ro]
     accounts_file = Path(environment["SFTPGO_DATA_PROVIDER__NAME"])
-    assert read_only == [str(accounts_file.parent)] and accounts_file.name == accounts.ACCOUNTS_FILE
+    assert read_only == [str(accounts_file.parent), accounts.DOWNLOAD]
+    assert accounts_file.name == accounts.ACCOUNTS_FILE
     assert mounts[read_only[0]][0].startswith("${SUKF_SFTP_ACCOUNTS_DIR:?")
     # the SFTP server never sees the archive or the outputs
     assert {source for source, _ in mounts.values()} & {"sukf-archive", "sukf-output"} == set()
@@ -685,15 +692,29 @@ def test_each_account_may_only_upload_into_its_own_inbox_folder(keys_by_code, pr
         result = _run_accounts(Path(keys), Path(out))
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in Path(out).iterdir()) == [accounts.ACCOUNTS_FILE]
-        users = json.loads((Path(out) / accounts.ACCOUNTS_FILE).read_text())["users"]
+        data = json.loads((Path(out) / accounts.ACCOUNTS_FILE).read_text())
+    users = data["users"]
     assert [user["username"] for user in users] == sorted(keys_by_code)
     homes = [Path(user["home_dir"]) for user in users]
+    folders = {folder["name"]: folder for folder in data["folders"]}
+    assert len(folders) == len(data["folders"]) == len(users)
     for user, home in zip(users, homes, strict=True):
         code = user["username"]
         assert home == Path(accounts.INBOX) / code  # the folder the intake reads for this code
         assert not any(home in other.parents for other in homes)  # no account inside another's
         assert user["public_keys"] == keys_by_code[code]  # the comments dropped, nothing added
-        assert user["permissions"] == {"/": ["list", "upload", "overwrite", "delete"]}
+        # the inbox upload only; the download folder (the feedback the pipeline writes for
+        # this code, outside every home) list and download only
+        (download,) = user["virtual_folders"]
+        assert download["virtual_path"] == "/aterkoppling"
+        mapped = folders[download["name"]]
+        assert mapped["filesystem"] == {"provider": 0}
+        assert Path(mapped["mapped_path"]) == Path(accounts.DOWNLOAD) / code
+        assert not any(Path(accounts.INBOX) in p.parents for p in [Path(mapped["mapped_path"])])
+        assert user["permissions"] == {
+            "/": ["list", "upload", "overwrite", "delete"],
+            "/aterkoppling": ["list", "download"],
+        }
         filters = user["filters"]
         assert filters["file_patterns"] == [{"path": "/", "denied_patterns": [".*"]}]
         assert set(filters["denied_protocols"]) == {"FTP", "DAV", "HTTP"}
@@ -762,6 +783,32 @@ def test_an_rsa_key_of_3072_bits_is_accepted(tmp_path):
     assert result.returncode == 0, result.stderr
     users = json.loads((tmp_path / accounts.ACCOUNTS_FILE).read_text())["users"]
     assert users[0]["public_keys"] == [" ".join(public.split()[:2])]
+
+
+def test_the_feedback_the_quality_worker_writes_is_what_each_account_downloads():
+    """The quality worker writes `<SUKF_FEEDBACK_DOWNLOAD>/<account>/…` on the volume the SFTP
+    service mounts read-only where each account's download folder maps (accounts.DOWNLOAD),
+    and only they mount it; the folder name the notice gives is the accounts' own."""
+    from sukvinnofrid.quality import feedback
+
+    quality = "airflow-worker-quality"
+    download = env(quality)["SUKF_FEEDBACK_DOWNLOAD"]
+    volume, read_only = volumes(quality)[download]
+    assert not read_only and volumes("sftp")[accounts.DOWNLOAD] == (volume, True)
+    assert {n for n in SERVICES if volume in {s for s, _ in volumes(n).values()}} == {
+        quality,
+        "sftp",
+        "data-init",
+    }
+    download_at_init = next(t for t, (s, _) in volumes("data-init").items() if s == volume)
+    assert _chowned()[download_at_init] == "50000"
+    assert f"/{feedback.SFTP_FOLDER}" == accounts.DOWNLOAD_FOLDER
+    # the contacts file sits beside the accounts file, read-only
+    contacts = Path(env(quality)["SUKF_CONTACTS"])
+    assert volumes(quality)[str(contacts.parent)] == (
+        volumes("sftp")[str(Path(env("sftp")["SFTPGO_DATA_PROVIDER__NAME"]).parent)][0],
+        True,
+    )
 
 
 def test_files_delivered_into_kommun_folders_are_landed_and_partial_uploads_are_not(

@@ -234,6 +234,7 @@ def test_a_corrected_upload_gets_its_feedback_while_the_publication_waits(waitin
     assert {(t.task_id, t.state, t.try_number) for t in feedback.tasks} == {
         ("quality_gate", "success", 1),
         ("write_feedback", "success", 1),
+        ("notify_kommuner", "success", 1),
     }
     ((gated,),) = feedback.results("quality_gate")
     assert (gated["upload_id"], gated["kommun"], gated["round"], gated["status"]) == (
@@ -250,6 +251,8 @@ def test_a_corrected_upload_gets_its_feedback_while_the_publication_waits(waitin
         "round": NEW_ROUND,
         "status": "accepted",
         "feedback_report": gated["feedback_report"],
+        "account": None,  # put into the inbox itself, not by an SFTP account
+        "download": None,
     }
     # the report names the corrected file and its finding (the row, the rule, the value); the
     # first file's too young klienter are gone from it

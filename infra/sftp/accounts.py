@@ -8,10 +8,13 @@ in one step, or nothing at all if any key file is wrong.
 
 KEYS_DIR holds one file per reporting unit, named after its code: `0180.pub` for a kommun,
 `0180-RKI.pub` for a stadsdel, with the OpenSSH public key(s) the kommun sent (one per line;
-blank lines and `#` comments allowed). Each account may only list, upload, overwrite and delete
-files in its own inbox folder (`<inbox>/<code>/`, where the intake reads it): no other folder, no
-sub-folders, no hidden names (the intake skips them), nothing read back (a stolen key cannot
-fetch earlier uploads), SFTP with a key only. Standard library only, so it runs on the host.
+blank lines and `#` comments allowed). Each account is chrooted to its own inbox folder
+(`<inbox>/<code>/`, where the intake reads it) and may only list, upload, overwrite and delete
+files there: no other folder, no sub-folders, no hidden names (the intake skips them), nothing
+read back (a stolen key cannot fetch earlier uploads), SFTP with a key only. Inside it, the
+folder `aterkoppling/` is the account's own download folder (`<download>/<code>/`, where the
+pipeline writes the feedback on the account's uploads): list and download only. Standard library
+only, so it runs on the host.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Where the sftp service mounts the inbox volume (docker-compose.yml), and the file it loads.
+# Where the sftp service mounts the inbox volume and the kommuner's download folders (read-only;
+# docker-compose.yml), and the file it loads.
 INBOX = "/srv/sukf/inbox"
+DOWNLOAD = "/srv/sukf/aterkoppling"
 ACCOUNTS_FILE = "konton.json"
 # A kommun code or a stadsdel code; ASCII only, as SFTPGo user names must be.
 CODE = re.compile(r"^\d{4}(?:-[A-Z0-9]{2,6})?\Z")
@@ -45,6 +50,9 @@ MIN_RSA_BITS = 3072
 # is too large still reaches the intake and gets its Swedish verdict.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 PERMISSIONS = ["list", "upload", "overwrite", "delete"]
+# The download folder as the account sees it, and what it may do there.
+DOWNLOAD_FOLDER = "/aterkoppling"
+DOWNLOAD_PERMISSIONS = ["list", "download"]
 REFERENCE = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "reference"
 
 
@@ -103,15 +111,33 @@ def known_codes(reference: Path = REFERENCE) -> set[str] | None:
     return codes
 
 
+def download_folder(code: str) -> dict:
+    """The SFTPGo folder of an account's feedback (the pipeline's `<download>/<code>/`)."""
+    return {
+        "name": f"aterkoppling-{code}",
+        "mapped_path": f"{DOWNLOAD}/{code}",
+        "filesystem": {"provider": 0},  # the local filesystem
+    }
+
+
 def account(code: str, public_keys: list[str]) -> dict:
-    """One SFTPGo user: confined to its own inbox folder, upload only."""
+    """One SFTPGo user: confined to its own inbox folder, upload only, with its own download
+    folder of feedback inside it."""
     return {
         "username": code,
         "status": 1,
-        "description": f"SU-Kvinnofrid: inleverans för {code}",
+        "description": f"SU-Kvinnofrid: inleverans och återkoppling för {code}",
         "home_dir": f"{INBOX}/{code}",
         "public_keys": public_keys,
-        "permissions": {"/": list(PERMISSIONS)},
+        "virtual_folders": [
+            {
+                "name": download_folder(code)["name"],
+                "virtual_path": DOWNLOAD_FOLDER,
+                "quota_size": 0,
+                "quota_files": 0,
+            }
+        ],
+        "permissions": {"/": list(PERMISSIONS), DOWNLOAD_FOLDER: list(DOWNLOAD_PERMISSIONS)},
         "filters": {
             "denied_protocols": ["FTP", "DAV", "HTTP"],
             "denied_login_methods": ["password", "keyboard-interactive"],
@@ -160,7 +186,11 @@ def build_accounts(keys_dir: Path, reference: Path = REFERENCE) -> dict:
         raise AccountError("\n".join(problems))
     if not users:
         raise AccountError(f"{keys_dir}: inga nyckelfiler (<kod>.pub).")
-    return {"version": 17, "users": users}
+    return {
+        "version": 17,
+        "folders": [download_folder(user["username"]) for user in users],
+        "users": users,
+    }
 
 
 def write_accounts(data: dict, accounts_dir: Path) -> Path:

@@ -15,7 +15,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -293,6 +295,7 @@ def _output_lines(published: dict | None = None, site: dict | None = None) -> li
     return [
         *(_publication_lines(published) if published else []),
         f"Återkoppling:   {settings.output / 'aterkoppling'}",
+        f"Nedladdning:    {settings.feedback_download} (varje SFTP-kontos aterkoppling/)",
         f"Data Docs:      {settings.output / 'data_docs' / 'index.html'}",
         *(_site_lines(site) if site else []),
     ]
@@ -324,18 +327,29 @@ def _quiet_dbt(args: argparse.Namespace):
 
 
 def generate_demo(inbox: Path, round_id: str, cases_per_kommun: int, seed: int) -> list[Path]:
+    """The demo round, each kommun's file (and sidecar) in its own folder of the inbox, as its
+    SFTP account delivers it: the feedback then goes to that account's download folder too."""
+    from .readers import sidecar_path
     from .synthetic import generate_round_files
 
-    inbox.mkdir(parents=True, exist_ok=True)
-    files = generate_round_files(
-        inbox,
-        list(DEMO_KOMMUNER),
-        [round_id],
-        cases_per_kommun=cases_per_kommun,
-        seed=seed,
-        formats=DEMO_KOMMUNER,
-    )
-    return [generated.path for generated in files]
+    with tempfile.TemporaryDirectory() as generated_dir:
+        files = generate_round_files(
+            Path(generated_dir),
+            list(DEMO_KOMMUNER),
+            [round_id],
+            cases_per_kommun=cases_per_kommun,
+            seed=seed,
+            formats=DEMO_KOMMUNER,
+        )
+        delivered = []
+        for generated in files:
+            folder = inbox / generated.kommun_kod
+            folder.mkdir(parents=True, exist_ok=True)
+            for path in (generated.path, sidecar_path(generated.path)):
+                if path.exists():
+                    shutil.copyfile(path, folder / path.name)
+            delivered.append(folder / generated.path.name)
+    return delivered
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -59,11 +59,22 @@ class Settings:
         return Path(os.environ.get("SUKF_OUTPUT", self.home / "output"))
 
     @property
-    def contacts(self) -> Path:
-        """Each reporting unit's e-mail contacts (CSV: unit_kod,e_post; one row per address),
-        for the round calendar's reminders. Kept by the statistics team, outside the repository:
-        the addresses are personal data."""
+    def feedback_download(self) -> Path:
+        """The kommuner's download folders: `<here>/<account>/` is the folder `aterkoppling/`
+        of that SFTP account (infra/sftp/accounts.py), a volume the sftp service mounts
+        read-only in production."""
+        return Path(os.environ.get("SUKF_FEEDBACK_DOWNLOAD", self.var / "aterkoppling"))
+
+    @property
+    def contacts_file(self) -> Path:
+        """Who at each kommun (SFTP account) gets the e-mail notice of its feedback: a CSV file
+        `kod,e-post` outside the checkout (notify.kommun_contacts); none: no notices."""
         return Path(os.environ.get("SUKF_CONTACTS", self.var / "kontakter.csv"))
+
+    @property
+    def sftp_address(self) -> str:
+        """The SFTP server as the kommuner reach it (`host` or `host:port`), for the notice."""
+        return os.environ.get("SUKF_SFTP_ADDRESS", "").strip()
 
     @property
     def embedded_pgdata(self) -> Path:

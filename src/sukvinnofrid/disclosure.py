@@ -31,8 +31,9 @@ steps follow step 2, repeated with it until nothing changes:
    time, repeated while a bound tightens (a part is at most its total less the other parts' lows;
    a total at least the sum of its parts' lows; ...). A sensitive withheld count bounded to one
    value, or to within 1 .. min_count-1, gets one more withheld cell: the first in `order` of
-   the relation that set the bound, or else of the nearest relation behind it (one that bounds
-   another unknown cell of that relation).
+   the first relation (in their order) that gives the bound and has a cell left to withhold,
+   or else of the nearest relation behind it (one that bounds another unknown cell of that
+   relation).
 4. Once nothing changes, a withheld count that is not sensitive and that the bounds fix to one
    value is published after all: a reader works it out anyway, so publishing it tells nothing
    new, and a withheld value never turns out to be computable.
@@ -50,6 +51,8 @@ import heapq
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 PRIMARY = "primary"
 
@@ -140,6 +143,7 @@ def protect(
         ):
             raise ValueError(f"{relation.label}: the first cell is not the sum of the others")
     notes: list[str] = []
+    sums = _Sums(counts, relations) if bounds else None
     for _ in range(MAX_BOUND_ROUNDS if bounds else 1):
         _complement(
             counts, relations, of_cell, seeds, withheld, hidden, fixed, order, min_count, notes
@@ -147,7 +151,7 @@ def protect(
         if not bounds:
             break
         added, pinned, (low, high) = _repair_bounds(
-            counts, relations, withheld, hidden, fixed, order, min_count
+            counts, relations, sums, withheld, hidden, fixed, order, min_count
         )
         if not added:
             notes.extend(
@@ -225,76 +229,108 @@ def _complementary(relation, withheld, hidden, excluded, order) -> Hashable | No
 
 
 INFINITY = float("inf")
+MAX_SWEEPS = 10_000  # bounds of whole counts tighten by at least 1 a sweep, up to the largest total
 
 
-def _bounds(counts, relations, unknown: set) -> tuple[dict, dict, dict, dict]:
-    """What a reader bounds each unknown cell to from the sums alone (each relation's total is
-    the sum of its parts, counts are never negative), one relation at a time and repeated while
-    a bound tightens: (lowest, highest, the relation that set each lowest, each highest)."""
-    rows: list[tuple[int, list[tuple[Hashable, int]], int]] = []
-    rows_of: dict[Hashable, list[int]] = defaultdict(list)
-    for index, relation in enumerate(relations):
-        terms, constant = [], 0
-        for position, key in enumerate(relation.members):
-            sign = 1 if position == 0 else -1
-            if key in unknown:
-                terms.append((key, sign))
-            else:
-                constant -= sign * counts[key]
-        if terms:
-            for key, _ in terms:
-                rows_of[key].append(len(rows))
-            rows.append((index, terms, constant))
-    low: dict[Hashable, float] = dict.fromkeys(rows_of, 0)
-    high: dict[Hashable, float] = dict.fromkeys(rows_of, INFINITY)
-    low_by: dict[Hashable, int] = {}
-    high_by: dict[Hashable, int] = {}
-    queue = list(range(len(rows)))
-    pending = set(queue)
-    visits = 0
-    while queue and visits < 50 * len(rows) + 1000:
-        r = queue.pop()
-        pending.discard(r)
-        visits += 1
-        index, terms, constant = rows[r]
-        # each term's range: sign * x in [least, most]
-        ranges = [(low[k], high[k]) if s > 0 else (-high[k], -low[k]) for k, s in terms]
-        unbounded_low = sum(1 for least, _ in ranges if least == -INFINITY)
-        unbounded_high = sum(1 for _, most in ranges if most == INFINITY)
-        sum_low = sum(least for least, _ in ranges if least != -INFINITY)
-        sum_high = sum(most for _, most in ranges if most != INFINITY)
-        for (key, sign), (least, most) in zip(terms, ranges, strict=True):
-            if least == -INFINITY:
-                rest_low = -INFINITY if unbounded_low > 1 else sum_low
-            else:
-                rest_low = -INFINITY if unbounded_low else sum_low - least
-            if most == INFINITY:
-                rest_high = INFINITY if unbounded_high > 1 else sum_high
-            else:
-                rest_high = INFINITY if unbounded_high else sum_high - most
+class _Sums:
+    """The relations as arrays of terms (every relation is a sum, its first member the total of
+    the others), built once for the bounds of `protect`'s repeated steps."""
+
+    def __init__(self, counts, relations) -> None:
+        self.cells: list[Hashable] = []
+        self.index: dict[Hashable, int] = {}
+        term_relation, term_cell, term_sign = [], [], []
+        for number, relation in enumerate(relations):
+            for position, key in enumerate(relation.members):
+                if key not in self.index:
+                    self.index[key] = len(self.cells)
+                    self.cells.append(key)
+                term_relation.append(number)
+                term_cell.append(self.index[key])
+                term_sign.append(1.0 if position == 0 else -1.0)
+        self.relations = len(relations)
+        self.term_relation = np.array(term_relation, dtype=np.int64)
+        self.term_cell = np.array(term_cell, dtype=np.int64)
+        self.term_sign = np.array(term_sign)
+        self.term_count = np.array([counts[key] for key in self.cells], dtype=float)[self.term_cell]
+
+    def bounds(self, unknown: set) -> tuple[dict, dict, dict]:
+        """What a reader bounds each unknown cell to from the sums alone (counts are never
+        negative), one relation at a time and repeated while a bound tightens: (lowest,
+        highest, the relations that give each cell its bounds, in their order).
+
+        Each sweep applies every relation to the bounds of the previous one at once, so the
+        result is the fixed point whatever the order."""
+        is_unknown = np.zeros(len(self.cells), dtype=bool)
+        is_unknown[[self.index[key] for key in unknown if key in self.index]] = True
+        open_term = is_unknown[self.term_cell]
+        # each relation as: sum of its unknown terms (sign * x) = constant
+        constants = -np.bincount(
+            self.term_relation[~open_term],
+            (self.term_sign * self.term_count)[~open_term],
+            self.relations,
+        )
+        rows, col = self.term_relation[open_term], self.term_cell[open_term]
+        positive = self.term_sign[open_term] > 0
+        constant, m = constants[rows], self.relations
+        low = np.where(is_unknown, 0.0, np.nan)
+        high = np.where(is_unknown, np.inf, np.nan)
+
+        def implied() -> tuple[np.ndarray, np.ndarray]:
+            """Each term's bounds on its cell from its relation and the others' bounds."""
+            least = np.where(positive, low[col], -high[col])  # sign * x lies in [least, most]
+            most = np.where(positive, high[col], -low[col])
+            open_least, open_most = np.isinf(least), np.isinf(most)
+            finite_least, finite_most = np.where(open_least, 0, least), np.where(open_most, 0, most)
+            rest_least = np.where(
+                np.bincount(rows, open_least, m)[rows] > open_least,
+                -np.inf,
+                np.bincount(rows, finite_least, m)[rows] - finite_least,
+            )
+            rest_most = np.where(
+                np.bincount(rows, open_most, m)[rows] > open_most,
+                np.inf,
+                np.bincount(rows, finite_most, m)[rows] - finite_most,
+            )
             # sign * x = constant - (the other terms)
-            new_low, new_high = constant - rest_high, constant - rest_low
-            if sign < 0:
-                new_low, new_high = -new_high, -new_low
-            tightened = False
-            if new_low > low[key]:
-                low[key], low_by[key], tightened = new_low, index, True
-            if new_high < high[key]:
-                high[key], high_by[key], tightened = new_high, index, True
-            if tightened:
-                for other in rows_of[key]:
-                    if other != r and other not in pending:
-                        pending.add(other)
-                        queue.append(other)
-    return low, high, low_by, high_by
+            from_low, from_high = constant - rest_most, constant - rest_least
+            return (
+                np.where(positive, from_low, -from_high),
+                np.where(positive, from_high, -from_low),
+            )
+
+        for _ in range(MAX_SWEEPS):
+            term_low, term_high = implied()
+            new_low, new_high = low.copy(), high.copy()
+            np.maximum.at(new_low, col, term_low)
+            np.minimum.at(new_high, col, term_high)
+            if np.array_equal(new_low, low, equal_nan=True) and np.array_equal(
+                new_high, high, equal_nan=True
+            ):
+                break
+            low, high = new_low, new_high
+        term_low, term_high = implied()
+        bound_by: dict[Hashable, list[int]] = defaultdict(list)
+        setting = ((term_low == low[col]) & (low[col] > 0)) | (
+            (term_high == high[col]) & np.isfinite(high[col])
+        )
+        for t in np.flatnonzero(setting):  # terms come in relation order
+            bound_by[self.cells[col[t]]].append(int(rows[t]))
+        in_relations = np.unique(col)
+        keys = [self.cells[c] for c in in_relations]
+        return (
+            dict(zip(keys, low[in_relations].tolist(), strict=True)),
+            dict(zip(keys, high[in_relations].tolist(), strict=True)),
+            bound_by,
+        )
 
 
-def _repair_bounds(counts, relations, withheld, hidden, excluded, order, min_count):
+def _repair_bounds(counts, relations, sums, withheld, hidden, excluded, order, min_count):
     """Step 3: a sensitive withheld count a reader pins to one value or within
-    1 .. min_count-1 gets one more withheld cell: in the relation that set the bound, or else in
+    1 .. min_count-1 gets one more withheld cell: in a relation that gives the bound, or else in
     the nearest relation behind it (the one that bounds another unknown of that relation).
     Returns the cells newly withheld, the pinned counts left without one and the bounds."""
-    low, high, low_by, high_by = _bounds(counts, relations, set(withheld) | hidden)
+    low, high, bound_by = sums.bounds(set(withheld) | hidden)
     added: set[Hashable] = set()
     pinned: list[Hashable] = []
     for key in sorted(withheld, key=repr):
@@ -303,7 +339,7 @@ def _repair_bounds(counts, relations, withheld, hidden, excluded, order, min_cou
             continue
         if not (least == most or (least >= 1 and most < min_count)):
             continue
-        queue = [r for r in (low_by.get(key), high_by.get(key)) if r is not None]
+        queue = list(bound_by.get(key, ()))
         seen = set(queue)
         for index in queue:  # grows while it is read: breadth first
             relation = relations[index]
@@ -313,8 +349,8 @@ def _repair_bounds(counts, relations, withheld, hidden, excluded, order, min_cou
                 added.add(candidate)
                 break
             for other in relation.members:
-                for behind in (low_by.get(other), high_by.get(other)):
-                    if behind is not None and behind not in seen and len(seen) < MAX_REACH:
+                for behind in bound_by.get(other, ()):
+                    if behind not in seen and len(seen) < MAX_REACH:
                         seen.add(behind)
                         queue.append(behind)
         else:

@@ -33,6 +33,7 @@ from .catalogue import load_catalogue
 from .config import get_settings
 from .readers import (
     KOMMUN_COLUMN,
+    KOMMUN_KOD,
     Deadline,
     UploadError,
     UploadIdentity,
@@ -165,17 +166,31 @@ def _check_kommun(name: str, identity: UploadIdentity) -> None:
         )
 
 
-def _check_delivery_folder(name: str, path: Path, identity: UploadIdentity) -> None:
-    """A file delivered into a kommun's own folder of the inbox (production: one SFTP account per
-    kommun or stadsdel, confined to `<inbox>/<code>/`) must be that kommun's: otherwise one kommun
-    could deliver another's data."""
+def delivery_folder(path: Path) -> str | None:
+    """The kommun folder of the inbox a file was delivered into (production: the SFTP account,
+    confined to `<inbox>/<code>/`, that uploaded it); None for the inbox itself or a file given
+    by path. What the intake knows of the sender, whatever the file claims."""
     folder = path.resolve().parent
-    if folder.parent != get_settings().inbox.resolve():
-        return  # not in a kommun folder of the inbox (the inbox itself, a file given by path)
-    if folder.name.upper() != identity.kommun_kod.upper():
+    return folder.name if folder.parent == get_settings().inbox.resolve() else None
+
+
+def delivered_by(path: Path) -> str | None:
+    """The account whose download folder gets the file's feedback: its delivery folder when
+    that is named as an account is (a kommun or stadsdel code)."""
+    folder = delivery_folder(path)
+    return folder if folder and KOMMUN_KOD.match(folder) else None
+
+
+def _check_delivery_folder(name: str, path: Path, identity: UploadIdentity) -> None:
+    """A file delivered into a kommun's own folder of the inbox must be that kommun's: otherwise
+    one kommun could deliver another's data."""
+    folder = delivery_folder(path)
+    if folder is None:
+        return
+    if folder.upper() != identity.kommun_kod.upper():
         raise UploadError(
             name,
-            f"filen ligger i leveransmappen för {folder.name} men gäller "
+            f"filen ligger i leveransmappen för {folder} men gäller "
             f"{identity.kommun_kod}. En kommun (stadsdel) kan bara lämna sina egna "
             "filer.",
             code="identity",
@@ -273,9 +288,9 @@ def _register_blocked(
             sa.text("""
                 INSERT INTO raw.uploads (upload_id, file_name, sha256, kommun_kod, round_id,
                                          archive_path, status, status_reason, status_code,
-                                         received_at, decided_at)
+                                         received_at, decided_at, delivered_by)
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
-                        'blocked', :reason, :code, :received, now())
+                        'blocked', :reason, :code, :received, now(), :delivered_by)
                 ON CONFLICT (sha256, file_name) WHERE status_code IS DISTINCT FROM 'round_open'
                 DO NOTHING"""),
             dict(
@@ -288,6 +303,7 @@ def _register_blocked(
                 reason=message,
                 code=error.code,
                 received=received,
+                delivered_by=delivered_by(path),
             ),
         )
     log.warning("blocked at intake: %s", message)
@@ -388,6 +404,7 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
                 rows,
                 spool,
                 received,
+                delivered_by(path),
             )
         except sa.exc.IntegrityError:
             # The same bytes landed concurrently by another worker: theirs stands.
@@ -418,6 +435,7 @@ def _insert_landed(
     rows: int,
     spool,
     received: dt.datetime,
+    sender: str | None,
 ) -> None:
     """The registry row and every case row, in one transaction."""
     columns = ", ".join(f'"{c}"' for c in load_catalogue().column_names)
@@ -426,10 +444,11 @@ def _insert_landed(
             sa.text("""
                 INSERT INTO raw.uploads (upload_id, file_name, sha256, kommun_kod, round_id,
                                          archive_path, file_format, encoding, delimiter,
-                                         row_count, status, status_reason, received_at)
+                                         row_count, status, status_reason, received_at,
+                                         delivered_by)
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
                         :file_format, :encoding, :delimiter, :rows, 'landed', :reason,
-                        :received)"""),
+                        :received, :delivered_by)"""),
             dict(
                 received=received,
                 upload_id=upload_id,
@@ -443,6 +462,7 @@ def _insert_landed(
                 delimiter=upload.delimiter,
                 rows=rows,
                 reason=_header_notes(upload.unknown_columns, upload.missing_optional_columns),
+                delivered_by=sender,
             ),
         )
         cursor = conn.connection.dbapi_connection.cursor()

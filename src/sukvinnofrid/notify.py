@@ -1,89 +1,75 @@
-"""E-mail to the statistics team when a pipeline task has failed for good (its retries spent).
+"""E-mail in Swedish, sent with Airflow's SMTP notifier (the SMTP provider's `SmtpNotifier`)
+over Airflow's connection `smtp_default`. Every text that leaves the pipeline by e-mail is here:
 
-The DAGs set `task_failed` as every task's `on_failure_callback`. SMTP comes from the
-environment:
+- to the statistics team when a pipeline task has failed for good (`task_failed`, every task's
+  `on_failure_callback`): DAG, task, file and run, and the error with any personnummer masked;
+- to a kommun's contacts when the feedback on its upload is in its SFTP download folder
+  (`notify_kommuner`): where to fetch it; nothing from the file, its cases or any credential;
+- to a kommun's contacts on the round calendar's reminder days when it has not delivered
+  (`remind_kommuner`): the round, its last delivery day and publication, how to deliver.
 
-    SUKF_SMTP_HOST       the mail server; unset: no e-mail, the task log says so
-    SUKF_SMTP_PORT       default 587 (starttls), 465 (ssl), 25 (none)
-    SUKF_SMTP_TLS        starttls (default) | ssl | none
-    SUKF_SMTP_USER, SUKF_SMTP_PASSWORD   login, when the server wants one
-    SUKF_SMTP_FROM       sender address (default: SUKF_SMTP_USER)
-    SUKF_ALERT_EMAIL     the statistics team's address(es), comma-separated
-
-The message names the DAG, task, file and run and quotes the error with any personnummer
-masked: an upload's content must not leave the pipeline by e-mail. The same server sends the
-round calendar's reminders to the kommuner (`sukvinnofrid.reminders`), to the addresses of the
-contacts file (SUKF_CONTACTS).
+The mail server is Airflow's connection (`AIRFLOW_CONN_SMTP_DEFAULT`: host, port, login,
+password; in its extra `from_email`, and `disable_ssl`/`disable_tls` as the server needs). The
+recipients are the project's: `SUKF_ALERT_EMAIL` (comma-separated) for the team, the contacts
+file (`config.Settings.contacts_file`) for the kommuner. Without the connection or recipients
+the log says that no e-mail was sent.
 """
 
 from __future__ import annotations
 
+import csv
+import html
 import logging
 import os
-import smtplib
-import ssl
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from email.message import EmailMessage
+from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from airflow.providers.common.compat.notifier import BaseNotifier
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
+from airflow.providers.smtp.hooks.smtp import SmtpHook
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+from .config import get_settings
+from .formats import MONTHS, swedish_date
 from .privacy import mask_personnummer
+from .readers import KOMMUN_KOD
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+CONN_ID = "smtp_default"
 MAX_ERROR_CHARS = 2000
+# One address, as a contacts file line gives it (no display name, no list).
+ADDRESS = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"']+\Z")
+CONTACT_COLUMNS = ["kod", "e-post"]
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    tls: str  # starttls | ssl | none
-    user: str | None
-    password: str | None
-    sender: str
-    recipients: tuple[str, ...]
+def _smtp_configured() -> bool:
+    try:
+        SmtpHook.get_connection(CONN_ID)
+    except AirflowNotFoundException:
+        return False
+    return True
 
-    @classmethod
-    def from_env(cls, alerts: bool = True) -> SmtpSettings | None:
-        """The settings, or None when no server (or, for `alerts`, no recipient in
-        SUKF_ALERT_EMAIL) is configured; a message to others (a reminder to a kommun) names its
-        own recipients. Raises ValueError (Swedish) for a setting that cannot be used."""
-        host = os.environ.get("SUKF_SMTP_HOST", "").strip()
-        recipients = tuple(
-            address.strip()
-            for address in os.environ.get("SUKF_ALERT_EMAIL", "").split(",")
-            if address.strip()
-        )
-        if not host or (alerts and not recipients):
-            return None
-        tls = os.environ.get("SUKF_SMTP_TLS", "starttls").strip().lower()
-        if tls not in DEFAULT_PORTS:
-            raise ValueError(f"SUKF_SMTP_TLS är {tls!r}; tillåtna värden: starttls, ssl, none")
-        port_text = os.environ.get("SUKF_SMTP_PORT", "").strip()
-        if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
-            raise ValueError(f"SUKF_SMTP_PORT är {port_text!r}; ange ett portnummer (1–65535)")
-        user = os.environ.get("SUKF_SMTP_USER") or None
-        password = os.environ.get("SUKF_SMTP_PASSWORD") or None
-        for variable, value in (("SUKF_SMTP_USER", user), ("SUKF_SMTP_PASSWORD", password)):
-            if value and not value.isascii():  # smtplib's AUTH sends ASCII only
-                raise ValueError(
-                    f"{variable} innehåller tecken utanför ASCII (t.ex. å, ä, ö), "
-                    "som inte kan skickas vid inloggningen"
-                )
-        sender = os.environ.get("SUKF_SMTP_FROM") or user
-        if not sender:
-            raise ValueError("SUKF_SMTP_FROM (avsändaradress) saknas")
-        return cls(
-            host=host,
-            port=int(port_text) if port_text else DEFAULT_PORTS[tls],
-            tls=tls,
-            user=user,
-            password=password,
-            sender=sender,
-            recipients=recipients,
-        )
+
+def _paragraphs(*blocks: str | tuple[str]) -> str:
+    """HTML of paragraphs (a 1-tuple: preformatted), every text escaped."""
+    return "\n".join(
+        f"<pre>{html.escape(block[0])}</pre>"
+        if isinstance(block, tuple)
+        else f"<p>{html.escape(block)}</p>"
+        for block in blocks
+    )
+
+
+# --- the statistics team: a task failed --------------------------------------------------------
+
+
+def alert_recipients() -> list[str]:
+    return [a.strip() for a in os.environ.get("SUKF_ALERT_EMAIL", "").split(",") if a.strip()]
 
 
 @dataclass(frozen=True)
@@ -118,86 +104,242 @@ def failure_of(context) -> TaskFailure:
     )
 
 
-def failure_message(
-    failure: TaskFailure, settings: SmtpSettings, now: datetime | None = None
-) -> EmailMessage:
-    """The e-mail to the statistics team, in Swedish."""
+def failure_message(failure: TaskFailure, now: datetime | None = None) -> tuple[str, str]:
+    """Subject and HTML body of the e-mail to the statistics team."""
     now = now or datetime.now(ZoneInfo("Europe/Stockholm"))
     task = failure.task_id + (f" ({failure.map_label})" if failure.map_label else "")
-    message = EmailMessage()
-    message["Subject"] = f"SU-Kvinnofrid: {failure.dag_id}.{task} misslyckades"
-    message["From"] = settings.sender
-    message["To"] = ", ".join(settings.recipients)
-    lines = [
+    blocks: list[str | tuple[str]] = [
         (
-            f"Uppgiften {task} i flödet {failure.dag_id} misslyckades "
-            f"{now:%Y-%m-%d %H:%M} (försök {failure.try_number}). Airflow försöker inte igen "
-            "av sig självt."
+            f"Uppgiften {task} i flödet {failure.dag_id} misslyckades {now:%Y-%m-%d %H:%M} "
+            f"(försök {failure.try_number}). Airflow försöker inte igen av sig självt."
         ),
-        "",
-        f"Flöde (DAG):  {failure.dag_id}",
-        f"Uppgift:      {task}",
-        f"Körning:      {failure.run_id}",
-        "",
+        (f"Flöde (DAG):  {failure.dag_id}\nUppgift:      {task}\nKörning:      {failure.run_id}",),
         "Fel:",
-        failure.error,
-        "",
+        (failure.error,),
     ]
     if failure.log_url:
-        lines += [f"Loggen: {failure.log_url}", ""]
-    lines += [
+        blocks.append(f"Loggen: {failure.log_url}")
+    blocks.append(
+        "Åtgärda orsaken och kör om uppgiften i Airflow (Clear). Stegen går att köra om: "
+        "det som redan är gjort görs inte en gång till."
+    )
+    return f"SU-Kvinnofrid: {failure.dag_id}.{task} misslyckades", _paragraphs(*blocks)
+
+
+def _send(to: Iterable[str], subject: str, html_content: str) -> None:
+    """One e-mail by Airflow's SMTP notifier, a fresh one each time (its hook keeps the
+    connection it first read)."""
+    SmtpNotifier(
+        to=list(to), subject=subject, html_content=html_content, smtp_conn_id=CONN_ID
+    ).notify({})
+
+
+class TaskFailureNotifier(BaseNotifier):
+    """Every task's `on_failure_callback`: the statistics team's e-mail about the failed task,
+    sent by Airflow's SMTP notifier. It runs where Airflow runs the callback (the task's worker;
+    the DAG processor for a task that died without running it) and never raises: a mail problem
+    is logged and must not hide the task's own error. Nothing is templated: the error can quote
+    anything, and none of it may be read as a template."""
+
+    def notify(self, context) -> None:
+        recipients = alert_recipients()
+        if not recipients or not _smtp_configured():
+            log.warning(
+                "Ingen e-post skickades om felet: Airflows SMTP-anslutning %s "
+                "(AIRFLOW_CONN_SMTP_DEFAULT) och SUKF_ALERT_EMAIL är inte båda satta.",
+                CONN_ID,
+            )
+            return
+        try:
+            _send(recipients, *failure_message(failure_of(context)))
+        except Exception as problem:  # any mail problem: logged, never raised
+            log.error("E-post om felet kunde inte skickas via %s: %s", CONN_ID, problem)
+            return
+        log.info("E-post om felet skickad till %s", ", ".join(recipients))
+
+
+task_failed = TaskFailureNotifier()
+
+
+# --- a kommun: its feedback is ready -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackReady:
+    upload_id: int
+    account: str  # the SFTP account that delivered the upload (raw.uploads.delivered_by)
+    round_id: str
+    download: str  # where the account finds the report, e.g. aterkoppling/2023-12/upload_7.html
+
+
+def kommun_contacts(path: Path | None = None) -> dict[str, list[str]]:
+    """The contacts file: per SFTP account (kommun or stadsdel code) its addresses, one line
+    each (`kod,e-post`, UTF-8). No file: nobody. A line that cannot be used stops it all
+    (ValueError in Swedish, naming the line but not the value)."""
+    path = path or get_settings().contacts_file
+    if not path.exists():
+        return {}
+    contacts: dict[str, list[str]] = {}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip().lower() for name in next(reader, [])]
+        if header != CONTACT_COLUMNS:
+            raise ValueError(f"{path.name}: första raden ska vara {','.join(CONTACT_COLUMNS)}")
+        for number, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            cells = [cell.strip() for cell in row]
+            if len(cells) != 2 or not KOMMUN_KOD.match(cells[0]) or not ADDRESS.match(cells[1]):
+                raise ValueError(
+                    f"{path.name} rad {number}: ska vara en kommun- eller stadsdelskod och "
+                    "en e-postadress, t.ex. 0180,statistik@stockholm.se"
+                )
+            contacts.setdefault(cells[0], []).append(cells[1])
+    return contacts
+
+
+def feedback_message(ready: FeedbackReady) -> tuple[str, str]:
+    """Subject and HTML body of the notice to a kommun: where its feedback is, nothing else."""
+    address = get_settings().sftp_address
+    host, _, port = address.partition(":")
+    server = f"SFTP-servern {address}" if address else "SFTP-servern"
+    command = f"sftp {f'-P {port} ' if port else ''}{ready.account}@{host}" if address else None
+    # A file blocked before its round could be read has none.
+    round_text = f" för omgång {ready.round_id}" if ready.round_id else ""
+    blocks: list[str | tuple[str]] = [
+        "Hej!",
         (
-            "Åtgärda orsaken och kör om uppgiften i Airflow (Clear). Stegen går att köra om: "
-            "det som redan är gjort görs inte en gång till."
-        )
+            f"Återkopplingen på er fil till SU-Kvinnofrid{round_text} "
+            f"(uppladdning {ready.upload_id}) finns nu att hämta."
+        ),
+        (
+            f"Logga in på {server} med kontot {ready.account}, samma konto och nyckel som ni "
+            f"lämnar filerna med, och hämta filen {ready.download} från mappen "
+            f"{ready.download.split('/')[0]}. Öppna den i en webbläsare; samma återkoppling "
+            "finns bredvid som textfil (.md)."
+        ),
     ]
-    message.set_content("\n".join(lines))
-    return message
+    if command:
+        blocks.append((f"{command}\nget {ready.download}",))
+    blocks.append(
+        "Det här meddelandet innehåller inga uppgifter ur filen; allt står i återkopplingen."
+    )
+    subject = f"SU-Kvinnofrid: återkoppling på er fil{round_text}"
+    return subject, _paragraphs(*blocks)
 
 
-def send(message: EmailMessage, settings: SmtpSettings, timeout: float = 30) -> None:
-    if settings.tls == "ssl":
-        smtp = smtplib.SMTP_SSL(
-            settings.host, settings.port, timeout=timeout, context=ssl.create_default_context()
-        )
-    else:
-        smtp = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
-    with smtp:
-        if settings.tls == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
-        if settings.user:
-            smtp.login(settings.user, settings.password or "")
-        smtp.send_message(message)
-
-
-def notify_failure(failure: TaskFailure) -> bool:
-    """E-mail the statistics team about a failed task; True if the e-mail went out. Never
-    raises: a notification problem is logged and must not hide the task's own error."""
-    try:
-        settings = SmtpSettings.from_env()
-    except ValueError as problem:
-        log.error("Ingen e-post skickades om felet: %s", problem)
-        return False
-    if settings is None:
+def notify_kommuner(ready: list[FeedbackReady]) -> list[dict]:
+    """E-mail each account's contacts about its feedback; per notice sent its upload, account
+    and number of recipients. An account without contacts gets none. When a notice cannot be
+    sent, the others still are, then RuntimeError (so the task is retried and the team told)."""
+    contacts = kommun_contacts() if ready else {}
+    wanted = [r for r in ready if contacts.get(r.account)]
+    if wanted and not _smtp_configured():
         log.warning(
-            "Ingen e-post skickades om felet: SUKF_SMTP_HOST och SUKF_ALERT_EMAIL är "
-            "inte båda satta."
+            "Inga e-postaviseringar till kommunerna skickades: Airflows SMTP-anslutning %s "
+            "(AIRFLOW_CONN_SMTP_DEFAULT) saknas.",
+            CONN_ID,
         )
-        return False
-    try:
-        send(failure_message(failure, settings), settings)
-    except (OSError, smtplib.SMTPException) as problem:
-        log.error(
-            "E-post om felet kunde inte skickas via %s:%s: %s",
-            settings.host,
-            settings.port,
-            problem,
+        return []
+    sent, failed = [], []
+    for notice in wanted:
+        try:
+            _send(contacts[notice.account], *feedback_message(notice))
+        except Exception as problem:  # each notice on its own; raised below
+            log.error("Aviseringen till %s kunde inte skickas: %s", notice.account, problem)
+            failed.append(notice.account)
+            continue
+        sent.append(
+            {
+                "upload_id": notice.upload_id,
+                "account": notice.account,
+                "recipients": len(contacts[notice.account]),
+            }
         )
-        return False
-    log.info("E-post om felet skickad till %s", ", ".join(settings.recipients))
-    return True
+    if failed:
+        raise RuntimeError(
+            f"E-postaviseringen om återkopplingen kunde inte skickas till {', '.join(failed)}"
+        )
+    return sent
 
 
-def task_failed(context) -> None:
-    """Airflow `on_failure_callback`: runs once the task has failed for good."""
-    notify_failure(failure_of(context))
+# --- a kommun: the last delivery day of a round is near ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryReminder:
+    """A unit the participation register expects in a round that has not delivered yet
+    (`sukvinnofrid.reminders`), with the round's dates from the calendar."""
+
+    unit_kod: str
+    unit_name: str
+    round_id: str
+    closes: date  # the date the round's extract is as of
+    last_delivery_day: date
+    publication: datetime  # aware, Stockholm time
+
+
+def reminder_message(reminder: DeliveryReminder) -> tuple[str, str]:
+    """Subject and HTML body of the reminder: the round's dates and how to deliver; no case
+    data, no credential."""
+    closes = reminder.closes
+    blocks: list[str | tuple[str]] = [
+        "Hej!",
+        (
+            f"{reminder.unit_name} ({reminder.unit_kod}) har ännu inte lämnat någon fil till "
+            f"SU-Kvinnofrid för omgång {reminder.round_id} (ärendena till och med "
+            f"{closes.day} {MONTHS[closes.month - 1]} {closes.year})."
+        ),
+        (
+            f"Sista leveransdag är {swedish_date(reminder.last_delivery_day)}. Filer som kommer "
+            "in senast kl. 23.59 den dagen kommer med när omgången publiceras "
+            f"{swedish_date(reminder.publication.date())} kl. {reminder.publication:%H.%M}; en "
+            "fil som kommer senare kommer med först i en revidering."
+        ),
+        (
+            f"Ladda upp filen sukf_{reminder.unit_kod}_{reminder.round_id}.csv (eller .xlsx) "
+            "till SFTP-servern med ert konto, som vanligt. Återkopplingen på filen kommer till "
+            "mappen aterkoppling när filen har kontrollerats."
+        ),
+        "Har ni redan skickat filen i dag kan ni bortse från det här meddelandet.",
+    ]
+    subject = f"SU-Kvinnofrid: påminnelse om leveransen för omgång {reminder.round_id}"
+    return subject, _paragraphs(*blocks)
+
+
+def remind_kommuner(reminders: list[DeliveryReminder]) -> list[dict]:
+    """E-mail each reminded unit's contacts; per unit its round, code, number of recipients and
+    whether the e-mail went out (a unit without contacts gets none: the team calls it). When a
+    reminder cannot be sent, the others still are, then RuntimeError (the team is told)."""
+    contacts = kommun_contacts() if reminders else {}
+    if any(contacts.get(r.unit_kod) for r in reminders) and not _smtp_configured():
+        log.warning(
+            "Inga påminnelser skickades: Airflows SMTP-anslutning %s "
+            "(AIRFLOW_CONN_SMTP_DEFAULT) saknas.",
+            CONN_ID,
+        )
+        contacts = {}
+    results, failed = [], []
+    for reminder in reminders:
+        recipients = contacts.get(reminder.unit_kod, [])
+        sent = False
+        if recipients:
+            try:
+                _send(recipients, *reminder_message(reminder))
+                sent = True
+            except Exception as problem:  # each reminder on its own; raised below
+                log.error("Påminnelsen till %s kunde inte skickas: %s", reminder.unit_kod, problem)
+                failed.append(reminder.unit_kod)
+        else:
+            log.warning("Ingen kontakt för %s: ingen påminnelse skickades", reminder.unit_kod)
+        results.append(
+            {
+                "round": reminder.round_id,
+                "unit": reminder.unit_kod,
+                "recipients": len(recipients),
+                "sent": sent,
+            }
+        )
+    if failed:
+        raise RuntimeError(f"Påminnelsen kunde inte skickas till {', '.join(failed)}")
+    return results

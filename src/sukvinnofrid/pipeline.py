@@ -144,7 +144,9 @@ def gate_landed(progress: Progress = _silent) -> list[dict]:
 
 def write_missing_feedback() -> list[dict]:
     """Write the feedback report of every decided upload that has none yet (decided by any gate
-    run, or blocked at intake); per report its upload, kommun, round, status and path."""
+    run, or blocked at intake); per report its upload, kommun, round, status, path, and the SFTP
+    account whose download folder got its copy and where the account finds it (None for a file
+    not delivered through an account)."""
     from .quality import feedback
 
     engine = _prepare("quality")
@@ -155,7 +157,7 @@ def write_missing_feedback() -> list[dict]:
     with engine.connect() as conn:
         uploads = conn.execute(
             sa.text(
-                "SELECT upload_id, kommun_kod, round_id, status FROM raw.uploads"
+                "SELECT upload_id, kommun_kod, round_id, status, delivered_by FROM raw.uploads"
                 " WHERE upload_id = ANY(:ids) ORDER BY upload_id"
             ),
             {"ids": pending},
@@ -167,9 +169,28 @@ def write_missing_feedback() -> list[dict]:
             "round": upload.round_id,
             "status": upload.status,
             "feedback_report": str(paths[upload.upload_id]),
+            "account": upload.delivered_by,
+            "download": feedback.sftp_path(upload.upload_id, upload.round_id)
+            if upload.delivered_by
+            else None,
         }
         for upload in uploads
     ]
+
+
+def notify_kommuner(written: list[dict]) -> list[dict]:
+    """E-mail each account's contacts that its feedback is ready (`write_missing_feedback`'s
+    reports that went to a download folder); per notice its upload, account and number of
+    recipients."""
+    from . import notify
+
+    return notify.notify_kommuner(
+        [
+            notify.FeedbackReady(r["upload_id"], r["account"], r["round"], r["download"])
+            for r in written
+            if r["account"]
+        ]
+    )
 
 
 def gate_summaries(results: list, engine) -> list[dict]:

@@ -211,6 +211,9 @@ ALTER TABLE raw.uploads ADD COLUMN IF NOT EXISTS status_code text;
 ALTER TABLE raw.uploads DROP CONSTRAINT IF EXISTS uploads_sha256_file_name_key;
 CREATE UNIQUE INDEX IF NOT EXISTS uploads_one_per_content ON raw.uploads (sha256, file_name)
     WHERE status_code IS DISTINCT FROM 'round_open';
+-- The SFTP account (inbox folder) that delivered the file: whose download folder gets its
+-- feedback, whatever the file says about its kommun. NULL: not delivered through an account.
+ALTER TABLE raw.uploads ADD COLUMN IF NOT EXISTS delivered_by text;
 
 CREATE TABLE IF NOT EXISTS raw.case_records (
     upload_id   bigint NOT NULL REFERENCES raw.uploads (upload_id),

@@ -300,12 +300,17 @@ def write_feedback(
         report_context(upload, run, problems, shares_upload, shares_riket)
     )
     md_path = report_path(upload_id, upload["kommun_kod"], upload["round_id"])
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    # Each file whole or not at all, the Markdown last: its presence is what tells a later gate
-    # run that the report is written (pipeline.uploads_without_feedback), and two runs writing
-    # the same report leave the one content.
-    _replace(md_path.with_suffix(".html"), page)
-    _replace(md_path, markdown)
+    # Each file whole or not at all, the statistics team's Markdown last: its presence is what
+    # tells a later gate run that the report is written (pipeline.uploads_without_feedback), so
+    # the kommun's own copy is in place before it; two runs writing the same report leave the
+    # one content.
+    copies = [md_path]
+    if upload["delivered_by"]:
+        copies.insert(0, download_path(upload_id, upload["delivered_by"], upload["round_id"]))
+    for copy in copies:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        _replace(copy.with_suffix(".html"), page)
+        _replace(copy, markdown)
     return md_path
 
 
@@ -406,9 +411,32 @@ def report_path(upload_id: int, kommun_kod: str, round_id: str) -> Path:
         get_settings().output
         / "aterkoppling"
         / _path_part(kommun_kod, "okand_kommun")
-        / _path_part(round_id, "okand_omgang")
-        / f"upload_{int(upload_id)}.md"
+        / _path_relative(upload_id, round_id)
     )
+
+
+# The download folder as an SFTP account sees it (infra/sftp/accounts.py's DOWNLOAD_FOLDER).
+SFTP_FOLDER = "aterkoppling"
+
+
+def download_path(upload_id: int, account: str, round_id: str) -> Path:
+    """The kommun's own copy of an upload's Markdown report (the HTML beside it), in the
+    download folder of the SFTP account that delivered it (`raw.uploads.delivered_by`): never
+    where the file's own claims about its kommun would put it."""
+    return (
+        get_settings().feedback_download
+        / _path_part(account, "okant_konto")
+        / _path_relative(upload_id, round_id)
+    )
+
+
+def sftp_path(upload_id: int, round_id: str) -> str:
+    """Where the account finds the HTML report over SFTP (aterkoppling/2023-12/upload_7.html)."""
+    return f"{SFTP_FOLDER}/{_path_relative(upload_id, round_id).with_suffix('.html').as_posix()}"
+
+
+def _path_relative(upload_id: int, round_id: str) -> Path:
+    return Path(_path_part(round_id, "okand_omgang")) / f"upload_{int(upload_id)}.md"
 
 
 def _path_part(value: str | None, unknown: str) -> str:
