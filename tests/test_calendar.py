@@ -351,6 +351,11 @@ def test_a_late_file_and_a_correction_make_the_revision_v002_with_its_log(publis
     assert late_lines and all(
         line["orsak"].startswith(f"sen leverans från {LATE}") for line in late_lines
     )
+    # the site's download page offers the log beside the published tables
+    (site,) = run.results("report")
+    public = Path(site["index"]).parent
+    assert (public / "data" / LOG_FILE).read_bytes() == (v002 / LOG_FILE).read_bytes()
+    assert "Revisionslogg för version v002" in (public / "nedladdning.html").read_text("utf-8")
     # a withheld cell shows its symbol, never a value
     withheld = [line for line in log if ".." in (line["tidigare värde"], line["nytt värde"])]
     assert all(line["förändring"] == "" for line in withheld)
