@@ -118,28 +118,28 @@ def _reason(row: dict[str, str], changes: list[tuple[Delivery, str]]) -> str:
 
 def revision_log(
     before: dict[str, bytes], after: dict[str, bytes], changes: list[tuple[Delivery, str]]
-) -> bytes:
+) -> bytes | None:
     """revisionslogg.csv (Swedish Excel CSV): one line per published cell whose text differs
-    between the two versions, rows that came or went included."""
+    between the two versions, rows that came or went included; None when no cell did (e.g. only
+    the preliminary marking went)."""
     from .statistics import excel_csv
 
     lines = []
     for name, value_columns in VALUE_COLUMNS.items():
-        header, old_rows = _table(before[name])
-        new_header, new_rows = _table(after[name])
-        if new_header != header:
-            raise ValueError(f"{name}: the columns changed between versions; no cell log")
+        old_header, old_rows = _table(before[name])
+        header, new_rows = _table(after[name])
+        # a column only one version has (publicering: preliminary, then final) names no cell
         values = value_columns or header[header.index("kön") + 1 :]
         values = [c for c in values if c in header and c not in LABEL_COLUMNS]
         keys = [c for c in header if c not in values and c not in LABEL_COLUMNS]
 
-        def index(rows, header=header, keys=keys):
+        def index(rows, header, keys=keys):
             return {
                 tuple(row[header.index(k)] for k in keys): dict(zip(header, row, strict=True))
                 for row in rows
             }
 
-        old, new = index(old_rows), index(new_rows)
+        old, new = index(old_rows, old_header), index(new_rows, header)
         for key in sorted(old.keys() | new.keys()):
             earlier, later = old.get(key, {}), new.get(key, {})
             row = later or earlier
@@ -160,4 +160,4 @@ def revision_log(
                             _reason(row, changes),
                         ]
                     )
-    return excel_csv(LOG_HEADER, lines)
+    return excel_csv(LOG_HEADER, lines) if lines else None

@@ -1034,11 +1034,13 @@ def publish_statistics(
     revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
     if revised and not same_content(revised[0], files):
         previous, previous_manifest = revised
-        files[LOG_FILE] = revision_log(
+        changed = revision_log(
             {name: (previous / name).read_bytes() for name in VALUE_COLUMNS},
             files,
             changed_deliveries(previous_manifest.get("in_force", {}), in_force),
         )
+        if changed is not None:
+            files[LOG_FILE] = changed
 
     def manifest() -> dict[str, bytes]:
         return {
