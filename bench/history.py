@@ -45,7 +45,7 @@ def generate_round(
 ) -> list:
     """The round's files in workdir/inbox: each unit's cases aktualiserade in the year before
     the round's close."""
-    from sukvinnofrid.readers import round_close
+    from sukvinnofrid.rounds import round_close
     from sukvinnofrid.synthetic import generate_round_files
 
     generated = generate_round_files(

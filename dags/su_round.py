@@ -1,13 +1,16 @@
-"""SU-Kvinnofrid round: dbt build → publication → the round's site, whenever the gate has
-decided uploads.
+"""SU-Kvinnofrid round: dbt build → publication on the round calendar → the round's site.
 
-Triggered by su_feedback's asset: the gate and the kommuner's feedback are su_feedback's, which
-never waits for this DAG; the first task here gates only what su_feedback has not yet, as a
-safety net (normally nothing; e.g. a run started by hand). `round_id` (ÅÅÅÅ-MM) picks the round
-to publish, by default the latest round with an accepted upload. With SUKF_REQUIRE_APPROVAL set
-(in the environment the DAG is parsed in), a draft and its Granskning are written first and the
-publication waits for a person's approval (Airflow's human-in-the-loop ApprovalOperator). Logic
-lives in `sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
+Triggered by su_feedback's asset (the gate and the kommuner's feedback are su_feedback's, which
+never waits for this DAG) and at every publication time of the round calendar (08:00
+Europe/Stockholm; `sukvinnofrid.rounds`). The first task gates only what su_feedback has not
+yet, as a safety net. A round is published at its publication time, not before, from the files
+received by its last delivery day; a file received later makes a revision at the next run.
+`round_id` (ÅÅÅÅ-MM) picks the round, by default the latest round whose publication time has
+come. With SUKF_REQUIRE_APPROVAL set (in the environment the DAG is parsed in), a draft and its
+Granskning are written first and the publication waits for a person's approval (Airflow's
+human-in-the-loop ApprovalOperator), asked once per publication: a run with nothing new to
+publish (nothing due, or the round published as it stands) asks nobody. Logic lives in
+`sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
 """
 
 from __future__ import annotations
@@ -15,16 +18,29 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    MultipleCronTriggerTimetable,
+    Param,
+    dag,
+    task,
+)
 
-from sukvinnofrid import pipeline
+from sukvinnofrid import pipeline, rounds
 
 DOC_MD = """
 ### SU-Kvinnofrid: statistiken, publiceringen och Kolada
 
-Startar när **su_feedback** har kontrollerat nya filer (eller manuellt, med `round_id` ÅÅÅÅ-MM
-för den omgång som ska publiceras; utan den publiceras den senaste omgången). Kvalitetskontrollen
+Startar när **su_feedback** har kontrollerat nya filer, varje dag på publiceringstiden i
+omgångskalendern (kl. 08.00), eller manuellt, med `round_id` ÅÅÅÅ-MM för den omgång som ska
+publiceras; utan den gäller den senaste omgång vars publiceringstid har kommit. Kvalitetskontrollen
 och återkopplingen till kommunerna sköter **su_feedback**, som aldrig väntar på det här flödet.
+
+En omgång publiceras en gång, på sin publiceringsdag kl. 08.00, med de filer som kom in senast
+sista leveransdagen. Före publiceringstiden publiceras ingenting. En fil som kommer in senare
+(eller en rättelse) ger en **revidering**: en ny version med en revisionslogg
+(`revisionslogg.csv`) över vilka värden som ändrades, från vad till vad och varför.
 
 1. **gate_remaining** kontrollerar de filer som su_feedback ännu inte har kontrollerat och
    skriver deras återkoppling (normalt inga: en säkerhetsåtgärd, t.ex. när flödet startas
@@ -32,13 +48,15 @@ och återkopplingen till kommunerna sköter **su_feedback**, som aldrig väntar 
    Resultatet (fliken XCom) är en rad per fil som kontrollerades här.
 2. **dbt_build** bygger statistiken (staging → intermediate → marts); hoppas över om inget nytt
    har kommit in.
-3. **publish_kolada** skriver Kolada-filerna och statistiken för omgången (en ny version bara
-   när något ändrats).
+3. **publish_kolada** skriver Kolada-filerna och statistiken för omgången när dess
+   publiceringstid har kommit (en ny version bara när något ändrats); annars ingenting.
 4. **report** skriver omgångens webbplats, `output/rapport/<omgång>/index.html`: nationell
    rapport, kommun- och länssidor och nedladdning; och de interna sidorna för statistikteamet,
    `output/intern/<omgång>/index.html`: omgångskonsol, granskning och leveranserna.
 
-Med `SUKF_REQUIRE_APPROVAL` satt skriver **review** först ett utkast av publiceringen och dess
+Med `SUKF_REQUIRE_APPROVAL` satt avgör **plan_publication** först om det finns något nytt att
+publicera (en första publicering eller en revidering vars tid har kommit); annars hoppas resten
+över och ingen tillfrågas. Finns det något skriver **review** ett utkast av publiceringen och dess
 webbplats med granskningen (`output/granskning/<omgång>/intern/granskning.html`), och
 **approve_publication** väntar på att någon godkänner publiceringen under *Required Actions*
 (Godkänn: publiceringen och webbplatsen skrivs; Avvisa: inget publiceras).
@@ -49,7 +67,12 @@ Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUK
 
 @dag(
     dag_id="su_round",
-    schedule=[Asset(pipeline.QUALITY_ASSET)],
+    schedule=AssetOrTimeSchedule(
+        timetable=MultipleCronTriggerTimetable(
+            *rounds.publication_crons(), timezone=rounds.STOCKHOLM.key
+        ),
+        assets=[Asset(pipeline.QUALITY_ASSET)],
+    ),
     doc_md=DOC_MD,
     **pipeline.dag_settings(retries=2, retry_delay=timedelta(seconds=20)),
     params={"round_id": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$")},
@@ -73,7 +96,7 @@ def su_round():
         multiple_outputs=False,
     )
     def publish_kolada(params: dict | None = None) -> dict:
-        """Kolada-filerna för omgången."""
+        """Kolada-filerna och statistiken för omgången, när dess publiceringstid har kommit."""
         return pipeline.publish((params or {}).get("round_id"))
 
     @task(
@@ -82,12 +105,20 @@ def su_round():
         execution_timeout=timedelta(minutes=15),
     )
     def report(published: dict) -> dict:
-        """Omgångens webbplats (output/rapport/<omgång>/index.html)."""
-        return pipeline.report(published["round_id"])
+        """Omgångens webbplats (output/rapport/<omgång>/index.html); ingen när inget
+        publicerades."""
+        return pipeline.report_published(published)
 
     built = gate_remaining() >> dbt_build()
     published = publish_kolada()
     if pipeline.approval_required():
+
+        @task.short_circuit(execution_timeout=timedelta(minutes=15))
+        def plan_publication(params: dict | None = None) -> dict | bool:
+            """Finns det något nytt att publicera (en första publicering eller en revidering
+            vars tid har kommit)? Annars hoppas resten över och ingen tillfrågas."""
+            plan = pipeline.publication_plan((params or {}).get("round_id"))
+            return plan if plan["new"] else False
 
         @task(execution_timeout=timedelta(minutes=15))
         def review(params: dict | None = None) -> dict:
@@ -104,7 +135,7 @@ def su_round():
             response_timeout=timedelta(days=14),
             doc_md="Väntar på att statistikteamet godkänner publiceringen efter granskningen.",
         )
-        built >> review() >> approval >> published
+        built >> plan_publication() >> review() >> approval >> published
     else:
         built >> published
     report(published)

@@ -24,11 +24,14 @@ STAGE_OF_TASK = {
     "su_round": {
         "gate_remaining": "quality",
         "dbt_build": "transform",
+        "plan_publication": "publish",
         "publish_kolada": "publish",
         "review": "publish",
         "approve_publication": "publish",
         "report": "publish",
     },
+    # who has delivered is in raw.uploads, which the quality stage reads
+    "su_reminders": {"send_reminders": "quality"},
     # The inbox's cleanup has a queue of its own: its worker is the only one that may write the
     # inbox (as the SFTP server's user); it logs in as the retention stage.
     "su_retention": {

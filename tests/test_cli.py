@@ -561,6 +561,7 @@ def test_sukvinnofrid_airflow_serves_the_ui_with_both_dags(tmp_path):
             "su_feedback",
             "su_round",
             "su_retention",
+            "su_reminders",
         }
         assert json.loads(_get(f"{base}/api/v2/importErrors", token)[1])["total_entries"] == 0
         assert _get(f"{base}/")[0] == 200  # the UI itself

@@ -74,7 +74,13 @@ def parsed() -> dict:
 
 def test_every_dag_parses_without_errors(parsed):
     assert parsed["errors"] == {}
-    assert set(parsed["dags"]) == {"su_intake", "su_feedback", "su_round", "su_retention"}
+    assert set(parsed["dags"]) == {
+        "su_intake",
+        "su_feedback",
+        "su_round",
+        "su_retention",
+        "su_reminders",
+    }
     assert set(parsed["dags"]["su_intake"]["tasks"]) == {
         "find_new_uploads",
         "land_uploads",
@@ -96,6 +102,7 @@ def test_every_dag_parses_without_errors(parsed):
         "remove_expired",
         "clean_airflow_metadata",
     }
+    assert set(parsed["dags"]["su_reminders"]["tasks"]) == {"send_reminders"}
 
 
 def test_feedback_follows_each_landing_in_a_dag_that_waits_for_no_round(parsed):
@@ -112,7 +119,9 @@ def test_feedback_follows_each_landing_in_a_dag_that_waits_for_no_round(parsed):
     assert dags["su_round"]["scheduled_on"] == [decided] == [pipeline.QUALITY_ASSET]
     assert not any(
         task["outlets"] for name, task in feedback.items() if name != "quality_gate"
-    ) and not any(landed in dags[d]["scheduled_on"] for d in ("su_round", "su_retention"))
+    ) and not any(
+        landed in dags[d]["scheduled_on"] for d in ("su_round", "su_retention", "su_reminders")
+    )
     # one run at a time: a queued run gates everything landed meanwhile
     assert dags["su_feedback"]["max_active_runs"] == 1
 

@@ -320,7 +320,11 @@ def test_data_volumes_are_mounted_where_the_stages_look_and_writable_by_their_ow
             # the intake only reads the inbox, which only the inbox's retention worker writes,
             # and that one only reads the archive; the rest belongs to the airflow user
             writes_inbox = worker == INBOX_WRITER
-            assert read_only == ((variable == "SUKF_INBOX") != writes_inbox), (worker, variable)
+            # the build only looks up which rounds have had their first publication
+            reads_publications = worker == "airflow-worker-transform" and variable == "SUKF_OUTPUT"
+            assert read_only == (
+                ((variable == "SUKF_INBOX") != writes_inbox) or reads_publications
+            ), (worker, variable)
             if not read_only:
                 owner = chowned[init_mounts[source]]
                 assert SERVICES[worker]["user"] == f"{owner}:0", (worker, variable)
@@ -378,6 +382,7 @@ def test_dag_folder_and_image_match_the_repository():
         "su_feedback",
         "su_round",
         "su_retention",
+        "su_reminders",
     }
 
 
@@ -427,7 +432,13 @@ def test_the_cluster_policy_sends_every_task_to_the_worker_with_its_stage_login(
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
     queues = {queue for tasks in parsed["queues"].values() for queue in tasks.values()}
-    assert set(parsed["queues"]) == {"su_intake", "su_feedback", "su_round", "su_retention"}
+    assert set(parsed["queues"]) == {
+        "su_intake",
+        "su_feedback",
+        "su_round",
+        "su_retention",
+        "su_reminders",
+    }
     assert queues == QUEUES
     for dag_id, tasks in parsed["queues"].items():
         for task_id, queue in tasks.items():

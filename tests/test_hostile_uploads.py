@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 import hostile_files as hostile
 from conftest import csv_bytes, scalar
-from sukvinnofrid import intake, readers, reference, synthetic
+from sukvinnofrid import intake, readers, reference, rounds, synthetic
 from sukvinnofrid.catalogue import load_catalogue
 from sukvinnofrid.privacy import contains_personnummer, luhn_check_digit
 from sukvinnofrid.readers import Deadline, UploadError, screen_upload
@@ -748,7 +748,7 @@ def test_round_that_is_not_a_month_is_refused_and_reaches_the_kommun(
 @settings(DB_SETTINGS, max_examples=30)
 @given(
     close=st.dates(dt.date(2015, 1, 1), dt.date(2030, 12, 1)).map(
-        lambda d: readers.round_close(f"{d.year}-{d.month:02d}")
+        lambda d: rounds.round_close(f"{d.year}-{d.month:02d}")
     ),
     offset=st.integers(-40, 3),
 )

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from conftest import csv_bytes, scalar
 from sukvinnofrid import intake
 from sukvinnofrid.catalogue import load_catalogue
-from sukvinnofrid.readers import UploadError, identify, round_close
+from sukvinnofrid.readers import UploadError, identify
+from sukvinnofrid.rounds import round_close
 
 COLUMNS = load_catalogue().column_names
 CASE = {

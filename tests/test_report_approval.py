@@ -77,7 +77,9 @@ def test_the_round_waits_for_approval_only_when_it_is_required():
     gated = parse_round_dag(approval=True)
     assert gated["errors"] == {}
     tasks = gated["tasks"]
-    assert tasks["review"]["upstream"] == ["dbt_build"]
+    assert tasks["plan_publication"]["upstream"] == ["dbt_build"]
+    assert tasks["plan_publication"]["type"] == "_ShortCircuitDecoratedOperator"
+    assert tasks["review"]["upstream"] == ["plan_publication"]
     assert tasks["approve_publication"] == {
         **tasks["approve_publication"],
         "type": "ApprovalOperator",
@@ -310,6 +312,7 @@ def test_nothing_is_published_before_a_person_approves(waiting_round):
     assert states == {
         "gate_remaining": "success",
         "dbt_build": "success",
+        "plan_publication": "success",
         "review": "success",
         "approve_publication": "success",
         "publish_kolada": "success",

@@ -267,11 +267,18 @@ def gate_summary_lines(results: list[dict]) -> list[str]:
 
 
 def _publication_lines(published: dict) -> list[str]:
+    if published["round_id"] is None:
+        return ["Ingen omgång har nått sin publiceringstid (omgångskalendern): inget publicerades."]
     return [
         f"Kolada-filer för {published['round_id']}: {published['directory']}"
         + (" (oförändrade sedan förra publiceringen)" if published["reused"] else "")
         + (" – PRELIMINÄRA (uppskattad befolkning)" if published.get("preliminary") else ""),
         f"Statistik:      {published['statistics_directory']}",
+        *(
+            [f"Revisionslogg:  {published['revision_log']}"]
+            if published.get("revision_log")
+            else []
+        ),
     ]
 
 

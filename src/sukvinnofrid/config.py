@@ -88,12 +88,24 @@ class Settings:
         return Path(os.environ.get("SUKF_PGDATA", self.home / ".warehouse" / "pgdata"))
 
     @property
+    def now(self) -> dt.datetime:
+        """Now, in Swedish time (the round calendar's clock: when a file was received, whether
+        a round is due); SUKF_NOW (ISO 8601 with its UTC offset) sets it for tests and reruns."""
+        stockholm = ZoneInfo("Europe/Stockholm")
+        if "SUKF_NOW" in os.environ:
+            now = dt.datetime.fromisoformat(os.environ["SUKF_NOW"])
+            if now.tzinfo is None:
+                raise ValueError("SUKF_NOW must carry its UTC offset, e.g. 2024-02-15T08:00+01:00")
+            return now.astimezone(stockholm)
+        return dt.datetime.now(stockholm)
+
+    @property
     def today(self) -> dt.date:
         """Today in Sweden (a round is closed from the day after its last day); SUKF_TODAY
-        (ÅÅÅÅ-MM-DD) sets it for tests and reruns."""
+        (ÅÅÅÅ-MM-DD) sets it for tests and reruns, else the date of `now`."""
         if "SUKF_TODAY" in os.environ:
             return dt.date.fromisoformat(os.environ["SUKF_TODAY"])
-        return dt.datetime.now(ZoneInfo("Europe/Stockholm")).date()
+        return self.now.date()
 
     @property
     def dbt_project_dir(self) -> Path:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 THOUSANDS = "\u00a0"
@@ -25,3 +26,25 @@ def swedish_number(value: float | Decimal, decimals: int = 1) -> str:
 def swedish_percent(share: float, decimals: int = 0) -> str:
     """0.854 -> '85 %' (a share of 1, shown in percent)."""
     return swedish_number(Decimal(str(share)) * 100, decimals) + "\u00a0%"
+
+
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+WEEKDAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
+
+
+def swedish_date(day: dt.date) -> str:
+    """2024-01-31 -> 'onsdag 31 januari 2024'."""
+    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"

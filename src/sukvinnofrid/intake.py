@@ -15,6 +15,7 @@ rows.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import itertools
 import logging
@@ -38,11 +39,11 @@ from .readers import (
     UploadIdentity,
     identify,
     open_upload,
-    round_close,
     screen_upload,
     sidecar_path,
     upload_name,
 )
+from .rounds import calendar_round, round_close
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,15 @@ def _digests(files: list[Path], engine: Engine) -> dict[Path, str]:
 
 
 def _round_has_closed(round_id: str) -> bool:
-    return get_settings().today > round_close(round_id)
+    return get_settings().today >= calendar_round(round_id).opens
+
+
+def arrival_time(path: Path) -> dt.datetime:
+    """When a file arrived in the inbox, on the round calendar's clock: its inode's change time
+    (set by the upload itself; an SFTP client can set the modification time, not this), never
+    later than now (SUKF_NOW in tests)."""
+    changed = dt.datetime.fromtimestamp(path.stat().st_ctime, tz=dt.UTC)
+    return min(changed, get_settings().now)
 
 
 def _waits_no_longer(upload) -> bool:
@@ -249,7 +258,8 @@ def _check_round_closed(name: str, identity: UploadIdentity) -> None:
             name,
             f"omgången {identity.round_id} har inte stängt ännu: den stänger "
             f"{round_close(identity.round_id).isoformat()}. Filen ligger kvar och tas emot "
-            "när omgången har stängt; du behöver inte skicka den igen.",
+            f"från {calendar_round(identity.round_id).opens.isoformat()}; du behöver inte "
+            "skicka den igen.",
             code=ROUND_OPEN,
         )
 
@@ -313,6 +323,7 @@ def _register_blocked(
     identity: UploadIdentity | None,
     error: UploadError,
     archivable: bool,
+    received: dt.datetime,
 ) -> IntakeResult:
     kommun = identity.kommun_kod if identity else ""
     round_id = identity.round_id if identity else ""
@@ -330,9 +341,9 @@ def _register_blocked(
             sa.text("""
                 INSERT INTO raw.uploads (upload_id, file_name, sha256, kommun_kod, round_id,
                                          archive_path, status, status_reason, status_code,
-                                         decided_at, delivered_by)
+                                         received_at, decided_at, delivered_by)
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
-                        'blocked', :reason, :code, now(), :delivered_by)
+                        'blocked', :reason, :code, :received, now(), :delivered_by)
                 ON CONFLICT (sha256, file_name) WHERE status_code IS DISTINCT FROM 'round_open'
                 DO NOTHING"""),
             dict(
@@ -344,6 +355,7 @@ def _register_blocked(
                 archive_path=archive_path,
                 reason=message,
                 code=error.code,
+                received=received,
                 delivered_by=delivered_by(path),
             ),
         )
@@ -402,6 +414,7 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
             sa.text("SELECT nextval('raw.uploads_upload_id_seq')")
         ).scalar_one()
     deadline = Deadline(name)
+    received = arrival_time(path)
     identity, identity_error = _read_identity(path, name)
     archivable = False
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
@@ -418,7 +431,7 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
             rows, upload = _spool_rows(path, name, identity, upload_id, spool, deadline)
         except UploadError as error:
             return _register_blocked(
-                engine, upload_id, path, name, digest, identity, error, archivable
+                engine, upload_id, path, name, digest, identity, error, archivable, received
             )
         except Exception as exc:  # a corrupt file can break the parsers in many ways
             _log_unexpected(name, exc)
@@ -428,7 +441,7 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
                 "Kontrollera att den är en CSV- eller XLSX-fil enligt mallen.",
             )
             return _register_blocked(
-                engine, upload_id, path, name, digest, identity, error, archivable
+                engine, upload_id, path, name, digest, identity, error, archivable, received
             )
         archive_path = _archive(path, identity, digest)
         spool.seek(0)
@@ -443,6 +456,7 @@ def land_upload(path: Path, engine: Engine | None = None) -> IntakeResult:
                 upload,
                 rows,
                 spool,
+                received,
                 delivered_by(path),
             )
         except sa.exc.IntegrityError:
@@ -473,6 +487,7 @@ def _insert_landed(
     upload,
     rows: int,
     spool,
+    received: dt.datetime,
     sender: str | None,
 ) -> None:
     """The registry row and every case row, in one transaction."""
@@ -482,11 +497,13 @@ def _insert_landed(
             sa.text("""
                 INSERT INTO raw.uploads (upload_id, file_name, sha256, kommun_kod, round_id,
                                          archive_path, file_format, encoding, delimiter,
-                                         row_count, status, status_reason, delivered_by)
+                                         row_count, status, status_reason, received_at,
+                                         delivered_by)
                 VALUES (:upload_id, :file_name, :sha256, :kommun, :round_id, :archive_path,
                         :file_format, :encoding, :delimiter, :rows, 'landed', :reason,
-                        :delivered_by)"""),
+                        :received, :delivered_by)"""),
             dict(
+                received=received,
                 upload_id=upload_id,
                 file_name=name,
                 sha256=digest,

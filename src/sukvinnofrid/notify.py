@@ -4,7 +4,9 @@ over Airflow's connection `smtp_default`. Every text that leaves the pipeline by
 - to the statistics team when a pipeline task has failed for good (`task_failed`, every task's
   `on_failure_callback`): DAG, task, file and run, and the error with any personnummer masked;
 - to a kommun's contacts when the feedback on its upload is in its SFTP download folder
-  (`notify_kommuner`): where to fetch it; nothing from the file, its cases or any credential.
+  (`notify_kommuner`): where to fetch it; nothing from the file, its cases or any credential;
+- to a kommun's contacts on the round calendar's reminder days when it has not delivered
+  (`remind_kommuner`): the round, its last delivery day and publication, how to deliver.
 
 The mail server is Airflow's connection (`AIRFLOW_CONN_SMTP_DEFAULT`: host, port, login,
 password; in its extra `from_email`, and `disable_ssl`/`disable_tls` as the server needs). The
@@ -22,7 +24,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,6 +34,7 @@ from airflow.providers.smtp.hooks.smtp import SmtpHook
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
 from .config import get_settings
+from .formats import MONTHS, swedish_date
 from .privacy import mask_personnummer
 from .readers import KOMMUN_KOD
 
@@ -258,3 +261,85 @@ def notify_kommuner(ready: list[FeedbackReady]) -> list[dict]:
             f"E-postaviseringen om återkopplingen kunde inte skickas till {', '.join(failed)}"
         )
     return sent
+
+
+# --- a kommun: the last delivery day of a round is near ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryReminder:
+    """A unit the participation register expects in a round that has not delivered yet
+    (`sukvinnofrid.reminders`), with the round's dates from the calendar."""
+
+    unit_kod: str
+    unit_name: str
+    round_id: str
+    closes: date  # the date the round's extract is as of
+    last_delivery_day: date
+    publication: datetime  # aware, Stockholm time
+
+
+def reminder_message(reminder: DeliveryReminder) -> tuple[str, str]:
+    """Subject and HTML body of the reminder: the round's dates and how to deliver; no case
+    data, no credential."""
+    closes = reminder.closes
+    blocks: list[str | tuple[str]] = [
+        "Hej!",
+        (
+            f"{reminder.unit_name} ({reminder.unit_kod}) har ännu inte lämnat någon fil till "
+            f"SU-Kvinnofrid för omgång {reminder.round_id} (ärendena till och med "
+            f"{closes.day} {MONTHS[closes.month - 1]} {closes.year})."
+        ),
+        (
+            f"Sista leveransdag är {swedish_date(reminder.last_delivery_day)}. Filer som kommer "
+            "in senast kl. 23.59 den dagen kommer med när omgången publiceras "
+            f"{swedish_date(reminder.publication.date())} kl. {reminder.publication:%H.%M}; en "
+            "fil som kommer senare kommer med först i en revidering."
+        ),
+        (
+            f"Ladda upp filen sukf_{reminder.unit_kod}_{reminder.round_id}.csv (eller .xlsx) "
+            "till SFTP-servern med ert konto, som vanligt. Återkopplingen på filen kommer till "
+            "mappen aterkoppling när filen har kontrollerats."
+        ),
+        "Har ni redan skickat filen i dag kan ni bortse från det här meddelandet.",
+    ]
+    subject = f"SU-Kvinnofrid: påminnelse om leveransen för omgång {reminder.round_id}"
+    return subject, _paragraphs(*blocks)
+
+
+def remind_kommuner(reminders: list[DeliveryReminder]) -> list[dict]:
+    """E-mail each reminded unit's contacts; per unit its round, code, number of recipients and
+    whether the e-mail went out (a unit without contacts gets none: the team calls it). When a
+    reminder cannot be sent, the others still are, then RuntimeError (the team is told)."""
+    contacts = kommun_contacts() if reminders else {}
+    if any(contacts.get(r.unit_kod) for r in reminders) and not _smtp_configured():
+        log.warning(
+            "Inga påminnelser skickades: Airflows SMTP-anslutning %s "
+            "(AIRFLOW_CONN_SMTP_DEFAULT) saknas.",
+            CONN_ID,
+        )
+        contacts = {}
+    results, failed = [], []
+    for reminder in reminders:
+        recipients = contacts.get(reminder.unit_kod, [])
+        sent = False
+        if recipients:
+            try:
+                _send(recipients, *reminder_message(reminder))
+                sent = True
+            except Exception as problem:  # each reminder on its own; raised below
+                log.error("Påminnelsen till %s kunde inte skickas: %s", reminder.unit_kod, problem)
+                failed.append(reminder.unit_kod)
+        else:
+            log.warning("Ingen kontakt för %s: ingen påminnelse skickades", reminder.unit_kod)
+        results.append(
+            {
+                "round": reminder.round_id,
+                "unit": reminder.unit_kod,
+                "recipients": len(recipients),
+                "sent": sent,
+            }
+        )
+    if failed:
+        raise RuntimeError(f"Påminnelsen kunde inte skickas till {', '.join(failed)}")
+    return results

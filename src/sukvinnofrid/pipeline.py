@@ -265,11 +265,44 @@ def project_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def build_fingerprint(project: str) -> str:
-    """What the models are built from: every upload's status, every gate run, the project."""
+def first_published(round_id: str) -> bool:
+    """Whether the round has had its first publication (its statistics have a version)."""
+    from .versioned import versions
+
+    return bool(versions(get_settings().output / "statistik" / round_id))
+
+
+def round_cutoffs(engine) -> dict[str, str]:
+    """Per round whose first publication is still to come (or whose calendar says `frozen`):
+    the end of its last delivery day, after which a received file waits for the revision
+    (dbt var round_cutoffs, model int_uploads_in_force). A round none of whose files came by
+    then (history loaded after its calendar) has no cutoff: it is published from what came."""
+    from .rounds import calendar_round
+
+    with engine.connect() as conn:
+        rounds = conn.execute(
+            sa.text(
+                "SELECT round_id, min(received_at) FROM raw.uploads"
+                " WHERE status IN ('accepted', 'superseded') GROUP BY round_id ORDER BY 1"
+            )
+        ).all()
+    cutoffs = {}
+    for round_id, first_received in rounds:
+        dates = calendar_round(round_id)
+        if not dates.on_time(first_received):
+            continue
+        if dates.revision_policy == "revise" and first_published(round_id):
+            continue
+        cutoffs[round_id] = dates.delivery_end.isoformat()
+    return cutoffs
+
+
+def build_fingerprint(project: str, cutoffs: dict[str, str] | None = None) -> str:
+    """What the models are built from: every upload's status, every gate run, the project and
+    the rounds' cutoffs."""
     import hashlib
 
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(repr(sorted((cutoffs or {}).items())).encode())
     with warehouse.stage_engine("transform").connect() as conn:
         for row in conn.execute(
             sa.text(
@@ -301,7 +334,8 @@ def build_warehouse() -> bool:
 
     engine = _prepare("transform")
     project = project_fingerprint()
-    fingerprint = build_fingerprint(project)
+    cutoffs = round_cutoffs(engine)
+    fingerprint = build_fingerprint(project, cutoffs)
     with engine.connect() as conn:
         built = conn.execute(
             sa.text(
@@ -324,9 +358,11 @@ def build_warehouse() -> bool:
     # during a build, so what is published is of one state of the uploads.
     for _ in range(BUILD_ATTEMPTS):
         # the seeds are part of the project: loaded again only when it changed
-        transform.build(full_refresh=full_refresh, seeds=full_refresh)
+        transform.build(
+            full_refresh=full_refresh, seeds=full_refresh, variables={"round_cutoffs": cutoffs}
+        )
         full_refresh = False
-        built_from, fingerprint = fingerprint, build_fingerprint(project)
+        built_from, fingerprint = fingerprint, build_fingerprint(project, cutoffs)
         if built_from == fingerprint:
             break
         log.info("uploads were decided during the dbt build: building again")
@@ -346,32 +382,51 @@ def build_warehouse() -> bool:
 
 
 def latest_round(engine) -> str | None:
-    """The latest closed round in the marts (publication reads nothing else)."""
-    from .readers import round_close
+    """The latest round in the marts whose publication time has come (the round calendar);
+    publication reads nothing else."""
+    from .rounds import due_rounds
 
     with engine.connect() as conn:
         if conn.execute(sa.text("SELECT to_regclass('marts.fct_case_funnel')")).scalar() is None:
             return None
-        rounds = conn.execute(
-            sa.text("SELECT DISTINCT round_id FROM marts.fct_case_funnel ORDER BY round_id DESC")
-        ).scalars()
-        today = get_settings().today
-        return next((r for r in rounds if round_close(r) < today), None)
+        rounds = conn.execute(sa.text("SELECT DISTINCT round_id FROM marts.fct_case_funnel"))
+        return next(iter(due_rounds(rounds.scalars())), None)
+
+
+def publication_plan(round_id: str | None = None) -> dict:
+    """What a su_round run has to publish: the round (given, else the latest whose publication
+    time has come), its publication time, and whether its statistics would change: `new` is
+    true for its first publication or a revision (a person approves each of those once), false
+    when the round is published as it stands, or when no round is due (round_id None)."""
+    from .rounds import calendar_round
+    from .statistics import is_current
+
+    engine = _prepare("publish")
+    round_id = round_id or latest_round(engine)
+    if round_id is None:
+        return {"round_id": None, "new": False, "kind": None, "publication": None}
+    dates = calendar_round(round_id)
+    first = not first_published(round_id)
+    return {
+        "round_id": round_id,
+        "new": dates.is_due() and not is_current(round_id, engine),
+        "kind": "first" if first else "revision",
+        "publication": dates.publication.isoformat(),
+    }
 
 
 def publish(round_id: str | None = None) -> dict:
-    """Publish a round (default: the latest closed round): the Kolada key figures and the
-    round's statistics tables, both protected by the same disclosure rule."""
+    """Publish a round (default: the latest round whose publication time has come): the Kolada
+    key figures and the round's statistics tables, both protected by the same disclosure rule.
+    With no round due, nothing is published (round_id None)."""
     from .kolada import publish as publish_kolada
-    from .kolada.publish import PublicationError
     from .statistics import publish_statistics
 
     engine = _prepare("publish")
     round_id = round_id or latest_round(engine)
     if round_id is None:
-        raise PublicationError(
-            "ingen stängd omgång har godkända uppladdningar: inget att publicera."
-        )
+        log.info("no round's publication time has come: nothing published")
+        return {"round_id": None}
     publication = publish_kolada(round_id, engine)
     statistics = publish_statistics(round_id, engine)
     return {
@@ -381,6 +436,8 @@ def publish(round_id: str | None = None) -> dict:
         "reused": publication.reused,
         "preliminary": publication.preliminary,
         "statistics_directory": str(statistics.directory),
+        "statistics_version": statistics.version,
+        "revision_log": str(statistics.revision_log) if statistics.revision_log else None,
     }
 
 
@@ -405,9 +462,21 @@ def report(round_id: str | None = None) -> dict:
     round_id = round_id or latest_round(engine)
     if round_id is None:
         raise site.RoundNotPublished(
-            "ingen stängd omgång har godkända uppladdningar: ingen webbplats att skriva."
+            "ingen omgång med godkända uppladdningar har nått sin publiceringstid: "
+            "ingen webbplats att skriva."
         )
     return _site_summary(site.render_round(round_id, engine))
+
+
+def report_published(published: dict) -> dict:
+    """The site of what su_round's publication task published (nothing when it published
+    nothing: no round due), and the team's page of the rounds against the calendar."""
+    from .report.calendar import write_calendar_page
+
+    calendar = str(write_calendar_page(_prepare("publish")))
+    if published.get("round_id") is None:
+        return {"round_id": None, "written": False, "calendar": calendar}
+    return {**report(published["round_id"]), "calendar": calendar}
 
 
 def review(round_id: str | None = None) -> dict:
@@ -419,7 +488,8 @@ def review(round_id: str | None = None) -> dict:
     round_id = round_id or latest_round(engine)
     if round_id is None:
         raise site.RoundNotPublished(
-            "ingen stängd omgång har godkända uppladdningar: inget att granska."
+            "ingen omgång med godkända uppladdningar har nått sin publiceringstid: inget att "
+            "granska."
         )
     summary = _site_summary(site.review_round(round_id, engine))
     summary["granskning"] = str(Path(summary["internal_index"]).parent / "granskning.html")
@@ -442,6 +512,13 @@ def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict
     progress("dbt_build", 1, 1)
     progress("publish", 0, 1)
     published = publish(round_id)
+    if published["round_id"] is None:
+        from .kolada.publish import PublicationError
+
+        raise PublicationError(
+            "ingen omgång med godkända uppladdningar har nått sin publiceringstid "
+            "(omgångskalendern): inget publicerades."
+        )
     progress("publish", 1, 1)
     progress("report", 0, 1)
     site = report(published["round_id"])
@@ -453,6 +530,14 @@ def run_round(round_id: str | None = None, progress: Progress = _silent) -> dict
         "report": site,
         "feedback_dir": str(get_settings().output / "aterkoppling"),
     }
+
+
+def send_reminders() -> list[dict]:
+    """Today's reminders of the round calendar (sukvinnofrid.reminders): per unit reminded,
+    whether its e-mail went out."""
+    from . import reminders
+
+    return reminders.send_reminders(_prepare("quality"))
 
 
 def clear_inbox() -> dict:

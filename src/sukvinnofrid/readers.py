@@ -147,16 +147,6 @@ class UploadIdentity:
     round_id: str
 
 
-def round_close(round_id: str) -> dt.date:
-    """A round 'ÅÅÅÅ-MM' closes on the last day of that month."""
-    match = ROUND_ID.match(round_id)
-    if not match:
-        raise ValueError(f"round id {round_id!r} is not ÅÅÅÅ-MM")
-    year, month = int(match["year"]), int(match["month"])
-    first_of_next = dt.date(year + month // 12, month % 12 + 1, 1)
-    return first_of_next - dt.timedelta(days=1)
-
-
 def identify(path: Path, file_name: str | None = None) -> UploadIdentity:
     """Kommun and round from the file name and/or a sidecar `<file>.json`; both must agree.
 

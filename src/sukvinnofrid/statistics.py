@@ -63,12 +63,20 @@ from .disclosure import Protection, Relation, protect, smallest_first
 from .formats import swedish_number
 from .kolada.publish import (
     PublicationError,
-    check_round_closed,
+    check_round_due,
     git_commit,
     round_is_preliminary,
 )
 from .readers import ROUND_ID
-from .versioned import code_digest, json_bytes, latest_manifest, sha256_hex, write_version
+from .revisions import LOG_FILE, VALUE_COLUMNS, Delivery, changed_deliveries, revision_log
+from .versioned import (
+    code_digest,
+    json_bytes,
+    latest_manifest,
+    same_content,
+    sha256_hex,
+    write_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +132,7 @@ class StatisticsPublication:
     reused: bool
     withheld: int  # cells withheld (primary and secondary)
     notes: tuple[str, ...]
+    revision_log: Path | None = None  # a revision's revisionslogg.csv
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1002,18 +1011,58 @@ def suppression_text(min_count: int) -> str:
     )
 
 
+def _inputs(engine: Engine, round_id: str, min_count: int, preliminary: bool) -> str:
+    return sha256_hex(
+        f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}".encode()
+    )
+
+
+def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
+    """Whether the round's latest statistics version is of the marts as they stand (so
+    publishing again changes nothing)."""
+    root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
+    latest = latest_manifest(root / round_id, MANIFEST)
+    if latest is None:
+        return False
+    min_count = get_settings().min_publish_count
+    inputs = _inputs(engine, round_id, min_count, round_is_preliminary(engine, round_id))
+    return latest[1].get("inputs_sha256") == inputs
+
+
+def deliveries_in_force(engine: Engine, round_id: str) -> dict[str, Delivery]:
+    """Per unit, its accepted upload of the round that the statistics use."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT unit_kod, kommun_kod, lan_kod, upload_id, received_at"
+                " FROM marts.fct_round_deliveries WHERE round_id = :r"
+                " AND status IN ('godkand', 'godkand_med_varningar') ORDER BY unit_kod"
+            ),
+            {"r": round_id},
+        ).all()
+    return {
+        row.unit_kod: Delivery(
+            row.unit_kod, row.kommun_kod, row.lan_kod, row.upload_id, row.received_at.isoformat()
+        )
+        for row in rows
+    }
+
+
 def publish_statistics(
     round_id: str,
     engine: Engine | None = None,
     output_dir: Path | None = None,
     min_count: int | None = None,
+    revision_of: Path | None = None,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
     below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld. Preliminary when the
-    round's Kolada key figures are."""
+    round's Kolada key figures are. A version after the first is a revision: it carries
+    revisionslogg.csv against the latest version under `revision_of` (default: this output;
+    a draft compares with the published statistics)."""
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
-    check_round_closed(round_id)
+    check_round_due(round_id)
     if engine is None:
         from .warehouse import engine as warehouse_engine
 
@@ -1021,12 +1070,11 @@ def publish_statistics(
     min_count = min_count or get_settings().min_publish_count
     root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
     preliminary = round_is_preliminary(engine, round_id)
-    inputs = sha256_hex(
-        f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}".encode()
-    )
+    inputs = _inputs(engine, round_id, min_count, preliminary)
     latest = latest_manifest(root / round_id, MANIFEST)
     if latest and latest[1].get("inputs_sha256") == inputs:
         directory, manifest = latest  # the same rows, code and rule: the same bytes
+        log_file = directory / LOG_FILE
         return StatisticsPublication(
             round_id,
             directory.name,
@@ -1034,6 +1082,7 @@ def publish_statistics(
             True,
             manifest["cells_withheld"],
             tuple(manifest["notes"]),
+            log_file if log_file.exists() else None,
         )
     funnel, figures, definitions = read_round(engine, round_id)
     definitions = with_summary_parts(definitions, figures)
@@ -1049,6 +1098,17 @@ def publish_statistics(
     )
     notes = funnel_protection.notes + figure_protection.notes
     withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
+    in_force = deliveries_in_force(engine, round_id)
+    revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
+    if revised and not same_content(revised[0], files):
+        previous, previous_manifest = revised
+        changed = revision_log(
+            {name: (previous / name).read_bytes() for name in VALUE_COLUMNS},
+            files,
+            changed_deliveries(previous_manifest.get("in_force", {}), in_force),
+        )
+        if changed is not None:
+            files[LOG_FILE] = changed
 
     def manifest() -> dict[str, bytes]:
         return {
@@ -1070,6 +1130,8 @@ def publish_statistics(
                         name: {"bytes": len(data), "sha256": sha256_hex(data)}
                         for name, data in files.items()
                     },
+                    "in_force": {unit: d.as_manifest() for unit, d in in_force.items()},
+                    "revision_of": revised[0].name if LOG_FILE in files else None,
                     "notes": list(notes),
                 }
             )
@@ -1077,4 +1139,13 @@ def publish_statistics(
 
     directory, reused = write_version(root / round_id, files, extra=manifest)
     log.info("statistics of round %s: %s (%s cells withheld)", round_id, directory, withheld)
-    return StatisticsPublication(round_id, directory.name, directory, reused, withheld, notes)
+    log_file = directory / LOG_FILE
+    return StatisticsPublication(
+        round_id,
+        directory.name,
+        directory,
+        reused,
+        withheld,
+        notes,
+        log_file if log_file.exists() else None,
+    )

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sukvinnofrid.catalogue import load_catalogue, risk_column
-from sukvinnofrid.readers import round_close
+from sukvinnofrid.rounds import round_close
 
 __all__ = [
     "DEFAULT_FORMAT",

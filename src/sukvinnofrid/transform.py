@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import secrets
@@ -143,6 +144,7 @@ def build(
     full_refresh: bool = False,
     unit_tests: bool = False,
     seeds: bool = True,
+    variables: dict | None = None,
 ) -> None:
     """Seeds, staging/intermediate/marts models, the case-state snapshot and all data tests.
     The incremental models add only new uploads and rebuild only what changed; `full_refresh`
@@ -150,8 +152,11 @@ def build(
     The dbt unit tests test the models' code, not the data, so a round's build leaves them out
     (as dbt recommends for production); `unit_tests` runs them too (the test suite, CI).
     `seeds=False` leaves the seeds as they are in the warehouse (the caller knows they have not
-    changed since they were loaded); their data tests still run."""
+    changed since they were loaded); their data tests still run. `variables` are the project's
+    vars (e.g. round_cutoffs)."""
     args = ["build"]
+    if variables:
+        args += ["--vars", json.dumps(variables, sort_keys=True)]
     if select:
         args += ["--select", *select]
     if full_refresh:

@@ -88,7 +88,8 @@ def versions(round_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _same_content(directory: Path, files: dict[str, bytes]) -> bool:
+def same_content(directory: Path, files: dict[str, bytes]) -> bool:
+    """Whether `directory` holds each of `files` with the same bytes."""
     try:
         return all((directory / name).read_bytes() == data for name, data in files.items())
     except OSError:
@@ -149,7 +150,7 @@ def write_version(
         for stale in round_dir.glob(".tmp-*"):
             _remove_tree(stale)  # left by a publisher that died; we hold the lock
         existing = versions(round_dir)
-        if existing and _same_content(existing[-1][1], files):
+        if existing and same_content(existing[-1][1], files):
             return existing[-1][1], True
         published_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "\n"
         number = existing[-1][0] + 1 if existing else 1

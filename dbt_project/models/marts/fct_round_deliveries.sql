@@ -7,7 +7,8 @@
     as shares of their phase, beside riket's (every unit of the round), and its cases a Kolada
     key figure cannot place in a year (<figure>_utan_ar, macro kolada_key_figures).
     status: godkand (an accepted upload, nothing rejected, no errors or warnings),
-    godkand_med_varningar (accepted; rows rejected, with errors or warnings), mottagen (landed,
+    godkand_med_varningar (accepted; rows rejected, with errors or warnings), sen (accepted after
+    the last delivery day, waiting for the round's revision), mottagen (landed,
     not gated yet), sparrad (every upload for the round blocked), inte_inkommen (expected, no
     file). A unit that has not delivered in the round is still counted with its latest earlier
     upload (source_round_id, the round of the case state used).
@@ -158,6 +159,9 @@ select
                         then 'godkand_med_varningar'
                     else 'godkand'
                 end
+        -- accepted, but received after the last delivery day: in the revision, not in the
+        -- first publication (int_uploads_in_force)
+        when latest_upload.status in ('accepted', 'superseded') then 'sen'
         when latest_upload.status = 'landed' then 'mottagen'
         when latest_upload.status = 'blocked' then 'sparrad'
         else 'inte_inkommen'

@@ -12,12 +12,12 @@
 
 A round is published as of itself: only the mart rows of that round (fct_kolada_key_figures is
 computed per round from the uploads in force for it), so re-publishing an earlier round after
-later rounds arrived gives the same bytes. A round with no accepted upload, or one that has not
-closed yet, is refused. Everything except published_at.txt is a pure function of the mart,
-kpis.yaml and the code version, so publishing an unchanged round again gives byte-identical
-files; `publish` then returns the latest version instead of writing a new one. A version is
-written into a temporary directory next to it and renamed into place, so a failure never leaves
-a half publication.
+later rounds arrived gives the same bytes. A round with no accepted upload, or one whose
+publication time (the round calendar, sukvinnofrid.rounds) has not come, is refused.
+Everything except published_at.txt is a pure function of the mart, kpis.yaml and the code
+version, so publishing an unchanged round again gives byte-identical files; `publish` then
+returns the latest version instead of writing a new one. A version is written into a temporary
+directory next to it and renamed into place, so a failure never leaves a half publication.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ from sqlalchemy.engine import Engine
 from .. import __version__, reference
 from ..config import get_settings
 from ..formats import swedish_int
-from ..readers import ROUND_ID, round_close
+from ..readers import ROUND_ID
 from ..reference import Kommun, read_kommuner
+from ..rounds import calendar_round
 from ..versioned import json_bytes, sha256_hex, write_version
 from .definitions import Definitions, KpiDefinition, load_definitions
 from .disclosure import (
@@ -188,14 +189,13 @@ def kommuner_with_cases(engine: Engine, round_id: str) -> set[str]:
         )
 
 
-def check_round_closed(round_id: str, today: dt.date | None = None) -> None:
-    """A round is published once it has closed (the last day of its month has passed)."""
-    close = round_close(round_id)
-    today = today or get_settings().today
-    if close >= today:
+def check_round_due(round_id: str, now: dt.datetime | None = None) -> None:
+    """A round is published at its publication time (the round calendar), not before."""
+    dates = calendar_round(round_id)
+    if not dates.is_due(now):
         raise PublicationError(
-            f"Omgång {round_id} stänger {close.isoformat()} och kan inte publiceras förrän "
-            "efter det."
+            f"Omgång {round_id} stänger {dates.closes.isoformat()} och publiceras "
+            f"{dates.publication:%Y-%m-%d kl. %H.%M}; den kan inte publiceras före det."
         )
 
 
@@ -600,13 +600,13 @@ def publish(
 
     `output_dir` is the Kolada output root (default `<settings.output>/kolada`); the version goes
     to `<output_dir>/<round_id>/vNNN/`. Refuses (PublicationError, before anything is written) a
-    round that has not closed or has no accepted upload, missing population
+    round whose publication time has not come or that has no accepted upload, missing population
     (MissingPopulationError) and, unless allowed (SUKF_ALLOW_APPROXIMATE_POPULATION), population
     figures that are approximations; allowed, the publication is marked preliminary.
     """
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
-    check_round_closed(round_id)
+    check_round_due(round_id)
     if engine is None:
         from ..warehouse import engine as warehouse_engine
 

@@ -143,7 +143,10 @@ def review_round(round_id: str, engine: Engine | None = None, output: Path | Non
     engine = _engine(engine)
     draft = output / "granskning" / round_id
     publish_kolada(round_id, engine, output_dir=draft / "kolada")
-    publish_statistics(round_id, engine, output_dir=draft / "statistik")
+    # the draft's revision log is against the published statistics, as the approved one's
+    publish_statistics(
+        round_id, engine, output_dir=draft / "statistik", revision_of=output / "statistik"
+    )
     return _render(
         round_id,
         engine,

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from ..formats import swedish_int
+from ..revisions import LOG_FILE
 from ..statistics import PRELIMINARY, PRELIMINARY_COLUMN, PRELIMINARY_TEXT
 from . import charts
 from .protection import MISSING_SHARES
@@ -418,6 +419,20 @@ def build_site(
                     "och uppdelning, som de publicerats"
                 ),
                 (stats.directory / "nationella_figurer.csv").read_bytes(),
+            ),
+            **(
+                {
+                    LOG_FILE: (
+                        (
+                            f"Revisionslogg för version {stats.directory.name}: vilka värden "
+                            "som ändrats sedan förra versionen, från vad till vad och varför "
+                            "(sen eller rättad leverans)"
+                        ),
+                        (stats.directory / LOG_FILE).read_bytes(),
+                    )
+                }
+                if (stats.directory / LOG_FILE).exists()
+                else {}
             ),
         },
         preliminary=kolada.preliminary,

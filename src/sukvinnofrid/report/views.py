@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..formats import swedish_date
 from ..kolada.definitions import load_definitions
+from ..rounds import calendar_round
 from ..statistics import WITHHELD
 from . import charts
 from .protection import (
@@ -34,6 +36,7 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 STATUS_LABELS = {
     "godkand": "godkänd",
     "godkand_med_varningar": "godkänd med varningar",
+    "sen": "godkänd efter sista leveransdagen (i revideringen)",
     "mottagen": "mottagen, inte kontrollerad",
     "sparrad": "spärrad",
     "inte_inkommen": "inte inkommen",
@@ -879,9 +882,21 @@ def console_tables(views: Views) -> dict:
     by_status = {
         status: sum(1 for r in expected if r["status"] == status) for status in STATUS_LABELS
     }
+    dates = calendar_round(views.round_id)
+    late = [
+        r
+        for r in expected
+        if r["status"] in DELIVERED and r["received_at"] and not dates.on_time(r["received_at"])
+    ]
     totals = [
+        ("Sista leveransdag", swedish_date(dates.last_delivery_day)),
+        (
+            "Publicering",
+            f"{swedish_date(dates.publication_date)} kl. {dates.publication_time:%H.%M}",
+        ),
         ("Förväntade enheter", len(expected)),
         *((f"– {STATUS_LABELS[s]}", by_status[s]) for s in STATUS_LABELS),
+        ("– levererade efter sista leveransdagen (i en revidering)", len(late)),
         (
             "Enheter utanför deltagarförteckningen som räknas i omgången",
             sum(1 for r in rows if not r["expected"]),
