@@ -56,7 +56,7 @@ import os
 import random
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import highspy
@@ -378,6 +378,60 @@ def read_statistics(files: Mapping[str, bytes]) -> Release:
     return release
 
 
+MANIFEST_FILE = "manifest.json"
+
+
+def read_versions(versions: Sequence[Mapping[str, bytes]]) -> Release:
+    """Successive versions of one round's statistics, as a reader has them together: every
+    version's cells, named by its place in the list ((0, *cell), (1, *cell), ...), and, where the
+    manifests show that no delivery in an area changed between two versions (the same upload in
+    force for every unit in it; a revision log names the deliveries that changed), the same
+    count in both. A kommun's area changes with its own units' deliveries, a län's with any in
+    the län, riket's with any at all; if no delivery changed, a reader cannot tell what did,
+    and nothing is linked."""
+    combined = Release()
+    releases = [read_statistics(files) for files in versions]
+    for number, release in enumerate(releases):
+        combined.values.update({(number, *cell): v for cell, v in release.values.items()})
+        combined.constraints += [
+            Constraint(
+                tuple(((number, *cell), a) for cell, a in constraint.terms),
+                constraint.low,
+                constraint.high,
+                f"v{number + 1}: {constraint.what}",
+            )
+            for constraint in release.constraints
+        ]
+    for number in range(1, len(releases)):
+        before, after = (
+            json.loads(versions[i][MANIFEST_FILE].decode()).get("in_force", {})
+            for i in (number - 1, number)
+        )
+        changed = {
+            unit
+            for unit in before.keys() | after.keys()
+            if (before.get(unit) or {}).get("upload_id") != (after.get(unit) or {}).get("upload_id")
+        }
+        if not changed:
+            continue
+        areas = {("riket", "00")}
+        for unit in changed:
+            delivery = after.get(unit) or before[unit]
+            kommun = delivery.get("kommun") or unit
+            areas |= {
+                ("kommun", unit),
+                ("kommun", kommun),
+                ("län", delivery.get("lan") or kommun[:2]),
+            }
+        for cell in releases[number].values:
+            area = (cell[1], cell[2]) if cell[0] == "tratt" else (cell[3], cell[4])
+            if area not in areas and cell in releases[number - 1].values:
+                combined.equal(
+                    (number, *cell), [(number - 1, *cell)], f"oförändrat område {area[0]} {area[1]}"
+                )
+    return combined
+
+
 # ---------------------------------------------------------------------------------------------
 # the attack
 
@@ -638,7 +692,10 @@ def audit_statistics(files: Mapping[str, bytes], min_count: int) -> AuditResult:
 
 
 def describe(cell: Cell) -> str:
-    """A withheld cell in the words of its file, without its value."""
+    """A withheld cell in the words of its file, without its value (of versions read together:
+    with the version's place, v1, v2, ...)."""
+    if isinstance(cell[0], int):
+        return f"v{cell[0] + 1} {describe(cell[1:])}"
     if cell[0] == "tratt":
         _, level, code, kon, column = cell
         return f"{FUNNEL_FILE}: {level} {code}, kön {kon}, {column}"

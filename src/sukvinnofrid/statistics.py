@@ -629,6 +629,30 @@ def _published_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")), delimiter=";"))
 
 
+def _unchanged_areas(
+    funnel: list[dict], figures: list[FigureRow], before: dict, after: dict[str, Delivery]
+) -> set[tuple[str, str]]:
+    """The areas (level, code) whose cells no delivery has changed since the version before
+    (`before`: its manifest's in_force; a reader reads the changed deliveries in the revision
+    log). With no changed delivery (a recalculation) a reader cannot tell what changed, so no
+    area counts as unchanged."""
+    changed_units = {
+        unit
+        for unit in before.keys() | after.keys()
+        if before.get(unit, {}).get("upload_id") != getattr(after.get(unit), "upload_id", None)
+    }
+    if not changed_units:
+        return set()
+    changed = {("riket", "00")}
+    for unit in changed_units:
+        kommun = after[unit].kommun_kod if unit in after else before[unit]["kommun"]
+        lan = (after[unit].lan_kod if unit in after else before[unit].get("lan")) or kommun[:2]
+        changed |= {("kommun", unit), ("kommun", kommun), ("lan", lan)}
+    areas = {(row["level"], row["area_code"]) for row in funnel}
+    areas |= {(row.level, row.area_code) for row in figures}
+    return areas - changed
+
+
 def protect_round(
     funnel: list[dict],
     figures: list[FigureRow],
@@ -993,8 +1017,9 @@ def definitions_document(definitions: list[dict], figures: list[PublishedFigure]
 
 def suppression_text(min_count: int) -> str:
     """The published statement of the rule, true of what `disclosure.protect` does with bounds:
-    each relation on its own, then the bounds a reader gets from the relations one at a time
-    (`sukvinnofrid.audit` measures what solving them together gives away)."""
+    each relation on its own, then the bounds a reader gets from the relations one at a time,
+    and a revision keeping what the version before it withheld (`sukvinnofrid.audit` measures
+    what solving them together, or reading versions together, gives away)."""
     return (
         f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}). I varje samband "
         "där ett sådant antal annars vore det enda som saknas (kvinnor och män, kommunerna i ett "
@@ -1005,7 +1030,9 @@ def suppression_text(min_count: int) -> str:
         "delarna), redovisas ytterligare ett antal inte. Därför kan även ett antal som är "
         f"{min_count} eller större saknas; ett sådant antal som ändå kan räknas fram ur "
         "sambanden ett i taget redovisas i stället. Den som löser flera samband samtidigt kan i "
-        "vissa fall räkna fram eller ringa in ett undanhållet antal. En andel redovisas inte när "
+        "vissa fall räkna fram eller ringa in ett undanhållet antal. En ny version av en omgång "
+        "undanhåller allt som versionen före den undanhöll; den som jämför versionerna kan ändå "
+        "i vissa fall räkna fram ett undanhållet antal. En andel redovisas inte när "
         "dess antal inte gör det, och när en figurs N inte redovisas gör inte heller dess "
         "andelar och medelvärde det. 0 är en verklig nolla."
     )
@@ -1086,8 +1113,16 @@ def publish_statistics(
         )
     funnel, figures, definitions = read_round(engine, round_id)
     definitions = with_summary_parts(definitions, figures)
+    in_force = deliveries_in_force(engine, round_id)
+    revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
+    earlier = None
+    if revised:  # a revision: what the version before it published stays as it was
+        earlier = earlier_version(
+            revised[0],
+            _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
+        )
     funnel_protection, figure_protection = protect_round(
-        funnel, figures, {d["figure_id"]: d for d in definitions}, min_count
+        funnel, figures, {d["figure_id"]: d for d in definitions}, min_count, earlier
     )
     files = render_files(
         round_id,
@@ -1098,8 +1133,6 @@ def publish_statistics(
     )
     notes = funnel_protection.notes + figure_protection.notes
     withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
-    in_force = deliveries_in_force(engine, round_id)
-    revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
     if revised and not same_content(revised[0], files):
         previous, previous_manifest = revised
         changed = revision_log(
