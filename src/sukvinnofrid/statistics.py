@@ -621,6 +621,8 @@ def earlier_version(directory: Path, unchanged_areas: set[tuple[str, str]]) -> E
             ("n population", POPULATION),
             ("n svar", SVAR),
         ):
+            if column == "n svar" and row["n"] == WITHHELD:
+                continue  # n svar goes with its N (figures_table): not a decision of its own
             note((group, category), row[column], area)
     return EarlierVersion(frozenset(withheld), frozenset(published))
 
@@ -684,30 +686,40 @@ def protect_round(
             return key
         return (number[key[0]], key[1]) if key[0] in number else None
 
-    before = earlier or EarlierVersion(frozenset(), frozenset())
-    known |= {internal(key) for key in before.published_unchanged} - {None}
-
     def published(key) -> bool:
         return not any(isinstance(part, str) and part.startswith("~") for part in key[1:])
 
-    protection = protect(
-        counts,
-        relations,
-        min_count=min_count,
-        published=published,
-        known=known.__contains__,
-        bounds=True,
-        describe=lambda key: (
-            " ".join(map(str, key))
-            if isinstance(key[0], str)
-            else f"{'/'.join(groups[key[0]])} {key[1]}"
-        ),
-        # ties: funnel cells before figure cells, each in their own order
-        order=smallest_first(
-            counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
-        ),
-        withheld_before={internal(key) for key in before.withheld} - {None},
-    )
+    def decide(known: set, withheld_before: set) -> Protection:
+        return protect(
+            counts,
+            relations,
+            min_count=min_count,
+            published=published,
+            known=known.__contains__,
+            bounds=True,
+            describe=lambda key: (
+                " ".join(map(str, key))
+                if isinstance(key[0], str)
+                else f"{'/'.join(groups[key[0]])} {key[1]}"
+            ),
+            # ties: funnel cells before figure cells, each in their own order
+            order=smallest_first(
+                counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
+            ),
+            withheld_before=withheld_before,
+        )
+
+    protection = decide(known, set())
+    if earlier is not None:
+        kept = {internal(key) for key in earlier.withheld} - {None}
+        seen = {internal(key) for key in earlier.published_unchanged} - {None}
+        # the round as decided afresh already keeps the version before (say it changed nothing
+        # but its preliminary marking): the same decisions as a first publication
+        if not (
+            {key for key in kept if key in counts and published(key)} <= set(protection.withheld)
+            and not seen & set(protection.withheld)
+        ):
+            protection = decide(known | seen, kept)
     funnel_withheld, figure_withheld = {}, {}
     for key, decision in protection.withheld.items():
         if isinstance(key[0], int):
