@@ -56,6 +56,7 @@ import numpy as np
 
 PRIMARY = "primary"
 EARLIER = "earlier-version"  # withheld because a version before this one withheld it
+AUDIT = "secondary-audit"  # withheld because the audit (linear programming) pinned a count
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def protect(
     bounds: bool = False,
     describe: Callable[[Hashable], str] = repr,
     withheld_before: Iterable[Hashable] = (),
+    also_withheld: Mapping[Hashable, tuple[str, str]] | None = None,
 ) -> Protection:
     """Decide which cells are withheld (see the module docstring).
 
@@ -116,6 +118,9 @@ def protect(
     `withheld_before`: the cells an earlier version of the same publication withheld. They are
     withheld again (reason EARLIER) before step 2, so a revision never lets out a value a
     version before it hid (its relations there would give the hidden cells away).
+
+    `also_withheld`: further cells withheld from the start, with their (reason, detail): the
+    complementary cells the publication's audit asked for (see `statistics.protect_round`).
     """
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
@@ -138,6 +143,9 @@ def protect(
     for key in withheld_before:
         if key in counts and published(key) and key not in withheld:
             withheld[key] = (EARLIER, "withheld in an earlier version")
+    for key, decision in (also_withheld or {}).items():
+        if key in counts and published(key) and key not in withheld:
+            withheld[key] = decision
     of_cell: dict[Hashable, list[int]] = defaultdict(list)
     seeds: list[int] = []
     for index, relation in enumerate(relations):

@@ -49,7 +49,7 @@ import csv
 import io
 import logging
 from collections import defaultdict, namedtuple
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -57,9 +57,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import __version__, reference
+from . import __version__, audit, reference
 from .config import get_settings
-from .disclosure import Protection, Relation, protect, smallest_first
+from .disclosure import AUDIT, Protection, Relation, is_sensitive, protect, smallest_first
 from .formats import swedish_number
 from .kolada.publish import (
     PublicationError,
@@ -655,12 +655,25 @@ def _unchanged_areas(
     return areas - changed
 
 
+# passes of "withhold more where the audit found something" before a publication is refused
+AUDIT_PASSES = 6
+# an audit of a protection: the cells it finds (as protect_round names them) with their verdict
+Audit = Callable[[Protection, Protection], list[tuple[tuple, str]]]
+
+
+class DisclosureRefused(PublicationError):
+    """The audit still works out withheld counts after the passes allowed: nothing is
+    published (the message names the cells, in Swedish)."""
+
+
 def protect_round(
     funnel: list[dict],
     figures: list[FigureRow],
     definitions: dict[str, dict],
     min_count: int,
     earlier: EarlierVersion | None = None,
+    audit_release: Audit | None = None,
+    passes: int = AUDIT_PASSES,
 ) -> tuple[Protection, Protection]:
     """Disclosure decisions of the funnel and the national figures together, in one pass (a
     figure's n population is a funnel cell): the funnel's (level, area, kon, column) ->
@@ -670,7 +683,15 @@ def protect_round(
     multiple-choice figure, number of answers). `definitions`: figure id -> its definition
     (answer_type, population). `earlier`: for a revision, what the version before it published
     (a cell it withheld stays withheld; one it published that no delivery has changed is known
-    to every reader, so withholding it now would hide nothing)."""
+    to every reader, so withholding it now would hide nothing).
+
+    `audit_release`: the independent attack on the release these decisions give (it returns
+    the withheld cells it works out exactly or to within 1 .. min_count-1, with its verdict).
+    While it finds any, at most `passes` times: a count of 0 or min_count or more that it works
+    out exactly is published (a reader has it anyway, as step 4 of `disclosure`); for any other
+    found cell one more cell is withheld, the smallest count of min_count or more, not known to
+    a reader, in one of the found cell's relations (or else in a relation next to one), and the
+    round is protected again. Findings left after the last pass raise DisclosureRefused."""
     counts, relations, known = _funnel_cells(funnel, min_count)
     figure_counts, figure_relations, figure_known, groups = _figure_cells(
         figures, definitions, min_count
@@ -689,7 +710,11 @@ def protect_round(
     def published(key) -> bool:
         return not any(isinstance(part, str) and part.startswith("~") for part in key[1:])
 
-    def decide(known: set, withheld_before: set) -> Protection:
+    order = smallest_first(
+        counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
+    )
+
+    def decide(known: set, withheld_before: set, also: dict | None = None) -> Protection:
         return protect(
             counts,
             relations,
@@ -703,32 +728,113 @@ def protect_round(
                 else f"{'/'.join(groups[key[0]])} {key[1]}"
             ),
             # ties: funnel cells before figure cells, each in their own order
-            order=smallest_first(
-                counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
-            ),
+            order=order,
             withheld_before=withheld_before,
+            also_withheld=also,
         )
 
-    protection = decide(known, set())
+    def split(protection: Protection) -> tuple[Protection, Protection]:
+        funnel_withheld, figure_withheld = {}, {}
+        for key, decision in protection.withheld.items():
+            if isinstance(key[0], int):
+                figure_withheld[(groups[key[0]], key[1])] = decision
+            else:
+                funnel_withheld[key] = decision
+        return (
+            Protection(withheld=funnel_withheld, notes=protection.notes),
+            Protection(withheld=figure_withheld, notes=()),
+        )
+
+    kept: set = set()
+    protection = decide(known, kept)
     if earlier is not None:
         kept = {internal(key) for key in earlier.withheld} - {None}
         seen = {internal(key) for key in earlier.published_unchanged} - {None}
         # the round as decided afresh already keeps the version before (say it changed nothing
         # but its preliminary marking): the same decisions as a first publication
-        if not (
-            {key for key in kept if key in counts and published(key)} <= set(protection.withheld)
-            and not seen & set(protection.withheld)
-        ):
-            protection = decide(known | seen, kept)
-    funnel_withheld, figure_withheld = {}, {}
-    for key, decision in protection.withheld.items():
-        if isinstance(key[0], int):
-            figure_withheld[(groups[key[0]], key[1])] = decision
+        if {key for key in kept if key in counts and published(key)} <= set(
+            protection.withheld
+        ) and not seen & set(protection.withheld):
+            kept = set()
         else:
-            funnel_withheld[key] = decision
+            known = known | seen
+            protection = decide(known, kept)
+    if audit_release is None:
+        return split(protection)
+    of_cell: dict[tuple, list[int]] = defaultdict(list)
+    for index, relation in enumerate(relations):
+        for key in relation.members:
+            of_cell[key].append(index)
+    settled: set = set()  # counts the audit works out that are published after all
+    forced: dict[tuple, tuple[str, str]] = {}  # the further cells withheld for the audit
+
+    def further_cell(cell: tuple, withheld: dict) -> tuple | None:
+        """The smallest count of min_count or more a reader does not know, in one of the
+        cell's relations, or else in a relation of another unknown of those (breadth first)."""
+        reach, seen_relations = [cell], set()
+        for _ in range(3):
+            candidates, behind = [], []
+            for key in reach:
+                for index in of_cell.get(key, ()):
+                    if index in seen_relations:
+                        continue
+                    seen_relations.add(index)
+                    for member in relations[index].members:
+                        if member in withheld or not published(member):
+                            behind.append(member)
+                        elif (
+                            counts[member] >= min_count
+                            and member not in known
+                            and member not in settled
+                        ):
+                            candidates.append(member)
+            if candidates:
+                return min(candidates, key=order)
+            reach = behind
+        return None
+
+    for done in range(passes + 1):
+        found = [
+            (internal(key), key, verdict) for key, verdict in audit_release(*split(protection))
+        ]
+        if not found:
+            return split(protection)
+        if done == passes:
+            break
+        log.info("the audit found %s withheld counts: pass %s", len(found), done + 1)
+        for cell, key, verdict in found:
+            if (
+                verdict == "exakt"
+                and cell in protection.withheld
+                and not is_sensitive(counts[cell], min_count)
+            ):
+                settled.add(cell)
+                forced.pop(cell, None)
+                continue
+            candidate = further_cell(cell, protection.withheld)
+            if candidate is not None:
+                forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+        protection = decide(known | settled, kept - settled, forced)
+    raise DisclosureRefused(
+        f"Statistiken publiceras inte: granskningen kan räkna fram eller ringa in {len(found)} "
+        f"undanhållna antal även efter {passes} varv av ytterligare undanhållande: "
+        + "; ".join(describe_cell(key) for _, key, _ in found[:20])
+        + (f" med flera ({len(found) - 20} till)" if len(found) > 20 else "")
+        + ". Inget har skrivits till publiceringen."
+    )
+
+
+def describe_cell(key: tuple) -> str:
+    """A cell as protect_round names it, in the words of the published files."""
+    if isinstance(key[0], str):
+        level, area, kon, column = key
+        area_name = f"{_area_name(level, area)} ({LEVEL_NAMES[level]} {area})"
+        return f"{area_name}, tratten, kön {kon}, {column}"
+    (period_type, period, figure, level, area, breakdown, value), category = key
+    category = {N: "n", POPULATION: "n population", SVAR: "n svar"}.get(category, category)
     return (
-        Protection(withheld=funnel_withheld, notes=protection.notes),
-        Protection(withheld=figure_withheld, notes=()),
+        f"{_area_name(level, area)} ({LEVEL_NAMES[level]} {area}), figur {figure}, "
+        f"{PERIOD_NAMES[period_type]} {period}, {breakdown}={value}, kategori {category}"
     )
 
 
@@ -1087,18 +1193,88 @@ def deliveries_in_force(engine: Engine, round_id: str) -> dict[str, Delivery]:
     }
 
 
+AUDITED_FILES = (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
+
+
+def _audit_key(cell: tuple) -> tuple:
+    """A cell as the audit names it -> as protect_round does (of versions read together: the
+    cell of the version being published)."""
+    if isinstance(cell[0], int):
+        cell = cell[1:]
+    levels = {name: level for level, name in LEVEL_NAMES.items()}
+    if cell[0] == "tratt":
+        _, level, area, kon, column = cell
+        return (levels[level], area, kon, column)
+    _, period_type, period, level, area, figure, breakdown, value, name, category = cell
+    periods = {name: period for period, name in PERIOD_NAMES.items()}
+    group = (periods[period_type], period, figure, levels[level], area, breakdown, value)
+    return (group, {"antal": category, "n": N, "n_population": POPULATION, "n_svar": SVAR}[name])
+
+
+def release_audit(
+    round_id: str,
+    funnel: list[dict],
+    figures: list[FigureRow],
+    definitions: list[dict],
+    preliminary: bool,
+    min_count: int,
+    revised: tuple[Path, dict] | None,
+    in_force: dict[str, Delivery],
+) -> Audit:
+    """The audit of the release a protection gives, on the bytes it would publish
+    (`sukvinnofrid.audit`, which shares no code with the protection), for `protect_round`.
+    A revision is also read together with the version before it (`audit.read_versions`):
+    there a finding counts when it is a cell of this version, or a count of 1 .. min_count-1
+    of the version before that the version before did not give away alone (what it gave away
+    is published already; a count of 0 or min_count or more it gave away stays so)."""
+    cache: dict = {}
+    previous, given_away = None, set()
+    if revised is not None:
+        previous = {name: (revised[0] / name).read_bytes() for name in AUDITED_FILES}
+        previous[audit.MANIFEST_FILE] = (revised[0] / MANIFEST).read_bytes()
+        given_away = {
+            (0, *f.cell)
+            for f in audit.attack(audit.read_statistics(previous), min_count, cache=cache).findings
+        }
+    manifest = json_bytes({"in_force": {unit: d.as_manifest() for unit, d in in_force.items()}})
+
+    def run(funnel_protection: Protection, figure_protection: Protection):
+        files = render_files(
+            round_id,
+            funnel_table(funnel, funnel_protection.withheld),
+            figures_table(figures, figure_protection.withheld),
+            definitions,
+            preliminary,
+        )
+        found = audit.attack(audit.read_statistics(files), min_count, cache=cache).findings
+        if previous is not None:
+            together = audit.read_versions([previous, {**files, audit.MANIFEST_FILE: manifest}])
+            found += [
+                f
+                for f in audit.attack(together, min_count, cache=cache).findings
+                if f.cell[0] == 1
+                or (f.cell not in given_away and f.low >= 1 and (f.high or min_count) < min_count)
+            ]
+        return [(_audit_key(f.cell), f.verdict) for f in found]
+
+    return run
+
+
 def publish_statistics(
     round_id: str,
     engine: Engine | None = None,
     output_dir: Path | None = None,
     min_count: int | None = None,
     revision_of: Path | None = None,
+    passes: int = AUDIT_PASSES,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
     below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld. Preliminary when the
     round's Kolada key figures are. A version after the first is a revision: it carries
     revisionslogg.csv against the latest version under `revision_of` (default: this output;
-    a draft compares with the published statistics)."""
+    a draft compares with the published statistics). The release is audited before anything
+    is written (`protect_round`, `release_audit`): DisclosureRefused when `passes` passes of
+    withholding more leave a withheld count the audit works out."""
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
     check_round_due(round_id)
@@ -1134,7 +1310,15 @@ def publish_statistics(
             _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
         )
     funnel_protection, figure_protection = protect_round(
-        funnel, figures, {d["figure_id"]: d for d in definitions}, min_count, earlier
+        funnel,
+        figures,
+        {d["figure_id"]: d for d in definitions},
+        min_count,
+        earlier,
+        release_audit(
+            round_id, funnel, figures, definitions, preliminary, min_count, revised, in_force
+        ),
+        passes,
     )
     files = render_files(
         round_id,
