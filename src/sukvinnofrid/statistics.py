@@ -48,6 +48,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -794,14 +795,21 @@ def protect_round(
         return None
 
     for done in range(passes + 1):
+        started = time.monotonic()
         found = [
             (internal(key), key, verdict) for key, verdict in audit_release(*split(protection))
         ]
+        log.info(
+            "audit %s: %s withheld, %s found, %.1f s",
+            done + 1,
+            len(protection.withheld),
+            len(found),
+            time.monotonic() - started,
+        )
         if not found:
             return split(protection)
         if done == passes:
             break
-        log.info("the audit found %s withheld counts: pass %s", len(found), done + 1)
         for cell, key, verdict in found:
             if (
                 verdict == "exakt"
@@ -814,7 +822,9 @@ def protect_round(
             candidate = further_cell(cell, protection.withheld)
             if candidate is not None:
                 forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+        started = time.monotonic()
         protection = decide(known | settled, kept - settled, forced)
+        log.info("protection %s: %.1f s", done + 2, time.monotonic() - started)
     raise DisclosureRefused(
         f"Statistiken publiceras inte: granskningen kan räkna fram eller ringa in {len(found)} "
         f"undanhållna antal även efter {passes} varv av ytterligare undanhållande: "
@@ -1136,23 +1146,31 @@ def definitions_document(definitions: list[dict], figures: list[PublishedFigure]
 def suppression_text(min_count: int) -> str:
     """The published statement of the rule, true of what `disclosure.protect` does with bounds:
     each relation on its own, then the bounds a reader gets from the relations one at a time,
-    and a revision keeping what the version before it withheld (`sukvinnofrid.audit` measures
-    what solving them together, or reading versions together, gives away)."""
+    then, for the funnel and the national figures, the audit of all relations together before
+    anything is written (`protect_round`, `release_audit`; the Kolada files are not audited so),
+    and a revision audited together with the version before it."""
+    small = f"1–{min_count - 1}"
     return (
-        f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}). I varje samband "
+        f"Antal som är {small} redovisas inte (markeras {WITHHELD}). I varje samband "
         "där ett sådant antal annars vore det enda som saknas (kvinnor och män, kommunerna i ett "
         "län och länen i riket, trattens faser, en figurs kategorier och dess N, "
         "uppdelningarnas värden) redovisas ytterligare ett antal inte. Kan ett sådant antal "
-        "ändå ringas in till ett enda värde eller till "
-        f"1–{min_count - 1} med sambanden ett i taget (en del är högst summan, summan minst "
-        "delarna), redovisas ytterligare ett antal inte. Därför kan även ett antal som är "
-        f"{min_count} eller större saknas; ett sådant antal som ändå kan räknas fram ur "
-        "sambanden ett i taget redovisas i stället. Den som löser flera samband samtidigt kan i "
-        "vissa fall räkna fram eller ringa in ett undanhållet antal. En ny version av en omgång "
-        "undanhåller allt som versionen före den undanhöll; den som jämför versionerna kan ändå "
-        "i vissa fall räkna fram ett undanhållet antal. En andel redovisas inte när "
-        "dess antal inte gör det, och när en figurs N inte redovisas gör inte heller dess "
-        "andelar och medelvärde det. 0 är en verklig nolla."
+        f"ändå ringas in till ett enda värde eller till {small} med sambanden ett i taget (en "
+        "del är högst summan, summan minst delarna), redovisas ytterligare ett antal inte. "
+        f"Därför kan även ett antal som är {min_count} eller större saknas; ett sådant antal som "
+        "ändå kan räknas fram ur sambanden ett i taget redovisas i stället. Tratten och de "
+        "nationella figurerna prövas innan de publiceras med alla sambanden samtidigt, som en "
+        "utomstående läsare kan lösa dem (linjärprogrammering): ett antal som då kan räknas fram "
+        f"eller ringas in till {small} får ytterligare ett antal undanhållet, och ett undanhållet "
+        f"antal som då kan räknas fram och är 0 eller minst {min_count} redovisas i stället; går "
+        "det inte, publiceras de inte. I Kolada-filerna kan den som löser flera samband "
+        "samtidigt i vissa fall räkna fram eller ringa in ett undanhållet antal. En ny version "
+        "av en omgång undanhåller allt som versionen före den undanhöll, utom det som ändå kan räknas fram, "
+        "och prövas tillsammans med den: den som jämför versionerna kan inte ringa in något "
+        f"undanhållet antal till {small}, men kan i vissa fall räkna fram ett antal som är 0 "
+        f"eller minst {min_count} i den tidigare versionen. En andel redovisas inte när dess "
+        "antal inte gör det, och när en figurs N inte redovisas gör inte heller dess andelar och "
+        "medelvärde det. 0 är en verklig nolla."
     )
 
 
