@@ -771,7 +771,9 @@ def protect_round(
 
     def further_cell(cell: tuple, withheld: dict) -> tuple | None:
         """The smallest count of min_count or more a reader does not know, in one of the
-        cell's relations, or else in a relation of another unknown of those (breadth first)."""
+        cell's relations, or else in a relation of another unknown of those (breadth first).
+        Never one withheld for the audit before: if it is published now, the bounds pinned it
+        (step 4 of `disclosure`), so withholding it again would hide nothing."""
         reach, seen_relations = [cell], set()
         for _ in range(3):
             candidates, behind = [], []
@@ -787,6 +789,7 @@ def protect_round(
                             counts[member] >= min_count
                             and member not in known
                             and member not in settled
+                            and member not in forced
                         ):
                             candidates.append(member)
             if candidates:
