@@ -747,6 +747,7 @@ def protect_round(
         )
 
     kept: set = set()
+    started = time.monotonic()
     protection = decide(known, kept)
     if earlier is not None:
         kept = {internal(key) for key in earlier.withheld} - {None}
@@ -762,6 +763,7 @@ def protect_round(
             protection = decide(known, kept)
     if audit_release is None:
         return split(protection)
+    log.info("protection 1: %.1f s", time.monotonic() - started)
     of_cell: dict[tuple, list[int]] = defaultdict(list)
     for index, relation in enumerate(relations):
         for key in relation.members:
