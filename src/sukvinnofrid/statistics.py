@@ -49,7 +49,7 @@ import csv
 import io
 import logging
 import time
-from collections import defaultdict, namedtuple
+from collections import Counter, defaultdict, namedtuple
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -691,8 +691,9 @@ def protect_round(
     While it finds any, at most `passes` times: a count of 0 or min_count or more that it works
     out exactly is published (a reader has it anyway, as step 4 of `disclosure`); for any other
     found cell one more cell is withheld, the smallest count of min_count or more, not known to
-    a reader, in one of the found cell's relations (or else in a relation next to one), and the
-    round is protected again. Findings left after the last pass raise DisclosureRefused."""
+    a reader, in one of the found cell's relations (or else in a relation next to one; a cell
+    found again gets as many as the passes it has been found in), and the round is protected
+    again. Findings left after the last pass raise DisclosureRefused."""
     counts, relations, known = _funnel_cells(funnel, min_count)
     figure_counts, figure_relations, figure_known, groups = _figure_cells(
         figures, definitions, min_count
@@ -770,6 +771,7 @@ def protect_round(
             of_cell[key].append(index)
     settled: set = set()  # counts the audit works out that are published after all
     forced: dict[tuple, tuple[str, str]] = {}  # the further cells withheld for the audit
+    times_found: Counter = Counter()
 
     def further_cell(cell: tuple, withheld: dict) -> tuple | None:
         """The smallest count of min_count or more a reader does not know, in one of the
@@ -824,9 +826,12 @@ def protect_round(
                 settled.add(cell)
                 forced.pop(cell, None)
                 continue
-            candidate = further_cell(cell, protection.withheld)
-            if candidate is not None:
-                forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+            # a cell found again gets one more further cell for every pass it has been found in
+            times_found[cell] += 1
+            for _ in range(times_found[cell]):
+                candidate = further_cell(cell, protection.withheld)
+                if candidate is not None:
+                    forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
         started = time.monotonic()
         protection = decide(known | settled, kept - settled, forced)
         log.info("protection %s: %.1f s", done + 2, time.monotonic() - started)
