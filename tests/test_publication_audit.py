@@ -32,6 +32,13 @@ STOD = {
     "population": "ärenden med stöd/insats",
 }
 # category -> (sort order, parts): "12" is the summary "helt eller delvis" = 1 + 2
+KON_FIGURE = {
+    "figure_id": "kon",
+    "answer_type": "single",
+    "kind": "share",
+    "population": "alla aktualiserade ärenden",
+}
+KON_CATEGORIES = {"1": (1, ""), "2": (2, "")}
 HEDER_CATEGORIES = {"1": (1, ""), "2": (2, ""), "3": (3, ""), "12": (100, "1|2")}
 STOD_CATEGORIES = {"1": (1, ""), "2": (2, "")}
 
@@ -112,12 +119,25 @@ def figure_rows(drawn) -> list[statistics.FigureRow]:
                 groups.setdefault((level, area, *breakdown), []).append(case)
     rows = []
     for (level, area, breakdown, value), members in sorted(groups.items()):
-        for definition, categories in ((HEDER, HEDER_CATEGORIES), (STOD, STOD_CATEGORIES)):
+        for definition, categories in (
+            (HEDER, HEDER_CATEGORIES),
+            (STOD, STOD_CATEGORIES),
+            (KON_FIGURE, KON_CATEGORIES),
+        ):
+            if definition is KON_FIGURE and breakdown != "alla":
+                continue
             multiple = definition["answer_type"] == "multiple"
             if multiple:
                 population = [c for c in members if c["insats"]]
                 answered = [c for c in population if c["stod"]]
                 numerator = {code: sum(code in c["stod"] for c in answered) for code in categories}
+            elif definition is KON_FIGURE:
+                population = members
+                answered = [c for c in population if c["kon"]]
+                numerator = {
+                    code: sum(c["kon"] == {"1": "K", "2": "M"}[code] for c in answered)
+                    for code in categories
+                }
             else:
                 population = members
                 answered = [c for c in population if c["heder"]]
@@ -165,7 +185,7 @@ def figure_rows(drawn) -> list[statistics.FigureRow]:
 
 def published(drawn, passes: int = statistics.AUDIT_PASSES):
     funnel, figures = funnel_rows(drawn), figure_rows(drawn)
-    definitions = statistics.with_summary_parts([HEDER, STOD], figures)
+    definitions = statistics.with_summary_parts([HEDER, STOD, KON_FIGURE], figures)
     funnel_protection, figure_protection = statistics.protect_round(
         funnel,
         figures,
@@ -227,7 +247,7 @@ def test_a_release_the_audit_still_breaks_is_refused_naming_the_cell():
             "stod": ("1",) if case["insats"] else (),
         }
     funnel, figures = funnel_rows(drawn), figure_rows(drawn)
-    definitions = statistics.with_summary_parts([HEDER, STOD], figures)
+    definitions = statistics.with_summary_parts([HEDER, STOD, KON_FIGURE], figures)
     plain = statistics.protect_round(
         funnel, figures, {d["figure_id"]: d for d in definitions}, MIN_COUNT
     )
