@@ -4,6 +4,7 @@
         index.html          start: the pages below and every participating kommun, stadsdel, län
         riket.html          national report: Diagram 1 and every figure of diagrams 2-27 with its
                             table, N, definition and footnotes, beside the previous round
+        fordjupningar.html  the comparisons the report makes only in its text (views.TEXT_SPLITS)
         nedladdning.html    downloads: every table as CSV for Swedish Excel, one XLSX workbook
         kommun/<kod>.html, stadsdel/<kod>.html, lan/<kod>.html
         data/               the downloads

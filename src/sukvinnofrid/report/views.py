@@ -167,6 +167,129 @@ SPLITS = (
         None,
     ),
 )
+# What the report says only in its running text, comparing groups, with no diagram (seed 000;
+# ../shared/seeds/figures.md): figure, breakdowns, title, the report's statement and its lines.
+# The figures are the published cross-tabs; their page is Fördjupningar (fordjupningar.html).
+_TOPPGRUPP = "Toppgruppen jämförs med övriga avslutade ärenden; seed 000 rad 659–676"
+TEXT_SPLITS = (
+    (
+        "hedersrelaterat",
+        ("kon", "storleksgrupp"),
+        "Hederskontext efter kön och kommunstorlek",
+        (
+            "Rapportens text: HRV i tio procent av alla ärenden, lika för kvinnor och män, lägre "
+            "andel i de minsta kommunerna; seed 000 rad 681–683"
+        ),
+    ),
+    (
+        "hedersrelaterat",
+        ("kon_aldersgrupp",),
+        "Hederskontext efter kön och ålder",
+        (
+            "Rapportens text: 9 procent av kvinnorna 45–54 år är utsatta för HRV (bas: kvinnorna i "
+            "åldersgruppen); seed 000 rad 695"
+        ),
+    ),
+    (
+        "valdets_grad",
+        ("hedersrelaterat", "aldersgrupp", "storleksgrupp"),
+        "Våldets grad efter hederskontext, ålder och kommunstorlek",
+        (
+            "Rapportens text: mycket grovt våld i 37 procent av HRV-ärendena mot 18 procent av "
+            "övriga; seed 000 rad 704–713"
+        ),
+    ),
+    (
+        "utovare",
+        ("hedersrelaterat", "kon"),
+        "Vem utövar våldet? Efter hederskontext och kön",
+        (
+            "Rapportens text: i HRV-ärenden oftare föräldrar eller andra släktingar; för män "
+            "oftare föräldrar och annan, mer sällan en före detta partner; "
+            "seed 000 rad 704–713, 726–765"
+        ),
+    ),
+    (
+        "riskbedomning",
+        ("hedersrelaterat",),
+        "Riskbedömning efter hederskontext",
+        (
+            "Rapportens text: en bedömningsmetod i 66 procent av HRV-ärendena mot 56 procent av "
+            "övriga; seed 000 rad 708"
+        ),
+    ),
+    (
+        "arendelangd",
+        ("hedersrelaterat",),
+        "Ärendets längd efter hederskontext",
+        "Rapportens text: tiden från aktualisering till avslut skiljer sig inte; seed 000 rad 717",
+    ),
+    (
+        "maluppfoljning",
+        ("hedersrelaterat", "kon"),
+        "Måluppföljning efter hederskontext och kön",
+        (
+            "Rapportens text: något högre registrerad måluppfyllelse i HRV-ärendena; ingen "
+            "skillnad mellan kvinnor och män; seed 000 rad 717, 726–765"
+        ),
+    ),
+    (
+        "forandring_valdsutsatthet",
+        ("hedersrelaterat", "kon"),
+        "Förändring i våldsutsatthet efter hederskontext och kön",
+        (
+            "Rapportens text: en lägre andel av de HRV-utsatta säger att situationen försämrats; "
+            "män har mer sällan en negativ förändring; seed 000 rad 717, 726–765"
+        ),
+    ),
+    (
+        "valdets_grad",
+        ("kon",),
+        "Våldets grad efter kön",
+        "Rapportens text: män är mer sällan utsatta för mycket grovt våld; seed 000 rad 726–765",
+    ),
+    (
+        "riskmetod",
+        ("kon",),
+        "Bedömningsmetod för risk efter kön",
+        (
+            "Rapportens text: FREDA-farlighetsbedömning används mer sällan för män; "
+            "seed 000 rad 726–765"
+        ),
+    ),
+    (
+        "genomforande",
+        ("kon",),
+        "Genomförande av de planerade insatserna efter kön",
+        "Rapportens text: män avbryter mer sällan alla insatser; seed 000 rad 726–765",
+    ),
+    ("utovare", ("toppgrupp",), "Toppgruppens profil: vem utövar våldet?", _TOPPGRUPP),
+    (
+        "funktionsnedsattning",
+        ("toppgrupp",),
+        "Toppgruppens profil: funktionsnedsättning",
+        _TOPPGRUPP,
+    ),
+    ("med_insats", ("toppgrupp",), "Toppgruppens profil: stöd/insats", _TOPPGRUPP),
+    ("antal_insatser", ("toppgrupp",), "Toppgruppens profil: antal insatser", _TOPPGRUPP),
+    ("typ_av_insats", ("toppgrupp",), "Toppgruppens profil: grund för insatsen", _TOPPGRUPP),
+    ("riskbedomning", ("toppgrupp",), "Toppgruppens profil: riskbedömning", _TOPPGRUPP),
+    (
+        "antal_samverkansparter",
+        ("toppgrupp",),
+        "Toppgruppens profil: samverkan",
+        _TOPPGRUPP,
+    ),
+    (
+        "riskforandring",
+        ("maluppfoljning", "forandring_valdsutsatthet"),
+        "Förändring i riskbedömning efter måluppföljning och förändring i våldsutsatthet",
+        (
+            "Rapportens text: samma bild där förändringsmålet nåtts och klienten beskriver en "
+            "positiv förändring; seed 000 rad 808–818"
+        ),
+    ),
+)
 BREAKDOWN_NAMES = {
     "kon": "Kön",
     "aldersgrupp": "Åldersgrupp",
@@ -474,7 +597,13 @@ class Views:
         title = title or definition["title"]
         heading = f"Diagram {diagram}. {title}" if diagram else title
         split = tuple(breakdowns) != ("alla",)
-        anchor = f"figur-{figure}" + (f"-uppdelad{diagram or ''}" if split else "")
+        anchor = f"figur-{figure}" + (
+            ""
+            if not split
+            else f"-uppdelad{diagram}"
+            if diagram
+            else "-efter-" + "-".join(breakdowns).replace("_", "-")
+        )
         previous = self.sources.previous
         this_name = f"Omgång {self.round_id}"
         previous_name = f"Omgång {previous.round_id}" if previous else "Föregående omgång"
@@ -604,6 +733,15 @@ class Views:
             order = (diagram is None, diagram or 0, 1, figure)
             entries.append((order, self.figure_section(figure, diagram, breakdowns, title, source)))
         return [section for _, section in sorted(entries, key=lambda e: e[0]) if section]
+
+    def text_sections(self) -> list[Section]:
+        """The comparisons the report makes in its running text (TEXT_SPLITS)."""
+        sections = (
+            self.figure_section(figure, None, breakdowns, title, source)
+            for figure, breakdowns, title, source in TEXT_SPLITS
+            if figure in self.stats.definitions
+        )
+        return [section for section in sections if section]
 
     # -----------------------------------------------------------------------------------------
     # key figures of a unit against its areas
