@@ -57,6 +57,12 @@
 {{ return(measures) }}
 {% endmacro %}
 
+{#- The ids of the breakdowns, 'alla' first (the accepted values of fct_national_figures'
+    breakdown). -#}
+{% macro national_figure_breakdown_ids() %}
+{{ return(national_figure_breakdowns()['breakdowns'].keys() | list) }}
+{% endmacro %}
+
 {#- SQL: the names of the breakdowns published at `level` (kommun, lan or riket) as string
     literals, 'alla', 'kon', ... in the order of national_figure_breakdowns(). -#}
 {% macro national_figure_breakdowns_at(level) -%}
