@@ -1038,8 +1038,15 @@ def test_a_new_breakdown_is_one_catalogue_entry(clean_warehouse, project_copy):
     _load_round_1(clean_warehouse)
     # cautious: only the data tests of the models built here (and so the accepted breakdowns)
     transform.run_dbt(
-        ["build", "--select", "+fct_national_figures", "--indirect-selection", "cautious",
-         "--exclude-resource-type", "unit_test"],
+        [
+            "build",
+            "--select",
+            "+fct_national_figures",
+            "--indirect-selection",
+            "cautious",
+            "--exclude-resource-type",
+            "unit_test",
+        ],
         project_dir=project_copy,
     )
     rows = _rows(
@@ -1048,8 +1055,12 @@ def test_a_new_breakdown_is_one_catalogue_entry(clean_warehouse, project_copy):
         " FROM marts.fct_national_figures WHERE breakdown = 'avslutad' AND period = :r",
         r=R1,
     )
-    got = {(r["level"], r["area_code"], r["breakdown_value"], r["figure_id"], r["category"]):
-           r["numerator"] for r in rows}
+    got = {
+        (r["level"], r["area_code"], r["breakdown_value"], r["figure_id"], r["category"]): r[
+            "numerator"
+        ]
+        for r in rows
+    }
     assert {r["level"] for r in rows} == {"kommun", "riket"}
     assert {r["figure_id"] for r in rows} == {f.id for f in load_figures().figures}
     riket = {k[2:]: v for k, v in got.items() if k[0] == "riket"}

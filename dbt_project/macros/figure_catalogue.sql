@@ -330,7 +330,8 @@
 
 {#- The breakdowns of the national figures: {'dimensions': name -> a case's value (SQL
     over int_case_periods), 'breakdowns': name -> (its dimensions, the levels it is
-    published at)}. A case without a value of a breakdown is in no row of it. -#}
+    published at), 'only_figures': name -> the only figures it is published for}.
+    A case without a value of a breakdown is in no row of it. -#}
 {% macro national_figure_breakdowns() %}
 {%- set dimensions = {
     'kon': "kon_kod",
@@ -367,12 +368,17 @@
     'kon_hedersrelaterat': (['kon', 'hedersrelaterat'], ['riket']),
     'kon_aldersgrupp': (['kon', 'aldersgrupp'], ['riket']),
 } -%}
-{{ return({'dimensions': dimensions, 'breakdowns': breakdowns}) }}
+{%- set only_figures = {
+    'riskinstrument': ['riskforandring'],
+} -%}
+{{ return({'dimensions': dimensions, 'breakdowns': breakdowns,
+           'only_figures': only_figures}) }}
 {% endmacro %}
 
 {#- Where the categories of int_figure_categories come from besides the seeds:
     'except_codes': (figure, code) of a code list that is not a category of the figure;
-    'reference': (figure, reference seed of size groups) whose groups are its categories. -#}
+    'reference': (figure, reference seed of size groups) whose groups are its
+    categories. -#}
 {% macro national_figure_category_sources() %}
 {{ return({
     'except_codes': [

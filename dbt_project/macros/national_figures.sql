@@ -63,6 +63,17 @@
 {{ return(national_figure_breakdowns()['breakdowns'].keys() | list) }}
 {% endmacro %}
 
+{#- SQL: a row of `breakdown` and `figure_id` is published: the breakdowns of some figures
+    only (only_figures) are not published for the others; true when there are none. -#}
+{% macro national_figure_only_figures(breakdown, figure_id) -%}
+    {%- set conditions = ['true'] -%}
+    {%- for name, figure_ids in national_figure_breakdowns()['only_figures'].items() -%}
+        {%- do conditions.append("(" ~ breakdown ~ " <> '" ~ name ~ "' or " ~ figure_id ~ " in ('"
+                                 ~ figure_ids | join("', '") ~ "'))") -%}
+    {%- endfor -%}
+    {{- conditions | join(' and ') -}}
+{%- endmacro %}
+
 {#- SQL: the names of the breakdowns published at `level` (kommun, lan or riket) as string
     literals, 'alla', 'kon', ... in the order of national_figure_breakdowns(). -#}
 {% macro national_figure_breakdowns_at(level) -%}

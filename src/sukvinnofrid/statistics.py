@@ -58,6 +58,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from . import __version__, reference
+from .catalogue.figures import load_figures
 from .config import get_settings
 from .disclosure import Protection, Relation, protect, smallest_first
 from .formats import swedish_number
@@ -354,11 +355,8 @@ def _group_key(row) -> tuple:
     )
 
 
-# the cross-tabulations: breakdown -> the breakdowns of its two dimensions
-CROSS_BREAKDOWNS = {
-    "kon_hedersrelaterat": ("kon", "hedersrelaterat"),
-    "kon_aldersgrupp": ("kon", "aldersgrupp"),
-}
+# the cross-tabulations: breakdown -> the breakdowns it crosses (catalogue/figures.yaml)
+CROSS_BREAKDOWNS = {b.id: b.of for b in load_figures().breakdowns if b.of}
 
 
 def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:

@@ -106,8 +106,8 @@ figure_totals as (
     ) as totals (figure_id, category, numerator, n_population, n, n_answers)
     -- noqa: enable=LT02
     where totals.n_population > 0
-        -- riskinstrument is a breakdown of figure riskforandring only
-        and (groups.breakdown <> 'riskinstrument' or totals.figure_id = 'riskforandring')
+        -- a breakdown of some figures only (figure catalogue: only_figures)
+        and {{ national_figure_only_figures('groups.breakdown', 'totals.figure_id') }}
 )
 
 select

@@ -57,9 +57,13 @@ class Figure:
 @dataclass(frozen=True)
 class Breakdown:
     id: str
+    title: str
     levels: tuple[str, ...]
     sql: str | None = None  # a dimension's value; None for 'alla' and cross-tabulations
     of: tuple[str, ...] = ()  # the dimensions a cross-tabulation crosses
+    only_figures: tuple[str, ...] = ()  # published for these figures only (all when empty)
+    labels_from: str | None = None  # the figure whose categories label the values
+    value_labels: dict[str, str] | None = None  # else these labels, in this order
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,12 @@ class FigureCatalogue:
             if figure.id == figure_id:
                 return figure
         raise KeyError(figure_id)
+
+    def breakdown(self, breakdown_id: str) -> Breakdown:
+        for breakdown in self.breakdowns:
+            if breakdown.id == breakdown_id:
+                return breakdown
+        raise KeyError(breakdown_id)
 
     @property
     def dimensions(self) -> tuple[Breakdown, ...]:
@@ -161,18 +171,38 @@ def _breakdowns(entries: list[dict], figures: tuple[Figure, ...]) -> tuple[Break
         if not set(levels) <= set(LEVELS):
             raise ValueError(f"breakdown {entry['id']}: unknown level in {levels}")
         sql = entry.get("sql")
+        labels_from = entry.get("labels_from", entry.get("figure"))
+        only_figures = tuple(entry.get("only_figures") or ())
+        unknown = {f for f in (*only_figures, labels_from) if f is not None} - by_id.keys()
+        if unknown:
+            raise ValueError(f"breakdown {entry['id']}: unknown figures {sorted(unknown)}")
         if "figure" in entry:
             # a breakdown by a figure's categories: the figure's category expression
             sql = by_id[entry["figure"]].category
             if sql is None:
-                raise ValueError(f"breakdown {entry['id']}: figure {entry['figure']} has no category")
+                raise ValueError(
+                    f"breakdown {entry['id']}: figure {entry['figure']} has no category"
+                )
         of = tuple(entry.get("of") or ())
         known = {b.id for b in breakdowns if b.sql is not None}
         if not set(of) <= known:
             raise ValueError(f"breakdown {entry['id']}: crosses unknown breakdowns {of}")
         if entry["id"] != "alla" and sql is None and not of:
             raise ValueError(f"breakdown {entry['id']}: give sql, figure or of")
-        breakdowns.append(Breakdown(id=entry["id"], levels=levels, sql=sql, of=of))
+        breakdowns.append(
+            Breakdown(
+                id=entry["id"],
+                title=entry["title"],
+                levels=levels,
+                sql=sql,
+                of=of,
+                only_figures=only_figures,
+                labels_from=labels_from,
+                value_labels={str(k): v for k, v in entry["value_labels"].items()}
+                if "value_labels" in entry
+                else None,
+            )
+        )
     if [b.id for b in breakdowns][:1] != ["alla"] or len({b.id for b in breakdowns}) != len(
         breakdowns
     ):

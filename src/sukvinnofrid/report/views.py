@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..catalogue.figures import load_figures
 from ..formats import swedish_date
 from ..kolada.definitions import load_definitions
 from ..rounds import calendar_round
@@ -290,50 +291,12 @@ TEXT_SPLITS = (
         ),
     ),
 )
-BREAKDOWN_NAMES = {
-    "kon": "Kön",
-    "aldersgrupp": "Åldersgrupp",
-    "hedersrelaterat": "Hederskontext",
-    "ursprung": "Ursprung",
-    "valdets_grad": "Våldets grad",
-    "riskbedomning": "Riskbedömning",
-    "funktionsnedsattning": "Funktionsnedsättning",
-    "maluppfoljning": "Måluppföljning",
-    "arendelangd": "Ärendets längd",
-    "kon_hedersrelaterat": "Kön och hederskontext",
-    "riskinstrument": "Instrument",
-    "storleksgrupp": "Kommunstorlek",
-    "befolkningsgrupp": "Befolkningsgrupp",
-    "toppgrupp": "Toppgruppen",
-    "forandring_valdsutsatthet": "Förändring i våldsutsatthet",
-    "kon_aldersgrupp": "Kön och ålder",
-}
-VALUE_LABELS = {
-    "kon": {"K": "Kvinnor", "M": "Män"},
-    "hedersrelaterat": {"ja": "HRV", "nej": "Ej HRV", "vet_inte": "HRV: vet inte"},
-    "funktionsnedsattning": {
-        "fysisk": "Fysisk",
-        "psykisk": "Psykisk",
-        "intellektuell": "Intellektuell",
-        "flera": "Flera slag",
-        "nej": "Ingen",
-        "vet_ej": "Vet ej",
-    },
-    "toppgrupp": {"ja": "I toppgruppen", "nej": "Övriga avslutade"},
-}
-# a breakdown whose values are a figure's categories
-VALUE_FIGURE = {
-    "aldersgrupp": "aldersgrupp",
-    "ursprung": "ursprung",
-    "valdets_grad": "valdets_grad",
-    "maluppfoljning": "maluppfoljning",
-    "arendelangd": "arendelangd",
-    "riskbedomning": "riskbedomning",
-    "riskinstrument": "riskmetod",
-    "storleksgrupp": "storleksgrupp",
-    "befolkningsgrupp": "befolkningsgrupp",
-    "forandring_valdsutsatthet": "forandring_valdsutsatthet",
-}
+# How the site labels a breakdown's values (catalogue/figures.yaml): its own labels, or the
+# categories of the figure they are; a cross-tabulation's by its breakdowns'.
+_BREAKDOWNS = load_figures().breakdowns
+VALUE_LABELS = {b.id: b.value_labels for b in _BREAKDOWNS if b.value_labels}
+VALUE_FIGURE = {b.id: b.labels_from for b in _BREAKDOWNS if b.labels_from}
+CROSSED = {b.id: b.of for b in _BREAKDOWNS if b.of}
 MULTIPLE_NOTE = (
     "Flera alternativ kunde anges per ärende, därför blir summan av alternativen "
     "högre än 100 procent."
@@ -539,10 +502,11 @@ class Views:
     def breakdown_label(self, breakdown: str, value: str) -> str:
         if breakdown in VALUE_LABELS and value in VALUE_LABELS[breakdown]:
             return VALUE_LABELS[breakdown][value]
-        if breakdown in ("kon_hedersrelaterat", "kon_aldersgrupp"):
-            first, second = value.split("|")
-            inner = "hedersrelaterat" if breakdown == "kon_hedersrelaterat" else "aldersgrupp"
-            return f"{self.breakdown_label('kon', first)}, {self.breakdown_label(inner, second)}"
+        if breakdown in CROSSED:
+            return ", ".join(
+                self.breakdown_label(dimension, part)
+                for dimension, part in zip(CROSSED[breakdown], value.split("|"), strict=True)
+            )
         figure = VALUE_FIGURE.get(breakdown)
         if figure and figure in self.stats.definitions:
             return self.stats.definitions[figure]["kategorier"].get(value, value)
@@ -551,11 +515,10 @@ class Views:
     def _value_order(self, breakdown: str):
         """Sort key of a breakdown's values: the order of the figure whose categories they are
         (e.g. the length groups of diagram 16), else of VALUE_LABELS, else by value."""
-        if "|" in breakdown or breakdown.startswith("kon_"):
-            first, second = ("kon", breakdown.split("_", 1)[1])
-            return lambda value: (
-                self._value_order(first)(value.split("|")[0]),
-                self._value_order(second)(value.split("|")[1]),
+        if breakdown in CROSSED:
+            orders = [self._value_order(dimension) for dimension in CROSSED[breakdown]]
+            return lambda value: tuple(
+                order(part) for order, part in zip(orders, value.split("|"), strict=True)
             )
         figure = VALUE_FIGURE.get(breakdown)
         order = (
