@@ -200,7 +200,7 @@ def test_kpi_definitions():
     assert "räknas det år insatsen påbörjades" in by_id["U30751"]
     assert "räknas det år det avslutades" in by_id["U30752"]
     macro = (
-        Path(__file__).resolve().parents[1] / "dbt_project" / "macros" / "kolada.sql"
+        Path(__file__).resolve().parents[1] / "dbt_project" / "macros" / "figure_catalogue.sql"
     ).read_text(encoding="utf-8")
     year_of = dict(re.findall(r"'(\w+)': \{\s*'cases': '[^']*',\s*'year_of': '(\w+)'", macro))
     assert year_of == {k.figure: k.year_basis["variable"] for k in defs.kpis}

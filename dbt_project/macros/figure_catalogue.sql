@@ -391,6 +391,27 @@
 }) }}
 {% endmacro %}
 
+{#- The Kolada key figures: figure -> the cases it counts (SQL over a case of
+    int_case_versions) and the date whose calendar year a case counts in (a case without
+    a valid date is in no year). For fct_kolada_key_figures and the round console's cases
+    that cannot be placed (fct_round_deliveries). -#}
+{% macro kolada_key_figures() %}
+{%- set figures = {} -%}
+{#- U30750: alla aktualiserade ärenden; the year of datum_aktualisering -#}
+{%- do figures.update({'aktualiserade': {
+    'cases': 'true', 'year_of': 'datum_aktualisering',
+}}) -%}
+{#- U30751: ärenden med stöd/insats (datum för insats eller insats registrerad); the year of datum_insats -#}
+{%- do figures.update({'med_insats': {
+    'cases': 'has_insats', 'year_of': 'datum_insats',
+}}) -%}
+{#- U30752: avslutade ärenden med stöd/insats där målet uppnåtts helt eller delvis (måluppföljning kod 1–2); the year of datum_avslut -#}
+{%- do figures.update({'mal_helt_delvis': {
+    'cases': 'has_insats and is_closed and maluppfoljning in (1, 2)', 'year_of': 'datum_avslut',
+}}) -%}
+{{ return(figures) }}
+{% endmacro %}
+
 {#- The date whose calendar year puts a case in a year's figures (int_case_periods). -#}
 {% macro national_figure_year_date() %}
 {{ return('datum_aktualisering') }}

@@ -90,6 +90,11 @@ def _string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _sql_literal(text: str) -> str:
+    """A Jinja string literal, single-quoted unless the SQL has a single quote."""
+    return f"'{text}'" if "'" not in text and "\\" not in text else _string(text)
+
+
 def _rule(figure: Figure) -> list[str]:
     """One figure's entry of national_figure_rules(): its words as a comment, then its SQL."""
     diagram = f"diagram {figure.diagram}" if figure.diagram else "text"
@@ -169,6 +174,24 @@ def figure_catalogue_macro(figures: FigureCatalogue | None = None) -> str:
     lines += [f"        ('{f.id}', '{f.reference}')," for f in figures.figures if f.reference]
     lines += ["    ],", "}) }}", "{% endmacro %}", ""]
     lines += [
+        "{#- The Kolada key figures: figure -> the cases it counts (SQL over a case of",
+        "    int_case_versions) and the date whose calendar year a case counts in (a case without",
+        "    a valid date is in no year). For fct_kolada_key_figures and the round console's cases",
+        "    that cannot be placed (fct_round_deliveries). -#}",
+        "{% macro kolada_key_figures() %}",
+        "{%- set figures = {} -%}",
+    ]
+    for kolada in figures.kolada:
+        lines += [
+            f"{{#- {kolada.kpi}: {kolada.cases_text}; the year of {kolada.year_date} -#}}",
+            f"{{%- do figures.update({{'{kolada.figure}': {{",
+            f"    'cases': {_sql_literal(kolada.cases_sql)}, 'year_of': '{kolada.year_date}',",
+            "}}) -%}",
+        ]
+    lines += [
+        "{{ return(figures) }}",
+        "{% endmacro %}",
+        "",
         "{#- The date whose calendar year puts a case in a year's figures (int_case_periods). -#}",
         "{% macro national_figure_year_date() %}",
         f"{{{{ return('{figures.year_date}') }}}}",

@@ -67,10 +67,29 @@ class Breakdown:
 
 
 @dataclass(frozen=True)
+class KoladaFigure:
+    """A Kolada key figure (fct_kolada_key_figures' figure) and what it counts."""
+
+    figure: str
+    kpi: str
+    cases_text: str
+    cases_sql: str  # over a case of int_case_versions
+    year_date: str  # the key of the date variable whose calendar year a case counts in
+    year_suv: int
+
+
+@dataclass(frozen=True)
 class FigureCatalogue:
     year_date: str
     breakdowns: tuple[Breakdown, ...]
     figures: tuple[Figure, ...]
+    kolada: tuple[KoladaFigure, ...]
+
+    def kolada_figure(self, figure: str) -> KoladaFigure:
+        for kolada in self.kolada:
+            if kolada.figure == figure:
+                return kolada
+        raise KeyError(figure)
 
     def figure(self, figure_id: str) -> Figure:
         for figure in self.figures:
@@ -217,10 +236,28 @@ def parse_figures(text: str, catalogue: Catalogue | None = None) -> FigureCatalo
     if len({f.id for f in figures}) != len(figures):
         raise ValueError("figure catalogue: two figures with one id")
     catalogue.by_key(document["year_date"])  # raises for an unknown variable
+    kolada = []
+    for entry in document["kolada"]:
+        date = catalogue.by_key(entry["year_date"])
+        if date.type != "date":
+            raise ValueError(f"kolada {entry['figure']}: year_date {date.key} is not a date")
+        kolada.append(
+            KoladaFigure(
+                figure=entry["figure"],
+                kpi=entry["kpi"],
+                cases_text=entry["cases"]["text"],
+                cases_sql=str(entry["cases"]["sql"]),
+                year_date=date.key,
+                year_suv=date.suv,
+            )
+        )
+    if len({k.figure for k in kolada}) != len(kolada):
+        raise ValueError("figure catalogue: two Kolada figures with one name")
     return FigureCatalogue(
         year_date=document["year_date"],
         breakdowns=_breakdowns(document["breakdowns"], figures),
         figures=figures,
+        kolada=tuple(kolada),
     )
 
 
