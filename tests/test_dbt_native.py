@@ -158,7 +158,9 @@ def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project
     )
     # a case with an insats but none chosen counted as answered (N 4 instead of 3)
     _replace_once(
-        macros / "national_figures.sql", "'answered': 'antal_insatser > 0'", "'answered': 'true'"
+        macros / "figure_catalogue.sql",
+        "'answered': \"antal_insatser > 0\"",
+        "'answered': \"true\"",
     )
     with pytest.raises(transform.DbtError) as failure:
         transform.run_dbt(["test", "--select", "test_type:unit"], project_dir=project_copy)
