@@ -288,6 +288,9 @@ def quality_rules_markdown() -> str:
     return "\n".join(lines)
 
 
+LEVEL_NAMES = {"kommun": "kommun", "lan": "län", "riket": "riket"}
+
+
 def figures_markdown(figures: FigureCatalogue | None = None) -> str:
     """What every published figure counts (for the statistics team), from the figure catalogue
     and the Kolada KPI definitions: one source, generated here."""
@@ -391,6 +394,30 @@ def figures_markdown(figures: FigureCatalogue | None = None) -> str:
             str(figure.report_n or "–"),
         )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += [
+        "",
+        "## Uppdelningar",
+        "",
+        "Varje figur redovisas för omgången och för varje kalenderår omgången täcker, för alla",
+        "ärenden och uppdelad på följande, på de nivåer som anges. Ett ärende utan värde för en",
+        "uppdelning ingår i alla ärenden men inte i något av uppdelningens värden.",
+        "",
+        "| uppdelning | nivåer | gäller |",
+        "| --- | --- | --- |",
+    ]
+    for breakdown in figures.breakdowns:
+        if breakdown.of:
+            crossed = " × ".join(figures.breakdown(b).title.lower() for b in breakdown.of)
+            title = f"{breakdown.title} (`{breakdown.id}`: {crossed})"
+        else:
+            title = f"{breakdown.title} (`{breakdown.id}`)"
+        levels = ", ".join(LEVEL_NAMES[level] for level in breakdown.levels)
+        only = (
+            "endast " + ", ".join(f"`{f}`" for f in breakdown.only_figures)
+            if breakdown.only_figures
+            else "alla figurer"
+        )
+        lines.append(f"| {title} | {levels} | {only} |")
     lines += [
         "",
         "## Kolada-nyckeltalen",
