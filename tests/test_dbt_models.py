@@ -1029,8 +1029,8 @@ def test_a_new_breakdown_is_one_catalogue_entry(clean_warehouse, project_copy):
     insats) and a3 (M, no insats); 1280 b1..b5, closed b1 and b2 (both K, insats)."""
     text = figures_path().read_text(encoding="utf-8")
     entry = (
-        "  - {id: avslutad, sql: \"case when is_closed then 'ja' else 'nej' end\","
-        " levels: [kommun, riket]}\n"
+        "  - {id: avslutad, title: Avslutat ärende,"
+        " sql: \"case when is_closed then 'ja' else 'nej' end\", levels: [kommun, riket]}\n"
     )
     assert "\n\nfigures:\n" in text
     text = text.replace("\n\nfigures:\n", "\n" + entry + "\nfigures:\n", 1)
