@@ -52,6 +52,7 @@ def test_default_n_is_visible_sql():
         ("    year_date: datum_avslut", "    year_date: avslutsorsak", "is not a date"),
         ("    category: kon\n", "    category: kon\n    chosen: kon\n", "not both"),
         ("  - id: aldersgrupp\n", "  - id: kon\n", "two figures with one id"),
+        ("    - {figure: med_insats, category:", "    - {figure: insats, category:", "site"),
     ],
 )
 def test_a_mistake_is_named(old, new, message):

@@ -79,11 +79,23 @@ class KoladaFigure:
 
 
 @dataclass(frozen=True)
+class Site:
+    """What the site shows of the figures, in the tuples report/views.py reads."""
+
+    indicators: tuple[tuple[str, str, str], ...]  # figure, category, label
+    # diagram (None: none in the report), figure, breakdowns, title, own source (None: the
+    # figure's)
+    diagrams: tuple[tuple[int | None, str, tuple[str, ...], str, str | None], ...]
+    text_comparisons: tuple[tuple[str, tuple[str, ...], str, str], ...]  # figure, ..., source
+
+
+@dataclass(frozen=True)
 class FigureCatalogue:
     year_date: str
     breakdowns: tuple[Breakdown, ...]
     figures: tuple[Figure, ...]
     kolada: tuple[KoladaFigure, ...]
+    site: Site
 
     def kolada_figure(self, figure: str) -> KoladaFigure:
         for kolada in self.kolada:
@@ -229,6 +241,23 @@ def _breakdowns(entries: list[dict], figures: tuple[Figure, ...]) -> tuple[Break
     return tuple(breakdowns)
 
 
+def _site(entry: dict, figures: tuple[Figure, ...], breakdowns: tuple[Breakdown, ...]) -> Site:
+    figure_ids, breakdown_ids = {f.id for f in figures}, {b.id for b in breakdowns}
+
+    def checked(item: dict) -> tuple[str, tuple[str, ...]]:
+        named = tuple(item.get("breakdowns") or ())
+        if item["figure"] not in figure_ids or not set(named) <= breakdown_ids:
+            raise ValueError(f"site: unknown figure or breakdown in {item}")
+        return item["figure"], named
+
+    indicators = tuple((checked(i)[0], str(i["category"]), i["label"]) for i in entry["indicators"])
+    diagrams = tuple(
+        (d["diagram"], *checked(d), d["title"], d.get("source")) for d in entry["diagrams"]
+    )
+    comparisons = tuple((*checked(c), c["title"], c["source"]) for c in entry["text_comparisons"])
+    return Site(indicators=indicators, diagrams=diagrams, text_comparisons=comparisons)
+
+
 def parse_figures(text: str, catalogue: Catalogue | None = None) -> FigureCatalogue:
     catalogue = catalogue or load_catalogue()
     document = yaml.safe_load(text)
@@ -253,11 +282,13 @@ def parse_figures(text: str, catalogue: Catalogue | None = None) -> FigureCatalo
         )
     if len({k.figure for k in kolada}) != len(kolada):
         raise ValueError("figure catalogue: two Kolada figures with one name")
+    breakdowns = _breakdowns(document["breakdowns"], figures)
     return FigureCatalogue(
         year_date=document["year_date"],
-        breakdowns=_breakdowns(document["breakdowns"], figures),
+        breakdowns=breakdowns,
         figures=figures,
         kolada=tuple(kolada),
+        site=_site(document["site"], figures, breakdowns),
     )
 
 
