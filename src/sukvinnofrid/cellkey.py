@@ -160,13 +160,13 @@ def perturb_funnel(funnel: list[dict], columns: Iterable[str], table: Perturbati
     ]
 
 
-def _share(count: int, base: int) -> Decimal | None:
-    """A share of perturbed counts, in percent to one decimal; at most 100 (a category's
-    perturbed count can exceed its perturbed N), none of an N of 0."""
+def _share(count: int, base: int) -> float | None:
+    """A share of perturbed counts, in percent to one decimal (as the mart rounds it); at most
+    100 (a category's perturbed count can exceed its perturbed N), none of an N of 0."""
     if base == 0:
         return None
     share = (Decimal(100 * count) / base).quantize(Decimal("0.1"), ROUND_HALF_UP)
-    return min(share, Decimal(100))
+    return float(min(share, Decimal(100)))
 
 
 def perturb_figures(figures: list, keys: Mapping[tuple, tuple], table, min_count: int, withheld):
