@@ -127,7 +127,11 @@ def test_a_round_published_with_the_cell_key_method_under_airflow(clean_warehous
     # the record keys are their definition, and each funnel cell is its count plus the ptable's
     # value for (count, the sum of its cases' record keys mod 256)
     with clean_warehouse.connect() as conn:
-        keys = dict(conn.exec_driver_sql("SELECT case_id, record_key FROM intermediate.int_case_record_keys"))
+        keys = dict(
+            conn.exec_driver_sql(
+                "SELECT case_id, record_key FROM intermediate.int_case_record_keys"
+            ).all()
+        )
         cases = conn.exec_driver_sql(
             "SELECT kommun_kod, kon_kod, case_id FROM intermediate.int_case_versions WHERE round_id = %s",
             (ROUND,),
