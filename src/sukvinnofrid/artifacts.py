@@ -291,6 +291,7 @@ def figures_markdown(home: Path) -> str:
     """What every published figure counts (for the statistics team), from the figures seed (the
     definitions beside the rules) and the Kolada KPI definitions: one source, generated here."""
     from .kolada import load_definitions
+    from .cellkey import method_text as cellkey_text
     from .statistics import suppression_text
 
     seeds = home / "dbt_project" / "seeds" / "figures"
@@ -418,6 +419,13 @@ def figures_markdown(home: Path) -> str:
         "figurerna; `sukvinnofrid.disclosure`), med gränsen `SUKF_MIN_PUBLISH_COUNT` (normalt 5):",
         "",
         suppression_text(definitions.settings.min_count),
+        "",
+        (
+            "Med `SUKF_DISCLOSURE=ckm` skyddas statistiken (tratten och de nationella figurerna) "
+            "i stället med cellnyckelmetoden (Kolada-filerna skyddas alltid som ovan; se "
+            "[disclosure.md](disclosure.md)): "
+            + cellkey_text(definitions.settings.min_count)
+        ),
         "",
         (
             "I Kolada-filerna markeras ett år som kommunen inte har rapporterat i sin helhet med "
