@@ -101,7 +101,11 @@ def ckm(monkeypatch):
 def test_a_round_published_with_the_cell_key_method_under_airflow(clean_warehouse, ckm):
     inbox = Path(os.environ["SUKF_INBOX"])
     generate_round_files(inbox, ["0126", "0580", "2380"], [ROUND], cases_per_kommun=40, seed=11)
-    for dag, conf in (("su_intake", None), ("su_feedback", None), ("su_round", {"round_id": ROUND})):
+    for dag, conf in (
+        ("su_intake", None),
+        ("su_feedback", None),
+        ("su_round", {"round_id": ROUND}),
+    ):
         run = airflow_local.run_dag(dag, conf)
         assert all(task.state == "success" and task.try_number == 1 for task in run.tasks), dag
     (published,) = run.results("publish_kolada")
@@ -133,7 +137,8 @@ def test_a_round_published_with_the_cell_key_method_under_airflow(clean_warehous
             ).all()
         )
         cases = conn.exec_driver_sql(
-            "SELECT kommun_kod, kon_kod, case_id FROM intermediate.int_case_versions WHERE round_id = %s",
+            "SELECT kommun_kod, kon_kod, case_id FROM intermediate.int_case_versions"
+            " WHERE round_id = %s",
             (ROUND,),
         ).all()
     assert keys and all(key == record_key(case_id) for case_id, key in keys.items())
@@ -197,7 +202,8 @@ def test_the_same_cases_give_the_same_published_value_in_two_rounds(clean_wareho
         }
     assert cases[ROUND] and cases[ROUND] == cases[NEXT_ROUND]
     count = len(cases[ROUND])
-    expected = count + committed_ptable()[(min(count, 7), sum(map(record_key, cases[ROUND])) % 256)]
+    cell_key = sum(map(record_key, cases[ROUND])) % 256
+    expected = count + committed_ptable()[(min(count, 7), cell_key)]
     output = Path(os.environ["SUKF_OUTPUT"]) / "statistik"
     for round_id in (ROUND, NEXT_ROUND):
         manifest = json.loads((output / round_id / "v001" / "manifest.json").read_text("utf-8"))

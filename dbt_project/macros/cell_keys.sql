@@ -5,9 +5,7 @@
     every round, and without the pseudonymisation key nobody can work the keys out (the key is
     read from the warehouse as in macro pseudonymise, never rendered into the SQL). -#}
 {% macro record_key(case_id) -%}
-get_byte(sha256(convert_to(
-    (select key from secrets.pseudonym_key) || '|cellnyckel|' || {{ case_id }}, 'UTF8'
-)), 0)
+get_byte(sha256(convert_to((select key from secrets.pseudonym_key) || '|cellnyckel|' || {{ case_id }}, 'UTF8')), 0)
 {%- endmacro %}
 
 {#- cell_key: a cell's key from the sum of its records' keys (or a difference of such sums, e.g.

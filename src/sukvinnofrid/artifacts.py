@@ -290,8 +290,8 @@ def quality_rules_markdown() -> str:
 def figures_markdown(home: Path) -> str:
     """What every published figure counts (for the statistics team), from the figures seed (the
     definitions beside the rules) and the Kolada KPI definitions: one source, generated here."""
-    from .kolada import load_definitions
     from .cellkey import method_text as cellkey_text
+    from .kolada import load_definitions
     from .statistics import suppression_text
 
     seeds = home / "dbt_project" / "seeds" / "figures"
@@ -423,8 +423,7 @@ def figures_markdown(home: Path) -> str:
         (
             "Med `SUKF_DISCLOSURE=ckm` skyddas statistiken (tratten och de nationella figurerna) "
             "i stället med cellnyckelmetoden (Kolada-filerna skyddas alltid som ovan; se "
-            "[disclosure.md](disclosure.md)): "
-            + cellkey_text(definitions.settings.min_count)
+            "[disclosure.md](disclosure.md)): " + cellkey_text(definitions.settings.min_count)
         ),
         "",
         (

@@ -223,7 +223,9 @@ def perturb_round(
     try:
         table.check(min_count)
     except ValueError as error:
-        raise ValueError(f"Perturbationstabellen {PTABLE_FILE} går inte att använda: {error}")
+        raise ValueError(
+            f"Perturbationstabellen {PTABLE_FILE} går inte att använda: {error}"
+        ) from error
     funnel = perturb_funnel(funnel, funnel_columns, table)
     figures = perturb_figures(
         figures, figure_cell_keys(engine, round_id), table, min_count, withheld
@@ -240,8 +242,9 @@ def method_text(min_count: int) -> str:
         f"({PTABLE_FILE}). Samma ärenden ger samma publicerade värde i varje tabell och varje "
         f"omgång. Inget publicerat antal är 1–{min_count - 1}: sådana antal publiceras som 0 "
         f"eller {min_count}, så 0 behöver inte vara en verklig nolla, och ett antal som är "
-        f"{min_count} kan också publiceras som 0. Övriga antal ändras med högst 2. Summor, län och riket har eget brus, så delarna summerar inte alltid till "
-        "totalen, och K + M behöver inte vara T. Andelar räknas på de publicerade antalen (högst "
-        f"100 %). Medelvärden räknas på de faktiska värdena och redovisas inte (markeras ..) "
+        f"{min_count} kan också publiceras som 0. Övriga antal ändras med högst 2. Summor, län "
+        "och riket har eget brus, så delarna summerar inte alltid till totalen, och K + M "
+        "behöver inte vara T. Andelar räknas på de publicerade antalen (högst 100 %). "
+        "Medelvärden räknas på de faktiska värdena och redovisas inte (markeras ..) "
         f"när färre än {min_count} ärenden ingår."
     )

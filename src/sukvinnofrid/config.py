@@ -138,7 +138,8 @@ DISCLOSURE_METHODS = ("suppression", "ckm")
 def _disclosure() -> str:
     method = os.environ.get("SUKF_DISCLOSURE", "").strip().lower() or DISCLOSURE_METHODS[0]
     if method not in DISCLOSURE_METHODS:
-        raise ValueError(f"SUKF_DISCLOSURE must be one of {', '.join(DISCLOSURE_METHODS)}, not {method!r}")
+        choices = ", ".join(DISCLOSURE_METHODS)
+        raise ValueError(f"SUKF_DISCLOSURE must be one of {choices}, not {method!r}")
     return method
 
 

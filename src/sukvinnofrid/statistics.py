@@ -1054,9 +1054,8 @@ def _inputs(engine: Engine, round_id: str, min_count: int, preliminary: bool) ->
     method = ""
     if get_settings().disclosure == "ckm":  # the noise is the ptable's
         method = f" ckm {cellkey.ptable().sha256}"
-    return sha256_hex(
-        f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}{method}".encode()
-    )
+    digest = f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}"
+    return sha256_hex(f"{digest}{method}".encode())
 
 
 def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
@@ -1098,7 +1097,8 @@ def publish_statistics(
     revision_of: Path | None = None,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
-    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld. Preliminary when the
+    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld, or with SUKF_DISCLOSURE=ckm
+    every count is perturbed by the Cell Key Method (`sukvinnofrid.cellkey`). Preliminary when the
     round's Kolada key figures are. A version after the first is a revision: it carries
     revisionslogg.csv against the latest version under `revision_of` (default: this output;
     a draft compares with the published statistics)."""

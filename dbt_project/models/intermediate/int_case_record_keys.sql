@@ -14,10 +14,7 @@ with new_cases as (
     select distinct records.case_id
     from {{ ref('int_case_records_in_force') }} as records
     {%- if is_incremental() %}
-    where not exists (
-        select 1 from {{ this }} as known
-        where known.case_id = records.case_id
-    )
+    where records.case_id not in (select known.case_id from {{ this }} as known)
     {%- endif %}
 )
 

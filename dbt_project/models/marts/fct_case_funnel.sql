@@ -54,8 +54,8 @@ counts as (
         kon,
         {%- for name, condition in funnel_counts().items() %}
         count(*) filter (where {{ condition }}) as {{ name }},
-        {{ cell_key('sum(record_key) filter (where ' ~ condition ~ ')') }}
-        as {{ name }}_cell_key{% if not loop.last %},{% endif %}
+        {{ cell_key('sum(record_key) filter (where ' ~ condition ~ ')') }} as {{ name }}_cell_key
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from by_gender
     group by round_id, level, area_code, kon
