@@ -216,3 +216,15 @@ def test_the_same_cases_give_the_same_published_value_in_two_rounds(clean_wareho
             == ("år", "2023", "riket", "kon", "alla", "1")
         ]
         assert number(row["n population"]) == expected, round_id
+
+
+def test_an_unknown_disclosure_method_is_refused(monkeypatch):
+    monkeypatch.setenv("SUKF_DISCLOSURE", "avrundning")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="SUKF_DISCLOSURE must be one of suppression, ckm"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("SUKF_DISCLOSURE")
+        get_settings.cache_clear()
+    assert get_settings().disclosure == "suppression"  # the default
