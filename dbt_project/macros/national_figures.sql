@@ -124,8 +124,9 @@
 {%- endmacro %}
 
 {#- fct_national_figures' value rows for each row of `relation` (a group of int_figure_sums added
-    up): (figure_id, category, numerator, the figure's population, N and number of answers) per
-    category of each figure, then (figure_id, 'saknas', population minus N, ...). -#}
+    up): (figure_id, category, numerator, the figure's population, N and number of answers, then
+    the cell keys of those four) per category of each figure, then (figure_id, 'saknas',
+    population minus N, ...; its key the population's less the N's). -#}
 {% macro national_figure_total_rows(measures, relation) %}
 {%- set column_of = {} -%}
 {%- for measure in measures -%}
@@ -136,14 +137,17 @@
     {%- set figure_id = measure['figure_id'] -%}
     {%- set population = relation ~ '.' ~ column_of[(figure_id, none)] -%}
     {%- set n = relation ~ '.' ~ column_of[(figure_id, 'answered')] -%}
-    {%- set answers = relation ~ '.' ~ column_of[(figure_id, 'answers')]
-        if (figure_id, 'answers') in column_of else 'null::bigint' -%}
+    {%- set has_answers = (figure_id, 'answers') in column_of -%}
+    {%- set answers = relation ~ '.' ~ column_of[(figure_id, 'answers')] if has_answers else 'null::bigint' -%}
+    {%- set keys = population ~ '__key, ' ~ n ~ '__key, '
+        ~ (answers ~ '__key' if has_answers else 'null::integer') -%}
     {%- do rows.append("('" ~ figure_id ~ "', '" ~ (measure['category'] | replace("'", "''"))
         ~ "', " ~ relation ~ "." ~ measure['column'] ~ ", " ~ population ~ ", " ~ n ~ ", "
-        ~ answers ~ ")") -%}
+        ~ answers ~ ", " ~ relation ~ "." ~ measure['column'] ~ "__key, " ~ keys ~ ")") -%}
     {%- if loop.last or loop.nextitem['figure_id'] != figure_id -%}
         {%- do rows.append("('" ~ figure_id ~ "', 'saknas', " ~ population ~ " - " ~ n ~ ", "
-            ~ population ~ ", " ~ n ~ ", " ~ answers ~ ")") -%}
+            ~ population ~ ", " ~ n ~ ", " ~ answers ~ ", "
+            ~ cell_key(population ~ '__key - ' ~ n ~ '__key') ~ ", " ~ keys ~ ")") -%}
     {%- endif -%}
 {%- endfor -%}
 {{ return(rows) }}

@@ -294,6 +294,7 @@ LEVEL_NAMES = {"kommun": "kommun", "lan": "län", "riket": "riket"}
 def figures_markdown(figures: FigureCatalogue | None = None) -> str:
     """What every published figure counts (for the statistics team), from the figure catalogue
     and the Kolada KPI definitions: one source, generated here."""
+    from .cellkey import method_text as cellkey_text
     from .kolada import load_definitions
     from .statistics import suppression_text
 
@@ -448,6 +449,12 @@ def figures_markdown(figures: FigureCatalogue | None = None) -> str:
         "figurerna; `sukvinnofrid.disclosure`), med gränsen `SUKF_MIN_PUBLISH_COUNT` (normalt 5):",
         "",
         suppression_text(definitions.settings.min_count),
+        "",
+        (
+            "Med `SUKF_DISCLOSURE=ckm` skyddas statistiken (tratten och de nationella figurerna) "
+            "i stället med cellnyckelmetoden (Kolada-filerna skyddas alltid som ovan; se "
+            "[disclosure.md](disclosure.md)): " + cellkey_text(definitions.settings.min_count)
+        ),
         "",
         (
             "I Kolada-filerna markeras ett år som kommunen inte har rapporterat i sin helhet med "

@@ -57,7 +57,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import __version__, reference
+from . import __version__, cellkey, reference
 from .catalogue.figures import load_figures
 from .config import get_settings
 from .disclosure import Protection, Relation, protect, smallest_first
@@ -1049,9 +1049,11 @@ def suppression_text(min_count: int) -> str:
 
 
 def _inputs(engine: Engine, round_id: str, min_count: int, preliminary: bool) -> str:
-    return sha256_hex(
-        f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}".encode()
-    )
+    method = ""
+    if get_settings().disclosure == "ckm":  # the noise is the ptable's
+        method = f" ckm {cellkey.ptable().sha256}"
+    digest = f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}"
+    return sha256_hex(f"{digest}{method}".encode())
 
 
 def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
@@ -1093,7 +1095,8 @@ def publish_statistics(
     revision_of: Path | None = None,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
-    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld. Preliminary when the
+    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld, or with SUKF_DISCLOSURE=ckm
+    every count is perturbed by the Cell Key Method (`sukvinnofrid.cellkey`). Preliminary when the
     round's Kolada key figures are. A version after the first is a revision: it carries
     revisionslogg.csv against the latest version under `revision_of` (default: this output;
     a draft compares with the published statistics)."""
@@ -1125,15 +1128,25 @@ def publish_statistics(
     definitions = with_summary_parts(definitions, figures)
     in_force = deliveries_in_force(engine, round_id)
     revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
-    earlier = None
-    if revised:  # a revision: what the version before it published stays as it was
-        earlier = earlier_version(
-            revised[0],
-            _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
+    method = get_settings().disclosure
+    if method == "ckm":  # consistent noise, nothing withheld but means of few cases
+        funnel, figures, withheld = cellkey.perturb_round(
+            engine, round_id, funnel, figures, FUNNEL_COLUMNS, min_count, WITHHELD
         )
-    funnel_protection, figure_protection = protect_round(
-        funnel, figures, {d["figure_id"]: d for d in definitions}, min_count, earlier
-    )
+        funnel_protection = figure_protection = Protection(withheld={}, notes=())
+        rule = cellkey.method_text(min_count)
+    else:
+        earlier = None
+        if revised:  # a revision: what the version before it published stays as it was
+            earlier = earlier_version(
+                revised[0],
+                _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
+            )
+        funnel_protection, figure_protection = protect_round(
+            funnel, figures, {d["figure_id"]: d for d in definitions}, min_count, earlier
+        )
+        withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
+        rule = suppression_text(min_count)
     files = render_files(
         round_id,
         funnel_table(funnel, funnel_protection.withheld),
@@ -1141,8 +1154,9 @@ def publish_statistics(
         definitions,
         preliminary,
     )
+    if method == "ckm":
+        files[cellkey.PTABLE_FILE] = cellkey.ptable().data
     notes = funnel_protection.notes + figure_protection.notes
-    withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
     if revised and not same_content(revised[0], files):
         previous, previous_manifest = revised
         changed = revision_log(
@@ -1166,7 +1180,8 @@ def publish_statistics(
                     "inputs_sha256": inputs,
                     "preliminary": preliminary,
                     "min_count": min_count,
-                    "suppression": suppression_text(min_count),
+                    "disclosure": method,
+                    "suppression": rule,
                     "cells_withheld": withheld,
                     "rows": {"tratt.csv": len(funnel), "nationella_figurer.csv": len(figures)},
                     "files": {

@@ -256,6 +256,10 @@ class Views:
         return tuple(notes)
 
     def with_statistics_note(self, table: Table, *notes: str) -> Table:
+        if self.stats.disclosure == "ckm":  # every count has its noise: always say so
+            withheld = "..\u00a0= redovisas inte. " if table.has(WITHHELD) else ""
+            table.footnotes = (*notes, withheld + self.stats.suppression)
+            return table
         table.footnotes = tuple(notes) + ((self.statistics_note(),) if table.has(WITHHELD) else ())
         return table
 
