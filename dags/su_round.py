@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import (
     Asset,
     AssetOrTimeSchedule,
     MultipleCronTriggerTimetable,
     Param,
+    TriggerRule,
     dag,
     task,
 )
@@ -90,14 +92,17 @@ def su_round():
         """dbt build av lagrets modeller; false om inget hade ändrats (inget byggdes)."""
         return pipeline.build_warehouse()
 
-    @task(
-        outlets=[Asset(pipeline.KOLADA_ASSET)],
-        execution_timeout=timedelta(minutes=15),
-        multiple_outputs=False,
-    )
-    def publish_kolada(params: dict | None = None) -> dict:
-        """Kolada-filerna och statistiken för omgången, när dess publiceringstid har kommit."""
-        return pipeline.publish((params or {}).get("round_id"))
+    if not pipeline.approval_required():
+
+        @task(
+            outlets=[Asset(pipeline.KOLADA_ASSET)],
+            execution_timeout=timedelta(minutes=15),
+            multiple_outputs=False,
+        )
+        def publish_kolada(params: dict | None = None) -> dict:
+            """Kolada-filerna och statistiken för omgången, när dess publiceringstid har
+            kommit."""
+            return pipeline.publish((params or {}).get("round_id"))
 
     @task(
         inlets=[Asset(pipeline.KOLADA_ASSET)],
@@ -110,15 +115,15 @@ def su_round():
         return pipeline.report_published(published)
 
     built = gate_remaining() >> dbt_build()
-    published = publish_kolada()
     if pipeline.approval_required():
 
-        @task.short_circuit(execution_timeout=timedelta(minutes=15))
-        def plan_publication(params: dict | None = None) -> dict | bool:
-            """Finns det något nytt att publicera (en första publicering eller en revidering
-            vars tid har kommit)? Annars hoppas resten över och ingen tillfrågas."""
+        @task.branch(execution_timeout=timedelta(minutes=15))
+        def plan_publication(params: dict | None = None) -> list[str]:
+            """Vad ska göras: granskning och godkännande av något nytt (efter sista
+            leveransdagen), publicering av det godkända när publiceringstiden har kommit, eller
+            ingenting; resultatet är uppgifterna som körs."""
             plan = pipeline.publication_plan((params or {}).get("round_id"))
-            return plan if plan["new"] else False
+            return {"ask": ["review"], "publish": ["approved_earlier"]}.get(plan["action"], [])
 
         @task(execution_timeout=timedelta(minutes=15))
         def review(params: dict | None = None) -> dict:
@@ -131,12 +136,44 @@ def su_round():
             "{{ ti.xcom_pull(task_ids='review')['round_id'] }}",
             body="Granska omgången innan Kolada-filerna och statistiken publiceras: "
             "{{ ti.xcom_pull(task_ids='review')['granskning'] }}\n\n"
-            "Godkänn: publiceringen och webbplatsen skrivs. Avvisa: inget publiceras.",
+            "Godkänn: publiceringen och webbplatsen skrivs på publiceringstiden "
+            "({{ ti.xcom_pull(task_ids='review')['publication'] }}), eller direkt om den redan "
+            "har passerat. Avvisa: inget publiceras.",
             response_timeout=timedelta(days=14),
             doc_md="Väntar på att statistikteamet godkänner publiceringen efter granskningen.",
         )
-        built >> plan_publication() >> review() >> approval >> published
+
+        @task(execution_timeout=timedelta(minutes=5))
+        def record_approval(reviewed: dict, ti=None) -> dict:
+            """Godkännandet sparas (ops.publication_approvals) för publiceringen på
+            publiceringstiden."""
+            answer = ti.xcom_pull(task_ids="approve_publication") or {}
+            return pipeline.record_approval(
+                reviewed["round_id"], reviewed["inputs_sha256"], answer.get("responded_by_user")
+            )
+
+        # the branch's way to the publication of a draft approved by an earlier run
+        approved_earlier = EmptyOperator(task_id="approved_earlier")
+
+        @task(
+            outlets=[Asset(pipeline.KOLADA_ASSET)],
+            execution_timeout=timedelta(minutes=15),
+            multiple_outputs=False,
+            trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        )
+        def publish_kolada(params: dict | None = None) -> dict:
+            """Det godkända: Kolada-filerna och statistiken när publiceringstiden har kommit
+            (annars ingenting förrän körningen på publiceringstiden)."""
+            return pipeline.publish_approved((params or {}).get("round_id"))
+
+        reviewed = review()
+        plan = built >> plan_publication()
+        plan >> [reviewed, approved_earlier]
+        published = publish_kolada()
+        reviewed >> approval >> record_approval(reviewed) >> published
+        approved_earlier >> published
     else:
+        published = publish_kolada()
         built >> published
     report(published)
 

@@ -496,28 +496,34 @@ def test_on_a_reminder_day_each_unit_that_has_not_delivered_is_mailed_under_airf
 
 @pytest.mark.slow
 def test_approval_is_asked_once_per_publication_not_per_upload(published):
-    """publication_plan: something new to approve only for the first publication at its time
-    and for a revision; nothing before the time, nothing once the round is published as it
-    stands. Under Airflow with SUKF_REQUIRE_APPROVAL, a run with nothing new skips the draft
-    and the approval."""
+    """publication_plan: something new to approve only for the first publication (once the
+    last delivery day has passed, ahead of its time) and for a revision; nothing once the round
+    is published as it stands. Under Airflow with SUKF_REQUIRE_APPROVAL, a run with nothing new
+    skips the draft and the approval."""
     plans = published["plans"]
-    assert plans["before"] == {"round_id": None, "new": False, "kind": None, "publication": None}
     publication = "2024-02-15T08:00:00+01:00"
-    assert plans["at_the_time"] == {
-        "round_id": ROUND,
-        "new": True,
-        "kind": "first",
-        "publication": publication,
-    }
+    first = {"round_id": ROUND, "new": True, "kind": "first", "publication": publication}
+    # the last delivery day has passed: the draft is asked for ahead of the publication time
+    assert plans["before"] == {**first, "action": "ask"}
+    assert plans["at_the_time"] == {**first, "action": "ask"}
     assert (plans["published"]["new"], plans["published"]["kind"]) == (False, "revision")
+    assert plans["published"]["action"] == "none"
     assert (plans["late_files_built"]["new"], plans["late_files_built"]["kind"]) == (
         True,
         "revision",
     )
+    assert plans["late_files_built"]["action"] == "ask"
     run = published["unchanged"]
     states = {t.task_id: (t.state, t.try_number) for t in run.tasks}
     assert states["plan_publication"] == ("success", 1)
-    skipped = ("review", "approve_publication", "publish_kolada", "report")
+    skipped = (
+        "review",
+        "approve_publication",
+        "record_approval",
+        "approved_earlier",
+        "publish_kolada",
+        "report",
+    )
     assert {states[t][0] for t in skipped} == {"skipped"}
     assert all(states[t] == ("success", 1) for t in ("gate_remaining", "dbt_build"))
 

@@ -1056,6 +1056,13 @@ def _inputs(engine: Engine, round_id: str, min_count: int, preliminary: bool) ->
     )
 
 
+def current_inputs(round_id: str, engine: Engine) -> str:
+    """The digest of what the round's statistics would be published from now (the marts, the
+    code, the rule): what a person approves, recorded with the approval."""
+    min_count = get_settings().min_publish_count
+    return _inputs(engine, round_id, min_count, round_is_preliminary(engine, round_id))
+
+
 def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
     """Whether the round's latest statistics version is of the marts as they stand (so
     publishing again changes nothing)."""
@@ -1063,9 +1070,7 @@ def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) ->
     latest = latest_manifest(root / round_id, MANIFEST)
     if latest is None:
         return False
-    min_count = get_settings().min_publish_count
-    inputs = _inputs(engine, round_id, min_count, round_is_preliminary(engine, round_id))
-    return latest[1].get("inputs_sha256") == inputs
+    return latest[1].get("inputs_sha256") == current_inputs(round_id, engine)
 
 
 def deliveries_in_force(engine: Engine, round_id: str) -> dict[str, Delivery]:
@@ -1093,15 +1098,17 @@ def publish_statistics(
     output_dir: Path | None = None,
     min_count: int | None = None,
     revision_of: Path | None = None,
+    draft: bool = False,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
     below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld. Preliminary when the
     round's Kolada key figures are. A version after the first is a revision: it carries
     revisionslogg.csv against the latest version under `revision_of` (default: this output;
-    a draft compares with the published statistics)."""
+    a draft compares with the published statistics). A `draft` may be written once the round's
+    last delivery day has passed."""
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
-    check_round_due(round_id)
+    check_round_due(round_id, draft=draft)
     if engine is None:
         from .warehouse import engine as warehouse_engine
 

@@ -189,10 +189,16 @@ def kommuner_with_cases(engine: Engine, round_id: str) -> set[str]:
         )
 
 
-def check_round_due(round_id: str, now: dt.datetime | None = None) -> None:
-    """A round is published at its publication time (the round calendar), not before."""
+def check_round_due(round_id: str, now: dt.datetime | None = None, draft: bool = False) -> None:
+    """A round is published at its publication time (the round calendar), not before; its
+    draft for review once its last delivery day has passed."""
     dates = calendar_round(round_id)
-    if not dates.is_due(now):
+    if draft and not dates.delivery_over(now):
+        raise PublicationError(
+            f"Omgång {round_id} har sista leveransdag {dates.last_delivery_day.isoformat()}; "
+            "inget utkast kan granskas före det."
+        )
+    if not draft and not dates.is_due(now):
         raise PublicationError(
             f"Omgång {round_id} stänger {dates.closes.isoformat()} och publiceras "
             f"{dates.publication:%Y-%m-%d kl. %H.%M}; den kan inte publiceras före det."
@@ -595,6 +601,7 @@ def publish(
     kommuner_csv: Path | None = None,
     definitions: Definitions | None = None,
     allow_approximate_population: bool | None = None,
+    draft: bool = False,
 ) -> Publication:
     """Publish the mart's key figures for `round_id` (ÅÅÅÅ-MM) as a new Kolada version.
 
@@ -602,11 +609,12 @@ def publish(
     to `<output_dir>/<round_id>/vNNN/`. Refuses (PublicationError, before anything is written) a
     round whose publication time has not come or that has no accepted upload, missing population
     (MissingPopulationError) and, unless allowed (SUKF_ALLOW_APPROXIMATE_POPULATION), population
-    figures that are approximations; allowed, the publication is marked preliminary.
+    figures that are approximations; allowed, the publication is marked preliminary. A `draft`
+    (for review) may be written once the round's last delivery day has passed.
     """
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
-    check_round_due(round_id)
+    check_round_due(round_id, draft=draft)
     if engine is None:
         from ..warehouse import engine as warehouse_engine
 

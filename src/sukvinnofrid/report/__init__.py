@@ -143,10 +143,14 @@ def review_round(round_id: str, engine: Engine | None = None, output: Path | Non
     output = Path(output) if output is not None else get_settings().output
     engine = _engine(engine)
     draft = output / "granskning" / round_id
-    publish_kolada(round_id, engine, output_dir=draft / "kolada")
+    publish_kolada(round_id, engine, output_dir=draft / "kolada", draft=True)
     # the draft's revision log is against the published statistics, as the approved one's
     publish_statistics(
-        round_id, engine, output_dir=draft / "statistik", revision_of=output / "statistik"
+        round_id,
+        engine,
+        output_dir=draft / "statistik",
+        revision_of=output / "statistik",
+        draft=True,
     )
     return _render(
         round_id,
