@@ -148,8 +148,9 @@ def su_round():
             """Godkännandet sparas (ops.publication_approvals) för publiceringen på
             publiceringstiden."""
             answer = ti.xcom_pull(task_ids="approve_publication") or {}
+            user = answer.get("responded_by_user") or {}  # {"id": …, "name": …}
             return pipeline.record_approval(
-                reviewed["round_id"], reviewed["inputs_sha256"], answer.get("responded_by_user")
+                reviewed["round_id"], reviewed["inputs_sha256"], user.get("name") or user.get("id")
             )
 
         # the branch's way to the publication of a draft approved by an earlier run

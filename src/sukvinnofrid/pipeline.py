@@ -181,16 +181,35 @@ def write_missing_feedback() -> list[dict]:
 def notify_kommuner(written: list[dict]) -> list[dict]:
     """E-mail each account's contacts that its feedback is ready (`write_missing_feedback`'s
     reports that went to a download folder); per notice its upload, account and number of
-    recipients."""
+    recipients. Each notice sent is recorded in ops.notices as it goes out, so a retry of the
+    task sends only the notices that were not sent."""
     from . import notify
 
-    return notify.notify_kommuner(
-        [
-            notify.FeedbackReady(r["upload_id"], r["account"], r["round"], r["download"])
-            for r in written
-            if r["account"]
-        ]
-    )
+    ready = [
+        notify.FeedbackReady(r["upload_id"], r["account"], r["round"], r["download"])
+        for r in written
+        if r["account"]
+    ]
+    if not ready:
+        return []
+    engine = _prepare("quality")
+    with engine.connect() as conn:
+        sent_before = conn.execute(
+            sa.text("SELECT upload_id, recipient FROM ops.notices WHERE upload_id = ANY(:ids)"),
+            {"ids": [notice.upload_id for notice in ready]},
+        ).all()
+
+    def record(notice, recipients: list[str]) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ops.notices (upload_id, recipient, account)"
+                    " VALUES (:u, :r, :a) ON CONFLICT DO NOTHING"
+                ),
+                [{"u": notice.upload_id, "r": r, "a": notice.account} for r in recipients],
+            )
+
+    return notify.notify_kommuner(ready, [tuple(row) for row in sent_before], record)
 
 
 def gate_summaries(results: list, engine) -> list[dict]:

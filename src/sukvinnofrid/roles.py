@@ -13,7 +13,8 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 | `sukf_intake`    | INSERT/SELECT raw.uploads, INSERT only on raw.case_records (it never reads  |
 |                  | a case back), the upload id sequence; SELECT/INSERT/DELETE raw.inbox_files  |
 | `sukf_quality`   | SELECT raw.*, UPDATE of the decision columns of raw.uploads, everything in  |
-|                  | schema quality (including its unlogged work tables)                         |
+|                  | schema quality (including its unlogged work tables); SELECT/INSERT          |
+|                  | ops.notices (the feedback notices sent)                                     |
 | `sukf_transform` | SELECT raw.* and quality.*, CREATE on the database (dbt creates and owns    |
 |                  | staging, intermediate, marts, seeds, snapshots), read/write ops.dbt_builds, |
 |                  | ops.dbt_tested_rounds and secrets.pseudonym_key (the key the staging hash   |
@@ -305,6 +306,9 @@ def _grant_quality(run) -> None:
     run(
         sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA quality GRANT ALL ON SEQUENCES TO {}").format(r)
     )
+    # the feedback notices su_feedback sent, so a retry sends only the rest
+    run(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(r))
+    run(sql.SQL("GRANT SELECT, INSERT ON ops.notices TO {}").format(r))
 
 
 def _grant_transform(run, db) -> None:

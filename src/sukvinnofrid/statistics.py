@@ -68,7 +68,14 @@ from .kolada.publish import (
     round_is_preliminary,
 )
 from .readers import ROUND_ID
-from .revisions import LOG_FILE, VALUE_COLUMNS, Delivery, changed_deliveries, revision_log
+from .revisions import (
+    LOG_FILE,
+    STATISTICS_TABLES,
+    Delivery,
+    changed_deliveries,
+    deliveries_in_force,
+    revision_log,
+)
 from .versioned import (
     code_digest,
     json_bytes,
@@ -1073,25 +1080,6 @@ def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) ->
     return latest[1].get("inputs_sha256") == current_inputs(round_id, engine)
 
 
-def deliveries_in_force(engine: Engine, round_id: str) -> dict[str, Delivery]:
-    """Per unit, its accepted upload of the round that the statistics use."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT unit_kod, kommun_kod, lan_kod, upload_id, received_at"
-                " FROM marts.fct_round_deliveries WHERE round_id = :r"
-                " AND status IN ('godkand', 'godkand_med_varningar') ORDER BY unit_kod"
-            ),
-            {"r": round_id},
-        ).all()
-    return {
-        row.unit_kod: Delivery(
-            row.unit_kod, row.kommun_kod, row.lan_kod, row.upload_id, row.received_at.isoformat()
-        )
-        for row in rows
-    }
-
-
 def publish_statistics(
     round_id: str,
     engine: Engine | None = None,
@@ -1155,7 +1143,7 @@ def publish_statistics(
     if revised and not same_content(revised[0], files):
         previous, previous_manifest = revised
         changed = revision_log(
-            {name: (previous / name).read_bytes() for name in VALUE_COLUMNS},
+            {name: (previous / name).read_bytes() for name in STATISTICS_TABLES},
             files,
             changed_deliveries(previous_manifest.get("in_force", {}), in_force),
         )
