@@ -538,6 +538,7 @@ def publish(round_id: str | None = None) -> dict:
         "statistics_directory": str(statistics.directory),
         "statistics_version": statistics.version,
         "revision_log": str(statistics.revision_log) if statistics.revision_log else None,
+        "kolada_revision_log": str(publication.revision_log) if publication.revision_log else None,
     }
 
 
