@@ -7,9 +7,10 @@ yet, as a safety net. A round is published at its publication time, not before, 
 received by its last delivery day; a file received later makes a revision at the next run.
 `round_id` (ÅÅÅÅ-MM) picks the round, by default the latest round whose publication time has
 come. With SUKF_REQUIRE_APPROVAL set (in the environment the DAG is parsed in), a draft and its
-Granskning are written first and the publication waits for a person's approval (Airflow's
-human-in-the-loop ApprovalOperator), asked once per publication: a run with nothing new to
-publish (nothing due, or the round published as it stands) asks nobody. Logic lives in
+Granskning are written once the last delivery day has passed and a person's approval is asked
+(Airflow's human-in-the-loop ApprovalOperator) ahead of the publication time, once per
+publication; the approval is recorded and the run at the publication time publishes it (the
+approving run itself, when the time has passed). A run with nothing new asks nobody. Logic lives in
 `sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
 """
 
@@ -56,12 +57,15 @@ sista leveransdagen. Före publiceringstiden publiceras ingenting. En fil som ko
    rapport, kommun- och länssidor och nedladdning; och de interna sidorna för statistikteamet,
    `output/intern/<omgång>/index.html`: omgångskonsol, granskning och leveranserna.
 
-Med `SUKF_REQUIRE_APPROVAL` satt avgör **plan_publication** först om det finns något nytt att
-publicera (en första publicering eller en revidering vars tid har kommit); annars hoppas resten
-över och ingen tillfrågas. Finns det något skriver **review** ett utkast av publiceringen och dess
+Med `SUKF_REQUIRE_APPROVAL` satt avgör **plan_publication** först vad körningen gör. Finns det
+något nytt att publicera (en första publicering när sista leveransdagen har passerat, eller en
+revidering) som ingen har godkänt skriver **review** ett utkast av publiceringen och dess
 webbplats med granskningen (`output/granskning/<omgång>/intern/granskning.html`), och
-**approve_publication** väntar på att någon godkänner publiceringen under *Required Actions*
-(Godkänn: publiceringen och webbplatsen skrivs; Avvisa: inget publiceras).
+**approve_publication** väntar på att någon godkänner under *Required Actions*. Godkänn:
+**record_approval** sparar godkännandet, och publiceringen och webbplatsen skrivs på
+publiceringstiden (kl. 08.00, av körningen då) eller direkt om den redan har passerat. Avvisa:
+inget publiceras. Är det godkända redan på sin publiceringstid publiceras det via
+**approved_earlier** utan att någon tillfrågas igen; annars hoppas resten över.
 
 Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUKF_ALERT_EMAIL`).
 """
