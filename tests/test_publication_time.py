@@ -75,7 +75,12 @@ def timeline(warehouse_engine, tmp_path_factory):
                 runs[moment] = _approved_run(airflow_local.airflow_environment(), printed)
             else:
                 runs[moment] = airflow_local.run_dag("su_round")
-            published[moment] = sorted(str(p.relative_to(output)) for p in output.rglob("v0*"))
+            # the versions published, not the draft's (output/granskning/)
+            published[moment] = sorted(
+                str(p.relative_to(output))
+                for folder in ("kolada", "statistik")
+                for p in (output / folder).glob("*/v0*")
+            )
         patch.setenv("SUKF_NOW", AT_PUBLICATION)
         runs["at_publication"] = airflow_local.run_dag("su_round")
         # a correction after the publication, approved after the revision's time has come
