@@ -67,6 +67,7 @@ def wipe_warehouse(engine) -> None:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.exec_driver_sql(
             "TRUNCATE ops.dbt_builds, ops.dbt_tested_rounds, ops.retention_log,"
+            " ops.publication_approvals, ops.notices,"
             " quality.row_findings, quality.expectation_results, quality.validation_runs,"
             " raw.case_records, raw.inbox_files,"
             " raw.uploads RESTART IDENTITY CASCADE"

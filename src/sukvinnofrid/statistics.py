@@ -69,7 +69,14 @@ from .kolada.publish import (
     round_is_preliminary,
 )
 from .readers import ROUND_ID
-from .revisions import LOG_FILE, VALUE_COLUMNS, Delivery, changed_deliveries, revision_log
+from .revisions import (
+    LOG_FILE,
+    STATISTICS_TABLES,
+    Delivery,
+    changed_deliveries,
+    deliveries_in_force,
+    revision_log,
+)
 from .versioned import (
     code_digest,
     json_bytes,
@@ -1056,6 +1063,13 @@ def _inputs(engine: Engine, round_id: str, min_count: int, preliminary: bool) ->
     return sha256_hex(f"{digest}{method}".encode())
 
 
+def current_inputs(round_id: str, engine: Engine) -> str:
+    """The digest of what the round's statistics would be published from now (the marts, the
+    code, the rule): what a person approves, recorded with the approval."""
+    min_count = get_settings().min_publish_count
+    return _inputs(engine, round_id, min_count, round_is_preliminary(engine, round_id))
+
+
 def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
     """Whether the round's latest statistics version is of the marts as they stand (so
     publishing again changes nothing)."""
@@ -1063,28 +1077,7 @@ def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) ->
     latest = latest_manifest(root / round_id, MANIFEST)
     if latest is None:
         return False
-    min_count = get_settings().min_publish_count
-    inputs = _inputs(engine, round_id, min_count, round_is_preliminary(engine, round_id))
-    return latest[1].get("inputs_sha256") == inputs
-
-
-def deliveries_in_force(engine: Engine, round_id: str) -> dict[str, Delivery]:
-    """Per unit, its accepted upload of the round that the statistics use."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT unit_kod, kommun_kod, lan_kod, upload_id, received_at"
-                " FROM marts.fct_round_deliveries WHERE round_id = :r"
-                " AND status IN ('godkand', 'godkand_med_varningar') ORDER BY unit_kod"
-            ),
-            {"r": round_id},
-        ).all()
-    return {
-        row.unit_kod: Delivery(
-            row.unit_kod, row.kommun_kod, row.lan_kod, row.upload_id, row.received_at.isoformat()
-        )
-        for row in rows
-    }
+    return latest[1].get("inputs_sha256") == current_inputs(round_id, engine)
 
 
 def publish_statistics(
@@ -1093,16 +1086,18 @@ def publish_statistics(
     output_dir: Path | None = None,
     min_count: int | None = None,
     revision_of: Path | None = None,
+    draft: bool = False,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
     below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld, or with SUKF_DISCLOSURE=ckm
     every count is perturbed by the Cell Key Method (`sukvinnofrid.cellkey`). Preliminary when the
     round's Kolada key figures are. A version after the first is a revision: it carries
     revisionslogg.csv against the latest version under `revision_of` (default: this output;
-    a draft compares with the published statistics)."""
+    a draft compares with the published statistics). A `draft` may be written once the round's
+    last delivery day has passed."""
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
-    check_round_due(round_id)
+    check_round_due(round_id, draft=draft)
     if engine is None:
         from .warehouse import engine as warehouse_engine
 
@@ -1160,7 +1155,7 @@ def publish_statistics(
     if revised and not same_content(revised[0], files):
         previous, previous_manifest = revised
         changed = revision_log(
-            {name: (previous / name).read_bytes() for name in VALUE_COLUMNS},
+            {name: (previous / name).read_bytes() for name in STATISTICS_TABLES},
             files,
             changed_deliveries(previous_manifest.get("in_force", {}), in_force),
         )
