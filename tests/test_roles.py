@@ -576,7 +576,7 @@ def test_dbt_builds_as_the_transform_login_and_publish_reads_the_mart(
     shutil.copytree(
         PROJECT_ROOT / "dbt_project",
         project,
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+        ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages"),
     )
     shutil.rmtree(project / "seeds" / "reference", ignore_errors=True)
     shutil.copytree(

@@ -271,14 +271,13 @@ def project_fingerprint() -> str:
     """The dbt project's files and the pseudonym key: what the models compute and how."""
     import hashlib
 
-    from .transform import pseudonym_key
+    from .transform import pseudonym_key, target_dir
 
     digest = hashlib.sha256()
     project = get_settings().dbt_project_dir
+    written = {target_dir(project).relative_to(project).parts[0], "logs", "dbt_packages"}
     for path in sorted(project.rglob("*")):
-        if path.is_file() and not {"target", "logs", "dbt_packages"} & set(
-            path.relative_to(project).parts
-        ):
+        if path.is_file() and not written & set(path.relative_to(project).parts):
             digest.update(str(path.relative_to(project)).encode() + path.read_bytes())
     digest.update(hashlib.sha256(pseudonym_key().encode()).digest())
     return digest.hexdigest()
