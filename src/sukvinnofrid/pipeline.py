@@ -271,13 +271,15 @@ def project_fingerprint() -> str:
     """The dbt project's files and the pseudonym key: what the models compute and how."""
     import hashlib
 
-    from .transform import pseudonym_key, target_dir
+    from .transform import pseudonym_key
 
     digest = hashlib.sha256()
     project = get_settings().dbt_project_dir
-    written = {target_dir(project).relative_to(project).parts[0], "logs", "dbt_packages"}
     for path in sorted(project.rglob("*")):
-        if path.is_file() and not written & set(path.relative_to(project).parts):
+        top = path.relative_to(project).parts[0]
+        # what dbt writes: logs/, packages, and target/ or any other target a DBT_TARGET_PATH
+        # names inside the project (another process's dbt may be writing to it right now)
+        if path.is_file() and top not in ("logs", "dbt_packages") and not top.startswith("target"):
             digest.update(str(path.relative_to(project)).encode() + path.read_bytes())
     digest.update(hashlib.sha256(pseudonym_key().encode()).digest())
     return digest.hexdigest()
