@@ -359,23 +359,18 @@ def build_site(
         if previous
         else "Ingen tidigare omgång är publicerad, så figurerna står utan jämförelse."
     )
-    files["riket.html"] = _render(
-        "riket.html",
-        **base,
-        root="",
-        title="Nationell rapport",
-        sections=sections,
-        comparison_text=comparison_text,
-    )
-
-    files["fordjupningar.html"] = _render(
-        "fordjupningar.html",
-        **base,
-        root="",
-        title="Fördjupningar",
-        sections=text_sections,
-        comparison_text=comparison_text,
-    )
+    for page, title, page_sections in (
+        ("riket.html", "Nationell rapport", sections),
+        ("fordjupningar.html", "Fördjupningar", text_sections),
+    ):
+        files[page] = _render(
+            page,
+            **base,
+            root="",
+            title=title,
+            sections=page_sections,
+            comparison_text=comparison_text,
+        )
 
     lan_groups: dict[str, dict] = defaultdict(lambda: {"units": []})
     for code, page in views.participants.items():
