@@ -1032,8 +1032,9 @@ def test_a_new_breakdown_is_one_catalogue_entry(clean_warehouse, project_copy):
         "  - {id: avslutad, title: Avslutat ärende,"
         " sql: \"case when is_closed then 'ja' else 'nej' end\", levels: [kommun, riket]}\n"
     )
-    assert "\n\nfigures:\n" in text
-    text = text.replace("\n\nfigures:\n", "\n" + entry + "\nfigures:\n", 1)
+    first = "\nbreakdowns:\n  - {id: alla, title: Alla ärenden, levels: [kommun, lan, riket]}\n"
+    assert first in text  # 'alla' comes first; the new entry right after it
+    text = text.replace(first, first + entry, 1)
     write_figure_artifacts(project_copy, parse_figures(text))
     _load_round_1(clean_warehouse)
     # cautious: only the data tests of the models built here (and so the accepted breakdowns)

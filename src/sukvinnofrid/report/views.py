@@ -458,15 +458,26 @@ class Views:
             if (previous is not None or name != previous_name)
             and any(isinstance(v, (int, float)) for v in values[name].values())
         ] or list(values)[:1]  # all withheld: the first series, as '..'s
-        svg = charts.bar_chart(
-            f"{anchor}-diagram",
-            heading,
-            labels,
-            [
-                charts.Series(name, tuple(values[name].get(label) for label in labels))
-                for name in names
-            ],
-            unit="" if mean else "%",
+        # nothing to draw (no answered category, or no value either published or withheld,
+        # as when every group lacks the figure's answers): the table alone
+        drawable = any(
+            isinstance(v, (int, float)) or v == WITHHELD
+            for name in names
+            for v in values[name].values()
+        )
+        svg = (
+            charts.bar_chart(
+                f"{anchor}-diagram",
+                heading,
+                labels,
+                [
+                    charts.Series(name, tuple(values[name].get(label) for label in labels))
+                    for name in names
+                ],
+                unit="" if mean else "%",
+            )
+            if drawable
+            else ""
         )
         notes = [MULTIPLE_NOTE] if multiple else []
         if previous is None:
