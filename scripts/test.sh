@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs the test suite (sets up first). Extra arguments go to pytest.
-# The modules run on SUKF_TEST_WORKERS pytest-xdist workers (default: one per core, at most
-# 2; each worker has its own embedded Postgres, Airflow home and dbt target), a module's tests
-# always on one worker so they share its landed round. SUKF_TEST_WORKERS=0 runs in-process.
+# SUKF_TEST_WORKERS=2 runs the modules on two pytest-xdist workers (a module's tests on one
+# worker, so they share its landed round; each worker has its own embedded Postgres, Airflow
+# home and dbt target). The default is one process: on two workers the browser tests failed in
+# both full runs (docs: README, Tests) and pass alone, and the cause is not found yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cores=$(nproc 2>/dev/null || echo 1)
-workers=${SUKF_TEST_WORKERS:-$((cores < 2 ? cores : 2))}
+workers=${SUKF_TEST_WORKERS:-0}
 exec .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
