@@ -16,8 +16,10 @@ The Airflow path: the same round in a warehouse and AIRFLOW_HOME of its own, thr
 DAGs as `airflow dags test` runs them (`airflow_local.run_dag("su_intake")`, then "su_feedback"
 and "su_round"),
 each DAG run timed as a whole (the `airflow` process included) with every task's duration from
-Airflow's metadata DB; then both again with nothing new. `--only airflow` measures just that
-and puts it into the existing results file.
+Airflow's metadata DB; then both again with nothing new; then one kommun's corrected upload into
+its account folder through su_intake and su_feedback, timed from the upload to its feedback
+report in the account's download folder. `--only airflow` measures just that and puts it into
+the existing results file.
 """
 
 from __future__ import annotations
@@ -141,11 +143,63 @@ json.dump({{"run_seconds": report.seconds,
     return runs
 
 
-def airflow_path(workdir: Path) -> dict:
+# the kommun whose corrected upload is timed (as bench/history.py corrects it)
+CORRECTING = "0380"
+
+
+def correction_latency(env: dict[str, str], workdir: Path, cases: int) -> dict:
+    """One kommun's corrected upload, written into its account folder of the inbox (as SFTPGo
+    does once an upload is complete), through su_intake and su_feedback on the landed national
+    round: the seconds from the upload to its feedback report in the account's download folder
+    (the report's modification time), and each DAG run's wall time. The DAGs are started at
+    once, as the upload hook starts su_intake; `airflow dags test` starts a process per run."""
+    from sukvinnofrid.synthetic import generate_round_files
+
+    (corrected,) = generate_round_files(
+        workdir / "correction", [CORRECTING], [ROUND], cases_per_kommun=cases, seed=2025
+    )
+    folder = Path(env["SUKF_INBOX"]) / CORRECTING
+    folder.mkdir(parents=True, exist_ok=True)
+    report_file = workdir / "correction.json"
+    uploaded = time.time()
+    shutil.copyfile(corrected.path, folder / corrected.path.name)
+    code = f"""
+import json, time
+from sukvinnofrid import airflow_local
+started = time.time()
+intake = airflow_local.run_dag("su_intake")
+between = time.time()
+feedback = airflow_local.run_dag("su_feedback")
+((written,),) = feedback.results("write_feedback")
+json.dump({{"intake_seconds": between - started, "feedback_seconds": time.time() - between,
+           "written": written}}, open({str(report_file)!r}, "w"))
+"""
+    measured = run_measured(code, env)
+    recorded = json.loads(report_file.read_text())
+    written = recorded["written"]
+    download = (
+        Path(env["SUKF_FEEDBACK_DOWNLOAD"])
+        / written["account"]
+        / ROUND
+        / Path(written["download"]).name
+    )
+    return {
+        "kommun": CORRECTING,
+        "rows": corrected.rows,
+        "account": written["account"],
+        "upload_to_download_folder_seconds": round(download.stat().st_mtime - uploaded, 2),
+        "su_intake_seconds": round(recorded["intake_seconds"], 2),
+        "su_feedback_seconds": round(recorded["feedback_seconds"], 2),
+        "both_processes": measured,
+    }
+
+
+def airflow_path(workdir: Path, plan: dict[str, int] | None = None) -> dict:
     """The round in workdir/inbox through the real DAGs, in a warehouse and Airflow metadata DB
     of its own."""
     env = environment(workdir)
     env["SUKF_AIRFLOW_HOME"] = str(workdir / "airflow")
+    env["SUKF_FEEDBACK_DOWNLOAD"] = str(workdir / "aterkoppling")
     env.pop("SUKF_REQUIRE_APPROVAL", None)  # no person to approve the publication
     load = os.getloadavg()
     # Set up once per installation, not per round: not counted.
@@ -161,6 +215,9 @@ def airflow_path(workdir: Path) -> dict:
         "national_round": dag_runs(env, workdir, "national"),
     }
     result["rerun_no_new_uploads"] = dag_runs(env, workdir, "rerun")
+    if plan is not None:
+        result["correction"] = correction_latency(env, workdir, plan[CORRECTING])
+        print(f"a corrected upload: {result['correction']}", flush=True)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     stop_warehouse(env)
     return result
@@ -306,7 +363,7 @@ def main() -> int:
     if args.only == "airflow":
         generate(workdir / "airflow_path", kommuner, plan)
         results = json.loads(args.out.read_text()) if args.out.exists() else {}
-        results["airflow_path"] = airflow_path(workdir / "airflow_path")
+        results["airflow_path"] = airflow_path(workdir / "airflow_path", plan)
         args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         dags = results["airflow_path"]["national_round"]
         print(f"through Airflow: end to end {dags['end_to_end_seconds']} s; written to {args.out}")
@@ -346,7 +403,7 @@ def main() -> int:
     stop_warehouse(env)
 
     print("the national round through the real DAGs (Airflow):", flush=True)
-    results["airflow_path"] = airflow_path(workdir / "airflow_path")
+    results["airflow_path"] = airflow_path(workdir / "airflow_path", plan)
 
     # Memory against the number of files: every tenth kommun, the same cases per kommun.
     print("a tenth of the files, for peak memory against the number of files:", flush=True)

@@ -7,9 +7,10 @@ yet, as a safety net. A round is published at its publication time, not before, 
 received by its last delivery day; a file received later makes a revision at the next run.
 `round_id` (ÅÅÅÅ-MM) picks the round, by default the latest round whose publication time has
 come. With SUKF_REQUIRE_APPROVAL set (in the environment the DAG is parsed in), a draft and its
-Granskning are written first and the publication waits for a person's approval (Airflow's
-human-in-the-loop ApprovalOperator), asked once per publication: a run with nothing new to
-publish (nothing due, or the round published as it stands) asks nobody. Logic lives in
+Granskning are written once the last delivery day has passed and a person's approval is asked
+(Airflow's human-in-the-loop ApprovalOperator) ahead of the publication time, once per
+publication; the approval is recorded and the run at the publication time publishes it (the
+approving run itself, when the time has passed). A run with nothing new asks nobody. Logic lives in
 `sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
 """
 
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import (
     Asset,
     AssetOrTimeSchedule,
     MultipleCronTriggerTimetable,
     Param,
+    TriggerRule,
     dag,
     task,
 )
@@ -54,12 +57,15 @@ sista leveransdagen. Före publiceringstiden publiceras ingenting. En fil som ko
    rapport, kommun- och länssidor och nedladdning; och de interna sidorna för statistikteamet,
    `output/intern/<omgång>/index.html`: omgångskonsol, granskning och leveranserna.
 
-Med `SUKF_REQUIRE_APPROVAL` satt avgör **plan_publication** först om det finns något nytt att
-publicera (en första publicering eller en revidering vars tid har kommit); annars hoppas resten
-över och ingen tillfrågas. Finns det något skriver **review** ett utkast av publiceringen och dess
+Med `SUKF_REQUIRE_APPROVAL` satt avgör **plan_publication** först vad körningen gör. Finns det
+något nytt att publicera (en första publicering när sista leveransdagen har passerat, eller en
+revidering) som ingen har godkänt skriver **review** ett utkast av publiceringen och dess
 webbplats med granskningen (`output/granskning/<omgång>/intern/granskning.html`), och
-**approve_publication** väntar på att någon godkänner publiceringen under *Required Actions*
-(Godkänn: publiceringen och webbplatsen skrivs; Avvisa: inget publiceras).
+**approve_publication** väntar på att någon godkänner under *Required Actions*. Godkänn:
+**record_approval** sparar godkännandet, och publiceringen och webbplatsen skrivs på
+publiceringstiden (kl. 08.00, av körningen då) eller direkt om den redan har passerat. Avvisa:
+inget publiceras. Är det godkända redan på sin publiceringstid publiceras det via
+**approved_earlier** utan att någon tillfrågas igen; annars hoppas resten över.
 
 Misslyckas en uppgift även efter omförsöken får statistikteamet e-post (`SUKF_ALERT_EMAIL`).
 """
@@ -90,14 +96,17 @@ def su_round():
         """dbt build av lagrets modeller; false om inget hade ändrats (inget byggdes)."""
         return pipeline.build_warehouse()
 
-    @task(
-        outlets=[Asset(pipeline.KOLADA_ASSET)],
-        execution_timeout=timedelta(minutes=15),
-        multiple_outputs=False,
-    )
-    def publish_kolada(params: dict | None = None) -> dict:
-        """Kolada-filerna och statistiken för omgången, när dess publiceringstid har kommit."""
-        return pipeline.publish((params or {}).get("round_id"))
+    if not pipeline.approval_required():
+
+        @task(
+            outlets=[Asset(pipeline.KOLADA_ASSET)],
+            execution_timeout=timedelta(minutes=15),
+            multiple_outputs=False,
+        )
+        def publish_kolada(params: dict | None = None) -> dict:
+            """Kolada-filerna och statistiken för omgången, när dess publiceringstid har
+            kommit."""
+            return pipeline.publish((params or {}).get("round_id"))
 
     @task(
         inlets=[Asset(pipeline.KOLADA_ASSET)],
@@ -110,15 +119,15 @@ def su_round():
         return pipeline.report_published(published)
 
     built = gate_remaining() >> dbt_build()
-    published = publish_kolada()
     if pipeline.approval_required():
 
-        @task.short_circuit(execution_timeout=timedelta(minutes=15))
-        def plan_publication(params: dict | None = None) -> dict | bool:
-            """Finns det något nytt att publicera (en första publicering eller en revidering
-            vars tid har kommit)? Annars hoppas resten över och ingen tillfrågas."""
+        @task.branch(execution_timeout=timedelta(minutes=15))
+        def plan_publication(params: dict | None = None) -> list[str]:
+            """Vad ska göras: granskning och godkännande av något nytt (efter sista
+            leveransdagen), publicering av det godkända när publiceringstiden har kommit, eller
+            ingenting; resultatet är uppgifterna som körs."""
             plan = pipeline.publication_plan((params or {}).get("round_id"))
-            return plan if plan["new"] else False
+            return {"ask": ["review"], "publish": ["approved_earlier"]}.get(plan["action"], [])
 
         @task(execution_timeout=timedelta(minutes=15))
         def review(params: dict | None = None) -> dict:
@@ -131,12 +140,45 @@ def su_round():
             "{{ ti.xcom_pull(task_ids='review')['round_id'] }}",
             body="Granska omgången innan Kolada-filerna och statistiken publiceras: "
             "{{ ti.xcom_pull(task_ids='review')['granskning'] }}\n\n"
-            "Godkänn: publiceringen och webbplatsen skrivs. Avvisa: inget publiceras.",
+            "Godkänn: publiceringen och webbplatsen skrivs på publiceringstiden "
+            "({{ ti.xcom_pull(task_ids='review')['publication'] }}), eller direkt om den redan "
+            "har passerat. Avvisa: inget publiceras.",
             response_timeout=timedelta(days=14),
             doc_md="Väntar på att statistikteamet godkänner publiceringen efter granskningen.",
         )
-        built >> plan_publication() >> review() >> approval >> published
+
+        @task(execution_timeout=timedelta(minutes=5))
+        def record_approval(reviewed: dict, ti=None) -> dict:
+            """Godkännandet sparas (ops.publication_approvals) för publiceringen på
+            publiceringstiden."""
+            answer = ti.xcom_pull(task_ids="approve_publication") or {}
+            user = answer.get("responded_by_user") or {}  # {"id": …, "name": …}
+            return pipeline.record_approval(
+                reviewed["round_id"], reviewed["inputs_sha256"], user.get("name") or user.get("id")
+            )
+
+        # the branch's way to the publication of a draft approved by an earlier run
+        approved_earlier = EmptyOperator(task_id="approved_earlier")
+
+        @task(
+            outlets=[Asset(pipeline.KOLADA_ASSET)],
+            execution_timeout=timedelta(minutes=15),
+            multiple_outputs=False,
+            trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        )
+        def publish_kolada(params: dict | None = None) -> dict:
+            """Det godkända: Kolada-filerna och statistiken när publiceringstiden har kommit
+            (annars ingenting förrän körningen på publiceringstiden)."""
+            return pipeline.publish_approved((params or {}).get("round_id"))
+
+        reviewed = review()
+        plan = built >> plan_publication()
+        plan >> [reviewed, approved_earlier]
+        published = publish_kolada()
+        reviewed >> approval >> record_approval(reviewed) >> published
+        approved_earlier >> published
     else:
+        published = publish_kolada()
         built >> published
     report(published)
 

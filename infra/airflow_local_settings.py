@@ -28,6 +28,8 @@ STAGE_OF_TASK = {
         "publish_kolada": "publish",
         "review": "publish",
         "approve_publication": "publish",
+        "record_approval": "publish",
+        "approved_earlier": "publish",
         "report": "publish",
     },
     # who has delivered is in raw.uploads, which the quality stage reads

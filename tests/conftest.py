@@ -13,11 +13,18 @@ import pytest
 
 # Settings are read once per process: point them at throwaway locations before any import.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="sukf-test-"))
-os.environ.setdefault("SUKF_PGDATA", str(_SESSION_DIR / "pgdata"))
+# A pytest-xdist worker (scripts/test.sh) inherits the controller's environment, so the places
+# of its own session are set, not defaulted; the same for dbt's target inside the project,
+# where dbt writes its manifest and partial parse.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+_session_place = os.environ.__setitem__ if _WORKER else os.environ.setdefault
+_session_place("SUKF_PGDATA", str(_SESSION_DIR / "pgdata"))
 os.environ["SUKF_INBOX"] = str(_SESSION_DIR / "inbox")
 os.environ["SUKF_ARCHIVE"] = str(_SESSION_DIR / "archive")
 os.environ["SUKF_OUTPUT"] = str(_SESSION_DIR / "output")
 os.environ.setdefault("SUKF_PSEUDONYM_KEY", "test-key-not-a-secret")
+if _WORKER:
+    os.environ["DBT_TARGET_PATH"] = f"target-{_WORKER}"
 # The shipped population seeds are approximations: tests publish with them, marked preliminary.
 os.environ.setdefault("SUKF_ALLOW_APPROXIMATE_POPULATION", "1")
 
@@ -37,7 +44,7 @@ def project_copy(tmp_path) -> Path:
     shutil.copytree(
         PROJECT_ROOT / "dbt_project",
         copy,
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+        ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages"),
     )
     reference = copy / "seeds" / "reference"
     shutil.rmtree(reference, ignore_errors=True)
@@ -67,6 +74,7 @@ def wipe_warehouse(engine) -> None:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.exec_driver_sql(
             "TRUNCATE ops.dbt_builds, ops.dbt_tested_rounds, ops.retention_log,"
+            " ops.publication_approvals, ops.notices,"
             " quality.row_findings, quality.expectation_results, quality.validation_runs,"
             " raw.case_records, raw.inbox_files,"
             " raw.uploads RESTART IDENTITY CASCADE"
@@ -96,4 +104,4 @@ def scalar(engine, sql: str, **params):
         return conn.execute(sa.text(sql), params).scalar()
 
 
-os.environ.setdefault("SUKF_AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))
+_session_place("SUKF_AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))

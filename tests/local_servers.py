@@ -80,7 +80,8 @@ class Received:
 @dataclass
 class SmtpSink:
     password: str | None = None  # when set, AUTH must give it and mail needs a login
-    reject_recipients: bool = False
+    # True: every recipient is refused; a set of addresses: those
+    reject_recipients: bool | frozenset[str] = False
     received: list[Received] = field(default_factory=list)
 
     def __enter__(self) -> SmtpSink:
@@ -116,10 +117,12 @@ class SmtpSink:
                         sender = command.split(":", 1)[1].strip().strip("<>").split(">")[0]
                         self.reply("250 ok")
                     elif verb == "RCPT":
-                        if sink.reject_recipients:
+                        address = command.split(":", 1)[1].strip().strip("<>")
+                        refused = sink.reject_recipients
+                        if refused is True or (refused and address in refused):
                             self.reply("550 no such mailbox")
                             continue
-                        recipients.append(command.split(":", 1)[1].strip().strip("<>"))
+                        recipients.append(address)
                         self.reply("250 ok")
                     elif verb == "DATA":
                         self.reply("354 go ahead")

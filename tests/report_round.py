@@ -78,6 +78,10 @@ def report_round() -> ReportRound:
     wipe_warehouse(engine)
     output = Path(os.environ["SUKF_OUTPUT"])
     inbox = Path(os.environ["SUKF_INBOX"])
+    # files other modules of this process left in the inbox (e.g. a later upload of 0586) would
+    # land beside these and change what the console shows
+    shutil.rmtree(inbox, ignore_errors=True)
+    inbox.mkdir(parents=True)
     files = generate_round_files(
         inbox,
         list(UNITS),

@@ -359,6 +359,47 @@ def test_a_late_file_and_a_correction_make_the_revision_v002_with_its_log(publis
     # a withheld cell shows its symbol, never a value
     withheld = [line for line in log if ".." in (line["tidigare värde"], line["nytt värde"])]
     assert all(line["förändring"] == "" for line in withheld)
+    # the Kolada files' revision has a log of its own beside them, of their cells as each
+    # version published them
+    kolada_v001, kolada_v002 = published["kolada"] / "v001", published["kolada"] / "v002"
+    assert Path(result["kolada_revision_log"]) == kolada_v002 / LOG_FILE
+    assert not (kolada_v001 / LOG_FILE).exists()
+    assert json.loads((kolada_v002 / "manifest.json").read_text())["revision_of"] == "v001"
+    kolada_log = _table((kolada_v002 / LOG_FILE).read_bytes())
+    assert list(kolada_log[0]) == LOG_HEADER
+
+    def kolada_cells(version: Path) -> dict[tuple, dict[str, str]]:
+        text = (version / "data.csv").read_text(encoding="utf-8")
+        return {
+            (r["kpi"], r["municipality"], r["period"], r["gender"]): r
+            for r in csv.DictReader(io.StringIO(text), delimiter=";")
+        }
+
+    cells_before, cells_after = kolada_cells(kolada_v001), kolada_cells(kolada_v002)
+    changed_cells = {
+        (key, column)
+        for key in cells_before.keys() | cells_after.keys()
+        for column in ("value", "status")
+        if cells_before.get(key, {}).get(column, "saknas")
+        != cells_after.get(key, {}).get(column, "saknas")
+    }
+    assert len(kolada_log) == len(changed_cells) > 0
+    for line in kolada_log:
+        assert line["tabell"] == "data.csv"
+        key = next(
+            k
+            for k in changed_cells
+            if line["rad"]
+            == f"kpi {k[0][0]}, municipality {k[0][1]}, period {k[0][2]}, gender {k[0][3]}"
+            and line["kolumn"] == k[1]
+        )[0]
+        assert line["tidigare värde"] == cells_before.get(key, {}).get(line["kolumn"], "saknas")
+        assert line["nytt värde"] == cells_after.get(key, {}).get(line["kolumn"], "saknas")
+    late_cells = [line for line in kolada_log if f"municipality {LATE}," in line["rad"]]
+    assert late_cells and all(
+        line["orsak"] == next(r for r in reasons if r.startswith(f"sen leverans från {LATE}"))
+        for line in late_cells
+    )
 
 
 @pytest.mark.slow
@@ -501,28 +542,34 @@ def test_on_a_reminder_day_each_unit_that_has_not_delivered_is_mailed_under_airf
 
 @pytest.mark.slow
 def test_approval_is_asked_once_per_publication_not_per_upload(published):
-    """publication_plan: something new to approve only for the first publication at its time
-    and for a revision; nothing before the time, nothing once the round is published as it
-    stands. Under Airflow with SUKF_REQUIRE_APPROVAL, a run with nothing new skips the draft
-    and the approval."""
+    """publication_plan: something new to approve only for the first publication (once the
+    last delivery day has passed, ahead of its time) and for a revision; nothing once the round
+    is published as it stands. Under Airflow with SUKF_REQUIRE_APPROVAL, a run with nothing new
+    skips the draft and the approval."""
     plans = published["plans"]
-    assert plans["before"] == {"round_id": None, "new": False, "kind": None, "publication": None}
     publication = "2024-02-15T08:00:00+01:00"
-    assert plans["at_the_time"] == {
-        "round_id": ROUND,
-        "new": True,
-        "kind": "first",
-        "publication": publication,
-    }
+    first = {"round_id": ROUND, "new": True, "kind": "first", "publication": publication}
+    # the last delivery day has passed: the draft is asked for ahead of the publication time
+    assert plans["before"] == {**first, "action": "ask"}
+    assert plans["at_the_time"] == {**first, "action": "ask"}
     assert (plans["published"]["new"], plans["published"]["kind"]) == (False, "revision")
+    assert plans["published"]["action"] == "none"
     assert (plans["late_files_built"]["new"], plans["late_files_built"]["kind"]) == (
         True,
         "revision",
     )
+    assert plans["late_files_built"]["action"] == "ask"
     run = published["unchanged"]
     states = {t.task_id: (t.state, t.try_number) for t in run.tasks}
     assert states["plan_publication"] == ("success", 1)
-    skipped = ("review", "approve_publication", "publish_kolada", "report")
+    skipped = (
+        "review",
+        "approve_publication",
+        "record_approval",
+        "approved_earlier",
+        "publish_kolada",
+        "report",
+    )
     assert {states[t][0] for t in skipped} == {"skipped"}
     assert all(states[t] == ("success", 1) for t in ("gate_remaining", "dbt_build"))
 
@@ -622,3 +669,53 @@ def test_the_revision_log_shows_each_changed_cell_as_each_version_published_it()
         "+5,0",
     )
     assert "12" not in {line["nytt värde"] for line in lines}  # Huddinge's withheld avslutade
+
+
+def test_the_kolada_revision_log_names_the_kpi_kommun_year_and_why():
+    """Kolada's data.csv as two versions published it: 0580's late delivery brings its value and
+    changes riket's; a value withheld before ('..', no value) is published after. Each line
+    names the KPI, kommun, year and kön, the value or status before and after, and why."""
+    from sukvinnofrid.revisions import KOLADA_TABLES, Delivery, changed_deliveries, revision_log
+
+    header = "kpi;municipality;period;gender;value;status\n"
+    before = {
+        "data.csv": (header + "U30750;0000;2023;T;12.5;\nU30750;0126;2023;T;;..\n").encode(),
+        "oudata.csv": b"kpi;ou;period;gender;value;status\n",
+    }
+    after = {
+        "data.csv": (
+            header + "U30750;0000;2023;T;13.0;\nU30750;0126;2023;T;8.2;\nU30750;0580;2023;T;4.1;\n"
+        ).encode(),
+        "oudata.csv": b"kpi;ou;period;gender;value;status\n",
+    }
+    changes = changed_deliveries(
+        {"0126": {"upload_id": 3}},
+        {
+            "0126": Delivery("0126", "0126", "01", 3, "2024-01-20T10:00:00+00:00"),
+            "0580": Delivery("0580", "0580", "05", 8, "2024-02-01T10:00:00+00:00"),
+        },
+    )
+    lines = [
+        dict(zip(LOG_HEADER, row, strict=True))
+        for row in csv.reader(
+            io.StringIO(revision_log(before, after, changes, KOLADA_TABLES).decode("utf-8-sig")),
+            delimiter=";",
+        )
+    ][1:]
+    rows = {(line["rad"], line["kolumn"]): line for line in lines}
+    riket = rows[("kpi U30750, municipality 0000, period 2023, gender T", "value")]
+    assert (riket["tidigare värde"], riket["nytt värde"], riket["förändring"]) == (
+        "12.5",
+        "13.0",
+        "+0,5",
+    )
+    assert riket["orsak"] == "sen leverans från 0580 (uppladdning 8)"
+    huddinge = "kpi U30750, municipality 0126, period 2023, gender T"
+    value, status = rows[(huddinge, "value")], rows[(huddinge, "status")]
+    assert (value["tidigare värde"], status["tidigare värde"]) == ("", "..")
+    assert status["nytt värde"] == ""
+    assert value["förändring"] == ""
+    linkoping = rows[("kpi U30750, municipality 0580, period 2023, gender T", "value")]
+    assert (linkoping["tidigare värde"], linkoping["nytt värde"]) == ("saknas", "4.1")
+    assert linkoping["orsak"] == "sen leverans från 0580 (uppladdning 8)"
+    assert len(lines) == 5  # riket's value; Huddinge's value and status; Linköping's two

@@ -67,6 +67,8 @@ import sqlalchemy as sa
 
 from sukvinnofrid import codelists, transform
 from sukvinnofrid.catalogue import load_catalogue
+from sukvinnofrid.catalogue.figures import figures_path, load_figures, parse_figures
+from sukvinnofrid.figure_artifacts import write_figure_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "dbt_project"
@@ -1017,6 +1019,59 @@ def test_national_figure_without_a_rule_fails_to_compile(clean_warehouse, projec
         handle.write("ny_figur,ja,Ja,1,\n")
     with pytest.raises(transform.DbtError, match="ny_figur has no rule"):
         transform.build(project_dir=project_copy, select=["+fct_national_figures"])
+
+
+def test_a_new_breakdown_is_one_catalogue_entry(clean_warehouse, project_copy):
+    """A breakdown added to the figure catalogue (catalogue/figures.yaml) as one entry, here
+    'avslutad' (closed or not) at kommun and riket, comes out of fct_national_figures for every
+    figure at those levels and no other, once generate-artifacts has written the dbt files
+    (figure_artifacts). Round 1 counted by hand from the fixture: 0180 a1..a5, closed a1 (K,
+    insats) and a3 (M, no insats); 1280 b1..b5, closed b1 and b2 (both K, insats)."""
+    text = figures_path().read_text(encoding="utf-8")
+    entry = (
+        "  - {id: avslutad, title: Avslutat ärende,"
+        " sql: \"case when is_closed then 'ja' else 'nej' end\", levels: [kommun, riket]}\n"
+    )
+    first = "\nbreakdowns:\n  - {id: alla, title: Alla ärenden, levels: [kommun, lan, riket]}\n"
+    assert first in text  # 'alla' comes first; the new entry right after it
+    text = text.replace(first, first + entry, 1)
+    write_figure_artifacts(project_copy, parse_figures(text))
+    _load_round_1(clean_warehouse)
+    # cautious: only the data tests of the models built here (and so the accepted breakdowns)
+    transform.run_dbt(
+        [
+            "build",
+            "--select",
+            "+fct_national_figures",
+            "--indirect-selection",
+            "cautious",
+            "--exclude-resource-type",
+            "unit_test",
+        ],
+        project_dir=project_copy,
+    )
+    rows = _rows(
+        clean_warehouse,
+        "SELECT level, area_code, breakdown_value, figure_id, category, numerator"
+        " FROM marts.fct_national_figures WHERE breakdown = 'avslutad' AND period = :r",
+        r=R1,
+    )
+    got = {
+        (r["level"], r["area_code"], r["breakdown_value"], r["figure_id"], r["category"]): r[
+            "numerator"
+        ]
+        for r in rows
+    }
+    assert {r["level"] for r in rows} == {"kommun", "riket"}
+    assert {r["figure_id"] for r in rows} == {f.id for f in load_figures().figures}
+    riket = {k[2:]: v for k, v in got.items() if k[0] == "riket"}
+    assert (riket[("ja", "kon", "1")], riket[("ja", "kon", "2")]) == (3, 1)
+    assert (riket[("nej", "kon", "1")], riket[("nej", "kon", "2")]) == (5, 1)
+    assert riket[("ja", "med_insats", "ja")] == 3
+    assert riket[("ja", "med_insats", "saknas")] == 0
+    assert got[("kommun", "0180", "ja", "kon", "2")] == 1
+    assert got[("kommun", "1280", "ja", "kon", "1")] == 2
+    assert got[("kommun", "1280", "nej", "med_insats", "ja")] == 2
 
 
 def test_build_and_docs_on_an_empty_warehouse(clean_warehouse, project_copy):

@@ -100,7 +100,7 @@ def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project
     - with the closed-phase rule of valid_registrations and the N of the mean figure
       antal_insatser changed, exactly the unit tests of those rules fail."""
     _load_round_1(clean_warehouse)
-    target = project_copy / "target"
+    target = transform.target_dir(project_copy)
 
     def unit_test_results() -> dict[str, str]:
         run_results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
@@ -158,7 +158,9 @@ def test_build_unit_tests_documents_and_types_the_marts(clean_warehouse, project
     )
     # a case with an insats but none chosen counted as answered (N 4 instead of 3)
     _replace_once(
-        macros / "national_figures.sql", "'answered': 'antal_insatser > 0'", "'answered': 'true'"
+        macros / "figure_catalogue.sql",
+        "'answered': \"antal_insatser > 0\"",
+        "'answered': \"true\"",
     )
     with pytest.raises(transform.DbtError) as failure:
         transform.run_dbt(["test", "--select", "test_type:unit"], project_dir=project_copy)
@@ -186,7 +188,7 @@ def test_source_freshness_of_uploads(clean_warehouse, project_copy):
             if r.node.resource_type == "source"
         }
         assert list(checked) == ["source.sukvinnofrid.raw.uploads"]
-        assert (project_copy / "target" / "sources.json").exists()
+        assert (transform.target_dir(project_copy) / "sources.json").exists()
         return checked["source.sukvinnofrid.raw.uploads"]
 
     def latest_upload_days_ago(days: int) -> None:

@@ -421,6 +421,8 @@ def test_the_cluster_policy_sends_every_task_to_the_worker_with_its_stage_login(
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT / "infra"), environment.get("PYTHONPATH")])
     )
+    # as docker-compose.yml parses the DAGs: su_round with its approval tasks
+    environment["SUKF_REQUIRE_APPROVAL"] = "1"
     result = subprocess.run(
         [sys.executable, "-c", PARSE_WITH_POLICY.format(stray=str(tmp_path))],
         env=environment,

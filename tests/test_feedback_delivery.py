@@ -186,3 +186,74 @@ def test_a_corrected_upload_reaches_its_kommuns_folder_and_contact_under_airflow
         if len(cell) >= 4 and cell not in {KOMMUN, ROUND}
     }
     assert values and not any(value in mail.body for value in values)
+
+
+def test_a_retried_notice_task_sends_each_notice_once_under_airflow(
+    download, clean_warehouse, tmp_path, monkeypatch
+):
+    """Two kommuner's files land; su_feedback's notify_kommuner sends the first notice and
+    cannot send the second (the mail server refuses its address), so the task fails; by its
+    retry the server takes the address again, and the retry sends only the second notice: each
+    address gets one e-mail, and ops.notices holds one row per upload and address."""
+    import sqlite3
+    import threading
+    import time
+    from contextlib import closing
+
+    other_contact = "s@ostersund.example"
+    deliver(KOMMUN, KOMMUN, tmp_path, seed=7)
+    deliver(OTHER, OTHER, tmp_path, seed=8)
+    pipeline.land_new_files()
+    home = Path(airflow_local.airflow_environment()["AIRFLOW_HOME"])
+
+    def failed_once() -> bool:
+        if not (home / ".migrated").exists():  # run_dag creates the metadata DB first
+            return False
+        with closing(sqlite3.connect(airflow_local.metadata_db(home))) as db:
+            return (
+                db.execute(
+                    "SELECT 1 FROM task_instance ti JOIN dag_run r ON r.run_id = ti.run_id"
+                    " AND r.dag_id = ti.dag_id WHERE ti.dag_id = 'su_feedback'"
+                    " AND ti.task_id = 'notify_kommuner' AND r.state = 'running'"
+                    " AND ti.state = 'up_for_retry'"
+                ).fetchone()
+                is not None
+            )
+
+    with SmtpSink(reject_recipients=frozenset({other_contact})) as sink:
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(sink.port))
+        outcome = {}
+
+        def run() -> None:
+            try:
+                outcome["run"] = airflow_local.run_dag("su_feedback")
+            except airflow_local.DagRunFailed as failed:
+                outcome["run"] = failed.report
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        deadline = time.monotonic() + 600
+        while runner.is_alive() and not failed_once() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        received_first_try = [mail.recipients for mail in sink.received]
+        sink.reject_recipients = False  # the mail server is back before the retry
+        runner.join(timeout=600)
+    report = outcome["run"]
+    assert report is not None and report.state == "success"
+    tries = {t.task_id: (t.state, t.try_number) for t in report.tasks}
+    assert tries == {
+        "quality_gate": ("success", 1),
+        "write_feedback": ("success", 1),
+        "notify_kommuner": ("success", 2),
+    }
+    assert received_first_try == [[CONTACT]]
+    assert sorted(address for mail in sink.received for address in mail.recipients) == sorted(
+        [CONTACT, other_contact]
+    )
+    ((sent,),) = report.results("notify_kommuner")
+    assert (sent["account"], sent["recipients"]) == (OTHER, 1)
+    with clean_warehouse.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT account, recipient, count(*) FROM ops.notices GROUP BY 1, 2 ORDER BY 1"
+        ).all()
+    assert [tuple(row) for row in rows] == [(KOMMUN, CONTACT, 1), (OTHER, other_contact, 1)]

@@ -351,7 +351,7 @@ REJECTED = {
 def project(tmp_path) -> Path:
     copy = tmp_path / "dbt_project"
     shutil.copytree(
-        ROOT / "dbt_project", copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+        ROOT / "dbt_project", copy, ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages")
     )
     shutil.rmtree(copy / "seeds" / "reference")
     shutil.copytree(FIXTURE / "reference", copy / "seeds" / "reference")

@@ -92,6 +92,15 @@ def load_mart(engine, rows, round_id=ROUND, size_groups=None) -> None:
             "CREATE TABLE marts.fct_case_funnel AS SELECT DISTINCT round_id,"
             " 'kommun' AS level, kommun_kod AS area_code FROM marts.fct_kolada_key_figures"
         )
+        # each kommun's upload in force (what a revision's log names), one upload each
+        conn.exec_driver_sql("DROP TABLE IF EXISTS marts.fct_round_deliveries")
+        conn.exec_driver_sql(
+            "CREATE TABLE marts.fct_round_deliveries AS SELECT round_id, kommun_kod AS unit_kod,"
+            " kommun_kod, left(kommun_kod, 2) AS lan_kod,"
+            " dense_rank() OVER (ORDER BY kommun_kod)::bigint AS upload_id,"
+            " timestamptz '2024-01-20 10:00+01' AS received_at, 'godkand' AS status"
+            " FROM (SELECT DISTINCT round_id, kommun_kod FROM marts.fct_kolada_key_figures) k"
+        )
         # every kommun in one size group of each grouping (the same totals as riket), unless
         # the test says otherwise
         conn.exec_driver_sql("DROP TABLE IF EXISTS marts.dim_reporting_units")
@@ -200,7 +209,7 @@ def test_kpi_definitions():
     assert "räknas det år insatsen påbörjades" in by_id["U30751"]
     assert "räknas det år det avslutades" in by_id["U30752"]
     macro = (
-        Path(__file__).resolve().parents[1] / "dbt_project" / "macros" / "kolada.sql"
+        Path(__file__).resolve().parents[1] / "dbt_project" / "macros" / "figure_catalogue.sql"
     ).read_text(encoding="utf-8")
     year_of = dict(re.findall(r"'(\w+)': \{\s*'cases': '[^']*',\s*'year_of': '(\w+)'", macro))
     assert year_of == {k.figure: k.year_basis["variable"] for k in defs.kpis}

@@ -100,7 +100,7 @@ def national(warehouse_engine, tmp_path_factory) -> National:
     tmp = tmp_path_factory.mktemp("national")
     project = tmp / "dbt_project"
     shutil.copytree(
-        PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+        PROJECT, project, ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages")
     )
     with (PROJECT / "seeds" / "reference" / "kommuner.csv").open(encoding="utf-8") as handle:
         all_kommuner = [row["kommun_kod"] for row in csv.DictReader(handle)]

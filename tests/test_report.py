@@ -184,6 +184,59 @@ def test_the_report_splits_by_kon_and_hederskontext_where_the_report_does(built)
                 assert number(row[4]) == shown(published["andel_procent"])
 
 
+# The comparisons the report makes only in its text (figures.md; issue 16 §6), each with the
+# report's own words and lines: figure, breakdowns, the lines of seed 000 its source cites.
+TEXT_COMPARISONS = {
+    ("hedersrelaterat", ("kon", "storleksgrupp")): "681–683",
+    ("hedersrelaterat", ("kon_aldersgrupp",)): "695",
+    ("valdets_grad", ("hedersrelaterat", "aldersgrupp", "storleksgrupp")): "704–713",
+    ("riskbedomning", ("hedersrelaterat",)): "708",
+    ("maluppfoljning", ("hedersrelaterat", "kon")): "717",
+    ("riskmetod", ("kon",)): "726–765",
+    ("genomforande", ("kon",)): "726–765",
+    ("utovare", ("toppgrupp",)): "659–676",
+    ("riskforandring", ("maluppfoljning", "forandring_valdsutsatthet")): "808–818",
+}
+
+
+def test_the_comparisons_the_report_makes_in_its_text_have_a_page_of_their_own(built):
+    """Fördjupningar: each text comparison as a table at riket whose rows are exactly the
+    published cross-tab (every group the statistics publish, counts and shares as published),
+    with the report's lines as its source; the page is in the menu and its tables in the
+    downloads."""
+    current = statistics(built.output, ROUND)
+    page = built.site / "fordjupningar.html"
+    html = page.read_text(encoding="utf-8")
+    tables = {t.section: t for t in page_tables(page)}
+    for (figure, breakdowns), lines in TEXT_COMPARISONS.items():
+        anchor = f"figur-{figure}-efter-" + "-".join(breakdowns).replace("_", "-")
+        table = tables[anchor]
+        assert table.header[0] == "Grupp" and table.header[2:4] == ["Antal", "N"]
+        published = [
+            row
+            for (period_type, period, level, _, fig, breakdown, value, _), row in (
+                current["figures"].items()
+            )
+            if (period_type, period, level, fig) == ("omgång", ROUND, "riket", figure)
+            and breakdown in breakdowns
+            and value != "alla"
+        ]
+        assert published, (figure, breakdowns)
+        assert len({row[0] for row in table.rows}) == len(
+            {(r["uppdelning"], r["uppdelning_varde"]) for r in published}
+        )
+        assert sorted(str(number(row[2])) for row in table.rows) == sorted(
+            str(shown(r["antal"])) for r in published
+        )
+        section = html[html.index(f'id="{anchor}"') :]
+        assert f"seed 000 rad {lines}" in section[: section.index("</section>")]
+    assert 'href="fordjupningar.html">Fördjupningar</a>' in (built.site / "riket.html").read_text(
+        encoding="utf-8"
+    )
+    figures_csv = (built.site / "data" / "rapportens_figurer.csv").read_text(encoding="utf-8-sig")
+    assert "Toppgruppens profil: vem utövar våldet?" in figures_csv
+
+
 # ---------------------------------------------------------------------------------------------
 # kommun, stadsdel and län pages
 

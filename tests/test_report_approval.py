@@ -15,17 +15,15 @@ import datetime as dt
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from approval import answer, start_round, task_states, wait_for_approval
 from conftest import scalar
 from report_round import FORMATS, ROUNDS, UNITS, report_round
 from sukvinnofrid import airflow_local, pipeline, warehouse
@@ -78,47 +76,18 @@ def test_the_round_waits_for_approval_only_when_it_is_required():
     assert gated["errors"] == {}
     tasks = gated["tasks"]
     assert tasks["plan_publication"]["upstream"] == ["dbt_build"]
-    assert tasks["plan_publication"]["type"] == "_ShortCircuitDecoratedOperator"
+    assert tasks["plan_publication"]["type"] == "_BranchPythonDecoratedOperator"
     assert tasks["review"]["upstream"] == ["plan_publication"]
     assert tasks["approve_publication"] == {
         **tasks["approve_publication"],
         "type": "ApprovalOperator",
         "upstream": ["review"],
     }
-    assert tasks["publish_kolada"]["upstream"] == ["approve_publication"]
+    assert tasks["record_approval"]["upstream"] == ["approve_publication", "review"]
+    assert tasks["approved_earlier"]["upstream"] == ["plan_publication"]
+    assert tasks["publish_kolada"]["upstream"] == ["approved_earlier", "record_approval"]
     assert tasks["report"]["upstream"] == ["publish_kolada"]
     assert {t["queue"] for t in tasks.values()} == {"quality", "transform", "publish"}
-
-
-RESPOND = r"""
-import os, sys
-from fastapi.testclient import TestClient
-from airflow.api_fastapi.app import create_app
-client = TestClient(create_app("core"))
-response = client.patch(
-    f"/api/v2/dags/su_round/dagRuns/{sys.argv[1]}/taskInstances/approve_publication/-1/hitlDetails",
-    json={"chosen_options": [sys.argv[2]], "params_input": {}})
-print(response.status_code, response.text)
-"""
-
-
-def _task_states(home: Path, run_id: str) -> dict[str, str | None]:
-    with closing(sqlite3.connect(airflow_local.metadata_db(home))) as db:
-        return dict(
-            db.execute(
-                "SELECT task_id, state FROM task_instance WHERE dag_id = 'su_round' AND run_id = ?",
-                (run_id,),
-            )
-        )
-
-
-def _running_run(home: Path) -> str | None:
-    with closing(sqlite3.connect(airflow_local.metadata_db(home))) as db:
-        row = db.execute(
-            "SELECT run_id FROM dag_run WHERE dag_id = 'su_round' AND state = "
-            "'running' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    return row[0] if row else None
 
 
 def new_round_files(folder: Path, defects: list[str]):
@@ -162,33 +131,11 @@ def waiting_round(tmp_path_factory):
 
     env = airflow_local.airflow_environment()
     env["SUKF_REQUIRE_APPROVAL"] = "1"
-    airflow_local.ensure_metadata_db(env)
     home = Path(env["AIRFLOW_HOME"])
     printed = tmp_path_factory.mktemp("airflow") / "dags-test.log"  # a file: Airflow prints a lot
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("airflow")),
-            "dags",
-            "test",
-            "su_round",
-            "--conf",
-            json.dumps({"round_id": NEW_ROUND}),
-        ],
-        env=env,
-        stdout=printed.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    process = start_round(env, printed, {"round_id": NEW_ROUND})
     try:
-        deadline = time.monotonic() + 900
-        run_id = None
-        while time.monotonic() < deadline:
-            run_id = run_id or _running_run(home)
-            if run_id and _task_states(home, run_id).get("approve_publication") == "awaiting_input":
-                break
-            assert process.poll() is None, printed.read_text()[-4000:]
-            time.sleep(1)
-        else:
-            pytest.fail("su_round never reached the approval")
+        run_id = wait_for_approval(process, home, printed)
         yield WaitingRound(process, run_id, env, home, printed, built.output)
     finally:
         if process.poll() is None:
@@ -197,7 +144,7 @@ def waiting_round(tmp_path_factory):
 
 
 def _still_waiting(waiting: WaitingRound) -> None:
-    states = _task_states(waiting.home, waiting.run_id)
+    states = task_states(waiting.home, waiting.run_id)
     assert waiting.process.poll() is None, waiting.printed.read_text()[-4000:]
     assert states["approve_publication"] == "awaiting_input", states
     assert states.get("publish_kolada") is None and states.get("report") is None, states
@@ -286,7 +233,7 @@ def test_nothing_is_published_before_a_person_approves(waiting_round):
     run, run_id, home = waiting_round.process, waiting_round.run_id, waiting_round.home
     time.sleep(3)  # a publish that (wrongly) followed would have started by now
     _still_waiting(waiting_round)
-    assert _task_states(home, run_id)["review"] == "success"
+    assert task_states(home, run_id)["review"] == "success"
     output = waiting_round.output
     assert not (output / "kolada" / NEW_ROUND).exists()
     assert not (output / "rapport" / NEW_ROUND).exists()
@@ -294,17 +241,7 @@ def test_nothing_is_published_before_a_person_approves(waiting_round):
     draft = output / "granskning" / NEW_ROUND / "intern" / "granskning.html"
     assert "Utkast för granskning" in draft.read_text(encoding="utf-8")
 
-    responder_env = dict(waiting_round.env, AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True")
-    answer = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(RESPOND), run_id, "Approve"],
-        env=responder_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert answer.stdout.strip().splitlines()[-1].startswith("200 "), (
-        answer.stdout[-3000:] + answer.stderr[-3000:]
-    )
+    answer(waiting_round.env, run_id)
     run.wait(timeout=900)
     assert run.returncode == 0, waiting_round.printed.read_text()[-4000:]
     report = airflow_local.read_dag_run("su_round", run_id, home)
@@ -315,6 +252,8 @@ def test_nothing_is_published_before_a_person_approves(waiting_round):
         "plan_publication": "success",
         "review": "success",
         "approve_publication": "success",
+        "record_approval": "success",
+        "approved_earlier": "skipped",
         "publish_kolada": "success",
         "report": "success",
     }

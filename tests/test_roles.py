@@ -196,6 +196,16 @@ def test_quality_decides_uploads_but_cannot_delete_raw_rows(roled):
         )
     with denied():
         run(quality, "SELECT * FROM marts.fct_kolada_key_figures")
+    # the feedback notices it sent: recorded and read, never changed or removed
+    run(
+        quality,
+        "INSERT INTO ops.notices (upload_id, recipient, account) VALUES (1, 'a@b.se', '0180')",
+    )
+    assert run(quality, "SELECT upload_id, recipient FROM ops.notices") == [(1, "a@b.se")]
+    with denied():
+        run(quality, "DELETE FROM ops.notices")
+    with denied():
+        run(quality, "SELECT * FROM ops.publication_approvals")
 
 
 def test_quality_gate_runs_as_the_quality_role(roled):
@@ -314,7 +324,7 @@ def test_only_the_transform_stage_stores_and_reads_the_pseudonym_key(
 # --- publish -----------------------------------------------------------------------------------
 
 
-def test_publish_reads_only_marts(roled):
+def test_publish_reads_only_marts_and_writes_only_approvals(roled):
     new_upload(roled(roles.INTAKE))
     publish = roled(roles.PUBLISH)
     assert run(publish, "SELECT kpi, kommun_kod FROM marts.fct_kolada_key_figures") == [
@@ -338,6 +348,18 @@ def test_publish_reads_only_marts(roled):
         run(publish, "DELETE FROM marts.fct_kolada_key_figures")
     with denied():
         run(publish, "CREATE TABLE marts.intruder (x int)")
+    # the approvals it publishes by: recorded and marked published, never removed
+    run(
+        publish,
+        "INSERT INTO ops.publication_approvals (round_id, inputs_sha256, approved_at)"
+        " VALUES ('2023-12', :i, now())",
+        i="c" * 64,
+    )
+    run(publish, "UPDATE ops.publication_approvals SET published_at = now(), version = 'v001'")
+    with denied():
+        run(publish, "DELETE FROM ops.publication_approvals")
+    with denied():
+        run(publish, "SELECT * FROM ops.notices")
     run(roled(roles.TRANSFORM), "CREATE VIEW staging.stg_x AS SELECT 1 AS x")
     with denied():
         run(publish, "SELECT * FROM staging.stg_x")
@@ -554,7 +576,7 @@ def test_dbt_builds_as_the_transform_login_and_publish_reads_the_mart(
     shutil.copytree(
         PROJECT_ROOT / "dbt_project",
         project,
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+        ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages"),
     )
     shutil.rmtree(project / "seeds" / "reference", ignore_errors=True)
     shutil.copytree(

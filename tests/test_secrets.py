@@ -87,7 +87,7 @@ def test_no_file_dbt_writes_and_no_log_line_holds_the_key(
     shutil.copytree(
         PROJECT_ROOT / "dbt_project",
         project,
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+        ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages"),
     )
     monkeypatch.chdir(
         tmp_path
@@ -108,17 +108,23 @@ def test_no_file_dbt_writes_and_no_log_line_holds_the_key(
         transform.docs_generate(project_dir=project)
 
     written = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
+    target = transform.target_dir(project).relative_to(project).as_posix()
     # The files that held the key before it moved to the warehouse are there to be checked.
-    assert {
-        "logs/dbt.log",
-        "target/manifest.json",
-        "target/run_results.json",
-        "target/partial_parse.msgpack",
-        "target/catalog.json",
-        "target/compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql",
-        "target/run/sukvinnofrid/models/staging/stg_raw__case_records.sql",
+    assert {"logs/dbt.log"} | {
+        f"{target}/{name}"
+        for name in (
+            "manifest.json",
+            "run_results.json",
+            "partial_parse.msgpack",
+            "catalog.json",
+            "compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql",
+            "run/sukvinnofrid/models/staging/stg_raw__case_records.sql",
+        )
     } <= written
-    compiled = project / "target/compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql"
+    compiled = (
+        transform.target_dir(project)
+        / "compiled/sukvinnofrid/models/staging/stg_raw__case_records.sql"
+    )
     assert "secrets.pseudonym_key" in compiled.read_text(encoding="utf-8")
 
     checked = [tmp_path]  # the project copy (target/, logs/, partial parse) and the cwd
@@ -183,4 +189,4 @@ def test_the_key_is_in_no_airflow_task_log(clean_warehouse, monkeypatch):
     assert _in_text(output, [key]) == []
     airflow_home = Path(airflow_local.airflow_environment()["AIRFLOW_HOME"])
     project = get_settings().dbt_project_dir
-    assert _leaks([airflow_home, project / "target", project / "logs"], [key]) == []
+    assert _leaks([airflow_home, transform.target_dir(project), project / "logs"], [key]) == []

@@ -1,75 +1,7 @@
-{#- How a case of int_case_periods counts in each national figure (seed national_figures, whose
-    columns population/denominator/date_basis/source state the same definitions in words, with
-    the report's diagram and the line of seed 000 they reproduce):
-    - population: the cases the figure is about (its N before missing registrations), e.g. all
-      aktualiserade cases, the closed cases, the cases with an insats;
-    - answered: the cases of the population with a usable answer: the N the report prints and
-      the denominator of the shares (default: the case has a category / chose an answer). The
-      rest of the population is the figure's category 'saknas' ("uppgift saknas");
-    - one of
-      category: an expression whose value is the case's category (single answer), or
-      chosen: a multiple-choice key; the case is in category <code> when <key>_<code> is true
-      (the figure also counts the answers: n_answers);
-    - named: derived categories and the condition for each (e.g. 'partner');
-    - value: what a case adds to its category (mean figures); 1 when absent.
-    Diagram 17 (avslutsorsak_langd) shows four 90-day periods: a case of more than 360 days is
-    not in its population, and one of unknown length is its uppgift saknas.
-    The categories themselves come from int_figure_categories (code lists + derived seed). -#}
-{% macro national_figure_rules() %}
-{%- set closed_answers = 'is_closed and has_brukarenkat' -%}
-{%- set rules = {
-    'aldersgrupp': {'category': 'aldersgrupp'},
-    'initiativ': {'chosen': 'initiativ', 'named': {'annan_socialtjanst': 'initiativ_annan_socialtjanst'}},
-    'funktionsnedsattning': {'chosen': 'funktionsnedsattning'},
-    'utovare': {'chosen': 'utovare', 'named': {'partner': 'utovare_partner'}},
-    'med_insats': {'answered': 'true', 'named': {'ja': 'has_insats'}},
-    'insatser': {'population': 'has_insats', 'chosen': 'insatser', 'named': {'boende': 'has_boendeinsats'}},
-    'antal_insatser': {'population': 'has_insats', 'answered': 'antal_insatser > 0',
-                       'named': {'medel': 'true'}, 'value': 'antal_insatser'},
-    'typ_av_insats': {'population': 'has_insats', 'category': 'typ_av_insats'},
-    'samverkan': {'population': 'antal_samverkansparter > 0', 'chosen': 'samverkan'},
-    'antal_samverkansparter': {'answered': 'samverkan_registrerad',
-        'category': "case when antal_samverkansparter >= 3 then '3+' else antal_samverkansparter::text end"},
-    'medel_samverkansparter': {'population': 'antal_samverkansparter > 0', 'answered': 'true',
-                               'named': {'medel': 'true'}, 'value': 'antal_samverkansparter'},
-    'genomforande': {'population': 'is_closed and has_insats', 'category': 'genomforande'},
-    'avslutsorsak': {'population': 'is_closed', 'category': 'avslutsorsak'},
-    'avslutsorsak_langd': {'population': "is_closed and avslutsorsak in (1, 3, 4) and arendelangd_grupp is distinct from '>360'",
-                           'answered': 'arendelangd_grupp is not null',
-                           'category': 'avslutsorsak'},
-    'maluppfoljning': {'population': 'is_closed', 'category': 'maluppfoljning',
-                       'named': {'helt_delvis': 'maluppfoljning in (1, 2)'}},
-    'arendelangd': {'population': 'is_closed', 'category': 'arendelangd_grupp'},
-    'brukarenkat_besvarad': {'population': 'is_closed', 'answered': 'true', 'named': {'ja': 'has_brukarenkat'}},
-    'forandring_valdsutsatthet': {'population': closed_answers, 'category': 'forandring_valdsutsatthet'},
-    'insatsernas_betydelse': {'population': closed_answers, 'category': 'insatsernas_betydelse',
-                              'named': {'stor_avgorande': 'insatsernas_betydelse in (4, 5)'}},
-    'delaktighet': {'population': closed_answers, 'category': 'delaktighet',
-                    'named': {'stor_mycket_stor': 'delaktighet in (4, 5)'}},
-    'positiva_inslag': {'population': closed_answers, 'category': 'positiva_inslag'},
-    'toppgrupp': {'population': 'is_closed', 'answered': 'true', 'named': {'ja': 'toppgrupp'}},
-    'riskbedomning': {'answered': 'true',
-        'category': "case when antal_riskbedomningar > 0 then 'ja' else 'nej' end"},
-    'riskmetod': {'population': 'antal_riskbedomningar > 0', 'answered': 'true', 'chosen': 'riskmetod',
-                  'codes': codes_of('riskbedomning')},
-    'riskforandring': {'population': 'riskforandring is not null', 'category': 'riskforandring'},
-    'storleksgrupp': {'category': 'storleksgrupp_kod'},
-    'befolkningsgrupp': {'category': 'befolkningsgrupp_kod'},
-} -%}
-{#- The single-answer code variables of the whole population: the answer is the category. -#}
-{%- for key in ['kon', 'ursprung', 'hedersrelaterat', 'valdets_grad'] -%}
-    {%- do rules.update({key: {'category': key}}) -%}
-{%- endfor -%}
-{%- for figure_id, rule in rules.items() -%}
-    {%- if 'population' not in rule -%}{%- do rule.update({'population': 'true'}) -%}{%- endif -%}
-    {%- if 'answered' not in rule -%}
-        {%- do rule.update({'answered': '(' ~ rule['category'] ~ ') is not null' if 'category' in rule
-                                        else any_chosen(rule['chosen'])}) -%}
-    {%- endif -%}
-{%- endfor -%}
-{{ return(rules) }}
-{% endmacro %}
-
+{#- The national figures' SQL. What each figure counts (macro national_figure_rules) and its
+    breakdowns (national_figure_breakdowns) are generated from catalogue/figures.yaml into
+    macros/figure_catalogue.sql; these macros turn them into int_figure_sums' columns and
+    fct_national_figures' rows. -#}
 {#- The condition for an answered case of a figure's population to fall in `category`. -#}
 {% macro national_figure_category_condition(rules, figure_id, category) -%}
     {%- set rule = rules[figure_id] -%}
@@ -83,41 +15,6 @@
         {{ exceptions.raise_compiler_error("national figure " ~ figure_id ~ " has no rule for category " ~ category) }}
     {%- endif -%}
 {%- endmacro %}
-
-{#- The breakdowns of the national figures: {'dimensions': name -> expression over a case of
-    int_case_periods, 'breakdowns': name -> (its dimensions, the levels it is published at)}.
-    Every dimension is a breakdown at riket; kön also at kommun and län, hederskontext at län;
-    the cross-tabulations kön x hederskontext and kön x åldersgrupp at riket. -#}
-{% macro national_figure_breakdowns() %}
-{%- set rules = national_figure_rules() -%}
-{%- set dimensions = {
-    'kon': 'kon_kod',
-    'aldersgrupp': 'aldersgrupp',
-    'hedersrelaterat': "case hedersrelaterat when 1 then 'ja' when 2 then 'nej' when 3 then 'vet_inte' end",
-    'riskbedomning': rules['riskbedomning']['category'],
-    'ursprung': 'ursprung::text',
-    'valdets_grad': 'valdets_grad::text',
-    'maluppfoljning': 'maluppfoljning::text',
-    'arendelangd': 'arendelangd_grupp',
-    'storleksgrupp': 'storleksgrupp_kod',
-    'befolkningsgrupp': 'befolkningsgrupp_kod',
-    'funktionsnedsattning': 'funktionsnedsattning_grupp',
-    'toppgrupp': "case when is_closed then case when toppgrupp then 'ja' else 'nej' end end",
-    'forandring_valdsutsatthet': 'forandring_valdsutsatthet::text',
-    'riskinstrument': 'riskforandring_instrument',
-} -%}
-{%- set breakdowns = {'alla': ([], ['kommun', 'lan', 'riket'])} -%}
-{%- for dimension in dimensions -%}
-    {%- do breakdowns.update({dimension: ([dimension], ['riket'])}) -%}
-{%- endfor -%}
-{%- do breakdowns.update({
-    'kon': (['kon'], ['kommun', 'lan', 'riket']),
-    'hedersrelaterat': (['hedersrelaterat'], ['lan', 'riket']),
-    'kon_hedersrelaterat': (['kon', 'hedersrelaterat'], ['riket']),
-    'kon_aldersgrupp': (['kon', 'aldersgrupp'], ['riket']),
-}) -%}
-{{ return({'dimensions': dimensions, 'breakdowns': breakdowns}) }}
-{% endmacro %}
 
 {#- What every case adds to each national figure, as the columns of int_figure_sums: a list of
     {figure_id, category, column, expression}, category none for the figure's population,
@@ -159,6 +56,23 @@
 {%- endif -%}
 {{ return(measures) }}
 {% endmacro %}
+
+{#- The ids of the breakdowns, 'alla' first (the accepted values of fct_national_figures'
+    breakdown). -#}
+{% macro national_figure_breakdown_ids() %}
+{{ return(national_figure_breakdowns()['breakdowns'].keys() | list) }}
+{% endmacro %}
+
+{#- SQL: a row of `breakdown` and `figure_id` is published: the breakdowns of some figures
+    only (only_figures) are not published for the others; true when there are none. -#}
+{% macro national_figure_only_figures(breakdown, figure_id) -%}
+    {%- set conditions = ['true'] -%}
+    {%- for name, figure_ids in national_figure_breakdowns()['only_figures'].items() -%}
+        {%- do conditions.append("(" ~ breakdown ~ " <> '" ~ name ~ "' or " ~ figure_id ~ " in ('"
+                                 ~ figure_ids | join("', '") ~ "'))") -%}
+    {%- endfor -%}
+    {{- conditions | join(' and ') -}}
+{%- endmacro %}
 
 {#- SQL: the names of the breakdowns published at `level` (kommun, lan or riket) as string
     literals, 'alla', 'kon', ... in the order of national_figure_breakdowns(). -#}
@@ -210,8 +124,9 @@
 {%- endmacro %}
 
 {#- fct_national_figures' value rows for each row of `relation` (a group of int_figure_sums added
-    up): (figure_id, category, numerator, the figure's population, N and number of answers) per
-    category of each figure, then (figure_id, 'saknas', population minus N, ...). -#}
+    up): (figure_id, category, numerator, the figure's population, N and number of answers, then
+    the cell keys of those four) per category of each figure, then (figure_id, 'saknas',
+    population minus N, ...; its key the population's less the N's). -#}
 {% macro national_figure_total_rows(measures, relation) %}
 {%- set column_of = {} -%}
 {%- for measure in measures -%}
@@ -222,14 +137,17 @@
     {%- set figure_id = measure['figure_id'] -%}
     {%- set population = relation ~ '.' ~ column_of[(figure_id, none)] -%}
     {%- set n = relation ~ '.' ~ column_of[(figure_id, 'answered')] -%}
-    {%- set answers = relation ~ '.' ~ column_of[(figure_id, 'answers')]
-        if (figure_id, 'answers') in column_of else 'null::bigint' -%}
+    {%- set has_answers = (figure_id, 'answers') in column_of -%}
+    {%- set answers = relation ~ '.' ~ column_of[(figure_id, 'answers')] if has_answers else 'null::bigint' -%}
+    {%- set keys = population ~ '__key, ' ~ n ~ '__key, '
+        ~ (answers ~ '__key' if has_answers else 'null::integer') -%}
     {%- do rows.append("('" ~ figure_id ~ "', '" ~ (measure['category'] | replace("'", "''"))
         ~ "', " ~ relation ~ "." ~ measure['column'] ~ ", " ~ population ~ ", " ~ n ~ ", "
-        ~ answers ~ ")") -%}
+        ~ answers ~ ", " ~ relation ~ "." ~ measure['column'] ~ "__key, " ~ keys ~ ")") -%}
     {%- if loop.last or loop.nextitem['figure_id'] != figure_id -%}
         {%- do rows.append("('" ~ figure_id ~ "', 'saknas', " ~ population ~ " - " ~ n ~ ", "
-            ~ population ~ ", " ~ n ~ ", " ~ answers ~ ")") -%}
+            ~ population ~ ", " ~ n ~ ", " ~ answers ~ ", "
+            ~ cell_key(population ~ '__key - ' ~ n ~ '__key') ~ ", " ~ keys ~ ")") -%}
     {%- endif -%}
 {%- endfor -%}
 {{ return(rows) }}

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from .catalogue import Catalogue, load_catalogue
+from .catalogue.figures import FigureCatalogue, load_figures
 from .config import get_settings
 
 TYPE_DESCRIPTIONS = {
@@ -287,21 +288,23 @@ def quality_rules_markdown() -> str:
     return "\n".join(lines)
 
 
-def figures_markdown(home: Path) -> str:
-    """What every published figure counts (for the statistics team), from the figures seed (the
-    definitions beside the rules) and the Kolada KPI definitions: one source, generated here."""
+LEVEL_NAMES = {"kommun": "kommun", "lan": "län", "riket": "riket"}
+
+
+def figures_markdown(figures: FigureCatalogue | None = None) -> str:
+    """What every published figure counts (for the statistics team), from the figure catalogue
+    and the Kolada KPI definitions: one source, generated here."""
+    from .cellkey import method_text as cellkey_text
     from .kolada import load_definitions
     from .statistics import suppression_text
 
-    seeds = home / "dbt_project" / "seeds" / "figures"
-    with open(seeds / "national_figures.csv", newline="", encoding="utf-8") as handle:
-        figures = list(csv.DictReader(handle))
+    figures = figures or load_figures()
     definitions = load_definitions()
     lines = [
         "# Vad figurerna räknar",
         "",
         (
-            "<!-- Genererad från dbt_project/seeds/figures/national_figures.csv och "
+            "<!-- Genererad från src/sukvinnofrid/catalogue/figures.yaml och "
             "src/sukvinnofrid/kolada/kpis.yaml med `sukvinnofrid generate-artifacts`. "
             "Redigera inte för hand. -->"
         ),
@@ -311,10 +314,14 @@ def figures_markdown(home: Path) -> str:
             "000)"
         ),
         (
-            "räknad på samma sätt som rapporten räknar. Definitionerna står en gång, bredvid "
-            "reglerna i"
+            "räknad på samma sätt som rapporten räknar. Varje figur definieras en gång, i "
+            "figurkatalogen"
         ),
-        "dbt (`macros/national_figures.sql`), och publiceras med varje omgång",
+        (
+            "(`src/sukvinnofrid/catalogue/figures.yaml`; dbt-reglerna i "
+            "`macros/figure_catalogue.sql`"
+        ),
+        "genereras från den), och definitionerna publiceras med varje omgång",
         "(`output/statistik/<omgång>/v<NNN>/definitioner.json`).",
         "",
         "## Grunder för alla figurer",
@@ -378,16 +385,40 @@ def figures_markdown(home: Path) -> str:
         "| figur | diagram | population | N (nämnaren) | i rapporten | rapportens N |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for figure in figures:
+    for figure in figures.figures:
         cells = (
-            f"{figure['title']} (`{figure['figure_id']}`)",
-            figure["diagram"] or "text",
-            figure["population"],
-            figure["answered"],
-            figure["source"],
-            figure["report_n"] or "–",
+            f"{figure.title} (`{figure.id}`)",
+            str(figure.diagram or "text"),
+            figure.population_text,
+            figure.n_text,
+            figure.source,
+            str(figure.report_n or "–"),
         )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += [
+        "",
+        "## Uppdelningar",
+        "",
+        "Varje figur redovisas för omgången och för varje kalenderår omgången täcker, för alla",
+        "ärenden och uppdelad på följande, på de nivåer som anges. Ett ärende utan värde för en",
+        "uppdelning ingår i alla ärenden men inte i något av uppdelningens värden.",
+        "",
+        "| uppdelning | nivåer | gäller |",
+        "| --- | --- | --- |",
+    ]
+    for breakdown in figures.breakdowns:
+        if breakdown.of:
+            crossed = " × ".join(figures.breakdown(b).title.lower() for b in breakdown.of)
+            title = f"{breakdown.title} (`{breakdown.id}`: {crossed})"
+        else:
+            title = f"{breakdown.title} (`{breakdown.id}`)"
+        levels = ", ".join(LEVEL_NAMES[level] for level in breakdown.levels)
+        only = (
+            "endast " + ", ".join(f"`{f}`" for f in breakdown.only_figures)
+            if breakdown.only_figures
+            else "alla figurer"
+        )
+        lines.append(f"| {title} | {levels} | {only} |")
     lines += [
         "",
         "## Kolada-nyckeltalen",
@@ -420,6 +451,12 @@ def figures_markdown(home: Path) -> str:
         suppression_text(definitions.settings.min_count),
         "",
         (
+            "Med `SUKF_DISCLOSURE=ckm` skyddas statistiken (tratten och de nationella figurerna) "
+            "i stället med cellnyckelmetoden (Kolada-filerna skyddas alltid som ovan; se "
+            "[disclosure.md](disclosure.md)): " + cellkey_text(definitions.settings.min_count)
+        ),
+        "",
+        (
             "I Kolada-filerna markeras ett år som kommunen inte har rapporterat i sin helhet med "
             f"`{definitions.settings.not_covered_status}` (utan värde)."
         ),
@@ -431,6 +468,7 @@ def figures_markdown(home: Path) -> str:
 def write_artifacts(home: Path | None = None) -> list[Path]:
     """Regenerate every catalogue-derived file under the project home; returns the paths written."""
     from .codelists import write_dbt_artifacts
+    from .figure_artifacts import write_figure_artifacts
     from .quality.suites import GX_PROJECT_DIR, write_gx_project
 
     home = home or get_settings().home
@@ -448,8 +486,9 @@ def write_artifacts(home: Path | None = None) -> list[Path]:
     rules_path = home / "docs" / "quality-rules.md"
     rules_path.write_text(quality_rules_markdown(), encoding="utf-8")
     figures_path = home / "docs" / "figures.md"
-    figures_path.write_text(figures_markdown(get_settings().home), encoding="utf-8")
+    figures_path.write_text(figures_markdown(), encoding="utf-8")
     written += [csv_path, xlsx_path, doc_path, rules_path, figures_path]
     written += write_dbt_artifacts(home / "dbt_project")
+    written += write_figure_artifacts(home / "dbt_project")
     written += write_gx_project(home / GX_PROJECT_DIR)
     return written

@@ -46,6 +46,9 @@ class Settings:
     # Publish with population figures that are approximations (not SCB's), marked preliminary.
     # The shipped population seeds are approximations: only the demo and tests allow them.
     allow_approximate_population: bool = False
+    # How the statistics protect small counts: 'suppression' (withheld cells, the default) or
+    # 'ckm' (the Cell Key Method: consistent noise from a perturbation table, sukvinnofrid.cellkey)
+    disclosure: str = "suppression"
 
     @property
     def var(self) -> Path:
@@ -121,11 +124,23 @@ def get_settings() -> Settings:
         min_publish_count=int(os.environ.get("SUKF_MIN_PUBLISH_COUNT", "5")),
         allow_approximate_population=os.environ.get("SUKF_ALLOW_APPROXIMATE_POPULATION", "").lower()
         in {"1", "true", "yes", "ja"},
+        disclosure=_disclosure(),
         retain_archive_days=_days("SUKF_RETAIN_ARCHIVE_DAYS", 730),
         retain_replaced_rows_days=_days("SUKF_RETAIN_REPLACED_ROWS_DAYS", 365),
         retain_quality_results_days=_days("SUKF_RETAIN_QUALITY_RESULTS_DAYS", 365),
         retain_airflow_metadata_days=_days("SUKF_RETAIN_AIRFLOW_METADATA_DAYS", 180),
     )
+
+
+DISCLOSURE_METHODS = ("suppression", "ckm")
+
+
+def _disclosure() -> str:
+    method = os.environ.get("SUKF_DISCLOSURE", "").strip().lower() or DISCLOSURE_METHODS[0]
+    if method not in DISCLOSURE_METHODS:
+        choices = ", ".join(DISCLOSURE_METHODS)
+        raise ValueError(f"SUKF_DISCLOSURE must be one of {choices}, not {method!r}")
+    return method
 
 
 def _days(variable: str, default: int) -> int:

@@ -22,7 +22,7 @@ import html
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -228,12 +228,24 @@ def feedback_message(ready: FeedbackReady) -> tuple[str, str]:
     return subject, _paragraphs(*blocks)
 
 
-def notify_kommuner(ready: list[FeedbackReady]) -> list[dict]:
+def notify_kommuner(
+    ready: list[FeedbackReady],
+    sent_before: Collection[tuple[int, str]] = (),
+    record: Callable[[FeedbackReady, list[str]], None] | None = None,
+) -> list[dict]:
     """E-mail each account's contacts about its feedback; per notice sent its upload, account
-    and number of recipients. An account without contacts gets none. When a notice cannot be
-    sent, the others still are, then RuntimeError (so the task is retried and the team told)."""
+    and number of recipients. An account without contacts gets none, and a contact gets no
+    notice of an upload it already had one of (`sent_before`: (upload, address) pairs); each
+    notice sent is handed to `record` at once, so a retry sends only what was not sent. When a
+    notice cannot be sent, the others still are, then RuntimeError (so the task is retried and
+    the team told)."""
     contacts = kommun_contacts() if ready else {}
-    wanted = [r for r in ready if contacts.get(r.account)]
+    done = set(sent_before)
+    recipients = {
+        notice: [a for a in contacts.get(notice.account, []) if (notice.upload_id, a) not in done]
+        for notice in ready
+    }
+    wanted = [notice for notice in ready if recipients[notice]]
     if wanted and not _smtp_configured():
         log.warning(
             "Inga e-postaviseringar till kommunerna skickades: Airflows SMTP-anslutning %s "
@@ -244,16 +256,18 @@ def notify_kommuner(ready: list[FeedbackReady]) -> list[dict]:
     sent, failed = [], []
     for notice in wanted:
         try:
-            _send(contacts[notice.account], *feedback_message(notice))
+            _send(recipients[notice], *feedback_message(notice))
         except Exception as problem:  # each notice on its own; raised below
             log.error("Aviseringen till %s kunde inte skickas: %s", notice.account, problem)
             failed.append(notice.account)
             continue
+        if record is not None:
+            record(notice, recipients[notice])
         sent.append(
             {
                 "upload_id": notice.upload_id,
                 "account": notice.account,
-                "recipients": len(contacts[notice.account]),
+                "recipients": len(recipients[notice]),
             }
         )
     if failed:

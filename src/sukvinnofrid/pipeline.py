@@ -181,16 +181,35 @@ def write_missing_feedback() -> list[dict]:
 def notify_kommuner(written: list[dict]) -> list[dict]:
     """E-mail each account's contacts that its feedback is ready (`write_missing_feedback`'s
     reports that went to a download folder); per notice its upload, account and number of
-    recipients."""
+    recipients. Each notice sent is recorded in ops.notices as it goes out, so a retry of the
+    task sends only the notices that were not sent."""
     from . import notify
 
-    return notify.notify_kommuner(
-        [
-            notify.FeedbackReady(r["upload_id"], r["account"], r["round"], r["download"])
-            for r in written
-            if r["account"]
-        ]
-    )
+    ready = [
+        notify.FeedbackReady(r["upload_id"], r["account"], r["round"], r["download"])
+        for r in written
+        if r["account"]
+    ]
+    if not ready:
+        return []
+    engine = _prepare("quality")
+    with engine.connect() as conn:
+        sent_before = conn.execute(
+            sa.text("SELECT upload_id, recipient FROM ops.notices WHERE upload_id = ANY(:ids)"),
+            {"ids": [notice.upload_id for notice in ready]},
+        ).all()
+
+    def record(notice, recipients: list[str]) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ops.notices (upload_id, recipient, account)"
+                    " VALUES (:u, :r, :a) ON CONFLICT DO NOTHING"
+                ),
+                [{"u": notice.upload_id, "r": r, "a": notice.account} for r in recipients],
+            )
+
+    return notify.notify_kommuner(ready, [tuple(row) for row in sent_before], record)
 
 
 def gate_summaries(results: list, engine) -> list[dict]:
@@ -257,9 +276,10 @@ def project_fingerprint() -> str:
     digest = hashlib.sha256()
     project = get_settings().dbt_project_dir
     for path in sorted(project.rglob("*")):
-        if path.is_file() and not {"target", "logs", "dbt_packages"} & set(
-            path.relative_to(project).parts
-        ):
+        top = path.relative_to(project).parts[0]
+        # what dbt writes: logs/, packages, and target/ or any other target a DBT_TARGET_PATH
+        # names inside the project (another process's dbt may be writing to it right now)
+        if path.is_file() and top not in ("logs", "dbt_packages") and not top.startswith("target"):
             digest.update(str(path.relative_to(project)).encode() + path.read_bytes())
     digest.update(hashlib.sha256(pseudonym_key().encode()).digest())
     return digest.hexdigest()
@@ -381,38 +401,119 @@ def build_warehouse() -> bool:
     return True
 
 
-def latest_round(engine) -> str | None:
-    """The latest round in the marts whose publication time has come (the round calendar);
-    publication reads nothing else."""
-    from .rounds import due_rounds
+def latest_round(engine, delivered: bool = False) -> str | None:
+    """The latest round in the marts whose publication time has come (the round calendar), or
+    with `delivered` whose last delivery day has passed (its draft may be reviewed); publication
+    reads nothing else."""
+    from .rounds import delivered_rounds, due_rounds
 
     with engine.connect() as conn:
         if conn.execute(sa.text("SELECT to_regclass('marts.fct_case_funnel')")).scalar() is None:
             return None
         rounds = conn.execute(sa.text("SELECT DISTINCT round_id FROM marts.fct_case_funnel"))
-        return next(iter(due_rounds(rounds.scalars())), None)
+        pick = delivered_rounds if delivered else due_rounds
+        return next(iter(pick(rounds.scalars())), None)
+
+
+def _approval(engine, round_id: str, inputs: str):
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT approved_at, approved_by, published_at, version"
+                " FROM ops.publication_approvals WHERE round_id = :r AND inputs_sha256 = :i"
+            ),
+            {"r": round_id, "i": inputs},
+        ).first()
 
 
 def publication_plan(round_id: str | None = None) -> dict:
-    """What a su_round run has to publish: the round (given, else the latest whose publication
-    time has come), its publication time, and whether its statistics would change: `new` is
-    true for its first publication or a revision (a person approves each of those once), false
-    when the round is published as it stands, or when no round is due (round_id None)."""
+    """What a su_round run with approval has to do: the round (given, else the latest whose last
+    delivery day has passed), its publication time, whether its statistics would change (`new`:
+    a first publication or a revision, each approved once), and `action`:
+    `ask` (new and not approved: draft, Granskning, approval), `publish` (approved and its time
+    has come), `wait` (approved, published by the run at its publication time) or `none`."""
     from .rounds import calendar_round
-    from .statistics import is_current
+    from .statistics import current_inputs, is_current
 
     engine = _prepare("publish")
-    round_id = round_id or latest_round(engine)
+    round_id = round_id or latest_round(engine, delivered=True)
     if round_id is None:
-        return {"round_id": None, "new": False, "kind": None, "publication": None}
+        return {"round_id": None, "new": False, "kind": None, "publication": None, "action": "none"}
     dates = calendar_round(round_id)
-    first = not first_published(round_id)
+    new = dates.delivery_over() and not is_current(round_id, engine)
+    approved = new and _approval(engine, round_id, current_inputs(round_id, engine)) is not None
     return {
         "round_id": round_id,
-        "new": dates.is_due() and not is_current(round_id, engine),
-        "kind": "first" if first else "revision",
+        "new": new,
+        "kind": "revision" if first_published(round_id) else "first",
         "publication": dates.publication.isoformat(),
+        "action": "none"
+        if not new
+        else "ask"
+        if not approved
+        else "publish"
+        if dates.is_due()
+        else "wait",
     }
+
+
+def record_approval(round_id: str, inputs: str, approved_by: str | None) -> dict:
+    """The statistics team approved the draft of `round_id` made from `inputs` (its statistics
+    manifest's inputs_sha256): recorded, for the publication at its time."""
+    engine = _prepare("publish")
+    approved_at = get_settings().now
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO ops.publication_approvals"
+                " (round_id, inputs_sha256, approved_at, approved_by)"
+                " VALUES (:r, :i, :at, :by) ON CONFLICT (round_id, inputs_sha256)"
+                " DO UPDATE SET approved_at = :at, approved_by = :by"
+            ),
+            {"r": round_id, "i": inputs, "at": approved_at, "by": approved_by},
+        )
+    return {
+        "round_id": round_id,
+        "approved_at": approved_at.isoformat(),
+        "approved_by": approved_by,
+    }
+
+
+def publish_approved(round_id: str | None = None) -> dict:
+    """su_round with approval: publish the round whose draft was approved once its publication
+    time has come (at once when the approval came later), and record when; before the time,
+    nothing (round_id None, `waiting_until` the publication time). Refuses a state of the marts
+    nobody approved."""
+    from .kolada.publish import PublicationError
+    from .statistics import current_inputs
+
+    plan = publication_plan(round_id)
+    if plan["action"] == "wait":
+        log.info("round %s approved: published at %s", plan["round_id"], plan["publication"])
+        return {"round_id": None, "waiting_until": plan["publication"]}
+    if plan["action"] != "publish":
+        raise PublicationError(
+            f"Omgång {plan['round_id']}: det som skulle publiceras är inte godkänt; "
+            "inget publicerades."
+        )
+    engine = _prepare("publish")
+    inputs = current_inputs(plan["round_id"], engine)
+    published = publish(plan["round_id"])
+    published_at = get_settings().now
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE ops.publication_approvals SET published_at = :at, version = :v"
+                " WHERE round_id = :r AND inputs_sha256 = :i AND published_at IS NULL"
+            ),
+            {
+                "at": published_at,
+                "v": published["statistics_version"],
+                "r": plan["round_id"],
+                "i": inputs,
+            },
+        )
+    return {**published, "published_at": published_at.isoformat()}
 
 
 def publish(round_id: str | None = None) -> dict:
@@ -438,6 +539,7 @@ def publish(round_id: str | None = None) -> dict:
         "statistics_directory": str(statistics.directory),
         "statistics_version": statistics.version,
         "revision_log": str(statistics.revision_log) if statistics.revision_log else None,
+        "kolada_revision_log": str(publication.revision_log) if publication.revision_log else None,
     }
 
 
@@ -483,16 +585,21 @@ def review(round_id: str | None = None) -> dict:
     """Before an approved publication: the round published as a draft, and its site with
     Granskning, under output/granskning/<round>/ (see sukvinnofrid.report.review_round)."""
     from . import report as site
+    from .rounds import calendar_round
+    from .statistics import current_inputs
 
     engine = _prepare("publish")
-    round_id = round_id or latest_round(engine)
+    round_id = round_id or latest_round(engine, delivered=True)
     if round_id is None:
         raise site.RoundNotPublished(
-            "ingen omgång med godkända uppladdningar har nått sin publiceringstid: inget att "
-            "granska."
+            "ingen omgång med godkända uppladdningar har passerat sin sista leveransdag: inget "
+            "att granska."
         )
     summary = _site_summary(site.review_round(round_id, engine))
     summary["granskning"] = str(Path(summary["internal_index"]).parent / "granskning.html")
+    # what the approval is of: published at the publication time only while the marts are so
+    summary["inputs_sha256"] = current_inputs(round_id, engine)
+    summary["publication"] = f"{calendar_round(round_id).publication:%Y-%m-%d kl. %H.%M}"
     return summary
 
 

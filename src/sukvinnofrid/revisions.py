@@ -1,5 +1,7 @@
-"""The revision log of a round's statistics: which published cells a revision changed, from
-what to what, by how much and why (a late or a corrected delivery, and from which unit).
+"""The revision log of a round's publications: which published cells a revision changed, from
+what to what, by how much and why (a late or a corrected delivery, and from which unit). The
+statistics and the Kolada files each carry one beside their files, from their own tables
+(`STATISTICS_TABLES`, `KOLADA_TABLES`).
 
 The log compares the two versions' published tables, never the marts: each side is what its
 own version's protection let out, so a withheld cell shows as its status symbol ('..') on the
@@ -20,6 +22,9 @@ import io
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
 from .formats import THOUSANDS, swedish_number
 
 LOG_FILE = "revisionslogg.csv"
@@ -33,7 +38,7 @@ LOG_HEADER = [
     "orsak",
 ]
 # per published table: the columns that hold values (the others name the row)
-VALUE_COLUMNS = {
+STATISTICS_TABLES = {
     "tratt.csv": None,  # every column after kön
     "nationella_figurer.csv": (
         "antal",
@@ -44,6 +49,10 @@ VALUE_COLUMNS = {
         "n svar",
     ),
 }
+# the Kolada files: a cell is a KPI's value for a kommun (stadsdel), year and kön, with its status
+KOLADA_TABLES = {"data.csv": ("value", "status"), "oudata.csv": ("value", "status")}
+# per table the column naming the area whose delivery explains a cell
+AREA_COLUMNS = {"data.csv": "municipality", "oudata.csv": "ou"}
 LABEL_COLUMNS = ("omgång", "område", "titel", "kategorinamn", "publicering")
 NO_DELIVERY = "omräkning utan ny leverans (ändrad beräkning eller referensdata)"
 
@@ -65,6 +74,25 @@ class Delivery:
             "upload_id": self.upload_id,
             "received_at": self.received_at,
         }
+
+
+def deliveries_in_force(engine: Engine, round_id: str) -> dict[str, Delivery]:
+    """Per unit, its accepted upload of the round that the publications use."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT unit_kod, kommun_kod, lan_kod, upload_id, received_at"
+                " FROM marts.fct_round_deliveries WHERE round_id = :r"
+                " AND status IN ('godkand', 'godkand_med_varningar') ORDER BY unit_kod"
+            ),
+            {"r": round_id},
+        ).all()
+    return {
+        row.unit_kod: Delivery(
+            row.unit_kod, row.kommun_kod, row.lan_kod, row.upload_id, row.received_at.isoformat()
+        )
+        for row in rows
+    }
 
 
 def changed_deliveries(before: dict, after: dict[str, Delivery]) -> list[tuple[Delivery, str]]:
@@ -104,10 +132,10 @@ def _change(before: str, after: str) -> str:
     return text if text.startswith("-") else "+" + text
 
 
-def _reason(row: dict[str, str], changes: list[tuple[Delivery, str]]) -> str:
+def _reason(row: dict[str, str], changes: list[tuple[Delivery, str]], area_column: str) -> str:
     if not changes:
         return NO_DELIVERY
-    area = row.get("områdeskod", "")
+    area = row.get(area_column, "")
     local = [
         reason
         for delivery, reason in changes
@@ -117,15 +145,18 @@ def _reason(row: dict[str, str], changes: list[tuple[Delivery, str]]) -> str:
 
 
 def revision_log(
-    before: dict[str, bytes], after: dict[str, bytes], changes: list[tuple[Delivery, str]]
+    before: dict[str, bytes],
+    after: dict[str, bytes],
+    changes: list[tuple[Delivery, str]],
+    tables: dict[str, tuple[str, ...] | None] = STATISTICS_TABLES,
 ) -> bytes | None:
-    """revisionslogg.csv (Swedish Excel CSV): one line per published cell whose text differs
-    between the two versions, rows that came or went included; None when no cell did (e.g. only
-    the preliminary marking went)."""
+    """revisionslogg.csv (Swedish Excel CSV): one line per published cell of `tables` whose text
+    differs between the two versions, rows that came or went included; None when no cell did
+    (e.g. only the preliminary marking went)."""
     from .statistics import excel_csv
 
     lines = []
-    for name, value_columns in VALUE_COLUMNS.items():
+    for name, value_columns in tables.items():
         old_header, old_rows = _table(before[name])
         header, new_rows = _table(after[name])
         # a column only one version has (publicering: preliminary, then final) names no cell
@@ -157,7 +188,7 @@ def revision_log(
                             was,
                             now,
                             _change(was, now),
-                            _reason(row, changes),
+                            _reason(row, changes, AREA_COLUMNS.get(name, "områdeskod")),
                         ]
                     )
     return excel_csv(LOG_HEADER, lines) if lines else None

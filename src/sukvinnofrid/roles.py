@@ -13,12 +13,13 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 | `sukf_intake`    | INSERT/SELECT raw.uploads, INSERT only on raw.case_records (it never reads  |
 |                  | a case back), the upload id sequence; SELECT/INSERT/DELETE raw.inbox_files  |
 | `sukf_quality`   | SELECT raw.*, UPDATE of the decision columns of raw.uploads, everything in  |
-|                  | schema quality (including its unlogged work tables)                         |
+|                  | schema quality (including its unlogged work tables); SELECT/INSERT          |
+|                  | ops.notices (the feedback notices sent)                                     |
 | `sukf_transform` | SELECT raw.* and quality.*, CREATE on the database (dbt creates and owns    |
 |                  | staging, intermediate, marts, seeds, snapshots), read/write ops.dbt_builds, |
 |                  | ops.dbt_tested_rounds and secrets.pseudonym_key (the key the staging hash   |
 |                  | reads)                                                                      |
-| `sukf_publish`   | SELECT on the marts tables, nothing else                                    |
+| `sukf_publish`   | SELECT on the marts tables; SELECT/INSERT/UPDATE ops.publication_approvals  |
 | `sukf_retention` | SELECT raw.uploads, UPDATE of its archive_path; DELETE on raw.case_records  |
 |                  | and the three quality tables, reading only their keys (upload_id, run_id,   |
 |                  | and a run's started_at and Data Docs page); INSERT/SELECT ops.retention_log |
@@ -305,6 +306,9 @@ def _grant_quality(run) -> None:
     run(
         sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA quality GRANT ALL ON SEQUENCES TO {}").format(r)
     )
+    # the feedback notices su_feedback sent, so a retry sends only the rest
+    run(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(r))
+    run(sql.SQL("GRANT SELECT, INSERT ON ops.notices TO {}").format(r))
 
 
 def _grant_transform(run, db) -> None:
@@ -340,6 +344,9 @@ def _grant_publish(run) -> None:
         ).format(sql.Identifier(TRANSFORM), r)
     )
     run(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA marts GRANT SELECT ON TABLES TO {}").format(r))
+    # the approvals su_round records and publishes by
+    run(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(r))
+    run(sql.SQL("GRANT SELECT, INSERT, UPDATE ON ops.publication_approvals TO {}").format(r))
 
 
 def _grant_retention(run) -> None:

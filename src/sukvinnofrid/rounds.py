@@ -69,6 +69,11 @@ class Round:
         """Whether a file received at `received` (aware) is in the first publication."""
         return received < self.delivery_end
 
+    def delivery_over(self, now: dt.datetime | None = None) -> bool:
+        """Whether the last delivery day has passed: the first publication's files are in, so
+        its draft can be reviewed and approved ahead of the publication time."""
+        return (now or get_settings().now) >= self.delivery_end
+
     def is_due(self, now: dt.datetime | None = None) -> bool:
         """Whether the publication time has come."""
         return (now or get_settings().now) >= self.publication
@@ -189,6 +194,12 @@ def due_rounds(round_ids, now: dt.datetime | None = None) -> list[str]:
     """The given rounds whose publication time has come, latest first."""
     now = now or get_settings().now
     return sorted((r for r in set(round_ids) if calendar_round(r).is_due(now)), reverse=True)
+
+
+def delivered_rounds(round_ids, now: dt.datetime | None = None) -> list[str]:
+    """The given rounds whose last delivery day has passed, latest first."""
+    now = now or get_settings().now
+    return sorted((r for r in set(round_ids) if calendar_round(r).delivery_over(now)), reverse=True)
 
 
 def publication_crons() -> list[str]:

@@ -58,7 +58,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import __version__, audit, reference
+from . import __version__, audit, cellkey, reference
+from .catalogue.figures import load_figures
 from .config import get_settings
 from .disclosure import AUDIT, Protection, Relation, is_sensitive, protect, smallest_first
 from .formats import swedish_number
@@ -69,7 +70,14 @@ from .kolada.publish import (
     round_is_preliminary,
 )
 from .readers import ROUND_ID
-from .revisions import LOG_FILE, VALUE_COLUMNS, Delivery, changed_deliveries, revision_log
+from .revisions import (
+    LOG_FILE,
+    STATISTICS_TABLES,
+    Delivery,
+    changed_deliveries,
+    deliveries_in_force,
+    revision_log,
+)
 from .versioned import (
     code_digest,
     json_bytes,
@@ -355,11 +363,8 @@ def _group_key(row) -> tuple:
     )
 
 
-# the cross-tabulations: breakdown -> the breakdowns of its two dimensions
-CROSS_BREAKDOWNS = {
-    "kon_hedersrelaterat": ("kon", "hedersrelaterat"),
-    "kon_aldersgrupp": ("kon", "aldersgrupp"),
-}
+# the cross-tabulations: breakdown -> the breakdowns it crosses (catalogue/figures.yaml)
+CROSS_BREAKDOWNS = {b.id: b.of for b in load_figures().breakdowns if b.of}
 
 
 def _sums(groups: Iterable[tuple]) -> list[tuple[tuple, list[tuple], str]]:
@@ -1186,9 +1191,18 @@ def suppression_text(min_count: int) -> str:
 
 
 def _inputs(engine: Engine, round_id: str, min_count: int, preliminary: bool) -> str:
-    return sha256_hex(
-        f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}".encode()
-    )
+    method = ""
+    if get_settings().disclosure == "ckm":  # the noise is the ptable's
+        method = f" ckm {cellkey.ptable().sha256}"
+    digest = f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}"
+    return sha256_hex(f"{digest}{method}".encode())
+
+
+def current_inputs(round_id: str, engine: Engine) -> str:
+    """The digest of what the round's statistics would be published from now (the marts, the
+    code, the rule): what a person approves, recorded with the approval."""
+    min_count = get_settings().min_publish_count
+    return _inputs(engine, round_id, min_count, round_is_preliminary(engine, round_id))
 
 
 def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
@@ -1198,28 +1212,7 @@ def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) ->
     latest = latest_manifest(root / round_id, MANIFEST)
     if latest is None:
         return False
-    min_count = get_settings().min_publish_count
-    inputs = _inputs(engine, round_id, min_count, round_is_preliminary(engine, round_id))
-    return latest[1].get("inputs_sha256") == inputs
-
-
-def deliveries_in_force(engine: Engine, round_id: str) -> dict[str, Delivery]:
-    """Per unit, its accepted upload of the round that the statistics use."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT unit_kod, kommun_kod, lan_kod, upload_id, received_at"
-                " FROM marts.fct_round_deliveries WHERE round_id = :r"
-                " AND status IN ('godkand', 'godkand_med_varningar') ORDER BY unit_kod"
-            ),
-            {"r": round_id},
-        ).all()
-    return {
-        row.unit_kod: Delivery(
-            row.unit_kod, row.kommun_kod, row.lan_kod, row.upload_id, row.received_at.isoformat()
-        )
-        for row in rows
-    }
+    return latest[1].get("inputs_sha256") == current_inputs(round_id, engine)
 
 
 AUDITED_FILES = (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
@@ -1295,18 +1288,21 @@ def publish_statistics(
     output_dir: Path | None = None,
     min_count: int | None = None,
     revision_of: Path | None = None,
+    draft: bool = False,
     passes: int = AUDIT_PASSES,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
-    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld. Preliminary when the
+    below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld, or with SUKF_DISCLOSURE=ckm
+    every count is perturbed by the Cell Key Method (`sukvinnofrid.cellkey`). Preliminary when the
     round's Kolada key figures are. A version after the first is a revision: it carries
     revisionslogg.csv against the latest version under `revision_of` (default: this output;
-    a draft compares with the published statistics). The release is audited before anything
-    is written (`protect_round`, `release_audit`): DisclosureRefused when `passes` passes of
-    withholding more leave a withheld count the audit works out."""
+    a draft compares with the published statistics). A `draft` may be written once the round's
+    last delivery day has passed. A suppressed release is audited before anything is written
+    (`protect_round`, `release_audit`): DisclosureRefused when `passes` passes of withholding
+    more leave a withheld count the audit works out."""
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
-    check_round_due(round_id)
+    check_round_due(round_id, draft=draft)
     if engine is None:
         from .warehouse import engine as warehouse_engine
 
@@ -1332,23 +1328,33 @@ def publish_statistics(
     definitions = with_summary_parts(definitions, figures)
     in_force = deliveries_in_force(engine, round_id)
     revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
-    earlier = None
-    if revised:  # a revision: what the version before it published stays as it was
-        earlier = earlier_version(
-            revised[0],
-            _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
+    method = get_settings().disclosure
+    if method == "ckm":  # consistent noise, nothing withheld but means of few cases
+        funnel, figures, withheld = cellkey.perturb_round(
+            engine, round_id, funnel, figures, FUNNEL_COLUMNS, min_count, WITHHELD
         )
-    funnel_protection, figure_protection = protect_round(
-        funnel,
-        figures,
-        {d["figure_id"]: d for d in definitions},
-        min_count,
-        earlier,
-        release_audit(
-            round_id, funnel, figures, definitions, preliminary, min_count, revised, in_force
-        ),
-        passes,
-    )
+        funnel_protection = figure_protection = Protection(withheld={}, notes=())
+        rule = cellkey.method_text(min_count)
+    else:
+        earlier = None
+        if revised:  # a revision: what the version before it published stays as it was
+            earlier = earlier_version(
+                revised[0],
+                _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
+            )
+        funnel_protection, figure_protection = protect_round(
+            funnel,
+            figures,
+            {d["figure_id"]: d for d in definitions},
+            min_count,
+            earlier,
+            release_audit(
+                round_id, funnel, figures, definitions, preliminary, min_count, revised, in_force
+            ),
+            passes,
+        )
+        withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
+        rule = suppression_text(min_count)
     files = render_files(
         round_id,
         funnel_table(funnel, funnel_protection.withheld),
@@ -1356,12 +1362,13 @@ def publish_statistics(
         definitions,
         preliminary,
     )
+    if method == "ckm":
+        files[cellkey.PTABLE_FILE] = cellkey.ptable().data
     notes = funnel_protection.notes + figure_protection.notes
-    withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
     if revised and not same_content(revised[0], files):
         previous, previous_manifest = revised
         changed = revision_log(
-            {name: (previous / name).read_bytes() for name in VALUE_COLUMNS},
+            {name: (previous / name).read_bytes() for name in STATISTICS_TABLES},
             files,
             changed_deliveries(previous_manifest.get("in_force", {}), in_force),
         )
@@ -1381,7 +1388,8 @@ def publish_statistics(
                     "inputs_sha256": inputs,
                     "preliminary": preliminary,
                     "min_count": min_count,
-                    "suppression": suppression_text(min_count),
+                    "disclosure": method,
+                    "suppression": rule,
                     "cells_withheld": withheld,
                     "rows": {"tratt.csv": len(funnel), "nationella_figurer.csv": len(figures)},
                     "files": {

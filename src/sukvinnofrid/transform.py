@@ -167,8 +167,15 @@ def build(
     run_dbt(args, project_dir=project_dir)
 
 
+def target_dir(project_dir: Path | None = None) -> Path:
+    """Where dbt writes its manifest, run results and docs: dbt's own DBT_TARGET_PATH (a
+    relative path is inside the project, as dbt reads it), else `<project>/target`."""
+    project_dir = Path(project_dir or get_settings().dbt_project_dir)
+    return project_dir / os.environ.get("DBT_TARGET_PATH", "target")
+
+
 def docs_generate(project_dir: Path | None = None) -> Path:
     """Generate the dbt docs site; returns the target directory holding index.html."""
     project_dir = Path(project_dir or get_settings().dbt_project_dir)
     run_dbt(["docs", "generate"], project_dir=project_dir)
-    return project_dir / "target"
+    return target_dir(project_dir)

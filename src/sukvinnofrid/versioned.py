@@ -18,10 +18,12 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from .config import get_settings
 
 VERSION_DIR = re.compile(r"^v(\d{3,})$")
 PUBLISHED_AT = "published_at.txt"
@@ -152,7 +154,8 @@ def write_version(
         existing = versions(round_dir)
         if existing and same_content(existing[-1][1], files):
             return existing[-1][1], True
-        published_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "\n"
+        # the pipeline's clock (SUKF_NOW in tests and reruns): when the version was published
+        published_at = get_settings().now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "\n"
         number = existing[-1][0] + 1 if existing else 1
         return _write_new(
             round_dir, number, {**files, **extra(), PUBLISHED_AT: published_at.encode("ascii")}

@@ -176,6 +176,30 @@ CREATE TABLE IF NOT EXISTS ops.retention_log (
     byte_count  bigint
 );
 
+-- The feedback notices sent (su_feedback's notify_kommuner), one row per upload and address, each
+-- written as its e-mail went out: a retried task sends only what was not sent.
+CREATE TABLE IF NOT EXISTS ops.notices (
+    upload_id  bigint NOT NULL,
+    recipient  text NOT NULL,
+    account    text NOT NULL,
+    sent_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (upload_id, recipient)
+);
+
+-- Approvals of a round's publication (su_round with SUKF_REQUIRE_APPROVAL): the person approves
+-- the draft of one state of the marts (the statistics' inputs digest) ahead of the publication
+-- time; the publication at that time (or at the approval, when it came later) records when it
+-- was published and which version it wrote.
+CREATE TABLE IF NOT EXISTS ops.publication_approvals (
+    round_id       text NOT NULL,
+    inputs_sha256  char(64) NOT NULL,
+    approved_at    timestamptz NOT NULL,
+    approved_by    text,
+    published_at   timestamptz,
+    version        text,
+    PRIMARY KEY (round_id, inputs_sha256)
+);
+
 -- The pseudonymisation key, which the staging model's keyed hash reads here instead of from its
 -- SQL (dbt writes that to files). Written by sukvinnofrid.transform; only the owner and
 -- sukf_transform may read it (roles.py).

@@ -3,7 +3,8 @@
     case_id), all as of round_id (int_case_versions), so a round's figures never change when
     later rounds arrive:
     - period_type 'round', period = round_id: every case of the round;
-    - period_type 'year', period = ÅÅÅÅ: the cases aktualiserade (v5) in that calendar year, for
+    - period_type 'year', period = ÅÅÅÅ: the cases aktualiserade (v5; the figure catalogue's
+      year_date) in that calendar year, for
       every year the round covers completely (macro last_complete_year), and only from units
       whose collection covers the whole year (macro year_covered: the unit took part from a
       round whose collection began on or before 1 January, and its upload in force closed on
@@ -42,16 +43,16 @@ periods as (
 
     select
         'year'::text as period_type,
-        extract(year from versions.datum_aktualisering)::int::text as period,
+        extract(year from versions.{{ national_figure_year_date() }})::int::text as period,
         versions.*
     from versions
     where
-        extract(year from versions.datum_aktualisering)
+        extract(year from versions.{{ national_figure_year_date() }})
         <= {{ last_complete_year('versions.round_id') }}
         and {{ year_covered(
             'versions.unit_kod',
             'versions.source_round_id',
-            'extract(year from versions.datum_aktualisering)::int'
+            'extract(year from versions.' ~ national_figure_year_date() ~ ')::int'
         ) }}
 ),
 

@@ -1,8 +1,10 @@
-{#- Every category of every national figure: answer codes from the code-list seed (for the
-    figures marked with a code_list), the derived categories of national_figure_categories, the
-    size groups of seeds kommungrupper and befolkningsgrupper (smallest first), and for every
-    figure 'saknas' (uppgift saknas: the cases of its population without a usable answer).
+{#- Every category of every national figure (catalogue/figures.yaml): answer codes from the
+    code-list seed (for the figures marked with a code_list, less the figure's except_codes), the
+    derived categories of national_figure_categories, the size groups of a reference seed
+    (smallest first), and for every figure 'saknas' (uppgift saknas: the cases of its population
+    without a usable answer).
     `parts`: the codes a summary category of a single-answer figure adds up ('1|2'). -#}
+{%- set sources = national_figure_category_sources() %}
 with figures as (
     select * from {{ ref('national_figures') }}
 ),
@@ -21,8 +23,10 @@ from figures
 inner join codes
     on figures.suv = codes.suv
     and figures.code_list = codes.code_list
--- "ingen samverkan" (127 code 10) is not a partner: diagram 12 counts partners 1-9
-where not (figures.figure_id = 'samverkan' and codes.code = 10)
+where true
+    {%- for figure_id, code in sources['except_codes'] %}
+    and not (figures.figure_id = '{{ figure_id }}' and codes.code = {{ code }})
+    {%- endfor %}
 
 union all
 
@@ -31,10 +35,7 @@ from {{ ref('national_figure_categories') }}
 
 union all
 
-{%- set size_groups = [
-    ('storleksgrupp', 'kommungrupper'), ('befolkningsgrupp', 'befolkningsgrupper')
-] %}
-{%- for figure_id, seed in size_groups %}
+{%- for figure_id, seed in sources['reference'] %}
 select
     '{{ figure_id }}' as figure_id,
     {{ figure_id }}_kod as category,

@@ -5,7 +5,9 @@
     breakdown_value), one column per figure and category (macro national_figure_measures):
     <figure>__population the cases of its population, <figure>__n those with a usable answer,
     <figure>__answers their answers (multiple choice), <figure>__c_<category> the cases (for a
-    mean figure: the sum of the values) in each category; null is 0.
+    mean figure: the sum of the values) in each category; null is 0. Beside each, <column>__key:
+    its cases' record keys (int_case_record_keys), each times what the case adds to the column,
+    summed mod 256: the cell key of the Cell Key Method (SUKF_DISCLOSURE=ckm).
     Breakdown 'alla' is every case; a case without a value of a breakdown is in no row of it.
     fct_national_figures adds the units up to kommun, län and riket. The figures are sums, so a
     unit's rows are made once per input (incremental by round and unit, like int_case_periods):
@@ -35,6 +37,7 @@ with units as (
 populations as (
     select
         case_periods.*,
+        record_keys.record_key,
         {%- for figure_id, rule in rules.items() %}
         coalesce({{ rule['population'] }}, false) as in_{{ figure_id }},
         {%- endfor %}
@@ -45,6 +48,8 @@ populations as (
         {%- endfor %}
     -- noqa: enable=LT02
     from {{ ref('int_case_periods') }} as case_periods
+    inner join {{ ref('int_case_record_keys') }} as record_keys
+        on case_periods.case_id = record_keys.case_id
     inner join units
         on case_periods.round_id = units.round_id
         and case_periods.unit_kod = units.unit_kod
@@ -64,7 +69,9 @@ case_measures as (
         {%- endfor %}
         -- noqa: disable=LT02
         {%- for measure in measures %}
-        {{ measure['expression'] }} as {{ measure['column'] }}{% if not loop.last %},{% endif %}
+        {{ measure['expression'] }} as {{ measure['column'] }},
+        ({{ measure['expression'] }}) * record_key as {{ measure['column'] }}__key
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     -- noqa: enable=LT02
     from populations
@@ -85,7 +92,9 @@ grouping_sets as (
         {%- endfor %}
         {%- for measure in measures %}
         {%- set column = measure['column'] %}
-        nullif(sum({{ column }}), 0)::integer as {{ column }}{% if not loop.last %},{% endif %}
+        nullif(sum({{ column }}), 0)::integer as {{ column }},
+        nullif({{ cell_key('sum(' ~ column ~ '__key)') }}, 0) as {{ column }}__key
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from case_measures
     group by
@@ -108,7 +117,8 @@ select
     breakdown_sets.breakdown,
     breakdown_sets.breakdown_value,
     {%- for measure in measures %}
-    grouping_sets.{{ measure['column'] }}{% if not loop.last %},{% endif %}
+    grouping_sets.{{ measure['column'] }},
+    grouping_sets.{{ measure['column'] }}__key{% if not loop.last %},{% endif %}
     {%- endfor %}
 from grouping_sets
 -- LT02 wants `lateral (` on a line of its own (sqlfluff issue 8345)

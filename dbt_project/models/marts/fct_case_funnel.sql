@@ -5,6 +5,8 @@
     identically after later rounds arrive. The phases (aktualiserade, med_insats, avslutade,
     med_maluppfoljning, med_brukarenkat) and, in orange in the report, the missing
     registrations: a wrong or missing answer is counted here, never a reason to drop the case.
+    Beside each count its cell key (<count>_cell_key: the sum of its cases' record keys mod 256,
+    int_case_record_keys), which the Cell Key Method (SUKF_DISCLOSURE=ckm) perturbs it by.
 -#}
 {#- Incremental by round (int_round_inputs): only rounds whose inputs changed are built again, so
     a round costs the same however many rounds came before it. -#}
@@ -20,8 +22,10 @@ with rounds as (
 ),
 
 versions as (
-    select versions.*
+    select versions.*, record_keys.record_key
     from {{ ref('int_case_versions') }} as versions
+    inner join {{ ref('int_case_record_keys') }} as record_keys
+        on versions.case_id = record_keys.case_id
     where versions.round_id in (select rounds.round_id from rounds)
 ),
 
@@ -36,7 +40,7 @@ by_gender as (
         by_area.round_id, by_area.level, by_area.area_code, gender.kon,
         by_area.has_insats, by_area.is_closed, by_area.has_maluppfoljning,
         by_area.has_avslutsorsak, by_area.has_brukarenkat, by_area.datum_insats,
-        by_area.datum_avslut
+        by_area.datum_avslut, by_area.record_key
     from by_area
     cross join lateral (values ('T'), (by_area.kon_kod)) as gender (kon)
     where gender.kon is not null
@@ -49,7 +53,9 @@ counts as (
         area_code,
         kon,
         {%- for name, condition in funnel_counts().items() %}
-        count(*) filter (where {{ condition }}) as {{ name }}{% if not loop.last %},{% endif %}
+        count(*) filter (where {{ condition }}) as {{ name }},
+        {{ cell_key('sum(record_key) filter (where ' ~ condition ~ ')') }} as {{ name }}_cell_key
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from by_gender
     group by round_id, level, area_code, kon
@@ -69,7 +75,10 @@ select
     grid.area_code,
     grid.kon,
     {%- for name in funnel_counts() %}
-    coalesce(counts.{{ name }}, 0) as {{ name }}{% if not loop.last %},{% endif %}
+    coalesce(counts.{{ name }}, 0) as {{ name }},
+    {%- endfor %}
+    {%- for name in funnel_counts() %}
+    coalesce(counts.{{ name }}_cell_key, 0) as {{ name }}_cell_key{% if not loop.last %},{% endif %}
     {%- endfor %}
 from grid
 inner join rounds on grid.round_id = rounds.round_id

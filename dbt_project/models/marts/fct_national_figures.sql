@@ -18,7 +18,7 @@
     category of the figure, 0 when no case, plus category 'saknas' (uppgift saknas).
 -#}
 {#- The units' sums (int_figure_sums) added up per level and area, each category's count beside
-    its figure's N. Incremental by round: a round whose inputs changed is added up again from
+    its figure's N, and beside each count its cell key (macro cell_key). Incremental by round: a round whose inputs changed is added up again from
     the units' sums (cheap: a few rows per unit), so a corrected upload does not recount the
     round's cases. -#}
 {{ config(
@@ -62,7 +62,9 @@ groups as (
         {{ area_column if area_column else "'00'::text" }} as area_code,
         {%- for measure in measures %}
         {%- set column = measure['column'] %}
-        coalesce(sum({{ column }}), 0) as {{ column }}{% if not loop.last %},{% endif %}
+        coalesce(sum({{ column }}), 0) as {{ column }},
+        {{ cell_key('sum(' ~ column ~ '__key)') }} as {{ column }}__key
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from unit_sums
     where
@@ -96,18 +98,25 @@ figure_totals as (
         totals.numerator,
         totals.n_population,
         totals.n,
-        totals.n_answers
+        totals.n_answers,
+        totals.numerator_key,
+        totals.n_population_key,
+        totals.n_key,
+        totals.n_answers_key
     from groups
     -- LT02 wants `lateral (` on a line of its own (sqlfluff issue 8345)
     -- noqa: disable=LT02
     cross join lateral (
         values
         {{ national_figure_total_rows(measures, 'groups') | join(',\n        ') }}
-    ) as totals (figure_id, category, numerator, n_population, n, n_answers)
+    ) as totals (
+        figure_id, category, numerator, n_population, n, n_answers,
+        numerator_key, n_population_key, n_key, n_answers_key
+    )
     -- noqa: enable=LT02
     where totals.n_population > 0
-        -- riskinstrument is a breakdown of figure riskforandring only
-        and (groups.breakdown <> 'riskinstrument' or totals.figure_id = 'riskforandring')
+        -- a breakdown of some figures only (figure catalogue: only_figures)
+        and {{ national_figure_only_figures('groups.breakdown', 'totals.figure_id') }}
 )
 
 select
@@ -157,6 +166,15 @@ select
     figure_totals.n_population - figure_totals.n as n_saknas,
     -- multiple-choice figures: the number of answers (diagram 6 prints this N: 3 317)
     figure_totals.n_answers,
+    -- the counts' cell keys (the Cell Key Method, SUKF_DISCLOSURE=ckm); a mean figure's
+    -- numerator is a sum of values, not a count, and has none
+    case
+        when figures.kind = 'share' or categories.category = 'saknas'
+            then figure_totals.numerator_key
+    end as numerator_cell_key,
+    figure_totals.n_key as n_cell_key,
+    figure_totals.n_population_key as n_population_cell_key,
+    figure_totals.n_answers_key as n_answers_cell_key,
     -- what the round was built from (int_round_inputs)
     rounds.round_inputs
 from figure_totals

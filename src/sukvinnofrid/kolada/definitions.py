@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ..catalogue.figures import load_figures
 from ..config import get_settings
 
 DEFINITIONS_PATH = Path(__file__).with_name("kpis.yaml")
@@ -31,12 +32,23 @@ CATALOGUE_FIELDS = (
     "publ_period",
     "has_ou_data",
 )
-_PIPELINE_FIELDS = ("figure", "year_basis", "published_genders")
+_PIPELINE_FIELDS = ("figure", "published_genders")
 _KPI_ID = re.compile(r"^[NU]\d{5}$")
 
 
 class DefinitionError(ValueError):
     """kpis.yaml is malformed."""
+
+
+def _year_basis(figure: str, kpi_id: str, where: str) -> dict[str, Any]:
+    """Which date puts a case of the KPI's figure in a year: the figure catalogue's."""
+    try:
+        kolada = load_figures().kolada_figure(figure)
+    except KeyError:
+        raise DefinitionError(f"{where}: figure {figure} is not in the figure catalogue") from None
+    if kolada.kpi != kpi_id:
+        raise DefinitionError(f"{where}: the figure catalogue gives {figure} KPI {kolada.kpi}")
+    return {"variable": kolada.year_date, "suv": kolada.year_suv}
 
 
 @dataclass(frozen=True)
@@ -163,7 +175,7 @@ def load_definitions(path: Path | None = None) -> Definitions:
                 figure=str(entry["figure"]),
                 title=catalogue["title"],
                 description=catalogue["description"],
-                year_basis=dict(entry["year_basis"] or {}),
+                year_basis=_year_basis(str(entry["figure"]), kpi_id, where),
                 published_genders=genders,
                 catalogue=catalogue,
             )

@@ -43,8 +43,15 @@ from ..config import get_settings
 from ..formats import swedish_int
 from ..readers import ROUND_ID
 from ..reference import Kommun, read_kommuner
+from ..revisions import (
+    KOLADA_TABLES,
+    LOG_FILE,
+    changed_deliveries,
+    deliveries_in_force,
+    revision_log,
+)
 from ..rounds import calendar_round
-from ..versioned import json_bytes, sha256_hex, write_version
+from ..versioned import json_bytes, latest_manifest, same_content, sha256_hex, write_version
 from .definitions import Definitions, KpiDefinition, load_definitions
 from .disclosure import (
     GENDER_ORDER,
@@ -119,6 +126,7 @@ class Publication:
     decisions: tuple[CellDecision, ...]  # every cell read, with its disclosure decision
     notes: tuple[str, ...]  # relations secondary suppression could not protect
     preliminary: bool = False  # published with approximate population figures
+    revision_log: Path | None = None  # a revision's revisionslogg.csv against the version before
 
     @property
     def files(self) -> dict[str, Path]:
@@ -189,10 +197,16 @@ def kommuner_with_cases(engine: Engine, round_id: str) -> set[str]:
         )
 
 
-def check_round_due(round_id: str, now: dt.datetime | None = None) -> None:
-    """A round is published at its publication time (the round calendar), not before."""
+def check_round_due(round_id: str, now: dt.datetime | None = None, draft: bool = False) -> None:
+    """A round is published at its publication time (the round calendar), not before; its
+    draft for review once its last delivery day has passed."""
     dates = calendar_round(round_id)
-    if not dates.is_due(now):
+    if draft and not dates.delivery_over(now):
+        raise PublicationError(
+            f"Omgång {round_id} har sista leveransdag {dates.last_delivery_day.isoformat()}; "
+            "inget utkast kan granskas före det."
+        )
+    if not draft and not dates.is_due(now):
         raise PublicationError(
             f"Omgång {round_id} stänger {dates.closes.isoformat()} och publiceras "
             f"{dates.publication:%Y-%m-%d kl. %H.%M}; den kan inte publiceras före det."
@@ -323,6 +337,8 @@ def render_manifest(
     notes: tuple[str, ...],
     population_text: str,
     preliminary: bool,
+    in_force: dict | None = None,
+    revision_of: str | None = None,
 ) -> bytes:
     out = [d for d in decisions if d.in_output]
     withheld = {reason: sum(1 for d in out if d.reason == reason) for reason in WITHHELD_REASONS}
@@ -355,9 +371,12 @@ def render_manifest(
             "withheld_by_reason": withheld,
         },
         "files": {
-            name: {"bytes": len(files[name]), "sha256": sha256_hex(files[name])}
-            for name in DATA_FILES
+            name: {"bytes": len(data), "sha256": sha256_hex(data)} for name, data in files.items()
         },
+        # the units' uploads the version is made of, and the version a revision revises: what
+        # the next revision's log reads
+        "in_force": in_force or {},
+        "revision_of": revision_of,
         "notes": list(notes),
     }
     return json_bytes(manifest)
@@ -595,6 +614,8 @@ def publish(
     kommuner_csv: Path | None = None,
     definitions: Definitions | None = None,
     allow_approximate_population: bool | None = None,
+    draft: bool = False,
+    revision_of: Path | None = None,
 ) -> Publication:
     """Publish the mart's key figures for `round_id` (ÅÅÅÅ-MM) as a new Kolada version.
 
@@ -602,11 +623,14 @@ def publish(
     to `<output_dir>/<round_id>/vNNN/`. Refuses (PublicationError, before anything is written) a
     round whose publication time has not come or that has no accepted upload, missing population
     (MissingPopulationError) and, unless allowed (SUKF_ALLOW_APPROXIMATE_POPULATION), population
-    figures that are approximations; allowed, the publication is marked preliminary.
+    figures that are approximations; allowed, the publication is marked preliminary. A `draft`
+    (for review) may be written once the round's last delivery day has passed. A version after
+    the first is a revision: it carries revisionslogg.csv against the latest version under
+    `revision_of` (default: this output; a draft compares with the published files).
     """
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
-    check_round_due(round_id)
+    check_round_due(round_id, draft=draft)
     if engine is None:
         from ..warehouse import engine as warehouse_engine
 
@@ -661,6 +685,18 @@ def publish(
     )
 
     root = Path(output_dir) if output_dir is not None else get_settings().output / "kolada"
+    in_force = deliveries_in_force(engine, round_id)
+    revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
+    if revised and not same_content(revised[0], files):  # a revision: its log beside its files
+        previous, previous_manifest = revised
+        changed = revision_log(
+            {name: (previous / name).read_bytes() for name in KOLADA_TABLES},
+            files,
+            changed_deliveries(previous_manifest.get("in_force", {}), in_force),
+            KOLADA_TABLES,
+        )
+        if changed is not None:
+            files[LOG_FILE] = changed
     directory, reused = write_version(
         root / round_id,
         files,
@@ -675,6 +711,8 @@ def publish(
                 notes_t,
                 population_text,
                 preliminary,
+                {unit: d.as_manifest() for unit, d in in_force.items()},
+                revised[0].name if LOG_FILE in files else None,
             )
         },
     )
@@ -691,4 +729,5 @@ def publish(
         decisions=decisions_t,
         notes=notes_t,
         preliminary=preliminary,
+        revision_log=directory / LOG_FILE if (directory / LOG_FILE).exists() else None,
     )

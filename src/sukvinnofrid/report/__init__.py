@@ -4,6 +4,7 @@
         index.html          start: the pages below and every participating kommun, stadsdel, län
         riket.html          national report: Diagram 1 and every figure of diagrams 2-27 with its
                             table, N, definition and footnotes, beside the previous round
+        fordjupningar.html  the comparisons the report makes only in its text (views.TEXT_SPLITS)
         nedladdning.html    downloads: every table as CSV for Swedish Excel, one XLSX workbook
         kommun/<kod>.html, stadsdel/<kod>.html, lan/<kod>.html
         data/               the downloads
@@ -142,10 +143,20 @@ def review_round(round_id: str, engine: Engine | None = None, output: Path | Non
     output = Path(output) if output is not None else get_settings().output
     engine = _engine(engine)
     draft = output / "granskning" / round_id
-    publish_kolada(round_id, engine, output_dir=draft / "kolada")
-    # the draft's revision log is against the published statistics, as the approved one's
+    # the draft's revision logs are against the published versions, as the approved one's
+    publish_kolada(
+        round_id,
+        engine,
+        output_dir=draft / "kolada",
+        draft=True,
+        revision_of=output / "kolada",
+    )
     publish_statistics(
-        round_id, engine, output_dir=draft / "statistik", revision_of=output / "statistik"
+        round_id,
+        engine,
+        output_dir=draft / "statistik",
+        revision_of=output / "statistik",
+        draft=True,
     )
     return _render(
         round_id,

@@ -250,7 +250,11 @@ def download_tables(views: Views, sections) -> list[tuple[str, str, Table]]:
     return [
         ("kvalitet", "Status och saknade registreringar per enhet och omgång", quality),
         ("tratt_omraden", "Diagram 1: tratten per kommun, län och riket och kön", funnel),
-        ("rapportens_figurer", "Den nationella rapportens tabeller (riket)", figures),
+        (
+            "rapportens_figurer",
+            "Den nationella rapportens tabeller och fördjupningarna (riket)",
+            figures,
+        ),
         ("nyckeltal", "Kolada-nyckeltalen per kommun och stadsdel och år", key_figures),
         ("nyckeltal_omraden", "Nyckeltalen för län, kommungrupper och riket", areas),
         (
@@ -346,6 +350,7 @@ def build_site(
 
     funnel = views.funnel("riket", "00", "diagram-1", "Diagram 1. Antal ärenden i olika faser")
     figure_sections = [s for s in views.national_sections() if s]
+    text_sections = views.text_sections()
     sections = [s for s in [funnel, *figure_sections] if s]
     previous = sources.previous
     comparison_text = (
@@ -354,14 +359,18 @@ def build_site(
         if previous
         else "Ingen tidigare omgång är publicerad, så figurerna står utan jämförelse."
     )
-    files["riket.html"] = _render(
-        "riket.html",
-        **base,
-        root="",
-        title="Nationell rapport",
-        sections=sections,
-        comparison_text=comparison_text,
-    )
+    for page, title, page_sections in (
+        ("riket.html", "Nationell rapport", sections),
+        ("fordjupningar.html", "Fördjupningar", text_sections),
+    ):
+        files[page] = _render(
+            page,
+            **base,
+            root="",
+            title=title,
+            sections=page_sections,
+            comparison_text=comparison_text,
+        )
 
     lan_groups: dict[str, dict] = defaultdict(lambda: {"units": []})
     for code, page in views.participants.items():
@@ -407,7 +416,7 @@ def build_site(
     # the funnel (Diagram 1) has a download of its own, the figures' table has the figures'
     data, listing = _downloads(
         views.round_id,
-        download_tables(views, figure_sections),
+        download_tables(views, [*figure_sections, *text_sections]),
         {
             "tratt.csv": (
                 "Statistikpubliceringens tratt (diagram 1), som den publicerats",

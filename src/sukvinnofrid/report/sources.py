@@ -69,6 +69,11 @@ class Statistics:
         return self.manifest["suppression"]
 
     @property
+    def disclosure(self) -> str:
+        """'suppression' or 'ckm' (the Cell Key Method; sukvinnofrid.cellkey)."""
+        return self.manifest.get("disclosure", "suppression")
+
+    @property
     def min_count(self) -> int:
         return int(self.manifest["min_count"])
 
@@ -162,6 +167,17 @@ def read_funnel_csv(directory: Path) -> dict[tuple[str, str, str], dict]:
             for c in FUNNEL_COLUMNS
         }
         funnel[(row["nivå"], row["områdeskod"], row["kön"])] = values
+    return funnel
+
+
+def known_funnel(directory: Path) -> dict[tuple[str, str, str], dict]:
+    """The funnel's counts as a reader knows them, for the protection of the site's own tables:
+    as published, but under the Cell Key Method (manifest 'disclosure': 'ckm') no count is
+    known exactly (each has its noise), so every cell is as good as withheld."""
+    funnel = read_funnel_csv(directory)
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    if manifest.get("disclosure") == "ckm":
+        return {key: dict.fromkeys(cells, WITHHELD) for key, cells in funnel.items()}
     return funnel
 
 
@@ -282,7 +298,8 @@ class RoundSources:
     statistics: Statistics
     kolada: Kolada
     previous: Statistics | None  # the latest earlier round with a statistics publication
-    funnels: dict[str, dict]  # round -> its published funnel (tratt.csv), rounds up to this one
+    # round -> its published funnel (tratt.csv) as a reader knows it, rounds up to this one
+    funnels: dict[str, dict]
     marts: Marts
 
 
@@ -360,8 +377,8 @@ def read_sources(
         for path in (earlier_root.iterdir() if earlier_root.is_dir() else ())
         if ROUND_ID.match(path.name) and path.name < round_id and latest_version(path)
     )
-    funnels = {name: read_funnel_csv(latest_version(earlier_root / name)) for name in earlier}
-    funnels[round_id] = read_funnel_csv(statistik_dir)
+    funnels = {name: known_funnel(latest_version(earlier_root / name)) for name in earlier}
+    funnels[round_id] = known_funnel(statistik_dir)
     previous = (
         read_statistics(latest_version(earlier_root / earlier[-1]), riket_round_only=True)
         if earlier

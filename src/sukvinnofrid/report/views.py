@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..catalogue.figures import load_figures
 from ..formats import swedish_date
 from ..kolada.definitions import load_definitions
 from ..rounds import calendar_round
@@ -88,129 +89,23 @@ KEY_FIGURE_NAMES = {
     "mal_helt_delvis": "Avslutade där målet nåtts helt eller delvis",
 }
 
-# Öppna jämförelser-style indicators: one headline value of a national figure, a unit beside
-# its län, size group and riket.
-INDICATORS = (
-    ("med_insats", "ja", "Ärenden med stöd/insats"),
-    ("insatser", "boende", "Minst en insats som rör boende (av ärenden med insats)"),
-    ("antal_insatser", "medel", "Insatser per ärende med insats (medelvärde)"),
-    ("riskbedomning", "ja", "Bedömningsmetod för risk använd"),
-    ("hedersrelaterat", "1", "Våld i hederskontext"),
-    ("valdets_grad", "3", "Våldet bedömt som mycket grovt"),
-    ("genomforande", "1", "Alla planerade insatser genomförda (avslutade med insats)"),
-    ("maluppfoljning", "helt_delvis", "Målet uppnått helt eller delvis (avslutade)"),
-    ("brukarenkat_besvarad", "ja", "Brukarenkät besvarad (avslutade)"),
-    ("toppgrupp", "ja", "Toppgruppen: mål uppnått och förbättrats mycket (avslutade)"),
-)
+# What the site shows of the figures (catalogue/figures.yaml, section site): Öppna
+# jämförelser-style indicators (figure, category, label: one headline value of a national
+# figure, a unit beside its län, size group and riket); the report's diagrams that show a figure
+# split by breakdowns (diagram, figure, breakdowns, title, the diagram's own source and N or
+# None); the comparisons the report makes only in its running text (figure, breakdowns, title,
+# the report's statement and lines), the published cross-tabs on page Fördjupningar.
+_SITE = load_figures().site
+INDICATORS = _SITE.indicators
+SPLITS = _SITE.diagrams
+TEXT_SPLITS = _SITE.text_comparisons
 
-# The report's diagrams that show a figure split by a breakdown (seed 000; fct_national_figures):
-# diagram, figure, breakdowns, title, and the report's own source and N where the diagram
-# prints its own (seeds/figures.md), else None (the figure's).
-SPLITS = (
-    (
-        10,
-        "antal_insatser",
-        (
-            "kon",
-            "aldersgrupp",
-            "hedersrelaterat",
-            "ursprung",
-            "valdets_grad",
-            "riskbedomning",
-            "funktionsnedsattning",
-            "maluppfoljning",
-        ),
-        "Hur fördelar sig antalet insatser per ärende för olika kategorier?",
-        None,
-    ),
-    (17, "avslutsorsak_langd", ("arendelangd",), "Avslutsorsak efter kontaktens längd", None),
-    (
-        21,
-        "aldersgrupp",
-        ("kon_hedersrelaterat",),
-        "Hur fördelar sig HRV i olika åldersgrupper? (efter kön)",
-        "Diagram 21 (HRV N=296, ej HRV N=2 484); seed 000 rad 163, 685–695",
-    ),
-    (
-        22,
-        "ursprung",
-        ("hedersrelaterat",),
-        "Hur fördelar sig HRV utifrån ursprung?",
-        "Diagram 22 (HRV N=284, ej HRV N=2 405); seed 000 rad 163, 697–700",
-    ),
-    (
-        23,
-        "insatser",
-        ("hedersrelaterat",),
-        "Hur fördelar sig insatser till HRV-gruppen?",
-        "Diagram 23 (HRV N=279, ej HRV N=2 190); seed 000 rad 715, 719–724",
-    ),
-    (
-        24,
-        "aldersgrupp",
-        ("kon",),
-        "Hur fördelar sig ålder utifrån kön?",
-        "Diagram 24 (kvinnor N=2 809, män N=184); seed 000 rad 767–770",
-    ),
-    (
-        25,
-        "insatser",
-        ("kon",),
-        "Hur fördelas insatserna utifrån kön?",
-        "Diagram 25 (kvinnor N=2 457, män N=159); seed 000 rad 165, 774–780",
-    ),
-    (
-        None,
-        "riskforandring",
-        ("riskinstrument",),
-        "Förändring i riskbedömning, efter instrument",
-        None,
-    ),
-)
-BREAKDOWN_NAMES = {
-    "kon": "Kön",
-    "aldersgrupp": "Åldersgrupp",
-    "hedersrelaterat": "Hederskontext",
-    "ursprung": "Ursprung",
-    "valdets_grad": "Våldets grad",
-    "riskbedomning": "Riskbedömning",
-    "funktionsnedsattning": "Funktionsnedsättning",
-    "maluppfoljning": "Måluppföljning",
-    "arendelangd": "Ärendets längd",
-    "kon_hedersrelaterat": "Kön och hederskontext",
-    "riskinstrument": "Instrument",
-    "storleksgrupp": "Kommunstorlek",
-    "befolkningsgrupp": "Befolkningsgrupp",
-    "toppgrupp": "Toppgruppen",
-    "forandring_valdsutsatthet": "Förändring i våldsutsatthet",
-    "kon_aldersgrupp": "Kön och ålder",
-}
-VALUE_LABELS = {
-    "kon": {"K": "Kvinnor", "M": "Män"},
-    "hedersrelaterat": {"ja": "HRV", "nej": "Ej HRV", "vet_inte": "HRV: vet inte"},
-    "funktionsnedsattning": {
-        "fysisk": "Fysisk",
-        "psykisk": "Psykisk",
-        "intellektuell": "Intellektuell",
-        "flera": "Flera slag",
-        "nej": "Ingen",
-        "vet_ej": "Vet ej",
-    },
-    "toppgrupp": {"ja": "I toppgruppen", "nej": "Övriga avslutade"},
-}
-# a breakdown whose values are a figure's categories
-VALUE_FIGURE = {
-    "aldersgrupp": "aldersgrupp",
-    "ursprung": "ursprung",
-    "valdets_grad": "valdets_grad",
-    "maluppfoljning": "maluppfoljning",
-    "arendelangd": "arendelangd",
-    "riskbedomning": "riskbedomning",
-    "riskinstrument": "riskmetod",
-    "storleksgrupp": "storleksgrupp",
-    "befolkningsgrupp": "befolkningsgrupp",
-    "forandring_valdsutsatthet": "forandring_valdsutsatthet",
-}
+# How the site labels a breakdown's values (catalogue/figures.yaml): its own labels, or the
+# categories of the figure they are; a cross-tabulation's by its breakdowns'.
+_BREAKDOWNS = load_figures().breakdowns
+VALUE_LABELS = {b.id: b.value_labels for b in _BREAKDOWNS if b.value_labels}
+VALUE_FIGURE = {b.id: b.labels_from for b in _BREAKDOWNS if b.labels_from}
+CROSSED = {b.id: b.of for b in _BREAKDOWNS if b.of}
 MULTIPLE_NOTE = (
     "Flera alternativ kunde anges per ärende, därför blir summan av alternativen "
     "högre än 100 procent."
@@ -361,6 +256,10 @@ class Views:
         return tuple(notes)
 
     def with_statistics_note(self, table: Table, *notes: str) -> Table:
+        if self.stats.disclosure == "ckm":  # every count has its noise: always say so
+            withheld = "..\u00a0= redovisas inte. " if table.has(WITHHELD) else ""
+            table.footnotes = (*notes, withheld + self.stats.suppression)
+            return table
         table.footnotes = tuple(notes) + ((self.statistics_note(),) if table.has(WITHHELD) else ())
         return table
 
@@ -416,10 +315,11 @@ class Views:
     def breakdown_label(self, breakdown: str, value: str) -> str:
         if breakdown in VALUE_LABELS and value in VALUE_LABELS[breakdown]:
             return VALUE_LABELS[breakdown][value]
-        if breakdown in ("kon_hedersrelaterat", "kon_aldersgrupp"):
-            first, second = value.split("|")
-            inner = "hedersrelaterat" if breakdown == "kon_hedersrelaterat" else "aldersgrupp"
-            return f"{self.breakdown_label('kon', first)}, {self.breakdown_label(inner, second)}"
+        if breakdown in CROSSED:
+            return ", ".join(
+                self.breakdown_label(dimension, part)
+                for dimension, part in zip(CROSSED[breakdown], value.split("|"), strict=True)
+            )
         figure = VALUE_FIGURE.get(breakdown)
         if figure and figure in self.stats.definitions:
             return self.stats.definitions[figure]["kategorier"].get(value, value)
@@ -428,11 +328,10 @@ class Views:
     def _value_order(self, breakdown: str):
         """Sort key of a breakdown's values: the order of the figure whose categories they are
         (e.g. the length groups of diagram 16), else of VALUE_LABELS, else by value."""
-        if "|" in breakdown or breakdown.startswith("kon_"):
-            first, second = ("kon", breakdown.split("_", 1)[1])
-            return lambda value: (
-                self._value_order(first)(value.split("|")[0]),
-                self._value_order(second)(value.split("|")[1]),
+        if breakdown in CROSSED:
+            orders = [self._value_order(dimension) for dimension in CROSSED[breakdown]]
+            return lambda value: tuple(
+                order(part) for order, part in zip(orders, value.split("|"), strict=True)
             )
         figure = VALUE_FIGURE.get(breakdown)
         order = (
@@ -474,7 +373,13 @@ class Views:
         title = title or definition["title"]
         heading = f"Diagram {diagram}. {title}" if diagram else title
         split = tuple(breakdowns) != ("alla",)
-        anchor = f"figur-{figure}" + (f"-uppdelad{diagram or ''}" if split else "")
+        anchor = f"figur-{figure}" + (
+            ""
+            if not split
+            else f"-uppdelad{diagram}"
+            if diagram
+            else "-efter-" + "-".join(breakdowns).replace("_", "-")
+        )
         previous = self.sources.previous
         this_name = f"Omgång {self.round_id}"
         previous_name = f"Omgång {previous.round_id}" if previous else "Föregående omgång"
@@ -553,15 +458,26 @@ class Views:
             if (previous is not None or name != previous_name)
             and any(isinstance(v, (int, float)) for v in values[name].values())
         ] or list(values)[:1]  # all withheld: the first series, as '..'s
-        svg = charts.bar_chart(
-            f"{anchor}-diagram",
-            heading,
-            labels,
-            [
-                charts.Series(name, tuple(values[name].get(label) for label in labels))
-                for name in names
-            ],
-            unit="" if mean else "%",
+        # nothing to draw (no answered category, or no value either published or withheld,
+        # as when every group lacks the figure's answers): the table alone
+        drawable = any(
+            isinstance(v, (int, float)) or v == WITHHELD
+            for name in names
+            for v in values[name].values()
+        )
+        svg = (
+            charts.bar_chart(
+                f"{anchor}-diagram",
+                heading,
+                labels,
+                [
+                    charts.Series(name, tuple(values[name].get(label) for label in labels))
+                    for name in names
+                ],
+                unit="" if mean else "%",
+            )
+            if drawable
+            else ""
         )
         notes = [MULTIPLE_NOTE] if multiple else []
         if previous is None:
@@ -604,6 +520,15 @@ class Views:
             order = (diagram is None, diagram or 0, 1, figure)
             entries.append((order, self.figure_section(figure, diagram, breakdowns, title, source)))
         return [section for _, section in sorted(entries, key=lambda e: e[0]) if section]
+
+    def text_sections(self) -> list[Section]:
+        """The comparisons the report makes in its running text (TEXT_SPLITS)."""
+        sections = (
+            self.figure_section(figure, None, breakdowns, title, source)
+            for figure, breakdowns, title, source in TEXT_SPLITS
+            if figure in self.stats.definitions
+        )
+        return [section for section in sections if section]
 
     # -----------------------------------------------------------------------------------------
     # key figures of a unit against its areas
