@@ -99,6 +99,7 @@ def protect(
     describe: Callable[[Hashable], str] = repr,
     withheld_before: Iterable[Hashable] = (),
     also_withheld: Mapping[Hashable, tuple[str, str]] | None = None,
+    shown_anyway: Callable[[Hashable], bool] = lambda key: False,
 ) -> Protection:
     """Decide which cells are withheld (see the module docstring).
 
@@ -121,6 +122,11 @@ def protect(
 
     `also_withheld`: further cells withheld from the start, with their (reason, detail): the
     complementary cells the publication's audit asked for (see `statistics.protect_round`).
+
+    `shown_anyway(key)`: a published cell that is published whatever its count, because the
+    publication gives it away on purpose elsewhere (the cases without kön of an area, T - K - M
+    of its funnel, where there are fewer than min_count of them): never withheld, and known to
+    a reader in its relations.
     """
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
@@ -133,6 +139,8 @@ def protect(
             raise ValueError(f"count must be a non-negative integer for {key!r}")
         if not published(key):
             (fixed if known(key) else hidden).add(key)
+        elif shown_anyway(key):
+            fixed.add(key)
         elif is_sensitive(count, min_count):
             withheld[key] = (
                 PRIMARY,
@@ -141,10 +149,10 @@ def protect(
         elif known(key):
             fixed.add(key)  # published elsewhere too: withholding it here would hide nothing
     for key in withheld_before:
-        if key in counts and published(key) and key not in withheld:
+        if key in counts and published(key) and key not in withheld and key not in fixed:
             withheld[key] = (EARLIER, "withheld in an earlier version")
     for key, decision in (also_withheld or {}).items():
-        if key in counts and published(key) and key not in withheld:
+        if key in counts and published(key) and key not in withheld and key not in fixed:
             withheld[key] = decision
     of_cell: dict[Hashable, list[int]] = defaultdict(list)
     seeds: list[int] = []

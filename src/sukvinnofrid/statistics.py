@@ -584,6 +584,21 @@ def _figures_beside_funnel(groups: list[tuple], definitions: dict[str, dict], fu
     return relations
 
 
+def _kon_saknas_given_away(groups: list[tuple], funnel_known: set) -> set[tuple]:
+    """The round's figure kön's uppgift saknas where the funnel gives it away: there fewer than
+    min_count cases of the area lack kön, and T - K - M of the funnel's aktualiserade (published
+    so that K + M pins T, see `_funnel_cells`) is that count. Withholding it in the figure would
+    hide nothing, so it is shown whatever its size (the published rule says so)."""
+    return {
+        (g, "saknas")
+        for g, (period_type, _, figure, level, area, breakdown, _) in enumerate(groups)
+        if period_type == "round"
+        and figure == "kon"
+        and breakdown == "alla"
+        and (level, area, "~X", "aktualiserade") in funnel_known
+    }
+
+
 @dataclass(frozen=True)
 class EarlierVersion:
     """What the round's version before a revision published, as a reader has it: the cells it
@@ -705,7 +720,8 @@ def protect_round(
     )
     relations += figure_relations + _figures_beside_funnel(groups, definitions, counts)
     counts.update(figure_counts)
-    known |= figure_known
+    shown_anyway = _kon_saknas_given_away(groups, known)
+    known |= figure_known | shown_anyway
     number = {group: g for g, group in enumerate(groups)}
 
     def internal(key: tuple) -> tuple | None:
@@ -738,6 +754,7 @@ def protect_round(
             order=order,
             withheld_before=withheld_before,
             also_withheld=also,
+            shown_anyway=shown_anyway.__contains__,
         )
 
     def split(protection: Protection) -> tuple[Protection, Protection]:
