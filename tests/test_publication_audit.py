@@ -266,3 +266,38 @@ def test_a_release_the_audit_still_breaks_is_refused_naming_the_cell():
     assert "Mjölby (kommun 0586), tratten, kön T, med_insats" in message
     _, files = published(drawn)
     assert audit.audit_statistics(files, MIN_COUNT).ok
+
+
+def test_the_figure_kon_shows_the_cases_without_kon_the_funnel_gives_away():
+    """Linköping: twelve women and one case without kön, every one of them with an insats; Mjölby:
+    eight women. The funnel publishes T, K and M, so T - K - M of a phase gives the one case
+    without kön away (med_insats: 10 - 9 - 0); withholding the figure kön's uppgift saknas (1)
+    would hide nothing and leave a withheld count a reader pins to 1. It is shown, at kommun,
+    län and riket, and the release gives the attack nothing."""
+    plain = {"utan_start": False, "utan_datum": False, "utan_orsak": False, "mal": False}
+    drawn = [
+        {"kommun": "0580", "kon": "K", "insats": i < 9, "avslutad": i < 7, "heder": "3"}
+        for i in range(12)
+    ]
+    drawn.append({"kommun": "0580", "kon": None, "insats": True, "avslutad": True, "heder": "3"})
+    drawn += [
+        {"kommun": "0586", "kon": "K", "insats": True, "avslutad": False, "heder": "3"}
+        for _ in range(8)
+    ]
+    for case in drawn:
+        case |= plain | {"bruk": False, "stod": ("1",) if case["insats"] else ()}
+    _, files = published(drawn)
+    funnel = {
+        (row["områdeskod"], row["kön"]): row for row in audit._csv_rows(files[audit.FUNNEL_FILE])
+    }
+    assert [funnel[("0580", kon)]["med_insats"] for kon in ("T", "K", "M")] == ["10", "9", "0"]
+    saknas = {
+        row["områdeskod"]: row["antal"]
+        for row in audit._csv_rows(files[audit.FIGURES_FILE])
+        if row["figur"] == "kon" and row["kategori"] == "saknas"
+    }
+    assert saknas == {"0580": "1", "0586": "0", "05": "1", "00": "1"}
+    assert audit.audit_statistics(files, MIN_COUNT).ok
+    assert "figur Kön redovisas antalet ärenden där kön saknas även när det är 1–4" in (
+        statistics.suppression_text(MIN_COUNT)
+    )

@@ -38,7 +38,8 @@ no figure is computed again here, only withheld. Relations the disclosure contro
   without a value = 'alla'; figures of the same population have the same n population.
 The unpublished cases without kön (funnel) or without a breakdown's value hide nothing where
 there are fewer than min_count of them (every phase's or category's are a part of them), so
-there K + M or the breakdown's values pin the total and are protected as such.
+there K + M or the breakdown's values pin the total and are protected as such; there the round's
+figure kön shows its uppgift saknas whatever its size (it is that T - K - M).
 A share is withheld with its count; when a figure's N is withheld, so are all its shares and
 its mean (a share and its count give the N away).
 """
@@ -1203,7 +1204,9 @@ def suppression_text(min_count: int) -> str:
         f"undanhållet antal till {small}, men kan i vissa fall räkna fram ett antal som är 0 "
         f"eller minst {min_count} i den tidigare versionen. En andel redovisas inte när dess "
         "antal inte gör det, och när en figurs N inte redovisas gör inte heller dess andelar och "
-        "medelvärde det. 0 är en verklig nolla."
+        "medelvärde det. I omgångens figur Kön redovisas antalet ärenden där kön saknas även när "
+        f"det är {small}: det är trattens totalt minus kvinnor och män bland de aktualiserade "
+        "ärendena, och skyddet av tratten räknar med att läsaren känner det. 0 är en verklig nolla."
     )
 
 
