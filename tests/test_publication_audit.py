@@ -10,7 +10,7 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sukvinnofrid import audit, statistics
@@ -204,8 +204,29 @@ def published(drawn, passes: int = statistics.AUDIT_PASSES):
     return funnel, files
 
 
+def _open_case(kommun: str, kon: str, insats: bool) -> dict:
+    """A case not closed, with honour-related violence, stöd 1 when it has an insats."""
+    return {
+        **dict.fromkeys(
+            ("utan_start", "avslutad", "utan_datum", "utan_orsak", "mal", "bruk"), False
+        ),
+        "kommun": kommun,
+        "kon": kon,
+        "insats": insats,
+        "heder": "1",
+        "stod": ("1",) if insats else (),
+    }
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
+# found by hypothesis: Mjölby's one man with an insats (stöd 1 = n = 1 of the men) stayed worked
+# out through every further cell, until a cell found a third time had every cell around it withheld
+@example(
+    [_open_case("0580", "M", insats) for insats in (False, True, False)]
+    + [_open_case("0586", "K", i < 5) for i in range(11)]
+    + [_open_case("0586", "M", True)]
+)
 def test_the_published_release_gives_the_attack_nothing(drawn):
     funnel, files = published(drawn)
     result = audit.audit_statistics(files, MIN_COUNT)

@@ -187,6 +187,19 @@ class FigureRow(
     def __getattr__(self, name: str):
         return getattr(self.about, name)
 
+    @property
+    def group(self) -> tuple:
+        """The group of rows one figure, area, period and breakdown value share."""
+        return (
+            self.period_type,
+            self.period,
+            self.figure_id,
+            self.level,
+            self.area_code,
+            self.breakdown,
+            self.breakdown_value,
+        )
+
 
 def _figure_rows(conn, round_id: str) -> list[FigureRow]:
     about = {
@@ -352,18 +365,6 @@ def protect_funnel(funnel: list[dict], min_count: int) -> Protection:
     return protect_round(funnel, [], {}, min_count)[0]
 
 
-def _group_key(row) -> tuple:
-    return (
-        row.period_type,
-        row.period,
-        row.figure_id,
-        row.level,
-        row.area_code,
-        row.breakdown,
-        row.breakdown_value,
-    )
-
-
 # the cross-tabulations: breakdown -> the breakdowns it crosses (catalogue/figures.yaml)
 CROSS_BREAKDOWNS = {b.id: b.of for b in load_figures().breakdowns if b.of}
 
@@ -418,7 +419,7 @@ def _figure_cells(figures: list[FigureRow], definitions: dict[str, dict], min_co
     answer_types = {figure: d["answer_type"] for figure, d in definitions.items()}
     by_group: dict[tuple, list[dict]] = defaultdict(list)
     for row in figures:
-        by_group[_group_key(row)].append(row)
+        by_group[row.group].append(row)
     # cells are (group number, category) while deciding: cheap to hash, sorted as the groups
     groups = sorted(by_group)
     number = {group: i for i, group in enumerate(groups)}
@@ -678,6 +679,7 @@ def _unchanged_areas(
 
 
 # passes of "withhold more where the audit found something" before a publication is refused
+FURTHER_CELL_REACH = 4  # relations from a found cell searched for a further cell
 AUDIT_PASSES = 6
 # an audit of a protection: the cells it finds (as protect_round names them) with their verdict
 Audit = Callable[[Protection, Protection], list[tuple[tuple, str]]]
@@ -712,9 +714,10 @@ def protect_round(
     While it finds any, at most `passes` times: a count of 0 or min_count or more that it works
     out exactly is published (a reader has it anyway, as step 4 of `disclosure`); for any other
     found cell one more cell is withheld, the smallest count of min_count or more, not known to
-    a reader, in one of the found cell's relations (or else in a relation next to one; a cell
-    found again gets as many as the passes it has been found in), and the round is protected
-    again. Findings left after the last pass raise DisclosureRefused."""
+    a reader, in one of the found cell's relations (or else in a relation next to one, or else
+    a count of 0; a cell found again gets as many as the passes it has been found in, and a
+    cell found a third time every published cell of its relations and of theirs), and the
+    round is protected again. Findings left after the last pass raise DisclosureRefused."""
     counts, relations, known = _funnel_cells(funnel, min_count)
     figure_counts, figure_relations, figure_known, groups = _figure_cells(
         figures, definitions, min_count
@@ -801,28 +804,44 @@ def protect_round(
         cell's relations, or else in a relation of another unknown of those (breadth first).
         Never one withheld for the audit before: if it is published now, the bounds pinned it
         (step 4 of `disclosure`), so withholding it again would hide nothing."""
-        reach, seen_relations = [cell], set()
-        for _ in range(3):
-            candidates, behind = [], []
-            for key in reach:
-                for index in of_cell.get(key, ()):
-                    if index in seen_relations:
-                        continue
-                    seen_relations.add(index)
-                    for member in relations[index].members:
-                        if member in withheld or not published(member):
-                            behind.append(member)
-                        elif (
-                            counts[member] >= min_count
-                            and member not in known
-                            and member not in settled
-                            and member not in forced
-                        ):
-                            candidates.append(member)
-            if candidates:
-                return min(candidates, key=order)
-            reach = behind
+        for smallest in (min_count, 0):  # a withheld 0 widens a reader's bounds too: last
+            reach, seen_relations = [cell], set()
+            for _ in range(FURTHER_CELL_REACH):
+                candidates, behind = [], []
+                for key in reach:
+                    for index in of_cell.get(key, ()):
+                        if index in seen_relations:
+                            continue
+                        seen_relations.add(index)
+                        for member in relations[index].members:
+                            if member in withheld or not published(member):
+                                behind.append(member)
+                            elif (
+                                (counts[member] >= min_count or counts[member] == smallest)
+                                and member not in known
+                                and member not in settled
+                                and member not in forced
+                            ):
+                                candidates.append(member)
+                if candidates:
+                    return min(candidates, key=order)
+                reach = behind
         return None
+
+    def surrounding_cells(cell: tuple) -> set[tuple]:
+        """The published cells a reader does not know anyway in the cell's relations and in
+        the relations of those relations' other members."""
+        around, reach = set(), {cell}
+        for _ in range(2):
+            members = {
+                member
+                for key in reach
+                for index in of_cell.get(key, ())
+                for member in relations[index].members
+            }
+            around |= {m for m in members if published(m) and m not in known}
+            reach = members
+        return around
 
     for done in range(passes + 1):
         started = time.monotonic()
@@ -849,8 +868,15 @@ def protect_round(
                 settled.add(cell)
                 forced.pop(cell, None)
                 continue
-            # a cell found again gets one more further cell for every pass it has been found in
+            # a cell found again gets one more further cell for every pass it has been found in;
+            # found a third time, every published cell around it (the ones published as
+            # worked out too: they may be what pins it)
             times_found[cell] += 1
+            if times_found[cell] >= 3:
+                for candidate in surrounding_cells(cell):
+                    settled.discard(candidate)
+                    forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+                continue
             for _ in range(times_found[cell]):
                 candidate = further_cell(cell, protection.withheld)
                 if candidate is not None:
@@ -960,7 +986,7 @@ def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFig
     takes its share with it; a withheld N every share and the mean of its group."""
     table = []
     for row in figures:
-        group = _group_key(row)
+        group = row.group
         saknas = row.category == "saknas"
         base = POPULATION if saknas else N
         counted = row.kind == "share" or saknas
