@@ -32,6 +32,10 @@ from airflow.sdk import (
 
 from sukvinnofrid import pipeline, rounds
 
+# a publication writes a draft or the release only after its audit's passes
+# (statistics.AUDIT_PASSES), which take minutes on a national round
+PUBLICATION_TIMEOUT = timedelta(hours=1)
+
 DOC_MD = """
 ### SU-Kvinnofrid: statistiken, publiceringen och Kolada
 
@@ -100,7 +104,7 @@ def su_round():
 
         @task(
             outlets=[Asset(pipeline.KOLADA_ASSET)],
-            execution_timeout=timedelta(minutes=15),
+            execution_timeout=PUBLICATION_TIMEOUT,
             multiple_outputs=False,
         )
         def publish_kolada(params: dict | None = None) -> dict:
@@ -129,7 +133,7 @@ def su_round():
             plan = pipeline.publication_plan((params or {}).get("round_id"))
             return {"ask": ["review"], "publish": ["approved_earlier"]}.get(plan["action"], [])
 
-        @task(execution_timeout=timedelta(minutes=15))
+        @task(execution_timeout=PUBLICATION_TIMEOUT)
         def review(params: dict | None = None) -> dict:
             """Utkast av publiceringen och webbplatsen med granskningen, före godkännandet."""
             return pipeline.review((params or {}).get("round_id"))
@@ -162,7 +166,7 @@ def su_round():
 
         @task(
             outlets=[Asset(pipeline.KOLADA_ASSET)],
-            execution_timeout=timedelta(minutes=15),
+            execution_timeout=PUBLICATION_TIMEOUT,
             multiple_outputs=False,
             trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
         )

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import scalar
-from sukvinnofrid import airflow_local
+from sukvinnofrid import airflow_local, audit
 from sukvinnofrid.synthetic import generate_round_files
 
 pytestmark = pytest.mark.slow
@@ -144,6 +144,16 @@ def test_demo_round_through_the_real_dags(clean_warehouse):
     )
 
     output = Path(os.environ["SUKF_OUTPUT"])
+    # the statistics release was audited before it was written: the attack finds nothing in it
+    (statistics_release,) = sorted(output.glob(f"statistik/{ROUND}/v*/"))
+    result = audit.audit_statistics(
+        {
+            name: (statistics_release / name).read_bytes()
+            for name in (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
+        },
+        int(os.environ.get("SUKF_MIN_PUBLISH_COUNT", "5")),
+    )
+    assert result.withheld > 0 and result.ok, [audit.describe(f.cell) for f in result.findings]
     data_files = sorted(output.glob(f"kolada/{ROUND}/v*/data.json"))
     assert data_files == [Path(published["directory"]) / "data.json"]
     document = json.loads(data_files[0].read_text(encoding="utf-8"))

@@ -573,8 +573,15 @@ def _propagate(rows, lows, highs, size: int, rows_of) -> tuple[list[float], list
     return low, high
 
 
-def attack(release: Release, min_count: int, *, seed: int = 0) -> AuditResult:
+def attack(
+    release: Release, min_count: int, *, seed: int = 0, cache: dict | None = None
+) -> AuditResult:
     """Every withheld count's interval, and the counts it discloses (see the module docstring).
+
+    `cache`: a dict kept between calls (say by a publication that audits a release, withholds
+    more and audits again): a component whose linear program is the same as one solved before
+    (the same withheld cells, relations and published values) has the same findings, so only
+    the components that changed are solved again.
 
     Raises AuditError when the published values contradict a relation."""
     cells = sorted((c for c, v in release.values.items() if v is None), key=repr)
@@ -634,13 +641,26 @@ def attack(release: Release, min_count: int, *, seed: int = 0) -> AuditResult:
 
     # what propagation already pins needs no linear program
     exposed = {i for i in range(len(roots)) if found(i, low[i], high[i])}
-    rng = random.Random(seed)
     for component in _components([[c for c, _ in t] for t in rows], len(roots)):
         columns = sorted({c for r in component for c, _ in rows[r]})
         open_columns = [k for k, c in enumerate(columns) if c not in exposed]
         if not open_columns:
             continue
         local = {c: k for k, c in enumerate(columns)}
+        key = None
+        if cache is not None:
+            key = (
+                tuple(tuple(cells[i] for i in members[c]) for c in columns),
+                tuple(
+                    (tuple((local[c], a) for c, a in rows[r]), lows[r], highs[r]) for r in component
+                ),
+            )
+            if key in cache:
+                for k, low_value, high_value in cache[key]:
+                    found(columns[k], low_value, high_value)
+                continue
+        intervals = []  # the cells this component's programs found, for the cache
+        rng = random.Random(seed)  # per component: the same program, the same witnesses
         program = _Program(
             len(columns),
             [(k, local[c], a) for k, r in enumerate(component) for c, a in rows[r]],
@@ -683,8 +703,12 @@ def attack(release: Release, min_count: int, *, seed: int = 0) -> AuditResult:
             most = witness(unit)[k]
             if settled(k):
                 continue
-            found(columns[k], witness(-unit)[k], most)
+            least = witness(-unit)[k]
+            if found(columns[k], least, most):
+                intervals.append((k, least, most))
         result.linear_programs += program.solved
+        if key is not None:
+            cache[key] = intervals
     result.findings.sort(key=lambda f: repr(f.cell))
     return result
 

@@ -176,18 +176,7 @@ def perturb_figures(figures: list, keys: Mapping[tuple, tuple], table, min_count
     else withheld (`withheld`, a string such as '..', in its place)."""
     perturbed = []
     for row in figures:
-        numerator_key, n_key, population_key, answers_key = keys[
-            (
-                row.period_type,
-                row.period,
-                row.figure_id,
-                row.level,
-                row.area_code,
-                row.breakdown,
-                row.breakdown_value,
-                row.category,
-            )
-        ]
+        numerator_key, n_key, population_key, answers_key = keys[(*row.group, row.category)]
         n = table.perturb(row.n, n_key)
         population = table.perturb(row.n_population, population_key)
         saknas = row.category == "saknas"

@@ -56,6 +56,7 @@ import numpy as np
 
 PRIMARY = "primary"
 EARLIER = "earlier-version"  # withheld because a version before this one withheld it
+AUDIT = "secondary-audit"  # withheld because the audit (linear programming) pinned a count
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ def protect(
     bounds: bool = False,
     describe: Callable[[Hashable], str] = repr,
     withheld_before: Iterable[Hashable] = (),
+    also_withheld: Mapping[Hashable, tuple[str, str]] | None = None,
+    shown_anyway: Callable[[Hashable], bool] = lambda key: False,
 ) -> Protection:
     """Decide which cells are withheld (see the module docstring).
 
@@ -116,6 +119,14 @@ def protect(
     `withheld_before`: the cells an earlier version of the same publication withheld. They are
     withheld again (reason EARLIER) before step 2, so a revision never lets out a value a
     version before it hid (its relations there would give the hidden cells away).
+
+    `also_withheld`: further cells withheld from the start, with their (reason, detail): the
+    complementary cells the publication's audit asked for (see `statistics.protect_round`).
+
+    `shown_anyway(key)`: a published cell that is published whatever its count, because the
+    publication gives it away on purpose elsewhere (the cases without kön of an area, T - K - M
+    of its funnel, where there are fewer than min_count of them): never withheld, and known to
+    a reader in its relations.
     """
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
@@ -128,6 +139,8 @@ def protect(
             raise ValueError(f"count must be a non-negative integer for {key!r}")
         if not published(key):
             (fixed if known(key) else hidden).add(key)
+        elif shown_anyway(key):
+            fixed.add(key)
         elif is_sensitive(count, min_count):
             withheld[key] = (
                 PRIMARY,
@@ -136,8 +149,11 @@ def protect(
         elif known(key):
             fixed.add(key)  # published elsewhere too: withholding it here would hide nothing
     for key in withheld_before:
-        if key in counts and published(key) and key not in withheld:
+        if key in counts and published(key) and key not in withheld and key not in fixed:
             withheld[key] = (EARLIER, "withheld in an earlier version")
+    for key, decision in (also_withheld or {}).items():
+        if key in counts and published(key) and key not in withheld and key not in fixed:
+            withheld[key] = decision
     of_cell: dict[Hashable, list[int]] = defaultdict(list)
     seeds: list[int] = []
     for index, relation in enumerate(relations):

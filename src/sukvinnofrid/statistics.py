@@ -38,7 +38,8 @@ no figure is computed again here, only withheld. Relations the disclosure contro
   without a value = 'alla'; figures of the same population have the same n population.
 The unpublished cases without kön (funnel) or without a breakdown's value hide nothing where
 there are fewer than min_count of them (every phase's or category's are a part of them), so
-there K + M or the breakdown's values pin the total and are protected as such.
+there K + M or the breakdown's values pin the total and are protected as such; there the round's
+figure kön shows its uppgift saknas whatever its size (it is that T - K - M).
 A share is withheld with its count; when a figure's N is withheld, so are all its shares and
 its mean (a share and its count give the N away).
 """
@@ -48,8 +49,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections import defaultdict, namedtuple
-from collections.abc import Iterable
+import time
+from collections import Counter, defaultdict, namedtuple
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -57,10 +59,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import __version__, cellkey, reference
+from . import __version__, audit, cellkey, reference
 from .catalogue.figures import load_figures
 from .config import get_settings
-from .disclosure import Protection, Relation, protect, smallest_first
+from .disclosure import AUDIT, Protection, Relation, is_sensitive, protect, smallest_first
 from .formats import swedish_number
 from .kolada.publish import (
     PublicationError,
@@ -184,6 +186,19 @@ class FigureRow(
 
     def __getattr__(self, name: str):
         return getattr(self.about, name)
+
+    @property
+    def group(self) -> tuple:
+        """The group of rows one figure, area, period and breakdown value share."""
+        return (
+            self.period_type,
+            self.period,
+            self.figure_id,
+            self.level,
+            self.area_code,
+            self.breakdown,
+            self.breakdown_value,
+        )
 
 
 def _figure_rows(conn, round_id: str) -> list[FigureRow]:
@@ -350,18 +365,6 @@ def protect_funnel(funnel: list[dict], min_count: int) -> Protection:
     return protect_round(funnel, [], {}, min_count)[0]
 
 
-def _group_key(row) -> tuple:
-    return (
-        row.period_type,
-        row.period,
-        row.figure_id,
-        row.level,
-        row.area_code,
-        row.breakdown,
-        row.breakdown_value,
-    )
-
-
 # the cross-tabulations: breakdown -> the breakdowns it crosses (catalogue/figures.yaml)
 CROSS_BREAKDOWNS = {b.id: b.of for b in load_figures().breakdowns if b.of}
 
@@ -416,7 +419,7 @@ def _figure_cells(figures: list[FigureRow], definitions: dict[str, dict], min_co
     answer_types = {figure: d["answer_type"] for figure, d in definitions.items()}
     by_group: dict[tuple, list[dict]] = defaultdict(list)
     for row in figures:
-        by_group[_group_key(row)].append(row)
+        by_group[row.group].append(row)
     # cells are (group number, category) while deciding: cheap to hash, sorted as the groups
     groups = sorted(by_group)
     number = {group: i for i, group in enumerate(groups)}
@@ -583,6 +586,21 @@ def _figures_beside_funnel(groups: list[tuple], definitions: dict[str, dict], fu
     return relations
 
 
+def _kon_saknas_given_away(groups: list[tuple], funnel_known: set) -> set[tuple]:
+    """The round's figure kön's uppgift saknas where the funnel gives it away: there fewer than
+    min_count cases of the area lack kön, and T - K - M of the funnel's aktualiserade (published
+    so that K + M pins T, see `_funnel_cells`) is that count. Withholding it in the figure would
+    hide nothing, so it is shown whatever its size (the published rule says so)."""
+    return {
+        (g, "saknas")
+        for g, (period_type, _, figure, level, area, breakdown, _) in enumerate(groups)
+        if period_type == "round"
+        and figure == "kon"
+        and breakdown == "alla"
+        and (level, area, "~X", "aktualiserade") in funnel_known
+    }
+
+
 @dataclass(frozen=True)
 class EarlierVersion:
     """What the round's version before a revision published, as a reader has it: the cells it
@@ -660,12 +678,26 @@ def _unchanged_areas(
     return areas - changed
 
 
+# passes of "withhold more where the audit found something" before a publication is refused
+FURTHER_CELL_REACH = 4  # relations from a found cell searched for a further cell
+AUDIT_PASSES = 6
+# an audit of a protection: the cells it finds (as protect_round names them) with their verdict
+Audit = Callable[[Protection, Protection], list[tuple[tuple, str]]]
+
+
+class DisclosureRefused(PublicationError):
+    """The audit still works out withheld counts after the passes allowed: nothing is
+    published (the message names the cells, in Swedish)."""
+
+
 def protect_round(
     funnel: list[dict],
     figures: list[FigureRow],
     definitions: dict[str, dict],
     min_count: int,
     earlier: EarlierVersion | None = None,
+    audit_release: Audit | None = None,
+    passes: int = AUDIT_PASSES,
 ) -> tuple[Protection, Protection]:
     """Disclosure decisions of the funnel and the national figures together, in one pass (a
     figure's n population is a funnel cell): the funnel's (level, area, kon, column) ->
@@ -675,14 +707,25 @@ def protect_round(
     multiple-choice figure, number of answers). `definitions`: figure id -> its definition
     (answer_type, population). `earlier`: for a revision, what the version before it published
     (a cell it withheld stays withheld; one it published that no delivery has changed is known
-    to every reader, so withholding it now would hide nothing)."""
+    to every reader, so withholding it now would hide nothing).
+
+    `audit_release`: the independent attack on the release these decisions give (it returns
+    the withheld cells it works out exactly or to within 1 .. min_count-1, with its verdict).
+    While it finds any, at most `passes` times: a count of 0 or min_count or more that it works
+    out exactly is published (a reader has it anyway, as step 4 of `disclosure`); for any other
+    found cell one more cell is withheld, the smallest count of min_count or more, not known to
+    a reader, in one of the found cell's relations (or else in a relation next to one, or else
+    a count of 0; a cell found again gets as many as the passes it has been found in, and a
+    cell found a third time every published cell of its relations and of theirs), and the
+    round is protected again. Findings left after the last pass raise DisclosureRefused."""
     counts, relations, known = _funnel_cells(funnel, min_count)
     figure_counts, figure_relations, figure_known, groups = _figure_cells(
         figures, definitions, min_count
     )
     relations += figure_relations + _figures_beside_funnel(groups, definitions, counts)
     counts.update(figure_counts)
-    known |= figure_known
+    shown_anyway = _kon_saknas_given_away(groups, known)
+    known |= figure_known | shown_anyway
     number = {group: g for g, group in enumerate(groups)}
 
     def internal(key: tuple) -> tuple | None:
@@ -694,7 +737,11 @@ def protect_round(
     def published(key) -> bool:
         return not any(isinstance(part, str) and part.startswith("~") for part in key[1:])
 
-    def decide(known: set, withheld_before: set) -> Protection:
+    order = smallest_first(
+        counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
+    )
+
+    def decide(known: set, withheld_before: set, also: dict | None = None) -> Protection:
         return protect(
             counts,
             relations,
@@ -708,32 +755,155 @@ def protect_round(
                 else f"{'/'.join(groups[key[0]])} {key[1]}"
             ),
             # ties: funnel cells before figure cells, each in their own order
-            order=smallest_first(
-                counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
-            ),
+            order=order,
             withheld_before=withheld_before,
+            also_withheld=also,
+            shown_anyway=shown_anyway.__contains__,
         )
 
-    protection = decide(known, set())
+    def split(protection: Protection) -> tuple[Protection, Protection]:
+        funnel_withheld, figure_withheld = {}, {}
+        for key, decision in protection.withheld.items():
+            if isinstance(key[0], int):
+                figure_withheld[(groups[key[0]], key[1])] = decision
+            else:
+                funnel_withheld[key] = decision
+        return (
+            Protection(withheld=funnel_withheld, notes=protection.notes),
+            Protection(withheld=figure_withheld, notes=()),
+        )
+
+    kept: set = set()
+    started = time.monotonic()
+    protection = decide(known, kept)
     if earlier is not None:
         kept = {internal(key) for key in earlier.withheld} - {None}
         seen = {internal(key) for key in earlier.published_unchanged} - {None}
         # the round as decided afresh already keeps the version before (say it changed nothing
         # but its preliminary marking): the same decisions as a first publication
-        if not (
-            {key for key in kept if key in counts and published(key)} <= set(protection.withheld)
-            and not seen & set(protection.withheld)
-        ):
-            protection = decide(known | seen, kept)
-    funnel_withheld, figure_withheld = {}, {}
-    for key, decision in protection.withheld.items():
-        if isinstance(key[0], int):
-            figure_withheld[(groups[key[0]], key[1])] = decision
+        if {key for key in kept if key in counts and published(key)} <= set(
+            protection.withheld
+        ) and not seen & set(protection.withheld):
+            kept = set()
         else:
-            funnel_withheld[key] = decision
+            known = known | seen
+            protection = decide(known, kept)
+    if audit_release is None:
+        return split(protection)
+    log.info("protection 1: %.1f s", time.monotonic() - started)
+    of_cell: dict[tuple, list[int]] = defaultdict(list)
+    for index, relation in enumerate(relations):
+        for key in relation.members:
+            of_cell[key].append(index)
+    settled: set = set()  # counts the audit works out that are published after all
+    forced: dict[tuple, tuple[str, str]] = {}  # the further cells withheld for the audit
+    times_found: Counter = Counter()
+
+    def further_cell(cell: tuple, withheld: dict) -> tuple | None:
+        """The smallest count of min_count or more a reader does not know, in one of the
+        cell's relations, or else in a relation of another unknown of those (breadth first).
+        Never one withheld for the audit before: if it is published now, the bounds pinned it
+        (step 4 of `disclosure`), so withholding it again would hide nothing."""
+        for smallest in (min_count, 0):  # a withheld 0 widens a reader's bounds too: last
+            reach, seen_relations = [cell], set()
+            for _ in range(FURTHER_CELL_REACH):
+                candidates, behind = [], []
+                for key in reach:
+                    for index in of_cell.get(key, ()):
+                        if index in seen_relations:
+                            continue
+                        seen_relations.add(index)
+                        for member in relations[index].members:
+                            if member in withheld or not published(member):
+                                behind.append(member)
+                            elif (
+                                (counts[member] >= min_count or counts[member] == smallest)
+                                and member not in known
+                                and member not in settled
+                                and member not in forced
+                            ):
+                                candidates.append(member)
+                if candidates:
+                    return min(candidates, key=order)
+                reach = behind
+        return None
+
+    def surrounding_cells(cell: tuple) -> set[tuple]:
+        """The published cells a reader does not know anyway in the cell's relations and in
+        the relations of those relations' other members."""
+        around, reach = set(), {cell}
+        for _ in range(2):
+            members = {
+                member
+                for key in reach
+                for index in of_cell.get(key, ())
+                for member in relations[index].members
+            }
+            around |= {m for m in members if published(m) and m not in known}
+            reach = members
+        return around
+
+    for done in range(passes + 1):
+        started = time.monotonic()
+        found = [
+            (internal(key), key, verdict) for key, verdict in audit_release(*split(protection))
+        ]
+        log.info(
+            "audit %s: %s withheld, %s found, %.1f s",
+            done + 1,
+            len(protection.withheld),
+            len(found),
+            time.monotonic() - started,
+        )
+        if not found:
+            return split(protection)
+        if done == passes:
+            break
+        for cell, key, verdict in found:
+            if (
+                verdict == "exakt"
+                and cell in protection.withheld
+                and not is_sensitive(counts[cell], min_count)
+            ):
+                settled.add(cell)
+                forced.pop(cell, None)
+                continue
+            # a cell found again gets one more further cell for every pass it has been found in;
+            # found a third time, every published cell around it (the ones published as
+            # worked out too: they may be what pins it)
+            times_found[cell] += 1
+            if times_found[cell] >= 3:
+                for candidate in surrounding_cells(cell):
+                    settled.discard(candidate)
+                    forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+                continue
+            for _ in range(times_found[cell]):
+                candidate = further_cell(cell, protection.withheld)
+                if candidate is not None:
+                    forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+        started = time.monotonic()
+        protection = decide(known | settled, kept - settled, forced)
+        log.info("protection %s: %.1f s", done + 2, time.monotonic() - started)
+    raise DisclosureRefused(
+        f"Statistiken publiceras inte: granskningen kan räkna fram eller ringa in {len(found)} "
+        f"undanhållna antal även efter {passes} varv av ytterligare undanhållande: "
+        + "; ".join(describe_cell(key) for _, key, _ in found[:20])
+        + (f" med flera ({len(found) - 20} till)" if len(found) > 20 else "")
+        + ". Inget har skrivits till publiceringen."
+    )
+
+
+def describe_cell(key: tuple) -> str:
+    """A cell as protect_round names it, in the words of the published files."""
+    if isinstance(key[0], str):
+        level, area, kon, column = key
+        area_name = f"{_area_name(level, area)} ({LEVEL_NAMES[level]} {area})"
+        return f"{area_name}, tratten, kön {kon}, {column}"
+    (period_type, period, figure, level, area, breakdown, value), category = key
+    category = {N: "n", POPULATION: "n population", SVAR: "n svar"}.get(category, category)
     return (
-        Protection(withheld=funnel_withheld, notes=protection.notes),
-        Protection(withheld=figure_withheld, notes=()),
+        f"{_area_name(level, area)} ({LEVEL_NAMES[level]} {area}), figur {figure}, "
+        f"{PERIOD_NAMES[period_type]} {period}, {breakdown}={value}, kategori {category}"
     )
 
 
@@ -816,7 +986,7 @@ def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFig
     takes its share with it; a withheld N every share and the mean of its group."""
     table = []
     for row in figures:
-        group = _group_key(row)
+        group = row.group
         saknas = row.category == "saknas"
         base = POPULATION if saknas else N
         counted = row.kind == "share" or saknas
@@ -1035,23 +1205,34 @@ def definitions_document(definitions: list[dict], figures: list[PublishedFigure]
 def suppression_text(min_count: int) -> str:
     """The published statement of the rule, true of what `disclosure.protect` does with bounds:
     each relation on its own, then the bounds a reader gets from the relations one at a time,
-    and a revision keeping what the version before it withheld (`sukvinnofrid.audit` measures
-    what solving them together, or reading versions together, gives away)."""
+    then, for the funnel and the national figures, the audit of all relations together before
+    anything is written (`protect_round`, `release_audit`; the Kolada files are not audited so),
+    and a revision audited together with the version before it."""
+    small = f"1–{min_count - 1}"
     return (
-        f"Antal som är 1–{min_count - 1} redovisas inte (markeras {WITHHELD}). I varje samband "
+        f"Antal som är {small} redovisas inte (markeras {WITHHELD}). I varje samband "
         "där ett sådant antal annars vore det enda som saknas (kvinnor och män, kommunerna i ett "
         "län och länen i riket, trattens faser, en figurs kategorier och dess N, "
         "uppdelningarnas värden) redovisas ytterligare ett antal inte. Kan ett sådant antal "
-        "ändå ringas in till ett enda värde eller till "
-        f"1–{min_count - 1} med sambanden ett i taget (en del är högst summan, summan minst "
-        "delarna), redovisas ytterligare ett antal inte. Därför kan även ett antal som är "
-        f"{min_count} eller större saknas; ett sådant antal som ändå kan räknas fram ur "
-        "sambanden ett i taget redovisas i stället. Den som löser flera samband samtidigt kan i "
-        "vissa fall räkna fram eller ringa in ett undanhållet antal. En ny version av en omgång "
-        "undanhåller allt som versionen före den undanhöll; den som jämför versionerna kan ändå "
-        "i vissa fall räkna fram ett undanhållet antal. En andel redovisas inte när "
-        "dess antal inte gör det, och när en figurs N inte redovisas gör inte heller dess "
-        "andelar och medelvärde det. 0 är en verklig nolla."
+        f"ändå ringas in till ett enda värde eller till {small} med sambanden ett i taget (en "
+        "del är högst summan, summan minst delarna), redovisas ytterligare ett antal inte. "
+        f"Därför kan även ett antal som är {min_count} eller större saknas; ett sådant antal som "
+        "ändå kan räknas fram ur sambanden ett i taget redovisas i stället. Tratten och de "
+        "nationella figurerna prövas innan de publiceras med alla sambanden samtidigt, som en "
+        "utomstående läsare kan lösa dem (linjärprogrammering): ett antal som då kan räknas fram "
+        f"eller ringas in till {small} får ytterligare ett antal undanhållet, och ett undanhållet "
+        f"antal som då kan räknas fram och är 0 eller minst {min_count} redovisas i stället; går "
+        "det inte, publiceras de inte. I Kolada-filerna kan den som löser flera samband "
+        "samtidigt i vissa fall räkna fram eller ringa in ett undanhållet antal. En ny version "
+        "av en omgång undanhåller allt som versionen före den undanhöll, utom det som ändå kan "
+        "räknas fram, och prövas tillsammans med den: den som jämför versionerna kan inte ringa "
+        "in något "
+        f"undanhållet antal till {small}, men kan i vissa fall räkna fram ett antal som är 0 "
+        f"eller minst {min_count} i den tidigare versionen. En andel redovisas inte när dess "
+        "antal inte gör det, och när en figurs N inte redovisas gör inte heller dess andelar och "
+        "medelvärde det. I omgångens figur Kön redovisas antalet ärenden där kön saknas även när "
+        f"det är {small}: det är trattens totalt minus kvinnor och män bland de aktualiserade "
+        "ärendena, och skyddet av tratten räknar med att läsaren känner det. 0 är en verklig nolla."
     )
 
 
@@ -1080,6 +1261,73 @@ def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) ->
     return latest[1].get("inputs_sha256") == current_inputs(round_id, engine)
 
 
+AUDITED_FILES = (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
+
+
+def _audit_key(cell: tuple) -> tuple:
+    """A cell as the audit names it -> as protect_round does (of versions read together: the
+    cell of the version being published)."""
+    if isinstance(cell[0], int):
+        cell = cell[1:]
+    levels = {name: level for level, name in LEVEL_NAMES.items()}
+    if cell[0] == "tratt":
+        _, level, area, kon, column = cell
+        return (levels[level], area, kon, column)
+    _, period_type, period, level, area, figure, breakdown, value, name, category = cell
+    periods = {name: period for period, name in PERIOD_NAMES.items()}
+    group = (periods[period_type], period, figure, levels[level], area, breakdown, value)
+    return (group, {"antal": category, "n": N, "n_population": POPULATION, "n_svar": SVAR}[name])
+
+
+def release_audit(
+    round_id: str,
+    funnel: list[dict],
+    figures: list[FigureRow],
+    definitions: list[dict],
+    preliminary: bool,
+    min_count: int,
+    revised: tuple[Path, dict] | None,
+    in_force: dict[str, Delivery],
+) -> Audit:
+    """The audit of the release a protection gives, on the bytes it would publish
+    (`sukvinnofrid.audit`, which shares no code with the protection), for `protect_round`.
+    A revision is also read together with the version before it (`audit.read_versions`):
+    there a finding counts when it is a cell of this version, or a count of 1 .. min_count-1
+    of the version before that the version before did not give away alone (what it gave away
+    is published already; a count of 0 or min_count or more it gave away stays so)."""
+    cache: dict = {}
+    previous, given_away = None, set()
+    if revised is not None:
+        previous = {name: (revised[0] / name).read_bytes() for name in AUDITED_FILES}
+        previous[audit.MANIFEST_FILE] = (revised[0] / MANIFEST).read_bytes()
+        given_away = {
+            (0, *f.cell)
+            for f in audit.attack(audit.read_statistics(previous), min_count, cache=cache).findings
+        }
+    manifest = json_bytes({"in_force": {unit: d.as_manifest() for unit, d in in_force.items()}})
+
+    def run(funnel_protection: Protection, figure_protection: Protection):
+        files = render_files(
+            round_id,
+            funnel_table(funnel, funnel_protection.withheld),
+            figures_table(figures, figure_protection.withheld),
+            definitions,
+            preliminary,
+        )
+        found = audit.attack(audit.read_statistics(files), min_count, cache=cache).findings
+        if previous is not None:
+            together = audit.read_versions([previous, {**files, audit.MANIFEST_FILE: manifest}])
+            found += [
+                f
+                for f in audit.attack(together, min_count, cache=cache).findings
+                if f.cell[0] == 1
+                or (f.cell not in given_away and f.low >= 1 and (f.high or min_count) < min_count)
+            ]
+        return [(_audit_key(f.cell), f.verdict) for f in found]
+
+    return run
+
+
 def publish_statistics(
     round_id: str,
     engine: Engine | None = None,
@@ -1087,6 +1335,7 @@ def publish_statistics(
     min_count: int | None = None,
     revision_of: Path | None = None,
     draft: bool = False,
+    passes: int = AUDIT_PASSES,
 ) -> StatisticsPublication:
     """Publish the round's funnel and national figures (see the module docstring); counts
     below `min_count` (default SUKF_MIN_PUBLISH_COUNT) are withheld, or with SUKF_DISCLOSURE=ckm
@@ -1094,7 +1343,9 @@ def publish_statistics(
     round's Kolada key figures are. A version after the first is a revision: it carries
     revisionslogg.csv against the latest version under `revision_of` (default: this output;
     a draft compares with the published statistics). A `draft` may be written once the round's
-    last delivery day has passed."""
+    last delivery day has passed. A suppressed release is audited before anything is written
+    (`protect_round`, `release_audit`): DisclosureRefused when `passes` passes of withholding
+    more leave a withheld count the audit works out."""
     if not ROUND_ID.match(round_id or ""):
         raise ValueError(f"round id {round_id!r} is not of the form ÅÅÅÅ-MM")
     check_round_due(round_id, draft=draft)
@@ -1138,7 +1389,15 @@ def publish_statistics(
                 _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
             )
         funnel_protection, figure_protection = protect_round(
-            funnel, figures, {d["figure_id"]: d for d in definitions}, min_count, earlier
+            funnel,
+            figures,
+            {d["figure_id"]: d for d in definitions},
+            min_count,
+            earlier,
+            release_audit(
+                round_id, funnel, figures, definitions, preliminary, min_count, revised, in_force
+            ),
+            passes,
         )
         withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
         rule = suppression_text(min_count)
