@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,25 @@ import pytest
 
 # Settings are read once per process: point them at throwaway locations before any import.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="sukf-test-"))
+
+
+def _remove_session_dir() -> None:
+    """The session's warehouse, inbox, archive and output (about 150 MB) go when the process
+    ends; tests make some of their files and folders read-only."""
+
+    def writable_then_retry(function, path, _):
+        try:
+            os.chmod(os.path.dirname(path), stat.S_IRWXU)
+            os.chmod(path, stat.S_IRWXU)
+            function(path)
+        except OSError:
+            pass  # gone already, or never ours to remove
+
+    shutil.rmtree(_SESSION_DIR, onerror=writable_then_retry)
+
+
+atexit.register(_remove_session_dir)
+
 # A pytest-xdist worker (scripts/test.sh) inherits the controller's environment, so the places
 # of its own session are set, not defaulted; the same for dbt's target inside the project,
 # where dbt writes its manifest and partial parse.
@@ -22,6 +43,8 @@ _session_place("SUKF_PGDATA", str(_SESSION_DIR / "pgdata"))
 os.environ["SUKF_INBOX"] = str(_SESSION_DIR / "inbox")
 os.environ["SUKF_ARCHIVE"] = str(_SESSION_DIR / "archive")
 os.environ["SUKF_OUTPUT"] = str(_SESSION_DIR / "output")
+# the kommuner's download folders: not the project's var/, which every worker would share
+os.environ["SUKF_FEEDBACK_DOWNLOAD"] = str(_SESSION_DIR / "download")
 os.environ.setdefault("SUKF_PSEUDONYM_KEY", "test-key-not-a-secret")
 if _WORKER:
     os.environ["DBT_TARGET_PATH"] = f"target-{_WORKER}"
