@@ -205,7 +205,9 @@ json.dump({{"times": times, "written": written,
     )
     times = recorded["times"]
     runs = {}
-    for dag_id, began, ended in zip(("su_intake", "su_feedback"), times, times[1:], strict=True):
+    for dag_id, began, ended in zip(
+        ("su_intake", "su_feedback"), times[:-1], times[1:], strict=True
+    ):
         runs[dag_id] = {"seconds": round(ended - began, 2)} | run_summary(recorded["runs"][dag_id])
         # the process's time outside Airflow's run: starting the CLI, parsing the DAG, ending
         runs[dag_id]["outside_run_seconds"] = round(
