@@ -405,6 +405,8 @@ def main() -> int:
             parser.error("--only correction needs the --workdir of an earlier Airflow path")
         env = airflow_environment(workdir / "airflow_path")
         results = json.loads(args.out.read_text())
+        # the warehouse is up, as in production and in the whole Airflow path: not counted
+        run_measured("from sukvinnofrid import warehouse; warehouse.ensure_schema()", env)
         correction = correction_latency(env, workdir / "airflow_path", plan[CORRECTING])
         stop_warehouse(env)
         results["airflow_path"]["correction"] = correction
