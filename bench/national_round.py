@@ -2,7 +2,7 @@
 100 000 cases) through every stage, ending with the round's site (the report stage).
 
 Usage: .venv/bin/python bench/national_round.py [--cases 100000] [--out bench/results.json]
-                                                 [--only airflow]
+                                                 [--only airflow|correction] [--workdir DIR]
 
 Each stage runs in its own process so its peak memory (RSS, polled) is its own; the embedded
 Postgres server's memory is not included. The floor is what the same machine needs at the
@@ -18,8 +18,9 @@ and "su_round"),
 each DAG run timed as a whole (the `airflow` process included) with every task's duration from
 Airflow's metadata DB; then both again with nothing new; then one kommun's corrected upload into
 its account folder through su_intake and su_feedback, timed from the upload to its feedback
-report in the account's download folder. `--only airflow` measures just that and puts it into
-the existing results file.
+report in the account's download folder, with each task's duration. `--only airflow` measures
+just that and puts it into the existing results file; `--only correction --workdir DIR` times
+another corrected upload on the Airflow path an earlier run left in DIR.
 """
 
 from __future__ import annotations
@@ -116,12 +117,25 @@ json.dump({{"run_seconds": report.seconds,
             Path(env["SUKF_AIRFLOW_HOME"]) / "logs" / f"dags-test-{dag_id}.log",
             report_dir / f"{label}-{dag_id}.log",
         )
-        recorded = json.loads(report_file.read_text())
-        durations: dict[str, list[float]] = {}
-        for task_id, _, seconds in recorded["tasks"]:
-            durations.setdefault(task_id, []).append(seconds or 0.0)
-        measured["dag_run_seconds"] = round(recorded["run_seconds"], 2)
-        measured["tasks"] = {
+        measured.update(run_summary(json.loads(report_file.read_text())))
+        runs[dag_id] = measured
+        print(f"{label} {dag_id:10} {measured}", flush=True)
+    runs["end_to_end_seconds"] = round(
+        sum(runs[dag_id]["seconds"] for dag_id in ("su_intake", "su_feedback", "su_round")), 2
+    )
+    return runs
+
+
+def run_summary(recorded: dict) -> dict:
+    """A DAG run as Airflow recorded it ({"run_seconds", "tasks": [[task, map index,
+    seconds]]}): the run's time, each task's duration (a mapped task's as count, sum and the
+    slowest) and the time in no task."""
+    durations: dict[str, list[float]] = {}
+    for task_id, _, seconds in recorded["tasks"]:
+        durations.setdefault(task_id, []).append(seconds or 0.0)
+    return {
+        "dag_run_seconds": round(recorded["run_seconds"], 2),
+        "tasks": {
             task_id: {"seconds": round(seconds[0], 2)}
             if len(seconds) == 1
             else {
@@ -130,17 +144,12 @@ json.dump({{"run_seconds": report.seconds,
                 "max_seconds": round(max(seconds), 2),
             }
             for task_id, seconds in durations.items()
-        }
+        },
         # the run's time in no task: starting each task, Airflow's bookkeeping between them
-        measured["between_tasks_seconds"] = round(
+        "between_tasks_seconds": round(
             recorded["run_seconds"] - sum(s or 0.0 for _, _, s in recorded["tasks"]), 2
-        )
-        runs[dag_id] = measured
-        print(f"{label} {dag_id:10} {measured}", flush=True)
-    runs["end_to_end_seconds"] = round(
-        sum(runs[dag_id]["seconds"] for dag_id in ("su_intake", "su_feedback", "su_round")), 2
-    )
-    return runs
+        ),
+    }
 
 
 # the kommun whose corrected upload is timed (as bench/history.py corrects it)
@@ -151,12 +160,21 @@ def correction_latency(env: dict[str, str], workdir: Path, cases: int) -> dict:
     """One kommun's corrected upload, written into its account folder of the inbox (as SFTPGo
     does once an upload is complete), through su_intake and su_feedback on the landed national
     round: the seconds from the upload to its feedback report in the account's download folder
-    (the report's modification time), and each DAG run's wall time. The DAGs are started at
-    once, as the upload hook starts su_intake; `airflow dags test` starts a process per run."""
+    (the report's modification time); each DAG's `airflow dags test` process (wall time, and
+    the part of it before and after Airflow's run: starting the CLI, parsing the DAG) with the
+    run's tasks as Airflow recorded them. The DAGs are started at once, as the upload hook
+    starts su_intake; `airflow dags test` starts a process per run. Each correction is a new
+    file (its seed counts the kommun's files archived before), so it can be measured again on
+    the same landed round (`--only correction`)."""
     from sukvinnofrid.synthetic import generate_round_files
 
+    archived = len(list((Path(env["SUKF_ARCHIVE"]) / CORRECTING / ROUND).glob("*/*")))
     (corrected,) = generate_round_files(
-        workdir / "correction", [CORRECTING], [ROUND], cases_per_kommun=cases, seed=2025
+        workdir / "correction",
+        [CORRECTING],
+        [ROUND],
+        cases_per_kommun=cases,
+        seed=2024 + archived,
     )
     folder = Path(env["SUKF_INBOX"]) / CORRECTING
     folder.mkdir(parents=True, exist_ok=True)
@@ -166,13 +184,15 @@ def correction_latency(env: dict[str, str], workdir: Path, cases: int) -> dict:
     code = f"""
 import json, time
 from sukvinnofrid import airflow_local
-started = time.time()
-intake = airflow_local.run_dag("su_intake")
-between = time.time()
-feedback = airflow_local.run_dag("su_feedback")
-((written,),) = feedback.results("write_feedback")
-json.dump({{"intake_seconds": between - started, "feedback_seconds": time.time() - between,
-           "written": written}}, open({str(report_file)!r}, "w"))
+times, runs = [time.time()], {{}}
+for dag_id in ("su_intake", "su_feedback"):
+    runs[dag_id] = airflow_local.run_dag(dag_id)
+    times.append(time.time())
+((written,),) = runs["su_feedback"].results("write_feedback")
+json.dump({{"times": times, "written": written,
+           "runs": {{dag_id: {{"run_seconds": report.seconds,
+                             "tasks": [[t.task_id, t.map_index, t.seconds] for t in report.tasks]}}
+                    for dag_id, report in runs.items()}}}}, open({str(report_file)!r}, "w"))
 """
     measured = run_measured(code, env)
     recorded = json.loads(report_file.read_text())
@@ -183,24 +203,43 @@ json.dump({{"intake_seconds": between - started, "feedback_seconds": time.time()
         / ROUND
         / Path(written["download"]).name
     )
+    times = recorded["times"]
+    runs = {}
+    for dag_id, began, ended in zip(
+        ("su_intake", "su_feedback"), times[:-1], times[1:], strict=True
+    ):
+        runs[dag_id] = {"seconds": round(ended - began, 2)} | run_summary(recorded["runs"][dag_id])
+        # the process's time outside Airflow's run: starting the CLI, parsing the DAG, ending
+        runs[dag_id]["outside_run_seconds"] = round(
+            ended - began - runs[dag_id]["dag_run_seconds"], 2
+        )
     return {
         "kommun": CORRECTING,
         "rows": corrected.rows,
         "account": written["account"],
         "upload_to_download_folder_seconds": round(download.stat().st_mtime - uploaded, 2),
-        "su_intake_seconds": round(recorded["intake_seconds"], 2),
-        "su_feedback_seconds": round(recorded["feedback_seconds"], 2),
+        # from the upload to the first DAG's start: the benchmark's process starting Python
+        "before_su_intake_seconds": round(times[0] - uploaded, 2),
+        **runs,
         "both_processes": measured,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def airflow_environment(workdir: Path) -> dict[str, str]:
+    """The Airflow path's environment: the benchmark's own under workdir, an AIRFLOW_HOME and
+    the kommuner's download folders there too."""
+    env = environment(workdir)
+    env["SUKF_AIRFLOW_HOME"] = str(workdir / "airflow")
+    env["SUKF_FEEDBACK_DOWNLOAD"] = str(workdir / "aterkoppling")
+    env.pop("SUKF_REQUIRE_APPROVAL", None)  # no person to approve the publication
+    return env
 
 
 def airflow_path(workdir: Path, plan: dict[str, int] | None = None) -> dict:
     """The round in workdir/inbox through the real DAGs, in a warehouse and Airflow metadata DB
     of its own."""
-    env = environment(workdir)
-    env["SUKF_AIRFLOW_HOME"] = str(workdir / "airflow")
-    env["SUKF_FEEDBACK_DOWNLOAD"] = str(workdir / "aterkoppling")
-    env.pop("SUKF_REQUIRE_APPROVAL", None)  # no person to approve the publication
+    env = airflow_environment(workdir)
     load = os.getloadavg()
     # Set up once per installation, not per round: not counted.
     setup = run_measured(
@@ -343,9 +382,10 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument(
         "--only",
-        choices=["airflow"],
+        choices=["airflow", "correction"],
         default=None,
-        help="only the Airflow path, put into the existing results file",
+        help="only the Airflow path, or only the corrected upload on the Airflow path that an "
+        "earlier run left in --workdir; put into the existing results file",
     )
     args = parser.parse_args()
 
@@ -360,6 +400,19 @@ def main() -> int:
         [k for k in reference.kommuner() if k not in by_stadsdel] + list(reference.stadsdelar())
     )
     plan = national_round_plan(args.cases, kommuner, seed=2024)
+    if args.only == "correction":
+        if args.workdir is None:
+            parser.error("--only correction needs the --workdir of an earlier Airflow path")
+        env = airflow_environment(workdir / "airflow_path")
+        results = json.loads(args.out.read_text())
+        # the warehouse is up, as in production and in the whole Airflow path: not counted
+        run_measured("from sukvinnofrid import warehouse; warehouse.ensure_schema()", env)
+        correction = correction_latency(env, workdir / "airflow_path", plan[CORRECTING])
+        stop_warehouse(env)
+        results["airflow_path"]["correction"] = correction
+        args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        print(f"a corrected upload: {correction}; written to {args.out}")
+        return 0
     if args.only == "airflow":
         generate(workdir / "airflow_path", kommuner, plan)
         results = json.loads(args.out.read_text()) if args.out.exists() else {}

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sukvinnofrid.disclosure import PRIMARY, Relation, is_sensitive, protect, smallest_first
+from sukvinnofrid.disclosure import (
+    PRIMARY,
+    Relation,
+    _Sums,
+    is_sensitive,
+    protect,
+    smallest_first,
+)
 
 MIN_COUNT = 5
 
@@ -175,6 +182,32 @@ def test_with_bounds_no_withheld_count_is_pinned(table):
             assert not pinned or any(repr(key) in note for note in protection.notes), key
         elif key in withheld:  # a count a reader works out anyway is published
             assert low[key] < high[key], key
+
+
+@settings(max_examples=200, deadline=None)
+@given(sum_tables(), sum_tables(), st.data())
+def test_bounds_kept_from_the_call_before_are_the_bounds_computed_afresh(first, second, data):
+    """protect asks for the bounds again after each step, with a few more unknown cells; the
+    components whose unknown cells did not change keep their bounds from the call before. Two
+    tables side by side (at least two components), unknown cells added step by step: each call
+    gives what a first call on the same unknown cells gives."""
+    counts, relations, unknown = {}, [], set()
+    for prefix, (table_counts, table_relations, hidden) in (("a", first), ("b", second)):
+        counts |= {prefix + key: count for key, count in table_counts.items()}
+        relations += [
+            Relation(tuple(prefix + key for key in r.members), r.reason, prefix + r.label)
+            for r in table_relations
+        ]
+        unknown |= {prefix + key for key in hidden}
+    keys = sorted(counts)
+    sums = _Sums(counts, relations)
+    for _ in range(4):
+        kept = sums.bounds(set(unknown))
+        fresh = _Sums(counts, relations).bounds(set(unknown))
+        assert [kept.of(key) for key in keys] == [fresh.of(key) for key in keys]
+        assert [kept.bound_by(key) for key in keys] == [fresh.bound_by(key) for key in keys]
+        assert kept.one_value() == fresh.one_value()
+        unknown |= set(data.draw(st.lists(st.sampled_from(keys), max_size=3)))
 
 
 def test_with_bounds_a_relation_must_be_a_sum():

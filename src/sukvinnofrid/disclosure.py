@@ -178,7 +178,7 @@ def protect(
         )
         if not bounds:
             break
-        added, pinned, (low, high) = _repair_bounds(
+        added, pinned, bounded = _repair_bounds(
             counts, relations, sums, withheld, hidden, fixed, order, min_count
         )
         if not added:
@@ -187,12 +187,8 @@ def protect(
                 for key in pinned
             )
             # step 4: a count a reader works out anyway is published (it tells nothing new)
-            for key in list(withheld):
-                if (
-                    not is_sensitive(counts[key], min_count)
-                    and key in low
-                    and low[key] == high[key]
-                ):
+            for key in bounded.one_value():
+                if key in withheld and not is_sensitive(counts[key], min_count):
                     del withheld[key]
             break
         seeds = sorted({index for key in added for index in of_cell[key]})
@@ -262,7 +258,12 @@ MAX_SWEEPS = 10_000  # bounds of whole counts tighten by at least 1 a sweep, up 
 
 class _Sums:
     """The relations as arrays of terms (every relation is a sum, its first member the total of
-    the others), built once for the bounds of `protect`'s repeated steps."""
+    the others), built once for the bounds of `protect`'s repeated steps.
+
+    Relations that share no cell, directly or through others, fall into components whose bounds
+    do not touch each other; `protect` adds a few unknown cells a step, mostly in one component,
+    so each call of `bounds` computes afresh only the components whose unknown cells changed and
+    keeps the others' bounds from the call before."""
 
     def __init__(self, counts, relations) -> None:
         self.cells: list[Hashable] = []
@@ -281,28 +282,47 @@ class _Sums:
         self.term_cell = np.array(term_cell, dtype=np.int64)
         self.term_sign = np.array(term_sign)
         self.term_count = np.array([counts[key] for key in self.cells], dtype=float)[self.term_cell]
+        # each cell's terms in relation order: cell_terms[cell_start[c] : cell_start[c + 1]]
+        self.cell_terms = np.argsort(self.term_cell, kind="stable")
+        self.cell_start = np.searchsorted(
+            self.term_cell[self.cell_terms], np.arange(len(self.cells) + 1)
+        )
+        self.component = _components(len(self.cells), term_relation, term_cell)
+        self.last: _Bounds | None = None
 
-    def bounds(self, unknown: set) -> tuple[dict, dict, dict]:
+    def bounds(self, unknown: set) -> _Bounds:
         """What a reader bounds each unknown cell to from the sums alone (counts are never
-        negative), one relation at a time and repeated while a bound tightens: (lowest,
-        highest, the relations that give each cell its bounds, in their order).
+        negative), one relation at a time and repeated while a bound tightens.
 
         Each sweep applies every relation to the bounds of the previous one at once, so the
-        result is the fixed point whatever the order."""
+        result is the fixed point whatever the order, and a component's bounds depend only on
+        its own unknown cells."""
         is_unknown = np.zeros(len(self.cells), dtype=bool)
         is_unknown[[self.index[key] for key in unknown if key in self.index]] = True
+        low = np.where(is_unknown, 0.0, np.nan)
+        high = np.where(is_unknown, np.inf, np.nan)
+        setting = np.zeros(len(self.term_cell), dtype=bool)  # the terms that give the bounds
+        if self.last is not None:  # the components whose unknown cells did not change: kept
+            changed = np.unique(self.component[is_unknown != self.last.is_unknown])
+            active = np.isin(self.component, changed)
+            low[~active], high[~active] = self.last.low[~active], self.last.high[~active]
+            setting = self.last.setting.copy()
+            active_term = active[self.term_cell]
+            setting[active_term] = False
+        else:
+            active_term = np.ones(len(self.term_cell), dtype=bool)
         open_term = is_unknown[self.term_cell]
         # each relation as: sum of its unknown terms (sign * x) = constant
+        closed = active_term & ~open_term
         constants = -np.bincount(
-            self.term_relation[~open_term],
-            (self.term_sign * self.term_count)[~open_term],
+            self.term_relation[closed],
+            (self.term_sign * self.term_count)[closed],
             self.relations,
         )
+        open_term &= active_term
         rows, col = self.term_relation[open_term], self.term_cell[open_term]
         positive = self.term_sign[open_term] > 0
         constant, m = constants[rows], self.relations
-        low = np.where(is_unknown, 0.0, np.nan)
-        high = np.where(is_unknown, np.inf, np.nan)
 
         def implied() -> tuple[np.ndarray, np.ndarray]:
             """Each term's bounds on its cell from its relation and the others' bounds."""
@@ -338,19 +358,58 @@ class _Sums:
                 break
             low, high = new_low, new_high
         term_low, term_high = implied()
-        bound_by: dict[Hashable, list[int]] = defaultdict(list)
-        setting = ((term_low == low[col]) & (low[col] > 0)) | (
+        setting[open_term] = ((term_low == low[col]) & (low[col] > 0)) | (
             (term_high == high[col]) & np.isfinite(high[col])
         )
-        for t in np.flatnonzero(setting):  # terms come in relation order
-            bound_by[self.cells[col[t]]].append(int(rows[t]))
-        in_relations = np.unique(col)
-        keys = [self.cells[c] for c in in_relations]
-        return (
-            dict(zip(keys, low[in_relations].tolist(), strict=True)),
-            dict(zip(keys, high[in_relations].tolist(), strict=True)),
-            bound_by,
-        )
+        self.last = _Bounds(self, is_unknown, low, high, setting)
+        return self.last
+
+
+def _components(cells: int, term_relation: list[int], term_cell: list[int]) -> np.ndarray:
+    """Each cell's component: cells in one relation, directly or through others, share one."""
+    parent = list(range(cells))
+
+    def root(cell: int) -> int:
+        while parent[cell] != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    first: dict[int, int] = {}  # each relation's first cell
+    for relation, cell in zip(term_relation, term_cell, strict=True):
+        a, b = root(first.setdefault(relation, cell)), root(cell)
+        if a != b:
+            parent[b] = a
+    return np.array([root(cell) for cell in range(cells)], dtype=np.int64)
+
+
+class _Bounds:
+    """A reader's bounds of the unknown cells (`_Sums.bounds`), read cell by cell: a cell that
+    is not an unknown of some relation has none (0 to infinity)."""
+
+    def __init__(self, sums: _Sums, is_unknown, low, high, setting) -> None:
+        self.sums, self.is_unknown, self.setting = sums, is_unknown, setting
+        self.low, self.high = low, high
+
+    def of(self, key: Hashable) -> tuple[float, float]:
+        index = self.sums.index.get(key)
+        if index is None or not self.is_unknown[index]:
+            return 0.0, INFINITY
+        return float(self.low[index]), float(self.high[index])
+
+    def bound_by(self, key: Hashable) -> list[int]:
+        """The relations that give the cell its bounds, in their order."""
+        index = self.sums.index.get(key)
+        if index is None or not self.is_unknown[index]:
+            return []
+        start, end = self.sums.cell_start[index], self.sums.cell_start[index + 1]
+        terms = self.sums.cell_terms[start:end]
+        return self.sums.term_relation[terms[self.setting[terms]]].tolist()
+
+    def one_value(self) -> set[Hashable]:
+        """The unknown cells a reader bounds to one value."""
+        cells = self.sums.cells
+        return {cells[i] for i in np.flatnonzero(self.is_unknown & (self.low == self.high))}
 
 
 def _repair_bounds(counts, relations, sums, withheld, hidden, excluded, order, min_count):
@@ -358,16 +417,16 @@ def _repair_bounds(counts, relations, sums, withheld, hidden, excluded, order, m
     1 .. min_count-1 gets one more withheld cell: in a relation that gives the bound, or else in
     the nearest relation behind it (the one that bounds another unknown of that relation).
     Returns the cells newly withheld, the pinned counts left without one and the bounds."""
-    low, high, bound_by = sums.bounds(set(withheld) | hidden)
+    bounds = sums.bounds(set(withheld) | hidden)
     added: set[Hashable] = set()
     pinned: list[Hashable] = []
     for key in sorted(withheld, key=repr):
-        least, most = low.get(key, 0), high.get(key, INFINITY)
         if not is_sensitive(counts[key], min_count):
             continue
+        least, most = bounds.of(key)
         if not (least == most or (least >= 1 and most < min_count)):
             continue
-        queue = list(bound_by.get(key, ()))
+        queue = bounds.bound_by(key)
         seen = set(queue)
         for index in queue:  # grows while it is read: breadth first
             relation = relations[index]
@@ -377,10 +436,10 @@ def _repair_bounds(counts, relations, sums, withheld, hidden, excluded, order, m
                 added.add(candidate)
                 break
             for other in relation.members:
-                for behind in bound_by.get(other, ()):
+                for behind in bounds.bound_by(other):
                     if behind not in seen and len(seen) < MAX_REACH:
                         seen.add(behind)
                         queue.append(behind)
         else:
             pinned.append(key)
-    return added, pinned, (low, high)
+    return added, pinned, bounds
