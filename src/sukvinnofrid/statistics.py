@@ -1261,6 +1261,25 @@ def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) ->
     return latest[1].get("inputs_sha256") == current_inputs(round_id, engine)
 
 
+def protected_files(
+    round_id: str,
+    funnel: list[dict],
+    figures: list[FigureRow],
+    definitions: list[dict],
+    preliminary: bool,
+    funnel_protection: Protection,
+    figure_protection: Protection,
+) -> dict[str, bytes]:
+    """The release's tables with what the two protections withhold."""
+    return render_files(
+        round_id,
+        funnel_table(funnel, funnel_protection.withheld),
+        figures_table(figures, figure_protection.withheld),
+        definitions,
+        preliminary,
+    )
+
+
 AUDITED_FILES = (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
 
 
@@ -1307,12 +1326,14 @@ def release_audit(
     manifest = json_bytes({"in_force": {unit: d.as_manifest() for unit, d in in_force.items()}})
 
     def run(funnel_protection: Protection, figure_protection: Protection):
-        files = render_files(
+        files = protected_files(
             round_id,
-            funnel_table(funnel, funnel_protection.withheld),
-            figures_table(figures, figure_protection.withheld),
+            funnel,
+            figures,
             definitions,
             preliminary,
+            funnel_protection,
+            figure_protection,
         )
         found = audit.attack(audit.read_statistics(files), min_count, cache=cache).findings
         if previous is not None:
@@ -1401,12 +1422,8 @@ def publish_statistics(
         )
         withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
         rule = suppression_text(min_count)
-    files = render_files(
-        round_id,
-        funnel_table(funnel, funnel_protection.withheld),
-        figures_table(figures, figure_protection.withheld),
-        definitions,
-        preliminary,
+    files = protected_files(
+        round_id, funnel, figures, definitions, preliminary, funnel_protection, figure_protection
     )
     if method == "ckm":
         files[cellkey.PTABLE_FILE] = cellkey.ptable().data
