@@ -62,7 +62,7 @@ from sqlalchemy.engine import Engine
 from . import __version__, audit, cellkey, reference
 from .catalogue.figures import load_figures
 from .config import get_settings
-from .disclosure import AUDIT, Protection, Relation, is_sensitive, protect, smallest_first
+from .disclosure import AUDIT, EARLIER, Protection, Relation, is_sensitive, protect, smallest_first
 from .formats import swedish_number
 from .kolada.publish import (
     PublicationError,
@@ -648,6 +648,18 @@ def earlier_version(directory: Path, unchanged_areas: set[tuple[str, str]]) -> E
                 continue  # n svar goes with its N (figures_table): not a decision of its own
             note((group, category), row[column], area)
     return EarlierVersion(frozenset(withheld), frozenset(published))
+
+
+def decisions_of(directory: Path) -> tuple[Protection, Protection]:
+    """The funnel's and the figures' withheld cells of a published version, as protect_round
+    names them."""
+    funnel, figures = {}, {}
+    for key in earlier_version(directory, set()).withheld:
+        (funnel if isinstance(key[0], str) else figures)[key] = (
+            EARLIER,
+            "withheld in the version before",
+        )
+    return Protection(withheld=funnel, notes=()), Protection(withheld=figures, notes=())
 
 
 def _published_rows(path: Path) -> list[dict[str, str]]:
@@ -1402,6 +1414,14 @@ def publish_statistics(
         )
         funnel_protection = figure_protection = Protection(withheld={}, notes=())
         rule = cellkey.method_text(min_count)
+    elif revised and revised[1].get("inputs_sha256") == _inputs(
+        engine, round_id, min_count, bool(revised[1].get("preliminary"))
+    ):
+        # the same rows, code and rule as the version before, which only its preliminary
+        # marking separates from this one: its decisions, audited when it was published
+        funnel_protection, figure_protection = decisions_of(revised[0])
+        withheld = revised[1]["cells_withheld"]
+        rule = suppression_text(min_count)
     else:
         earlier = None
         if revised:  # a revision: what the version before it published stays as it was
