@@ -523,6 +523,14 @@ class _Program:
         self.highs.run()
         self.solved += 1
         status = self.highs.getModelStatus()
+        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible):
+            # primal simplex from the previous basis can stop without a verdict ("Unknown",
+            # seen on the demo round): solve this objective afresh with dual simplex
+            self.highs.clearSolver()
+            self.highs.setOptionValue("simplex_strategy", 1)
+            self.highs.run()
+            self.highs.setOptionValue("simplex_strategy", 4)
+            status = self.highs.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:
             raise AuditError("de publicerade värdena motsäger sambanden (olösligt)")
         if status != highspy.HighsModelStatus.kOptimal:
