@@ -759,6 +759,45 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     insatser = next(f for f in definitions["figurer"] if f["figure_id"] == "insatser")
     assert insatser["report_n"] == 2623 and "Diagram 9" in insatser["source"]
 
+    # -------------------------------------------------------------- decided once
+    # the withheld cells are stored once per decision key, and a publication of the same key
+    # (here into another folder) only formats them: a cell added to the stored decisions is
+    # withheld there, though nothing protects it
+    published_cell = next(
+        (*area, column)
+        for area, values in funnel_cells.items()
+        for column, value in values.items()
+        if value != ".."
+    )
+    with engine.begin() as conn:
+        (key,) = conn.execute(
+            sa.text(
+                "SELECT decision_key FROM ops.disclosure_protections WHERE round_id = :r"
+                " AND cells_withheld = :n"
+            ),
+            {"r": R2, "n": statistics.withheld},
+        ).one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO ops.disclosure_decisions VALUES (:k, 'tratt', :cell, 'test', '')"
+            ),
+            {"k": key, "cell": json.dumps(published_cell)},
+        )
+    formatted = publish_statistics(R2, engine, out / "statistik3_igen", min_count=3)
+    reformatted = json.loads((formatted.directory / "statistik.json").read_text("utf-8"))["tratt"]
+    shown = {
+        (*r[:3], column): value
+        for r in reformatted["rader"]
+        for column, value in zip(reformatted["kolumner"][3:], r[3:], strict=True)
+    }
+    assert shown[published_cell] == ".."
+    assert {c: v for c, v in shown.items() if c != published_cell} == {
+        (*area, column): value
+        for area, values in funnel_cells.items()
+        for column, value in values.items()
+        if (*area, column) != published_cell
+    }
+
     # -------------------------------------------------------------- a changed row is seen
     # the same inputs reuse the version without protecting again; one changed mart row of the
     # round (or another minimum) is a new version with the change in it

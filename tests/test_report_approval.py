@@ -263,6 +263,20 @@ def test_nothing_is_published_before_a_person_approves(waiting_round):
     assert all(Path(g["feedback_report"]).exists() for g in gated)
     (published,) = report.results("publish_kolada")
     assert published["round_id"] == NEW_ROUND and published["version"] == "v001"
+    # the publication formats the cells the draft's audit decided (stored once, by their key)
+    draft = output / "granskning" / NEW_ROUND / "statistik" / NEW_ROUND / "v001"
+    statistics_files = Path(published["statistics_directory"])
+    for name in ("tratt.csv", "nationella_figurer.csv"):
+        assert (statistics_files / name).read_bytes() == (draft / name).read_bytes(), name
+    decided = "FROM ops.disclosure_protections WHERE round_id = :r"
+    engine = warehouse.engine()
+    assert scalar(engine, f"SELECT count(*) {decided}", r=NEW_ROUND) == 1
+    assert (
+        scalar(engine, f"SELECT cells_withheld {decided}", r=NEW_ROUND)
+        == json.loads((statistics_files / "manifest.json").read_text(encoding="utf-8"))[
+            "cells_withheld"
+        ]
+    )
     (site,) = report.results("report")
     assert Path(site["index"]) == output / "rapport" / NEW_ROUND / "index.html"
     assert Path(site["index"]).exists()

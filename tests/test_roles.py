@@ -358,6 +358,17 @@ def test_publish_reads_only_marts_and_writes_only_approvals(roled):
     run(publish, "UPDATE ops.publication_approvals SET published_at = now(), version = 'v001'")
     with denied():
         run(publish, "DELETE FROM ops.publication_approvals")
+    # the audited protection it stores once and every later publication of its key formats
+    run(
+        publish,
+        "INSERT INTO ops.disclosure_protections (decision_key, round_id, cells_withheld, notes)"
+        " VALUES (:k, '2023-12', 0, '[[], []]')",
+        k="d" * 64,
+    )
+    run(publish, "SELECT * FROM ops.disclosure_decisions")
+    for table in ("ops.disclosure_protections", "ops.disclosure_decisions"):
+        with denied():
+            run(publish, f"DELETE FROM {table}")
     with denied():
         run(publish, "SELECT * FROM ops.notices")
     run(roled(roles.TRANSFORM), "CREATE VIEW staging.stg_x AS SELECT 1 AS x")

@@ -19,7 +19,8 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 |                  | staging, intermediate, marts, seeds, snapshots), read/write ops.dbt_builds, |
 |                  | ops.dbt_tested_rounds and secrets.pseudonym_key (the key the staging hash   |
 |                  | reads)                                                                      |
-| `sukf_publish`   | SELECT on the marts tables; SELECT/INSERT/UPDATE ops.publication_approvals  |
+| `sukf_publish`   | SELECT on the marts tables; SELECT/INSERT/UPDATE ops.publication_approvals; |
+|                  | SELECT/INSERT ops.disclosure_protections and ops.disclosure_decisions       |
 | `sukf_retention` | SELECT raw.uploads, UPDATE of its archive_path; DELETE on raw.case_records  |
 |                  | and the three quality tables, reading only their keys (upload_id, run_id,   |
 |                  | and a run's started_at and Data Docs page); INSERT/SELECT ops.retention_log |
@@ -347,6 +348,9 @@ def _grant_publish(run) -> None:
     # the approvals su_round records and publishes by
     run(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(r))
     run(sql.SQL("GRANT SELECT, INSERT, UPDATE ON ops.publication_approvals TO {}").format(r))
+    # the protection decided once and audited, which every publication of its key formats
+    for table in ("ops.disclosure_protections", "ops.disclosure_decisions"):
+        run(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(sql.SQL(table), r))
 
 
 def _grant_retention(run) -> None:

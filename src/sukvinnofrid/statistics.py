@@ -23,6 +23,10 @@ A final publication's files have none of it.
 
 Publishing again with the same inputs returns the latest version without reading the rows
 again; different inputs that give the same files also reuse it (`sukvinnofrid.versioned`).
+A suppressed release's withheld cells are decided and audited once per decision key (the
+inputs, the audit's passes, the version before) and stored in the warehouse
+(ops.disclosure_protections, ops.disclosure_decisions): the draft a person approves and its
+publication format the same decisions, and the publication does not audit again.
 
 Everything is read from the marts (fct_case_funnel, fct_national_figures, dim_national_figures):
 no figure is computed again here, only withheld. Relations the disclosure control protects
@@ -48,6 +52,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import time
 from collections import Counter, defaultdict, namedtuple
@@ -662,6 +667,87 @@ def decisions_of(directory: Path) -> tuple[Protection, Protection]:
     return Protection(withheld=funnel, notes=()), Protection(withheld=figures, notes=())
 
 
+def decision_key(
+    inputs: str, passes: int, revised: tuple[Path, dict] | None, in_force: dict[str, Delivery]
+) -> str:
+    """What a suppressed release's decisions are a function of: its inputs digest (the marts'
+    rows, the code, the rule), the passes its audit may take, and for a revision the version
+    before it (its manifest) and the deliveries in force (which areas a delivery changed)."""
+    before = (revised[0] / MANIFEST).read_bytes() if revised else b""
+    deliveries = json_bytes({unit: d.as_manifest() for unit, d in in_force.items()})
+    return sha256_hex(
+        b"\0".join([inputs.encode(), str(passes).encode(), sha256_hex(before).encode(), deliveries])
+    )
+
+
+def _tuples(value):
+    """A cell read back from JSON: its lists as the tuples protect_round names cells by."""
+    return tuple(map(_tuples, value)) if isinstance(value, list) else value
+
+
+DECISION_PARTS = ("tratt", "figurer")
+
+
+def stored_decisions(engine: Engine, key: str) -> tuple[Protection, Protection] | None:
+    """The funnel's and the figures' protection decided for `key` (decision_key), or None."""
+    with engine.connect() as conn:
+        notes = conn.execute(
+            sa.text("SELECT notes FROM ops.disclosure_protections WHERE decision_key = :k"),
+            {"k": key},
+        ).scalar()
+        if notes is None:
+            return None
+        cells = conn.execute(
+            sa.text(
+                "SELECT part, cell, reason, detail FROM ops.disclosure_decisions"
+                " WHERE decision_key = :k"
+            ),
+            {"k": key},
+        ).all()
+    withheld: dict[str, dict] = {part: {} for part in DECISION_PARTS}
+    for part, cell, reason, detail in cells:
+        withheld[part][_tuples(json.loads(cell))] = (reason, detail)
+    funnel_notes, figure_notes = (tuple(n) for n in notes)
+    return (
+        Protection(withheld=withheld["tratt"], notes=funnel_notes),
+        Protection(withheld=withheld["figurer"], notes=figure_notes),
+    )
+
+
+def store_decisions(
+    engine: Engine, key: str, round_id: str, funnel: Protection, figures: Protection
+) -> None:
+    """Keep an audited protection for every later publication of the same key (one
+    transaction: the cells and the row that says they are complete)."""
+    cells = [
+        [part, json.dumps(cell, ensure_ascii=False), reason, detail]
+        for part, protection in zip(DECISION_PARTS, (funnel, figures), strict=True)
+        for cell, (reason, detail) in protection.withheld.items()
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO ops.disclosure_decisions (decision_key, part, cell, reason, detail)"
+                " SELECT :k, e->>0, e->>1, e->>2, e->>3"
+                " FROM jsonb_array_elements(CAST(:cells AS jsonb)) e"
+                " ON CONFLICT DO NOTHING"
+            ),
+            {"k": key, "cells": json.dumps(cells, ensure_ascii=False)},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO ops.disclosure_protections (decision_key, round_id, cells_withheld,"
+                " notes) VALUES (:k, :r, :n, CAST(:notes AS jsonb)) ON CONFLICT DO NOTHING"
+            ),
+            {
+                "k": key,
+                "r": round_id,
+                "n": len(cells),
+                "notes": json.dumps([list(funnel.notes), list(figures.notes)], ensure_ascii=False),
+            },
+        )
+
+
 def _published_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")), delimiter=";"))
 
@@ -1248,11 +1334,12 @@ def suppression_text(min_count: int) -> str:
     )
 
 
-def _inputs(engine: Engine, round_id: str, min_count: int, preliminary: bool) -> str:
+def _inputs(marts: str, min_count: int, preliminary: bool) -> str:
+    """The inputs digest of a publication: `marts` (input_digest), the code and the rule."""
     method = ""
     if get_settings().disclosure == "ckm":  # the noise is the ptable's
         method = f" ckm {cellkey.ptable().sha256}"
-    digest = f"{input_digest(engine, round_id)} {code_digest()} {min_count} {preliminary}"
+    digest = f"{marts} {code_digest()} {min_count} {preliminary}"
     return sha256_hex(f"{digest}{method}".encode())
 
 
@@ -1260,7 +1347,9 @@ def current_inputs(round_id: str, engine: Engine) -> str:
     """The digest of what the round's statistics would be published from now (the marts, the
     code, the rule): what a person approves, recorded with the approval."""
     min_count = get_settings().min_publish_count
-    return _inputs(engine, round_id, min_count, round_is_preliminary(engine, round_id))
+    return _inputs(
+        input_digest(engine, round_id), min_count, round_is_preliminary(engine, round_id)
+    )
 
 
 def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
@@ -1389,7 +1478,8 @@ def publish_statistics(
     min_count = min_count or get_settings().min_publish_count
     root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
     preliminary = round_is_preliminary(engine, round_id)
-    inputs = _inputs(engine, round_id, min_count, preliminary)
+    marts = input_digest(engine, round_id)
+    inputs = _inputs(marts, min_count, preliminary)
     latest = latest_manifest(root / round_id, MANIFEST)
     if latest and latest[1].get("inputs_sha256") == inputs:
         directory, manifest = latest  # the same rows, code and rule: the same bytes
@@ -1415,7 +1505,7 @@ def publish_statistics(
         funnel_protection = figure_protection = Protection(withheld={}, notes=())
         rule = cellkey.method_text(min_count)
     elif revised and revised[1].get("inputs_sha256") == _inputs(
-        engine, round_id, min_count, bool(revised[1].get("preliminary"))
+        marts, min_count, bool(revised[1].get("preliminary"))
     ):
         # the same rows, code and rule as the version before, which only its preliminary
         # marking separates from this one: its decisions, audited when it was published
@@ -1423,23 +1513,36 @@ def publish_statistics(
         withheld = revised[1]["cells_withheld"]
         rule = suppression_text(min_count)
     else:
-        earlier = None
-        if revised:  # a revision: what the version before it published stays as it was
-            earlier = earlier_version(
-                revised[0],
-                _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
+        key = decision_key(inputs, passes, revised, in_force)
+        stored = stored_decisions(engine, key)
+        if stored is not None:  # decided and audited before (the draft a person approved)
+            funnel_protection, figure_protection = stored
+        else:
+            earlier = None
+            if revised:  # a revision: what the version before it published stays as it was
+                earlier = earlier_version(
+                    revised[0],
+                    _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
+                )
+            funnel_protection, figure_protection = protect_round(
+                funnel,
+                figures,
+                {d["figure_id"]: d for d in definitions},
+                min_count,
+                earlier,
+                release_audit(
+                    round_id,
+                    funnel,
+                    figures,
+                    definitions,
+                    preliminary,
+                    min_count,
+                    revised,
+                    in_force,
+                ),
+                passes,
             )
-        funnel_protection, figure_protection = protect_round(
-            funnel,
-            figures,
-            {d["figure_id"]: d for d in definitions},
-            min_count,
-            earlier,
-            release_audit(
-                round_id, funnel, figures, definitions, preliminary, min_count, revised, in_force
-            ),
-            passes,
-        )
+            store_decisions(engine, key, round_id, funnel_protection, figure_protection)
         withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
         rule = suppression_text(min_count)
     files = protected_files(

@@ -200,6 +200,27 @@ CREATE TABLE IF NOT EXISTS ops.publication_approvals (
     PRIMARY KEY (round_id, inputs_sha256)
 );
 
+-- The cells a suppressed statistics release withholds, decided once and audited by
+-- statistics.protect_round for one decision key (statistics.decision_key: the marts' rows, the
+-- code, the rule, the audit's passes, and for a revision the version before): the draft a person
+-- approves and the publication of the same key format the same decisions. A key's row in
+-- disclosure_protections is written with its cells and says they are complete.
+CREATE TABLE IF NOT EXISTS ops.disclosure_protections (
+    decision_key    char(64) PRIMARY KEY,
+    round_id        text NOT NULL,
+    cells_withheld  integer NOT NULL,
+    notes           jsonb NOT NULL,
+    decided_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS ops.disclosure_decisions (
+    decision_key  char(64) NOT NULL,
+    part          text NOT NULL CHECK (part IN ('tratt', 'figurer')),
+    cell          text NOT NULL,
+    reason        text NOT NULL,
+    detail        text NOT NULL,
+    PRIMARY KEY (decision_key, part, cell)
+);
+
 -- The pseudonymisation key, which the staging model's keyed hash reads here instead of from its
 -- SQL (dbt writes that to files). Written by sukvinnofrid.transform; only the owner and
 -- sukf_transform may read it (roles.py).
