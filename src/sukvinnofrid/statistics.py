@@ -671,13 +671,14 @@ def decision_key(
     inputs: str, passes: int, revised: tuple[Path, dict] | None, in_force: dict[str, Delivery]
 ) -> str:
     """What a suppressed release's decisions are a function of: its inputs digest (the marts'
-    rows, the code, the rule), the passes its audit may take, and for a revision the version
-    before it (its manifest) and the deliveries in force (which areas a delivery changed)."""
-    before = (revised[0] / MANIFEST).read_bytes() if revised else b""
-    deliveries = json_bytes({unit: d.as_manifest() for unit, d in in_force.items()})
-    return sha256_hex(
-        b"\0".join([inputs.encode(), str(passes).encode(), sha256_hex(before).encode(), deliveries])
-    )
+    rows, the code, the rule) and the passes its audit may take; for a revision also the version
+    before it (its manifest, with the deliveries it was made of) and the deliveries in force now
+    (which areas a delivery changed since)."""
+    parts = [inputs.encode(), str(passes).encode()]
+    if revised:
+        parts.append(sha256_hex((revised[0] / MANIFEST).read_bytes()).encode())
+        parts.append(json_bytes({unit: d.as_manifest() for unit, d in in_force.items()}))
+    return sha256_hex(b"\0".join(parts))
 
 
 def _tuples(value):
