@@ -5,13 +5,14 @@ never waits for this DAG) and at every publication time of the round calendar (0
 Europe/Stockholm; `sukvinnofrid.rounds`). The first task gates only what su_feedback has not
 yet, as a safety net. A round is published at its publication time, not before, from the files
 received by its last delivery day; a file received later makes a revision at the next run.
-`round_id` (ÅÅÅÅ-MM) picks the round, by default the latest round whose publication time has
-come. With SUKF_REQUIRE_APPROVAL set (in the environment the DAG is parsed in), a draft and its
-Granskning are written once the last delivery day has passed and a person's approval is asked
-(Airflow's human-in-the-loop ApprovalOperator) ahead of the publication time, once per
-publication; the approval is recorded and the run at the publication time publishes it (the
-approving run itself, when the time has passed). A run with nothing new asks nobody. Logic lives in
-`sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
+`round_id` (ÅÅÅÅ-MM) picks the round, by default the latest round whose publication time has come,
+or when that one is current an earlier published round with a late or corrected delivery since (its
+revision; `pipeline.round_to_publish`). With SUKF_REQUIRE_APPROVAL set (in the environment the DAG
+is parsed in), a draft and its Granskning are written once the last delivery day has passed and a
+person's approval is asked (Airflow's human-in-the-loop ApprovalOperator) ahead of the publication
+time, once per publication; the approval is recorded and the run at the publication time publishes
+it (the approving run itself, when the time has passed). A run with nothing new asks nobody. Logic
+lives in `sukvinnofrid.pipeline`, the failure e-mail in `sukvinnofrid.notify`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ DOC_MD = """
 
 Startar när **su_feedback** har kontrollerat nya filer, varje dag på publiceringstiden i
 omgångskalendern (kl. 08.00), eller manuellt, med `round_id` ÅÅÅÅ-MM för den omgång som ska
-publiceras; utan den gäller den senaste omgång vars publiceringstid har kommit. Kvalitetskontrollen
+publiceras; utan den gäller den senaste omgång vars publiceringstid har kommit, eller, när den
+redan är publicerad som den står, en tidigare publicerad omgång som har fått en sen eller rättad
+leverans sedan dess (den revideras; den äldsta först). Kvalitetskontrollen
 och återkopplingen till kommunerna sköter **su_feedback**, som aldrig väntar på det här flödet.
 
 En omgång publiceras en gång, på sin publiceringsdag kl. 08.00, med de filer som kom in senast

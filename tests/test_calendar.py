@@ -719,3 +719,82 @@ def test_the_kolada_revision_log_names_the_kpi_kommun_year_and_why():
     assert (linkoping["tidigare värde"], linkoping["nytt värde"]) == ("saknas", "4.1")
     assert linkoping["orsak"] == "sen leverans från 0580 (uppladdning 8)"
     assert len(lines) == 5  # riket's value; Huddinge's value and status; Linköping's two
+
+
+NEXT_ROUND = "2024-06"
+
+
+@pytest.mark.slow
+def test_a_correction_of_an_earlier_round_makes_its_revision_after_the_next_round(
+    published, tmp_path
+):
+    """Round 2024-06 is delivered in its window and published at its time; then 0126 corrects
+    its 2023-12 file. su_round without round_id publishes round 2023-12's revision, with the
+    corrected delivery in its log, leaves 2024-06 as it was, and a run after it publishes
+    nothing new. (Runs last in the module: it adds a round.)"""
+    output, inbox = Path(os.environ["SUKF_OUTPUT"]), Path(os.environ["SUKF_INBOX"])
+    dates = rounds.calendar_round(NEXT_ROUND)
+
+    def versions(round_id: str) -> list[str]:
+        return sorted(p.name for p in (output / "statistik" / round_id).glob("v0*"))
+
+    patch = pytest.MonkeyPatch()
+    try:
+        patch.delenv("SUKF_REQUIRE_APPROVAL", raising=False)  # `published` left it set
+        patch.setenv("SUKF_NOW", "2024-08-20T10:00:00+02:00")
+        generate_round_files(
+            inbox,
+            list(UNITS),
+            [NEXT_ROUND],
+            cases_per_kommun=UNITS,
+            seed=8,
+            since=dt.date(2023, 1, 1),
+        )
+        assert {r["status"] for r in pipeline.land_new_files()} == {"landed"}
+        assert {r["outcome"] for r in pipeline.quality_gate()} == {"accepted"}
+        patch.setenv("SUKF_NOW", dates.publication.isoformat())
+        next_run = airflow_local.run_dag("su_round")
+        _assert_first_try(next_run)
+        (first,) = next_run.results("publish_kolada")
+        assert (first["round_id"], first["statistics_version"]) == (NEXT_ROUND, "v001")
+        earlier_versions = versions(ROUND)
+
+        patch.setenv("SUKF_NOW", "2024-09-20T10:00:00+02:00")
+        generate_round_files(
+            tmp_path,
+            [CORRECTING],
+            [ROUND],
+            cases_per_kommun={CORRECTING: 50},
+            seed=9,
+            since=dt.date(2023, 1, 1),
+        )
+        for path in tmp_path.iterdir():
+            shutil.copyfile(path, inbox / path.name)
+        (landed,) = pipeline.land_new_files()
+        assert landed["status"] == "landed"
+        assert {r["outcome"] for r in pipeline.quality_gate()} == {"accepted"}
+        # until a build has the correction, the latest round is the one, and it is current
+        plan = pipeline.publication_plan()
+        assert (plan["round_id"], plan["action"]) == (NEXT_ROUND, "none")
+        revision_run = airflow_local.run_dag("su_round")
+        _assert_first_try(revision_run)
+        (revised,) = revision_run.results("publish_kolada")
+        expected = f"v{len(earlier_versions) + 1:03d}"
+        assert (revised["round_id"], revised["statistics_version"]) == (ROUND, expected)
+        assert versions(ROUND) == [*earlier_versions, expected]
+        assert versions(NEXT_ROUND) == ["v001"]
+        log = _table((output / "statistik" / ROUND / expected / LOG_FILE).read_bytes())
+        reasons = {line["orsak"] for line in log}
+        assert reasons and all(r.startswith(f"rättad leverans från {CORRECTING}") for r in reasons)
+        (site,) = revision_run.results("report")
+        assert Path(site["index"]) == output / "rapport" / ROUND / "index.html"
+
+        # nothing new: the next run takes the latest round, which is current
+        plan = pipeline.publication_plan()
+        assert (plan["round_id"], plan["action"]) == (NEXT_ROUND, "none")
+        republished = pipeline.publish()
+        assert (republished["round_id"], republished["reused"]) == (NEXT_ROUND, True)
+        assert versions(ROUND) == [*earlier_versions, expected]
+        assert versions(NEXT_ROUND) == ["v001"]
+    finally:
+        patch.undo()

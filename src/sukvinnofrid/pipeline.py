@@ -415,6 +415,37 @@ def latest_round(engine, delivered: bool = False) -> str | None:
         return next(iter(pick(rounds.scalars())), None)
 
 
+def round_to_publish(engine, delivered: bool = False) -> str | None:
+    """The round a su_round run without `round_id` publishes (or drafts): the latest round whose
+    publication time has come (with `delivered`: whose last delivery day has passed), unless
+    its statistics are current and an earlier published round under revision policy `revise`
+    has a late or corrected delivery since its latest version: then the earliest such round,
+    whose revision it is. An earlier round is not published again for a change of code or
+    reference data alone."""
+    from .revisions import changed_deliveries, deliveries_in_force
+    from .rounds import calendar_round
+    from .statistics import MANIFEST, is_current
+    from .versioned import latest_manifest
+
+    latest = latest_round(engine, delivered)
+    if latest is None or not is_current(latest, engine):
+        return latest
+    with engine.connect() as conn:
+        in_marts = conn.execute(sa.text("SELECT DISTINCT round_id FROM marts.fct_case_funnel"))
+        earlier = sorted(r for r in in_marts.scalars() if r < latest)
+    for round_id in earlier:
+        published = latest_manifest(get_settings().output / "statistik" / round_id, MANIFEST)
+        if (
+            published
+            and calendar_round(round_id).revision_policy == "revise"
+            and changed_deliveries(
+                published[1].get("in_force", {}), deliveries_in_force(engine, round_id)
+            )
+        ):
+            return round_id
+    return latest
+
+
 def _approval(engine, round_id: str, inputs: str):
     with engine.connect() as conn:
         return conn.execute(
@@ -436,7 +467,7 @@ def publication_plan(round_id: str | None = None) -> dict:
     from .statistics import current_inputs, is_current
 
     engine = _prepare("publish")
-    round_id = round_id or latest_round(engine, delivered=True)
+    round_id = round_id or round_to_publish(engine, delivered=True)
     if round_id is None:
         return {"round_id": None, "new": False, "kind": None, "publication": None, "action": "none"}
     dates = calendar_round(round_id)
@@ -524,7 +555,7 @@ def publish(round_id: str | None = None) -> dict:
     from .statistics import publish_statistics
 
     engine = _prepare("publish")
-    round_id = round_id or latest_round(engine)
+    round_id = round_id or round_to_publish(engine)
     if round_id is None:
         log.info("no round's publication time has come: nothing published")
         return {"round_id": None}
@@ -589,7 +620,7 @@ def review(round_id: str | None = None) -> dict:
     from .statistics import current_inputs
 
     engine = _prepare("publish")
-    round_id = round_id or latest_round(engine, delivered=True)
+    round_id = round_id or round_to_publish(engine, delivered=True)
     if round_id is None:
         raise site.RoundNotPublished(
             "ingen omgång med godkända uppladdningar har passerat sin sista leveransdag: inget "
