@@ -778,9 +778,7 @@ def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
             {"r": R2, "n": statistics.withheld},
         ).one()
         conn.execute(
-            sa.text(
-                "INSERT INTO ops.disclosure_decisions VALUES (:k, 'tratt', :cell, 'test', '')"
-            ),
+            sa.text("INSERT INTO ops.disclosure_decisions VALUES (:k, 'tratt', :cell, 'test', '')"),
             {"k": key, "cell": json.dumps(published_cell)},
         )
     formatted = publish_statistics(R2, engine, out / "statistik3_igen", min_count=3)
