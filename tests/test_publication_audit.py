@@ -322,3 +322,97 @@ def test_the_figure_kon_shows_the_cases_without_kon_the_funnel_gives_away():
     assert "figur Kön redovisas antalet ärenden där kön saknas även när det är 1–4" in (
         statistics.suppression_text(MIN_COUNT)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the same year in two rounds
+
+
+def _year_2022(figures: list[statistics.FigureRow]) -> list[statistics.FigureRow]:
+    return [row._replace(period_type="year", period="2022") for row in figures]
+
+
+def _round_release(drawn, earlier=None) -> tuple[list, dict[str, bytes]]:
+    """The year 2022's figures of the cases, protected and audited as a publication does."""
+    funnel, figures = funnel_rows(drawn), _year_2022(figure_rows(drawn))
+    definitions = statistics.with_summary_parts([HEDER, STOD, KON_FIGURE], figures)
+    funnel_protection, figure_protection = statistics.protect_round(
+        funnel,
+        figures,
+        {d["figure_id"]: d for d in definitions},
+        MIN_COUNT,
+        earlier,
+        statistics.release_audit(ROUND, funnel, figures, definitions, False, MIN_COUNT, None, {}),
+    )
+    return figures, statistics.render_files(
+        ROUND,
+        statistics.funnel_table(funnel, funnel_protection.withheld),
+        statistics.figures_table(figures, figure_protection.withheld),
+        definitions,
+    )
+
+
+def _linked_findings(first: dict[str, bytes], second: dict[str, bytes], same: set) -> list:
+    """A reader of both rounds (`audit.read_rounds`): the year's cells `same` (named as the
+    audit names them) have the same count in both rounds. What the attack finds beyond what the
+    first round gives away alone: any cell of the second round, or a count of the first pinned
+    to 1-4."""
+    alone = {f.cell for f in audit.audit_statistics(first, MIN_COUNT).findings}
+    return [
+        f
+        for f in audit.attack(audit.read_rounds(first, second, same), MIN_COUNT).findings
+        if f.cell[0] == 1
+        or (f.cell[1:] not in alone and f.low >= 1 and (f.high or MIN_COUNT) < MIN_COUNT)
+    ]
+
+
+def _counts(figures) -> dict[tuple, int]:
+    """Every count of the figures as the audit names its cell (read from the release with
+    nothing withheld)."""
+    definitions = statistics.with_summary_parts([HEDER, STOD, KON_FIGURE], figures)
+    files = statistics.render_files(ROUND, [], statistics.figures_table(figures, {}), definitions)
+    return audit.read_statistics(files).values
+
+
+def test_a_year_published_again_keeps_what_the_round_before_withheld(tmp_path):
+    """Year 2022 in round 2023-06 (nine cases: Linköping and Mjölby, few men, two without kön)
+    and again in round 2023-12 with one more case (a woman in Mjölby registered late). Decided
+    afresh, the later round withholds other cells than the earlier one, and a reader who takes
+    the counts that did not change as the same count works out withheld cells from the two
+    rounds together. Keeping what the earlier round withheld, and counting as known what it
+    published with the same count (`statistics.earlier_round`), leaves that reader nothing."""
+
+    def case(kommun, kon, heder):
+        return _open_case(kommun, kon, False) | {"heder": heder}
+
+    first = [
+        case("0580", "K", "1"),
+        case("0580", "M", "2"),
+        case("0580", "M", "3"),
+        case("0580", None, None),
+        case("0586", "K", None),
+        case("0586", "K", None),
+        case("0586", "K", "1"),
+        case("0586", "M", "3"),
+        case("0586", None, None),
+    ]
+    second = [*first, case("0586", "K", "3")]
+    earlier_figures, earlier_files = _round_release(first)
+    for name, data in earlier_files.items():
+        (tmp_path / name).write_bytes(data)
+    later_figures = _year_2022(figure_rows(second))
+    before, after = _counts(earlier_figures), _counts(later_figures)
+    same = {cell for cell, count in after.items() if before.get(cell) == count}
+    assert same and len(same) < len(after)
+
+    _, afresh = _round_release(second)
+    assert _linked_findings(earlier_files, afresh, same), "the example no longer tests"
+    _, kept = _round_release(second, statistics.earlier_round(tmp_path, later_figures))
+    assert audit.audit_statistics(kept, MIN_COUNT).ok
+    assert not _linked_findings(earlier_files, kept, same)
+    # every count the earlier round withheld is withheld again
+    withheld_before = {
+        c for c, v in audit.read_statistics(earlier_files).values.items() if v is None
+    }
+    withheld_now = {c for c, v in audit.read_statistics(kept).values.items() if v is None}
+    assert withheld_before - withheld_now <= {c for c in withheld_before if c[0] == "tratt"}

@@ -39,6 +39,10 @@ National figures (`nationella_figurer.csv`), per period, area, figure, breakdown
   aktualiserade ärenden = aktualiserade, ...), per kön for the breakdown by kön, and the figure
   kön's answers 1 and 2 are the funnel's K and M aktualiserade.
 
+Read together (`read_versions`, `read_rounds`): two versions of a round are linked where no
+delivery of an area changed between them; two rounds that publish the same year, where a year
+cell has the same count in both.
+
 Linear programming over the real numbers finds every interval an attacker with these relations
 can find (an attacker who also uses that counts are whole numbers can at most round the ends,
 which the verdict does). The intervals of most cells are shown wide by a few feasible points
@@ -381,16 +385,10 @@ def read_statistics(files: Mapping[str, bytes]) -> Release:
 MANIFEST_FILE = "manifest.json"
 
 
-def read_versions(versions: Sequence[Mapping[str, bytes]]) -> Release:
-    """Successive versions of one round's statistics, as a reader has them together: every
-    version's cells, named by its place in the list ((0, *cell), (1, *cell), ...), and, where the
-    manifests show that no delivery in an area changed between two versions (the same upload in
-    force for every unit in it; a revision log names the deliveries that changed), the same
-    count in both. A kommun's area changes with its own units' deliveries, a län's with any in
-    the län, riket's with any at all; if no delivery changed, a reader cannot tell what did,
-    and nothing is linked."""
+def _together(releases: Sequence[Release]) -> Release:
+    """Releases read side by side: every cell named by its release's place in the list
+    ((0, *cell), (1, *cell), ...), with each release's own relations."""
     combined = Release()
-    releases = [read_statistics(files) for files in versions]
     for number, release in enumerate(releases):
         combined.values.update({(number, *cell): v for cell, v in release.values.items()})
         combined.constraints += [
@@ -402,6 +400,32 @@ def read_versions(versions: Sequence[Mapping[str, bytes]]) -> Release:
             )
             for constraint in release.constraints
         ]
+    return combined
+
+
+def read_rounds(
+    earlier: Mapping[str, bytes], later: Mapping[str, bytes], same: Iterable
+) -> Release:
+    """Two rounds' statistics that publish the same year, as a reader has them together (cells
+    named (0, *cell) and (1, *cell)): the year's cells `same` (as read_statistics names them)
+    hold the same count in both. Each round's extract is cumulative, so most of a closed
+    year's counts do not change; the reader is taken to know which (the worst case)."""
+    combined = _together([read_statistics(earlier), read_statistics(later)])
+    for cell in same:
+        combined.equal((1, *cell), [(0, *cell)], f"samma antal i båda omgångarna: {cell}")
+    return combined
+
+
+def read_versions(versions: Sequence[Mapping[str, bytes]]) -> Release:
+    """Successive versions of one round's statistics, as a reader has them together: every
+    version's cells, named by its place in the list ((0, *cell), (1, *cell), ...), and, where the
+    manifests show that no delivery in an area changed between two versions (the same upload in
+    force for every unit in it; a revision log names the deliveries that changed), the same
+    count in both. A kommun's area changes with its own units' deliveries, a län's with any in
+    the län, riket's with any at all; if no delivery changed, a reader cannot tell what did,
+    and nothing is linked."""
+    releases = [read_statistics(files) for files in versions]
+    combined = _together(releases)
     for number in range(1, len(releases)):
         before, after = (
             json.loads(versions[i][MANIFEST_FILE].decode()).get("in_force", {})

@@ -620,7 +620,6 @@ def earlier_version(directory: Path, unchanged_areas: set[tuple[str, str]]) -> E
     """Read a published version's tables (tratt.csv, nationella_figurer.csv): `unchanged_areas`
     are the (level, area code) whose cells no delivery has changed since it."""
     levels = {name: level for level, name in LEVEL_NAMES.items()}
-    periods = {name: period for period, name in PERIOD_NAMES.items()}
     withheld, published = set(), set()
 
     def note(key: tuple, text: str | None, area: tuple[str, str]) -> None:
@@ -633,6 +632,16 @@ def earlier_version(directory: Path, unchanged_areas: set[tuple[str, str]]) -> E
         area = (levels[row["nivå"]], row["områdeskod"])
         for column in FUNNEL_COLUMNS:
             note((*area, row["kön"], column), row[column], area)
+    for key, text, area in _published_figure_cells(directory):
+        note(key, text, area)
+    return EarlierVersion(frozenset(withheld), frozenset(published))
+
+
+def _published_figure_cells(directory: Path):
+    """(cell as protect_round names it, its published text, its area (level, code)) of every
+    count of a version's nationella_figurer.csv."""
+    levels = {name: level for level, name in LEVEL_NAMES.items()}
+    periods = {name: period for period, name in PERIOD_NAMES.items()}
     for row in _published_rows(directory / "nationella_figurer.csv"):
         area = (levels[row["nivå"]], row["områdeskod"])
         group = (
@@ -651,8 +660,51 @@ def earlier_version(directory: Path, unchanged_areas: set[tuple[str, str]]) -> E
         ):
             if column == "n svar" and row["n"] == WITHHELD:
                 continue  # n svar goes with its N (figures_table): not a decision of its own
-            note((group, category), row[column], area)
+            yield (group, category), row[column], area
+
+
+def earlier_round(directory: Path, figures: list[FigureRow]) -> EarlierVersion:
+    """The year cells of the latest version of the round before (`directory`), as a reader of
+    both rounds has them: each round's extract is cumulative, so a year is published again,
+    mostly with the same counts. A year cell it withheld stays withheld (as in a revision); one
+    it published with the count it has now is known to every reader, so withholding it now
+    would hide nothing. The funnel and the round's own period are this round's alone."""
+    now = {}
+    for row in figures:
+        if row.period_type == "year":
+            for category, value in (
+                (row.category, row.numerator),
+                (N, row.n),
+                (POPULATION, row.n_population),
+                (SVAR, row.n_answers),
+            ):
+                now[(row.group, category)] = str(value)
+    withheld, published = set(), set()
+    for key, text, _ in _published_figure_cells(directory):
+        if key[0][0] != "year":
+            continue
+        if text == WITHHELD:
+            withheld.add(key)
+        elif text and now.get(key) == text:
+            published.add(key)
     return EarlierVersion(frozenset(withheld), frozenset(published))
+
+
+def round_before(root: Path, round_id: str) -> Path | None:
+    """The latest version of the latest round before `round_id` published under `root`."""
+    earlier = (
+        sorted(
+            (p.name for p in root.iterdir() if ROUND_ID.match(p.name) and p.name < round_id),
+            reverse=True,
+        )
+        if root.is_dir()
+        else []
+    )
+    for name in earlier:
+        latest = latest_manifest(root / name, MANIFEST)
+        if latest:
+            return latest[0]
+    return None
 
 
 def decisions_of(directory: Path) -> tuple[Protection, Protection]:
@@ -668,15 +720,16 @@ def decisions_of(directory: Path) -> tuple[Protection, Protection]:
 
 
 def decision_key(
-    inputs: str, passes: int, revised: tuple[Path, dict] | None, in_force: dict[str, Delivery]
+    inputs: str, passes: int, kept: Path | None, in_force: dict[str, Delivery] | None
 ) -> str:
     """What a suppressed release's decisions are a function of: its inputs digest (the marts'
-    rows, the code, the rule) and the passes its audit may take; for a revision also the version
-    before it (its manifest, with the deliveries it was made of) and the deliveries in force now
-    (which areas a delivery changed since)."""
+    rows, the code, the rule), the passes its audit may take, the version whose cells they keep
+    (`kept`: a revision's version before, or the latest version of the round before; its
+    manifest) and for a revision the deliveries in force now (which areas a delivery changed)."""
     parts = [inputs.encode(), str(passes).encode()]
-    if revised:
-        parts.append(sha256_hex((revised[0] / MANIFEST).read_bytes()).encode())
+    if kept is not None:
+        parts.append(sha256_hex((kept / MANIFEST).read_bytes()).encode())
+    if in_force is not None:
         parts.append(json_bytes({unit: d.as_manifest() for unit, d in in_force.items()}))
     return sha256_hex(b"\0".join(parts))
 
@@ -1306,7 +1359,8 @@ def suppression_text(min_count: int) -> str:
     each relation on its own, then the bounds a reader gets from the relations one at a time,
     then, for the funnel and the national figures, the audit of all relations together before
     anything is written (`protect_round`, `release_audit`; the Kolada files are not audited so),
-    and a revision audited together with the version before it."""
+    a revision audited together with the version before it, and a first version keeping what
+    the round before withheld of the same years (`earlier_round`; not audited together)."""
     small = f"1–{min_count - 1}"
     return (
         f"Antal som är {small} redovisas inte (markeras {WITHHELD}). I varje samband "
@@ -1327,7 +1381,11 @@ def suppression_text(min_count: int) -> str:
         "räknas fram, och prövas tillsammans med den: den som jämför versionerna kan inte ringa "
         "in något "
         f"undanhållet antal till {small}, men kan i vissa fall räkna fram ett antal som är 0 "
-        f"eller minst {min_count} i den tidigare versionen. En andel redovisas inte när dess "
+        f"eller minst {min_count} i den tidigare versionen. Ett år redovisas i varje omgång som "
+        "täcker det: ett antal för ett år som den senaste versionen av omgången före undanhöll "
+        "undanhålls även nu (utom det som ändå kan räknas fram), och ett antal som den "
+        "publicerade med samma värde räknas som känt och döljer inget. "
+        "Omgångarna prövas inte tillsammans med varandra. En andel redovisas inte när dess "
         "antal inte gör det, och när en figurs N inte redovisas gör inte heller dess andelar och "
         "medelvärde det. I omgångens figur Kön redovisas antalet ärenden där kön saknas även när "
         f"det är {small}: det är trattens totalt minus kvinnor och män bland de aktualiserade "
@@ -1514,17 +1572,22 @@ def publish_statistics(
         withheld = revised[1]["cells_withheld"]
         rule = suppression_text(min_count)
     else:
-        key = decision_key(inputs, passes, revised, in_force)
+        # a revision keeps what the version before it published; a first version the year
+        # cells of the round before
+        kept = revised[0] if revised else round_before(revision_of or root, round_id)
+        key = decision_key(inputs, passes, kept, in_force if revised else None)
         stored = stored_decisions(engine, key)
         if stored is not None:  # decided and audited before (the draft a person approved)
             funnel_protection, figure_protection = stored
         else:
             earlier = None
-            if revised:  # a revision: what the version before it published stays as it was
+            if revised:
                 earlier = earlier_version(
                     revised[0],
                     _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
                 )
+            elif kept is not None:
+                earlier = earlier_round(kept, figures)
             funnel_protection, figure_protection = protect_round(
                 funnel,
                 figures,
