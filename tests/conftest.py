@@ -128,3 +128,25 @@ def scalar(engine, sql: str, **params):
 
 
 _session_place("SUKF_AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))
+
+
+def land_generated(folder: Path, cases: dict[str, int], round_id: str, seed: int) -> list[dict]:
+    """Generated files of the units (`cases`: unit -> cases since 2023) for the round, written
+    to `folder`, copied into the inbox and landed (their intake results)."""
+    import datetime as dt
+
+    from sukvinnofrid import pipeline
+    from sukvinnofrid.synthetic import generate_round_files
+
+    generate_round_files(
+        folder,
+        list(cases),
+        [round_id],
+        cases_per_kommun=cases,
+        seed=seed,
+        since=dt.date(2023, 1, 1),
+    )
+    inbox = Path(os.environ["SUKF_INBOX"])
+    for path in folder.iterdir():
+        shutil.copyfile(path, inbox / path.name)
+    return pipeline.land_new_files()

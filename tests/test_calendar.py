@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import land_generated
 from local_servers import SmtpSink, smtp_connection
 from report_round import page_tables
 from sukvinnofrid import airflow_local, intake, pipeline, reminders, rounds
@@ -179,17 +180,8 @@ def calendar_round(warehouse_engine, tmp_path_factory):
         pipeline.quality_gate()
         patch.setenv("SUKF_NOW", AFTER_LAST_DAY)
         later = tmp_path_factory.mktemp("later")
-        generate_round_files(
-            later,
-            [LATE, CORRECTING],
-            [ROUND],
-            cases_per_kommun={LATE: 35, CORRECTING: 55},
-            seed=6,
-            since=dt.date(2023, 1, 1),
-        )
-        for path in later.iterdir():
-            shutil.copyfile(path, inbox / path.name)
-        assert {r["status"] for r in pipeline.land_new_files()} == {"landed"}
+        landed = land_generated(later, {LATE: 35, CORRECTING: 55}, ROUND, seed=6)
+        assert {r["status"] for r in landed} == {"landed"}
         assert {r["outcome"] for r in pipeline.quality_gate()} == {"accepted"}
         yield
     finally:
@@ -760,17 +752,7 @@ def test_a_correction_of_an_earlier_round_makes_its_revision_after_the_next_roun
         earlier_versions = versions(ROUND)
 
         patch.setenv("SUKF_NOW", "2024-09-20T10:00:00+02:00")
-        generate_round_files(
-            tmp_path,
-            [CORRECTING],
-            [ROUND],
-            cases_per_kommun={CORRECTING: 50},
-            seed=9,
-            since=dt.date(2023, 1, 1),
-        )
-        for path in tmp_path.iterdir():
-            shutil.copyfile(path, inbox / path.name)
-        (landed,) = pipeline.land_new_files()
+        (landed,) = land_generated(tmp_path, {CORRECTING: 50}, ROUND, seed=9)
         assert landed["status"] == "landed"
         assert {r["outcome"] for r in pipeline.quality_gate()} == {"accepted"}
         # until a build has the correction, the latest round is the one, and it is current

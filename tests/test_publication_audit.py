@@ -183,15 +183,17 @@ def figure_rows(drawn) -> list[statistics.FigureRow]:
     return rows
 
 
-def published(drawn, passes: int = statistics.AUDIT_PASSES):
-    funnel, figures = funnel_rows(drawn), figure_rows(drawn)
+def published(drawn, passes: int = statistics.AUDIT_PASSES, earlier=None, figures_of=figure_rows):
+    """The release of the cases, protected and audited as a publication does (`earlier`: the
+    version or round before; `figures_of`: the cases' figure rows)."""
+    funnel, figures = funnel_rows(drawn), figures_of(drawn)
     definitions = statistics.with_summary_parts([HEDER, STOD, KON_FIGURE], figures)
     funnel_protection, figure_protection = statistics.protect_round(
         funnel,
         figures,
         {d["figure_id"]: d for d in definitions},
         MIN_COUNT,
-        None,
+        earlier,
         statistics.release_audit(ROUND, funnel, figures, definitions, False, MIN_COUNT, None, {}),
         passes,
     )
@@ -328,28 +330,9 @@ def test_the_figure_kon_shows_the_cases_without_kon_the_funnel_gives_away():
 # the same year in two rounds
 
 
-def _year_2022(figures: list[statistics.FigureRow]) -> list[statistics.FigureRow]:
-    return [row._replace(period_type="year", period="2022") for row in figures]
-
-
-def _round_release(drawn, earlier=None) -> tuple[list, dict[str, bytes]]:
-    """The year 2022's figures of the cases, protected and audited as a publication does."""
-    funnel, figures = funnel_rows(drawn), _year_2022(figure_rows(drawn))
-    definitions = statistics.with_summary_parts([HEDER, STOD, KON_FIGURE], figures)
-    funnel_protection, figure_protection = statistics.protect_round(
-        funnel,
-        figures,
-        {d["figure_id"]: d for d in definitions},
-        MIN_COUNT,
-        earlier,
-        statistics.release_audit(ROUND, funnel, figures, definitions, False, MIN_COUNT, None, {}),
-    )
-    return figures, statistics.render_files(
-        ROUND,
-        statistics.funnel_table(funnel, funnel_protection.withheld),
-        statistics.figures_table(figures, figure_protection.withheld),
-        definitions,
-    )
+def _year_2022(drawn) -> list[statistics.FigureRow]:
+    """The cases' figure rows as the year 2022's."""
+    return [row._replace(period_type="year", period="2022") for row in figure_rows(drawn)]
 
 
 def _linked_findings(first: dict[str, bytes], second: dict[str, bytes], same: set) -> list:
@@ -397,17 +380,21 @@ def test_a_year_published_again_keeps_what_the_round_before_withheld(tmp_path):
         case("0586", None, None),
     ]
     second = [*first, case("0586", "K", "3")]
-    earlier_figures, earlier_files = _round_release(first)
+    _, earlier_files = published(first, figures_of=_year_2022)
     for name, data in earlier_files.items():
         (tmp_path / name).write_bytes(data)
-    later_figures = _year_2022(figure_rows(second))
-    before, after = _counts(earlier_figures), _counts(later_figures)
+    later_figures = _year_2022(second)
+    before, after = _counts(_year_2022(first)), _counts(later_figures)
     same = {cell for cell, count in after.items() if before.get(cell) == count}
     assert same and len(same) < len(after)
 
-    _, afresh = _round_release(second)
+    _, afresh = published(second, figures_of=_year_2022)
     assert _linked_findings(earlier_files, afresh, same), "the example no longer tests"
-    _, kept = _round_release(second, statistics.earlier_round(tmp_path, later_figures))
+    _, kept = published(
+        second,
+        earlier=statistics.earlier_round(tmp_path, later_figures),
+        figures_of=_year_2022,
+    )
     assert audit.audit_statistics(kept, MIN_COUNT).ok
     assert not _linked_findings(earlier_files, kept, same)
     # every count the earlier round withheld is withheld again

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from approval import answer, start_round, wait_for_approval
-from conftest import scalar
+from conftest import land_generated, scalar
 from sukvinnofrid import airflow_local, pipeline, warehouse
 from sukvinnofrid.synthetic import generate_round_files
 from sukvinnofrid.versioned import PUBLISHED_AT
@@ -85,18 +84,8 @@ def timeline(warehouse_engine, tmp_path_factory):
         runs["at_publication"] = airflow_local.run_dag("su_round")
         # a correction after the publication, approved after the revision's time has come
         patch.setenv("SUKF_NOW", CORRECTED)
-        later = tmp_path_factory.mktemp("later")
-        generate_round_files(
-            later,
-            [CORRECTING],
-            [ROUND],
-            cases_per_kommun={CORRECTING: 55},
-            seed=6,
-            since=dt.date(2023, 1, 1),
-        )
-        for path in later.iterdir():
-            shutil.copyfile(path, inbox / path.name)
-        assert {r["status"] for r in pipeline.land_new_files()} == {"landed"}
+        landed = land_generated(tmp_path_factory.mktemp("later"), {CORRECTING: 55}, ROUND, seed=6)
+        assert {r["status"] for r in landed} == {"landed"}
         pipeline.quality_gate()
         patch.setenv("SUKF_NOW", REVISION_APPROVED)
         printed = tmp_path_factory.mktemp("revision") / "dags-test.log"
