@@ -43,7 +43,8 @@ Linear programming over the real numbers finds every interval an attacker with t
 can find (an attacker who also uses that counts are whole numbers can at most round the ends,
 which the verdict does). The intervals of most cells are shown wide by a few feasible points
 (the vertices that maximise or minimise random sums of the unknowns); only the cells those
-points do not settle get linear programs of their own.
+points do not settle get linear programs of their own, each stopped as soon as it passes a
+feasible point that settles its cell (the cells it finds are solved to the end).
 """
 
 from __future__ import annotations
@@ -437,7 +438,9 @@ def read_versions(versions: Sequence[Mapping[str, bytes]]) -> Release:
 
 UPPER = 1e7  # no count of a release comes near; an interval reaching it is unbounded
 WITNESS_OBJECTIVES = 4  # random sums maximised per component, besides the sum itself
-TARGETED_ROUNDS = 8  # then random sums over the cells those have not settled
+TARGETED_ROUNDS = 8  # then random sums over the cells those have not settled,
+TARGETED_SETTLING = 0.25  # while a round settles this share of them (on the national round a
+#                           round settling fewer cost more than the cells' own programs)
 ENOUGH_ITERATIONS = 50  # a cell's program looks whether it has settled the cell after as many
 NO_LIMIT = 2**31 - 1  # HiGHS's simplex_iteration_limit by default
 
@@ -490,8 +493,7 @@ def _quiet_highs() -> highspy.Highs:
 
 
 class _Program:
-    """One component's linear program, solved again and again with other objectives (HiGHS
-    starts each from the previous basis)."""
+    """One component's linear program, solved again and again with other objectives."""
 
     def __init__(self, n: int, entries: list[tuple[int, int, float]], bounds, lows, highs):
         self.n = n
@@ -756,19 +758,24 @@ def attack(
                 costs = np.zeros(n)
                 costs[waiting] = [sign * rng.choice((1.0, 2.0, 3.0)) for _ in waiting]
                 witness(costs)
-            if sum(not settled(k) for k in waiting) > 0.9 * len(waiting):
+            if sum(not settled(k) for k in waiting) > (1 - TARGETED_SETTLING) * len(waiting):
                 break
+        # the cells left get programs of their own: every largest value first, then the smallest
+        # of those still unsettled (one cell's optimum is a nearer start for the next cell's)
+        most = {}
         for k in open_columns:
+            if not settled(k):
+                unit = np.zeros(n)
+                unit[k] = 1.0
+                most[k] = witness(unit, afresh=False, settles=k)[k]
+        for k, high_value in most.items():
             if settled(k):
                 continue
             unit = np.zeros(n)
-            unit[k] = 1.0
-            most = witness(unit, afresh=False, settles=k)[k]
-            if settled(k):
-                continue
-            least = witness(-unit, afresh=False, settles=k)[k]
-            if found(columns[k], least, most):
-                intervals.append((k, least, most))
+            unit[k] = -1.0
+            least = witness(unit, afresh=False, settles=k)[k]
+            if found(columns[k], least, high_value):
+                intervals.append((k, least, high_value))
         result.linear_programs += program.solved
         if key is not None:
             cache[key] = intervals
