@@ -592,10 +592,12 @@ def _verdict(low: float, high: float, min_count: int) -> tuple[int, int | None, 
     return low_int, high_int, None
 
 
-def _propagate(rows, lows, highs, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _propagate(rows, lows, highs, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounds on every unknown from one relation at a time, repeated while they tighten (a
     reader's first step; counts are whole numbers, so the bounds are rounded inwards). Every
-    interval the linear programs find lies within these bounds.
+    interval the linear programs find lies within these bounds. Also which relations these
+    bounds do not already imply: the others hold at every point within the bounds, so the
+    linear programs (which keep the bounds) do without them.
 
     Each step tightens by every relation whose unknowns tightened in the step before, all at
     once (numpy); tightening is monotone, so the bounds it ends with are those of any order."""
@@ -626,7 +628,18 @@ def _propagate(rows, lows, highs, size: int) -> tuple[np.ndarray, np.ndarray]:
         low, high = new_low, new_high
         active = np.zeros(len(rows), dtype=bool)
         active[entry_row[changed[entry_column]]] = True
-    return low, high
+    positive = entry_value > 0
+    least = np.bincount(
+        entry_row,
+        weights=entry_value * np.where(positive, low[entry_column], high[entry_column]),
+        minlength=len(rows),
+    )
+    most = np.bincount(
+        entry_row,
+        weights=entry_value * np.where(positive, high[entry_column], low[entry_column]),
+        minlength=len(rows),
+    )
+    return low, high, (least < row_low - EPS) | (most > row_high + EPS)
 
 
 def attack(
@@ -682,7 +695,7 @@ def attack(
         rows.append(merged_terms)
         lows.append(constraint.low - constant)
         highs.append(constraint.high - constant)
-    low, high = _propagate(rows, lows, highs, len(roots))
+    low, high, needed = _propagate(rows, lows, highs, len(roots))
 
     def found(column: int, low_value: float, high_value: float) -> bool:
         low_int, high_int, verdict = _verdict(low_value, high_value, min_count)
@@ -694,7 +707,9 @@ def attack(
 
     # what propagation already pins needs no linear program
     exposed = {i for i in range(len(roots)) if found(i, low[i], high[i])}
-    for component in _components([[c for c, _ in t] for t in rows], len(roots)):
+    kept = np.flatnonzero(needed).tolist()
+    for linked in _components([[c for c, _ in rows[r]] for r in kept], len(roots)):
+        component = [kept[i] for i in linked]
         columns = sorted({c for r in component for c, _ in rows[r]})
         open_columns = [k for k, c in enumerate(columns) if c not in exposed]
         if not open_columns:
@@ -737,9 +752,9 @@ def attack(
             enough = None
             if settles is not None:
 
-                def enough(point, k=settles):
+                def enough(point, cell=settles):
                     seen(point)
-                    return settled(k)
+                    return settled(cell)
 
             point = program.maximise(costs, afresh, enough)
             seen(point)
