@@ -47,7 +47,8 @@ Linear programming over the real numbers finds every interval an attacker with t
 can find (an attacker who also uses that counts are whole numbers can at most round the ends,
 which the verdict does). The intervals of most cells are shown wide by a few feasible points
 (the vertices that maximise or minimise random sums of the unknowns); only the cells those
-points do not settle get linear programs of their own.
+points do not settle get linear programs of their own, each stopped as soon as it passes a
+feasible point that settles its cell (the cells it finds are solved to the end).
 """
 
 from __future__ import annotations
@@ -461,7 +462,11 @@ def read_versions(versions: Sequence[Mapping[str, bytes]]) -> Release:
 
 UPPER = 1e7  # no count of a release comes near; an interval reaching it is unbounded
 WITNESS_OBJECTIVES = 4  # random sums maximised per component, besides the sum itself
-TARGETED_ROUNDS = 8  # then random sums over the cells those have not settled
+TARGETED_ROUNDS = 8  # then random sums over the cells those have not settled,
+TARGETED_SETTLING = 0.25  # while a round settles this share of them (on the national round a
+#                           round settling fewer cost more than the cells' own programs)
+ENOUGH_ITERATIONS = 50  # a cell's program looks whether it has settled the cell after as many
+NO_LIMIT = 2**31 - 1  # HiGHS's simplex_iteration_limit by default
 
 
 class _DisjointSets:
@@ -512,48 +517,87 @@ def _quiet_highs() -> highspy.Highs:
 
 
 class _Program:
-    """One component's linear program, solved again and again with other objectives (HiGHS
-    starts each from the previous basis)."""
+    """One component's linear program, solved again and again with other objectives."""
 
     def __init__(self, n: int, entries: list[tuple[int, int, float]], bounds, lows, highs):
         self.n = n
         self.highs = _quiet_highs()
+        self.col_lower = np.array([b[0] for b in bounds], dtype=float)
+        self.col_upper = np.array([b[1] for b in bounds], dtype=float)
+        self.row_lower = np.array(lows, dtype=float)
+        self.row_upper = np.array(highs, dtype=float)
+        entries.sort(key=lambda e: (e[1], e[0]))
+        self.columns = np.arange(n, dtype=np.int32)
+        self.entry_rows = np.array([e[0] for e in entries], dtype=np.int32)
+        self.entry_columns = np.array([e[1] for e in entries], dtype=np.int32)
+        self.entry_values = np.array([e[2] for e in entries], dtype=float)
         lp = highspy.HighsLp()
         lp.num_col_ = n
         lp.num_row_ = len(lows)
         lp.col_cost_ = np.zeros(n)
-        lp.col_lower_ = np.array([b[0] for b in bounds], dtype=float)
-        lp.col_upper_ = np.array([b[1] for b in bounds], dtype=float)
-        lp.row_lower_ = np.array(lows, dtype=float)
-        lp.row_upper_ = np.array(highs, dtype=float)
-        entries.sort(key=lambda e: (e[1], e[0]))
-        starts = np.zeros(n + 1, dtype=np.int32)
-        for _, column, _ in entries:
-            starts[column + 1] += 1
+        lp.col_lower_ = self.col_lower
+        lp.col_upper_ = self.col_upper
+        lp.row_lower_ = self.row_lower
+        lp.row_upper_ = self.row_upper
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.cumsum(starts).astype(np.int32)
-        lp.a_matrix_.index_ = np.array([e[0] for e in entries], dtype=np.int32)
-        lp.a_matrix_.value_ = np.array([e[2] for e in entries], dtype=float)
+        lp.a_matrix_.start_ = np.searchsorted(
+            self.entry_columns, np.arange(n + 1, dtype=np.int32)
+        ).astype(np.int32)
+        lp.a_matrix_.index_ = self.entry_rows
+        lp.a_matrix_.value_ = self.entry_values
         self.highs.passModel(lp)
-        # only the objective changes between solves: the previous optimum stays feasible, so
-        # primal simplex goes on from it (dual simplex, the default, measured 2-100x slower)
-        self.highs.setOptionValue("simplex_strategy", 4)
         self.highs.changeObjectiveSense(highspy.ObjSense.kMaximize)
-        self.columns = np.arange(n, dtype=np.int32)
         self.solved = 0
 
-    def maximise(self, costs: np.ndarray) -> np.ndarray:
+    def feasible(self, point: np.ndarray) -> bool:
+        """Whether `point` keeps every relation and bound (to within EPS)."""
+        activity = np.bincount(
+            self.entry_rows,
+            weights=self.entry_values * point[self.entry_columns],
+            minlength=len(self.row_lower),
+        )
+        return bool(
+            np.all(activity >= self.row_lower - EPS)
+            and np.all(activity <= self.row_upper + EPS)
+            and np.all(point >= self.col_lower - EPS)
+            and np.all(point <= self.col_upper + EPS)
+        )
+
+    def maximise(self, costs: np.ndarray, afresh: bool = False, enough=None) -> np.ndarray:
+        """The vertex that maximises `costs`. `afresh`: solved from scratch (presolve, then
+        dual simplex), the way for an objective over many cells (on the national round's
+        largest component 3-10 s against 10-110 s from the previous basis); else primal
+        simplex goes on from the previous optimum, which stays feasible as only the objective
+        changes, the way for one cell's objective (most take a few iterations).
+
+        `enough(point)`: with primal simplex, every point it passes is feasible; it stops every
+        ENOUGH_ITERATIONS (doubling) iterations and returns the point it stands at, once that
+        point is checked feasible and `enough` says it answers the question."""
         self.highs.changeColsCost(self.n, self.columns, costs.astype(float))
-        self.highs.run()
+        if afresh:
+            self.highs.clearSolver()
+        self.highs.setOptionValue("simplex_strategy", 1 if afresh else 4)
+        limit = ENOUGH_ITERATIONS if enough is not None and not afresh else None
+        while True:
+            self.highs.setOptionValue("simplex_iteration_limit", limit or NO_LIMIT)
+            self.highs.run()
+            status = self.highs.getModelStatus()
+            if limit is None or status != highspy.HighsModelStatus.kIterationLimit:
+                break
+            point = np.array(self.highs.getSolution().col_value)
+            if self.feasible(point) and enough(point):
+                self.highs.setOptionValue("simplex_iteration_limit", NO_LIMIT)
+                self.solved += 1
+                return point
+            limit *= 2
+        self.highs.setOptionValue("simplex_iteration_limit", NO_LIMIT)
         self.solved += 1
-        status = self.highs.getModelStatus()
         if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible):
             # primal simplex from the previous basis can stop without a verdict ("Unknown",
             # seen on the demo round): solve this objective afresh with dual simplex
             self.highs.clearSolver()
             self.highs.setOptionValue("simplex_strategy", 1)
             self.highs.run()
-            self.highs.setOptionValue("simplex_strategy", 4)
             status = self.highs.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:
             raise AuditError("de publicerade värdena motsäger sambanden (olösligt)")
@@ -572,37 +616,54 @@ def _verdict(low: float, high: float, min_count: int) -> tuple[int, int | None, 
     return low_int, high_int, None
 
 
-def _propagate(rows, lows, highs, size: int, rows_of) -> tuple[list[float], list[float]]:
+def _propagate(rows, lows, highs, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounds on every unknown from one relation at a time, repeated while they tighten (a
     reader's first step; counts are whole numbers, so the bounds are rounded inwards). Every
-    interval the linear programs find lies within these bounds."""
-    low, high = [0.0] * size, [UPPER] * size
-    pending = set(range(len(rows)))
-    queue = list(pending)
-    visits = 0
-    while queue and visits < 100 * len(rows) + 1000:
-        r = queue.pop()
-        pending.discard(r)
-        visits += 1
-        terms = rows[r]
-        least = sum(a * (low[j] if a > 0 else high[j]) for j, a in terms)
-        most = sum(a * (high[j] if a > 0 else low[j]) for j, a in terms)
-        for j, a in terms:
-            rest_least = least - a * (low[j] if a > 0 else high[j])
-            rest_most = most - a * (high[j] if a > 0 else low[j])
-            up, down = (highs[r] - rest_least) / a, (lows[r] - rest_most) / a
-            new_low, new_high = (down, up) if a > 0 else (up, down)
-            new_low = max(low[j], math.ceil(new_low - EPS)) if new_low > -INF else low[j]
-            new_high = min(high[j], math.floor(new_high + EPS)) if new_high < INF else high[j]
-            if new_low > new_high:
-                raise AuditError("de publicerade värdena motsäger sambanden")
-            if new_low != low[j] or new_high != high[j]:
-                low[j], high[j] = new_low, new_high
-                for other in rows_of[j]:
-                    if other not in pending:
-                        pending.add(other)
-                        queue.append(other)
-    return low, high
+    interval the linear programs find lies within these bounds. Also which relations these
+    bounds do not already imply: the others hold at every point within the bounds, so the
+    linear programs (which keep the bounds) do without them.
+
+    Each step tightens by every relation whose unknowns tightened in the step before, all at
+    once (numpy); tightening is monotone, so the bounds it ends with are those of any order."""
+    lengths = np.fromiter((len(terms) for terms in rows), dtype=np.int64, count=len(rows))
+    entry_row = np.repeat(np.arange(len(rows)), lengths)
+    entry_column = np.fromiter((j for terms in rows for j, _ in terms), dtype=np.int64)
+    entry_value = np.fromiter((a for terms in rows for _, a in terms), dtype=float)
+    row_low, row_high = np.array(lows, dtype=float), np.array(highs, dtype=float)
+    low, high = np.zeros(size), np.full(size, UPPER)
+    active = np.ones(len(rows), dtype=bool)
+    for _ in range(100 * len(rows) + 1000):
+        if not active.any():
+            break
+        entries = active[entry_row]
+        r, j, a = entry_row[entries], entry_column[entries], entry_value[entries]
+        positive = a > 0
+        least_term = a * np.where(positive, low[j], high[j])
+        most_term = a * np.where(positive, high[j], low[j])
+        least = np.bincount(r, weights=least_term, minlength=len(rows))[r] - least_term
+        most = np.bincount(r, weights=most_term, minlength=len(rows))[r] - most_term
+        up, down = (row_high[r] - least) / a, (row_low[r] - most) / a
+        new_low, new_high = low.copy(), high.copy()
+        np.maximum.at(new_low, j, np.ceil(np.where(positive, down, up) - EPS))
+        np.minimum.at(new_high, j, np.floor(np.where(positive, up, down) + EPS))
+        if np.any(new_low > new_high):
+            raise AuditError("de publicerade värdena motsäger sambanden")
+        changed = (new_low != low) | (new_high != high)
+        low, high = new_low, new_high
+        active = np.zeros(len(rows), dtype=bool)
+        active[entry_row[changed[entry_column]]] = True
+    positive = entry_value > 0
+    least = np.bincount(
+        entry_row,
+        weights=entry_value * np.where(positive, low[entry_column], high[entry_column]),
+        minlength=len(rows),
+    )
+    most = np.bincount(
+        entry_row,
+        weights=entry_value * np.where(positive, high[entry_column], low[entry_column]),
+        minlength=len(rows),
+    )
+    return low, high, (least < row_low - EPS) | (most > row_high + EPS)
 
 
 def attack(
@@ -648,7 +709,6 @@ def attack(
     rows: list[list[tuple[int, float]]] = []
     lows: list[float] = []
     highs: list[float] = []
-    rows_of: dict[int, list[int]] = defaultdict(list)
     for constraint, terms, constant in reduced:
         merged: dict[int, float] = defaultdict(float)
         for i, coefficient in terms:
@@ -656,12 +716,10 @@ def attack(
         merged_terms = [(c, a) for c, a in merged.items() if a != 0]
         if not merged_terms:
             continue
-        for column, _ in merged_terms:
-            rows_of[column].append(len(rows))
         rows.append(merged_terms)
         lows.append(constraint.low - constant)
         highs.append(constraint.high - constant)
-    low, high = _propagate(rows, lows, highs, len(roots), rows_of)
+    low, high, needed = _propagate(rows, lows, highs, len(roots))
 
     def found(column: int, low_value: float, high_value: float) -> bool:
         low_int, high_int, verdict = _verdict(low_value, high_value, min_count)
@@ -673,7 +731,9 @@ def attack(
 
     # what propagation already pins needs no linear program
     exposed = {i for i in range(len(roots)) if found(i, low[i], high[i])}
-    for component in _components([[c for c, _ in t] for t in rows], len(roots)):
+    kept = np.flatnonzero(needed).tolist()
+    for linked in _components([[c for c, _ in rows[r]] for r in kept], len(roots)):
+        component = [kept[i] for i in linked]
         columns = sorted({c for r in component for c, _ in rows[r]})
         open_columns = [k for k, c in enumerate(columns) if c not in exposed]
         if not open_columns:
@@ -703,14 +763,26 @@ def attack(
         n = len(columns)
         seen_low, seen_high = np.full(n, np.inf), np.full(n, -np.inf)
 
-        def witness(costs, program=program, seen_low=seen_low, seen_high=seen_high):
-            point = program.maximise(costs)
+        def seen(point, seen_low=seen_low, seen_high=seen_high) -> None:
             np.minimum(seen_low, point, out=seen_low)
             np.maximum(seen_high, point, out=seen_high)
-            return point
 
         def settled(k: int, seen_low=seen_low, seen_high=seen_high) -> bool:
             return _verdict(seen_low[k], seen_high[k], min_count)[2] is None
+
+        def witness(costs, afresh=True, settles=None, program=program):
+            """The optimum of `costs`, or (`settles`: a cell) a feasible point on the way that
+            settles the cell."""
+            enough = None
+            if settles is not None:
+
+                def enough(point, cell=settles):
+                    seen(point)
+                    return settled(cell)
+
+            point = program.maximise(costs, afresh, enough)
+            seen(point)
+            return point
 
         witness(np.ones(n))
         witness(-np.ones(n))
@@ -725,19 +797,24 @@ def attack(
                 costs = np.zeros(n)
                 costs[waiting] = [sign * rng.choice((1.0, 2.0, 3.0)) for _ in waiting]
                 witness(costs)
-            if sum(not settled(k) for k in waiting) > 0.9 * len(waiting):
+            if sum(not settled(k) for k in waiting) > (1 - TARGETED_SETTLING) * len(waiting):
                 break
+        # the cells left get programs of their own: every largest value first, then the smallest
+        # of those still unsettled (one cell's optimum is a nearer start for the next cell's)
+        most = {}
         for k in open_columns:
+            if not settled(k):
+                unit = np.zeros(n)
+                unit[k] = 1.0
+                most[k] = witness(unit, afresh=False, settles=k)[k]
+        for k, high_value in most.items():
             if settled(k):
                 continue
             unit = np.zeros(n)
-            unit[k] = 1.0
-            most = witness(unit)[k]
-            if settled(k):
-                continue
-            least = witness(-unit)[k]
-            if found(columns[k], least, most):
-                intervals.append((k, least, most))
+            unit[k] = -1.0
+            least = witness(unit, afresh=False, settles=k)[k]
+            if found(columns[k], least, high_value):
+                intervals.append((k, least, high_value))
         result.linear_programs += program.solved
         if key is not None:
             cache[key] = intervals
