@@ -678,7 +678,8 @@ def earlier_round(directory: Path, figures: list[FigureRow]) -> EarlierVersion:
                 (POPULATION, row.n_population),
                 (SVAR, row.n_answers),
             ):
-                now[(row.group, category)] = str(value)
+                if value is not None:  # a count the figure has (a mean figure has none)
+                    now[(row.group, category)] = str(value)
     withheld, published = set(), set()
     for key, text, _ in _published_figure_cells(directory):
         if key[0][0] != "year":
