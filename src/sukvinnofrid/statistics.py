@@ -104,34 +104,11 @@ PRELIMINARY_TEXT = (
     "18 år och äldre, inte SCB:s folkmängd, och kan ändras när omgången publiceras på nytt med "
     "SCB:s siffror. Antal, andelar och medelvärden bygger inte på befolkningen."
 )
-FUNNEL_PHASES = (
-    "aktualiserade",
-    "med_insats",
-    "avslutade",
-    "med_maluppfoljning",
-    "med_brukarenkat",
-)
-FUNNEL_MISSING = (
-    "utan_insats",
-    "pagaende",
-    "med_insats_utan_startdatum",
-    "avslutade_utan_avslutsdatum",
-    "avslutade_utan_avslutsorsak",
-    "avslutade_utan_maluppfoljning",
-    "avslutade_utan_brukarenkat",
-)
-FUNNEL_COLUMNS = FUNNEL_PHASES + FUNNEL_MISSING
-# total = parts: the funnel's additive relations; a name starting with '~' is a complement that
-# is not published (derivable as total minus the published part)
-FUNNEL_SUMS = (
-    ("aktualiserade", ("med_insats", "utan_insats")),
-    ("aktualiserade", ("avslutade", "pagaende")),
-    ("avslutade", ("med_maluppfoljning", "avslutade_utan_maluppfoljning")),
-    ("avslutade", ("med_brukarenkat", "avslutade_utan_brukarenkat")),
-    ("med_insats", ("med_insats_utan_startdatum", "~med_startdatum")),
-    ("avslutade", ("avslutade_utan_avslutsdatum", "~med_avslutsdatum")),
-    ("avslutade", ("avslutade_utan_avslutsorsak", "~med_avslutsorsak")),
-)
+# Diagram 1's columns, and its additive relations (total, parts); a name starting with '~' is a
+# complement that is not published (derivable as total minus the published part)
+_FUNNEL = load_figures().funnel
+FUNNEL_COLUMNS = _FUNNEL.columns
+FUNNEL_SUMS = _FUNNEL.sums
 KON = ("T", "K", "M")
 LEVEL_NAMES = {"kommun": "kommun", "lan": "län", "riket": "riket"}
 PERIOD_NAMES = {"round": "omgång", "year": "år"}
@@ -546,12 +523,7 @@ def _figure_cells(figures: list[FigureRow], definitions: dict[str, dict], min_co
 
 
 # a figure's population (definitioner.json) that is a column of the funnel, in the round's figures
-POPULATION_IN_FUNNEL = {
-    "alla aktualiserade ärenden": "aktualiserade",
-    "ärenden med stöd/insats": "med_insats",
-    "avslutade ärenden": "avslutade",
-    "avslutade ärenden med besvarad brukarenkät": "med_brukarenkat",
-}
+POPULATION_IN_FUNNEL = _FUNNEL.population_columns
 KON_CODES = {"1": "K", "2": "M"}  # the figure kön's answers
 
 

@@ -15,15 +15,7 @@
     Rounds: every well-formed round some file was sent for. A file that names no unit or round
     cannot be placed in a round and is not here (the intake summary lists it).
 -#}
-{%- set missing = [
-    ('utan_insats', 'aktualiserade'),
-    ('pagaende', 'aktualiserade'),
-    ('med_insats_utan_startdatum', 'med_insats'),
-    ('avslutade_utan_avslutsdatum', 'avslutade'),
-    ('avslutade_utan_avslutsorsak', 'avslutade'),
-    ('avslutade_utan_maluppfoljning', 'avslutade'),
-    ('avslutade_utan_brukarenkat', 'avslutade'),
-] %}
+{%- set missing = funnel_missing_shares() %}
 {%- set counts = funnel_counts() %}
 {#- datum för aktualisering is part of the case key, so only the other key figures can have a
     case without a year -#}

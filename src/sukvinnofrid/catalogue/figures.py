@@ -1,7 +1,9 @@
-"""The figure catalogue (figures.yaml): every national figure and breakdown defined once.
+"""The figure catalogue (figures.yaml): every national figure, breakdown and funnel count
+defined once.
 
-The dbt seeds of the figures, the dbt macro that says what a case counts in each figure and the
-figure table of docs/figures.md are generated from it (`sukvinnofrid.artifacts`).
+The dbt seeds of the figures, the dbt macros that say what a case counts in each figure and in
+the funnel, the funnel's column docs and the figure table of docs/figures.md are generated from
+it (`sukvinnofrid.artifacts`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import yaml
 from . import Catalogue, load_catalogue
 
 KINDS = {"share", "mean"}
+FUNNEL_KINDS = ("phase", "missing")
 LEVELS = ("kommun", "lan", "riket")
 REFERENCE_SEEDS = {"kommungrupper", "befolkningsgrupper"}
 
@@ -79,6 +82,114 @@ class KoladaFigure:
 
 
 @dataclass(frozen=True)
+class FunnelCount:
+    """A count of the funnel (Diagram 1, fct_case_funnel's column)."""
+
+    id: str
+    kind: str  # phase or missing (a missing registration)
+    label: str
+    source: str
+    sql: str  # over a case of int_case_versions
+    description: str
+    population: str | None = None  # phase: the figures' population text that is this phase
+    part_of: str | None = None  # missing: the phase it is a part and a share of
+    other_part: str | None = None  # missing: part_of = other_part + this count
+    short: str | None = None  # missing: the site's column heading of its share
+    share_label: str | None = None  # missing: what its share is, on the site
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """The funnel's counts in their column order, and the relations between them."""
+
+    counts: tuple[FunnelCount, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.counts)
+
+    @property
+    def phases(self) -> tuple[FunnelCount, ...]:
+        return tuple(c for c in self.counts if c.kind == "phase")
+
+    @property
+    def missing(self) -> tuple[FunnelCount, ...]:
+        return tuple(c for c in self.counts if c.kind == "missing")
+
+    def count(self, count_id: str) -> FunnelCount:
+        for count in self.counts:
+            if count.id == count_id:
+                return count
+        raise KeyError(count_id)
+
+    def beside(self, phase: str) -> FunnelCount | None:
+        """The missing registration the site draws beside `phase`: the rest of its part_of."""
+        return next((m for m in self.missing if m.other_part == phase), None)
+
+    @property
+    def missing_only(self) -> tuple[FunnelCount, ...]:
+        """The missing registrations whose other part is not published (no phase to go with)."""
+        return tuple(m for m in self.missing if m.other_part not in self.columns)
+
+    @property
+    def sums(self) -> tuple[tuple[str, tuple[str, str]], ...]:
+        """total = parts: the funnel's additive relations, those of two published counts first;
+        a name starting with '~' is a complement that is not published (total minus the
+        published part)."""
+        return tuple(
+            (m.part_of, (m.other_part, m.id)) for m in self.missing if m not in self.missing_only
+        ) + tuple((m.part_of, (m.id, f"~{m.other_part}")) for m in self.missing_only)
+
+    @property
+    def missing_shares(self) -> tuple[tuple[str, str], ...]:
+        """Each missing registration and the phase it is a share of."""
+        return tuple((m.id, m.part_of) for m in self.missing)
+
+    @property
+    def population_columns(self) -> dict[str, str]:
+        """A figure's population text -> the phase that is that population."""
+        return {p.population: p.id for p in self.phases if p.population is not None}
+
+
+def _funnel(entries: list[dict], figures: tuple[Figure, ...]) -> Funnel:
+    fields = {"id", "kind", "label", "source", "sql", "description"}
+    phase_fields = {"population"}
+    missing_fields = {"part_of", "other_part", "short", "share_label"}
+    counts = []
+    for entry in entries:
+        count_id, kind = entry.get("id"), entry.get("kind")
+        if kind not in FUNNEL_KINDS:
+            raise ValueError(f"funnel {count_id}: kind is one of {FUNNEL_KINDS}, not {kind!r}")
+        allowed = fields | (phase_fields if kind == "phase" else missing_fields)
+        needed = fields | (missing_fields if kind == "missing" else set())
+        if set(entry) - allowed or needed - set(entry):
+            raise ValueError(
+                f"funnel {count_id}: unknown {sorted(set(entry) - allowed)}, "
+                f"missing {sorted(needed - set(entry))}"
+            )
+        counts.append(FunnelCount(**{k: str(v) for k, v in entry.items()}))
+    funnel = Funnel(tuple(counts))
+    if len(set(funnel.columns)) != len(counts):
+        raise ValueError("funnel: two counts with one id")
+    if [c.kind for c in counts] != sorted((c.kind for c in counts), key=FUNNEL_KINDS.index):
+        raise ValueError("funnel: the phases first, then the missing registrations")
+    phases = {p.id for p in funnel.phases}
+    for missing in funnel.missing:
+        if missing.part_of not in phases or missing.other_part == missing.id:
+            raise ValueError(f"funnel {missing.id}: part_of is a phase, other_part another count")
+        if missing.other_part in funnel.columns and missing.other_part not in phases:
+            raise ValueError(f"funnel {missing.id}: other_part {missing.other_part} is no phase")
+    beside = [m.other_part for m in funnel.missing if m.other_part in phases]
+    if len(set(beside)) != len(beside):
+        raise ValueError("funnel: a phase is the other part of two missing registrations")
+    populations = {f.population_text for f in figures}
+    unknown = {p.population for p in funnel.phases} - populations - {None}
+    if unknown:
+        raise ValueError(f"funnel: no figure has the population {sorted(unknown)}")
+    return funnel
+
+
+@dataclass(frozen=True)
 class Site:
     """What the site shows of the figures, in the tuples report/views.py reads."""
 
@@ -96,6 +207,7 @@ class FigureCatalogue:
     figures: tuple[Figure, ...]
     kolada: tuple[KoladaFigure, ...]
     site: Site
+    funnel: Funnel
 
     def kolada_figure(self, figure: str) -> KoladaFigure:
         for kolada in self.kolada:
@@ -289,6 +401,7 @@ def parse_figures(text: str, catalogue: Catalogue | None = None) -> FigureCatalo
         figures=figures,
         kolada=tuple(kolada),
         site=_site(document["site"], figures, breakdowns),
+        funnel=_funnel(document["funnel"], figures),
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 
+from ..catalogue.figures import load_figures
 from ..disclosure import Relation, protect
 from ..kolada.definitions import load_definitions
 from ..statistics import FUNNEL_SUMS, WITHHELD
@@ -146,15 +147,7 @@ def withheld_kolada_kommuner(cells: Iterable) -> dict[tuple[str, int], set[str]]
 # missing registrations per reporting unit
 
 # each missing registration and the phase it is a share of (fct_round_deliveries' andel_*)
-MISSING_SHARES = (
-    ("utan_insats", "aktualiserade"),
-    ("pagaende", "aktualiserade"),
-    ("med_insats_utan_startdatum", "med_insats"),
-    ("avslutade_utan_avslutsdatum", "avslutade"),
-    ("avslutade_utan_avslutsorsak", "avslutade"),
-    ("avslutade_utan_maluppfoljning", "avslutade"),
-    ("avslutade_utan_brukarenkat", "avslutade"),
-)
+MISSING_SHARES = load_figures().funnel.missing_shares
 UNPUBLISHED_ROUND = "omgångens statistik är inte publicerad"
 
 

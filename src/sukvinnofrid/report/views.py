@@ -44,43 +44,17 @@ STATUS_LABELS = {
 }
 DELIVERED = ("godkand", "godkand_med_varningar")
 
-MISSING_LABELS = {
-    "utan_insats": "utan stöd/insats (av aktualiserade)",
-    "pagaende": "pågående, inte avslutade (av aktualiserade)",
-    "med_insats_utan_startdatum": "insats utan startdatum (av ärenden med insats)",
-    "avslutade_utan_avslutsdatum": "utan avslutsdatum (av avslutade)",
-    "avslutade_utan_avslutsorsak": "utan avslutsorsak (av avslutade)",
-    "avslutade_utan_maluppfoljning": "utan måluppföljning (av avslutade)",
-    "avslutade_utan_brukarenkat": "utan brukarenkät (av avslutade)",
-}
-MISSING_SHORT = {
-    "utan_insats": "Utan insats",
-    "pagaende": "Pågående",
-    "med_insats_utan_startdatum": "Insats utan startdatum",
-    "avslutade_utan_avslutsdatum": "Utan avslutsdatum",
-    "avslutade_utan_avslutsorsak": "Utan avslutsorsak",
-    "avslutade_utan_maluppfoljning": "Utan måluppföljning",
-    "avslutade_utan_brukarenkat": "Utan brukarenkät",
-}
-
-# Diagram 1: each phase with, in orange, the cases of the phase before it that lack it.
-FUNNEL_PHASES = (
-    ("aktualiserade", "Aktualiserade ärenden", None, None),
-    ("med_insats", "Med stöd/insats", "utan_insats", "utan stöd/insats"),
-    ("avslutade", "Avslutade", "pagaende", "pågående"),
-    (
-        "med_maluppfoljning",
-        "Med måluppföljning",
-        "avslutade_utan_maluppfoljning",
-        "utan måluppföljning",
-    ),
-    ("med_brukarenkat", "Med brukarenkät", "avslutade_utan_brukarenkat", "utan brukarenkät"),
+# Diagram 1 (catalogue/figures.yaml, section funnel): each missing registration's column heading
+# and what its share is; each phase with, in orange, the cases of the phase before it that lack
+# it (None, None for the first); the missing registrations drawn on their own, under the phases.
+_FUNNEL = load_figures().funnel
+MISSING_LABELS = {m.id: m.share_label for m in _FUNNEL.missing}
+MISSING_SHORT = {m.id: m.short for m in _FUNNEL.missing}
+FUNNEL_PHASES = tuple(
+    (p.id, p.label, *((b.id, b.label) if (b := _FUNNEL.beside(p.id)) else (None, None)))
+    for p in _FUNNEL.phases
 )
-FUNNEL_MISSING_ONLY = (
-    ("med_insats_utan_startdatum", "Insats utan startdatum"),
-    ("avslutade_utan_avslutsdatum", "Avslutade utan avslutsdatum"),
-    ("avslutade_utan_avslutsorsak", "Avslutade utan avslutsorsak"),
-)
+FUNNEL_MISSING_ONLY = tuple((m.id, m.label) for m in _FUNNEL.missing_only)
 
 # Short names of the Kolada key figures (fct_kolada_key_figures' figure) for charts.
 KEY_FIGURE_NAMES = {
