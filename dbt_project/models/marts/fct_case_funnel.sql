@@ -35,6 +35,7 @@ by_area as (
     {{ area_levels('versions') }}
 ),
 
+-- beside the keys, the case columns the funnel's conditions read (macro funnel_counts)
 by_gender as (
     select
         by_area.round_id, by_area.level, by_area.area_code, gender.kon,
