@@ -395,6 +395,30 @@ def figures_markdown(figures: FigureCatalogue | None = None) -> str:
             str(figure.report_n or "–"),
         )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    funnel = figures.funnel
+    lines += [
+        "",
+        "## Tratten (diagram 1)",
+        "",
+        "Tratten räknar alla ärenden i varje fas och, orange i rapporten, de ärenden där en",
+        "registrering saknas, per kommun, län och riket och kön (`tratt.csv`: en kolumn per rad",
+        "nedan, i den ordningen). En saknad registrering är en del av en fas; dess andel på",
+        "webbplatsen är av den fasen.",
+        "",
+        "| kolumn | på webbplatsen | fas eller saknad registrering | i rapporten |",
+        "| --- | --- | --- | --- |",
+    ]
+    for count in funnel.counts:
+        if count.kind == "phase":
+            kind = "fas"
+        else:
+            other = count.other_part
+            if other not in funnel.columns:
+                other += " (publiceras inte)"
+            kind = f"saknad registrering: {count.part_of} = {other} + {count.id}"
+        words = count.label if count.kind == "phase" else count.share_label
+        cells = (f"`{count.id}`", words, kind, count.source)
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += [
         "",
         "## Uppdelningar",

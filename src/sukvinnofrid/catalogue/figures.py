@@ -116,12 +116,6 @@ class Funnel:
     def missing(self) -> tuple[FunnelCount, ...]:
         return tuple(c for c in self.counts if c.kind == "missing")
 
-    def count(self, count_id: str) -> FunnelCount:
-        for count in self.counts:
-            if count.id == count_id:
-                return count
-        raise KeyError(count_id)
-
     def beside(self, phase: str) -> FunnelCount | None:
         """The missing registration the site draws beside `phase`: the rest of its part_of."""
         return next((m for m in self.missing if m.other_part == phase), None)
