@@ -2,7 +2,8 @@
 
 - column descriptions: every column of the marts publication reads and of the case-row models
   is described (the case-row models' catalogue columns generated from the variable catalogue,
-  dbt_project/case_models.yml + sukvinnofrid.codelists); the marts' descriptions reach the
+  fct_case_funnel's counts from the figure catalogue's funnel, dbt_project/case_models.yml +
+  sukvinnofrid.codelists); the marts' descriptions reach the
   warehouse and the docs catalogue (persist_docs -> catalog.json);
 - model contracts on those marts: the declared types are the built ones, and a change of type
   fails the build;
@@ -21,6 +22,7 @@ import yaml
 
 from sukvinnofrid import codelists, transform
 from sukvinnofrid.catalogue import load_catalogue
+from sukvinnofrid.catalogue.figures import load_figures
 from test_dbt_models import _load_round_1
 
 # The marts publication reads (sukvinnofrid.statistics, sukvinnofrid.kolada.publish).
@@ -50,7 +52,7 @@ def test_catalogue_descriptions_name_every_answer():
     """Each code of the catalogue is described, with its label, on its column of the staging
     model (as typed) and of the counted case rows (with the rule that makes it uppgift saknas)."""
     models = _generated_models()
-    assert set(models) == set(CASE_MODELS)
+    assert set(models) == {*CASE_MODELS, "fct_case_funnel"}
     typed = {c["name"]: c["description"] for c in models["stg_raw__case_records"]["columns"]}
     counted = {c["name"]: c["description"] for c in models["int_case_records_in_force"]["columns"]}
     for variable in load_catalogue().variables:
@@ -65,6 +67,24 @@ def test_catalogue_descriptions_name_every_answer():
     # the answers of the closed phase count only in a closed case, the others in every case
     assert "not closed" in counted["maluppfoljning"] and "not closed" not in counted["ursprung"]
     assert "18–110" in counted["alder"]
+
+
+def test_funnel_columns_come_from_the_figure_catalogue():
+    """fct_case_funnel's contract has a described bigint column per funnel count of the figure
+    catalogue, in its order after the keys, and an integer cell key beside each."""
+    funnel = load_figures().funnel
+    columns = _generated_models()["fct_case_funnel"]["columns"]
+    keys = ["round_id", "round_inputs", "level", "area_code", "kon"]
+    cell_keys = [f"{c}_cell_key" for c in funnel.columns]
+    assert [c["name"] for c in columns] == [*keys, *funnel.columns, *cell_keys]
+    by_name = {c["name"]: c for c in columns}
+    for count in funnel.counts:
+        assert (by_name[count.id]["description"], by_name[count.id]["data_type"]) == (
+            count.description,
+            "bigint",
+        )
+    assert {by_name[c]["data_type"] for c in cell_keys} == {"integer"}
+    assert by_name["aktualiserade"]["data_tests"] == ["not_null"]
 
 
 UNIT_TESTS = (
