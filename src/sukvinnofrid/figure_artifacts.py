@@ -256,9 +256,7 @@ def funnel_macro(figures: FigureCatalogue | None = None) -> str:
 def funnel_columns(figures: FigureCatalogue | None = None) -> list[dict]:
     """fct_case_funnel's columns of counts and of their cell keys (dbt properties)."""
     counts = (figures or load_figures()).funnel.counts
-    return [
-        {"name": c.id, "description": c.description, "data_type": "bigint"} for c in counts
-    ] + [
+    return [{"name": c.id, "description": c.description, "data_type": "bigint"} for c in counts] + [
         {
             "name": f"{c.id}_cell_key",
             "description": (
