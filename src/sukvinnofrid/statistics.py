@@ -1412,14 +1412,13 @@ def current_inputs(round_id: str, engine: Engine) -> str:
     )
 
 
-def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
+def is_current(round_id: str, engine: Engine, inputs: str | None = None) -> bool:
     """Whether the round's latest statistics version is of the marts as they stand (so
-    publishing again changes nothing)."""
-    root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
-    latest = latest_manifest(root / round_id, MANIFEST)
+    publishing again changes nothing); `inputs`: current_inputs, when the caller has it."""
+    latest = latest_manifest(get_settings().output / "statistik" / round_id, MANIFEST)
     if latest is None:
         return False
-    return latest[1].get("inputs_sha256") == current_inputs(round_id, engine)
+    return latest[1].get("inputs_sha256") == (inputs or current_inputs(round_id, engine))
 
 
 def protected_files(
