@@ -56,7 +56,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict, namedtuple
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -664,11 +664,12 @@ def _published_figure_cells(directory: Path):
 
 
 def earlier_round(directory: Path, figures: list[FigureRow]) -> EarlierVersion:
-    """The year cells of the latest version of the round before (`directory`), as a reader of
-    both rounds has them: each round's extract is cumulative, so a year is published again,
-    mostly with the same counts. A year cell it withheld stays withheld (as in a revision); one
-    it published with the count it has now is known to every reader, so withholding it now
-    would hide nothing. The funnel and the round's own period are this round's alone."""
+    """The year cells of another round's latest version (`directory`: the round before; for a
+    revision also the round after), as a reader of both rounds has them: each round's extract
+    is cumulative, so a year is published again, mostly with the same counts. A year cell it
+    withheld stays withheld (as in a revision); one it published with the count it has now is
+    known to every reader, so withholding it now would hide nothing. The funnel and the round's
+    own period are this round's alone."""
     now = {}
     for row in figures:
         if row.period_type == "year":
@@ -691,17 +692,24 @@ def earlier_round(directory: Path, figures: list[FigureRow]) -> EarlierVersion:
     return EarlierVersion(frozenset(withheld), frozenset(published))
 
 
-def round_before(root: Path, round_id: str) -> Path | None:
-    """The latest version of the latest round before `round_id` published under `root`."""
-    earlier = (
-        sorted(
-            (p.name for p in root.iterdir() if ROUND_ID.match(p.name) and p.name < round_id),
-            reverse=True,
-        )
-        if root.is_dir()
-        else []
+def both(first: EarlierVersion, second: EarlierVersion) -> EarlierVersion:
+    """What a reader of both versions has: every cell either withheld stays withheld."""
+    withheld = first.withheld | second.withheld
+    return EarlierVersion(
+        withheld, (first.published_unchanged | second.published_unchanged) - withheld
     )
-    for name in earlier:
+
+
+def round_before(root: Path, round_id: str, after: bool = False) -> Path | None:
+    """The latest version of the latest round before `round_id` published under `root` (with
+    `after`: of the earliest round after it)."""
+    names = [p.name for p in root.iterdir() if ROUND_ID.match(p.name)] if root.is_dir() else []
+    others = (
+        sorted(n for n in names if n > round_id)
+        if after
+        else sorted((n for n in names if n < round_id), reverse=True)
+    )
+    for name in others:
         latest = latest_manifest(root / name, MANIFEST)
         if latest:
             return latest[0]
@@ -721,15 +729,15 @@ def decisions_of(directory: Path) -> tuple[Protection, Protection]:
 
 
 def decision_key(
-    inputs: str, passes: int, kept: Path | None, in_force: dict[str, Delivery] | None
+    inputs: str, passes: int, kept: Sequence[Path], in_force: dict[str, Delivery] | None
 ) -> str:
     """What a suppressed release's decisions are a function of: its inputs digest (the marts'
-    rows, the code, the rule), the passes its audit may take, the version whose cells they keep
-    (`kept`: a revision's version before, or the latest version of the round before; its
-    manifest) and for a revision the deliveries in force now (which areas a delivery changed)."""
+    rows, the code, the rule), the passes its audit may take, the versions whose cells they keep
+    (`kept`: a revision's version before and the latest version of the round after, or the
+    latest version of the round before; their manifests) and for a revision the deliveries in
+    force now (which areas a delivery changed)."""
     parts = [inputs.encode(), str(passes).encode()]
-    if kept is not None:
-        parts.append(sha256_hex((kept / MANIFEST).read_bytes()).encode())
+    parts += [sha256_hex((version / MANIFEST).read_bytes()).encode() for version in kept]
     if in_force is not None:
         parts.append(json_bytes({unit: d.as_manifest() for unit, d in in_force.items()}))
     return sha256_hex(b"\0".join(parts))
@@ -1572,9 +1580,11 @@ def publish_statistics(
         withheld = revised[1]["cells_withheld"]
         rule = suppression_text(min_count)
     else:
-        # a revision keeps what the version before it published; a first version the year
-        # cells of the round before
-        kept = revised[0] if revised else round_before(revision_of or root, round_id)
+        # a revision keeps what the version before it published and the year cells of the
+        # round after (published since); a first version the year cells of the round before
+        before = revised[0] if revised else round_before(revision_of or root, round_id)
+        after = round_before(revision_of or root, round_id, after=True) if revised else None
+        kept = [version for version in (before, after) if version is not None]
         key = decision_key(inputs, passes, kept, in_force if revised else None)
         stored = stored_decisions(engine, key)
         if stored is not None:  # decided and audited before (the draft a person approved)
@@ -1586,8 +1596,10 @@ def publish_statistics(
                     revised[0],
                     _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
                 )
-            elif kept is not None:
-                earlier = earlier_round(kept, figures)
+                if after is not None:
+                    earlier = both(earlier, earlier_round(after, figures))
+            elif before is not None:
+                earlier = earlier_round(before, figures)
             funnel_protection, figure_protection = protect_round(
                 funnel,
                 figures,
