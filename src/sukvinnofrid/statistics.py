@@ -1369,7 +1369,8 @@ def suppression_text(min_count: int) -> str:
     then, for the funnel and the national figures, the audit of all relations together before
     anything is written (`protect_round`, `release_audit`; the Kolada files are not audited so),
     a revision audited together with the version before it, and a first version keeping what
-    the round before withheld of the same years (`earlier_round`; not audited together)."""
+    the round before withheld of the same years, and a revision also what the round after
+    withheld (`earlier_round`; not audited together)."""
     small = f"1–{min_count - 1}"
     return (
         f"Antal som är {small} redovisas inte (markeras {WITHHELD}). I varje samband "
@@ -1393,7 +1394,8 @@ def suppression_text(min_count: int) -> str:
         f"eller minst {min_count} i den tidigare versionen. Ett år redovisas i varje omgång som "
         "täcker det: ett antal för ett år som den senaste versionen av omgången före undanhöll "
         "undanhålls även nu (utom det som ändå kan räknas fram), och ett antal som den "
-        "publicerade med samma värde räknas som känt och döljer inget. "
+        "publicerade med samma värde räknas som känt och döljer inget; en ny version av en "
+        "omgång gör detsamma med omgången efter den, när den redan är publicerad. "
         "Omgångarna prövas inte tillsammans med varandra. En andel redovisas inte när dess "
         "antal inte gör det, och när en figurs N inte redovisas gör inte heller dess andelar och "
         "medelvärde det. I omgångens figur Kön redovisas antalet ärenden där kön saknas även när "
