@@ -28,6 +28,9 @@ omgång som publiceras på nytt blir byte för byte densamma.
    kvalitetskontrollens resultat (`SUKF_RETAIN_QUALITY_RESULTS_DAYS`) och arkiverade original
    (`SUKF_RETAIN_ARCHIVE_DAYS`) för uppladdningar som ersatts av en rättelse eller stoppats, när
    de varit ur bruk längre än så. Uppladdningen finns kvar i registret med sin status.
+   Den tar också bort röjandeskyddets sparade beslut som är äldre än
+   `SUKF_RETAIN_DISCLOSURE_DECISIONS_DAYS` dagar, utom omgångens senaste (en publicerad version
+   har sina beslut i sina filer).
 3. **clean_airflow_metadata** tar bort Airflows körhistorik som är äldre än
    `SUKF_RETAIN_AIRFLOW_METADATA_DAYS` dagar (`airflow db clean`).
 

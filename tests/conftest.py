@@ -150,3 +150,49 @@ def land_generated(folder: Path, cases: dict[str, int], round_id: str, seed: int
     for path in folder.iterdir():
         shutil.copyfile(path, inbox / path.name)
     return pipeline.land_new_files()
+
+
+def store_round_decisions(engine, round_id: str, ages: dict[str, float]) -> list[str]:
+    """Disclosure decisions of the round stored as the publication stores them, one per key
+    (`ages`: key -> days since it was decided, as of now), each withholding one funnel cell."""
+    from sukvinnofrid.disclosure import Protection
+    from sukvinnofrid.statistics import store_decisions
+
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "DELETE FROM ops.disclosure_decisions WHERE decision_key IN (SELECT decision_key"
+                " FROM ops.disclosure_protections WHERE round_id = :r)"
+            ),
+            {"r": round_id},
+        )
+        conn.execute(
+            sa.text("DELETE FROM ops.disclosure_protections WHERE round_id = :r"), {"r": round_id}
+        )
+    cell = Protection(withheld={("kommun", "0580", "T", "med_insats"): ("primär", "")}, notes=())
+    for key, days in ages.items():
+        store_decisions(engine, key, round_id, cell, Protection(withheld={}, notes=()))
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE ops.disclosure_protections SET decided_at = now()"
+                    " - make_interval(secs => :secs) WHERE decision_key = :k"
+                ),
+                {"k": key, "secs": days * 86400},
+            )
+    return list(ages)
+
+
+def stored_keys(engine, round_id: str) -> set[str]:
+    """The keys of the round's stored disclosure decisions that still have their cells."""
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.text(
+                    "SELECT p.decision_key FROM ops.disclosure_protections p WHERE round_id = :r"
+                    " AND EXISTS (SELECT FROM ops.disclosure_decisions d"
+                    " WHERE d.decision_key = p.decision_key)"
+                ),
+                {"r": round_id},
+            ).scalars()
+        )

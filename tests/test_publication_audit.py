@@ -7,6 +7,7 @@ pinned to 1-4."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -357,32 +358,42 @@ def _counts(figures) -> dict[tuple, int]:
     return audit.read_statistics(files).values
 
 
+def _case(kommun, kon, heder):
+    return _open_case(kommun, kon, False) | {"heder": heder}
+
+
+# Year 2022 in round 2023-06: nine cases, Linköping and Mjölby, few men, two without kön
+ROUND_BEFORE_CASES = [
+    _case("0580", "K", "1"),
+    _case("0580", "M", "2"),
+    _case("0580", "M", "3"),
+    _case("0580", None, None),
+    _case("0586", "K", None),
+    _case("0586", "K", None),
+    _case("0586", "K", "1"),
+    _case("0586", "M", "3"),
+    _case("0586", None, None),
+]
+# and in round 2023-12, with a woman in Mjölby registered late
+ROUND_AFTER_CASES = [*ROUND_BEFORE_CASES, _case("0586", "K", "3")]
+
+
+def _written(directory: Path, files: dict[str, bytes]) -> Path:
+    directory.mkdir(parents=True)
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    return directory
+
+
 def test_a_year_published_again_keeps_what_the_round_before_withheld(tmp_path):
-    """Year 2022 in round 2023-06 (nine cases: Linköping and Mjölby, few men, two without kön)
-    and again in round 2023-12 with one more case (a woman in Mjölby registered late). Decided
+    """Year 2022 in round 2023-06 and again in round 2023-12 with one more case. Decided
     afresh, the later round withholds other cells than the earlier one, and a reader who takes
     the counts that did not change as the same count works out withheld cells from the two
     rounds together. Keeping what the earlier round withheld, and counting as known what it
     published with the same count (`statistics.earlier_round`), leaves that reader nothing."""
-
-    def case(kommun, kon, heder):
-        return _open_case(kommun, kon, False) | {"heder": heder}
-
-    first = [
-        case("0580", "K", "1"),
-        case("0580", "M", "2"),
-        case("0580", "M", "3"),
-        case("0580", None, None),
-        case("0586", "K", None),
-        case("0586", "K", None),
-        case("0586", "K", "1"),
-        case("0586", "M", "3"),
-        case("0586", None, None),
-    ]
-    second = [*first, case("0586", "K", "3")]
+    first, second = ROUND_BEFORE_CASES, ROUND_AFTER_CASES
     _, earlier_files = published(first, figures_of=_year_2022)
-    for name, data in earlier_files.items():
-        (tmp_path / name).write_bytes(data)
+    earlier = _written(tmp_path / "2023-06", earlier_files)
     later_figures = _year_2022(second)
     before, after = _counts(_year_2022(first)), _counts(later_figures)
     same = {cell for cell, count in after.items() if before.get(cell) == count}
@@ -392,7 +403,7 @@ def test_a_year_published_again_keeps_what_the_round_before_withheld(tmp_path):
     assert _linked_findings(earlier_files, afresh, same), "the example no longer tests"
     _, kept = published(
         second,
-        earlier=statistics.earlier_round(tmp_path, later_figures),
+        earlier=statistics.earlier_round(earlier, later_figures),
         figures_of=_year_2022,
     )
     assert audit.audit_statistics(kept, MIN_COUNT).ok
@@ -403,3 +414,34 @@ def test_a_year_published_again_keeps_what_the_round_before_withheld(tmp_path):
     }
     withheld_now = {c for c, v in audit.read_statistics(kept).values.items() if v is None}
     assert withheld_before - withheld_now <= {c for c in withheld_before if c[0] == "tratt"}
+
+
+def test_a_revision_keeps_what_the_round_after_withheld(tmp_path):
+    """Round 2023-06 (v001) and then round 2023-12 are published (the later keeping what the
+    earlier withheld); then Linköping corrects its 2023-06 file: its first case is a man with
+    hedersrelaterat våld answered 2, not a woman with 1. The revision keeping only what its
+    version before withheld gives a reader of it and round 2023-12 withheld counts; keeping
+    also the year cells of the round after (`statistics.both`, as publish_statistics does for
+    a revision when a later round is published) leaves that reader nothing."""
+    before = _written(tmp_path / "2023-06", published(ROUND_BEFORE_CASES, figures_of=_year_2022)[1])
+    _, after_files = published(
+        ROUND_AFTER_CASES,
+        earlier=statistics.earlier_round(before, _year_2022(ROUND_AFTER_CASES)),
+        figures_of=_year_2022,
+    )
+    after = _written(tmp_path / "2023-12", after_files)
+    corrected = [_case("0580", "M", "2"), *ROUND_BEFORE_CASES[1:]]
+    figures = _year_2022(corrected)
+    after_counts, corrected_counts = _counts(_year_2022(ROUND_AFTER_CASES)), _counts(figures)
+    same = {cell for cell, n in corrected_counts.items() if after_counts.get(cell) == n}
+    # Mjölby's cells are unchanged since v001 (no delivery of its changed)
+    version_before = statistics.earlier_version(before, {("kommun", "0586")})
+    _, alone = published(corrected, earlier=version_before, figures_of=_year_2022)
+    assert _linked_findings(after_files, alone, same), "the example no longer tests"
+    _, revision = published(
+        corrected,
+        earlier=statistics.both(version_before, statistics.earlier_round(after, figures)),
+        figures_of=_year_2022,
+    )
+    assert audit.audit_statistics(revision, MIN_COUNT).ok
+    assert not _linked_findings(after_files, revision, same)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import scalar, wipe_warehouse
+from conftest import scalar, store_round_decisions, stored_keys, wipe_warehouse
 from sukvinnofrid import airflow_local, intake, pipeline, retention, transform, versioned
 from sukvinnofrid.config import get_settings
 from sukvinnofrid.privacy import contains_personnummer, luhn_check_digit
@@ -285,6 +285,7 @@ def test_the_published_round_is_rebuilt_byte_identically_from_what_is_kept(
 # --- the policy, property-based ----------------------------------------------------------------
 
 NOW = dt.datetime(2026, 12, 6, 3, 0, tzinfo=dt.UTC)
+DECISION_ROUNDS = ("1998-06", "1998-12")  # rounds no other test stores decisions for
 STATUSES = ("accepted", "landed", "superseded", "blocked")
 
 
@@ -346,12 +347,29 @@ upload_strategy = st.fixed_dictionaries(
 )
 @given(
     uploads=st.lists(upload_strategy, min_size=1, max_size=6),
-    periods=st.tuples(*[st.integers(1, 800)] * 4),
+    periods=st.tuples(*[st.integers(1, 800)] * 5),
+    # per round, the days since each of its stored disclosure decisions was decided
+    decisions=st.tuples(*[st.lists(st.integers(0, 900), max_size=4)] * 2),
 )
-def test_exactly_the_parts_past_their_period_are_removed(warehouse_engine, uploads, periods):
+def test_exactly_the_parts_past_their_period_are_removed(
+    warehouse_engine, uploads, periods, decisions
+):
     engine = warehouse_engine
     wipe_warehouse(engine)
     policy = retention.RetentionPolicy(*periods)
+    # ages as of NOW (the run's date below), stored as of the real now
+    since_now = (dt.datetime.now(dt.UTC) - NOW) / dt.timedelta(days=1)
+    decided = {
+        round_id: store_round_decisions(
+            engine,
+            round_id,
+            {
+                f"{round_id}{number:02d}".ljust(64, "0"): age + since_now
+                for number, age in enumerate(ages)
+            },
+        )
+        for round_id, ages in zip(DECISION_ROUNDS, decisions, strict=True)
+    }
     settings_ = get_settings()
     pages = settings_.output / "data_docs" / "validations" / "su_kvinnofrid_upload"
     results = settings_.output / "gx" / "validations" / "su_kvinnofrid_upload"
@@ -414,6 +432,16 @@ def test_exactly_the_parts_past_their_period_are_removed(warehouse_engine, uploa
     assert scalar(engine, "SELECT count(*) FROM raw.uploads") == sum(
         1 + (u["status"] == "superseded") + u["early_twin"] for u in uploads
     )
+    # a decision goes past its period, unless it is its round's latest (ages are whole days)
+    for round_id, ages in zip(DECISION_ROUNDS, decisions, strict=True):
+        keys = decided[round_id]
+        latest = max(range(len(ages)), key=lambda number: (-ages[number], keys[number]), default=0)
+        kept = {
+            key
+            for number, key in enumerate(keys)
+            if number == latest or ages[number] <= policy.disclosure_decisions_days
+        }
+        assert stored_keys(engine, round_id) == kept, (round_id, ages)
     logged = scalar(engine, "SELECT count(*) FROM ops.retention_log")
     assert logged == len(removed)
     assert retention.remove_expired(engine, policy, NOW) == []

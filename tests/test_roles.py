@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import ProgrammingError
 
-from conftest import scalar
+from conftest import scalar, store_round_decisions, stored_keys
 from sukvinnofrid import roles, warehouse
 from sukvinnofrid.quality.gate import run_quality_gate
 
@@ -406,6 +406,10 @@ def test_retention_deletes_rows_and_results_but_reads_no_case(roled):
         "SELECT * FROM secrets.pseudonym_key",
         "SELECT * FROM marts.fct_kolada_key_figures",
         "CREATE TABLE raw.intruder (x int)",
+        "SELECT notes FROM ops.disclosure_protections",
+        "SELECT cell, reason FROM ops.disclosure_decisions",
+        "UPDATE ops.disclosure_decisions SET reason = 'x'",
+        "INSERT INTO ops.disclosure_protections VALUES ('k', '2023-06', 0, '[]', now())",
     ):
         with denied():
             run(retention_role, statement, u=upload_id)
@@ -449,18 +453,23 @@ def test_retention_runs_as_the_retention_role(roled, clean_warehouse):
             u=landed.upload_id,
         )
     )
+    # a round's disclosure decisions: one decided ten years ago, one later
+    keys = store_round_decisions(clean_warehouse, "1998-06", {"x" * 64: 3650, "y" * 64: 0})
     retention_role = roled(roles.RETENTION)
     moved = retention.clear_inbox(retention_role)
     removed = retention.remove_expired(retention_role)
     assert [r.what for r in moved] == ["inkorgsfil"] and not generated.path.exists()
-    # the gate run was the upload's alone: its Data Docs page and GX result go too
+    # the gate run was the upload's alone: its Data Docs page and GX result go too; the old
+    # decision goes, the round's latest stays
     assert sorted(r.what for r in removed) == [
         "arkivfil",
         "gx-resultat",
         "gx-resultat",
         "kvalitetsresultat",
         "rader",
+        "skyddsbeslut",
     ]
+    assert stored_keys(clean_warehouse, "1998-06") == {keys[1]}
     assert not archived.exists()
     assert scalar(clean_warehouse, "SELECT count(*) FROM raw.case_records") == 0
     assert scalar(clean_warehouse, "SELECT count(*) FROM quality.validation_runs") == 0

@@ -37,12 +37,13 @@ class Settings:
     min_publish_count: int
     # Retention (sukvinnofrid.retention): days an upload no longer in force (replaced by a
     # correction, or blocked) keeps its archived original, its raw rows and its quality results;
-    # days of Airflow's run history. The defaults are get_settings()'s (docs/architecture.md
-    # says why).
+    # days of Airflow's run history; days a stored disclosure decision that is not its round's
+    # latest is kept. The defaults are get_settings()'s (docs/architecture.md says why).
     retain_archive_days: int
     retain_replaced_rows_days: int
     retain_quality_results_days: int
     retain_airflow_metadata_days: int
+    retain_disclosure_decisions_days: int
     # Publish with population figures that are approximations (not SCB's), marked preliminary.
     # The shipped population seeds are approximations: only the demo and tests allow them.
     allow_approximate_population: bool = False
@@ -129,6 +130,7 @@ def get_settings() -> Settings:
         retain_replaced_rows_days=_days("SUKF_RETAIN_REPLACED_ROWS_DAYS", 365),
         retain_quality_results_days=_days("SUKF_RETAIN_QUALITY_RESULTS_DAYS", 365),
         retain_airflow_metadata_days=_days("SUKF_RETAIN_AIRFLOW_METADATA_DAYS", 180),
+        retain_disclosure_decisions_days=_days("SUKF_RETAIN_DISCLOSURE_DECISIONS_DAYS", 90),
     )
 
 

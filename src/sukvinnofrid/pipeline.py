@@ -471,8 +471,10 @@ def publication_plan(round_id: str | None = None) -> dict:
     if round_id is None:
         return {"round_id": None, "new": False, "kind": None, "publication": None, "action": "none"}
     dates = calendar_round(round_id)
-    new = dates.delivery_over() and not is_current(round_id, engine)
-    approved = new and _approval(engine, round_id, current_inputs(round_id, engine)) is not None
+    # the marts' digest (a scan of every row) read once
+    inputs = current_inputs(round_id, engine) if dates.delivery_over() else None
+    new = inputs is not None and not is_current(round_id, engine, inputs)
+    approved = new and _approval(engine, round_id, inputs) is not None
     return {
         "round_id": round_id,
         "new": new,

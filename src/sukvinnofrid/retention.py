@@ -16,6 +16,11 @@ long as it is in force, and the registry row of every upload stays for good. Wha
   feedback reports: the team's copy and the kommun's in its SFTP download folder) and its
   archived original (unless an upload still kept has the same file; `archive_path` is then
   cleared).
+- A stored disclosure decision (ops.disclosure_protections and its cells, statistics.py) that
+  is not its round's latest, once it is older than the policy's period. The decisions are a
+  function of their key (the marts' rows, the code, the rule), so one removed is decided again,
+  the same, should those inputs ever be published; a published version carries its own
+  decisions in its files, and the round's latest key (what a waiting approval publishes) stays.
 - Airflow's run history older than its period, by Airflow's own `airflow db clean`.
 
 Each removal is a row of ops.retention_log, in Swedish for the statistics team: what, where,
@@ -65,12 +70,14 @@ GX_RESULT_ROOTS = (Path("data_docs") / "validations", Path("gx") / "validations"
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """Days an upload out of force keeps each of its parts, and days of Airflow's history."""
+    """Days an upload out of force keeps each of its parts, days of Airflow's history, and days
+    a disclosure decision that is not its round's latest is kept."""
 
     archive_days: int
     replaced_rows_days: int
     quality_results_days: int
     airflow_metadata_days: int
+    disclosure_decisions_days: int
 
     @classmethod
     def from_settings(cls) -> RetentionPolicy:
@@ -80,6 +87,7 @@ class RetentionPolicy:
             replaced_rows_days=settings.retain_replaced_rows_days,
             quality_results_days=settings.retain_quality_results_days,
             airflow_metadata_days=settings.retain_airflow_metadata_days,
+            disclosure_decisions_days=settings.retain_disclosure_decisions_days,
         )
 
 
@@ -234,8 +242,9 @@ def remove_expired(
     engine: Engine, policy: RetentionPolicy | None = None, now: dt.datetime | None = None
 ) -> list[Removal]:
     """Raw rows, quality results and archived originals of uploads out of force past their
-    periods (module docstring), each logged. One transaction: the files go last before it
-    commits, so a failure leaves the rows that name them, and the next run removes them again."""
+    periods, and disclosure decisions past theirs (module docstring), each logged. One
+    transaction: the files go last before it commits, so a failure leaves the rows that name
+    them, and the next run removes them again."""
     policy = policy or RetentionPolicy.from_settings()
     now = now or dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
@@ -246,6 +255,9 @@ def remove_expired(
         )
         feedback = _feedback_reports(conn, past(uploads, policy.quality_results_days, now))
         archived = _unarchive(conn, past(uploads, policy.archive_days, now))
+        removals += _remove_decisions(
+            conn, now - dt.timedelta(days=policy.disclosure_decisions_days)
+        )
         removals += (
             quality
             + _remove_gx_results(result_dirs)
@@ -275,6 +287,48 @@ def _remove_rows(conn: Connection, uploads: list[OutOfForce]) -> list[Removal]:
             rows,
         )
         for upload_id, rows in removed
+    ]
+
+
+def _remove_decisions(conn: Connection, cutoff: dt.datetime) -> list[Removal]:
+    """The stored disclosure decisions decided before `cutoff`, but never a round's latest."""
+    removed = conn.execute(
+        sa.text("""
+            WITH expired AS (
+                SELECT decision_key, round_id, decided_at FROM (
+                    SELECT decision_key, round_id, decided_at, row_number() OVER (
+                        PARTITION BY round_id ORDER BY decided_at DESC, decision_key DESC
+                    ) AS newest
+                    FROM ops.disclosure_protections
+                ) AS keys
+                WHERE newest > 1 AND decided_at < :cutoff
+            ),
+            cells AS (
+                DELETE FROM ops.disclosure_decisions
+                WHERE decision_key IN (SELECT decision_key FROM expired)
+                RETURNING decision_key
+            ),
+            protections AS (
+                DELETE FROM ops.disclosure_protections
+                WHERE decision_key IN (SELECT decision_key FROM expired)
+                RETURNING decision_key
+            )
+            SELECT e.decision_key, e.round_id, e.decided_at,
+                (SELECT count(*) FROM cells c WHERE c.decision_key = e.decision_key)
+            FROM expired e JOIN protections p USING (decision_key)
+            ORDER BY e.round_id, e.decided_at, e.decision_key"""),
+        {"cutoff": cutoff},
+    ).all()
+    return [
+        Removal(
+            "skyddsbeslut",
+            "ops.disclosure_decisions",
+            f"Röjandeskyddets beslut för omgång {round_id} (nyckel {key[:12]}), fattade"
+            f" {decided:%Y-%m-%d}: ersatta av ett senare beslut för omgången och äldre än"
+            " gallringsfristen; en publicerad version har sina beslut i sina filer",
+            row_count=cells,
+        )
+        for key, round_id, decided, cells in removed
     ]
 
 

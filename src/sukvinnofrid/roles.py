@@ -23,7 +23,8 @@ Group roles (NOLOGIN; privileges are granted to these, people and services log i
 |                  | SELECT/INSERT ops.disclosure_protections and ops.disclosure_decisions       |
 | `sukf_retention` | SELECT raw.uploads, UPDATE of its archive_path; DELETE on raw.case_records  |
 |                  | and the three quality tables, reading only their keys (upload_id, run_id,   |
-|                  | and a run's started_at and Data Docs page); INSERT/SELECT ops.retention_log |
+|                  | and a run's started_at and Data Docs page); DELETE on ops.disclosure_*      |
+|                  | (reading a key's round and date); INSERT/SELECT ops.retention_log           |
 
 A login user `<role>_login` is a member of its group and has `role` set to the group at login,
 so what it creates (dbt models, quality work tables) is owned by the group role and the default
@@ -79,6 +80,8 @@ RETENTION_READS = {
     "quality.validation_runs": ("run_id", "upload_id", "started_at", "data_docs_path"),
     "quality.expectation_results": ("run_id",),
     "quality.row_findings": ("run_id",),
+    "ops.disclosure_protections": ("decision_key", "round_id", "decided_at"),
+    "ops.disclosure_decisions": ("decision_key",),
 }
 
 _LOCK_KEY = 74658  # warehouse.ensure_schema uses 74657

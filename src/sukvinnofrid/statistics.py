@@ -56,7 +56,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict, namedtuple
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -636,11 +636,12 @@ def _published_figure_cells(directory: Path):
 
 
 def earlier_round(directory: Path, figures: list[FigureRow]) -> EarlierVersion:
-    """The year cells of the latest version of the round before (`directory`), as a reader of
-    both rounds has them: each round's extract is cumulative, so a year is published again,
-    mostly with the same counts. A year cell it withheld stays withheld (as in a revision); one
-    it published with the count it has now is known to every reader, so withholding it now
-    would hide nothing. The funnel and the round's own period are this round's alone."""
+    """The year cells of another round's latest version (`directory`: the round before; for a
+    revision also the round after), as a reader of both rounds has them: each round's extract
+    is cumulative, so a year is published again, mostly with the same counts. A year cell it
+    withheld stays withheld (as in a revision); one it published with the count it has now is
+    known to every reader, so withholding it now would hide nothing. The funnel and the round's
+    own period are this round's alone."""
     now = {}
     for row in figures:
         if row.period_type == "year":
@@ -663,17 +664,24 @@ def earlier_round(directory: Path, figures: list[FigureRow]) -> EarlierVersion:
     return EarlierVersion(frozenset(withheld), frozenset(published))
 
 
-def round_before(root: Path, round_id: str) -> Path | None:
-    """The latest version of the latest round before `round_id` published under `root`."""
-    earlier = (
-        sorted(
-            (p.name for p in root.iterdir() if ROUND_ID.match(p.name) and p.name < round_id),
-            reverse=True,
-        )
-        if root.is_dir()
-        else []
+def both(first: EarlierVersion, second: EarlierVersion) -> EarlierVersion:
+    """What a reader of both versions has: every cell either withheld stays withheld."""
+    withheld = first.withheld | second.withheld
+    return EarlierVersion(
+        withheld, (first.published_unchanged | second.published_unchanged) - withheld
     )
-    for name in earlier:
+
+
+def round_before(root: Path, round_id: str, after: bool = False) -> Path | None:
+    """The latest version of the latest round before `round_id` published under `root` (with
+    `after`: of the earliest round after it)."""
+    names = [p.name for p in root.iterdir() if ROUND_ID.match(p.name)] if root.is_dir() else []
+    others = (
+        sorted(n for n in names if n > round_id)
+        if after
+        else sorted((n for n in names if n < round_id), reverse=True)
+    )
+    for name in others:
         latest = latest_manifest(root / name, MANIFEST)
         if latest:
             return latest[0]
@@ -693,15 +701,15 @@ def decisions_of(directory: Path) -> tuple[Protection, Protection]:
 
 
 def decision_key(
-    inputs: str, passes: int, kept: Path | None, in_force: dict[str, Delivery] | None
+    inputs: str, passes: int, kept: Sequence[Path], in_force: dict[str, Delivery] | None
 ) -> str:
     """What a suppressed release's decisions are a function of: its inputs digest (the marts'
-    rows, the code, the rule), the passes its audit may take, the version whose cells they keep
-    (`kept`: a revision's version before, or the latest version of the round before; its
-    manifest) and for a revision the deliveries in force now (which areas a delivery changed)."""
+    rows, the code, the rule), the passes its audit may take, the versions whose cells they keep
+    (`kept`: a revision's version before and the latest version of the round after, or the
+    latest version of the round before; their manifests) and for a revision the deliveries in
+    force now (which areas a delivery changed)."""
     parts = [inputs.encode(), str(passes).encode()]
-    if kept is not None:
-        parts.append(sha256_hex((kept / MANIFEST).read_bytes()).encode())
+    parts += [sha256_hex((version / MANIFEST).read_bytes()).encode() for version in kept]
     if in_force is not None:
         parts.append(json_bytes({unit: d.as_manifest() for unit, d in in_force.items()}))
     return sha256_hex(b"\0".join(parts))
@@ -1333,7 +1341,8 @@ def suppression_text(min_count: int) -> str:
     then, for the funnel and the national figures, the audit of all relations together before
     anything is written (`protect_round`, `release_audit`; the Kolada files are not audited so),
     a revision audited together with the version before it, and a first version keeping what
-    the round before withheld of the same years (`earlier_round`; not audited together)."""
+    the round before withheld of the same years, and a revision also what the round after
+    withheld (`earlier_round`; not audited together)."""
     small = f"1–{min_count - 1}"
     return (
         f"Antal som är {small} redovisas inte (markeras {WITHHELD}). I varje samband "
@@ -1357,7 +1366,8 @@ def suppression_text(min_count: int) -> str:
         f"eller minst {min_count} i den tidigare versionen. Ett år redovisas i varje omgång som "
         "täcker det: ett antal för ett år som den senaste versionen av omgången före undanhöll "
         "undanhålls även nu (utom det som ändå kan räknas fram), och ett antal som den "
-        "publicerade med samma värde räknas som känt och döljer inget. "
+        "publicerade med samma värde räknas som känt och döljer inget; en ny version av en "
+        "omgång gör detsamma med omgången efter den, när den redan är publicerad. "
         "Omgångarna prövas inte tillsammans med varandra. En andel redovisas inte när dess "
         "antal inte gör det, och när en figurs N inte redovisas gör inte heller dess andelar och "
         "medelvärde det. I omgångens figur Kön redovisas antalet ärenden där kön saknas även när "
@@ -1384,14 +1394,13 @@ def current_inputs(round_id: str, engine: Engine) -> str:
     )
 
 
-def is_current(round_id: str, engine: Engine, output_dir: Path | None = None) -> bool:
+def is_current(round_id: str, engine: Engine, inputs: str | None = None) -> bool:
     """Whether the round's latest statistics version is of the marts as they stand (so
-    publishing again changes nothing)."""
-    root = Path(output_dir) if output_dir is not None else get_settings().output / "statistik"
-    latest = latest_manifest(root / round_id, MANIFEST)
+    publishing again changes nothing); `inputs`: current_inputs, when the caller has it."""
+    latest = latest_manifest(get_settings().output / "statistik" / round_id, MANIFEST)
     if latest is None:
         return False
-    return latest[1].get("inputs_sha256") == current_inputs(round_id, engine)
+    return latest[1].get("inputs_sha256") == (inputs or current_inputs(round_id, engine))
 
 
 def protected_files(
@@ -1545,9 +1554,11 @@ def publish_statistics(
         withheld = revised[1]["cells_withheld"]
         rule = suppression_text(min_count)
     else:
-        # a revision keeps what the version before it published; a first version the year
-        # cells of the round before
-        kept = revised[0] if revised else round_before(revision_of or root, round_id)
+        # a revision keeps what the version before it published and the year cells of the
+        # round after (published since); a first version the year cells of the round before
+        before = revised[0] if revised else round_before(revision_of or root, round_id)
+        after = round_before(revision_of or root, round_id, after=True) if revised else None
+        kept = [version for version in (before, after) if version is not None]
         key = decision_key(inputs, passes, kept, in_force if revised else None)
         stored = stored_decisions(engine, key)
         if stored is not None:  # decided and audited before (the draft a person approved)
@@ -1559,8 +1570,10 @@ def publish_statistics(
                     revised[0],
                     _unchanged_areas(funnel, figures, revised[1].get("in_force", {}), in_force),
                 )
-            elif kept is not None:
-                earlier = earlier_round(kept, figures)
+                if after is not None:
+                    earlier = both(earlier, earlier_round(after, figures))
+            elif before is not None:
+                earlier = earlier_round(before, figures)
             funnel_protection, figure_protection = protect_round(
                 funnel,
                 figures,
