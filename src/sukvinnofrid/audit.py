@@ -39,6 +39,30 @@ National figures (`nationella_figurer.csv`), per period, area, figure, breakdown
   aktualiserade ärenden = aktualiserade, ...), per kön for the breakdown by kön, and the figure
   kön's answers 1 and 2 are the funnel's K and M aktualiserade.
 
+Kolada (`data.csv`, `oudata.csv` of the round's Kolada version, read with `read_kolada`), per
+KPI, unit (a kommun, or a stadsdel of Stockholm or Göteborg as Kolada OU data), year and kön. A
+reader knows each unit's population aged 18+ (SCB's, public; the cities' own for stadsdelar),
+so a value counts cases:
+- a published value v (antal/10 000 vuxna invånare, rounded half up to the decimals it is
+  printed with, d) of a unit with population p: the count c is a whole number with
+  v - 0.5·10^-d <= 10 000·c/p < v + 0.5·10^-d; a withheld value ('..') is a count >= 0; a year
+  the unit has not reported in full ('-') is no count and in no relation;
+- a city that reports by stadsdel (its stadsdelar are in `oudata.csv` for the KPI and year
+  with a value or '..'): its count is the sum of those stadsdelar's counts, and its published
+  value is the mean of their values, sum of 10 000·c_i/p_i over n stadsdelar = n·v (within the
+  rounding; the LP takes the interval as closed, which can only widen what it finds);
+- K + M <= T (a case without kön is in T only);
+- U30750 counts every case aktualiserad in the year, in the year of its aktualisering: the same
+  cases as the national figures' year cells (periodtyp år, the year of aktualisering) of
+  population "alla aktualiserade ärenden", whose area counts a unit's cases only for the years
+  the unit reported in full, which are the years its Kolada value is not '-'. So that year
+  cell's n population = the sum of the U30750 counts of the area's kommuner not marked '-' (a
+  kommun with no row has no case that year), for kommun, län and riket, T with breakdown alla,
+  K and M with breakdown kön; with `size_groups` (each kommun's groups, public) also the year
+  cells by storleksgrupp and befolkningsgrupp. U30751 and U30752 count the cases by the year of
+  the insats and of the closing, which no statistics cell does: they link to nothing but
+  themselves.
+
 Read together (`read_versions`, `read_rounds`): two versions of a round are linked where no
 delivery of an area changed between them; two rounds that publish the same year, where a year
 cell has the same count in both.
@@ -63,6 +87,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import highspy
 import numpy as np
@@ -76,6 +101,13 @@ FUNNEL_FILE, FIGURES_FILE, DEFINITIONS_FILE = (
     "nationella_figurer.csv",
     "definitioner.json",
 )
+KOLADA_FILE, KOLADA_OU_FILE = "data.csv", "oudata.csv"
+NOT_COVERED = "-"  # Kolada: a year the unit has not reported in full
+PER = 10_000  # Kolada's values are cases per 10 000 adult inhabitants
+# the KPI whose cases are the year cells' population (the rest link to no statistics cell)
+KPI_POPULATION = {"U30750": "alla aktualiserade ärenden"}
+# Kolada's kön -> the year cell's breakdown and value
+KON_BREAKDOWN = {"T": ("alla", "alla"), "K": ("kon", "K"), "M": ("kon", "M")}
 # the funnel's columns that are not counts (publicering: a preliminary release's marking)
 FUNNEL_TEXT_COLUMNS = {"omgång", "nivå", "områdeskod", "område", "kön", "publicering"}
 # the funnel's phases, as the footnote and the column names state them: total = parts
@@ -107,7 +139,8 @@ class AuditError(Exception):
 
 
 Cell = tuple  # ("tratt", nivå, kod, kön, kolumn) or ("figur", periodtyp, period, nivå, kod,
-#               figur, uppdelning, uppdelningsvärde, fält, kategori)
+#               figur, uppdelning, uppdelningsvärde, fält, kategori) or ("kolada", kpi, enhet,
+#               år, kön): enhet a kommun code or a stadsdel's Kolada OU id
 
 
 @dataclass(frozen=True)
@@ -143,6 +176,10 @@ class Release:
     def __init__(self) -> None:
         self.values: dict[Cell, float | None] = {}
         self.constraints: list[Constraint] = []
+        # cells published as an interval (a Kolada value's count): unknowns of the attack,
+        # not withheld, so never a finding
+        self.ranges: set[Cell] = set()
+        self.populations: dict[str, str] = {}  # figure -> its population (definitioner.json)
 
     def add(self, terms: Iterable[tuple[Cell, float]], low: float, high: float, what: str):
         terms = tuple(terms)
@@ -379,8 +416,140 @@ def read_statistics(files: Mapping[str, bytes]) -> Release:
     definitions = {
         d["figure_id"]: d for d in json.loads(files[DEFINITIONS_FILE].decode())["figurer"]
     }
+    release.populations = {f: d.get("population") for f, d in definitions.items()}
     _read_figures(release, _csv_rows(files[FIGURES_FILE]), definitions, areas)
     return release
+
+
+def _count_interval(text: str, population: int) -> tuple[int, int]:
+    """The whole numbers of cases whose value, rounded half up to the decimals of `text`, is
+    `text`."""
+    value = Fraction(text)
+    half = Fraction(1, 2 * 10 ** max(0, len(text.partition(".")[2])))
+    low = math.ceil((value - half) * population / PER)
+    high = math.ceil((value + half) * population / PER) - 1
+    return max(0, low), high
+
+
+def read_kolada(
+    release: Release,
+    files: Mapping[str, bytes],
+    population: Mapping[tuple[str, int, str], int],
+    stadsdel_kommun: Mapping[str, str],
+    size_groups: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Add a Kolada version (`data.csv`, `oudata.csv`) to `release` (read_statistics) as a
+    reader knows it (see the module docstring): `population` (unit, year, kön) -> inhabitants
+    aged 18+ (unit: a kommun code or a stadsdel's Kolada OU id; T = K + M), `stadsdel_kommun` a
+    stadsdel's Kolada OU id -> its kommun, `size_groups` kommun -> {grouping: code}."""
+    for name in (KOLADA_FILE, KOLADA_OU_FILE):
+        if name not in files:
+            raise AuditError(f"{name} saknas i Kolada-publiceringen")
+    rows = [(row["kpi"], row["municipality"], row) for row in _csv_rows(files[KOLADA_FILE])] + [
+        (row["kpi"], row["ou"], row) for row in _csv_rows(files[KOLADA_OU_FILE])
+    ]
+    # a city's stadsdelar in its mean: those of the KPI, year and kön not marked '-'
+    stadsdelar: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    for kpi, unit, row in rows:
+        if unit in stadsdel_kommun and row["status"] != NOT_COVERED:
+            stadsdelar[(kpi, stadsdel_kommun[unit], row["period"], row["gender"])].append(unit)
+        elif not unit.isdigit():
+            raise AuditError(f"okänd Kolada-enhet {unit} (ingen kommun känd för stadsdelen)")
+    counted: dict[tuple[str, str, str], list[tuple[str, Cell]]] = defaultdict(list)
+    for kpi, unit, row in rows:
+        if row["status"] == NOT_COVERED:
+            continue
+        year, gender = row["period"], row["gender"]
+        cell = ("kolada", kpi, unit, year, gender)
+        if unit.isdigit():
+            counted[(kpi, year, gender)].append((unit, cell))
+        parts = stadsdelar.get((kpi, unit, year, gender))
+        text = row["value"].strip()
+        if not text:  # withheld
+            release.values[cell] = None
+        elif parts:  # a city's mean: its count is hidden, the mean a relation below
+            release.values[cell] = None
+            release.ranges.add(cell)
+        else:
+            inhabitants = population.get((unit, int(year), gender))
+            if not inhabitants:
+                raise AuditError(f"befolkning 18+ saknas för {unit} {year} kön {gender}")
+            low, high = _count_interval(text, inhabitants)
+            if low > high:
+                raise AuditError(f"inget antal ger värdet {text} för {unit} {year} kön {gender}")
+            if low == high:
+                release.values[cell] = float(low)
+            else:
+                release.values[cell] = None
+                release.ranges.add(cell)
+                release.add(((cell, 1.0),), low, high, f"{cell}: värdet {text}")
+    for kpi, unit, row in rows:
+        year, gender = row["period"], row["gender"]
+        parts = stadsdelar.get((kpi, unit, year, gender))
+        if not parts or row["status"] == NOT_COVERED:
+            continue
+        cell, members = (
+            ("kolada", kpi, unit, year, gender),
+            [("kolada", kpi, ou, year, gender) for ou in parts],
+        )
+        release.equal(cell, members, f"{cell}: summan av stadsdelarna")
+        text = row["value"].strip()
+        if text:  # mean of the rates = v: scaled by the largest population (coefficients ~1)
+            inhabitants = [population.get((ou, int(year), gender)) for ou in parts]
+            if not all(inhabitants):
+                raise AuditError(f"befolkning 18+ saknas för stadsdelarna i {unit} {year}")
+            scale = max(inhabitants)
+            value = Fraction(text)
+            half = Fraction(1, 2 * 10 ** max(0, len(text.partition(".")[2])))
+            release.add(
+                tuple((m, scale / p) for m, p in zip(members, inhabitants, strict=True)),
+                float((value - half) * len(parts) * scale / PER),
+                float((value + half) * len(parts) * scale / PER),
+                f"{cell}: medel av stadsdelarna = {text}",
+            )
+    for key in {(kpi, unit, row["period"]) for kpi, unit, row in rows}:
+        kon = [("kolada", *key, g) for g in ("K", "M")]
+        release.at_most(kon, ("kolada", *key, "T"), f"{key}: K + M <= T")
+    _link_year_cells(release, counted, size_groups or {})
+
+
+def _link_year_cells(
+    release: Release,
+    counted: Mapping[tuple[str, str, str], list[tuple[str, Cell]]],
+    size_groups: Mapping[str, Mapping[str, str]],
+) -> None:
+    """U30750's counts = the year cells of the same population (module docstring)."""
+    # one year cell per area, year and breakdown value of each population (all such cells of a
+    # population are equal already: "samma population")
+    year_cells: dict[tuple, Cell] = {}
+    for c in release.values:
+        if c[0] == "figur" and c[1] == "år" and c[8] == "n_population":
+            year_cells.setdefault((c[2], c[3], c[4], c[6], c[7], c[5]), c)
+    figures_of = defaultdict(set)
+    for period, level, code, breakdown, value, figure in year_cells:
+        figures_of[(period, level, code, breakdown, value)].add(figure)
+    for (kpi, year, gender), units in counted.items():
+        population = KPI_POPULATION.get(kpi)
+        if population is None or gender not in KON_BREAKDOWN:
+            continue
+        kommuner = [(unit, cell) for unit, cell in units if unit.isdigit()]
+        areas: dict[tuple[str, str, str, str], list[Cell]] = defaultdict(list)
+        breakdown, value = KON_BREAKDOWN[gender]
+        for kommun, cell in kommuner:
+            for level, code in (("kommun", kommun), ("län", _lan_of(kommun)), ("riket", "00")):
+                areas[(level, code, breakdown, value)].append(cell)
+                if gender == "T":
+                    for grouping, group in size_groups.get(kommun, {}).items():
+                        areas[(level, code, grouping, group)].append(cell)
+        for (level, code, breakdown_, value_), cells in areas.items():
+            for figure in sorted(figures_of.get((year, level, code, breakdown_, value_), ())):
+                if release.populations.get(figure) == population:
+                    release.equal(
+                        year_cells[(year, level, code, breakdown_, value_, figure)],
+                        cells,
+                        f"{kpi} {year} = årets ärenden, {level} {code} {breakdown_}={value_}",
+                    )
+                    break
 
 
 MANIFEST_FILE = "manifest.json"
@@ -392,6 +561,7 @@ def _together(releases: Sequence[Release]) -> Release:
     combined = Release()
     for number, release in enumerate(releases):
         combined.values.update({(number, *cell): v for cell, v in release.values.items()})
+        combined.ranges |= {(number, *cell) for cell in release.ranges}
         combined.constraints += [
             Constraint(
                 tuple(((number, *cell), a) for cell, a in constraint.terms),
@@ -678,7 +848,7 @@ def attack(
 
     Raises AuditError when the published values contradict a relation."""
     cells = sorted((c for c, v in release.values.items() if v is None), key=repr)
-    result = AuditResult(withheld=len(cells))
+    result = AuditResult(withheld=sum(c not in release.ranges for c in cells))
     reduced: list[tuple[Constraint, list[tuple[int, float]], float]] = []
     position = {cell: i for i, cell in enumerate(cells)}
     same = _DisjointSets(len(cells))  # withheld counts a relation says are equal share a column
@@ -725,7 +895,9 @@ def attack(
         low_int, high_int, verdict = _verdict(low_value, high_value, min_count)
         if verdict:
             result.findings.extend(
-                Finding(cells[i], low_int, high_int, verdict) for i in members[column]
+                Finding(cells[i], low_int, high_int, verdict)
+                for i in members[column]
+                if cells[i] not in release.ranges
             )
         return verdict is not None
 
@@ -827,6 +999,20 @@ def audit_statistics(files: Mapping[str, bytes], min_count: int) -> AuditResult:
     return attack(read_statistics(files), min_count)
 
 
+def read_release(
+    statistics: Mapping[str, bytes],
+    kolada: Mapping[str, bytes],
+    population: Mapping[tuple[str, int, str], int],
+    stadsdel_kommun: Mapping[str, str],
+    size_groups: Mapping[str, Mapping[str, str]] | None = None,
+) -> Release:
+    """A round's release, its statistics and its Kolada files, as a reader has them together
+    (read_statistics, read_kolada)."""
+    release = read_statistics(statistics)
+    read_kolada(release, kolada, population, stadsdel_kommun, size_groups)
+    return release
+
+
 def describe(cell: Cell) -> str:
     """A withheld cell in the words of its file, without its value (of versions read together:
     with the version's place, v1, v2, ...)."""
@@ -835,6 +1021,11 @@ def describe(cell: Cell) -> str:
     if cell[0] == "tratt":
         _, level, code, kon, column = cell
         return f"{FUNNEL_FILE}: {level} {code}, kön {kon}, {column}"
+    if cell[0] == "kolada":
+        _, kpi, unit, year, kon = cell
+        if unit.isdigit():
+            return f"{KOLADA_FILE}: {kpi}, kommun {unit}, {year}, kön {kon}"
+        return f"{KOLADA_OU_FILE}: {kpi}, stadsdel {unit}, {year}, kön {kon}"
     _, period_type, period, level, code, figure, breakdown, value, name, category = cell
     what = f"{name} {category}".strip()
     return (

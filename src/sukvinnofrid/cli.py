@@ -536,17 +536,51 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kolada_version(statistics_version: Path) -> Path | None:
+    """The Kolada version published with a statistics version: of the same round, made of the
+    same deliveries (the manifests' in_force), the latest such; None when there is none."""
+    root = statistics_version.parent.parent.parent / "kolada" / statistics_version.parent.name
+    try:
+        in_force = json.loads((statistics_version / "manifest.json").read_bytes())["in_force"]
+    except (OSError, ValueError, KeyError):
+        return None
+    for version in sorted(root.glob("v[0-9][0-9][0-9]"), reverse=True):
+        try:
+            if json.loads((version / "manifest.json").read_bytes()).get("in_force") == in_force:
+                return version
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
-    from . import audit
+    from . import audit, reference
     from .config import get_settings
 
     directory = Path(args.directory)
+    kolada = Path(args.kolada) if args.kolada else _kolada_version(directory)
     try:
         files = {
             name: (directory / name).read_bytes()
             for name in (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
         }
-        result = audit.audit_statistics(files, get_settings().min_publish_count)
+        release = audit.read_statistics(files)
+        if kolada is not None:
+            audit.read_kolada(
+                release,
+                {
+                    name: (kolada / name).read_bytes()
+                    for name in (audit.KOLADA_FILE, audit.KOLADA_OU_FILE)
+                },
+                reference.kolada_population(),
+                {
+                    sd.kolada_ou_id: sd.kommun_kod
+                    for sd in reference.stadsdelar().values()
+                    if sd.kolada_ou_id
+                },
+                reference.size_groups(),
+            )
+        result = audit.attack(release, get_settings().min_publish_count)
     except (OSError, audit.AuditError) as problem:
         raise UserError(f"Kan inte granska {directory}: {problem}") from problem
     found = {"exakt": 0, "litet": 0}
@@ -554,6 +588,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         found[finding.verdict] += 1
     summary = {
         "katalog": str(directory),
+        "kolada": str(kolada) if kolada else None,
         "undanhallna_antal": result.withheld,
         "kan_raknas_fram_exakt": found["exakt"],
         "kan_ringas_in_till_1_4": found["litet"],
@@ -568,7 +603,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         lines = [
             (
-                f"Granskning av {directory}: {result.withheld} undanhållna antal, "
+                f"Granskning av {directory}"
+                + (f" med Kolada-filerna i {kolada}" if kolada else " (inga Kolada-filer)")
+                + f": {result.withheld} undanhållna antal, "
                 f"{found['exakt']} kan räknas fram exakt, {found['litet']} kan ringas in till "
                 f"1–{get_settings().min_publish_count - 1}."
             )
@@ -829,13 +866,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit_release = commands.add_parser(
         "audit",
-        help="angrip en publicerad statistikversion som en utomstående läsare: vilka "
+        help="angrip en publicerad statistikversion och dess Kolada-filer som en utomstående "
+        "läsare: vilka "
         "undanhållna antal går att räkna fram eller ringa in till 1–4 (linjärprogrammering)",
     )
     audit_release.add_argument(
         "directory",
         metavar="KATALOG",
-        help="en version av omgångens statistik, t.ex. output/statistik/2023-12/v001",
+        help="en version av omgångens statistik, t.ex. output/statistik/2023-12/v001; "
+        "granskas tillsammans med Kolada-versionen av samma leveranser "
+        "(output/kolada/<omgång>/v<NNN>)",
+    )
+    audit_release.add_argument(
+        "--kolada",
+        metavar="KATALOG",
+        help="Kolada-versionen att granska med (standard: den som publicerades av samma "
+        "leveranser)",
     )
     audit_release.add_argument(
         "--most", type=int, default=20, metavar="N", help="visa högst N celler (standard 20)"

@@ -137,9 +137,64 @@ def population_18plus() -> dict[tuple[str, int, str], int]:
     }
 
 
+@cache
+def kolada_population() -> dict[tuple[str, int, str], int]:
+    """(Kolada unit, year, kön) → inhabitants aged 18+, as a reader of the Kolada files knows
+    them: the unit a kommun code or a stadsdel's Kolada OU id, kön T (= K + M, where both are
+    known), K or M; the same seeds, and the same T, as the key figures' mart (dbt macro
+    population_by_gender)."""
+    ou_of = {sd.kod: sd.kolada_ou_id for sd in stadsdelar().values() if sd.kolada_ou_id}
+    units = [(row["kommun_kod"], row) for row in _rows("population_18plus.csv")] + [
+        (ou_of[row["stadsdel_kod"]], row)
+        for row in _rows("population_18plus_stadsdelar.csv")
+        if row["stadsdel_kod"] in ou_of
+    ]
+    population: dict[tuple[str, int, str], int] = {}
+    for unit, row in units:
+        population[(unit, int(row["year"]), row["kon"])] = int(row["population"])
+    for unit, year, _ in list(population):
+        if all((unit, year, kon) in population for kon in KON):
+            population[(unit, year, "T")] = sum(population[(unit, year, kon)] for kon in KON)
+    return population
+
+
+@cache
+def size_groups() -> dict[str, dict[str, str]]:
+    """Kommun → {"storleksgrupp": code, "befolkningsgrupp": code}, by its total inhabitants in
+    the latest year of seed population_total (as dbt's int_kommun_storleksgrupper)."""
+    latest: dict[str, tuple[int, int]] = {}
+    for row in _rows("population_total.csv"):
+        if row["population"]:
+            year = int(row["year"])
+            if row["kommun_kod"] not in latest or year > latest[row["kommun_kod"]][0]:
+                latest[row["kommun_kod"]] = (year, int(row["population"]))
+    groupings = {
+        "storleksgrupp": _rows("kommungrupper.csv"),
+        "befolkningsgrupp": _rows("befolkningsgrupper.csv"),
+    }
+    return {
+        kommun: {
+            grouping: row[f"{grouping}_kod"]
+            for grouping, rows in groupings.items()
+            for row in rows
+            if int(row["min_invanare"]) <= invanare
+            and (not row["max_invanare"] or invanare <= int(row["max_invanare"]))
+        }
+        for kommun, (_, invanare) in latest.items()
+    }
+
+
 def clear_cache() -> None:
     """Forget loaded files (after a refresh rewrote a seed, or in tests)."""
-    for loader in (lan, kommuner, stadsdelar, kommungrupper, population_18plus):
+    for loader in (
+        lan,
+        kommuner,
+        stadsdelar,
+        kommungrupper,
+        population_18plus,
+        kolada_population,
+        size_groups,
+    ):
         loader.cache_clear()
 
 
@@ -149,12 +204,14 @@ __all__ = [
     "Stadsdel",
     "Storleksgrupp",
     "clear_cache",
+    "kolada_population",
     "kommuner",
     "kommungrupper",
     "lan",
     "population_18plus",
     "reference_dir",
     "reporting_unit_kommun",
+    "size_groups",
     "stadsdelar",
     "storleksgrupp",
 ]
