@@ -104,6 +104,7 @@ def test_the_audit_shares_no_code_with_the_protection():
         "collections",
         "collections.abc",
         "dataclasses",
+        "fractions",
         "highspy",
         "numpy",
     }
@@ -320,12 +321,57 @@ def test_the_relations_a_reader_knows_hold_in_a_landed_round(built):
     )
     truth = audit.read_statistics(plain)
     assert audit.attack(truth, 5).withheld == 0
+    # the Kolada files with nothing withheld: the count of every value lies in its interval,
+    # the cities' means and U30750 = the year cells hold (else reading or the attack raises)
+    truth = audit.read_release(plain, plain_kolada(ROUND), *reader_knowledge())
+    assert any(c[0] == "kolada" and c[2].startswith("V") for c in truth.values)  # stadsdelar
+    assert any(
+        c.what.startswith("U30750") and "län" in c.what for c in truth.constraints
+    )  # the year cells of a län
+    assert audit.attack(truth, 5).withheld == 0
     version = sorted((built.output / "statistik" / ROUND).glob("v[0-9][0-9][0-9]"))[-1]
     files = {name: (version / name).read_bytes() for name in plain}
     result = audit.audit_statistics(files, 5)
     assert result.withheld > 0
     # the publication audits its release before writing it: nothing is left to find
     assert result.ok, [audit.describe(f.cell) for f in result.findings]
+
+
+def reader_knowledge():
+    """The population, stadsdelar and size groups a reader knows (the reference seeds)."""
+    from sukvinnofrid import reference
+
+    return (
+        reference.kolada_population(),
+        {sd.kolada_ou_id: sd.kommun_kod for sd in reference.stadsdelar().values()},
+        reference.size_groups(),
+    )
+
+
+def plain_kolada(round_id: str) -> dict[str, bytes]:
+    """A round's Kolada files as the publication renders them, with nothing withheld."""
+    from sukvinnofrid import warehouse
+    from sukvinnofrid.kolada import definitions, disclosure, publish
+
+    engine = warehouse.engine()
+    defs = definitions.load_definitions()
+    cells = publish.build_cells(
+        publish.read_mart(engine, round_id),
+        defs,
+        round_id,
+        None,
+        publish.size_groups(engine),
+    )
+    decisions = [
+        decision
+        for kpi in defs.kpis
+        for decision in disclosure.apply_disclosure(
+            cells.get(kpi.id, []), published_genders=kpi.published_genders, min_count=1
+        ).decisions
+    ]
+    return publish.render_files(
+        publish.render_data(decisions), publish.render_data(decisions, ou=True), defs.kpis
+    )
 
 
 def test_the_command_names_what_a_release_gives_away(tmp_path, capsys):
@@ -427,3 +473,158 @@ def test_a_revision_of_unchanged_data_publishes_the_same_tables(built, tmp_path)
     )
     for name in ("tratt.csv", "nationella_figurer.csv"):
         assert files[name] == (version / name).read_bytes(), name
+
+
+# ---------------------------------------------------------------------------------------------
+# the Kolada files read with the statistics
+
+AKTUALISERADE = {
+    "figure_id": "alder",
+    "answer_type": "single",
+    "kind": "share",
+    "population": "alla aktualiserade ärenden",
+    "delar": {},
+}
+
+
+def year_lines(level: str, code: str, n_population, answered=None) -> list[str]:
+    """A year cell (periodtyp år, 2023) of figure alder: one category '1' and saknas 0."""
+    answered = n_population if answered is None else answered
+    line = ";".join(
+        ["2023-12", "år", "2023", level, code, code, "alder", "", "alder", "alla", "alla", "{}"]
+    )
+    return [
+        f"{line.format('1')};1;{answered};{answered};;;{n_population};",
+        f"{line.format('saknas')};saknas;0;{answered};;;{n_population};",
+    ]
+
+
+def kolada(rows=(), ou_rows=()) -> dict[str, bytes]:
+    """data.csv and oudata.csv as kolada.publish writes them: (kpi, unit, gender, value)."""
+
+    def table(unit_column, items):
+        lines = [f"kpi;{unit_column};period;gender;value;status"]
+        for kpi, unit, gender, value in items:
+            status = value if value in ("..", "-") else ""
+            lines.append(f"{kpi};{unit};2023;{gender};{'' if status else value};{status}")
+        return ("\n".join(lines) + "\n").encode()
+
+    return {
+        audit.KOLADA_FILE: table("municipality", rows),
+        audit.KOLADA_OU_FILE: table("ou", ou_rows),
+    }
+
+
+# adults aged 18+ in 2023 (T = K + M): 0580 and 0586 10 000 each (a value is its count),
+# 0126 200 000 (a value 1,0 is a count of 19 or 20), Stockholm's two stadsdelar 10 000 each
+POPULATION = {
+    (unit, 2023, gender): size // (1 if gender == "T" else 2)
+    for unit, size in (
+        ("0580", 10_000),
+        ("0586", 10_000),
+        ("0126", 200_000),
+        ("V1", 10_000),
+        ("V2", 10_000),
+    )
+    for gender in ("T", "K", "M")
+}
+STADSDELAR = {"V1": "0180", "V2": "0180"}
+
+
+def kolada_findings(statistics_files, kolada_files) -> dict[tuple, audit.Finding]:
+    release_ = audit.read_release(statistics_files, kolada_files, POPULATION, STADSDELAR)
+    return {f.cell: f for f in audit.attack(release_, 5).findings}
+
+
+def test_a_value_gives_its_count_within_the_rounding():
+    """Rounded half up to one decimal: 10 000·c/p within [v - 0,05, v + 0,05)."""
+    assert audit._count_interval("1.0", 200_000) == (19, 20)  # 0,95·20 .. 1,05·20 (excluded)
+    assert audit._count_interval("9.0", 10_000) == (9, 9)
+    assert audit._count_interval("0.0", 200_000) == (0, 0)  # 0,05·20 = 1 is 0,1 rounded
+    assert audit._count_interval("9.1", 85_000) == (77, 77)  # 77/8,5 = 9,06
+
+
+def test_kolada_values_give_away_the_years_withheld_lan_cell():
+    """Län 05 has 0580 and 0586; the statistics withhold the län's year 2023 (N '..'), but
+    U30750 publishes both kommuner's values, 6,0 and 3,0 per 10 000 of 10 000 adults: 6 and 3
+    cases aktualiserade in 2023, so the län's year cell is N population 9 (and its N 9, as
+    nothing is missing)."""
+    statistics_files = release([], year_lines("län", "05", "..", ".."), [AKTUALISERADE])
+    found = kolada_findings(
+        statistics_files, kolada([("U30750", "0580", "T", "6.0"), ("U30750", "0586", "T", "3.0")])
+    )
+    cell = ("figur", "år", "2023", "län", "05", "alder", "alla", "alla")
+    assert {(c, (f.low, f.high)) for c, f in found.items()} == {
+        ((*cell, "n_population", ""), (9, 9)),
+        ((*cell, "n", ""), (9, 9)),
+    }
+
+
+def test_a_withheld_kolada_value_is_the_lan_minus_the_others():
+    """The län's year cell is published (9) and 0580's value 6,0 (6 cases): 0586's withheld
+    U30750 is 3, and U30751 (the year of the insats, no statistics cell) stays hidden."""
+    statistics_files = release([], year_lines("län", "05", 9), [AKTUALISERADE])
+    found = kolada_findings(
+        statistics_files,
+        kolada(
+            [
+                ("U30750", "0580", "T", "6.0"),
+                ("U30750", "0586", "T", ".."),
+                ("U30751", "0580", "T", "6.0"),
+                ("U30751", "0586", "T", ".."),
+            ]
+        ),
+    )
+    assert {c: (f.low, f.high, f.verdict) for c, f in found.items()} == {
+        ("kolada", "U30750", "0586", "2023", "T"): (3, 3, "exakt")
+    }
+
+
+def test_protected_kolada_values_give_nothing_away():
+    """0126's value 1,0 is 19 or 20 cases of 200 000 adults (a published count, not a
+    finding), 0580's withheld with the län's year cell: the two unknowns of the län hide each
+    other; a year 0586 has not reported in full ('-') is no count."""
+    statistics_files = release(
+        [], year_lines("län", "05", "..", "..") + year_lines("län", "01", 20), [AKTUALISERADE]
+    )
+    release_ = audit.read_release(
+        statistics_files,
+        kolada(
+            [
+                ("U30750", "0126", "T", "1.0"),
+                ("U30750", "0580", "T", ".."),
+                ("U30750", "0586", "T", "-"),
+            ]
+        ),
+        POPULATION,
+        STADSDELAR,
+    )
+    result = audit.attack(release_, 5)
+    assert result.ok and result.withheld == 4  # län 05's N, n and '1', and 0580's U30750
+    # the published year cell of län 01 (20) settles 0126's count within its interval
+    assert ("kolada", "U30750", "0126", "2023", "T") in release_.ranges
+
+
+def test_a_citys_mean_gives_away_a_withheld_stadsdel():
+    """Stockholm reports by stadsdel: its value 5,0 is the mean of V1 ('..') and V2 (7,0), so
+    V1's rate is 3,0 within the rounding (2,9 .. 3,1 per 10 000 of 10 000 adults): 3 cases."""
+    found = kolada_findings(
+        release([], [], [AKTUALISERADE]),
+        kolada(
+            [("U30750", "0180", "T", "5.0")],
+            [("U30750", "V1", "T", ".."), ("U30750", "V2", "T", "7.0")],
+        ),
+    )
+    assert {c: (f.low, f.high, f.verdict) for c, f in found.items()} == {
+        ("kolada", "U30750", "V1", "2023", "T"): (3, 3, "exakt")
+    }
+
+
+def test_kolada_values_that_no_count_gives_are_refused():
+    with pytest.raises(audit.AuditError, match="inget antal"):
+        audit.read_release(
+            release([], [], [AKTUALISERADE]),
+            kolada([("U30750", "0580", "T", "6.05")]),
+            POPULATION,
+            STADSDELAR,
+        )
