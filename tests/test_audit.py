@@ -628,3 +628,42 @@ def test_kolada_values_that_no_count_gives_are_refused():
             POPULATION,
             STADSDELAR,
         )
+
+
+def test_the_command_audits_the_kolada_version_of_the_same_deliveries(tmp_path, capsys):
+    """`sukvinnofrid audit output/statistik/<round>/v001` finds the Kolada version of the same
+    deliveries beside it and reads it with the reference population: Linköping 0,9 and Mjölby
+    4,0 per 10 000 (133 600 and 22 680 adults in 2023) are 12 and 9 cases, so the län's
+    withheld year cell is 21. A Kolada version of other deliveries is not the release's."""
+    from sukvinnofrid.cli import main
+
+    statistics_dir = tmp_path / "statistik" / "2023-12" / "v001"
+    kolada_dir = tmp_path / "kolada" / "2023-12" / "v001"
+    other = tmp_path / "kolada" / "2023-12" / "v002"
+    in_force = {"0580": {"upload_id": 1}, "0586": {"upload_id": 2}}
+    for directory, files, delivered in (
+        (
+            statistics_dir,
+            release([], year_lines("län", "05", "..", ".."), [AKTUALISERADE]),
+            in_force,
+        ),
+        (
+            kolada_dir,
+            kolada([("U30750", "0580", "T", "0.9"), ("U30750", "0586", "T", "4.0")]),
+            in_force,
+        ),
+        (other, kolada(), {"0580": {"upload_id": 3}}),
+    ):
+        directory.mkdir(parents=True)
+        for name, data in {
+            **files,
+            "manifest.json": json.dumps({"in_force": delivered}).encode(),
+        }.items():
+            (directory / name).write_bytes(data)
+    assert main(["audit", str(statistics_dir), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["kolada"] == str(kolada_dir)
+    assert {(c["cell"], c["lagst"], c["hogst"]) for c in report["celler"]} == {
+        (f"nationella_figurer.csv: år 2023, län 05, figur alder, alla=alla, {name}", 21, 21)
+        for name in ("n", "n_population")
+    }
