@@ -50,7 +50,8 @@ so a value counts cases:
 - a city that reports by stadsdel (its stadsdelar are in `oudata.csv` for the KPI and year
   with a value or '..'): its count is the sum of those stadsdelar's counts, and its published
   value is the mean of their values, sum of 10 000·c_i/p_i over n stadsdelar = n·v (within the
-  rounding; the LP takes the interval as closed, which can only widen what it finds);
+  rounding, which the linear programs take as a closed interval: its upper end, which the
+  rounding excludes, may widen an interval found by one whole number);
 - K + M <= T (a case without kön is in T only);
 - U30750 counts every case aktualiserad in the year, in the year of its aktualisering: the same
   cases as the national figures' year cells (periodtyp år, the year of aktualisering) of
