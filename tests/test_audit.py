@@ -351,27 +351,27 @@ def reader_knowledge():
 def plain_kolada(round_id: str) -> dict[str, bytes]:
     """A round's Kolada files as the publication renders them, with nothing withheld."""
     from sukvinnofrid import warehouse
-    from sukvinnofrid.kolada import definitions, disclosure, publish
+    from sukvinnofrid.kolada.definitions import load_definitions
+    from sukvinnofrid.kolada.disclosure import apply_disclosure
+    from sukvinnofrid.kolada.publish import (
+        build_cells,
+        read_mart,
+        render_data,
+        render_files,
+        size_groups,
+    )
 
     engine = warehouse.engine()
-    defs = definitions.load_definitions()
-    cells = publish.build_cells(
-        publish.read_mart(engine, round_id),
-        defs,
-        round_id,
-        None,
-        publish.size_groups(engine),
-    )
+    defs = load_definitions()
+    cells = build_cells(read_mart(engine, round_id), defs, round_id, None, size_groups(engine))
     decisions = [
         decision
         for kpi in defs.kpis
-        for decision in disclosure.apply_disclosure(
+        for decision in apply_disclosure(
             cells.get(kpi.id, []), published_genders=kpi.published_genders, min_count=1
         ).decisions
     ]
-    return publish.render_files(
-        publish.render_data(decisions), publish.render_data(decisions, ou=True), defs.kpis
-    )
+    return render_files(render_data(decisions), render_data(decisions, ou=True), defs.kpis)
 
 
 def test_the_command_names_what_a_release_gives_away(tmp_path, capsys):

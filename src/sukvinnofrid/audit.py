@@ -452,10 +452,10 @@ def read_kolada(
     # a city's stadsdelar in its mean: those of the KPI, year and kön not marked '-'
     stadsdelar: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
     for kpi, unit, row in rows:
+        if not unit.isdigit() and unit not in stadsdel_kommun:
+            raise AuditError(f"okänd Kolada-enhet {unit} (ingen kommun känd för stadsdelen)")
         if unit in stadsdel_kommun and row["status"] != NOT_COVERED:
             stadsdelar[(kpi, stadsdel_kommun[unit], row["period"], row["gender"])].append(unit)
-        elif not unit.isdigit():
-            raise AuditError(f"okänd Kolada-enhet {unit} (ingen kommun känd för stadsdelen)")
     counted: dict[tuple[str, str, str], list[tuple[str, Cell]]] = defaultdict(list)
     for kpi, unit, row in rows:
         if row["status"] == NOT_COVERED:
