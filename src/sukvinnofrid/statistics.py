@@ -672,7 +672,7 @@ def both(first: EarlierVersion, second: EarlierVersion) -> EarlierVersion:
     )
 
 
-def round_before(root: Path, round_id: str, after: bool = False) -> Path | None:
+def adjacent_round(root: Path, round_id: str, after: bool = False) -> Path | None:
     """The latest version of the latest round before `round_id` published under `root` (with
     `after`: of the earliest round after it)."""
     names = [p.name for p in root.iterdir() if ROUND_ID.match(p.name)] if root.is_dir() else []
@@ -1558,8 +1558,8 @@ def publish_statistics(
     else:
         # a revision keeps what the version before it published and the year cells of the
         # round after (published since); a first version the year cells of the round before
-        before = revised[0] if revised else round_before(revision_of or root, round_id)
-        after = round_before(revision_of or root, round_id, after=True) if revised else None
+        before = revised[0] if revised else adjacent_round(revision_of or root, round_id)
+        after = adjacent_round(revision_of or root, round_id, after=True) if revised else None
         kept = [version for version in (before, after) if version is not None]
         key = decision_key(inputs, passes, kept, in_force if revised else None)
         stored = stored_decisions(engine, key)
