@@ -105,8 +105,9 @@ def stack_environment(workdir: Path, port: int) -> dict[str, str]:
     """The benchmark's warehouse, inbox, archive, outputs, download folders and AIRFLOW_HOME
     under workdir (bench/national_round.py), Airflow configured as airflow_local configures it,
     and the settings docker-compose.yml's x-airflow-env gives every Airflow service."""
+    bench = airflow_environment(workdir)
     os.environ.clear()
-    os.environ.update(airflow_environment(workdir))
+    os.environ.update(bench)
     get_settings.cache_clear()
     env = airflow_local.airflow_environment()
     passwords = workdir / "passwords.json"
@@ -337,7 +338,9 @@ def correction(stack: Stack, api: Api, env: dict[str, str], url: str, number: in
             f"su_round was not waiting at its approval throughout: {waiting_before} -> "
             f"{waiting_after}"
         )
-    queued_rounds = sum(run["state"] == "queued" for run in api.runs("su_round"))
+    # su_round is at max_active_runs: the gate's asset events wait for it, not new runs
+    queued = api.client.get("/api/v2/dags/su_round/assets/queuedEvents")
+    queued_events = queued.json()["total_entries"] if queued.status_code == 200 else 0
     tasks = {t["task_id"]: t for t in api.tasks("su_feedback", feedback_run["dag_run_id"])}
     result = {
         "upload_to_download_folder_seconds": round(arrived - uploaded, 2),
@@ -357,7 +360,7 @@ def correction(stack: Stack, api: Api, env: dict[str, str], url: str, number: in
         "write_feedback_seconds": round(tasks["write_feedback"]["duration"], 2),
         "su_feedback_start_to_report_seconds": round(arrived - when(feedback_run["start_date"]), 2),
         "su_round_waiting_at_approval": waiting_after,
-        "su_round_runs_queued_behind_it": queued_rounds,
+        "su_round_queued_asset_events": queued_events,
         "load_average": [round(x, 2) for x in load],
     }
     print(f"correction {number}: {result}", flush=True)
