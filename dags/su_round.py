@@ -146,7 +146,8 @@ def su_round():
             subject="SU-Kvinnofrid: godkänn publiceringen av omgång "
             "{{ ti.xcom_pull(task_ids='review')['round_id'] }}",
             body="Granska omgången innan Kolada-filerna och statistiken publiceras: "
-            "{{ ti.xcom_pull(task_ids='review')['granskning'] }}\n\n"
+            "[Granskning av omgång {{ ti.xcom_pull(task_ids='review')['round_id'] }}]"
+            "({{ ti.xcom_pull(task_ids='review')['granskning'] }})\n\n"
             "Godkänn: publiceringen och webbplatsen skrivs på publiceringstiden "
             "({{ ti.xcom_pull(task_ids='review')['publication'] }}), eller direkt om den redan "
             "har passerat. Avvisa: inget publiceras.",

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from local_servers import AirflowApiServer
 from sukvinnofrid import airflow_local
-from sukvinnofrid.airflow_plugin import URL_PREFIX
+from sukvinnofrid.airflow_plugin import URL_PREFIX, page_url
 from sukvinnofrid.config import get_settings
 from sukvinnofrid.synthetic import generate_round_files
 
@@ -93,6 +93,25 @@ def test_nothing_outside_the_internal_roots_is_served_and_no_folder_is_listed(ap
         "/intern/saknas.html",
     ):
         assert get(api, path, headers=token).status_code == 404, path
+
+
+def test_the_approval_links_to_the_draft_on_the_api_server(api, pages, monkeypatch):
+    """The approval's link (pipeline.review's 'granskning') opens the draft for a team member
+    through the plugin, not a path inside the container."""
+    draft = get_settings().output / "granskning" / "2024-06" / "intern" / "index.html"
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    assert page_url(draft) == f"{URL_PREFIX}/granskning/2024-06/intern/index.html"
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", f"{api.url}/")
+    link = page_url(draft)
+    assert link == f"{api.url}{URL_PREFIX}/granskning/2024-06/intern/index.html"
+    assert httpx.get(link).status_code == 401
+    opened = httpx.get(link, headers={"Authorization": f"Bearer {api.token('team')}"})
+    assert opened.status_code == 200 and opened.text == "<h1>Utkast</h1>"
+    with pytest.raises(ValueError, match="not served"):
+        page_url(get_settings().output / "kolada" / ROUND / "v001" / "data.json")
+    # the approval's text makes it a link (Markdown, which Required Actions renders)
+    source = (get_settings().home / "dags" / "su_round.py").read_text(encoding="utf-8")
+    assert "({{ ti.xcom_pull(task_ids='review')['granskning'] }})" in source
 
 
 def test_an_upload_hook_starts_su_intake_which_lands_the_file(api, clean_warehouse):

@@ -18,7 +18,9 @@ built; Airflow's API security is imported when a request comes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, ClassVar
+from urllib.parse import quote
 
 import httpx
 from airflow.plugins_manager import AirflowPlugin
@@ -124,6 +126,21 @@ async def internal_file(root: str, path: str, _: TeamMember) -> FileResponse:
     if not target.is_relative_to(base) or not target.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     return FileResponse(target)
+
+
+def page_url(path: Path) -> str:
+    """Where a team member opens a file of an internal root (e.g. the draft's Granskning, linked
+    from the approval in Required Actions): this plugin's address under Airflow's base URL
+    ([api] base_url, AIRFLOW__API__BASE_URL), or from the server's root when that is not set (the
+    UI and the plugin share one host). A path inside the container would open nowhere."""
+    from airflow.configuration import conf
+
+    output = get_settings().output.resolve()
+    relative = Path(path).resolve().relative_to(output)
+    if relative.parts[0] not in INTERNAL_ROOTS:
+        raise ValueError(f"{relative} is not served to the team (not in {INTERNAL_ROOTS})")
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return f"{base}{URL_PREFIX}/{quote(relative.as_posix())}"
 
 
 def _api_root() -> str:

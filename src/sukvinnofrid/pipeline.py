@@ -629,7 +629,10 @@ def review(round_id: str | None = None) -> dict:
             "att granska."
         )
     summary = _site_summary(site.review_round(round_id, engine))
-    summary["granskning"] = str(Path(summary["internal_index"]).parent / "granskning.html")
+    # the approval in Airflow links to it: the team opens it through the plugin's pages
+    from .airflow_plugin import page_url
+
+    summary["granskning"] = page_url(Path(summary["internal_index"]).parent / "granskning.html")
     # what the approval is of: published at the publication time only while the marts are so
     summary["inputs_sha256"] = current_inputs(round_id, engine)
     summary["publication"] = f"{calendar_round(round_id).publication:%Y-%m-%d kl. %H.%M}"
