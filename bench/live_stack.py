@@ -37,6 +37,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -276,6 +277,12 @@ def land_demo(stack: Stack, api: Api, env: dict[str, str], url: str) -> dict:
     run_id = wait_for("su_round at its approval", lambda: waiting_round(api), stack, 3600, 2)
     waiting = time.time()
     print(f"demo round: su_round {run_id} waits for approval {waiting - started:.1f} s", flush=True)
+    # what Required Actions shows the reviewer, and whether its link opens the draft
+    asked = api.get(
+        f"/api/v2/dags/su_round/dagRuns/{run_id}/taskInstances/approve_publication/-1/hitlDetails"
+    )
+    links = re.findall(r"\]\((\S+?)\)", asked["body"] or "")
+    opened = {link: api.client.get(link).status_code for link in links}
     return {
         "files": len(files),
         "hook_calls_seconds": [h["seconds"] for h in hooks],
@@ -283,6 +290,8 @@ def land_demo(stack: Stack, api: Api, env: dict[str, str], url: str) -> dict:
         "every_feedback_seconds": round(every_report - started, 1),
         "su_round_awaits_approval_seconds": round(waiting - started, 1),
         "su_round_run": run_id,
+        "approval_subject": asked["subject"],
+        "approval_links_opened": opened,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -596,6 +605,8 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args()
+    # stopped from outside (a background job ignores SIGINT): still shut the stack down
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sukf-live-"))
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)  # nginx's workers (user nobody) read output/rapport under it
@@ -694,6 +705,9 @@ def _failures(result: dict) -> list[str]:
         for key in (f"{TEAM}_bearer", f"{READER}_bearer", "team_cookie"):
             if answers[key] != 200:
                 failures.append(f"{page} {key}: {answers[key]}")
+    opened = result["demo_round"]["approval_links_opened"]
+    if not opened or set(opened.values()) != {200}:
+        failures.append(f"the approval's link does not open the draft: {opened}")
     for case, status_code in result["internal_pages"]["upload_hook"].items():
         if status_code != 401:
             failures.append(f"upload hook {case}: {status_code}")
