@@ -259,6 +259,14 @@ def test_services_for_a_celery_deployment():
         assert "container_name" not in SERVICES[worker] and "ports" not in SERVICES[worker]
 
 
+def test_retention_reaches_airflows_metadata_db_from_its_task():
+    """Airflow 3 takes the metadata DB away from every task process, so `airflow db clean`
+    (su_retention.clean_airflow_metadata, on the retention worker) is given it on its own."""
+    environment = env("airflow-worker-retention")
+    assert environment["SUKF_AIRFLOW_DB_CONN"] == environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert {w for w in WORKERS if "SUKF_AIRFLOW_DB_CONN" in env(w)} == {"airflow-worker-retention"}
+
+
 def test_a_production_auth_manager_with_an_admin_from_the_environment():
     assert "SIMPLE_AUTH_MANAGER" not in COMPOSE_TEXT
     for name in AIRFLOW_SERVICES | {"airflow-init"}:

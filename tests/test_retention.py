@@ -521,3 +521,31 @@ def test_the_retention_periods_are_read_from_the_environment(monkeypatch):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_airflow_db_clean_runs_in_a_task_process_without_airflows_metadata_db(
+    warehouse_engine, monkeypatch
+):
+    """Under a scheduler (not `airflow dags test`), Airflow 3 gives every task process a
+    metadata DB URL that refuses every use; `airflow db clean` then gets the DB from
+    SUKF_AIRFLOW_DB_CONN (docker-compose.yml's retention worker), and says so without it."""
+    env = airflow_local.airflow_environment()
+    airflow_local.ensure_metadata_db(env)
+    db = airflow_local.metadata_db(Path(env["AIRFLOW_HOME"]))
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("INSERT INTO log (dttm, event) VALUES ('2020-01-01 00:00:00', 'sukf-old')")
+    for name in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "SUKF_AIRFLOW_DB_CONN"):
+        monkeypatch.setenv(name, env[name])
+    # what airflow.sdk.execution_time.supervisor.block_orm_access sets in a task process
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "airflow-db-not-allowed:///")
+    monkeypatch.setenv("AIRFLOW__CORE__SQL_ALCHEMY_CONN", "airflow-db-not-allowed:///")
+    policy = retention.RetentionPolicy.from_settings()
+
+    removed = retention.clean_airflow_metadata(warehouse_engine, policy)
+    assert any(r.location == "Airflow: log" and r.row_count >= 1 for r in removed)
+    with closing(sqlite3.connect(db)) as conn:
+        assert not conn.execute("SELECT count(*) FROM log WHERE event = 'sukf-old'").fetchone()[0]
+
+    monkeypatch.delenv("SUKF_AIRFLOW_DB_CONN")
+    with pytest.raises(RuntimeError, match="SUKF_AIRFLOW_DB_CONN"):
+        retention.clean_airflow_metadata(warehouse_engine, policy)

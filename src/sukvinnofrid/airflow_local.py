@@ -40,6 +40,8 @@ def airflow_environment() -> dict[str, str]:
             "AIRFLOW__CORE__DAGS_FOLDER": str(settings.home / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{metadata_db(home)}",
+            # retention's `airflow db clean` (a task's own Airflow has no metadata DB)
+            "SUKF_AIRFLOW_DB_CONN": f"sqlite:///{metadata_db(home)}",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "SUKF_HOME": str(settings.home),
         }

@@ -52,6 +52,13 @@ class Settings:
     disclosure: str = "suppression"
 
     @property
+    def airflow_metadata_db(self) -> str | None:
+        """Airflow's metadata DB (an SQLAlchemy URL) for `airflow db clean` in retention: a task
+        process's own Airflow has none (Airflow 3 replaces it with a URL that refuses every use),
+        so the worker that runs retention is given it as SUKF_AIRFLOW_DB_CONN."""
+        return os.environ.get("SUKF_AIRFLOW_DB_CONN") or None
+
+    @property
     def var(self) -> Path:
         return self.home / "var"
 

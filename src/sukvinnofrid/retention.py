@@ -527,6 +527,9 @@ def _remove_empty_parents(directory: Path, root: Path) -> None:
 
 # --- Airflow's metadata --------------------------------------------------------------------------
 
+# What Airflow 3's task supervisor puts in a task process's metadata DB URL
+# (airflow.sdk.execution_time.supervisor.block_orm_access).
+_BLOCKED_METADATA_DB = "airflow-db-not-allowed:"
 _CHECKED = re.compile(r"Checking table (\w+)\s+Found (\d+) rows meeting deletion criteria")
 
 
@@ -538,6 +541,17 @@ def clean_airflow_metadata(
     each table's removed rows logged."""
     policy = policy or RetentionPolicy.from_settings()
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=policy.airflow_metadata_days)
+    env = dict(os.environ)
+    metadata_db = get_settings().airflow_metadata_db
+    if metadata_db:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata_db
+        env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
+    elif env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "").startswith(_BLOCKED_METADATA_DB):
+        raise RuntimeError(
+            "Airflows körhistorik kan inte gallras: uppgiften körs utan tillgång till Airflows "
+            "metadatadatabas (Airflow stänger av den i varje uppgift). Ge arbetaren som kör "
+            "su_retention databasens adress i SUKF_AIRFLOW_DB_CONN."
+        )
     result = subprocess.run(
         [
             sys.executable,
@@ -553,7 +567,7 @@ def clean_airflow_metadata(
             "--error-on-cleanup-failure",
             "--yes",
         ],
-        env=dict(os.environ),
+        env=env,
         capture_output=True,
         text=True,
     )
