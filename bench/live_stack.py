@@ -613,7 +613,7 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sukf-live-"))
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)  # nginx's workers (user nobody) read output/rapport under it
-    api_port, web_port = airflow_local_free_ports()
+    api_port, web_port = free_ports()
     env = stack_environment(workdir, api_port)
     url = f"http://127.0.0.1:{api_port}"
     stack = Stack(workdir, env)
@@ -737,7 +737,7 @@ def _poll_seconds() -> float:
     return pipeline.INTAKE_POLL.total_seconds()
 
 
-def airflow_local_free_ports() -> tuple[int, int]:
+def free_ports() -> tuple[int, int]:
     import socket
 
     with socket.socket() as first, socket.socket() as second:
