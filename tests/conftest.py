@@ -59,6 +59,39 @@ from sukvinnofrid.catalogue import load_catalogue  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+# The modules that read report_round(), in the order they run, one after another on one xdist
+# worker (scripts/test.sh): the round is built once for them all, not once per module. Approval
+# last: it lands the next round, which the others' round must not have.
+REPORT_ROUND_MODULES = (
+    "test_report.py",
+    "test_browser.py",
+    "test_audit.py",
+    "test_backup.py",
+    "test_report_approval.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group (--dist loadgroup)
+def pytest_collection_modifyitems(items) -> None:
+    """Each module is an xdist group of its own (its module fixtures' landed round serves all
+    its tests on one worker), and the report_round() modules one group together. The groups
+    with a slow test go first, the larger first, so that no slow module is left for the end
+    while the other worker idles."""
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        module = item.path.name
+        group = "report_round" if module in REPORT_ROUND_MODULES else module.removesuffix(".py")
+        item.add_marker(pytest.mark.xdist_group(group))
+        groups.setdefault(group, []).append(item)
+    if "report_round" in groups:
+        groups["report_round"].sort(key=lambda item: REPORT_ROUND_MODULES.index(item.path.name))
+
+    def cost(group: list[pytest.Item]) -> tuple[bool, int]:
+        return not any(item.get_closest_marker("slow") for item in group), -len(group)
+
+    items[:] = [item for group in sorted(groups.values(), key=cost) for item in group]
+
+
 @pytest.fixture
 def project_copy(tmp_path) -> Path:
     """dbt_project/ with the fixture reference seeds (tests/fixtures/dbt/reference) in place of
