@@ -71,18 +71,18 @@ REPORT_ROUND_MODULES = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group (--dist loadgroup)
+def _group(module: str) -> str:
+    return "report_round" if module in REPORT_ROUND_MODULES else module
+
+
 def pytest_collection_modifyitems(items) -> None:
-    """Each module is an xdist group of its own (its module fixtures' landed round serves all
-    its tests on one worker), and the report_round() modules one group together. The groups
-    with a slow test go first, the larger first, so that no slow module is left for the end
-    while the other worker idles."""
+    """The modules in the order the workers take them (xdist hands out the modules of a
+    collection in its order with --no-loadscope-reorder): the report_round() modules together,
+    and the groups with a slow test first, the larger first, so that no slow module is left for
+    the end while the other worker idles."""
     groups: dict[str, list[pytest.Item]] = {}
     for item in items:
-        module = item.path.name
-        group = "report_round" if module in REPORT_ROUND_MODULES else module.removesuffix(".py")
-        item.add_marker(pytest.mark.xdist_group(group))
-        groups.setdefault(group, []).append(item)
+        groups.setdefault(_group(item.path.name), []).append(item)
     if "report_round" in groups:
         groups["report_round"].sort(key=lambda item: REPORT_ROUND_MODULES.index(item.path.name))
 
@@ -90,6 +90,23 @@ def pytest_collection_modifyitems(items) -> None:
         return not any(item.get_closest_marker("slow") for item in group), -len(group)
 
     items[:] = [item for group in sorted(groups.values(), key=cost) for item in group]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, but the report_round() modules are one unit: xdist gives a unit's tests
+    to one worker, so a module's fixtures serve all its tests and report_round() is built once.
+    (xdist's own grouping, --dist loadgroup, names a test's group in its node id, which pytest 9
+    no longer lets a plugin change.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "report_round" if Path(module).name in REPORT_ROUND_MODULES else module
+
+    return ModuleGroups(config, log)
 
 
 @pytest.fixture
