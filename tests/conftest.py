@@ -59,6 +59,56 @@ from sukvinnofrid.catalogue import load_catalogue  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+# The modules that read report_round(), in the order they run, one after another on one xdist
+# worker (scripts/test.sh): the round is built once for them all, not once per module. Approval
+# last: it lands the next round, which the others' round must not have.
+REPORT_ROUND_MODULES = (
+    "test_report.py",
+    "test_browser.py",
+    "test_audit.py",
+    "test_backup.py",
+    "test_report_approval.py",
+)
+
+
+def _group(module: str) -> str:
+    return "report_round" if module in REPORT_ROUND_MODULES else module
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The modules in the order the workers take them (xdist hands out the modules of a
+    collection in its order with --no-loadscope-reorder): the report_round() modules together,
+    and the groups with a slow test first, the larger first, so that no slow module is left for
+    the end while the other worker idles."""
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        groups.setdefault(_group(item.path.name), []).append(item)
+    if "report_round" in groups:
+        groups["report_round"].sort(key=lambda item: REPORT_ROUND_MODULES.index(item.path.name))
+
+    def cost(group: list[pytest.Item]) -> tuple[bool, int]:
+        return not any(item.get_closest_marker("slow") for item in group), -len(group)
+
+    items[:] = [item for group in sorted(groups.values(), key=cost) for item in group]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, but the report_round() modules are one unit: xdist gives a unit's tests
+    to one worker, so a module's fixtures serve all its tests and report_round() is built once.
+    (xdist's own grouping, --dist loadgroup, names a test's group in its node id, which pytest 9
+    no longer lets a plugin change.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "report_round" if Path(module).name in REPORT_ROUND_MODULES else module
+
+    return ModuleGroups(config, log)
+
+
 @pytest.fixture
 def project_copy(tmp_path) -> Path:
     """dbt_project/ with the fixture reference seeds (tests/fixtures/dbt/reference) in place of

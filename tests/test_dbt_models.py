@@ -904,6 +904,7 @@ def _table(engine, table: str) -> list[tuple]:
         )
 
 
+@pytest.mark.slow
 def test_incremental_build_equals_a_full_refresh(clean_warehouse, project_copy):
     """Round 2 arrives, then round 1 of 1280 is re-gated (another row rejected: round 1 and,
     carried forward, round 2 change), then 0180 corrects round 1 (only 0180's round 1 is made
@@ -955,6 +956,7 @@ def _tested_rounds(engine) -> set[str]:
         return set(conn.execute(sa.text("SELECT round_id FROM ops.dbt_tested_rounds")).scalars())
 
 
+@pytest.mark.slow
 def test_data_tests_read_the_rounds_no_build_has_tested(clean_warehouse, project_copy):
     """The data tests of the models built by round read only the rounds whose current inputs
     have not passed a build (macros/tested_rounds.sql): a duplicate slipped into a round that

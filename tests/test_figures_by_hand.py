@@ -523,6 +523,7 @@ def _city_units(directory: Path) -> str:
     return text
 
 
+@pytest.mark.slow
 def test_a_hand_written_round_end_to_end(clean_warehouse, project, tmp_path):
     engine = clean_warehouse
     inbox = tmp_path / "inbox"

@@ -422,14 +422,26 @@ def round_to_publish(engine, delivered: bool = False) -> str | None:
     has a late or corrected delivery since its latest version: then the earliest such round,
     whose revision it is. An earlier round is not published again for a change of code or
     reference data alone."""
+    return _round_to_publish(engine, delivered)[0]
+
+
+def _round_to_publish(engine, delivered: bool = False) -> tuple[str | None, str | None]:
+    """round_to_publish, and the round's current_inputs when finding it read them (the latest
+    round, published before; else None): the marts' digest is a scan of every row."""
     from .revisions import changed_deliveries, deliveries_in_force
     from .rounds import calendar_round
-    from .statistics import MANIFEST, is_current
+    from .statistics import MANIFEST, current_inputs, is_current
     from .versioned import latest_manifest
 
     latest = latest_round(engine, delivered)
-    if latest is None or not is_current(latest, engine):
-        return latest
+    if (
+        latest is None
+        or latest_manifest(get_settings().output / "statistik" / latest, MANIFEST) is None
+    ):
+        return latest, None  # not published: not current, whatever its inputs
+    inputs = current_inputs(latest, engine)
+    if not is_current(latest, engine, inputs):
+        return latest, inputs
     with engine.connect() as conn:
         in_marts = conn.execute(sa.text("SELECT DISTINCT round_id FROM marts.fct_case_funnel"))
         earlier = sorted(r for r in in_marts.scalars() if r < latest)
@@ -442,8 +454,8 @@ def round_to_publish(engine, delivered: bool = False) -> str | None:
                 published[1].get("in_force", {}), deliveries_in_force(engine, round_id)
             )
         ):
-            return round_id
-    return latest
+            return round_id, None
+    return latest, inputs
 
 
 def _approval(engine, round_id: str, inputs: str):
@@ -463,19 +475,35 @@ def publication_plan(round_id: str | None = None) -> dict:
     a first publication or a revision, each approved once), and `action`:
     `ask` (new and not approved: draft, Granskning, approval), `publish` (approved and its time
     has come), `wait` (approved, published by the run at its publication time) or `none`."""
+    return _publication_plan(round_id)[0]
+
+
+def _publication_plan(round_id: str | None = None) -> tuple[dict, str | None]:
+    """publication_plan, and the round's current_inputs (None before its last delivery day)."""
     from .rounds import calendar_round
     from .statistics import current_inputs, is_current
 
     engine = _prepare("publish")
-    round_id = round_id or round_to_publish(engine, delivered=True)
+    inputs = None
+    if not round_id:
+        round_id, inputs = _round_to_publish(engine, delivered=True)
     if round_id is None:
-        return {"round_id": None, "new": False, "kind": None, "publication": None, "action": "none"}
+        return {
+            "round_id": None,
+            "new": False,
+            "kind": None,
+            "publication": None,
+            "action": "none",
+        }, None
     dates = calendar_round(round_id)
     # the marts' digest (a scan of every row) read once
-    inputs = current_inputs(round_id, engine) if dates.delivery_over() else None
+    if not dates.delivery_over():
+        inputs = None
+    elif inputs is None:
+        inputs = current_inputs(round_id, engine)
     new = inputs is not None and not is_current(round_id, engine, inputs)
     approved = new and _approval(engine, round_id, inputs) is not None
-    return {
+    plan = {
         "round_id": round_id,
         "new": new,
         "kind": "revision" if first_published(round_id) else "first",
@@ -488,6 +516,7 @@ def publication_plan(round_id: str | None = None) -> dict:
         if dates.is_due()
         else "wait",
     }
+    return plan, inputs
 
 
 def record_approval(round_id: str, inputs: str, approved_by: str | None) -> dict:
@@ -518,9 +547,8 @@ def publish_approved(round_id: str | None = None) -> dict:
     nothing (round_id None, `waiting_until` the publication time). Refuses a state of the marts
     nobody approved."""
     from .kolada.publish import PublicationError
-    from .statistics import current_inputs
 
-    plan = publication_plan(round_id)
+    plan, inputs = _publication_plan(round_id)
     if plan["action"] == "wait":
         log.info("round %s approved: published at %s", plan["round_id"], plan["publication"])
         return {"round_id": None, "waiting_until": plan["publication"]}
@@ -530,7 +558,6 @@ def publish_approved(round_id: str | None = None) -> dict:
             "inget publicerades."
         )
     engine = _prepare("publish")
-    inputs = current_inputs(plan["round_id"], engine)
     published = publish(plan["round_id"])
     published_at = get_settings().now
     with engine.begin() as conn:
@@ -622,7 +649,9 @@ def review(round_id: str | None = None) -> dict:
     from .statistics import current_inputs
 
     engine = _prepare("publish")
-    round_id = round_id or round_to_publish(engine, delivered=True)
+    inputs = None
+    if not round_id:
+        round_id, inputs = _round_to_publish(engine, delivered=True)
     if round_id is None:
         raise site.RoundNotPublished(
             "ingen omgång med godkända uppladdningar har passerat sin sista leveransdag: inget "
@@ -634,7 +663,7 @@ def review(round_id: str | None = None) -> dict:
 
     summary["granskning"] = page_url(Path(summary["internal_index"]).parent / "granskning.html")
     # what the approval is of: published at the publication time only while the marts are so
-    summary["inputs_sha256"] = current_inputs(round_id, engine)
+    summary["inputs_sha256"] = inputs or current_inputs(round_id, engine)
     summary["publication"] = f"{calendar_round(round_id).publication:%Y-%m-%d kl. %H.%M}"
     return summary
 
