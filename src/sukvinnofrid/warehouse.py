@@ -377,6 +377,11 @@ class WarehouseUnavailable(RuntimeError):
     """The warehouse could not be reached after retries."""
 
 
+def _first_line(exc: Exception) -> str:
+    """An error's first line, or its type when it has no message (a server gone mid-query)."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def ensure_available(url: URL | None = None, attempts: int = 4, delay: float = 2.0) -> None:
     """Connect to the warehouse, retrying with backoff; the embedded server is restarted if it
     went away. Raises WarehouseUnavailable naming the server after the last attempt."""
@@ -404,12 +409,12 @@ def ensure_available(url: URL | None = None, attempts: int = 4, delay: float = 2
                 "warehouse not reachable (attempt %s of %s): %s",
                 attempt,
                 attempts,
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                _first_line(exc),
             )
             if attempt < attempts:
                 time.sleep(delay * 2 ** (attempt - 1))
     where = url.render_as_string(hide_password=True)
     raise WarehouseUnavailable(
         f"the warehouse {where} is unreachable after {attempts} attempts: "
-        f"{str(last_error).splitlines()[0] if last_error else ''}"
+        f"{_first_line(last_error) if last_error else ''}"
     )
