@@ -422,11 +422,16 @@ def read_statistics(files: Mapping[str, bytes]) -> Release:
     return release
 
 
+def _rounding(text: str) -> tuple[Fraction, Fraction]:
+    """A printed value and half a unit of its last decimal: it was rounded from within
+    [value - half, value + half)."""
+    return Fraction(text), Fraction(1, 2 * 10 ** max(0, len(text.partition(".")[2])))
+
+
 def _count_interval(text: str, population: int) -> tuple[int, int]:
     """The whole numbers of cases whose value, rounded half up to the decimals of `text`, is
     `text`."""
-    value = Fraction(text)
-    half = Fraction(1, 2 * 10 ** max(0, len(text.partition(".")[2])))
+    value, half = _rounding(text)
     low = math.ceil((value - half) * population / PER)
     high = math.ceil((value + half) * population / PER) - 1
     return max(0, low), high
@@ -500,8 +505,7 @@ def read_kolada(
             if not all(inhabitants):
                 raise AuditError(f"befolkning 18+ saknas för stadsdelarna i {unit} {year}")
             scale = max(inhabitants)
-            value = Fraction(text)
-            half = Fraction(1, 2 * 10 ** max(0, len(text.partition(".")[2])))
+            value, half = _rounding(text)
             release.add(
                 tuple((m, scale / p) for m, p in zip(members, inhabitants, strict=True)),
                 float((value - half) * len(parts) * scale / PER),
