@@ -92,6 +92,7 @@ def pytest_collection_modifyitems(items) -> None:
     items[:] = [item for group in sorted(groups.values(), key=cost) for item in group]
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: pytest runs without xdist too (-p no:xdist)
 def pytest_xdist_make_scheduler(config, log):
     """--dist loadfile, but the report_round() modules are one unit: xdist gives a unit's tests
     to one worker, so a module's fixtures serve all its tests and report_round() is built once.
