@@ -560,6 +560,54 @@ def test_kolada_values_give_away_the_years_withheld_lan_cell():
     }
 
 
+def kolada_decided(counts: dict[str, int], withheld_totals=()) -> dict[tuple, str]:
+    """The U30750 values (T, 2023) Kolada's protection publishes of `counts` (kommun -> cases)
+    with the totals the statistics withhold, as audit reads them: (kpi, kommun, gender, text)."""
+    from sukvinnofrid.kolada.disclosure import Cell, apply_disclosure
+
+    cells = [
+        Cell("U30750", kommun, 2023, "T", n, 10_000 * n / POPULATION[(kommun, 2023, "T")])
+        for kommun, n in counts.items()
+    ]
+    result = apply_disclosure(
+        cells,
+        published_genders=("T",),
+        min_count=5,
+        withheld_totals=withheld_totals,
+        aggregate_levels=("lan",),
+    )
+    return [
+        (d.cell.kpi, d.cell.kommun, "T", ".." if d.withheld else f"{d.value:.1f}")
+        for d in result.decisions
+    ]
+
+
+def test_kolada_keeps_the_years_withheld_lan_cell_hidden():
+    """Län 05 has 0580 (12 cases) and 0586 (20); the statistics withhold the län's year 2023
+    (its N population '..'), län 01 (0126 alone, 30) is published. Protected on its own, Kolada
+    publishes all three values and gives the län's 32 away; told which totals the statistics
+    withhold (relation f), it withholds the smaller of län 05's kommuner (0580): the län's sum
+    then has two unknowns, and nothing is left to find."""
+    from sukvinnofrid.kolada.disclosure import total_key
+
+    counts = {"0126": 30, "0580": 12, "0586": 20}
+    statistics_files = release(
+        [], year_lines("län", "05", "..", "..") + year_lines("län", "01", 30), [AKTUALISERADE]
+    )
+    alone = kolada_decided(counts)
+    assert [text for *_, text in alone] == ["1.5", "12.0", "20.0"]
+    cell = ("figur", "år", "2023", "län", "05", "alder", "alla", "alla")
+    assert {
+        c: (f.low, f.high) for c, f in kolada_findings(statistics_files, kolada(alone)).items()
+    } == {
+        (*cell, "n_population", ""): (32, 32),
+        (*cell, "n", ""): (32, 32),
+    }
+    told = kolada_decided(counts, {total_key("U30750", 2023, "län 05", "T")})
+    assert [text for *_, text in told] == ["1.5", "..", "20.0"]
+    assert kolada_findings(statistics_files, kolada(told)) == {}
+
+
 def test_a_withheld_kolada_value_is_the_lan_minus_the_others():
     """The län's year cell is published (9) and 0580's value 6,0 (6 cases): 0586's withheld
     U30750 is 3, and U30751 (the year of the insats, no statistics cell) stays hidden."""

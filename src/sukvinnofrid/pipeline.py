@@ -588,8 +588,14 @@ def publish(round_id: str | None = None) -> dict:
     if round_id is None:
         log.info("no round's publication time has come: nothing published")
         return {"round_id": None}
-    publication = publish_kolada(round_id, engine)
-    statistics = publish_statistics(round_id, engine)
+    published = []
+
+    def the_statistics() -> Path:  # once Kolada knows it is not refused, before its decisions
+        published.append(publish_statistics(round_id, engine))
+        return published[0].directory
+
+    publication = publish_kolada(round_id, engine, statistics=the_statistics)
+    (statistics,) = published
     return {
         "round_id": round_id,
         "directory": str(publication.directory),

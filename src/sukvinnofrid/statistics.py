@@ -664,6 +664,35 @@ def earlier_round(directory: Path, figures: list[FigureRow]) -> EarlierVersion:
     return EarlierVersion(frozenset(withheld), frozenset(published))
 
 
+# the year cells Kolada's kommun values add up to: by kön (alla is every case) and by the
+# kommuner's size groups
+KOLADA_SUMS = ("alla", "kon", "storleksgrupp", "befolkningsgrupp")
+
+
+def year_totals(directory: Path, population: str) -> dict[tuple[int, str, str, str, str], bool]:
+    """The län's and riket's year cells of `population` (every figure of it has the same N
+    population) in a published version, as a reader has them: (year, level, area code,
+    breakdown, value) -> withheld, for the breakdowns a Kolada key figure of the same cases
+    (FigureCatalogue.statistics_population) adds up to over its kommuner. A version perturbed
+    by the Cell Key Method has noise, not counts: none."""
+    if json.loads((directory / MANIFEST).read_text()).get("disclosure") != "suppression":
+        return {}
+    figures = {f.id for f in load_figures().figures if f.population_text == population}
+    cells: dict[tuple[int, str, str, str, str], bool] = {}
+    for (group, category), text, _ in _published_figure_cells(directory):
+        period_type, period, figure, level, area, breakdown, value = group
+        if (
+            category == POPULATION
+            and period_type == "year"
+            and figure in figures
+            and breakdown in KOLADA_SUMS
+            and text
+        ):
+            key = (int(period), level, area, breakdown, value)
+            cells[key] = cells.get(key, False) or text == WITHHELD
+    return cells
+
+
 def both(first: EarlierVersion, second: EarlierVersion) -> EarlierVersion:
     """What a reader of both versions has: every cell either withheld stays withheld."""
     withheld = first.withheld | second.withheld
@@ -1357,10 +1386,12 @@ def suppression_text(min_count: int) -> str:
         "utomstående läsare kan lösa dem (linjärprogrammering): ett antal som då kan räknas fram "
         f"eller ringas in till {small} får ytterligare ett antal undanhållet, och ett undanhållet "
         f"antal som då kan räknas fram och är 0 eller minst {min_count} redovisas i stället; går "
-        "det inte, publiceras de inte. Kolada-filerna skyddas för sig och prövas inte "
-        "tillsammans med statistiken: den som löser deras samband tillsammans med statistikens "
-        "(med den kända befolkningen 18 år och äldre) kan i vissa fall räkna fram eller ringa "
-        "in ett undanhållet antal. En ny version "
+        "det inte, publiceras de inte. Kolada-filerna skyddas efter statistiken: ett års antal "
+        "för ett län, riket eller en storleksgrupp som statistiken undanhåller kan inte räknas "
+        "fram ur kommunernas Kolada-värden med sambandet mellan dem, men Kolada-filerna prövas "
+        "inte med alla samband tillsammans med statistiken: den som löser dem tillsammans (med "
+        "den kända befolkningen 18 år och äldre och kommunernas storleksgrupper) kan i vissa "
+        "fall räkna fram eller ringa in ett undanhållet antal. En ny version "
         "av en omgång undanhåller allt som versionen före den undanhöll, utom det som ändå kan "
         "räknas fram, och prövas tillsammans med den: den som jämför versionerna kan inte ringa "
         "in något "

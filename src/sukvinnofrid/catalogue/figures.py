@@ -209,6 +209,20 @@ class FigureCatalogue:
                 return kolada
         raise KeyError(figure)
 
+    def statistics_population(self, kolada: KoladaFigure) -> str | None:
+        """The population whose year cells in the national statistics are this Kolada figure's
+        counts (the same cases and the same date putting a case in a year), or None: a reader
+        of both has each count twice, so the two publications withhold the same cells."""
+        if kolada.year_date != self.year_date:
+            return None
+        for figure in self.figures:
+            if (figure.population_text, figure.population_sql) == (
+                kolada.cases_text,
+                kolada.cases_sql,
+            ):
+                return figure.population_text
+        return None
+
     def figure(self, figure_id: str) -> Figure:
         for figure in self.figures:
             if figure.id == figure_id:

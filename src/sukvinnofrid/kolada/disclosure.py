@@ -24,6 +24,13 @@ e. Size groups (``"storleksgrupp"``, ``"befolkningsgrupp"``), per published gend
    befolkningsgrupp, at län and riket), so those totals are public. A kommun alone in its group
    in riket (say Stockholm) is that national total itself: it is never chosen as a
    complementary cell, since withholding it hides nothing.
+f. The national statistics (``withheld_totals``): the län's, riket's and size groups' year
+   totals of a key figure that counts a population of the statistics by the same year (U30750:
+   every case, by the year of aktualisering) are the statistics' year cells of that
+   population, decided first over all their relations. A total the statistics withhold is a
+   withheld cell of its relation in c-e (reason ``in-statistics``): the kommun cells must not
+   give it away, so one of them is withheld with it. A total the statistics publish stays a
+   known total, as in c-e; a kommun alone in its size group hides the group's withheld total.
 Län comes before riket: a län complement also protects the riket total, so fewer cells are lost.
 Complementary cells: the smallest count first, zeros last; ties by kommun code (b-d) or by the
 gender order T, K, M (a).
@@ -39,7 +46,7 @@ False (value None, status "").
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -55,6 +62,7 @@ SECONDARY_OU = "secondary-ou"
 SECONDARY_LAN = "secondary-lan"
 SECONDARY_RIKET = "secondary-riket"
 SECONDARY_GROUP = "secondary-group"
+IN_STATISTICS = "in-statistics"  # a total (no cell of the Kolada files) the statistics withhold
 WITHHELD_REASONS = (
     PRIMARY,
     SECONDARY_GENDER,
@@ -117,11 +125,30 @@ def round_value(value: Decimal | float, decimals: int) -> float:
     return float(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
+def total_key(kpi: str, year: int, area: str, gender: str) -> tuple[str, int, str, str, str]:
+    """The key of a total over kommun cells (relations c-e), shaped as Cell.key: `area` is
+    "län 01", "riket" or "<grouping> <code> riket|län <code>"."""
+    return (kpi, year, "", f"total {area}", gender)
+
+
 def _relations(
-    group: list[Cell], published: set[str], aggregate_levels: Sequence[str]
+    group: list[Cell],
+    published: set[str],
+    aggregate_levels: Sequence[str],
+    withheld_totals: Collection[tuple] = (),
 ) -> list[Relation]:
-    """The relations of one KPI and year, in checking order (see the module docstring)."""
+    """The relations of one KPI and year, in checking order (see the module docstring); a
+    total in `withheld_totals` (total_key) is the first member of its relation."""
+    kpi, year = group[0].kpi, group[0].year
     relations: list[Relation] = []
+
+    def over_kommuner(cells: list[Cell], area: str, gender: str, reason: str, label: str):
+        total = total_key(kpi, year, area, gender)
+        keys = tuple(c.key for c in cells)
+        relations.append(
+            Relation((total, *keys) if total in withheld_totals else keys, reason, label)
+        )
+
     by_unit: dict[tuple[str, str], dict[str, Cell]] = defaultdict(dict)
     for cell in group:
         by_unit[(cell.kommun, cell.ou)][cell.gender] = cell
@@ -160,12 +187,8 @@ def _relations(
                 if cell.gender == gender and not cell.ou:
                     members[cell.lan_code if level == "lan" else "riket"].append(cell)
             for name, cells in sorted(members.items()):
-                label = (
-                    f"län {name} total, gender {gender}"
-                    if level == "lan"
-                    else f"riket total, gender {gender}"
-                )
-                relations.append(Relation(tuple(c.key for c in cells), reason, label))
+                area = f"län {name}" if level == "lan" else "riket"
+                over_kommuner(cells, area, gender, reason, f"{area} total, gender {gender}")
     for grouping in SIZE_GROUPINGS:
         if grouping not in aggregate_levels:
             continue
@@ -179,28 +202,28 @@ def _relations(
                     members[("riket", code)].append(cell)
                     members[(cell.lan_code, code)].append(cell)
             for (area, code), cells in sorted(members.items()):
-                relations.append(
-                    Relation(
-                        tuple(c.key for c in cells),
-                        SECONDARY_GROUP,
-                        f"{grouping} {code} {'riket' if area == 'riket' else 'län ' + area}"
-                        f" total, gender {gender}",
-                    )
+                where = f"{grouping} {code} {'riket' if area == 'riket' else 'län ' + area}"
+                over_kommuner(
+                    cells, where, gender, SECONDARY_GROUP, f"{where} total, gender {gender}"
                 )
     return relations
 
 
 def _alone_in_a_size_group(
-    group: list[Cell], published: set[str], aggregate_levels: Sequence[str]
+    group: list[Cell],
+    published: set[str],
+    aggregate_levels: Sequence[str],
+    withheld_totals: Collection[tuple] = (),
 ) -> set[tuple]:
     """Kommun cells alone in their size group in riket (say Stockholm): the group's national
-    total, which the statistics publish, is the cell itself."""
+    total, which the statistics publish, is the cell itself (unless they withhold it)."""
     members: dict[tuple, list[tuple]] = defaultdict(list)
     for cell in group:
         if cell.ou or cell.gender not in published:
             continue
         for grouping, code in cell.size_groups:
-            if grouping in aggregate_levels:
+            total = total_key(cell.kpi, cell.year, f"{grouping} {code} riket", cell.gender)
+            if grouping in aggregate_levels and total not in withheld_totals:
                 members[(grouping, code, cell.gender)].append(cell.key)
     return {keys[0] for keys in members.values() if len(keys) == 1}
 
@@ -214,8 +237,10 @@ def apply_disclosure(
     not_covered_status: str = "-",
     decimals: int = 1,
     aggregate_levels: Sequence[str] = ("lan", "riket"),
+    withheld_totals: Collection[tuple] = (),
 ) -> DisclosureResult:
     """Decide, for each cell, whether it is published and why (see the module docstring).
+    `withheld_totals`: the totals (total_key) the national statistics withhold (relation f).
 
     `published_genders` applies to every cell given; call once per KPI when KPIs differ.
     Decisions come back sorted by KPI, year, kommun and gender order T, K, M.
@@ -242,12 +267,20 @@ def apply_disclosure(
             groups[(cell.kpi, cell.year)].append(cell)
     for (kpi, year), group in sorted(groups.items()):
         counts = {cell.key: cell.case_count for cell in group}
+        relations = _relations(group, published, aggregate_levels, withheld_totals)
+        totals = {r.members[0]: r.members[1:] for r in relations if r.members[0] in withheld_totals}
+        counts |= {total: sum(counts[key] for key in parts) for total, parts in totals.items()}
         result = protect(
             counts,
-            _relations(group, published, aggregate_levels),
+            relations,
             min_count=min_count,
             published=lambda key: key[4] in published,
-            known=_alone_in_a_size_group(group, published, aggregate_levels).__contains__,
+            known=_alone_in_a_size_group(
+                group, published, aggregate_levels, withheld_totals
+            ).__contains__,
+            also_withheld=dict.fromkeys(
+                totals, (IN_STATISTICS, "withheld in the national statistics")
+            ),
             order=lambda key, counts=counts: (
                 counts[key] == 0,
                 counts[key],
@@ -257,7 +290,7 @@ def apply_disclosure(
             ),
             primary_detail=lambda key, counts=counts: f"case_count {counts[key]} < {min_count}",
         )
-        reasons.update(result.withheld)
+        reasons.update((key, why) for key, why in result.withheld.items() if key not in totals)
         notes.extend(sorted(f"{kpi} {year} {note}" for note in result.notes))
 
     decisions = []

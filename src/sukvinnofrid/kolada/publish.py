@@ -30,7 +30,7 @@ import logging
 import re
 import subprocess
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .. import __version__, reference
+from ..catalogue.figures import load_figures
 from ..config import get_settings
 from ..formats import swedish_int
 from ..readers import ROUND_ID
@@ -62,6 +63,7 @@ from .disclosure import (
     Cell,
     CellDecision,
     apply_disclosure,
+    total_key,
 )
 
 log = logging.getLogger(__name__)
@@ -591,6 +593,32 @@ def city_units(
     return " ".join(sentences)
 
 
+def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
+    """The totals over kommun cells (disclosure.total_key) that the national statistics version
+    in `directory` withholds: for each key figure counting a population of the statistics by the
+    same year (FigureCatalogue.statistics_population), its year cells of län and riket, by kön
+    and by the kommuner's size groups (disclosure relation f)."""
+    from ..statistics import year_totals  # the statistics import this module
+
+    catalogue = load_figures()
+    totals: set[tuple] = set()
+    for kpi in definitions.kpis:
+        population = catalogue.statistics_population(catalogue.kolada_figure(kpi.figure))
+        if population is None:
+            continue
+        for (year, level, area, breakdown, value), withheld in year_totals(
+            directory, population
+        ).items():
+            if not withheld:
+                continue
+            where = "riket" if level == "riket" else f"län {area}"
+            if breakdown in ("alla", "kon"):
+                totals.add(total_key(kpi.id, year, where, "T" if breakdown == "alla" else value))
+            else:  # a size group: every case (T)
+                totals.add(total_key(kpi.id, year, f"{breakdown} {value} {where}", "T"))
+    return totals
+
+
 def suppression_rule(settings) -> str:
     """The published statement of the disclosure rule (sukvinnofrid.disclosure), in full."""
     return (
@@ -598,7 +626,8 @@ def suppression_rule(settings) -> str:
         f"(markeras {settings.withheld_status}). I varje samband där ett sådant värde annars "
         "vore det enda som saknas (kvinnor och män, länet, riket, kommunernas storleksgrupper "
         "i riket och i länet och stadsdelarna i Stockholm och Göteborg) redovisas ytterligare "
-        "ett värde inte. Därför kan även ett värde som "
+        "ett värde inte; en summa för länet, riket eller en storleksgrupp som den nationella "
+        "statistiken undanhåller räknas då som ett värde som saknas. Därför kan även ett värde som "
         f"bygger på {settings.min_count} eller fler ärenden saknas. Skyddet gäller varje "
         "samband för sig och varje nyckeltal för sig. 0 är en verklig nolla. Ett år som "
         f"kommunen inte har rapporterat i sin helhet redovisas utan värde (markeras "
@@ -616,8 +645,15 @@ def publish(
     allow_approximate_population: bool | None = None,
     draft: bool = False,
     revision_of: Path | None = None,
+    statistics: Callable[[], Path] | None = None,
 ) -> Publication:
     """Publish the mart's key figures for `round_id` (ÅÅÅÅ-MM) as a new Kolada version.
+
+    `statistics`: publishes the round's national statistics and returns their version's
+    directory. It is called once this publication is known not to be refused, before its
+    cells are decided: a key figure counting the cases of a population of the statistics by the
+    same year keeps the year totals they withhold hidden (withheld_totals, disclosure relation
+    f).
 
     `output_dir` is the Kolada output root (default `<settings.output>/kolada`); the version goes
     to `<output_dir>/<round_id>/vNNN/`. Refuses (PublicationError, before anything is written) a
@@ -646,6 +682,15 @@ def publish(
     if not cells:
         raise PublicationError(f"Omgång {round_id} har inga värden att publicera.")
 
+    population_text, preliminary = population_note(population_sources(rows, definitions))
+    if preliminary and not allow_approximate_population:
+        raise PublicationError(
+            "Befolkningsuppgifterna är uppskattningar, inte SCB:s siffror: kör "
+            "`sukvinnofrid refresh-population` där SCB kan nås, eller publicera preliminärt med "
+            "SUKF_ALLOW_APPROXIMATE_POPULATION=1."
+        )
+    # nothing refused: the statistics are published now, and decide the cells they share
+    shared = withheld_totals(statistics(), definitions) if statistics is not None else set()
     decisions: list[CellDecision] = []
     notes: list[str] = []
     for kpi in definitions.kpis:
@@ -657,18 +702,12 @@ def publish(
             not_covered_status=settings.not_covered_status,
             decimals=settings.decimals,
             aggregate_levels=settings.aggregate_levels,
+            withheld_totals=shared,
         )
         decisions.extend(result.decisions)
         notes.extend(result.notes)
     decisions_t = tuple(decisions)
     notes_t = tuple(notes)
-    population_text, preliminary = population_note(population_sources(rows, definitions))
-    if preliminary and not allow_approximate_population:
-        raise PublicationError(
-            "Befolkningsuppgifterna är uppskattningar, inte SCB:s siffror: kör "
-            "`sukvinnofrid refresh-population` där SCB kan nås, eller publicera preliminärt med "
-            "SUKF_ALLOW_APPROXIMATE_POPULATION=1."
-        )
     values = render_data(decisions_t)
     ou_values = render_data(decisions_t, ou=True)
     files = render_files(

@@ -143,20 +143,23 @@ def review_round(round_id: str, engine: Engine | None = None, output: Path | Non
     output = Path(output) if output is not None else get_settings().output
     engine = _engine(engine)
     draft = output / "granskning" / round_id
-    # the draft's revision logs are against the published versions, as the approved one's
+    # the draft's revision logs are against the published versions, as the approved one's;
+    # the statistics decide the cells the Kolada files share with them
     publish_kolada(
         round_id,
         engine,
         output_dir=draft / "kolada",
         draft=True,
         revision_of=output / "kolada",
-    )
-    publish_statistics(
-        round_id,
-        engine,
-        output_dir=draft / "statistik",
-        revision_of=output / "statistik",
-        draft=True,
+        statistics=lambda: (
+            publish_statistics(
+                round_id,
+                engine,
+                output_dir=draft / "statistik",
+                revision_of=output / "statistik",
+                draft=True,
+            ).directory
+        ),
     )
     return _render(
         round_id,
