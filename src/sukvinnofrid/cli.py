@@ -554,33 +554,23 @@ def _kolada_version(statistics_version: Path) -> Path | None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from . import audit, reference
+    from . import audit
     from .config import get_settings
+    from .statistics import AUDITED_FILES, audit_with_kolada
 
     directory = Path(args.directory)
     kolada = Path(args.kolada) if args.kolada else _kolada_version(directory)
+    min_count = get_settings().min_publish_count
     try:
-        files = {
-            name: (directory / name).read_bytes()
-            for name in (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
-        }
-        release = audit.read_statistics(files)
-        if kolada is not None:
-            audit.read_kolada(
-                release,
-                {
-                    name: (kolada / name).read_bytes()
-                    for name in (audit.KOLADA_FILE, audit.KOLADA_OU_FILE)
-                },
-                reference.kolada_population(),
-                {
-                    sd.kolada_ou_id: sd.kommun_kod
-                    for sd in reference.stadsdelar().values()
-                    if sd.kolada_ou_id
-                },
-                reference.size_groups(),
-            )
-        result = audit.attack(release, get_settings().min_publish_count)
+        if kolada is None:
+            files = {name: (directory / name).read_bytes() for name in AUDITED_FILES}
+            result = audit.attack(audit.read_statistics(files), min_count)
+        else:
+            files = {
+                name: (kolada / name).read_bytes()
+                for name in (audit.KOLADA_FILE, audit.KOLADA_OU_FILE)
+            }
+            result = audit_with_kolada(directory, files, min_count)
     except (OSError, audit.AuditError) as problem:
         raise UserError(f"Kan inte granska {directory}: {problem}") from problem
     found = {"exakt": 0, "litet": 0}

@@ -56,7 +56,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict, namedtuple
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -69,6 +69,7 @@ from .catalogue.figures import load_figures
 from .config import get_settings
 from .disclosure import AUDIT, EARLIER, Protection, Relation, is_sensitive, protect, smallest_first
 from .formats import swedish_number
+from .kolada.disclosure import SIZE_GROUPINGS
 from .kolada.publish import (
     PublicationError,
     check_round_due,
@@ -214,7 +215,14 @@ def _figure_rows(conn, round_id: str) -> list[FigureRow]:
     return rows
 
 
-MARTS = ("marts.fct_case_funnel", "marts.fct_national_figures", "marts.dim_national_figures")
+MARTS = (
+    "marts.fct_case_funnel",
+    "marts.fct_national_figures",
+    "marts.dim_national_figures",
+    # the Kolada key figures' kommun counts a reader has (kolada_year_cells)
+    "marts.fct_kolada_key_figures",
+    "marts.dim_reporting_units",
+)
 
 
 def _check_marts(conn) -> None:
@@ -563,6 +571,127 @@ def _figures_beside_funnel(groups: list[tuple], definitions: dict[str, dict], fu
     return relations
 
 
+@dataclass(frozen=True)
+class KoladaCount:
+    """A kommun's count of a Kolada key figure that is a population of the statistics
+    (FigureCatalogue.statistics_population), for a year the Kolada files publish."""
+
+    population: str
+    year: int
+    kommun: str
+    lan: str
+    size_groups: tuple[tuple[str, str], ...]  # (grouping, code)
+    count: int
+    known: bool  # a reader has it from the Kolada files (not withheld there as 1 .. min_count-1)
+
+
+def kolada_counts(engine: Engine, round_id: str) -> list[KoladaCount]:
+    """The kommuner's counts (T) of the Kolada key figures that the statistics' year cells add
+    up over, for the years the round's Kolada files publish: a count is known to a reader
+    unless Kolada withholds it as 1 .. min_count-1 (or it is a city's mean of its stadsdelar,
+    whose count the mean hides)."""
+    from .kolada.definitions import load_definitions
+    from .kolada.publish import last_complete_year, read_mart, size_groups
+
+    kolada = load_definitions()
+    catalogue = load_figures()
+    populations = {
+        kpi.figure: catalogue.statistics_population(catalogue.kolada_figure(kpi.figure))
+        for kpi in kolada.kpis
+        if "T" in kpi.published_genders
+    }
+    min_count = kolada.settings.min_count
+    last_year = last_complete_year(round_id) if kolada.settings.complete_years_only else None
+    groups = size_groups(engine)
+    return [
+        KoladaCount(
+            populations[row.figure],
+            int(row.year),
+            row.kommun_kod,
+            row.kommun_kod[:2],
+            groups.get(row.kommun_kod, ()),
+            int(row.case_count),
+            row.value_method != "medel_stadsdelar"
+            and not is_sensitive(int(row.case_count), min_count),
+        )
+        for row in read_mart(engine, round_id)
+        if populations.get(row.figure)
+        and row.area_type == "kommun"
+        and row.gender == "T"
+        and row.covered
+        and (last_year is None or row.year <= last_year)
+    ]
+
+
+def _kolada_year_cells(
+    kolada: Sequence[KoladaCount],
+    groups: list[tuple],
+    definitions: dict[str, dict],
+    figure_counts: dict[tuple, int],
+):
+    """The kommuner's Kolada counts as cells of the figures' protection (unpublished here,
+    known where the Kolada files publish them), their relations and the figure cells a reader
+    knows to be 0 with them: a year cell's N population in a län, riket or size group is the
+    sum of its kommuners' counts of the same population, and a size-group figure's category
+    the sum over the kommuner of that group (0 where the area has none). A relation that does
+    not hold of the counts (a city whose stadsdelar do not all cover the year) is left out and
+    logged: the Kolada protection still keeps the totals the statistics withhold hidden."""
+    counts: dict[tuple, int] = {}
+    known: set[tuple] = set()
+    members: dict[tuple, list[tuple]] = defaultdict(list)
+    for c in kolada:
+        key = ("kommun", c.kommun, "T", f"~kolada {c.population} {c.year}")
+        counts[key] = c.count
+        if c.known:
+            known.add(key)
+        for level, area in (("lan", c.lan), ("riket", "00")):
+            members[(c.population, c.year, level, area, "alla", "alla")].append(key)
+            for grouping, code in c.size_groups:
+                members[(c.population, c.year, level, area, grouping, code)].append(key)
+    covered = {key[:4] for key in members}
+    relations: list[Relation] = []
+
+    def add(cell: tuple, parts: list[tuple], label: str) -> None:
+        if figure_counts[cell] != sum(counts[part] for part in parts):
+            log.warning("%s: %s", label, "stämmer inte med kommunernas Kolada-värden, används inte")
+        elif parts:
+            relations.append(Relation((cell, *parts), "secondary-kolada", label))
+        else:
+            known.add(cell)  # no kommun of the area counts in it: a reader knows it is 0
+
+    categories: dict[int, list[str]] = defaultdict(list)  # of the size-group figures
+    for g, category in figure_counts:
+        if groups[g][2] in SIZE_GROUPINGS and not category.startswith(("#", "~")):
+            categories[g].append(category)
+    done: set[tuple] = set()  # one figure per population cell: the others equal it
+    for g, (period_type, period, figure, level, area, breakdown, value) in enumerate(groups):
+        population = definitions.get(figure, {}).get("population")
+        area_key = (population, int(period) if period_type == "year" else 0, level, area)
+        if period_type != "year" or area_key not in covered:
+            continue
+        label = "/".join(groups[g])
+        if (breakdown == "alla" or breakdown in SIZE_GROUPINGS) and (
+            *area_key,
+            breakdown,
+            value,
+        ) not in done:
+            done.add((*area_key, breakdown, value))
+            add(
+                (g, POPULATION),
+                members.get((*area_key, breakdown, value), []),
+                f"{label}: N population = summan av kommunernas Kolada-värden",
+            )
+        if figure in SIZE_GROUPINGS and breakdown == "alla":
+            for category in categories[g]:
+                if category != "saknas":
+                    add(
+                        (g, category),
+                        members.get((*area_key, figure, category), []),
+                        f"{label} {category}: summan av kommunernas Kolada-värden",
+                    )
+    return counts, relations, known
+
+
 def _kon_saknas_given_away(groups: list[tuple], funnel_known: set) -> set[tuple]:
     """The round's figure kön's uppgift saknas where the funnel gives it away: there fewer than
     min_count cases of the area lack kön, and T - K - M of the funnel's aktualiserade (published
@@ -860,6 +989,7 @@ def protect_round(
     earlier: EarlierVersion | None = None,
     audit_release: Audit | None = None,
     passes: int = AUDIT_PASSES,
+    kolada: Sequence[KoladaCount] = (),
 ) -> tuple[Protection, Protection]:
     """Disclosure decisions of the funnel and the national figures together, in one pass (a
     figure's n population is a funnel cell): the funnel's (level, area, kon, column) ->
@@ -879,13 +1009,22 @@ def protect_round(
     a reader, in one of the found cell's relations (or else in a relation next to one, or else
     a count of 0; a cell found again gets as many as the passes it has been found in, and a
     cell found a third time every published cell of its relations and of theirs), and the
-    round is protected again. Findings left after the last pass raise DisclosureRefused."""
+    round is protected again. Findings left after the last pass raise DisclosureRefused.
+
+    `kolada`: the kommuner's counts of the Kolada key figures a reader has beside the
+    statistics (kolada_counts): the year cells they add up to are protected knowing them."""
     counts, relations, known = _funnel_cells(funnel, min_count)
     figure_counts, figure_relations, figure_known, groups = _figure_cells(
         figures, definitions, min_count
     )
+    kolada_cells, kolada_relations, kolada_known = _kolada_year_cells(
+        kolada, groups, definitions, figure_counts
+    )
     relations += figure_relations + _figures_beside_funnel(groups, definitions, counts)
+    relations += kolada_relations
     counts.update(figure_counts)
+    counts.update(kolada_cells)
+    figure_known |= kolada_known
     shown_anyway = _kon_saknas_given_away(groups, known)
     known |= figure_known | shown_anyway
     number = {group: g for g, group in enumerate(groups)}
@@ -1458,6 +1597,40 @@ def protected_files(
 AUDITED_FILES = (audit.FUNNEL_FILE, audit.FIGURES_FILE, audit.DEFINITIONS_FILE)
 
 
+def kolada_reader() -> tuple[dict, dict, dict]:
+    """What a reader of the Kolada files knows besides them (public; our copy in the reference
+    seeds): the population aged 18+ per unit, year and kön, each stadsdel's kommun (by Kolada OU
+    id) and each kommun's size groups (audit.read_kolada)."""
+    return (
+        reference.kolada_population(),
+        {
+            sd.kolada_ou_id: sd.kommun_kod
+            for sd in reference.stadsdelar().values()
+            if sd.kolada_ou_id
+        },
+        reference.size_groups(),
+    )
+
+
+def describe_finding(finding: audit.Finding) -> str:
+    """An audit's finding in the words of the published files, with the interval it gives."""
+    low, high = swedish_number(finding.low, 0), finding.high
+    interval = low if high == finding.low else f"{low}–{swedish_number(high, 0)}"
+    return f"{audit.describe(finding.cell)} ({interval} ärenden)"
+
+
+def audit_with_kolada(
+    directory: Path, kolada_files: Mapping[str, bytes], min_count: int
+) -> audit.AuditResult:
+    """The independent attack (`sukvinnofrid.audit`) on the statistics version in `directory`
+    read together with a Kolada version's files (data.csv, oudata.csv) as a reader has them."""
+    release = audit.read_statistics(
+        {name: (directory / name).read_bytes() for name in AUDITED_FILES}
+    )
+    audit.read_kolada(release, kolada_files, *kolada_reader())
+    return audit.attack(release, min_count)
+
+
 def _audit_key(cell: tuple) -> tuple:
     """A cell as the audit names it -> as protect_round does (of versions read together: the
     cell of the version being published)."""
@@ -1624,6 +1797,7 @@ def publish_statistics(
                     in_force,
                 ),
                 passes,
+                kolada_counts(engine, round_id),
             )
             store_decisions(engine, key, round_id, funnel_protection, figure_protection)
         withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)

@@ -619,6 +619,37 @@ def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
     return totals
 
 
+def refuse_what_the_statistics_give_away(statistics: Path, files: dict[str, bytes]) -> None:
+    """The last check before the Kolada files are written: the independent attack on them read
+    together with the statistics version in `statistics` (already published, audited on its
+    own) and the population a reader knows. DisclosureRefused, naming the cells, when it works
+    out a withheld count exactly or to within 1 .. min_count-1; a version perturbed by the Cell
+    Key Method has no withheld counts to attack (its year cells are noise)."""
+    from ..statistics import MANIFEST, DisclosureRefused, audit_with_kolada, describe_finding
+
+    manifest = json.loads((statistics / MANIFEST).read_text())
+    if manifest.get("disclosure") != "suppression":
+        return
+    result = audit_with_kolada(statistics, files, manifest["min_count"])
+    log.info(
+        "Kolada audited with the statistics: %s withheld, %s found",
+        result.withheld,
+        len(result.findings),
+    )
+    if result.findings:
+        raise DisclosureRefused(
+            f"Kolada-filerna publiceras inte: tillsammans med statistiken ({statistics.name}) kan "
+            f"granskningen räkna fram eller ringa in {len(result.findings)} undanhållna antal: "
+            + "; ".join(describe_finding(f) for f in result.findings[:20])
+            + (
+                f" med flera ({len(result.findings) - 20} till)"
+                if len(result.findings) > 20
+                else ""
+            )
+            + ". Statistiken är publicerad (den prövades för sig); inga Kolada-filer har skrivits."
+        )
+
+
 def suppression_rule(settings) -> str:
     """The published statement of the disclosure rule (sukvinnofrid.disclosure), in full."""
     return (
@@ -690,7 +721,8 @@ def publish(
             "SUKF_ALLOW_APPROXIMATE_POPULATION=1."
         )
     # nothing refused: the statistics are published now, and decide the cells they share
-    shared = withheld_totals(statistics(), definitions) if statistics is not None else set()
+    statistics_dir = statistics() if statistics is not None else None
+    shared = withheld_totals(statistics_dir, definitions) if statistics_dir else set()
     decisions: list[CellDecision] = []
     notes: list[str] = []
     for kpi in definitions.kpis:
@@ -723,6 +755,8 @@ def publish(
         },
     )
 
+    if statistics_dir is not None:
+        refuse_what_the_statistics_give_away(statistics_dir, files)
     root = Path(output_dir) if output_dir is not None else get_settings().output / "kolada"
     in_force = deliveries_in_force(engine, round_id)
     revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
