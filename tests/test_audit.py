@@ -560,7 +560,7 @@ def test_kolada_values_give_away_the_years_withheld_lan_cell():
     }
 
 
-def kolada_decided(counts: dict[str, int], withheld_totals=()) -> dict[tuple, str]:
+def kolada_decided(counts: dict[str, int], withheld_totals=(), levels=("lan",)) -> list[tuple]:
     """The U30750 values (T, 2023) Kolada's protection publishes of `counts` (kommun -> cases)
     with the totals the statistics withhold, as audit reads them: (kpi, kommun, gender, text)."""
     from sukvinnofrid.kolada.disclosure import Cell, apply_disclosure
@@ -574,7 +574,7 @@ def kolada_decided(counts: dict[str, int], withheld_totals=()) -> dict[tuple, st
         published_genders=("T",),
         min_count=5,
         withheld_totals=withheld_totals,
-        aggregate_levels=("lan",),
+        aggregate_levels=levels,
     )
     return [
         (d.cell.kpi, d.cell.kommun, "T", ".." if d.withheld else f"{d.value:.1f}")
@@ -606,6 +606,38 @@ def test_kolada_keeps_the_years_withheld_lan_cell_hidden():
     told = kolada_decided(counts, {total_key("U30750", 2023, "län 05", "T")})
     assert [text for *_, text in told] == ["1.5", "..", "20.0"]
     assert kolada_findings(statistics_files, kolada(told)) == {}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.fixed_dictionaries({k: st.integers(0, 40) for k in ("0126", "0580", "0586")}),
+    st.booleans(),
+    st.booleans(),
+)
+def test_kolada_never_gives_a_withheld_year_total_away(counts, withhold_05, withhold_riket):
+    """Whatever the kommuner's counts and whichever year totals the statistics withhold (a
+    total of 1-4 always), the Kolada values decided with those totals (relation f) and the
+    statistics together pin no withheld statistics count: neither exactly nor within 1-4."""
+    from sukvinnofrid.kolada.disclosure import total_key
+
+    lan_05 = counts["0580"] + counts["0586"]
+    riket = lan_05 + counts["0126"]
+    withheld = {
+        "län 05": withhold_05 or 0 < lan_05 < 5,
+        "län 01": 0 < counts["0126"] < 5,
+        "riket": withhold_riket or 0 < riket < 5,
+    }
+    lines = []
+    for (level, code, n), area in (
+        (("län", "05", lan_05), "län 05"),
+        (("län", "01", counts["0126"]), "län 01"),
+        (("riket", "00", riket), "riket"),
+    ):
+        lines += year_lines(level, code, ".." if withheld[area] else n)
+    totals = {total_key("U30750", 2023, area, "T") for area, hidden in withheld.items() if hidden}
+    decided = kolada_decided(counts, totals, levels=("lan", "riket"))
+    found = kolada_findings(release([], lines, [AKTUALISERADE]), kolada(decided))
+    assert not [cell for cell in found if cell[0] != "kolada"], found
 
 
 def test_a_withheld_kolada_value_is_the_lan_minus_the_others():

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 from .. import __version__, reference
 from ..catalogue.figures import load_figures
 from ..config import get_settings
+from ..disclosure import is_sensitive
 from ..formats import swedish_int
 from ..readers import ROUND_ID
 from ..reference import Kommun, read_kommuner
@@ -58,11 +59,13 @@ from .disclosure import (
     GENDER_ORDER,
     NOT_COVERED,
     PRIMARY,
+    PUBLISHED,
     SIZE_GROUPINGS,
     WITHHELD_REASONS,
     Cell,
     CellDecision,
     apply_disclosure,
+    round_value,
     total_key,
 )
 
@@ -619,35 +622,68 @@ def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
     return totals
 
 
-def refuse_what_the_statistics_give_away(statistics: Path, files: dict[str, bytes]) -> None:
-    """The last check before the Kolada files are written: the independent attack on them read
-    together with the statistics version in `statistics` (already published, audited on its
-    own) and the population a reader knows. DisclosureRefused, naming the cells, when it works
-    out a withheld count exactly or to within 1 .. min_count-1; a version perturbed by the Cell
-    Key Method has no withheld counts to attack (its year cells are noise)."""
-    from ..statistics import MANIFEST, DisclosureRefused, audit_with_kolada, describe_finding
+def audited_with_statistics(
+    decisions: tuple[CellDecision, ...], statistics: Path, definitions: Definitions
+) -> tuple[CellDecision, ...]:
+    """The last step before the Kolada files are written: the independent attack on them read
+    together with the statistics version in `statistics` (published already, audited on its
+    own) and the population a reader knows. A withheld Kolada value it works out exactly, whose
+    count is 0 or min_count or more, is published after all (a reader has it anyway; its
+    relations are attacked again), at most AUDIT_PASSES times; any other finding, or findings
+    left after the passes, raise DisclosureRefused naming the cells. A version perturbed by the
+    Cell Key Method has no withheld counts to attack (its year cells are noise)."""
+    from ..statistics import (
+        AUDIT_PASSES,
+        MANIFEST,
+        DisclosureRefused,
+        audit_with_kolada,
+        describe_finding,
+    )
 
     manifest = json.loads((statistics / MANIFEST).read_text())
     if manifest.get("disclosure") != "suppression":
-        return
-    result = audit_with_kolada(statistics, files, manifest["min_count"])
-    log.info(
-        "Kolada audited with the statistics: %s withheld, %s found",
-        result.withheld,
-        len(result.findings),
-    )
-    if result.findings:
-        raise DisclosureRefused(
-            f"Kolada-filerna publiceras inte: tillsammans med statistiken ({statistics.name}) kan "
-            f"granskningen räkna fram eller ringa in {len(result.findings)} undanhållna antal: "
-            + "; ".join(describe_finding(f) for f in result.findings[:20])
-            + (
-                f" med flera ({len(result.findings) - 20} till)"
-                if len(result.findings) > 20
-                else ""
-            )
-            + ". Statistiken är publicerad (den prövades för sig); inga Kolada-filer har skrivits."
+        return decisions
+    settings = definitions.settings
+    for _ in range(AUDIT_PASSES):
+        files = render_files(
+            render_data(decisions), render_data(decisions, ou=True), definitions.kpis
         )
+        result = audit_with_kolada(statistics, files, manifest["min_count"])
+        log.info(
+            "Kolada audited with the statistics: %s withheld, %s found",
+            result.withheld,
+            len(result.findings),
+        )
+        settled = {
+            f.cell
+            for f in result.findings
+            if f.cell[0] == "kolada"
+            and f.low == f.high
+            and not is_sensitive(f.low, settings.min_count)
+        }
+        if not result.findings or len(settled) < len(result.findings):
+            break
+        decisions = tuple(
+            CellDecision(d.cell, True, round_value(d.cell.value, settings.decimals), "", PUBLISHED)
+            if _audit_cell(d.cell) in settled
+            else d
+            for d in decisions
+        )
+    if not result.findings:
+        return decisions
+    found = [f for f in result.findings if f.cell not in settled] or result.findings
+    raise DisclosureRefused(
+        f"Kolada-filerna publiceras inte: tillsammans med statistiken ({statistics.name}) kan "
+        f"granskningen räkna fram eller ringa in {len(found)} undanhållna antal: "
+        + "; ".join(describe_finding(f) for f in found[:20])
+        + (f" med flera ({len(found) - 20} till)" if len(found) > 20 else "")
+        + ". Statistiken är publicerad (den prövades för sig); inga Kolada-filer har skrivits."
+    )
+
+
+def _audit_cell(cell: Cell) -> tuple[str, str, str, str, str]:
+    """A Kolada cell as the audit names it: ("kolada", kpi, unit, year, kön)."""
+    return ("kolada", cell.kpi, cell.ou or cell.kommun, str(cell.year), cell.gender)
 
 
 def suppression_rule(settings) -> str:
@@ -739,6 +775,8 @@ def publish(
         decisions.extend(result.decisions)
         notes.extend(result.notes)
     decisions_t = tuple(decisions)
+    if statistics_dir is not None:
+        decisions_t = audited_with_statistics(decisions_t, statistics_dir, definitions)
     notes_t = tuple(notes)
     values = render_data(decisions_t)
     ou_values = render_data(decisions_t, ou=True)
@@ -755,8 +793,6 @@ def publish(
         },
     )
 
-    if statistics_dir is not None:
-        refuse_what_the_statistics_give_away(statistics_dir, files)
     root = Path(output_dir) if output_dir is not None else get_settings().output / "kolada"
     in_force = deliveries_in_force(engine, round_id)
     revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
