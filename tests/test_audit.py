@@ -608,38 +608,6 @@ def test_kolada_keeps_the_years_withheld_lan_cell_hidden():
     assert kolada_findings(statistics_files, kolada(told)) == {}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.fixed_dictionaries({k: st.integers(0, 40) for k in ("0126", "0580", "0586")}),
-    st.booleans(),
-    st.booleans(),
-)
-def test_kolada_never_gives_a_withheld_year_total_away(counts, withhold_05, withhold_riket):
-    """Whatever the kommuner's counts and whichever year totals the statistics withhold (a
-    total of 1-4 always), the Kolada values decided with those totals (relation f) and the
-    statistics together pin no withheld statistics count: neither exactly nor within 1-4."""
-    from sukvinnofrid.kolada.disclosure import total_key
-
-    lan_05 = counts["0580"] + counts["0586"]
-    riket = lan_05 + counts["0126"]
-    withheld = {
-        "län 05": withhold_05 or 0 < lan_05 < 5,
-        "län 01": 0 < counts["0126"] < 5,
-        "riket": withhold_riket or 0 < riket < 5,
-    }
-    lines = []
-    for (level, code, n), area in (
-        (("län", "05", lan_05), "län 05"),
-        (("län", "01", counts["0126"]), "län 01"),
-        (("riket", "00", riket), "riket"),
-    ):
-        lines += year_lines(level, code, ".." if withheld[area] else n)
-    totals = {total_key("U30750", 2023, area, "T") for area, hidden in withheld.items() if hidden}
-    decided = kolada_decided(counts, totals, levels=("lan", "riket"))
-    found = kolada_findings(release([], lines, [AKTUALISERADE]), kolada(decided))
-    assert not [cell for cell in found if cell[0] != "kolada"], found
-
-
 def test_a_withheld_kolada_value_is_the_lan_minus_the_others():
     """The län's year cell is published (9) and 0580's value 6,0 (6 cases): 0586's withheld
     U30750 is 3, and U30751 (the year of the insats, no statistics cell) stays hidden."""
@@ -747,3 +715,66 @@ def test_the_command_audits_the_kolada_version_of_the_same_deliveries(tmp_path, 
         (f"nationella_figurer.csv: år 2023, län 05, figur alder, alla=alla, {name}", 21, 21)
         for name in ("n", "n_population")
     }
+
+
+def statistics_version(tmp_path: Path, lines: list[str]) -> Path:
+    """A published statistics version of year cells (test's release) with its manifest."""
+    directory = tmp_path / "statistik" / "2023-12" / "v001"
+    directory.mkdir(parents=True)
+    for name, data in release([], lines, [AKTUALISERADE]).items():
+        (directory / name).write_bytes(data)
+    (directory / "manifest.json").write_text(
+        json.dumps({"disclosure": "suppression", "min_count": 5})
+    )
+    return directory
+
+
+def kolada_decisions(withheld: dict[str, int], published: dict[str, int]):
+    """U30750 2023 (T) of kommuner with their true counts and adult population (the reference
+    seeds), as Kolada's protection decides them: withheld ('secondary-lan') or published."""
+    from sukvinnofrid import reference
+    from sukvinnofrid.kolada.disclosure import PUBLISHED, SECONDARY_LAN, Cell, CellDecision
+
+    population = reference.kolada_population()
+    decisions = []
+    for kommun, count in sorted({**withheld, **published}.items()):
+        value = 10_000 * count / population[(kommun, 2023, "T")]
+        cell = Cell("U30750", kommun, 2023, "T", count, value)
+        decisions.append(
+            CellDecision(cell, True, None, "..", SECONDARY_LAN)
+            if kommun in withheld
+            else CellDecision(cell, True, round(value, 1), "", PUBLISHED)
+        )
+    return tuple(decisions)
+
+
+def test_kolada_files_that_give_a_withheld_year_total_away_are_refused(tmp_path):
+    """The statistics withhold län 05's year 2023; U30750 publishes 0580 (12 cases: 0,9 per
+    10 000 of 133 600 adults) and 0586 (20: 8,8 of 22 680), so the län is 32: the Kolada
+    publication refuses, naming the län's cell, before writing anything."""
+    from sukvinnofrid.kolada.definitions import load_definitions
+    from sukvinnofrid.kolada.publish import audited_with_statistics
+    from sukvinnofrid.statistics import DisclosureRefused
+
+    version = statistics_version(tmp_path, year_lines("län", "05", "..", ".."))
+    decisions = kolada_decisions({}, {"0580": 12, "0586": 20})
+    with pytest.raises(DisclosureRefused, match=r"län 05.*32 ärenden.*inga Kolada-filer"):
+        audited_with_statistics(decisions, version, load_definitions())
+
+
+def test_a_withheld_kolada_value_the_statistics_give_away_is_published(tmp_path):
+    """The statistics publish län 05's year 2023 (32) and 0580's value is published (12):
+    0586's withheld value is 20 to a reader of both, so the audit publishes it (8,8) rather
+    than keep a value that only looks withheld, and the second pass finds nothing."""
+    from sukvinnofrid.kolada.definitions import load_definitions
+    from sukvinnofrid.kolada.disclosure import PUBLISHED
+    from sukvinnofrid.kolada.publish import audited_with_statistics
+
+    version = statistics_version(tmp_path, year_lines("län", "05", 32))
+    decisions = audited_with_statistics(
+        kolada_decisions({"0586": 20}, {"0580": 12}), version, load_definitions()
+    )
+    assert [(d.cell.kommun, d.value, d.reason) for d in decisions] == [
+        ("0580", 0.9, PUBLISHED),
+        ("0586", 8.8, PUBLISHED),
+    ]
