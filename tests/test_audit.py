@@ -462,7 +462,12 @@ def test_a_revision_of_unchanged_data_publishes_the_same_tables(built, tmp_path)
     earlier = statistics.earlier_version(version, areas)
     assert earlier.withheld and earlier.published_unchanged
     funnel_protection, figure_protection = statistics.protect_round(
-        funnel, figures, by_id, 5, earlier
+        funnel,
+        figures,
+        by_id,
+        5,
+        earlier,
+        kolada=statistics.kolada_counts(warehouse.engine(), ROUND),
     )
     files = statistics.render_files(
         ROUND,

@@ -184,9 +184,16 @@ def figure_rows(drawn) -> list[statistics.FigureRow]:
     return rows
 
 
-def published(drawn, passes: int = statistics.AUDIT_PASSES, earlier=None, figures_of=figure_rows):
+def published(
+    drawn,
+    passes: int = statistics.AUDIT_PASSES,
+    earlier=None,
+    figures_of=figure_rows,
+    kolada=(),
+):
     """The release of the cases, protected and audited as a publication does (`earlier`: the
-    version or round before; `figures_of`: the cases' figure rows)."""
+    version or round before; `figures_of`: the cases' figure rows; `kolada`: the kommuner's
+    Kolada counts a reader has, statistics.kolada_counts)."""
     funnel, figures = funnel_rows(drawn), figures_of(drawn)
     definitions = statistics.with_summary_parts([HEDER, STOD, KON_FIGURE], figures)
     funnel_protection, figure_protection = statistics.protect_round(
@@ -197,6 +204,7 @@ def published(drawn, passes: int = statistics.AUDIT_PASSES, earlier=None, figure
         earlier,
         statistics.release_audit(ROUND, funnel, figures, definitions, False, MIN_COUNT, None, {}),
         passes,
+        kolada,
     )
     files = statistics.render_files(
         ROUND,
@@ -445,3 +453,78 @@ def test_a_revision_keeps_what_the_round_after_withheld(tmp_path):
     )
     assert audit.audit_statistics(revision, MIN_COUNT).ok
     assert not _linked_findings(after_files, revision, same)
+
+
+# ---------------------------------------------------------------------------------------------
+# the statistics and the Kolada files as one release
+
+
+def _kolada_files(counts: dict[str, int], statistics_files: dict[str, bytes], tmp_path: Path):
+    """U30750 2022 (T) of the kommuner's counts, protected as the publication does after the
+    statistics (`withheld_totals` of the published statistics: relation f), as its files."""
+    from sukvinnofrid import reference
+    from sukvinnofrid.kolada.definitions import load_definitions
+    from sukvinnofrid.kolada.disclosure import Cell, apply_disclosure
+    from sukvinnofrid.kolada.publish import render_data, render_files, withheld_totals
+
+    version = _written(tmp_path / "statistik", statistics_files)
+    (version / statistics.MANIFEST).write_text('{"disclosure": "suppression", "min_count": 5}')
+    definitions = load_definitions()
+    population, groups = reference.kolada_population(), reference.size_groups()
+    cells = [
+        Cell(
+            "U30750",
+            kommun,
+            2022,
+            "T",
+            count,
+            10_000 * count / population[(kommun, 2022, "T")],
+            size_groups=tuple(sorted(groups[kommun].items())),
+        )
+        for kommun, count in counts.items()
+    ]
+    decisions = apply_disclosure(
+        cells,
+        published_genders=("T",),
+        min_count=MIN_COUNT,
+        aggregate_levels=definitions.settings.aggregate_levels,
+        withheld_totals=withheld_totals(version, definitions),
+    ).decisions
+    files = render_files(render_data(decisions), render_data(decisions, ou=True), definitions.kpis)
+    return version, files
+
+
+def test_the_statistics_protected_knowing_the_kolada_counts_keep_them_apart(tmp_path):
+    """Year 2022 of nine cases: Linköping 4 (its U30750 withheld: 1-4), Mjölby 5 (published,
+    8,8 per 10 000 adults gives 5). Protected without knowing the Kolada counts, the
+    statistics withhold Mjölby's year cell, which its value gives away, and a reader of both
+    works out Linköping's 4 (the län less Mjölby); protected knowing them
+    (statistics.kolada_counts: Mjölby's 5 known, Linköping's not), nothing is found, not even
+    after Kolada withholds beside the totals the statistics withhold (relation f)."""
+    from sukvinnofrid import reference
+
+    cases, counts = ROUND_BEFORE_CASES, {"0580": 4, "0586": 5}
+    groups = reference.size_groups()
+    kolada = [
+        statistics.KoladaCount(
+            "alla aktualiserade ärenden",
+            2022,
+            kommun,
+            LAN,
+            tuple(sorted(groups[kommun].items())),
+            count,
+            count >= MIN_COUNT,
+        )
+        for kommun, count in counts.items()
+    ]
+    _, apart = published(cases, figures_of=_year_2022)
+    version, kolada_files = _kolada_files(counts, apart, tmp_path / "apart")
+    found = {
+        f.cell[3:8]: (f.low, f.high)
+        for f in statistics.audit_with_kolada(version, kolada_files, MIN_COUNT).findings
+        if f.cell[0] == "figur" and f.cell[8] == "n_population"
+    }
+    assert found[("kommun", "0580", "hedersrelaterat", "alla", "alla")] == (4, 4)
+    _, together = published(cases, figures_of=_year_2022, kolada=kolada)
+    version, kolada_files = _kolada_files(counts, together, tmp_path / "together")
+    assert statistics.audit_with_kolada(version, kolada_files, MIN_COUNT).ok

@@ -631,8 +631,8 @@ def _kolada_year_cells(
 ):
     """The kommuner's Kolada counts as cells of the figures' protection (unpublished here,
     known where the Kolada files publish them), their relations and the figure cells a reader
-    knows to be 0 with them: a year cell's N population in a län, riket or size group is the
-    sum of its kommuners' counts of the same population, and a size-group figure's category
+    knows to be 0 with them: a year cell's N population in a kommun, län, riket or size group
+    is the sum of its kommuners' counts of the same population, and a size-group figure's category
     the sum over the kommuner of that group (0 where the area has none). A relation that does
     not hold of the counts (a city whose stadsdelar do not all cover the year) is left out and
     logged: the Kolada protection still keeps the totals the statistics withhold hidden."""
@@ -644,7 +644,7 @@ def _kolada_year_cells(
         counts[key] = c.count
         if c.known:
             known.add(key)
-        for level, area in (("lan", c.lan), ("riket", "00")):
+        for level, area in (("kommun", c.kommun), ("lan", c.lan), ("riket", "00")):
             members[(c.population, c.year, level, area, "alla", "alla")].append(key)
             for grouping, code in c.size_groups:
                 members[(c.population, c.year, level, area, grouping, code)].append(key)
@@ -799,8 +799,8 @@ KOLADA_SUMS = ("alla", "kon", "storleksgrupp", "befolkningsgrupp")
 
 
 def year_totals(directory: Path, population: str) -> dict[tuple[int, str, str, str, str], bool]:
-    """The län's and riket's year cells of `population` (every figure of it has the same N
-    population) in a published version, as a reader has them: (year, level, area code,
+    """The year cells of `population` (every figure of it has the same N population) in a
+    published version, as a reader has them: (year, level, area code,
     breakdown, value) -> withheld, for the breakdowns a Kolada key figure of the same cases
     (FigureCatalogue.statistics_population) adds up to over its kommuner. A version perturbed
     by the Cell Key Method has noise, not counts: none."""
@@ -1507,7 +1507,8 @@ def suppression_text(min_count: int) -> str:
     """The published statement of the rule, true of what `disclosure.protect` does with bounds:
     each relation on its own, then the bounds a reader gets from the relations one at a time,
     then, for the funnel and the national figures, the audit of all relations together before
-    anything is written (`protect_round`, `release_audit`; the Kolada files are not audited so),
+    anything is written (`protect_round`, `release_audit`, knowing the kommuner's Kolada counts,
+    `kolada_counts`; the Kolada files audited with the statistics after, `kolada.publish`),
     a revision audited together with the version before it, and a first version keeping what
     the round before withheld of the same years, and a revision also what the round after
     withheld (`earlier_round`; not audited together)."""
@@ -1525,12 +1526,15 @@ def suppression_text(min_count: int) -> str:
         "utomstående läsare kan lösa dem (linjärprogrammering): ett antal som då kan räknas fram "
         f"eller ringas in till {small} får ytterligare ett antal undanhållet, och ett undanhållet "
         f"antal som då kan räknas fram och är 0 eller minst {min_count} redovisas i stället; går "
-        "det inte, publiceras de inte. Kolada-filerna skyddas efter statistiken: ett års antal "
-        "för ett län, riket eller en storleksgrupp som statistiken undanhåller kan inte räknas "
-        "fram ur kommunernas Kolada-värden med sambandet mellan dem, men Kolada-filerna prövas "
-        "inte med alla samband tillsammans med statistiken: den som löser dem tillsammans (med "
-        "den kända befolkningen 18 år och äldre och kommunernas storleksgrupper) kan i vissa "
-        "fall räkna fram eller ringa in ett undanhållet antal. En ny version "
+        "det inte, publiceras de inte. Skyddet räknar med att läsaren har kommunernas "
+        "Kolada-värden för årets aktualiserade ärenden (utom de som Kolada undanhåller för att "
+        f"de bygger på 1–{min_count - 1} ärenden): länens, rikets och storleksgruppernas antal "
+        "för ett år är summan av dem. Kolada-filerna skyddas efter statistiken: ett års antal "
+        "som statistiken undanhåller räknas där som ett värde som saknas, och filerna prövas "
+        "tillsammans med statistiken (med den kända befolkningen 18 år och äldre) innan de "
+        "publiceras; ett undanhållet Kolada-värde som då kan räknas fram och bygger på 0 eller "
+        f"minst {min_count} ärenden redovisas i stället, och går något annat att räkna fram "
+        "publiceras Kolada-filerna inte. En ny version "
         "av en omgång undanhåller allt som versionen före den undanhöll, utom det som ändå kan "
         "räknas fram, och prövas tillsammans med den: den som jämför versionerna kan inte ringa "
         "in något "

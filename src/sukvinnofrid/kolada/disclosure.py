@@ -26,7 +26,8 @@ e. Size groups (``"storleksgrupp"``, ``"befolkningsgrupp"``), per published gend
    complementary cell, since withholding it hides nothing.
 f. The national statistics (``withheld_totals``): the län's, riket's and size groups' year
    totals of a key figure that counts a population of the statistics by the same year (U30750:
-   every case, by the year of aktualisering) are the statistics' year cells of that
+   every case, by the year of aktualisering), and a kommun's own count where the statistics
+   publish year cells of kommuner, are the statistics' year cells of that
    population, decided first over all their relations. A total the statistics withhold is a
    withheld cell of its relation in c-e (reason ``in-statistics``): the kommun cells must not
    give it away, so one of them is withheld with it. A total the statistics publish stays a
@@ -127,7 +128,7 @@ def round_value(value: Decimal | float, decimals: int) -> float:
 
 def total_key(kpi: str, year: int, area: str, gender: str) -> tuple[str, int, str, str, str]:
     """The key of a total over kommun cells (relations c-e), shaped as Cell.key: `area` is
-    "län 01", "riket" or "<grouping> <code> riket|län <code>"."""
+    "kommun 0180", "län 01", "riket" or "<grouping> <code> riket|län <code>"."""
     return (kpi, year, "", f"total {area}", gender)
 
 
@@ -152,6 +153,10 @@ def _relations(
     by_unit: dict[tuple[str, str], dict[str, Cell]] = defaultdict(dict)
     for cell in group:
         by_unit[(cell.kommun, cell.ou)][cell.gender] = cell
+    for cell in group:  # a kommun's own year cell the statistics withhold (relation f)
+        total = total_key(kpi, year, f"kommun {cell.kommun}", cell.gender)
+        if not cell.ou and total in withheld_totals:
+            relations.append(Relation((total, cell.key), IN_STATISTICS, f"kommun {cell.kommun}"))
     for (kommun, ou), triple in sorted(by_unit.items()):
         if set(triple) == set(GENDER_ORDER):
             unit = f"stadsdel {ou}" if ou else f"kommun {kommun}"

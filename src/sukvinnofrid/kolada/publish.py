@@ -599,8 +599,8 @@ def city_units(
 def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
     """The totals over kommun cells (disclosure.total_key) that the national statistics version
     in `directory` withholds: for each key figure counting a population of the statistics by the
-    same year (FigureCatalogue.statistics_population), its year cells of län and riket, by kön
-    and by the kommuner's size groups (disclosure relation f)."""
+    same year (FigureCatalogue.statistics_population), its year cells of a kommun, a län and
+    riket, by kön and by the kommuner's size groups (disclosure relation f)."""
     from ..statistics import year_totals  # the statistics import this module
 
     catalogue = load_figures()
@@ -614,7 +614,7 @@ def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
         ).items():
             if not withheld:
                 continue
-            where = "riket" if level == "riket" else f"län {area}"
+            where = {"kommun": f"kommun {area}", "lan": f"län {area}"}.get(level, "riket")
             if breakdown in ("alla", "kon"):
                 totals.add(total_key(kpi.id, year, where, "T" if breakdown == "alla" else value))
             else:  # a size group: every case (T)
