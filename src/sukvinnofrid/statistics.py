@@ -527,6 +527,13 @@ def _figure_cells(figures: list[FigureRow], definitions: dict[str, dict], min_co
         if key[1].startswith("~utan ") and key[1].endswith(f": {POPULATION}") and count < min_count
     }
     known = {key for key in counts if (key[0], key[1].split(": ")[0]) in few_without}
+    # every kommun has its size groups (public reference data): a size-group figure's cases
+    # without one are a known 0 wherever there are none
+    known |= {
+        (g, "saknas")
+        for g, group in enumerate(groups)
+        if group[2] in SIZE_GROUPINGS and counts.get((g, "saknas")) == 0
+    }
     return counts, relations, known, groups
 
 
