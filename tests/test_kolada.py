@@ -514,6 +514,7 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     assert manifest["rows"]["data.json"] == 5 and manifest["rows"]["data.csv"] == 5
     assert manifest["rows"]["withheld_by_reason"] == {
         "primary": 1,
+        "with-statistics": 0,
         "secondary-gender": 0,
         "secondary-ou": 0,
         "secondary-lan": 1,

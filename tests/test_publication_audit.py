@@ -6,6 +6,7 @@ pinned to 1-4."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -212,6 +213,14 @@ def published(
         statistics.figures_table(figures, figure_protection.withheld),
         definitions,
     )
+    if kolada:  # the Kolada counts withheld with the year cells, as the manifest lists them
+        files[statistics.MANIFEST] = json.dumps(
+            {
+                "disclosure": "suppression",
+                "min_count": MIN_COUNT,
+                "kolada_withheld": statistics.kolada_withheld(figure_protection),
+            }
+        ).encode()
     return funnel, files
 
 
@@ -461,14 +470,23 @@ def test_a_revision_keeps_what_the_round_after_withheld(tmp_path):
 
 def _kolada_files(counts: dict[str, int], statistics_files: dict[str, bytes], tmp_path: Path):
     """U30750 2022 (T) of the kommuner's counts, protected as the publication does after the
-    statistics (`withheld_totals` of the published statistics: relation f), as its files."""
+    statistics (the totals they withhold and the counts withheld with them: relation f), as
+    its files."""
     from sukvinnofrid import reference
     from sukvinnofrid.kolada.definitions import load_definitions
     from sukvinnofrid.kolada.disclosure import Cell, apply_disclosure
-    from sukvinnofrid.kolada.publish import render_data, render_files, withheld_totals
+    from sukvinnofrid.kolada.publish import (
+        render_data,
+        render_files,
+        withheld_totals,
+        withheld_with_statistics,
+    )
 
     version = _written(tmp_path / "statistik", statistics_files)
-    (version / statistics.MANIFEST).write_text('{"disclosure": "suppression", "min_count": 5}')
+    if statistics.MANIFEST not in statistics_files:
+        (version / statistics.MANIFEST).write_text(
+            json.dumps({"disclosure": "suppression", "min_count": MIN_COUNT})
+        )
     definitions = load_definitions()
     population, groups = reference.kolada_population(), reference.size_groups()
     cells = [
@@ -489,6 +507,7 @@ def _kolada_files(counts: dict[str, int], statistics_files: dict[str, bytes], tm
         min_count=MIN_COUNT,
         aggregate_levels=definitions.settings.aggregate_levels,
         withheld_totals=withheld_totals(version, definitions),
+        withheld_cells=withheld_with_statistics(version, definitions),
     ).decisions
     files = render_files(render_data(decisions), render_data(decisions, ou=True), definitions.kpis)
     return version, files
@@ -496,11 +515,12 @@ def _kolada_files(counts: dict[str, int], statistics_files: dict[str, bytes], tm
 
 def test_the_statistics_protected_knowing_the_kolada_counts_keep_them_apart(tmp_path):
     """Year 2022 of nine cases: Linköping 4 (its U30750 withheld: 1-4), Mjölby 5 (published,
-    8,8 per 10 000 adults gives 5). Protected without knowing the Kolada counts, the
+    2,2 per 10 000 adults gives 5). Protected without knowing the Kolada counts, the
     statistics withhold Mjölby's year cell, which its value gives away, and a reader of both
-    works out Linköping's 4 (the län less Mjölby); protected knowing them
-    (statistics.kolada_counts: Mjölby's 5 known, Linköping's not), nothing is found, not even
-    after Kolada withholds beside the totals the statistics withhold (relation f)."""
+    works out Linköping's 4 (the län less Mjölby); protected with them (statistics.kolada_counts:
+    cells of the same protection, Linköping's 4 withheld, Mjölby's 5 kept), nothing is found
+    once Kolada withholds what the statistics withhold with their year cells and beside the
+    totals they withhold (relation f)."""
     from sukvinnofrid import reference
 
     cases, counts = ROUND_BEFORE_CASES, {"0580": 4, "0586": 5}
@@ -513,7 +533,7 @@ def test_the_statistics_protected_knowing_the_kolada_counts_keep_them_apart(tmp_
             LAN,
             tuple(sorted(groups[kommun].items())),
             count,
-            count >= MIN_COUNT,
+            True,
         )
         for kommun, count in counts.items()
     ]
@@ -527,4 +547,14 @@ def test_the_statistics_protected_knowing_the_kolada_counts_keep_them_apart(tmp_
     assert found[("kommun", "0580", "hedersrelaterat", "alla", "alla")] == (4, 4)
     _, together = published(cases, figures_of=_year_2022, kolada=kolada)
     version, kolada_files = _kolada_files(counts, together, tmp_path / "together")
+    # Mjölby's 5 stays published, so the län's 9 (4 + 5) is withheld, and riket's with it
+    assert json.loads(together[statistics.MANIFEST])["kolada_withheld"] == [
+        ["alla aktualiserade ärenden", 2022, "0580"]
+    ]
+    assert kolada_files["data.csv"].decode().splitlines()[1:] == [
+        "U30750;0580;2022;T;;..",
+        "U30750;0586;2022;T;2.2;",
+    ]
+    totals = statistics.year_totals(version, "alla aktualiserade ärenden")
+    assert totals[(2022, "lan", LAN, "alla", "alla")] and totals[(2022, "riket", "00", "alla", "alla")]
     assert statistics.audit_with_kolada(version, kolada_files, MIN_COUNT).ok

@@ -589,14 +589,13 @@ class KoladaCount:
     lan: str
     size_groups: tuple[tuple[str, str], ...]  # (grouping, code)
     count: int
-    known: bool  # a reader has it from the Kolada files (not withheld there as 1 .. min_count-1)
+    published: bool  # the Kolada files give the count (not a city's mean of its stadsdelar)
 
 
 def kolada_counts(engine: Engine, round_id: str) -> list[KoladaCount]:
     """The kommuner's counts (T) of the Kolada key figures that the statistics' year cells add
-    up over, for the years the round's Kolada files publish: a count is known to a reader
-    unless Kolada withholds it as 1 .. min_count-1 (or it is a city's mean of its stadsdelar,
-    whose count the mean hides)."""
+    up over, for the years the round's Kolada files publish (a city's mean of its stadsdelar
+    hides its count: not published)."""
     from .kolada.definitions import load_definitions
     from .kolada.publish import last_complete_year, read_mart, size_groups
 
@@ -607,7 +606,6 @@ def kolada_counts(engine: Engine, round_id: str) -> list[KoladaCount]:
         for kpi in kolada.kpis
         if "T" in kpi.published_genders
     }
-    min_count = kolada.settings.min_count
     last_year = last_complete_year(round_id) if kolada.settings.complete_years_only else None
     groups = size_groups(engine)
     return [
@@ -618,8 +616,7 @@ def kolada_counts(engine: Engine, round_id: str) -> list[KoladaCount]:
             row.kommun_kod[:2],
             groups.get(row.kommun_kod, ()),
             int(row.case_count),
-            row.value_method != "medel_stadsdelar"
-            and not is_sensitive(int(row.case_count), min_count),
+            row.value_method != "medel_stadsdelar",
         )
         for row in read_mart(engine, round_id)
         if populations.get(row.figure)
@@ -630,27 +627,34 @@ def kolada_counts(engine: Engine, round_id: str) -> list[KoladaCount]:
     ]
 
 
+# the first part of a Kolada count's cell in protect_round: (KOLADA, population, year, kommun)
+KOLADA = "kolada"
+
+
 def _kolada_year_cells(
     kolada: Sequence[KoladaCount],
     groups: list[tuple],
     definitions: dict[str, dict],
     figure_counts: dict[tuple, int],
 ):
-    """The kommuner's Kolada counts as cells of the figures' protection (unpublished here,
-    known where the Kolada files publish them), their relations and the figure cells a reader
-    knows to be 0 with them: a year cell's N population in a kommun, län, riket or size group
-    is the sum of its kommuners' counts of the same population, and a size-group figure's category
-    the sum over the kommuner of that group (0 where the area has none). A relation that does
-    not hold of the counts (a city whose stadsdelar do not all cover the year) is left out and
-    logged: the Kolada protection still keeps the totals the statistics withhold hidden."""
+    """The kommuner's Kolada counts as cells of the figures' protection, their relations and
+    the figure cells a reader knows to be 0 with them. A count the Kolada files publish is a
+    published cell here: withheld as 1 .. min_count-1, or as a further cell when its
+    relations need one (the Kolada files then withhold it too); a city's mean hides its count.
+    A year cell's N population in a kommun, län, riket or size group is the sum of its
+    kommuners' counts of the same population, and a size-group figure's category the sum over
+    the kommuner of that group (0 where the area has none). A relation that does not hold of
+    the counts (a city whose stadsdelar do not all cover the year) is left out and logged: the
+    Kolada protection still keeps the totals the statistics withhold hidden."""
     counts: dict[tuple, int] = {}
+    hidden: set[tuple] = set()
     known: set[tuple] = set()
     members: dict[tuple, list[tuple]] = defaultdict(list)
     for c in kolada:
-        key = ("kommun", c.kommun, "T", f"~kolada {c.population} {c.year}")
+        key = (KOLADA, c.population, c.year, c.kommun)
         counts[key] = c.count
-        if c.known:
-            known.add(key)
+        if not c.published:
+            hidden.add(key)
         for level, area in (("kommun", c.kommun), ("lan", c.lan), ("riket", "00")):
             members[(c.population, c.year, level, area, "alla", "alla")].append(key)
             for grouping, code in c.size_groups:
@@ -696,7 +700,7 @@ def _kolada_year_cells(
                         members.get((*area_key, figure, category), []),
                         f"{label} {category}: summan av kommunernas Kolada-värden",
                     )
-    return counts, relations, known
+    return counts, relations, known, hidden
 
 
 def _kon_saknas_given_away(groups: list[tuple], funnel_known: set) -> set[tuple]:
@@ -855,14 +859,29 @@ def adjacent_round(root: Path, round_id: str, after: bool = False) -> Path | Non
 
 def decisions_of(directory: Path) -> tuple[Protection, Protection]:
     """The funnel's and the figures' withheld cells of a published version, as protect_round
-    names them."""
+    names them (the Kolada counts withheld with its year cells from its manifest)."""
     funnel, figures = {}, {}
     for key in earlier_version(directory, set()).withheld:
         (funnel if isinstance(key[0], str) else figures)[key] = (
             EARLIER,
             "withheld in the version before",
         )
+    for key in kolada_withheld_in(directory):
+        figures[key] = (EARLIER, "withheld in the version before")
     return Protection(withheld=funnel, notes=()), Protection(withheld=figures, notes=())
+
+
+def kolada_withheld(protection: Protection) -> list[list]:
+    """The Kolada counts a figures' protection withholds, as the manifest lists them:
+    [population, year, kommun], sorted."""
+    return sorted([list(key[1:]) for key in protection.withheld if key[0] == KOLADA])
+
+
+def kolada_withheld_in(directory: Path) -> set[tuple]:
+    """The Kolada counts a published version withheld with its year cells (kolada_withheld),
+    as protect_round names them: the Kolada files of the same round withhold them too."""
+    listed = json.loads((directory / MANIFEST).read_text()).get("kolada_withheld", [])
+    return {(KOLADA, population, int(year), kommun) for population, year, kommun in listed}
 
 
 def decision_key(
@@ -1018,13 +1037,41 @@ def protect_round(
     cell found a third time every published cell of its relations and of theirs), and the
     round is protected again. Findings left after the last pass raise DisclosureRefused.
 
-    `kolada`: the kommuner's counts of the Kolada key figures a reader has beside the
-    statistics (kolada_counts): the year cells they add up to are protected knowing them."""
+    `kolada`: the kommuner's counts of the Kolada key figures published beside the
+    statistics (kolada_counts), protected with the year cells they add up to: the figures'
+    protection holds the ones withheld, as (KOLADA, population, year, kommun), for the
+    Kolada files to withhold (kolada_withheld). A count of 1 .. min_count-1 is withheld; the
+    others are published when the round can be protected so (a reader has them: the year
+    cells they add up to are protected knowing them), and only when it cannot (the audit
+    still finds cells after the passes) is the round protected again with them as cells that
+    may be withheld further, the last choice of their relations."""
+    arguments = (funnel, figures, definitions, min_count, earlier, audit_release, passes, kolada)
+    if kolada:
+        try:
+            return _protect_round(*arguments, keep_kolada=True)
+        except DisclosureRefused as refused:
+            log.info("%s Skyddas igen med Kolada-värdena som möjliga ytterligare antal.", refused)
+    return _protect_round(*arguments, keep_kolada=False)
+
+
+def _protect_round(
+    funnel: list[dict],
+    figures: list[FigureRow],
+    definitions: dict[str, dict],
+    min_count: int,
+    earlier: EarlierVersion | None,
+    audit_release: Audit | None,
+    passes: int,
+    kolada: Sequence[KoladaCount],
+    keep_kolada: bool,
+) -> tuple[Protection, Protection]:
+    """protect_round, with the Kolada counts of min_count or more never withheld
+    (`keep_kolada`) or withheld where their relations need it."""
     counts, relations, known = _funnel_cells(funnel, min_count)
     figure_counts, figure_relations, figure_known, groups = _figure_cells(
         figures, definitions, min_count
     )
-    kolada_cells, kolada_relations, kolada_known = _kolada_year_cells(
+    kolada_cells, kolada_relations, kolada_known, kolada_hidden = _kolada_year_cells(
         kolada, groups, definitions, figure_counts
     )
     relations += figure_relations + _figures_beside_funnel(groups, definitions, counts)
@@ -1032,6 +1079,8 @@ def protect_round(
     counts.update(figure_counts)
     counts.update(kolada_cells)
     figure_known |= kolada_known
+    if keep_kolada:
+        figure_known |= kolada_cells.keys() - kolada_hidden
     shown_anyway = _kon_saknas_given_away(groups, known)
     known |= figure_known | shown_anyway
     number = {group: g for g, group in enumerate(groups)}
@@ -1043,11 +1092,20 @@ def protect_round(
         return (number[key[0]], key[1]) if key[0] in number else None
 
     def published(key) -> bool:
-        return not any(isinstance(part, str) and part.startswith("~") for part in key[1:])
+        return key not in kolada_hidden and not any(
+            isinstance(part, str) and part.startswith("~") for part in key[1:]
+        )
 
-    order = smallest_first(
+    # ties: funnel cells before figure cells, each in their own order; a year cell that sums
+    # Kolada counts only when its relation has no other cell left, and a Kolada count after
+    # that (withholding either withholds a Kolada value: the Kolada files keep what they can)
+    smallest = smallest_first(
         counts, tie=lambda key: (0, key, ()) if isinstance(key[0], str) else (1, (), key)
     )
+    sums_kolada = {relation.members[0] for relation in kolada_relations}
+
+    def order(key: tuple) -> tuple:
+        return (2 if key[0] == KOLADA else key in sums_kolada, *smallest(key))
 
     def decide(known: set, withheld_before: set, also: dict | None = None) -> Protection:
         return protect(
@@ -1062,7 +1120,6 @@ def protect_round(
                 if isinstance(key[0], str)
                 else f"{'/'.join(groups[key[0]])} {key[1]}"
             ),
-            # ties: funnel cells before figure cells, each in their own order
             order=order,
             withheld_before=withheld_before,
             also_withheld=also,
@@ -1074,6 +1131,8 @@ def protect_round(
         for key, decision in protection.withheld.items():
             if isinstance(key[0], int):
                 figure_withheld[(groups[key[0]], key[1])] = decision
+            elif key[0] == KOLADA:  # the year cells' counts: with the figures
+                figure_withheld[key] = decision
             else:
                 funnel_withheld[key] = decision
         return (
@@ -1514,8 +1573,8 @@ def suppression_text(min_count: int) -> str:
     """The published statement of the rule, true of what `disclosure.protect` does with bounds:
     each relation on its own, then the bounds a reader gets from the relations one at a time,
     then, for the funnel and the national figures, the audit of all relations together before
-    anything is written (`protect_round`, `release_audit`, knowing the kommuner's Kolada counts,
-    `kolada_counts`; the Kolada files audited with the statistics after, `kolada.publish`),
+    anything is written (`protect_round`, `release_audit`, with the kommuner's Kolada counts as
+    cells, `kolada_counts`; the Kolada files audited with the statistics after, `kolada.publish`),
     a revision audited together with the version before it, and a first version keeping what
     the round before withheld of the same years, and a revision also what the round after
     withheld (`earlier_round`; not audited together)."""
@@ -1533,10 +1592,12 @@ def suppression_text(min_count: int) -> str:
         "utomstående läsare kan lösa dem (linjärprogrammering): ett antal som då kan räknas fram "
         f"eller ringas in till {small} får ytterligare ett antal undanhållet, och ett undanhållet "
         f"antal som då kan räknas fram och är 0 eller minst {min_count} redovisas i stället; går "
-        "det inte, publiceras de inte. Skyddet räknar med att läsaren har kommunernas "
-        "Kolada-värden för årets aktualiserade ärenden (utom de som Kolada undanhåller för att "
-        f"de bygger på 1–{min_count - 1} ärenden): länens, rikets och storleksgruppernas antal "
-        "för ett år är summan av dem. Kolada-filerna skyddas efter statistiken: ett års antal "
+        "det inte, publiceras de inte. Kommunernas Kolada-värden för årets aktualiserade "
+        "ärenden skyddas i samma samband: länens, rikets och storleksgruppernas antal för ett "
+        "år är summan av dem, så ett Kolada-värde som bygger på "
+        f"1–{min_count - 1} ärenden eller som behöver undanhållas för att ett av statistikens "
+        "antal inte ska kunna räknas fram redovisas inte heller i Kolada-filerna (ett sådant "
+        "värde väljs sist). Kolada-filerna skyddas sedan med sina egna samband: ett års antal "
         "som statistiken undanhåller räknas där som ett värde som saknas, och filerna prövas "
         "tillsammans med statistiken (med den kända befolkningen 18 år och äldre) innan de "
         "publiceras; ett undanhållet Kolada-värde som då kan räknas fram och bygger på 0 eller "
@@ -1812,6 +1873,7 @@ def publish_statistics(
             )
             store_decisions(engine, key, round_id, funnel_protection, figure_protection)
         withheld = len(funnel_protection.withheld) + len(figure_protection.withheld)
+        withheld -= len(kolada_withheld(figure_protection))
         rule = suppression_text(min_count)
     files = protected_files(
         round_id, funnel, figures, definitions, preliminary, funnel_protection, figure_protection
@@ -1845,6 +1907,7 @@ def publish_statistics(
                     "disclosure": method,
                     "suppression": rule,
                     "cells_withheld": withheld,
+                    "kolada_withheld": kolada_withheld(figure_protection),
                     "rows": {"tratt.csv": len(funnel), "nationella_figurer.csv": len(figures)},
                     "files": {
                         name: {"bytes": len(data), "sha256": sha256_hex(data)}

@@ -32,6 +32,9 @@ f. The national statistics (``withheld_totals``): the län's, riket's and size g
    withheld cell of its relation in c-e (reason ``in-statistics``): the kommun cells must not
    give it away, so one of them is withheld with it. A total the statistics publish stays a
    known total, as in c-e; a kommun alone in its size group hides the group's withheld total.
+   The statistics' protection decides those kommun counts (T) with its year cells, as cells
+   of the same relations: a count it withholds (``withheld_cells``) is withheld here before
+   a-e are checked (reason ``with-statistics``).
 Län comes before riket: a län complement also protects the riket total, so fewer cells are lost.
 Complementary cells: the smallest count first, zeros last; ties by kommun code (b-d) or by the
 gender order T, K, M (a).
@@ -64,8 +67,10 @@ SECONDARY_LAN = "secondary-lan"
 SECONDARY_RIKET = "secondary-riket"
 SECONDARY_GROUP = "secondary-group"
 IN_STATISTICS = "in-statistics"  # a total (no cell of the Kolada files) the statistics withhold
+WITH_STATISTICS = "with-statistics"  # a kommun's count the statistics' protection withholds
 WITHHELD_REASONS = (
     PRIMARY,
+    WITH_STATISTICS,
     SECONDARY_GENDER,
     SECONDARY_OU,
     SECONDARY_LAN,
@@ -243,9 +248,11 @@ def apply_disclosure(
     decimals: int = 1,
     aggregate_levels: Sequence[str] = ("lan", "riket"),
     withheld_totals: Collection[tuple] = (),
+    withheld_cells: Collection[tuple] = (),
 ) -> DisclosureResult:
     """Decide, for each cell, whether it is published and why (see the module docstring).
-    `withheld_totals`: the totals (total_key) the national statistics withhold (relation f).
+    `withheld_totals`: the totals (total_key) the national statistics withhold, and
+    `withheld_cells`: the cells (Cell.key) their protection withholds (relation f).
 
     `published_genders` applies to every cell given; call once per KPI when KPIs differ.
     Decisions come back sorted by KPI, year, kommun and gender order T, K, M.
@@ -280,12 +287,19 @@ def apply_disclosure(
             relations,
             min_count=min_count,
             published=lambda key: key[4] in published,
-            known=_alone_in_a_size_group(
-                group, published, aggregate_levels, withheld_totals
+            # the statistics withhold the group's total with such a cell, if they have it
+            known=(
+                _alone_in_a_size_group(group, published, aggregate_levels, withheld_totals)
+                - set(withheld_cells)
             ).__contains__,
             also_withheld=dict.fromkeys(
                 totals, (IN_STATISTICS, "withheld in the national statistics")
-            ),
+            )
+            | {
+                key: (WITH_STATISTICS, "withheld with the national statistics' year cells")
+                for key in withheld_cells
+                if key in counts
+            },
             order=lambda key, counts=counts: (
                 counts[key] == 0,
                 counts[key],

@@ -622,6 +622,22 @@ def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
     return totals
 
 
+def withheld_with_statistics(directory: Path, definitions: Definitions) -> set[tuple]:
+    """The kommun cells (Cell.key, T) that the statistics version in `directory` withholds
+    with its year cells (statistics.kolada_withheld_in), for each key figure counting that
+    population by the same year (disclosure relation f)."""
+    from ..statistics import kolada_withheld_in  # the statistics import this module
+
+    catalogue = load_figures()
+    withheld = kolada_withheld_in(directory)
+    return {
+        (kpi.id, year, kommun, "", "T")
+        for kpi in definitions.kpis
+        for _, population, year, kommun in withheld
+        if population == catalogue.statistics_population(catalogue.kolada_figure(kpi.figure))
+    }
+
+
 def audited_with_statistics(
     decisions: tuple[CellDecision, ...], statistics: Path, definitions: Definitions
 ) -> tuple[CellDecision, ...]:
@@ -694,7 +710,9 @@ def suppression_rule(settings) -> str:
         "vore det enda som saknas (kvinnor och män, länet, riket, kommunernas storleksgrupper "
         "i riket och i länet och stadsdelarna i Stockholm och Göteborg) redovisas ytterligare "
         "ett värde inte; en summa för länet, riket eller en storleksgrupp som den nationella "
-        "statistiken undanhåller räknas då som ett värde som saknas. Därför kan även ett värde som "
+        "statistiken undanhåller räknas då som ett värde som saknas, och ett värde som "
+        "statistikens skydd undanhåller tillsammans med sina årsvärden redovisas inte heller "
+        "här. Därför kan även ett värde som "
         f"bygger på {settings.min_count} eller fler ärenden saknas. Skyddet gäller varje "
         "samband för sig och varje nyckeltal för sig. 0 är en verklig nolla. Ett år som "
         f"kommunen inte har rapporterat i sin helhet redovisas utan värde (markeras "
@@ -759,6 +777,9 @@ def publish(
     # nothing refused: the statistics are published now, and decide the cells they share
     statistics_dir = statistics() if statistics is not None else None
     shared = withheld_totals(statistics_dir, definitions) if statistics_dir else set()
+    with_statistics = (
+        withheld_with_statistics(statistics_dir, definitions) if statistics_dir else set()
+    )
     decisions: list[CellDecision] = []
     notes: list[str] = []
     for kpi in definitions.kpis:
@@ -771,6 +792,7 @@ def publish(
             decimals=settings.decimals,
             aggregate_levels=settings.aggregate_levels,
             withheld_totals=shared,
+            withheld_cells=with_statistics,
         )
         decisions.extend(result.decisions)
         notes.extend(result.notes)
