@@ -643,7 +643,8 @@ def _kolada_year_cells(
     relations need one (the Kolada files then withhold it too); a city's mean hides its count.
     A year cell's N population in a kommun, län, riket or size group is the sum of its
     kommuners' counts of the same population, and a size-group figure's category the sum over
-    the kommuner of that group (0 where the area has none). A relation that does not hold of
+    the kommuner of that group (and of the breakdown's size group: 0 where the area has none).
+    A relation that does not hold of
     the counts (a city whose stadsdelar do not all cover the year) is left out and logged: the
     Kolada protection still keeps the totals the statistics withhold hidden."""
     counts: dict[tuple, int] = {}
@@ -692,12 +693,14 @@ def _kolada_year_cells(
                 members.get((*area_key, breakdown, value), []),
                 f"{label}: N population = summan av kommunernas Kolada-värden",
             )
-        if figure in SIZE_GROUPINGS and breakdown == "alla":
+        if figure in SIZE_GROUPINGS and (breakdown == "alla" or breakdown in SIZE_GROUPINGS):
+            # by a size group too: the kommuner of both groups (none where they differ)
+            within = set(members.get((*area_key, breakdown, value), []))
             for category in categories[g]:
                 if category != "saknas":
                     add(
                         (g, category),
-                        members.get((*area_key, figure, category), []),
+                        [k for k in members.get((*area_key, figure, category), []) if k in within],
                         f"{label} {category}: summan av kommunernas Kolada-värden",
                     )
     return counts, relations, known, hidden
