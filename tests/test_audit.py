@@ -323,7 +323,7 @@ def test_the_relations_a_reader_knows_hold_in_a_landed_round(built):
     assert audit.attack(truth, 5).withheld == 0
     # the Kolada files with nothing withheld: the count of every value lies in its interval,
     # the cities' means and U30750 = the year cells hold (else reading or the attack raises)
-    truth = audit.read_release(plain, plain_kolada(ROUND), *reader_knowledge())
+    truth = audit.read_release(plain, plain_kolada(ROUND), *statistics.kolada_reader())
     assert any(c[0] == "kolada" and c[2].startswith("V") for c in truth.values)  # stadsdelar
     assert any(
         c.what.startswith("U30750") and "län" in c.what for c in truth.constraints
@@ -335,17 +335,6 @@ def test_the_relations_a_reader_knows_hold_in_a_landed_round(built):
     assert result.withheld > 0
     # the publication audits its release before writing it: nothing is left to find
     assert result.ok, [audit.describe(f.cell) for f in result.findings]
-
-
-def reader_knowledge():
-    """The population, stadsdelar and size groups a reader knows (the reference seeds)."""
-    from sukvinnofrid import reference
-
-    return (
-        reference.kolada_population(),
-        {sd.kolada_ou_id: sd.kommun_kod for sd in reference.stadsdelar().values()},
-        reference.size_groups(),
-    )
 
 
 def plain_kolada(round_id: str) -> dict[str, bytes]:

@@ -57,7 +57,7 @@ import logging
 import time
 from collections import Counter, defaultdict, namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -219,9 +219,6 @@ MARTS = (
     "marts.fct_case_funnel",
     "marts.fct_national_figures",
     "marts.dim_national_figures",
-    # the Kolada key figures' kommun counts a reader has (kolada_year_cells)
-    "marts.fct_kolada_key_figures",
-    "marts.dim_reporting_units",
 )
 
 
@@ -233,8 +230,10 @@ def _check_marts(conn) -> None:
 
 def input_digest(engine: Engine, round_id: str) -> str:
     """A digest of every mart row a round's statistics are made of (a sum of 64-bit row hashes
-    and the row counts: one scan, no sort), so an unchanged round is not protected again."""
-    parts = []
+    and the row counts: one scan, no sort) and of the Kolada counts protected with them
+    (kolada_counts: not the Kolada values, whose population may change alone), so an
+    unchanged round is not protected again."""
+    parts: list = [sorted(astuple(count) for count in kolada_counts(engine, round_id))]
     with engine.connect() as conn:
         _check_marts(conn)
         for table in MARTS:
@@ -964,7 +963,7 @@ def store_decisions(
             {
                 "k": key,
                 "r": round_id,
-                "n": len(cells),
+                "n": len(cells) - len(kolada_withheld(figures)),  # the statistics' own cells
                 "notes": json.dumps([list(funnel.notes), list(figures.notes)], ensure_ascii=False),
             },
         )
