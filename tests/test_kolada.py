@@ -514,6 +514,7 @@ def test_publish_writes_kolada_v3_files_exactly(clean_warehouse, kommuner_csv):
     assert manifest["rows"]["data.json"] == 5 and manifest["rows"]["data.csv"] == 5
     assert manifest["rows"]["withheld_by_reason"] == {
         "primary": 1,
+        "earlier-version": 0,
         "with-statistics": 0,
         "secondary-gender": 0,
         "secondary-ou": 0,
@@ -627,6 +628,47 @@ def test_republish_is_byte_identical_and_changes_give_a_new_version(
         "v001",
         "v002",
     ]
+
+
+def test_a_revision_keeps_what_the_version_before_withheld(clean_warehouse, kommuner_csv, tmp_path):
+    """v001 withholds 0580 (3 cases) and, for län 05, 0581 (8). 0580 then corrects its count
+    to 6: alone, 0581 (8, unchanged) would be published, and with it v001's 3 (the län's
+    total less 8). Both stay withheld, so the files are v001's: no new version."""
+    out = tmp_path / "kolada"
+    load_mart(clean_warehouse, SMALL_ROWS)
+    first = publish(ROUND, clean_warehouse, out, kommuner_csv=kommuner_csv)
+    assert first.version == "v001"
+    with clean_warehouse.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE marts.fct_kolada_key_figures SET case_count = 6, value_per_10000 = 0.6"
+            " WHERE kommun_kod = '0580' AND year = 2024 AND gender = 'T'"
+        )
+    alone = publish(ROUND, clean_warehouse, tmp_path / "alone", kommuner_csv=kommuner_csv)
+    assert (alone.directory / "data.csv").read_text(encoding="utf-8").splitlines()[2:4] == [
+        "U30750;0580;2024;T;0.6;",
+        "U30750;0581;2024;T;0.8;",
+    ]
+    second = publish(ROUND, clean_warehouse, out, kommuner_csv=kommuner_csv)
+    assert (second.version, second.reused) == ("v001", True)
+    assert (second.directory / "data.csv").read_text(encoding="utf-8").splitlines()[2:4] == [
+        "U30750;0580;2024;T;;..",
+        "U30750;0581;2024;T;;..",
+    ]
+    # a further change elsewhere makes v002, which still keeps both
+    with clean_warehouse.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE marts.fct_kolada_key_figures SET case_count = 70, value_per_10000 = 3.5"
+            " WHERE kommun_kod = '0180' AND year = 2024 AND gender = 'T'"
+        )
+    third = publish(ROUND, clean_warehouse, out, kommuner_csv=kommuner_csv)
+    assert third.version == "v002"
+    assert (third.directory / "data.csv").read_text(encoding="utf-8").splitlines()[1:4] == [
+        "U30750;0180;2024;T;3.5;",
+        "U30750;0580;2024;T;;..",
+        "U30750;0581;2024;T;;..",
+    ]
+    manifest = json.loads((third.directory / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rows"]["withheld_by_reason"]["earlier-version"] == 2
 
 
 def test_failed_write_leaves_no_half_publication(

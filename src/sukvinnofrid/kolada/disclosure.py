@@ -36,6 +36,9 @@ f. The national statistics (``withheld_totals``): the län's, riket's and size g
    of the same relations: a count it withholds (``withheld_cells``) is withheld here before
    a-e are checked (reason ``with-statistics``).
 Län comes before riket: a län complement also protects the riket total, so fewer cells are lost.
+A cell an earlier version withheld (``withheld_before``: the round's version before a
+revision, or for a first version the latest version of the round before, for the years both
+publish) is withheld again before a-f are checked (reason ``earlier-version``).
 Complementary cells: the smallest count first, zeros last; ties by kommun code (b-d) or by the
 gender order T, K, M (a).
 
@@ -54,7 +57,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from ..disclosure import PRIMARY, Relation, protect
+from ..disclosure import EARLIER, PRIMARY, Relation, protect
 
 GENDER_ORDER = ("T", "K", "M")
 
@@ -70,6 +73,7 @@ IN_STATISTICS = "in-statistics"  # a total (no cell of the Kolada files) the sta
 WITH_STATISTICS = "with-statistics"  # a kommun's count the statistics' protection withholds
 WITHHELD_REASONS = (
     PRIMARY,
+    EARLIER,
     WITH_STATISTICS,
     SECONDARY_GENDER,
     SECONDARY_OU,
@@ -249,10 +253,14 @@ def apply_disclosure(
     aggregate_levels: Sequence[str] = ("lan", "riket"),
     withheld_totals: Collection[tuple] = (),
     withheld_cells: Collection[tuple] = (),
+    withheld_before: Collection[tuple] = (),
 ) -> DisclosureResult:
     """Decide, for each cell, whether it is published and why (see the module docstring).
     `withheld_totals`: the totals (total_key) the national statistics withhold, and
     `withheld_cells`: the cells (Cell.key) their protection withholds (relation f).
+    `withheld_before`: the cells (Cell.key) an earlier version withheld (the round's version
+    before, or the round before for the same years): withheld again (reason earlier-version),
+    so that no version lets out what another hid.
 
     `published_genders` applies to every cell given; call once per KPI when KPIs differ.
     Decisions come back sorted by KPI, year, kommun and gender order T, K, M.
@@ -308,6 +316,7 @@ def apply_disclosure(
                 GENDER_ORDER.index(key[4]),
             ),
             primary_detail=lambda key, counts=counts: f"case_count {counts[key]} < {min_count}",
+            withheld_before=[key for key in withheld_before if key in counts],
         )
         reasons.update((key, why) for key, why in result.withheld.items() if key not in totals)
         notes.extend(sorted(f"{kpi} {year} {note}" for note in result.notes))

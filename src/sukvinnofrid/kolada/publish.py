@@ -638,6 +638,23 @@ def withheld_with_statistics(directory: Path, definitions: Definitions) -> set[t
     }
 
 
+def withheld_in(directory: Path, withheld_status: str) -> set[tuple]:
+    """The cells (Cell.key) a published Kolada version withheld, read from its data.csv and
+    oudata.csv (a stadsdel's kommun from the reference seeds)."""
+    kommun_of = {
+        sd.kolada_ou_id: sd.kommun_kod for sd in reference.stadsdelar().values() if sd.kolada_ou_id
+    }
+    withheld: set[tuple] = set()
+    for name, column in (("data.csv", "municipality"), ("oudata.csv", "ou")):
+        text = (directory / name).read_text("utf-8-sig")
+        for row in csv.DictReader(io.StringIO(text), delimiter=";"):
+            if row["status"] == withheld_status:
+                unit = row[column]
+                kommun, ou = (kommun_of.get(unit, ""), unit) if column == "ou" else (unit, "")
+                withheld.add((row["kpi"], int(row["period"]), kommun, ou, row["gender"]))
+    return withheld
+
+
 def audited_with_statistics(
     decisions: tuple[CellDecision, ...], statistics: Path, definitions: Definitions
 ) -> tuple[CellDecision, ...]:
@@ -712,7 +729,8 @@ def suppression_rule(settings) -> str:
         "ett värde inte; en summa för länet, riket eller en storleksgrupp som den nationella "
         "statistiken undanhåller räknas då som ett värde som saknas, och ett värde som "
         "statistikens skydd undanhåller tillsammans med sina årsvärden redovisas inte heller "
-        "här. Därför kan även ett värde som "
+        "här. Ett värde som en tidigare version av omgången undanhöll, eller omgången före "
+        "för samma år, redovisas inte heller nu. Därför kan även ett värde som "
         f"bygger på {settings.min_count} eller fler ärenden saknas. Skyddet gäller varje "
         "samband för sig och varje nyckeltal för sig. 0 är en verklig nolla. Ett år som "
         f"kommunen inte har rapporterat i sin helhet redovisas utan värde (markeras "
@@ -780,6 +798,14 @@ def publish(
     with_statistics = (
         withheld_with_statistics(statistics_dir, definitions) if statistics_dir else set()
     )
+    root = Path(output_dir) if output_dir is not None else get_settings().output / "kolada"
+    revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
+    # a revision keeps what the version before withheld, a first version what the round
+    # before withheld of the years both publish
+    from ..statistics import adjacent_round  # the statistics import this module
+
+    earlier = revised[0] if revised else adjacent_round(revision_of or root, round_id)
+    before = withheld_in(earlier, settings.withheld_status) if earlier else set()
     decisions: list[CellDecision] = []
     notes: list[str] = []
     for kpi in definitions.kpis:
@@ -793,6 +819,7 @@ def publish(
             aggregate_levels=settings.aggregate_levels,
             withheld_totals=shared,
             withheld_cells=with_statistics,
+            withheld_before=before,
         )
         decisions.extend(result.decisions)
         notes.extend(result.notes)
@@ -815,9 +842,7 @@ def publish(
         },
     )
 
-    root = Path(output_dir) if output_dir is not None else get_settings().output / "kolada"
     in_force = deliveries_in_force(engine, round_id)
-    revised = latest_manifest((revision_of or root) / round_id, MANIFEST)
     if revised and not same_content(revised[0], files):  # a revision: its log beside its files
         previous, previous_manifest = revised
         changed = revision_log(
