@@ -596,14 +596,14 @@ def kolada_counts(engine: Engine, round_id: str) -> list[KoladaCount]:
     up over, for the years the round's Kolada files publish (a city's mean of its stadsdelar
     hides its count: not published)."""
     from .kolada.definitions import load_definitions
-    from .kolada.publish import last_complete_year, read_mart, size_groups
+    from .kolada.publish import last_complete_year, read_mart, size_groups, statistics_populations
 
     kolada = load_definitions()
-    catalogue = load_figures()
+    counted = statistics_populations(kolada)
     populations = {
-        kpi.figure: catalogue.statistics_population(catalogue.kolada_figure(kpi.figure))
+        kpi.figure: counted[kpi.id]
         for kpi in kolada.kpis
-        if "T" in kpi.published_genders
+        if kpi.id in counted and "T" in kpi.published_genders
     }
     last_year = last_complete_year(round_id) if kolada.settings.complete_years_only else None
     groups = size_groups(engine)
@@ -1677,11 +1677,7 @@ def kolada_reader() -> tuple[dict, dict, dict]:
     id) and each kommun's size groups (audit.read_kolada)."""
     return (
         reference.kolada_population(),
-        {
-            sd.kolada_ou_id: sd.kommun_kod
-            for sd in reference.stadsdelar().values()
-            if sd.kolada_ou_id
-        },
+        reference.kommun_of_kolada_ou(),
         reference.size_groups(),
     )
 

@@ -596,6 +596,17 @@ def city_units(
     return " ".join(sentences)
 
 
+def statistics_populations(definitions: Definitions) -> dict[str, str]:
+    """Key figure id -> the population of the statistics it counts by the same year
+    (FigureCatalogue.statistics_population), for the key figures that count one."""
+    catalogue = load_figures()
+    populations = {
+        kpi.id: catalogue.statistics_population(catalogue.kolada_figure(kpi.figure))
+        for kpi in definitions.kpis
+    }
+    return {kpi: population for kpi, population in populations.items() if population}
+
+
 def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
     """The totals over kommun cells (disclosure.total_key) that the national statistics version
     in `directory` withholds: for each key figure counting a population of the statistics by the
@@ -603,12 +614,8 @@ def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
     riket, by kön and by the kommuner's size groups (disclosure relation f)."""
     from ..statistics import year_totals  # the statistics import this module
 
-    catalogue = load_figures()
     totals: set[tuple] = set()
-    for kpi in definitions.kpis:
-        population = catalogue.statistics_population(catalogue.kolada_figure(kpi.figure))
-        if population is None:
-            continue
+    for kpi, population in statistics_populations(definitions).items():
         for (year, level, area, breakdown, value), withheld in year_totals(
             directory, population
         ).items():
@@ -616,9 +623,9 @@ def withheld_totals(directory: Path, definitions: Definitions) -> set[tuple]:
                 continue
             where = {"kommun": f"kommun {area}", "lan": f"län {area}"}.get(level, "riket")
             if breakdown in ("alla", "kon"):
-                totals.add(total_key(kpi.id, year, where, "T" if breakdown == "alla" else value))
+                totals.add(total_key(kpi, year, where, "T" if breakdown == "alla" else value))
             else:  # a size group: every case (T)
-                totals.add(total_key(kpi.id, year, f"{breakdown} {value} {where}", "T"))
+                totals.add(total_key(kpi, year, f"{breakdown} {value} {where}", "T"))
     return totals
 
 
@@ -628,22 +635,19 @@ def withheld_with_statistics(directory: Path, definitions: Definitions) -> set[t
     population by the same year (disclosure relation f)."""
     from ..statistics import kolada_withheld_in  # the statistics import this module
 
-    catalogue = load_figures()
     withheld = kolada_withheld_in(directory)
     return {
-        (kpi.id, year, kommun, "", "T")
-        for kpi in definitions.kpis
-        for _, population, year, kommun in withheld
-        if population == catalogue.statistics_population(catalogue.kolada_figure(kpi.figure))
+        (kpi, year, kommun, "", "T")
+        for kpi, population in statistics_populations(definitions).items()
+        for _, counted, year, kommun in withheld
+        if counted == population
     }
 
 
 def withheld_in(directory: Path, withheld_status: str) -> set[tuple]:
     """The cells (Cell.key) a published Kolada version withheld, read from its data.csv and
     oudata.csv (a stadsdel's kommun from the reference seeds)."""
-    kommun_of = {
-        sd.kolada_ou_id: sd.kommun_kod for sd in reference.stadsdelar().values() if sd.kolada_ou_id
-    }
+    kommun_of = reference.kommun_of_kolada_ou()
     withheld: set[tuple] = set()
     for name, column in (("data.csv", "municipality"), ("oudata.csv", "ou")):
         text = (directory / name).read_text("utf-8-sig")

@@ -98,6 +98,12 @@ def stadsdelar() -> dict[str, Stadsdel]:
 
 
 @cache
+def kommun_of_kolada_ou() -> dict[str, str]:
+    """Kolada OU id of a stadsdel → its kommun code."""
+    return {sd.kolada_ou_id: sd.kommun_kod for sd in stadsdelar().values() if sd.kolada_ou_id}
+
+
+@cache
 def kommungrupper() -> dict[str, Storleksgrupp]:
     """Size group code → Storleksgrupp, in ascending order of size."""
     return {
