@@ -2,7 +2,7 @@
 100 000 cases) through every stage, ending with the round's site (the report stage).
 
 Usage: .venv/bin/python bench/national_round.py [--cases 100000] [--out bench/results.json]
-                                                 [--only airflow|correction] [--workdir DIR]
+                                                 [--only airflow|correction|gate] [--workdir DIR]
 
 Each stage runs in its own process so its peak memory (RSS, polled) is its own; the embedded
 Postgres server's memory is not included. The floor is what the same machine needs at the
@@ -20,7 +20,9 @@ Airflow's metadata DB; then both again with nothing new; then one kommun's corre
 its account folder through su_intake and su_feedback, timed from the upload to its feedback
 report in the account's download folder, with each task's duration. `--only airflow` measures
 just that and puts it into the existing results file; `--only correction --workdir DIR` times
-another corrected upload on the Airflow path an earlier run left in DIR.
+another corrected upload on the Airflow path an earlier run left in DIR. `--only gate` measures
+the publication of the round alone, with each pass of its disclosure gate (the protection and
+the audit), and puts it into the existing results file as `publication_gate`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,8 +61,9 @@ def stage_code(name: str, round_id: str) -> str:
     )
 
 
-def run_measured(code: str, env: dict[str, str]) -> dict:
-    """Run Python code in a child process; wall time and peak RSS of it and its children."""
+def run_measured(code: str, env: dict[str, str], check: bool = True) -> dict:
+    """Run Python code in a child process; wall time and peak RSS of it and its children
+    (without `check`, also its exit code, where a failure raises otherwise)."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-c", code], env=env)
     handle = psutil.Process(process.pid)
@@ -83,11 +87,12 @@ def run_measured(code: str, env: dict[str, str]) -> dict:
     returncode = process.wait()
     stop.set()
     poller.join()
-    if returncode != 0:
+    if returncode != 0 and check:
         raise SystemExit(f"stage failed with exit code {returncode}: {code}")
     return {
         "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_mib": round(peak / 2**20, 1),
+        **({} if check else {"exit_code": returncode}),
     }
 
 
@@ -297,6 +302,43 @@ print(json.dumps({{"groups": len(rows)}}))
     return run_measured(code, env)
 
 
+GATE_STEP = re.compile(r"^(protection|audit) (\d+): (?:(\d+) withheld, (\d+) found, )?([\d.]+) s$")
+
+
+def publication_gate(workdir: Path, kommuner: list[str], plan: dict[str, int]) -> dict:
+    """The national round's publication (`pipeline.publish`), whose disclosure gate
+    (`statistics.protect_round`) logs every pass: the protection's time, then the audit's with
+    the cells withheld and the cells it found. The round is landed, gated and built first (not
+    counted). A publication the gate refuses is measured too (exit code 1)."""
+    env = environment(workdir)
+    generate(workdir, kommuner, plan)
+    run_measured("from sukvinnofrid import warehouse; warehouse.ensure_schema()", env)
+    for name in ("intake", "quality_gate", "dbt_build"):
+        run_measured(stage_code(name, ROUND), env)
+    log_file = workdir / "publication.log"
+    code = (
+        f"import logging; logging.basicConfig(filename={str(log_file)!r}, level=logging.INFO, "
+        "format='%(message)s'); " + stage_code("publication", ROUND)
+    )
+    result = run_measured(code, env, check=False)
+    stop_warehouse(env)
+    steps = []
+    for line in log_file.read_text(encoding="utf-8").splitlines():
+        step = GATE_STEP.match(line)
+        if "Skyddas igen" in line:  # protect_round's second attempt, Kolada values withholdable
+            steps.append({"step": "again, the Kolada values withholdable", "seconds": 0.0})
+        elif step:
+            kind, number, withheld, found, seconds = step.groups()
+            steps.append(
+                {"step": f"{kind} {number}", "seconds": float(seconds)}
+                | ({"withheld": int(withheld), "found": int(found)} if withheld else {})
+            )
+    result["published"] = result.pop("exit_code") == 0
+    result["gate"] = steps
+    result["gate_seconds"] = round(sum(s["seconds"] for s in steps), 1)
+    return result
+
+
 def environment(workdir: Path) -> dict[str, str]:
     """A warehouse, inbox, archive and output of the benchmark's own under `workdir`."""
     env = dict(
@@ -382,7 +424,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument(
         "--only",
-        choices=["airflow", "correction"],
+        choices=["airflow", "correction", "gate"],
         default=None,
         help="only the Airflow path, or only the corrected upload on the Airflow path that an "
         "earlier run left in --workdir; put into the existing results file",
@@ -412,6 +454,12 @@ def main() -> int:
         results["airflow_path"]["correction"] = correction
         args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         print(f"a corrected upload: {correction}; written to {args.out}")
+        return 0
+    if args.only == "gate":
+        results = json.loads(args.out.read_text()) if args.out.exists() else {}
+        results["publication_gate"] = publication_gate(workdir / "gate", kommuner, plan)
+        args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        print(f"the publication's gate: {results['publication_gate']}; written to {args.out}")
         return 0
     if args.only == "airflow":
         generate(workdir / "airflow_path", kommuner, plan)
