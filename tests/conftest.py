@@ -72,7 +72,9 @@ REPORT_ROUND_MODULES = (
 
 
 def _group(module: str) -> str:
-    return "report_round" if module in REPORT_ROUND_MODULES else module
+    """A module's (its name or path) unit of work: "report_round" for the modules that share
+    that round, else the module itself."""
+    return "report_round" if Path(module).name in REPORT_ROUND_MODULES else module
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -104,8 +106,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ModuleGroups(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = super()._split_scope(nodeid)
-            return "report_round" if Path(module).name in REPORT_ROUND_MODULES else module
+            return _group(super()._split_scope(nodeid))
 
     return ModuleGroups(config, log)
 
