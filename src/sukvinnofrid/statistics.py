@@ -1037,9 +1037,7 @@ def protect_round(
     a reader, in one of the found cell's relations (or else in a relation next to one, or else
     a count of 0; a cell found again gets as many as the passes it has been found in, and a
     cell found a third time every published cell of its relations and of theirs), and the
-    round is protected again, keeping every cell the pass before withheld but those it
-    published as worked out (so a pass never lets out what an earlier one protected). Findings
-    left after the last pass raise DisclosureRefused.
+    round is protected again. Findings left after the last pass raise DisclosureRefused.
 
     `kolada`: the kommuner's counts of the Kolada key figures published beside the
     statistics (kolada_counts), protected with the year cells they add up to: the figures'
@@ -1252,14 +1250,8 @@ def _protect_round(
                 candidate = further_cell(cell, protection.withheld)
                 if candidate is not None:
                     forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
-        # what this pass withheld stays withheld, but for what the audit works out exactly and
-        # publishes: withholding more only widens what a reader can work out, so the passes
-        # never let out what an earlier one protected
-        also = forced | {
-            key: decision for key, decision in protection.withheld.items() if key not in settled
-        }
         started = time.monotonic()
-        protection = decide(known | settled, kept - settled, also)
+        protection = decide(known | settled, kept - settled, forced)
         log.info("protection %s: %.1f s", done + 2, time.monotonic() - started)
     raise DisclosureRefused(
         f"Statistiken publiceras inte: granskningen kan räkna fram eller ringa in {len(found)} "
