@@ -312,9 +312,7 @@ def publication_gate(workdir: Path, kommuner: list[str], plan: dict[str, int]) -
     counted). A publication the gate refuses is measured too (exit code 1)."""
     env = environment(workdir)
     generate(workdir, kommuner, plan)
-    run_measured("from sukvinnofrid import warehouse; warehouse.ensure_schema()", env)
-    for name in ("intake", "quality_gate", "dbt_build"):
-        run_measured(stage_code(name, ROUND), env)
+    run_stages(env, names=("intake", "quality_gate", "dbt_build"))
     log_file = workdir / "publication.log"
     code = (
         f"import logging; logging.basicConfig(filename={str(log_file)!r}, level=logging.INFO, "
@@ -387,10 +385,12 @@ def put_in_inbox(files: list, workdir: Path) -> None:
         shutil.copyfile(f.path, workdir / "inbox" / f.path.name)
 
 
-def run_stages(env: dict[str, str], round_id: str = ROUND) -> dict[str, dict]:
+def run_stages(
+    env: dict[str, str], round_id: str = ROUND, names: tuple[str, ...] = STAGE_NAMES
+) -> dict[str, dict]:
     run_measured("from sukvinnofrid import warehouse; warehouse.ensure_schema()", env)
     stages = {}
-    for name in STAGE_NAMES:
+    for name in names:
         stages[name] = run_measured(stage_code(name, round_id), env)
         print(f"{name:14} {stages[name]}", flush=True)
     return stages
@@ -426,8 +426,9 @@ def main() -> int:
         "--only",
         choices=["airflow", "correction", "gate"],
         default=None,
-        help="only the Airflow path, or only the corrected upload on the Airflow path that an "
-        "earlier run left in --workdir; put into the existing results file",
+        help="only the Airflow path, only the corrected upload on the Airflow path that an "
+        "earlier run left in --workdir, or only the publication's gate; put into the existing "
+        "results file",
     )
     args = parser.parse_args()
 
