@@ -302,7 +302,14 @@ print(json.dumps({{"groups": len(rows)}}))
     return run_measured(code, env)
 
 
-GATE_STEP = re.compile(r"^(protection|audit) (\d+): (?:(\d+) withheld, (\d+) found, )?([\d.]+) s$")
+GATE_STEP = re.compile(
+    r"^(protection|audit|widening) (\d+): (?:(\d+) withheld, (\d+) found, |(\d+) cells for "
+    r"(\d+) counts, )?([\d.]+) s$"
+)
+GATE_FINDINGS = re.compile(
+    r"^audit \d+ findings: (\d+) published as worked out, (\d+) found the first time, "
+    r"(\d+) found again$"
+)
 
 
 def publication_gate(workdir: Path, kommuner: list[str], plan: dict[str, int]) -> dict:
@@ -322,14 +329,18 @@ def publication_gate(workdir: Path, kommuner: list[str], plan: dict[str, int]) -
     stop_warehouse(env)
     steps = []
     for line in log_file.read_text(encoding="utf-8").splitlines():
-        step = GATE_STEP.match(line)
+        step, findings = GATE_STEP.match(line), GATE_FINDINGS.match(line)
         if "Skyddas igen" in line:  # protect_round's second attempt, Kolada values withholdable
             steps.append({"step": "again, the Kolada values withholdable", "seconds": 0.0})
+        elif findings:  # of the audit step just before
+            published, first, again = map(int, findings.groups())
+            steps[-1] |= {"published_as_worked_out": published, "first": first, "again": again}
         elif step:
-            kind, number, withheld, found, seconds = step.groups()
+            kind, number, withheld, found, cells, counts, seconds = step.groups()
             steps.append(
                 {"step": f"{kind} {number}", "seconds": float(seconds)}
                 | ({"withheld": int(withheld), "found": int(found)} if withheld else {})
+                | ({"cells": int(cells), "for_counts": int(counts)} if cells else {})
             )
     result["published"] = result.pop("exit_code") == 0
     result["gate"] = steps

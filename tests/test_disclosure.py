@@ -15,6 +15,7 @@ from sukvinnofrid.disclosure import (
     is_sensitive,
     protect,
     smallest_first,
+    widening_cells,
 )
 
 MIN_COUNT = 5
@@ -253,3 +254,57 @@ def test_a_cell_a_reader_has_from_elsewhere_is_never_a_complementary_cell():
         known={"K2"}.__contains__,
     )
     assert set(decided.withheld) == {"K1", "K3"}
+
+
+def reader_interval(counts, relations, unknown, cell):
+    """A reader's smallest and largest value of one unknown cell from all sums at once (linear
+    programming, written here apart from the module: counts never negative, each total the sum
+    of its parts, every other cell as published)."""
+    from scipy.optimize import linprog
+
+    column = {key: i for i, key in enumerate(sorted(unknown))}
+    matrix, right = [], []
+    for relation in relations:
+        row, constant = [0.0] * len(column), 0.0
+        for position, key in enumerate(relation.members):
+            sign = 1.0 if position == 0 else -1.0
+            if key in column:
+                row[column[key]] += sign
+            else:
+                constant -= sign * counts[key]
+        matrix.append(row)
+        right.append(constant)
+    ends = []
+    for direction in (1.0, -1.0):
+        costs = [0.0] * len(column)
+        costs[column[cell]] = direction
+        result = linprog(costs, A_eq=matrix, b_eq=right, bounds=(0, None), method="highs")
+        assert result.status in (0, 3), result.message
+        ends.append(direction * result.fun if result.status == 0 else float("inf"))
+    return ends[0], ends[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(sum_tables())
+def test_the_widening_cells_unpin_every_count_a_reader_pins(table):
+    """Whatever sums pin a withheld count (solved together, as the audit does), withholding the
+    widening cells too leaves a reader a table where it is min_count or more, or 0."""
+    counts, relations, hidden = table
+    withheld = protect(
+        counts, relations, min_count=MIN_COUNT, published=lambda key: key not in hidden,
+        bounds=True,
+    ).withheld
+    unknown = set(withheld) | hidden
+    pinned = []
+    for key in sorted(key for key in withheld if is_sensitive(counts[key], MIN_COUNT)):
+        low, high = reader_interval(counts, relations, unknown, key)
+        if high - low < 1e-6 or (low > 1e-6 and high < MIN_COUNT - 1e-6):
+            pinned.append(key)
+    chosen = widening_cells(
+        counts, relations, pinned, unknown=unknown, fixed=set(), min_count=MIN_COUNT
+    )
+    widened = set(chosen)
+    assert not widened & unknown and set(chosen.values()) <= set(pinned)
+    for key in pinned:
+        low, high = reader_interval(counts, relations, unknown | widened, key)
+        assert low <= 1e-6 or high >= MIN_COUNT - 1e-6, (key, counts[key], low, high)

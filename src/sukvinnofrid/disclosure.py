@@ -443,3 +443,111 @@ def _repair_bounds(counts, relations, sums, withheld, hidden, excluded, order, m
         else:
             pinned.append(key)
     return added, pinned, bounds
+
+
+WIDENING_REACH = (2, 4, 6)  # relations around a found cell the second table may change
+
+
+def widening_cells(
+    counts: Mapping[Hashable, int],
+    relations: Sequence[Relation],
+    found: Iterable[Hashable],
+    *,
+    unknown: set,
+    fixed: set,
+    min_count: int,
+) -> dict[Hashable, Hashable]:
+    """Published cells whose withholding lets each found count be min_count or more, or else
+    0, for a reader: for each found count, the cells in which a second table differs from the
+    true one, where that table keeps every relation (every relation is a sum, its first member
+    the total of the others), every count non-negative, every `fixed` cell (known to a reader)
+    as it is, and the found count at min_count or more (or else at 0). With those cells
+    withheld too, a reader cannot tell the true table from the second one, so the found count
+    is neither exact nor within 1 .. min_count-1; withholding more later only widens what a
+    reader can work out.
+
+    The second table is the one that changes the published counts least in sum (a linear
+    program, HiGHS). It may change only the cells of the relations within a few steps of the
+    found count, widened while no table is found. The found counts are taken one by one, each
+    treating the cells chosen for the ones before as withheld (they are free to change), so a
+    later count often needs none. `unknown`: the cells a reader does not see (withheld or never
+    published), free to change too. Returns the cells to withhold, each with the found count it
+    is withheld for; a found count with no second table within reach gives none."""
+    of_cell: dict[Hashable, list[int]] = defaultdict(list)
+    for index, relation in enumerate(relations):
+        for key in relation.members:
+            of_cell[key].append(index)
+    unknown = set(unknown)
+    chosen: dict[Hashable, Hashable] = {}
+    for key in sorted((key for key in found if key in unknown), key=repr):
+        changed = _second_table(counts, relations, of_cell, key, unknown, fixed, min_count)
+        chosen.update(dict.fromkeys(changed, key))
+        unknown |= changed
+    return chosen
+
+
+def _second_table(counts, relations, of_cell, found, unknown, fixed, min_count) -> set:
+    """`widening_cells`' linear programs for one found cell: the published cells changed by the
+    least-changing second table within the smallest reach that has one (the found count at
+    min_count or more, else at 0), or none."""
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    near: set[int] = set()
+    frontier = {found}
+    for reach in range(1, WIDENING_REACH[-1] + 1):
+        indices = {i for key in frontier for i in of_cell.get(key, ())} - near
+        near |= indices
+        frontier = {key for i in indices for key in relations[i].members}
+        if reach not in WIDENING_REACH:
+            continue
+        # a cell may change only when all its relations are in reach; the others keep theirs
+        column: dict[Hashable, int] = {}
+        costs, lows, highs, changeable = [], [], [], []
+        for key in sorted({key for i in near for key in relations[i].members}, key=repr):
+            if key in fixed or not all(i in near for i in of_cell[key]):
+                continue
+            column[key] = len(costs)
+            if key in unknown:  # a reader does not see it: any count
+                costs.append(0.0)
+                lows.append(0.0)
+                highs.append(None)
+            else:  # published: the count plus an increase less a decrease, each costing 1
+                changeable.append(key)
+                costs += [1.0, 1.0]
+                lows += [0.0, 0.0]
+                highs += [None, float(counts[key])]
+        if found not in column:
+            continue
+        rows, cols, values, right = [], [], [], []
+        for row, index in enumerate(sorted(near)):
+            constant = 0.0
+            for position, key in enumerate(relations[index].members):
+                sign = 1.0 if position == 0 else -1.0
+                if key not in column or key not in unknown:
+                    constant -= sign * counts[key]
+                if key in column:
+                    rows.append(row)
+                    cols.append(column[key])
+                    values.append(sign)
+                    if key not in unknown:
+                        rows.append(row)
+                        cols.append(column[key] + 1)
+                        values.append(-sign)
+            right.append(constant)
+        matrix = coo_matrix((values, (rows, cols)), shape=(len(right), len(costs))).tocsr()
+        for least, most in ((float(min_count), None), (0.0, 0.0)):
+            lows[column[found]], highs[column[found]] = least, most
+            result = linprog(
+                costs,
+                A_eq=matrix,
+                b_eq=right,
+                bounds=list(zip(lows, highs, strict=True)),
+                method="highs",
+            )
+            if result.status == 0:
+                x = result.x
+                return {
+                    key for key in changeable if abs(x[column[key]] - x[column[key] + 1]) > 1e-6
+                }
+    return set()

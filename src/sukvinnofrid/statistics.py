@@ -67,7 +67,16 @@ from sqlalchemy.engine import Engine
 from . import __version__, audit, cellkey, reference
 from .catalogue.figures import load_figures
 from .config import get_settings
-from .disclosure import AUDIT, EARLIER, Protection, Relation, is_sensitive, protect, smallest_first
+from .disclosure import (
+    AUDIT,
+    EARLIER,
+    Protection,
+    Relation,
+    is_sensitive,
+    protect,
+    smallest_first,
+    widening_cells,
+)
 from .formats import swedish_number
 from .kolada.disclosure import SIZE_GROUPINGS
 from .kolada.publish import (
@@ -1032,12 +1041,16 @@ def protect_round(
     `audit_release`: the independent attack on the release these decisions give (it returns
     the withheld cells it works out exactly or to within 1 .. min_count-1, with its verdict).
     While it finds any, at most `passes` times: a count of 0 or min_count or more that it works
-    out exactly is published (a reader has it anyway, as step 4 of `disclosure`); for any other
-    found cell one more cell is withheld, the smallest count of min_count or more, not known to
-    a reader, in one of the found cell's relations (or else in a relation next to one, or else
-    a count of 0; a cell found again gets as many as the passes it has been found in, and a
-    cell found a third time every published cell of its relations and of theirs), and the
-    round is protected again. Findings left after the last pass raise DisclosureRefused.
+    out exactly is published (a reader has it anyway, as step 4 of `disclosure`); a withheld
+    count found the first time gets the cells `disclosure.widening_cells` gives (those a second
+    table, where the count is min_count or more or else 0, changes); any other found cell (found
+    again: the audit knows relations that table does not keep) one more cell for each pass
+    after its first, the smallest count of min_count or more, not known to a reader, in one of
+    its relations (or else in a relation next to one, or else a count of 0), and a cell found a
+    fourth time every published cell of its relations and of theirs. The round is then
+    protected again keeping every cell withheld before but those published as worked out, so a
+    pass never lets out what an earlier one protected. Findings left after the last pass raise
+    DisclosureRefused.
 
     `kolada`: the kommuner's counts of the Kolada key figures published beside the
     statistics (kolada_counts), protected with the year cells they add up to: the figures'
@@ -1228,6 +1241,7 @@ def _protect_round(
             return split(protection)
         if done == passes:
             break
+        widened = []
         for cell, key, verdict in found:
             if (
                 verdict == "exakt"
@@ -1237,21 +1251,60 @@ def _protect_round(
                 settled.add(cell)
                 forced.pop(cell, None)
                 continue
-            # a cell found again gets one more further cell for every pass it has been found in;
-            # found a third time, every published cell around it (the ones published as
-            # worked out too: they may be what pins it)
             times_found[cell] += 1
-            if times_found[cell] >= 3:
+            if times_found[cell] == 1:
+                widened.append((cell, key))
+                continue
+            # found again (the audit knows relations the second table does not keep): one
+            # more further cell for every pass it has been found in; found a fourth time,
+            # every published cell around it (the ones published as worked out too: they may
+            # be what pins it)
+            if times_found[cell] >= 4:
                 for candidate in surrounding_cells(cell):
                     settled.discard(candidate)
                     forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
                 continue
-            for _ in range(times_found[cell]):
+            for _ in range(times_found[cell] - 1):
                 candidate = further_cell(cell, protection.withheld)
                 if candidate is not None:
                     forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+        log.info(
+            "audit %s findings: %s published as worked out, %s found the first time, "
+            "%s found again",
+            done + 1,
+            len(found) - len(widened) - sum(times_found[cell] > 1 for cell, _, _ in found),
+            len(widened),
+            sum(times_found[cell] > 1 for cell, _, _ in found),
+        )
+        unknown = set(protection.withheld) | {
+            key for key in counts if not published(key) and key not in known
+        }
+        named, started = dict(widened), time.monotonic()
+        chosen = widening_cells(
+            counts,
+            relations,
+            named,
+            unknown=unknown,
+            fixed=(set(counts) - unknown) & (known | settled | shown_anyway),
+            min_count=min_count,
+        )
+        for candidate, cell in chosen.items():
+            forced[candidate] = (AUDIT, f"granskningen: {describe_cell(named[cell])}")
+        log.info(
+            "widening %s: %s cells for %s counts, %.1f s",
+            done + 1,
+            len(chosen),
+            len(set(chosen.values())),
+            time.monotonic() - started,
+        )
+        # what this pass withheld stays withheld, but what the audit works out exactly and
+        # is published: withholding more only widens what a reader can work out, so a pass
+        # never lets out what an earlier one protected
+        also = forced | {
+            key: decision for key, decision in protection.withheld.items() if key not in settled
+        }
         started = time.monotonic()
-        protection = decide(known | settled, kept - settled, forced)
+        protection = decide(known | settled, kept - settled, also)
         log.info("protection %s: %.1f s", done + 2, time.monotonic() - started)
     raise DisclosureRefused(
         f"Statistiken publiceras inte: granskningen kan räkna fram eller ringa in {len(found)} "
@@ -1387,9 +1440,7 @@ def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFig
                 share,
                 mean,
                 shown((group, POPULATION), row.n_population),
-                None
-                if row.n_answers is None
-                else shown((group, SVAR), shown((group, N), row.n_answers)),
+                None if row.n_answers is None else shown((group, SVAR), row.n_answers),
             )
         )
     return table
