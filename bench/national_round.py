@@ -330,8 +330,9 @@ def publication_gate(workdir: Path, kommuner: list[str], plan: dict[str, int]) -
     steps = []
     for line in log_file.read_text(encoding="utf-8").splitlines():
         step, findings = GATE_STEP.match(line), GATE_FINDINGS.match(line)
-        if "Skyddas igen" in line:  # protect_round's second attempt, Kolada values withholdable
-            steps.append({"step": "again, the Kolada values withholdable", "seconds": 0.0})
+        if "Skyddas igen" in line:  # protect_round's next attempt
+            again = "single further cells" if "enstaka" in line else "Kolada withholdable"
+            steps.append({"step": f"again, {again}", "seconds": 0.0})
         elif findings:  # of the audit step just before
             published, first, again = map(int, findings.groups())
             steps[-1] |= {"published_as_worked_out": published, "first": first, "again": again}

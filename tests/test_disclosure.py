@@ -291,7 +291,10 @@ def test_the_widening_cells_unpin_every_count_a_reader_pins(table):
     widening cells too leaves a reader a table where it is min_count or more, or 0."""
     counts, relations, hidden = table
     withheld = protect(
-        counts, relations, min_count=MIN_COUNT, published=lambda key: key not in hidden,
+        counts,
+        relations,
+        min_count=MIN_COUNT,
+        published=lambda key: key not in hidden,
         bounds=True,
     ).withheld
     unknown = set(withheld) | hidden

@@ -1042,14 +1042,17 @@ def protect_round(
     the withheld cells it works out exactly or to within 1 .. min_count-1, with its verdict).
     While it finds any, at most `passes` times: a count of 0 or min_count or more that it works
     out exactly is published (a reader has it anyway, as step 4 of `disclosure`); a withheld
-    count found the first time gets the cells `disclosure.widening_cells` gives (those a second
-    table, where the count is min_count or more or else 0, changes); any other found cell (found
-    again: the audit knows relations that table does not keep) one more cell for each pass
-    after its first, the smallest count of min_count or more, not known to a reader, in one of
-    its relations (or else in a relation next to one, or else a count of 0), and a cell found a
-    fourth time every published cell of its relations and of theirs. The round is then
+    count gets the cells `disclosure.widening_cells` gives (those a second table, where the
+    count is min_count or more or else 0, changes); a count found again (the audit knows
+    relations that table does not keep) also every published cell of its relations and of
+    theirs, one relation deeper each further time it is found. The round is then
     protected again keeping every cell withheld before but those published as worked out, so a
-    pass never lets out what an earlier one protected. Findings left after the last pass raise
+    pass never lets out what an earlier one protected. When findings are left after the last
+    pass, the round is decided afresh with single further cells instead: for a found count one
+    more cell, the smallest count of min_count or more, not known to a reader, in one of its
+    relations (or else in a relation next to one, or else a count of 0), as many as the passes
+    it has been found in, and found a third time every published cell of its relations and of
+    theirs; each pass protects the round afresh with those. Findings left after that raise
     DisclosureRefused.
 
     `kolada`: the kommuner's counts of the Kolada key figures published beside the
@@ -1061,12 +1064,23 @@ def protect_round(
     still finds cells after the passes) is the round protected again with them as cells that
     may be withheld further, the last choice of their relations."""
     arguments = (funnel, figures, definitions, min_count, earlier, audit_release, passes, kolada)
-    if kolada:
+    attempts = [
+        (keep_kolada, second_tables)
+        for keep_kolada in ((True, False) if kolada else (False,))
+        for second_tables in ((True, False) if audit_release else (False,))
+    ]
+    for keep_kolada, second_tables in attempts[:-1]:
         try:
-            return _protect_round(*arguments, keep_kolada=True)
+            return _protect_round(*arguments, keep_kolada, second_tables)
         except DisclosureRefused as refused:
-            log.info("%s Skyddas igen med Kolada-värdena som möjliga ytterligare antal.", refused)
-    return _protect_round(*arguments, keep_kolada=False)
+            log.info(
+                "%s Skyddas igen %s.",
+                refused,
+                "med enstaka ytterligare antal"
+                if second_tables
+                else "med Kolada-värdena som möjliga ytterligare antal",
+            )
+    return _protect_round(*arguments, *attempts[-1])
 
 
 def _protect_round(
@@ -1079,9 +1093,11 @@ def _protect_round(
     passes: int,
     kolada: Sequence[KoladaCount],
     keep_kolada: bool,
+    second_tables: bool,
 ) -> tuple[Protection, Protection]:
     """protect_round, with the Kolada counts of min_count or more never withheld
-    (`keep_kolada`) or withheld where their relations need it."""
+    (`keep_kolada`) or withheld where their relations need it, and the found counts protected
+    by second tables (`second_tables`) or by single further cells."""
     counts, relations, known = _funnel_cells(funnel, min_count)
     figure_counts, figure_relations, figure_known, groups = _figure_cells(
         figures, definitions, min_count
@@ -1210,11 +1226,11 @@ def _protect_round(
                 reach = behind
         return None
 
-    def surrounding_cells(cell: tuple) -> set[tuple]:
-        """The published cells a reader does not know anyway in the cell's relations and in
-        the relations of those relations' other members."""
+    def surrounding_cells(cell: tuple, steps: int) -> set[tuple]:
+        """The published cells a reader does not know anyway in the cell's relations, in the
+        relations of those relations' other members, and so on, `steps` relations deep."""
         around, reach = set(), {cell}
-        for _ in range(2):
+        for _ in range(steps):
             members = {
                 member
                 for key in reach
@@ -1252,29 +1268,41 @@ def _protect_round(
                 forced.pop(cell, None)
                 continue
             times_found[cell] += 1
+            if not second_tables:
+                # one more further cell for every pass it has been found in; found a third
+                # time, every published cell around it (the ones published as worked out too:
+                # they may be what pins it)
+                if times_found[cell] >= 3:
+                    for candidate in surrounding_cells(cell, 2):
+                        settled.discard(candidate)
+                        forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+                    continue
+                for _ in range(times_found[cell]):
+                    candidate = further_cell(cell, protection.withheld)
+                    if candidate is not None:
+                        forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+                continue
+            widened.append((cell, key))
             if times_found[cell] == 1:
-                widened.append((cell, key))
                 continue
-            # found again (the audit knows relations the second table does not keep): one
-            # more further cell for every pass it has been found in; found a fourth time,
-            # every published cell around it (the ones published as worked out too: they may
-            # be what pins it)
-            if times_found[cell] >= 4:
-                for candidate in surrounding_cells(cell):
-                    settled.discard(candidate)
-                    forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
-                continue
-            for _ in range(times_found[cell] - 1):
-                candidate = further_cell(cell, protection.withheld)
-                if candidate is not None:
-                    forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+            # found again: the audit knows relations the second table does not keep, so every
+            # published cell around it (the ones published as worked out too: they may be what
+            # pins it), one relation deeper each time it is found
+            for candidate in surrounding_cells(cell, times_found[cell]):
+                settled.discard(candidate)
+                forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
+        if not second_tables:  # decided afresh with the further cells
+            started = time.monotonic()
+            protection = decide(known | settled, kept - settled, forced)
+            log.info("protection %s: %.1f s", done + 2, time.monotonic() - started)
+            continue
         log.info(
             "audit %s findings: %s published as worked out, %s found the first time, "
             "%s found again",
             done + 1,
-            len(found) - len(widened) - sum(times_found[cell] > 1 for cell, _, _ in found),
-            len(widened),
-            sum(times_found[cell] > 1 for cell, _, _ in found),
+            len(found) - len(widened),
+            sum(times_found[cell] == 1 for cell, _ in widened),
+            sum(times_found[cell] > 1 for cell, _ in widened),
         )
         unknown = set(protection.withheld) | {
             key for key in counts if not published(key) and key not in known
@@ -1440,7 +1468,9 @@ def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFig
                 share,
                 mean,
                 shown((group, POPULATION), row.n_population),
-                None if row.n_answers is None else shown((group, SVAR), row.n_answers),
+                None
+                if row.n_answers is None
+                else shown((group, SVAR), shown((group, N), row.n_answers)),
             )
         )
     return table
