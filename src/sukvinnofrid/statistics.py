@@ -1291,46 +1291,43 @@ def _protect_round(
             for candidate in surrounding_cells(cell, times_found[cell]):
                 settled.discard(candidate)
                 forced[candidate] = (AUDIT, f"granskningen: {describe_cell(key)}")
-        if not second_tables:  # decided afresh with the further cells
-            started = time.monotonic()
-            protection = decide(known | settled, kept - settled, forced)
-            log.info("protection %s: %.1f s", done + 2, time.monotonic() - started)
-            continue
-        log.info(
-            "audit %s findings: %s published as worked out, %s found the first time, "
-            "%s found again",
-            done + 1,
-            len(found) - len(widened),
-            sum(times_found[cell] == 1 for cell, _ in widened),
-            sum(times_found[cell] > 1 for cell, _ in widened),
-        )
-        unknown = set(protection.withheld) | {
-            key for key in counts if not published(key) and key not in known
-        }
-        named, started = dict(widened), time.monotonic()
-        chosen = widening_cells(
-            counts,
-            relations,
-            named,
-            unknown=unknown,
-            fixed=(set(counts) - unknown) & (known | settled | shown_anyway),
-            min_count=min_count,
-        )
-        for candidate, cell in chosen.items():
-            forced[candidate] = (AUDIT, f"granskningen: {describe_cell(named[cell])}")
-        log.info(
-            "widening %s: %s cells for %s counts, %.1f s",
-            done + 1,
-            len(chosen),
-            len(set(chosen.values())),
-            time.monotonic() - started,
-        )
-        # what this pass withheld stays withheld, but what the audit works out exactly and
-        # is published: withholding more only widens what a reader can work out, so a pass
-        # never lets out what an earlier one protected
-        also = forced | {
-            key: decision for key, decision in protection.withheld.items() if key not in settled
-        }
+        also = forced  # single further cells: the round decided afresh with them
+        if second_tables:
+            log.info(
+                "audit %s findings: %s published as worked out, %s found the first time, "
+                "%s found again",
+                done + 1,
+                len(found) - len(widened),
+                sum(times_found[cell] == 1 for cell, _ in widened),
+                sum(times_found[cell] > 1 for cell, _ in widened),
+            )
+            unknown = set(protection.withheld) | {
+                key for key in counts if not published(key) and key not in known
+            }
+            named, started = dict(widened), time.monotonic()
+            chosen = widening_cells(
+                counts,
+                relations,
+                named,
+                unknown=unknown,
+                fixed=(set(counts) - unknown) & (known | settled | shown_anyway),
+                min_count=min_count,
+            )
+            for candidate, cell in chosen.items():
+                forced[candidate] = (AUDIT, f"granskningen: {describe_cell(named[cell])}")
+            log.info(
+                "widening %s: %s cells for %s counts, %.1f s",
+                done + 1,
+                len(chosen),
+                len(set(chosen.values())),
+                time.monotonic() - started,
+            )
+            # what this pass withheld stays withheld, but what the audit works out exactly and
+            # is published: withholding more only widens what a reader can work out, so a pass
+            # never lets out what an earlier one protected
+            also = forced | {
+                key: decision for key, decision in protection.withheld.items() if key not in settled
+            }
         started = time.monotonic()
         protection = decide(known | settled, kept - settled, also)
         log.info("protection %s: %.1f s", done + 2, time.monotonic() - started)
