@@ -312,6 +312,29 @@ GATE_FINDINGS = re.compile(
 )
 
 
+def gate_steps(lines: list[str]) -> list[dict]:
+    """The gate's passes from its log lines (`statistics.protect_round`'s wording):
+    protection, audit (cells withheld and found, and how the findings were taken) and widening
+    (cells for counts), each with its seconds, and each next attempt of protect_round."""
+    steps: list[dict] = []
+    for line in lines:
+        step, findings = GATE_STEP.match(line), GATE_FINDINGS.match(line)
+        if "Skyddas igen" in line:  # protect_round's next attempt
+            again = "single further cells" if "enstaka" in line else "Kolada withholdable"
+            steps.append({"step": f"again, {again}", "seconds": 0.0})
+        elif findings:  # of the audit step just before
+            published, first, again = map(int, findings.groups())
+            steps[-1] |= {"published_as_worked_out": published, "first": first, "again": again}
+        elif step:
+            kind, number, withheld, found, cells, counts, seconds = step.groups()
+            steps.append(
+                {"step": f"{kind} {number}", "seconds": float(seconds)}
+                | ({"withheld": int(withheld), "found": int(found)} if withheld else {})
+                | ({"cells": int(cells), "for_counts": int(counts)} if cells else {})
+            )
+    return steps
+
+
 def publication_gate(workdir: Path, kommuner: list[str], plan: dict[str, int]) -> dict:
     """The national round's publication (`pipeline.publish`), whose disclosure gate
     (`statistics.protect_round`) logs every pass: the protection's time, then the audit's with
@@ -327,22 +350,7 @@ def publication_gate(workdir: Path, kommuner: list[str], plan: dict[str, int]) -
     )
     result = run_measured(code, env, check=False)
     stop_warehouse(env)
-    steps = []
-    for line in log_file.read_text(encoding="utf-8").splitlines():
-        step, findings = GATE_STEP.match(line), GATE_FINDINGS.match(line)
-        if "Skyddas igen" in line:  # protect_round's next attempt
-            again = "single further cells" if "enstaka" in line else "Kolada withholdable"
-            steps.append({"step": f"again, {again}", "seconds": 0.0})
-        elif findings:  # of the audit step just before
-            published, first, again = map(int, findings.groups())
-            steps[-1] |= {"published_as_worked_out": published, "first": first, "again": again}
-        elif step:
-            kind, number, withheld, found, cells, counts, seconds = step.groups()
-            steps.append(
-                {"step": f"{kind} {number}", "seconds": float(seconds)}
-                | ({"withheld": int(withheld), "found": int(found)} if withheld else {})
-                | ({"cells": int(cells), "for_counts": int(counts)} if cells else {})
-            )
+    steps = gate_steps(log_file.read_text(encoding="utf-8").splitlines())
     result["published"] = result.pop("exit_code") == 0
     result["gate"] = steps
     result["gate_seconds"] = round(sum(s["seconds"] for s in steps), 1)

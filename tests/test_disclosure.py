@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sukvinnofrid.disclosure import (
     PRIMARY,
+    Bound,
     Relation,
     _Sums,
     is_sensitive,
@@ -256,10 +257,31 @@ def test_a_cell_a_reader_has_from_elsewhere_is_never_a_complementary_cell():
     assert set(decided.withheld) == {"K1", "K3"}
 
 
-def reader_interval(counts, relations, unknown, cell):
-    """A reader's smallest and largest value of one unknown cell from all sums at once (linear
-    programming, written here apart from the module: counts never negative, each total the sum
-    of its parts, every other cell as published)."""
+@st.composite
+def sum_tables_with_bounds(draw):
+    """sum_tables, and parts whose sum a reader knows is at most a cell (say the men of a
+    cross-tabulation at most the men of the figure), where the counts keep it."""
+    counts, relations, hidden = draw(sum_tables())
+    keys = sorted(counts)
+    bounds = []
+    for _ in range(draw(st.integers(min_value=0, max_value=12))):
+        parts = draw(st.lists(st.sampled_from(keys), min_size=1, max_size=3, unique=True))
+        least = sum(counts[p] for p in parts)
+        # the tightest cells first: a bound with room to spare rarely pins anything
+        larger = sorted(
+            (k for k in keys if k not in parts and counts[k] >= least), key=lambda k: counts[k]
+        )
+        if larger:
+            total = draw(st.sampled_from(larger[:2]))
+            terms = ((total, -1.0), *((p, 1.0) for p in parts))
+            bounds.append(Bound(terms, float("-inf"), 0.0))
+    return counts, relations, hidden, bounds
+
+
+def reader_interval(counts, relations, unknown, cell, bounds=()):
+    """A reader's smallest and largest value of one unknown cell from all sums (and
+    inequalities: `bounds`) at once (linear programming, written here apart from the module:
+    counts never negative, each total the sum of its parts, every other cell as published)."""
     from scipy.optimize import linprog
 
     column = {key: i for i, key in enumerate(sorted(unknown))}
@@ -274,22 +296,41 @@ def reader_interval(counts, relations, unknown, cell):
                 constant -= sign * counts[key]
         matrix.append(row)
         right.append(constant)
+    at_most, most = [], []  # each bound as sum <= high (none here has a low)
+    for bound in bounds:
+        row, constant = [0.0] * len(column), 0.0
+        for key, coefficient in bound.terms:
+            if key in column:
+                row[column[key]] += coefficient
+            else:
+                constant += coefficient * counts[key]
+        at_most.append(row)
+        most.append(bound.high - constant)
     ends = []
     for direction in (1.0, -1.0):
         costs = [0.0] * len(column)
         costs[column[cell]] = direction
-        result = linprog(costs, A_eq=matrix, b_eq=right, bounds=(0, None), method="highs")
+        result = linprog(
+            costs,
+            A_eq=matrix,
+            b_eq=right,
+            A_ub=at_most or None,
+            b_ub=most or None,
+            bounds=(0, None),
+            method="highs",
+        )
         assert result.status in (0, 3), result.message
         ends.append(direction * result.fun if result.status == 0 else float("inf"))
     return ends[0], ends[1]
 
 
 @settings(max_examples=150, deadline=None)
-@given(sum_tables())
+@given(sum_tables_with_bounds())
 def test_the_widening_cells_unpin_every_count_a_reader_pins(table):
-    """Whatever sums pin a withheld count (solved together, as the audit does), withholding the
-    widening cells too leaves a reader a table where it is min_count or more, or 0."""
-    counts, relations, hidden = table
+    """Whatever sums and inequalities pin a withheld count (solved together, as the audit does),
+    withholding the widening cells too leaves a reader a table where it is min_count or more,
+    or 0."""
+    counts, relations, hidden, bounds = table
     withheld = protect(
         counts,
         relations,
@@ -300,14 +341,20 @@ def test_the_widening_cells_unpin_every_count_a_reader_pins(table):
     unknown = set(withheld) | hidden
     pinned = []
     for key in sorted(key for key in withheld if is_sensitive(counts[key], MIN_COUNT)):
-        low, high = reader_interval(counts, relations, unknown, key)
+        low, high = reader_interval(counts, relations, unknown, key, bounds)
         if high - low < 1e-6 or (low > 1e-6 and high < MIN_COUNT - 1e-6):
             pinned.append(key)
     chosen = widening_cells(
-        counts, relations, pinned, unknown=unknown, fixed=set(), min_count=MIN_COUNT
+        counts,
+        relations,
+        pinned,
+        unknown=unknown,
+        fixed=set(),
+        min_count=MIN_COUNT,
+        bounds=bounds,
     )
     widened = set(chosen)
     assert not widened & unknown and set(chosen.values()) <= set(pinned)
     for key in pinned:
-        low, high = reader_interval(counts, relations, unknown | widened, key)
+        low, high = reader_interval(counts, relations, unknown | widened, key, bounds)
         assert low <= 1e-6 or high >= MIN_COUNT - 1e-6, (key, counts[key], low, high)

@@ -7,6 +7,8 @@ pinned to 1-4."""
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -263,12 +265,13 @@ def test_the_published_release_gives_the_attack_nothing(drawn):
                 assert shown[column] == "..", (row, column)
 
 
-def test_a_release_the_audit_still_breaks_is_refused_naming_the_cell():
+def test_a_release_the_audit_still_breaks_is_refused_naming_the_cell(caplog):
     """Mjölby with six women, one man and one case without kön: the protection alone
     (bounds one relation at a time) leaves withheld counts the attack works out (T med_insats
     7, and n of the multiple-choice figure whose population it is). With no pass to withhold
     more (passes=0) the release is refused, in Swedish, naming the cells; with the passes it
-    is published with nothing to find."""
+    is published with nothing to find, and the gate's log says pass by pass what it did, in
+    the words the benchmark reads."""
     women = [
         {"kommun": "0586", "kon": "K", "insats": True, "avslutad": i < 3, "heder": "3"}
         for i in range(6)
@@ -305,8 +308,20 @@ def test_a_release_the_audit_still_breaks_is_refused_naming_the_cell():
     message = str(refused.value)
     assert message.startswith("Statistiken publiceras inte: granskningen kan räkna fram")
     assert "Mjölby (kommun 0586), tratten, kön T, med_insats" in message
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="sukvinnofrid.statistics")
     _, files = published(drawn)
     assert audit.audit_statistics(files, MIN_COUNT).ok
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import national_round
+
+    steps = national_round.gate_steps([record.getMessage() for record in caplog.records])
+    names = [step["step"] for step in steps]
+    assert names[:3] == ["protection 1", "audit 1", "widening 1"], names
+    first = steps[1]
+    assert first["found"] == first["published_as_worked_out"] + first["first"] > 0
+    assert first["again"] == 0 and steps[2]["for_counts"] <= first["first"]
+    assert names[-1].startswith("audit ") and steps[-1]["found"] == 0, steps
 
 
 def test_the_figure_kon_shows_the_cases_without_kon_the_funnel_gives_away():

@@ -448,6 +448,16 @@ def _repair_bounds(counts, relations, sums, withheld, hidden, excluded, order, m
 WIDENING_REACH = (2, 4, 6)  # relations around a found cell the second table may change
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A relation a reader knows besides the sums: low <= sum of coefficient x count <= high
+    (say K + M <= T where the cases without kön are not published)."""
+
+    terms: tuple[tuple[Hashable, float], ...]
+    low: float
+    high: float
+
+
 def widening_cells(
     counts: Mapping[Hashable, int],
     relations: Sequence[Relation],
@@ -456,15 +466,16 @@ def widening_cells(
     unknown: set,
     fixed: set,
     min_count: int,
+    bounds: Sequence[Bound] = (),
 ) -> dict[Hashable, Hashable]:
     """Published cells whose withholding lets each found count be min_count or more, or else
     0, for a reader: for each found count, the cells in which a second table differs from the
     true one, where that table keeps every relation (every relation is a sum, its first member
-    the total of the others), every count non-negative, every `fixed` cell (known to a reader)
-    as it is, and the found count at min_count or more (or else at 0). With those cells
-    withheld too, a reader cannot tell the true table from the second one, so the found count
-    is neither exact nor within 1 .. min_count-1; withholding more later only widens what a
-    reader can work out.
+    the total of the others) and every bound, every count non-negative, every `fixed` cell
+    (known to a reader) as it is, and the found count at min_count or more (or else at 0).
+    With those cells withheld too, a reader cannot tell the true table from the second one, so
+    the found count is neither exact nor within 1 .. min_count-1; withholding more later only
+    widens what a reader can work out.
 
     The second table is the one that changes the published counts least in sum (a linear
     program, HiGHS). It may change only the cells of the relations within a few steps of the
@@ -473,20 +484,25 @@ def widening_cells(
     later count often needs none. `unknown`: the cells a reader does not see (withheld or never
     published), free to change too. Returns the cells to withhold, each with the found count it
     is withheld for; a found count with no second table within reach gives none."""
+    rows = [
+        Bound(tuple((key, 1.0 if i == 0 else -1.0) for i, key in enumerate(r.members)), 0.0, 0.0)
+        for r in relations
+    ]
+    rows += bounds
     of_cell: dict[Hashable, list[int]] = defaultdict(list)
-    for index, relation in enumerate(relations):
-        for key in relation.members:
+    for index, row in enumerate(rows):
+        for key, _ in row.terms:
             of_cell[key].append(index)
     unknown = set(unknown)
     chosen: dict[Hashable, Hashable] = {}
     for key in sorted((key for key in found if key in unknown), key=repr):
-        changed = _second_table(counts, relations, of_cell, key, unknown, fixed, min_count)
+        changed = _second_table(counts, rows, of_cell, key, unknown, fixed, min_count)
         chosen.update(dict.fromkeys(changed, key))
         unknown |= changed
     return chosen
 
 
-def _second_table(counts, relations, of_cell, found, unknown, fixed, min_count) -> set:
+def _second_table(counts, rows, of_cell, found, unknown, fixed, min_count) -> set:
     """`widening_cells`' linear programs for one found cell: the published cells changed by the
     least-changing second table within the smallest reach that has one (the found count at
     min_count or more, else at 0), or none."""
@@ -498,14 +514,17 @@ def _second_table(counts, relations, of_cell, found, unknown, fixed, min_count) 
     for reach in range(1, WIDENING_REACH[-1] + 1):
         indices = {i for key in frontier for i in of_cell.get(key, ())} - near
         near |= indices
-        frontier = {key for i in indices for key in relations[i].members}
+        frontier = {key for i in indices for key, _ in rows[i].terms}
         if reach not in WIDENING_REACH:
             continue
-        # a cell may change only when all its relations are in reach; the others keep theirs
+        # a cell may change only when all its sums are in reach (the others keep theirs); the
+        # inequalities on the cells that may change are kept wherever they reach
         column: dict[Hashable, int] = {}
         costs, lows, highs, changeable = [], [], [], []
-        for key in sorted({key for i in near for key in relations[i].members}, key=repr):
-            if key in fixed or not all(i in near for i in of_cell[key]):
+        for key in sorted({key for i in near for key, _ in rows[i].terms}, key=repr):
+            if key in fixed or not all(
+                i in near or rows[i].low != rows[i].high for i in of_cell[key]
+            ):
                 continue
             column[key] = len(costs)
             if key in unknown:  # a reader does not see it: any count
@@ -519,23 +538,30 @@ def _second_table(counts, relations, of_cell, found, unknown, fixed, min_count) 
                 highs += [None, float(counts[key])]
         if found not in column:
             continue
-        rows, cols, values, right = [], [], [], []
-        for row, index in enumerate(sorted(near)):
+        entries: list[tuple[int, int, float]] = []
+        right = []
+        kept = near | {i for key in column for i in of_cell[key]}
+        for row, index in enumerate(sorted(kept)):
             constant = 0.0
-            for position, key in enumerate(relations[index].members):
-                sign = 1.0 if position == 0 else -1.0
+            for key, coefficient in rows[index].terms:
                 if key not in column or key not in unknown:
-                    constant -= sign * counts[key]
+                    constant += coefficient * counts[key]
                 if key in column:
-                    rows.append(row)
-                    cols.append(column[key])
-                    values.append(sign)
+                    entries.append((row, column[key], coefficient))
                     if key not in unknown:
-                        rows.append(row)
-                        cols.append(column[key] + 1)
-                        values.append(-sign)
-            right.append(constant)
-        matrix = coo_matrix((values, (rows, cols)), shape=(len(right), len(costs))).tocsr()
+                        entries.append((row, column[key] + 1, -coefficient))
+            low, high = rows[index].low - constant, rows[index].high - constant
+            if low != high:  # an inequality: the row less a slack within its bounds is 0
+                entries.append((row, len(costs), -1.0))
+                costs.append(0.0)
+                lows.append(None if low == -np.inf else low)
+                highs.append(None if high == np.inf else high)
+                low = 0.0
+            right.append(low)
+        matrix = coo_matrix(
+            ([e[2] for e in entries], ([e[0] for e in entries], [e[1] for e in entries])),
+            shape=(len(right), len(costs)),
+        ).tocsr()
         for least, most in ((float(min_count), None), (0.0, 0.0)):
             lows[column[found]], highs[column[found]] = least, most
             result = linprog(

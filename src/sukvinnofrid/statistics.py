@@ -70,6 +70,7 @@ from .config import get_settings
 from .disclosure import (
     AUDIT,
     EARLIER,
+    Bound,
     Protection,
     Relation,
     is_sensitive,
@@ -124,6 +125,7 @@ LEVEL_NAMES = {"kommun": "kommun", "lan": "län", "riket": "riket"}
 PERIOD_NAMES = {"round": "omgång", "year": "år"}
 # the pseudo-categories of a figure group's N, population and number of answers
 N, POPULATION, SVAR = "#n", "#population", "#svar"
+SVAR_WITH_N = "secondary-svar"  # why an n svar is withheld: its n is
 
 
 @dataclass(frozen=True)
@@ -781,8 +783,6 @@ def _published_figure_cells(directory: Path):
             ("n population", POPULATION),
             ("n svar", SVAR),
         ):
-            if column == "n svar" and row["n"] == WITHHELD:
-                continue  # n svar goes with its N (figures_table): not a decision of its own
             yield (group, category), row[column], area
 
 
@@ -1009,8 +1009,17 @@ def _unchanged_areas(
 # passes of "withhold more where the audit found something" before a publication is refused
 FURTHER_CELL_REACH = 4  # relations from a found cell searched for a further cell
 AUDIT_PASSES = 6
-# an audit of a protection: the cells it finds (as protect_round names them) with their verdict
-Audit = Callable[[Protection, Protection], list[tuple[tuple, str]]]
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The audit of a protection, with cells as protect_round names them outside."""
+
+    found: list[tuple[tuple, str]]  # the cells it works out, with their verdict
+    relations: list[Bound]  # every relation of the published cells that a reader uses
+
+
+Audit = Callable[[Protection, Protection], AuditReport]
 
 
 class DisclosureRefused(PublicationError):
@@ -1039,15 +1048,18 @@ def protect_round(
     to every reader, so withholding it now would hide nothing).
 
     `audit_release`: the independent attack on the release these decisions give (it returns
-    the withheld cells it works out exactly or to within 1 .. min_count-1, with its verdict).
-    While it finds any, at most `passes` times: a count of 0 or min_count or more that it works
-    out exactly is published (a reader has it anyway, as step 4 of `disclosure`); a withheld
-    count gets the cells `disclosure.widening_cells` gives (those a second table, where the
-    count is min_count or more or else 0, changes); a count found again (the audit knows
-    relations that table does not keep) also every published cell of its relations and of
-    theirs, one relation deeper each further time it is found. The round is then
-    protected again keeping every cell withheld before but those published as worked out, so a
-    pass never lets out what an earlier one protected. When findings are left after the last
+    the withheld cells it works out exactly or to within 1 .. min_count-1, with its verdict,
+    and the relations it read). While it finds any, at most `passes` times: a count of 0 or
+    min_count or more that it works out exactly is published (a reader has it anyway, as step 4
+    of `disclosure`); any other found count gets the cells `disclosure.widening_cells` gives
+    (those a second table, where the count is min_count or more or else 0, changes; the table
+    keeps the protection's sums and every relation the audit read, its inequalities too); a
+    count found again (no second table within reach, or one only in fractions, which the
+    audit's whole-number bounds rule out) also every published cell of its relations and of
+    theirs, one relation deeper each further time it is found. The round is then protected
+    again keeping every cell withheld before but those published as worked out, so a pass
+    never lets out what an earlier one protected. An n svar is withheld wherever its n is,
+    unless the audit works it out. When findings are left after the last
     pass, the round is decided afresh with single further cells instead: for a found count one
     more cell, the smallest count of min_count or more, not known to a reader, in one of its
     relations (or else in a relation next to one, or else a count of 0), as many as the passes
@@ -1139,7 +1151,7 @@ def _protect_round(
         return (2 if key[0] == KOLADA else key in sums_kolada, *smallest(key))
 
     def decide(known: set, withheld_before: set, also: dict | None = None) -> Protection:
-        return protect(
+        protection = protect(
             counts,
             relations,
             min_count=min_count,
@@ -1156,6 +1168,14 @@ def _protect_round(
             also_withheld=also,
             shown_anyway=shown_anyway.__contains__,
         )
+        # n svar is withheld with its n (published alone, the protection's sums leave more for
+        # the audit to find), but where a reader has it anyway (the audit works it out)
+        withheld = dict(protection.withheld)
+        for key in protection.withheld:
+            svar = (key[0], SVAR)
+            if key[1:] == (N,) and svar in counts and svar not in withheld and svar not in known:
+                withheld[svar] = (SVAR_WITH_N, "n svar visas bara med sitt n")
+        return Protection(withheld=withheld, notes=protection.notes)
 
     def split(protection: Protection) -> tuple[Protection, Protection]:
         funnel_withheld, figure_withheld = {}, {}
@@ -1241,11 +1261,21 @@ def _protect_round(
             reach = members
         return around
 
+    def reader_bounds(bounds: list[Bound]) -> list[Bound]:
+        """The reader's relations (the audit's), as cells are named while deciding."""
+        named = []
+        for bound in bounds:
+            terms = tuple((internal(key), coefficient) for key, coefficient in bound.terms)
+            if all(key in counts for key, _ in terms):
+                named.append(Bound(terms, bound.low, bound.high))
+        return named
+
     for done in range(passes + 1):
         started = time.monotonic()
-        found = [
-            (internal(key), key, verdict) for key, verdict in audit_release(*split(protection))
-        ]
+        report = audit_release(*split(protection))
+        found: dict[tuple, tuple[tuple, str]] = {}  # a count published twice is one finding
+        for key, verdict in report.found:
+            found.setdefault(internal(key), (key, verdict))
         log.info(
             "audit %s: %s withheld, %s found, %.1f s",
             done + 1,
@@ -1258,7 +1288,7 @@ def _protect_round(
         if done == passes:
             break
         widened = []
-        for cell, key, verdict in found:
+        for cell, (key, verdict) in found.items():
             if (
                 verdict == "exakt"
                 and cell in protection.withheld
@@ -1285,7 +1315,7 @@ def _protect_round(
             widened.append((cell, key))
             if times_found[cell] == 1:
                 continue
-            # found again: the audit knows relations the second table does not keep, so every
+            # found again (no second table within reach, or one only in fractions): so every
             # published cell around it (the ones published as worked out too: they may be what
             # pins it), one relation deeper each time it is found
             for candidate in surrounding_cells(cell, times_found[cell]):
@@ -1312,6 +1342,7 @@ def _protect_round(
                 unknown=unknown,
                 fixed=(set(counts) - unknown) & (known | settled | shown_anyway),
                 min_count=min_count,
+                bounds=reader_bounds(report.relations),
             )
             for candidate, cell in chosen.items():
                 forced[candidate] = (AUDIT, f"granskningen: {describe_cell(named[cell])}")
@@ -1334,7 +1365,7 @@ def _protect_round(
     raise DisclosureRefused(
         f"Statistiken publiceras inte: granskningen kan räkna fram eller ringa in {len(found)} "
         f"undanhållna antal även efter {passes} varv av ytterligare undanhållande: "
-        + "; ".join(describe_cell(key) for _, key, _ in found[:20])
+        + "; ".join(describe_cell(key) for key, _ in list(found.values())[:20])
         + (f" med flera ({len(found) - 20} till)" if len(found) > 20 else "")
         + ". Inget har skrivits till publiceringen."
     )
@@ -1465,9 +1496,7 @@ def figures_table(figures: list[FigureRow], withheld: dict) -> list[PublishedFig
                 share,
                 mean,
                 shown((group, POPULATION), row.n_population),
-                None
-                if row.n_answers is None
-                else shown((group, SVAR), shown((group, N), row.n_answers)),
+                None if row.n_answers is None else shown((group, SVAR), row.n_answers),
             )
         )
     return table
@@ -1779,19 +1808,36 @@ def audit_with_kolada(
     return audit.attack(release, min_count)
 
 
+LEVEL_OF_NAME = {name: level for level, name in LEVEL_NAMES.items()}
+PERIOD_OF_NAME = {name: period for period, name in PERIOD_NAMES.items()}
+CATEGORY_OF_FIELD = {"n": N, "n_population": POPULATION, "n_svar": SVAR}
+
+
 def _audit_key(cell: tuple) -> tuple:
     """A cell as the audit names it -> as protect_round does (of versions read together: the
     cell of the version being published)."""
     if isinstance(cell[0], int):
         cell = cell[1:]
-    levels = {name: level for level, name in LEVEL_NAMES.items()}
     if cell[0] == "tratt":
         _, level, area, kon, column = cell
-        return (levels[level], area, kon, column)
+        return (LEVEL_OF_NAME[level], area, kon, column)
     _, period_type, period, level, area, figure, breakdown, value, name, category = cell
-    periods = {name: period for period, name in PERIOD_NAMES.items()}
-    group = (periods[period_type], period, figure, levels[level], area, breakdown, value)
-    return (group, {"antal": category, "n": N, "n_population": POPULATION, "n_svar": SVAR}[name])
+    group = (PERIOD_OF_NAME[period_type], period, figure, LEVEL_OF_NAME[level], area, breakdown)
+    return ((*group, value), category if name == "antal" else CATEGORY_OF_FIELD[name])
+
+
+def _reader_relations(release: audit.Release) -> list[Bound]:
+    """The relations the audit reads among a release's cells, as protect_round names them."""
+    keys: dict[tuple, tuple] = {}
+    relations = []
+    for constraint in release.constraints:
+        terms = []
+        for cell, coefficient in constraint.terms:
+            if cell not in keys:
+                keys[cell] = _audit_key(cell)
+            terms.append((keys[cell], coefficient))
+        relations.append(Bound(tuple(terms), constraint.low, constraint.high))
+    return relations
 
 
 def release_audit(
@@ -1831,7 +1877,8 @@ def release_audit(
             funnel_protection,
             figure_protection,
         )
-        found = audit.attack(audit.read_statistics(files), min_count, cache=cache).findings
+        release = audit.read_statistics(files)
+        found = audit.attack(release, min_count, cache=cache).findings
         if previous is not None:
             together = audit.read_versions([previous, {**files, audit.MANIFEST_FILE: manifest}])
             found += [
@@ -1840,7 +1887,9 @@ def release_audit(
                 if f.cell[0] == 1
                 or (f.cell not in given_away and f.low >= 1 and (f.high or min_count) < min_count)
             ]
-        return [(_audit_key(f.cell), f.verdict) for f in found]
+        return AuditReport(
+            [(_audit_key(f.cell), f.verdict) for f in found], _reader_relations(release)
+        )
 
     return run
 
