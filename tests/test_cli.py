@@ -164,7 +164,8 @@ def test_a_bad_defect_spec_is_refused_in_one_line(spec, tmp_path_factory):
     option=st.sampled_from([("demo", "--cases"), ("generate", "--cases"), ("airflow", "--port")]),
 )
 def test_a_count_or_port_that_is_not_a_positive_integer_is_refused(value, option):
-    if re.fullmatch(r"\s*\+?[0-9]+\s*", value) and int(value) > 0:
+    # int() strips only ASCII whitespace (not the \x1c-\x1f that \s matches)
+    if re.fullmatch(r"[ \t\n\r\f\v]*\+?[0-9]+[ \t\n\r\f\v]*", value) and int(value) > 0:
         return
     command, flag = option
     extra = (
