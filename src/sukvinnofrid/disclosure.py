@@ -484,6 +484,9 @@ def widening_cells(
     later count often needs none. `unknown`: the cells a reader does not see (withheld or never
     published), free to change too. Returns the cells to withhold, each with the found count it
     is withheld for; a found count with no second table within reach gives none."""
+    found = sorted((key for key in found if key in unknown), key=repr)
+    if not found:
+        return {}
     rows = [
         Bound(tuple((key, 1.0 if i == 0 else -1.0) for i, key in enumerate(r.members)), 0.0, 0.0)
         for r in relations
@@ -495,7 +498,7 @@ def widening_cells(
             of_cell[key].append(index)
     unknown = set(unknown)
     chosen: dict[Hashable, Hashable] = {}
-    for key in sorted((key for key in found if key in unknown), key=repr):
+    for key in found:
         changed = _second_table(counts, rows, of_cell, key, unknown, fixed, min_count)
         chosen.update(dict.fromkeys(changed, key))
         unknown |= changed

@@ -1016,7 +1016,7 @@ class AuditReport:
     """The audit of a protection, with cells as protect_round names them outside."""
 
     found: list[tuple[tuple, str]]  # the cells it works out, with their verdict
-    relations: list[Bound]  # every relation of the published cells that a reader uses
+    release: audit.Release  # what it read: the published cells and every relation among them
 
 
 Audit = Callable[[Protection, Protection], AuditReport]
@@ -1261,14 +1261,19 @@ def _protect_round(
             reach = members
         return around
 
-    def reader_bounds(bounds: list[Bound]) -> list[Bound]:
-        """The reader's relations (the audit's), as cells are named while deciding."""
-        named = []
-        for bound in bounds:
-            terms = tuple((internal(key), coefficient) for key, coefficient in bound.terms)
+    def reader_bounds(release: audit.Release) -> list[Bound]:
+        """The relations the audit read in the release (sums and inequalities), as cells are
+        named while deciding."""
+        names: dict[tuple, tuple | None] = {}
+        bounds = []
+        for constraint in release.constraints:
+            for cell, _ in constraint.terms:
+                if cell not in names:
+                    names[cell] = internal(_audit_key(cell))
+            terms = tuple((names[cell], coefficient) for cell, coefficient in constraint.terms)
             if all(key in counts for key, _ in terms):
-                named.append(Bound(terms, bound.low, bound.high))
-        return named
+                bounds.append(Bound(terms, constraint.low, constraint.high))
+        return bounds
 
     for done in range(passes + 1):
         started = time.monotonic()
@@ -1343,7 +1348,7 @@ def _protect_round(
                 unknown=unknown,
                 fixed=(set(counts) - unknown) & (known | settled | shown_anyway),
                 min_count=min_count,
-                bounds=reader_bounds(report.relations),
+                bounds=reader_bounds(report.release) if named else (),
             )
             for candidate, cell in chosen.items():
                 forced[candidate] = (AUDIT, f"granskningen: {describe_cell(named[cell])}")
@@ -1829,20 +1834,6 @@ def _audit_key(cell: tuple) -> tuple:
     return ((*group, value), category if name == "antal" else CATEGORY_OF_FIELD[name])
 
 
-def _reader_relations(release: audit.Release) -> list[Bound]:
-    """The relations the audit reads among a release's cells, as protect_round names them."""
-    keys: dict[tuple, tuple] = {}
-    relations = []
-    for constraint in release.constraints:
-        terms = []
-        for cell, coefficient in constraint.terms:
-            if cell not in keys:
-                keys[cell] = _audit_key(cell)
-            terms.append((keys[cell], coefficient))
-        relations.append(Bound(tuple(terms), constraint.low, constraint.high))
-    return relations
-
-
 def release_audit(
     round_id: str,
     funnel: list[dict],
@@ -1890,9 +1881,7 @@ def release_audit(
                 if f.cell[0] == 1
                 or (f.cell not in given_away and f.low >= 1 and (f.high or min_count) < min_count)
             ]
-        return AuditReport(
-            [(_audit_key(f.cell), f.verdict) for f in found], _reader_relations(release)
-        )
+        return AuditReport([(_audit_key(f.cell), f.verdict) for f in found], release)
 
     return run
 
